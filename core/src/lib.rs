@@ -1,0 +1,37 @@
+//! # linli-core
+//!
+//! The heart of Linli shared by the kiosk and the sync server: the domain
+//! model of a community service hall, the Automerge documents that carry it,
+//! the SQLite store those documents live in, and [`KioskNode`], the headless
+//! kiosk that records offline and syncs when the network returns.
+//!
+//! No UI, no HTTP server, no configuration files: callers pass typed
+//! parameters.
+//!
+//! # Layout
+//! - [`error`]: the crate's one error type.
+//! - [`ids`]: hall, kiosk and record identifiers and their validation.
+//! - [`phone`]: mainland mobile numbers, their masked form and keyed hash.
+//! - [`model`]: activities, check-ins, ratings, requests, volunteer shifts.
+//! - [`docs`]: typed read/write of the four document kinds (hall calendar,
+//!   hall directory, kiosk day ledger, kiosk request book).
+//! - [`sqlite`]: opening SQLite files (WAL, durability) and migrations.
+//! - [`storage`]: samod's `Storage` over SQLite (WAL, one transaction per put).
+//! - [`protocol`]: what kiosk and server say to each other outside Automerge
+//!   sync (kiosk configuration, protocol version, tokens).
+//! - [`node`]: [`KioskNode`], its write-ahead journal, dialer and sync status.
+//! - [`stats`]: statistics over records (person-times, satisfaction).
+
+pub mod docs;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod node;
+pub mod phone;
+pub mod protocol;
+pub mod sqlite;
+pub mod stats;
+pub mod storage;
+
+pub use error::{Error, Result};
+pub use node::{KioskNode, KioskNodeOptions, SyncStatus};

@@ -1,0 +1,564 @@
+//! The domain model: what a hall records. Each record type validates
+//! itself with errors a person can act on; the same checks run on the kiosk
+//! before writing and on the server before projecting, so a record that
+//! does not fit never reaches the statistics.
+//!
+//! Times are milliseconds since the Unix epoch (UTC) on the writer's clock;
+//! the hall's time zone turns them into local dates.
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result, phone::is_masked};
+
+/// Longest activity title.
+pub const MAX_TITLE_CHARS: usize = 60;
+/// Longest short name (e.g. 李阿姨).
+pub const MAX_NAME_CHARS: usize = 8;
+/// Most companions one resident may bring in one check-in.
+pub const MAX_COMPANIONS: u32 = 10;
+/// Most people one headcount tap may add.
+pub const MAX_HEADCOUNT: u32 = 200;
+/// Longest request text.
+pub const MAX_REQUEST_CHARS: usize = 500;
+/// Longest staff reply.
+pub const MAX_REPLY_CHARS: usize = 1000;
+/// Longest short free field (room, rating reason chip).
+pub const MAX_SHORT_CHARS: usize = 40;
+/// Largest capacity of an activity.
+pub const MAX_CAPACITY: u32 = 10_000;
+
+fn check_text(field: &'static str, s: &str, max: usize, required: bool) -> Result<()> {
+    let n = s.chars().count();
+    if required && s.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if n > max {
+        return Err(Error::invalid(
+            field,
+            format!("at most {max} characters, got {n}"),
+        ));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Error::invalid(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// What kind of activity: drives statistics by kind and the kiosk's icons.
+/// Stored as its stable code; an unknown code reads as [`ActivityKind::Other`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    /// 义诊, blood-sugar checks.
+    HealthClinic,
+    /// Health or policy lectures.
+    Lecture,
+    /// 四点半课堂 and weekend camps.
+    AfterSchool,
+    /// Calligraphy, opera, handicraft classes.
+    Class,
+    /// 长者助餐.
+    ElderlyMeal,
+    /// 党群服务集市.
+    ServiceMarket,
+    /// Festivals, talent nights.
+    Festival,
+    /// 平安巡逻 and other volunteer shifts.
+    Volunteer,
+    /// Anything else.
+    Other,
+}
+
+impl ActivityKind {
+    /// Every kind, in display order.
+    pub const ALL: [ActivityKind; 9] = [
+        ActivityKind::HealthClinic,
+        ActivityKind::Lecture,
+        ActivityKind::AfterSchool,
+        ActivityKind::Class,
+        ActivityKind::ElderlyMeal,
+        ActivityKind::ServiceMarket,
+        ActivityKind::Festival,
+        ActivityKind::Volunteer,
+        ActivityKind::Other,
+    ];
+
+    /// The stable code stored in documents.
+    pub fn code(self) -> &'static str {
+        match self {
+            ActivityKind::HealthClinic => "health_clinic",
+            ActivityKind::Lecture => "lecture",
+            ActivityKind::AfterSchool => "after_school",
+            ActivityKind::Class => "class",
+            ActivityKind::ElderlyMeal => "elderly_meal",
+            ActivityKind::ServiceMarket => "service_market",
+            ActivityKind::Festival => "festival",
+            ActivityKind::Volunteer => "volunteer",
+            ActivityKind::Other => "other",
+        }
+    }
+
+    /// Read a stored code; unknown codes (from a newer writer) are `Other`.
+    pub fn from_code(code: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.code() == code)
+            .unwrap_or(ActivityKind::Other)
+    }
+}
+
+/// An activity in a hall's calendar. Written by the server only.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Activity {
+    /// Kind code, see [`ActivityKind`].
+    pub kind: String,
+    /// Title, e.g. 健康义诊.
+    pub title: String,
+    /// Room, e.g. 二楼活动室.
+    pub room: Option<String>,
+    /// Start, ms since epoch.
+    pub starts_at_ms: i64,
+    /// End, ms since epoch.
+    pub ends_at_ms: i64,
+    /// Places, if limited.
+    pub capacity: Option<u32>,
+    /// False for headcount-only activities (no named check-in).
+    pub named_checkin: bool,
+    /// Cancelled activities stay in the calendar, marked.
+    pub cancelled: bool,
+}
+
+impl Activity {
+    /// The typed kind.
+    pub fn kind(&self) -> ActivityKind {
+        ActivityKind::from_code(&self.kind)
+    }
+
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        check_text("activity title", &self.title, MAX_TITLE_CHARS, true)?;
+        if let Some(room) = &self.room {
+            check_text("room", room, MAX_SHORT_CHARS, false)?;
+        }
+        if self.ends_at_ms <= self.starts_at_ms {
+            return Err(Error::invalid("activity end", "must be after its start"));
+        }
+        if self.ends_at_ms - self.starts_at_ms > 24 * 3600 * 1000 {
+            return Err(Error::invalid("activity end", "an activity lasts at most a day"));
+        }
+        if let Some(c) = self.capacity
+            && (c == 0 || c > MAX_CAPACITY)
+        {
+            return Err(Error::invalid(
+                "capacity",
+                format!("must be 1 to {MAX_CAPACITY}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True while check-in is open: from 30 minutes before the start to the end.
+    pub fn is_open_at(&self, now_ms: i64) -> bool {
+        !self.cancelled && now_ms >= self.starts_at_ms - 30 * 60 * 1000 && now_ms <= self.ends_at_ms
+    }
+}
+
+/// A resident as documents know them: keyed hash and masked number, and an
+/// optional short name. Never the raw number.
+#[derive(Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct ResidentRef {
+    /// HMAC of the phone number (hex).
+    pub phone_hash: String,
+    /// Masked number, e.g. 138****5678.
+    pub phone_masked: String,
+    /// Optional short name, e.g. 李阿姨.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Debug for ResidentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names are personal data: never in Debug output (and so never in logs).
+        f.debug_struct("ResidentRef")
+            .field("phone_masked", &self.phone_masked)
+            .field("name", &self.name.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+impl ResidentRef {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        if self.phone_hash.len() != 64 || !self.phone_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid("resident", "phone hash must be 64 hex digits"));
+        }
+        if !is_masked(&self.phone_masked) {
+            return Err(Error::invalid("resident", "phone must be masked as 138****5678"));
+        }
+        if let Some(name) = &self.name {
+            check_text("short name", name, MAX_NAME_CHARS, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// One check-in: a named resident (with companions), or an anonymous
+/// headcount tap.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct CheckIn {
+    /// The activity's id in the hall calendar.
+    pub activity_id: String,
+    /// The resident, or `None` for a headcount tap.
+    pub resident: Option<ResidentRef>,
+    /// People counted by this tap without names (1 for a named check-in).
+    pub headcount: u32,
+    /// Companions brought along (e.g. a grandchild).
+    pub companions: u32,
+    /// The kiosk that recorded it.
+    pub kiosk_id: String,
+    /// Kiosk wall-clock time, ms.
+    pub at_ms: i64,
+}
+
+impl CheckIn {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        check_text("activity", &self.activity_id, 64, true)?;
+        if let Some(r) = &self.resident {
+            r.validate()?;
+            if self.headcount != 1 {
+                return Err(Error::invalid("headcount", "a named check-in counts one person"));
+            }
+        } else if self.headcount == 0 || self.headcount > MAX_HEADCOUNT {
+            return Err(Error::invalid(
+                "headcount",
+                format!("must be 1 to {MAX_HEADCOUNT}"),
+            ));
+        }
+        if self.companions > MAX_COMPANIONS {
+            return Err(Error::invalid(
+                "companions",
+                format!("at most {MAX_COMPANIONS}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Person-times (人次) this check-in stands for.
+    pub fn person_times(&self) -> u64 {
+        u64::from(self.headcount) + u64::from(self.companions)
+    }
+}
+
+/// A rating of an activity: one to five smileys and an optional reason chip.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Rating {
+    /// The activity rated.
+    pub activity_id: String,
+    /// 1 (very unhappy) to 5 (very happy).
+    pub score: u32,
+    /// Optional reason chip code, e.g. `teacher_good`.
+    pub reason: Option<String>,
+    /// The kiosk that recorded it.
+    pub kiosk_id: String,
+    /// Kiosk wall-clock time, ms.
+    pub at_ms: i64,
+}
+
+impl Rating {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        check_text("activity", &self.activity_id, 64, true)?;
+        if !(1..=5).contains(&self.score) {
+            return Err(Error::invalid("score", "must be 1 to 5"));
+        }
+        if let Some(r) = &self.reason {
+            check_text("reason", r, MAX_SHORT_CHARS, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Categories of requests and suggestions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestCategory {
+    /// 环境卫生.
+    Sanitation,
+    /// 设施报修.
+    Repair,
+    /// 邻里纠纷.
+    Dispute,
+    /// 治安.
+    Safety,
+    /// 服务建议.
+    ServiceSuggestion,
+    /// 我为社区献一策.
+    Idea,
+    /// 其他.
+    Other,
+}
+
+impl RequestCategory {
+    /// Every category, in display order.
+    pub const ALL: [RequestCategory; 7] = [
+        RequestCategory::Sanitation,
+        RequestCategory::Repair,
+        RequestCategory::Dispute,
+        RequestCategory::Safety,
+        RequestCategory::ServiceSuggestion,
+        RequestCategory::Idea,
+        RequestCategory::Other,
+    ];
+
+    /// The stable code stored in documents.
+    pub fn code(self) -> &'static str {
+        match self {
+            RequestCategory::Sanitation => "sanitation",
+            RequestCategory::Repair => "repair",
+            RequestCategory::Dispute => "dispute",
+            RequestCategory::Safety => "safety",
+            RequestCategory::ServiceSuggestion => "service_suggestion",
+            RequestCategory::Idea => "idea",
+            RequestCategory::Other => "other",
+        }
+    }
+
+    /// Parse a stored code.
+    pub fn from_code(code: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.code() == code)
+            .ok_or_else(|| Error::invalid("request category", format!("unknown {code:?}")))
+    }
+}
+
+/// Where a request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// 已受理.
+    Received,
+    /// 处理中.
+    InProgress,
+    /// 已解决.
+    Resolved,
+}
+
+impl RequestStatus {
+    /// The stable code stored in documents.
+    pub fn code(self) -> &'static str {
+        match self {
+            RequestStatus::Received => "received",
+            RequestStatus::InProgress => "in_progress",
+            RequestStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Parse a stored code.
+    pub fn from_code(code: &str) -> Result<Self> {
+        match code {
+            "received" => Ok(RequestStatus::Received),
+            "in_progress" => Ok(RequestStatus::InProgress),
+            "resolved" => Ok(RequestStatus::Resolved),
+            other => Err(Error::invalid("request status", format!("unknown {other:?}"))),
+        }
+    }
+}
+
+/// A request or suggestion as the kiosk writes it. Status and reply are
+/// written later by the server into the same record (see [`RequestReply`]).
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Request {
+    /// Category code, see [`RequestCategory`].
+    pub category: String,
+    /// The text, built from preset phrases on the kiosk.
+    pub text: String,
+    /// The resident, if they gave their number (needed for "My requests").
+    pub resident: Option<ResidentRef>,
+    /// The resident agreed to be called back on that number.
+    pub callback_consent: bool,
+    /// The kiosk that recorded it.
+    pub kiosk_id: String,
+    /// Kiosk wall-clock time, ms.
+    pub at_ms: i64,
+}
+
+impl Request {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        RequestCategory::from_code(&self.category)?;
+        check_text("request text", &self.text, MAX_REQUEST_CHARS, false)?;
+        if let Some(r) = &self.resident {
+            r.validate()?;
+        }
+        if self.callback_consent && self.resident.is_none() {
+            return Err(Error::invalid(
+                "callback",
+                "a callback needs the resident's phone number",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The server's answer to a request, kept beside it in the request book.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestReply {
+    /// Where the request stands.
+    pub status: RequestStatus,
+    /// The reply residents see, if any.
+    pub reply: Option<String>,
+    /// When the server last changed it, ms.
+    pub updated_at_ms: i64,
+}
+
+impl RequestReply {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(r) = &self.reply {
+            check_text("reply", r, MAX_REPLY_CHARS, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sign-in or sign-out of a volunteer shift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShiftAction {
+    /// Starting a shift.
+    SignIn,
+    /// Ending one.
+    SignOut,
+}
+
+impl ShiftAction {
+    /// The stable code stored in documents.
+    pub fn code(self) -> &'static str {
+        match self {
+            ShiftAction::SignIn => "sign_in",
+            ShiftAction::SignOut => "sign_out",
+        }
+    }
+
+    /// Parse a stored code.
+    pub fn from_code(code: &str) -> Result<Self> {
+        match code {
+            "sign_in" => Ok(ShiftAction::SignIn),
+            "sign_out" => Ok(ShiftAction::SignOut),
+            other => Err(Error::invalid("shift action", format!("unknown {other:?}"))),
+        }
+    }
+}
+
+/// A volunteer signing in or out. A sign-out names the sign-in it ends
+/// (`shift_id`), so a shift may end at another kiosk or on another day.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct ShiftEvent {
+    /// The volunteer.
+    pub volunteer: ResidentRef,
+    /// `sign_in` or `sign_out`.
+    pub action: String,
+    /// For a sign-in its own record id; for a sign-out the sign-in's id.
+    pub shift_id: String,
+    /// The activity served, if any.
+    pub activity_id: Option<String>,
+    /// The kiosk that recorded it.
+    pub kiosk_id: String,
+    /// Kiosk wall-clock time, ms.
+    pub at_ms: i64,
+}
+
+impl ShiftEvent {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        self.volunteer.validate()?;
+        ShiftAction::from_code(&self.action)?;
+        check_text("shift id", &self.shift_id, 64, true)?;
+        Ok(())
+    }
+
+    /// The typed action.
+    pub fn action(&self) -> Result<ShiftAction> {
+        ShiftAction::from_code(&self.action)
+    }
+}
+
+/// Volunteer points earned for a shift: one point per started half hour,
+/// capped at 12 hours a shift (a forgotten sign-out earns no windfall).
+pub fn points_for_shift(signed_in_ms: i64, signed_out_ms: i64) -> u32 {
+    let minutes = ((signed_out_ms - signed_in_ms).max(0) / 60_000).min(12 * 60);
+    u32::try_from((minutes + 29) / 30).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resident() -> ResidentRef {
+        ResidentRef {
+            phone_hash: "a".repeat(64),
+            phone_masked: "138****5678".into(),
+            name: Some("李阿姨".into()),
+        }
+    }
+
+    #[test]
+    fn checkin_bounds_are_enforced() {
+        let mut c = CheckIn {
+            activity_id: "act".into(),
+            resident: Some(resident()),
+            headcount: 1,
+            companions: 2,
+            kiosk_id: "k1".into(),
+            at_ms: 0,
+        };
+        assert!(c.validate().is_ok());
+        assert_eq!(c.person_times(), 3);
+        c.companions = 11;
+        assert!(c.validate().expect_err("too many").to_string().contains("companions"));
+        c.companions = 0;
+        c.resident = None;
+        c.headcount = 0;
+        assert!(c.validate().expect_err("zero").to_string().contains("headcount"));
+        c.headcount = 100_000;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn activity_needs_title_and_sane_times() {
+        let mut a = Activity {
+            kind: "lecture".into(),
+            title: "糖尿病防治讲座".into(),
+            room: None,
+            starts_at_ms: 0,
+            ends_at_ms: 3_600_000,
+            capacity: Some(40),
+            named_checkin: true,
+            cancelled: false,
+        };
+        assert!(a.validate().is_ok());
+        a.title = "  ".into();
+        assert!(a.validate().expect_err("empty").to_string().contains("title"));
+        a.title = "x".into();
+        a.ends_at_ms = 0;
+        assert!(a.validate().is_err());
+        assert_eq!(ActivityKind::from_code("from-the-future"), ActivityKind::Other);
+    }
+
+    #[test]
+    fn debug_never_shows_names() {
+        let s = format!("{:?}", resident());
+        assert!(!s.contains("李阿姨"), "{s}");
+        assert!(s.contains("138****5678"));
+    }
+
+    #[test]
+    fn points_round_up_half_hours_and_cap() {
+        assert_eq!(points_for_shift(0, 60 * 60_000), 2);
+        assert_eq!(points_for_shift(0, 61 * 60_000), 3);
+        assert_eq!(points_for_shift(0, 100 * 3600_000), 24);
+        assert_eq!(points_for_shift(10, 0), 0);
+    }
+}

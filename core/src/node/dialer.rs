@@ -1,0 +1,147 @@
+//! The kiosk's WebSocket dialer. samod's own dialer takes only a URL;
+//! ours sends the kiosk token as `Authorization: Bearer`, the protocol and
+//! app versions as headers, binds the connection to the server's peer id,
+//! and tells a refused token (re-pair) apart from a network that is down
+//! (retry with backoff).
+
+use std::sync::{Arc, Mutex};
+
+use futures::{FutureExt, SinkExt, StreamExt, future::BoxFuture};
+use samod::{DialError, PeerId, Transport};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
+use url::Url;
+
+use crate::protocol::{APP_VERSION, APP_VERSION_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION};
+
+/// Why the dialer gave up for good.
+#[derive(Debug, thiserror::Error)]
+pub enum DialFailure {
+    /// The server refused the token.
+    #[error("the server refused this kiosk's token (revoked or wrong): re-pair the kiosk")]
+    Unauthorized,
+    /// The server speaks another protocol version.
+    #[error("the server speaks another protocol version (ours is {ours}): update the kiosk")]
+    ProtocolMismatch {
+        /// Ours.
+        ours: u32,
+    },
+    /// The address cannot be dialled by this build.
+    #[error("cannot dial {0}")]
+    BadAddress(String),
+}
+
+/// Dials the sync server with the kiosk's token.
+pub struct KioskDialer {
+    url: Url,
+    token: String,
+    server_peer_id: PeerId,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl KioskDialer {
+    /// A dialer for `url` (`ws://…/sync`).
+    pub fn new(url: Url, token: String, server_peer_id: PeerId) -> Self {
+        Self {
+            url,
+            token,
+            server_peer_id,
+            last_error: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Where the last failed attempt's reason is kept, for the status strip.
+    pub fn last_error_slot(&self) -> Arc<Mutex<Option<String>>> {
+        self.last_error.clone()
+    }
+
+    fn note(slot: &Arc<Mutex<Option<String>>>, msg: Option<String>) {
+        if let Ok(mut s) = slot.lock() {
+            *s = msg;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct WsError(String);
+
+impl samod::Dialer for KioskDialer {
+    type Error = DialFailure;
+
+    fn url(&self) -> Url {
+        self.url.clone()
+    }
+
+    fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<DialFailure>>> {
+        let url = self.url.clone();
+        let token = self.token.clone();
+        let server_peer_id = self.server_peer_id.clone();
+        let slot = self.last_error.clone();
+        async move {
+            if url.scheme() != "ws" {
+                let msg = format!("{url}: this build dials ws:// only");
+                Self::note(&slot, Some(msg.clone()));
+                return Err(DialError::PermanentFailure(DialFailure::BadAddress(msg)));
+            }
+            let mut request = url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| DialError::PermanentFailure(DialFailure::BadAddress(e.to_string())))?;
+            let headers = request.headers_mut();
+            let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| DialError::PermanentFailure(DialFailure::Unauthorized))?;
+            headers.insert("authorization", bearer);
+            headers.insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
+            headers.insert(APP_VERSION_HEADER, HeaderValue::from_static(APP_VERSION));
+            let (ws, _resp) = match tokio_tungstenite::connect_async(request).await {
+                Ok(ok) => ok,
+                Err(tungstenite::Error::Http(resp)) => {
+                    let status = resp.status().as_u16();
+                    return Err(match status {
+                        401 | 403 => {
+                            Self::note(&slot, Some(DialFailure::Unauthorized.to_string()));
+                            DialError::PermanentFailure(DialFailure::Unauthorized)
+                        }
+                        426 => {
+                            let f = DialFailure::ProtocolMismatch {
+                                ours: PROTOCOL_VERSION,
+                            };
+                            Self::note(&slot, Some(f.to_string()));
+                            DialError::PermanentFailure(f)
+                        }
+                        s => {
+                            let msg = format!("server answered HTTP {s}");
+                            Self::note(&slot, Some(msg.clone()));
+                            DialError::transient(WsError(msg))
+                        }
+                    });
+                }
+                Err(e) => {
+                    let msg = format!("cannot reach the server: {e}");
+                    Self::note(&slot, Some(msg.clone()));
+                    return Err(DialError::transient(WsError(msg)));
+                }
+            };
+            Self::note(&slot, None);
+            let (sink, stream) = ws.split();
+            let stream = stream
+                .take_while(|m| futures::future::ready(!matches!(m, Ok(Message::Close(_)))))
+                .filter_map(|m| async move {
+                    match m {
+                        Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
+                        Ok(Message::Text(_)) => Some(Err(WsError("unexpected text message".into()))),
+                        Ok(_) => None,
+                        Err(e) => Some(Err(WsError(format!("receiving: {e}")))),
+                    }
+                })
+                .boxed();
+            let sink = sink
+                .sink_map_err(|e| WsError(format!("sending: {e}")))
+                .with(|bytes: Vec<u8>| {
+                    futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into())))
+                });
+            Ok(Transport::new(stream, Box::pin(sink)).with_expected_peer_id(server_peer_id))
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,356 @@
+//! The kiosk's write-ahead journal. Every record is committed here (in the
+//! kiosk's SQLite file, `synchronous=FULL`) before the screen acknowledges
+//! it, then written into its Automerge document. samod persists documents
+//! asynchronously; the journal is what makes "acknowledged means on disk"
+//! true, lets a restarted kiosk re-apply anything its documents missed, and
+//! counts what the server has not confirmed yet. Rows are never deleted:
+//! nothing on a kiosk is deleted because it was synced.
+//!
+//! The same file holds `kiosk_meta` (pairing) and `kiosk_docs` (which
+//! document holds which day or month).
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{
+    Error, Result,
+    docs::DocKind,
+    sqlite::{self, DbOptions},
+};
+
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE kiosk_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+    CREATE TABLE kiosk_docs (
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        registered INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (kind, period)
+    );
+    CREATE TABLE journal (
+        record_id TEXT PRIMARY KEY NOT NULL,
+        doc_kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        map TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        activity_id TEXT,
+        phone_hash TEXT,
+        created_ms INTEGER NOT NULL,
+        synced_ms INTEGER
+    );
+    CREATE INDEX journal_unsynced ON journal (doc_kind, period) WHERE synced_ms IS NULL;
+    CREATE INDEX journal_phone ON journal (phone_hash, map);
+    CREATE INDEX journal_activity ON journal (activity_id, phone_hash);
+"];
+
+/// One journalled record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Record id (document map key).
+    pub record_id: String,
+    /// Which kind of document holds it.
+    pub doc_kind: DocKind,
+    /// The day or month of that document.
+    pub period: String,
+    /// The record map within the document.
+    pub map: String,
+    /// The record as JSON.
+    pub payload: String,
+    /// Activity, for duplicate check-in lookups.
+    pub activity_id: Option<String>,
+    /// Resident's phone hash, for "my requests" and duplicates.
+    pub phone_hash: Option<String>,
+    /// Kiosk time of recording, ms.
+    pub created_ms: i64,
+}
+
+/// A document this kiosk writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocRow {
+    /// Kind.
+    pub kind: DocKind,
+    /// Day or month.
+    pub period: String,
+    /// samod document id.
+    pub doc_id: String,
+    /// Listed in the hall directory yet.
+    pub registered: bool,
+}
+
+/// Handle to the journal tables. Cheap to clone; calls block (run them
+/// off the UI thread and off async executors).
+#[derive(Clone)]
+pub struct Journal {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn kind_of(s: &str) -> Result<DocKind> {
+    DocKind::from_name(s).ok_or_else(|| Error::Schema {
+        doc: "journal".into(),
+        reason: format!("unknown document kind {s:?}"),
+    })
+}
+
+impl Journal {
+    /// Open the journal in the kiosk's SQLite file.
+    pub fn open(path: &Path, options: DbOptions) -> Result<Self> {
+        let mut conn = sqlite::open(path, options)?;
+        sqlite::migrate(&mut conn, "kiosk", MIGRATIONS)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::store("locking the journal", rusqlite::Error::InvalidQuery))?;
+        f(&mut conn)
+    }
+
+    /// A pairing value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM kiosk_meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| Error::store("reading kiosk settings", e))
+        })
+    }
+
+    /// Set pairing values, all in one transaction.
+    pub fn set_meta(&self, pairs: &[(&str, &str)]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(|e| Error::store("saving kiosk settings", e))?;
+            for (k, v) in pairs {
+                tx.execute(
+                    "INSERT INTO kiosk_meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![k, v],
+                )
+                .map_err(|e| Error::store("saving kiosk settings", e))?;
+            }
+            tx.commit().map_err(|e| Error::store("saving kiosk settings", e))
+        })
+    }
+
+    /// Commit a record. Returns only once it is on disk.
+    pub fn append(&self, e: &Entry) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO journal (record_id, doc_kind, period, map, payload, activity_id, phone_hash, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    e.record_id,
+                    e.doc_kind.name(),
+                    e.period,
+                    e.map,
+                    e.payload,
+                    e.activity_id,
+                    e.phone_hash,
+                    e.created_ms
+                ],
+            )
+            .map(|_| ())
+            .map_err(|err| Error::store("recording", err))
+        })
+    }
+
+    fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, String)> {
+        let kind: String = r.get(1)?;
+        Ok((
+            Entry {
+                record_id: r.get(0)?,
+                doc_kind: DocKind::Ledger,
+                period: r.get(2)?,
+                map: r.get(3)?,
+                payload: r.get(4)?,
+                activity_id: r.get(5)?,
+                phone_hash: r.get(6)?,
+                created_ms: r.get(7)?,
+            },
+            kind,
+        ))
+    }
+
+    fn query_entries(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Entry>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql).map_err(|e| Error::store("reading the journal", e))?;
+            let rows = stmt
+                .query_map(p, Self::entry_from_row)
+                .map_err(|e| Error::store("reading the journal", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (mut e, kind) = row.map_err(|e| Error::store("reading the journal", e))?;
+                e.doc_kind = kind_of(&kind)?;
+                out.push(e);
+            }
+            Ok(out)
+        })
+    }
+
+    const COLUMNS: &'static str =
+        "record_id, doc_kind, period, map, payload, activity_id, phone_hash, created_ms";
+
+    /// Records the server has not confirmed yet, oldest first.
+    pub fn unsynced(&self) -> Result<Vec<Entry>> {
+        self.query_entries(
+            &format!(
+                "SELECT {} FROM journal WHERE synced_ms IS NULL ORDER BY record_id",
+                Self::COLUMNS
+            ),
+            [],
+        )
+    }
+
+    /// How many records the server has not confirmed yet.
+    pub fn unsynced_count(&self) -> Result<u64> {
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM journal WHERE synced_ms IS NULL", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| Error::store("counting unsynced records", e))
+        })
+    }
+
+    /// Unconfirmed record ids of one document.
+    pub fn unsynced_ids(&self, kind: DocKind, period: &str) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT record_id FROM journal WHERE synced_ms IS NULL AND doc_kind = ?1 AND period = ?2",
+                )
+                .map_err(|e| Error::store("reading the journal", e))?;
+            let rows = stmt
+                .query_map(params![kind.name(), period], |r| r.get::<_, String>(0))
+                .map_err(|e| Error::store("reading the journal", e))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| Error::store("reading the journal", e))
+        })
+    }
+
+    /// Mark records as confirmed by the server.
+    pub fn mark_synced(&self, ids: &[String], at_ms: i64) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(|e| Error::store("marking synced", e))?;
+            {
+                let mut stmt = tx
+                    .prepare_cached("UPDATE journal SET synced_ms = ?2 WHERE record_id = ?1 AND synced_ms IS NULL")
+                    .map_err(|e| Error::store("marking synced", e))?;
+                for id in ids {
+                    stmt.execute(params![id, at_ms])
+                        .map_err(|e| Error::store("marking synced", e))?;
+                }
+            }
+            tx.commit().map_err(|e| Error::store("marking synced", e))
+        })
+    }
+
+    /// True when this resident already checked in to this activity.
+    pub fn has_checkin(&self, activity_id: &str, phone_hash: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT 1 FROM journal WHERE activity_id = ?1 AND phone_hash = ?2 AND map = 'checkins' LIMIT 1",
+                params![activity_id, phone_hash],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| Error::store("looking up check-ins", e))
+        })
+    }
+
+    /// Every record of one resident in one record map, newest first.
+    pub fn by_resident(&self, phone_hash: &str, map: &str) -> Result<Vec<Entry>> {
+        self.query_entries(
+            &format!(
+                "SELECT {} FROM journal WHERE phone_hash = ?1 AND map = ?2 ORDER BY record_id DESC",
+                Self::COLUMNS
+            ),
+            params![phone_hash, map],
+        )
+    }
+
+    /// The document holding a day or month, if created.
+    pub fn doc(&self, kind: DocKind, period: &str) -> Result<Option<DocRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT doc_id, registered FROM kiosk_docs WHERE kind = ?1 AND period = ?2",
+                params![kind.name(), period],
+                |r| {
+                    Ok(DocRow {
+                        kind,
+                        period: period.to_string(),
+                        doc_id: r.get(0)?,
+                        registered: r.get::<_, i64>(1)? != 0,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| Error::store("looking up documents", e))
+        })
+    }
+
+    /// Remember the document holding a day or month.
+    pub fn add_doc(&self, kind: DocKind, period: &str, doc_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO kiosk_docs (kind, period, doc_id) VALUES (?1, ?2, ?3)",
+                params![kind.name(), period, doc_id],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::store("remembering a document", e))
+        })
+    }
+
+    /// Documents not yet listed in the hall directory.
+    pub fn unregistered_docs(&self) -> Result<Vec<DocRow>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT kind, period, doc_id FROM kiosk_docs WHERE registered = 0")
+                .map_err(|e| Error::store("listing documents", e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                })
+                .map_err(|e| Error::store("listing documents", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (kind, period, doc_id) = row.map_err(|e| Error::store("listing documents", e))?;
+                out.push(DocRow {
+                    kind: kind_of(&kind)?,
+                    period,
+                    doc_id,
+                    registered: false,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Mark a document as listed in the hall directory.
+    pub fn mark_registered(&self, kind: DocKind, period: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE kiosk_docs SET registered = 1 WHERE kind = ?1 AND period = ?2",
+                params![kind.name(), period],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::store("marking a document registered", e))
+        })
+    }
+
+    /// Number of documents this kiosk has written.
+    pub fn doc_count(&self) -> Result<u64> {
+        self.with(|c| {
+            c.query_row("SELECT count(*) FROM kiosk_docs", [], |r| r.get::<_, i64>(0))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(|e| Error::store("counting documents", e))
+        })
+    }
+}

@@ -1,0 +1,912 @@
+//! [`KioskNode`]: the headless kiosk. It owns the samod repo, the kiosk's
+//! SQLite file (documents and journal) and the dialer, records each kind
+//! of record — returning only once it is committed to disk — and reports
+//! a [`SyncStatus`] the kiosk's status strip shows.
+//!
+//! How a record travels: validate → commit to the [`journal`] → write into
+//! today's ledger (or this month's request book) as one Automerge change →
+//! samod persists and syncs it. A background task watches the server's
+//! acknowledgements (`they_have_our_changes`) and marks journal rows
+//! synced, lists new documents in the hall directory, and loads the hall
+//! calendar once it can be had.
+
+pub mod dialer;
+pub mod journal;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use automerge::Automerge;
+use chrono::{DateTime, Utc};
+use samod::{BackoffConfig, DialerHandle, DocHandle, DocumentId, PeerId, Repo, ShareConfig};
+use serde::Serialize;
+use tokio::{sync::watch, task::JoinHandle};
+use url::Url;
+
+use self::{
+    dialer::{DialFailure, KioskDialer},
+    journal::{Entry, Journal},
+};
+use crate::{
+    Error, Result,
+    docs::{self, DocKind, calendar, directory, ledger, requests},
+    ids::RecordId,
+    model::{Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction, ShiftEvent},
+    phone::{PhoneKey, PhoneNumber},
+    protocol::{self, KioskConfig},
+    sqlite::{DbOptions, Durability},
+    storage::SqliteStorage,
+};
+
+/// The kiosk's SQLite file inside its data directory.
+pub const STORE_FILE: &str = "kiosk.sqlite3";
+
+/// A source of wall-clock time in ms (injectable for tests and skew).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| Utc::now().timestamp_millis())
+}
+
+/// How to open a [`KioskNode`].
+#[derive(Clone)]
+pub struct KioskNodeOptions {
+    /// Directory holding the kiosk's SQLite file.
+    pub data_dir: PathBuf,
+    /// Commit durability (default: survives a power cut).
+    pub durability: Durability,
+    /// Cap the store's size in 4 KiB pages (tests of a full disk).
+    pub max_page_count: Option<u64>,
+    /// Reconnect backoff.
+    pub backoff: BackoffConfig,
+    /// Wall clock.
+    pub clock: Clock,
+    /// Dial the server (false: stay offline until [`KioskNode::go_online`]).
+    pub connect: bool,
+}
+
+impl KioskNodeOptions {
+    /// Defaults for a kiosk storing in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            durability: Durability::Full,
+            max_page_count: None,
+            backoff: BackoffConfig {
+                initial_delay: Duration::from_millis(200),
+                max_delay: Duration::from_secs(10),
+                max_retries: None,
+            },
+            clock: system_clock(),
+            connect: true,
+        }
+    }
+
+    fn db_options(&self) -> DbOptions {
+        DbOptions {
+            durability: self.durability,
+            max_page_count: self.max_page_count,
+        }
+    }
+}
+
+/// What the kiosk's status strip shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SyncStatus {
+    /// Connected to the server now.
+    pub online: bool,
+    /// Records the server has not confirmed yet.
+    pub waiting: u64,
+    /// Last time the server confirmed it had everything, ms.
+    pub last_sync_ms: Option<i64>,
+    /// Why the last connection attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// Set while writes to the local store are failing.
+    pub store_error: Option<String>,
+    /// The hall calendar has been loaded.
+    pub calendar_ready: bool,
+    /// The dialer gave up for good (token refused, protocol mismatch).
+    pub needs_repair: bool,
+}
+
+/// A resident identified on the keypad.
+#[derive(Clone, Debug)]
+pub struct ResidentInput {
+    /// The number typed.
+    pub phone: PhoneNumber,
+    /// Optional short name (e.g. 李阿姨).
+    pub name: Option<String>,
+}
+
+/// A check-in as the screen collects it.
+#[derive(Clone, Debug)]
+pub struct NewCheckIn {
+    /// The activity.
+    pub activity_id: String,
+    /// Named resident, or `None` for a headcount tap.
+    pub resident: Option<ResidentInput>,
+    /// People in a headcount tap (ignored for named check-ins).
+    pub headcount: u32,
+    /// Companions.
+    pub companions: u32,
+}
+
+/// What recording a check-in did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckInOutcome {
+    /// Recorded and on disk.
+    Recorded(RecordId),
+    /// This resident already checked in to this activity; nothing new.
+    AlreadyCheckedIn,
+}
+
+/// A request as the resident sees it under "My requests".
+#[derive(Clone, Debug, PartialEq)]
+pub struct MyRequest {
+    /// Record id.
+    pub id: String,
+    /// Short reference read out to the resident.
+    pub reference: String,
+    /// The request.
+    pub request: Request,
+    /// Status (received until the server says otherwise).
+    pub status: RequestStatus,
+    /// Staff reply, once given.
+    pub reply: Option<String>,
+}
+
+struct Shared {
+    repo: Repo,
+    storage: SqliteStorage,
+    journal: Journal,
+    config: KioskConfig,
+    phone_key: PhoneKey,
+    tz: chrono_tz::Tz,
+    clock: Clock,
+    docs: tokio::sync::Mutex<HashMap<(DocKind, String), DocHandle>>,
+    calendar: Mutex<Option<DocHandle>>,
+    directory: Mutex<Option<DocHandle>>,
+    dialer: Mutex<Option<DialerHandle<DialFailure>>>,
+    dial_error: Mutex<Option<Arc<Mutex<Option<String>>>>>,
+    server_url: Url,
+    token: String,
+    status: watch::Sender<SyncStatus>,
+    wake: tokio::sync::Notify,
+    backoff: BackoffConfig,
+}
+
+/// The headless kiosk. Cheap to clone; every method is async and never
+/// blocks the caller's executor on disk.
+#[derive(Clone)]
+pub struct KioskNode {
+    shared: Arc<Shared>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+const META_SERVER: &str = "server_url";
+const META_TOKEN: &str = "token";
+const META_CONFIG: &str = "config";
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Io {
+        context: "kiosk store worker".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(STORE_FILE)
+}
+
+impl KioskNode {
+    /// True when the kiosk in `data_dir` has been paired.
+    pub async fn is_provisioned(data_dir: &Path) -> Result<bool> {
+        let path = store_path(data_dir);
+        if !path.exists() {
+            return Ok(false);
+        }
+        blocking(move || {
+            let j = Journal::open(&path, DbOptions::default())?;
+            Ok(j.meta(META_CONFIG)?.is_some())
+        })
+        .await
+    }
+
+    /// Pair with a server: fetch this kiosk's configuration with `token`,
+    /// remember it, and open the node.
+    pub async fn pair(options: KioskNodeOptions, server: &Url, token: &str) -> Result<KioskNode> {
+        let config = protocol::fetch_kiosk_config(server, token).await?;
+        std::fs::create_dir_all(&options.data_dir).map_err(|source| Error::Io {
+            context: format!("creating {}", options.data_dir.display()),
+            source,
+        })?;
+        let path = store_path(&options.data_dir);
+        let db = options.db_options();
+        let json = serde_json::to_string(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
+        let server_s = server.to_string();
+        let token_s = token.to_string();
+        blocking(move || {
+            let j = Journal::open(&path, db)?;
+            if let Some(existing) = j.meta(META_CONFIG)? {
+                let old: KioskConfig = serde_json::from_str(&existing)
+                    .map_err(|e| Error::invalid("stored config", e.to_string()))?;
+                if old.hall_id != config.hall_id {
+                    return Err(Error::invalid(
+                        "pairing",
+                        format!(
+                            "this kiosk's store belongs to hall {}; use an empty data directory for hall {}",
+                            old.hall_id, config.hall_id
+                        ),
+                    ));
+                }
+            }
+            j.set_meta(&[(META_SERVER, &server_s), (META_TOKEN, &token_s), (META_CONFIG, &json)])
+        })
+        .await?;
+        Self::open(options).await
+    }
+
+    /// Open a paired kiosk. Works with no network: records go to disk and
+    /// sync when the server is reachable.
+    pub async fn open(options: KioskNodeOptions) -> Result<KioskNode> {
+        let path = store_path(&options.data_dir);
+        if !path.exists() {
+            return Err(Error::NotProvisioned);
+        }
+        let db = options.db_options();
+        let p2 = path.clone();
+        let (journal, storage, meta) = blocking(move || {
+            let journal = Journal::open(&p2, db)?;
+            let storage = SqliteStorage::open(&p2, db)?;
+            let meta = (
+                journal.meta(META_SERVER)?,
+                journal.meta(META_TOKEN)?,
+                journal.meta(META_CONFIG)?,
+            );
+            Ok((journal, storage, meta))
+        })
+        .await?;
+        let (Some(server), Some(token), Some(config_json)) = meta else {
+            return Err(Error::NotProvisioned);
+        };
+        let config: KioskConfig = serde_json::from_str(&config_json)
+            .map_err(|e| Error::invalid("stored kiosk configuration", e.to_string()))?;
+        let server_url = Url::parse(&server).map_err(|e| Error::invalid("stored server address", e.to_string()))?;
+        let phone_key = PhoneKey::from_hex(&config.phone_key)?;
+        let tz = chrono_tz::Tz::from_str(&config.tz).unwrap_or(chrono_tz::Asia::Shanghai);
+        let server_peer = PeerId::from(config.server_peer_id.clone());
+        let policy_peer = server_peer.clone();
+        let repo = Repo::build_tokio()
+            .with_storage(storage.clone())
+            .with_peer_id(PeerId::from(protocol::kiosk_peer_id(&config.kiosk_id)))
+            .with_share_policy(move |_doc: DocumentId, peer: PeerId| {
+                let decision = if peer == policy_peer {
+                    ShareConfig::read_write()
+                } else {
+                    ShareConfig::none()
+                };
+                futures::stream::iter([decision])
+            })
+            .load()
+            .await;
+        let (status, _) = watch::channel(SyncStatus::default());
+        let shared = Arc::new(Shared {
+            repo,
+            storage,
+            journal,
+            config,
+            phone_key,
+            tz,
+            clock: options.clock.clone(),
+            docs: tokio::sync::Mutex::new(HashMap::new()),
+            calendar: Mutex::new(None),
+            directory: Mutex::new(None),
+            dialer: Mutex::new(None),
+            dial_error: Mutex::new(None),
+            server_url,
+            token,
+            status,
+            wake: tokio::sync::Notify::new(),
+            backoff: options.backoff,
+        });
+        let node = KioskNode {
+            shared,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        node.replay_journal().await?;
+        node.open_current_docs().await?;
+        node.refresh_status().await;
+        if options.connect {
+            node.go_online()?;
+        }
+        let watcher = tokio::spawn(sync_watcher(node.shared.clone()));
+        if let Ok(mut t) = node.tasks.lock() {
+            t.push(watcher);
+        }
+        Ok(node)
+    }
+
+    /// Start dialing the server (no-op if already dialing).
+    pub fn go_online(&self) -> Result<()> {
+        let mut slot = self.shared.dialer.lock().map_err(|_| Error::Stopped)?;
+        if slot.is_some() {
+            return Ok(());
+        }
+        let url = protocol::sync_url(&self.shared.server_url)?;
+        let dialer = KioskDialer::new(
+            url,
+            self.shared.token.clone(),
+            PeerId::from(self.shared.config.server_peer_id.clone()),
+        );
+        if let Ok(mut e) = self.shared.dial_error.lock() {
+            *e = Some(dialer.last_error_slot());
+        }
+        let handle = self.shared.repo.dial(self.shared.backoff.clone(), Arc::new(dialer))?;
+        *slot = Some(handle);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Stop dialing and drop the connection (simulates losing the network).
+    pub fn go_offline(&self) {
+        if let Ok(mut slot) = self.shared.dialer.lock()
+            && let Some(d) = slot.take()
+        {
+            d.close();
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// This kiosk's configuration from pairing.
+    pub fn config(&self) -> &KioskConfig {
+        &self.shared.config
+    }
+
+    /// The status strip's data, updated as things change.
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.shared.status.subscribe()
+    }
+
+    /// Now on the kiosk's clock, ms.
+    pub fn now_ms(&self) -> i64 {
+        (self.shared.clock)()
+    }
+
+    /// The hall-local date of `ms` (`2026-11-23`).
+    pub fn local_date(&self, ms: i64) -> String {
+        self.local(ms).format("%Y-%m-%d").to_string()
+    }
+
+    fn local(&self, ms: i64) -> DateTime<chrono_tz::Tz> {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .with_timezone(&self.shared.tz)
+    }
+
+    /// The resident reference documents keep for a typed number.
+    pub fn resident_ref(&self, r: &ResidentInput) -> ResidentRef {
+        ResidentRef {
+            phone_hash: self.shared.phone_key.hash(&r.phone),
+            phone_masked: r.phone.masked(),
+            name: r.name.clone(),
+        }
+    }
+
+    /// Record a check-in. Returns once it is on disk; a second check-in of
+    /// the same resident to the same activity records nothing new.
+    pub async fn record_checkin(&self, input: NewCheckIn) -> Result<CheckInOutcome> {
+        let resident = input.resident.as_ref().map(|r| self.resident_ref(r));
+        let checkin = CheckIn {
+            activity_id: input.activity_id.clone(),
+            headcount: if resident.is_some() { 1 } else { input.headcount },
+            resident,
+            companions: input.companions,
+            kiosk_id: self.shared.config.kiosk_id.clone(),
+            at_ms: self.now_ms(),
+        };
+        checkin.validate()?;
+        if let Some(r) = &checkin.resident {
+            let j = self.shared.journal.clone();
+            let (a, h) = (checkin.activity_id.clone(), r.phone_hash.clone());
+            if blocking(move || j.has_checkin(&a, &h)).await? {
+                return Ok(CheckInOutcome::AlreadyCheckedIn);
+            }
+        }
+        let id = RecordId::new();
+        let period = self.local_date(checkin.at_ms);
+        let phone_hash = checkin.resident.as_ref().map(|r| r.phone_hash.clone());
+        self.record(
+            DocKind::Ledger,
+            &period,
+            ledger::CHECKINS,
+            id,
+            &checkin,
+            Some(checkin.activity_id.clone()),
+            phone_hash,
+            checkin.at_ms,
+        )
+        .await?;
+        Ok(CheckInOutcome::Recorded(id))
+    }
+
+    /// Record a rating (1–5) of an activity, with an optional reason chip.
+    pub async fn record_rating(&self, activity_id: &str, score: u32, reason: Option<String>) -> Result<RecordId> {
+        let rating = Rating {
+            activity_id: activity_id.to_string(),
+            score,
+            reason,
+            kiosk_id: self.shared.config.kiosk_id.clone(),
+            at_ms: self.now_ms(),
+        };
+        rating.validate()?;
+        let id = RecordId::new();
+        let period = self.local_date(rating.at_ms);
+        self.record(DocKind::Ledger, &period, ledger::RATINGS, id, &rating, Some(rating.activity_id.clone()), None, rating.at_ms)
+            .await?;
+        Ok(id)
+    }
+
+    /// Record a request or suggestion. Returns its id; its
+    /// [`RecordId::short_reference`] is what the resident is given.
+    pub async fn record_request(
+        &self,
+        category: crate::model::RequestCategory,
+        text: String,
+        resident: Option<ResidentInput>,
+        callback_consent: bool,
+    ) -> Result<RecordId> {
+        let request = Request {
+            category: category.code().to_string(),
+            text,
+            resident: resident.as_ref().map(|r| self.resident_ref(r)),
+            callback_consent,
+            kiosk_id: self.shared.config.kiosk_id.clone(),
+            at_ms: self.now_ms(),
+        };
+        request.validate()?;
+        let id = RecordId::new();
+        let month = self.local(request.at_ms).format("%Y-%m").to_string();
+        let phone_hash = request.resident.as_ref().map(|r| r.phone_hash.clone());
+        self.record(DocKind::RequestBook, &month, requests::REQUESTS, id, &request, None, phone_hash, request.at_ms)
+            .await?;
+        Ok(id)
+    }
+
+    /// Record a volunteer signing in (`shift_id` None) or out (the
+    /// sign-in's id).
+    pub async fn record_shift(
+        &self,
+        volunteer: ResidentInput,
+        action: ShiftAction,
+        shift_id: Option<String>,
+        activity_id: Option<String>,
+    ) -> Result<RecordId> {
+        let id = RecordId::new();
+        let shift_id = match (action, shift_id) {
+            (ShiftAction::SignIn, _) => id.to_string(),
+            (ShiftAction::SignOut, Some(s)) => s,
+            (ShiftAction::SignOut, None) => {
+                return Err(Error::invalid("sign-out", "names no sign-in"));
+            }
+        };
+        let event = ShiftEvent {
+            volunteer: self.resident_ref(&volunteer),
+            action: action.code().to_string(),
+            shift_id,
+            activity_id: activity_id.clone(),
+            kiosk_id: self.shared.config.kiosk_id.clone(),
+            at_ms: self.now_ms(),
+        };
+        event.validate()?;
+        let period = self.local_date(event.at_ms);
+        let phone_hash = Some(event.volunteer.phone_hash.clone());
+        self.record(DocKind::Ledger, &period, ledger::SHIFTS, id, &event, activity_id, phone_hash, event.at_ms)
+            .await?;
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record<T: autosurgeon::Reconcile + Serialize>(
+        &self,
+        kind: DocKind,
+        period: &str,
+        map: &str,
+        id: RecordId,
+        value: &T,
+        activity_id: Option<String>,
+        phone_hash: Option<String>,
+        at_ms: i64,
+    ) -> Result<()> {
+        let payload = serde_json::to_string(value).map_err(|e| Error::invalid("record", e.to_string()))?;
+        let handle = self.doc_for(kind, period).await?;
+        let entry = Entry {
+            record_id: id.to_string(),
+            doc_kind: kind,
+            period: period.to_string(),
+            map: map.to_string(),
+            payload,
+            activity_id,
+            phone_hash,
+            created_ms: at_ms,
+        };
+        let j = self.shared.journal.clone();
+        blocking(move || j.append(&entry)).await?;
+        // On disk now. Write it into its document; should this fail, the
+        // journal re-applies it at the next start.
+        let (map, key) = (map.to_string(), id.to_string());
+        let payload = serde_json::to_value(value).map_err(|e| Error::invalid("record", e.to_string()))?;
+        if let Err(e) = apply_entry(&handle, &map, &key, payload).await {
+            tracing::error!(record = %key, error = %e, "record kept in the journal but not yet in its document");
+        }
+        self.shared.wake.notify_one();
+        self.refresh_status().await;
+        Ok(())
+    }
+
+    /// The document for a day (ledger) or month (request book), made if new.
+    async fn doc_for(&self, kind: DocKind, period: &str) -> Result<DocHandle> {
+        let mut docs = self.shared.docs.lock().await;
+        if let Some(h) = docs.get(&(kind, period.to_string())) {
+            return Ok(h.clone());
+        }
+        let j = self.shared.journal.clone();
+        let p = period.to_string();
+        let existing = blocking(move || j.doc(kind, &p)).await?;
+        let handle = match existing {
+            Some(row) => {
+                let id = DocumentId::from_str(&row.doc_id)
+                    .map_err(|e| Error::invalid("stored document id", e.to_string()))?;
+                self.shared
+                    .repo
+                    .find(id)
+                    .await?
+                    .ok_or_else(|| Error::Schema {
+                        doc: row.doc_id.clone(),
+                        reason: "listed in this kiosk's store but its data is missing".into(),
+                    })?
+            }
+            None => {
+                let cfg = &self.shared.config;
+                let doc = match kind {
+                    DocKind::Ledger => ledger::new_ledger(&cfg.hall_id, &cfg.kiosk_id, period)?,
+                    DocKind::RequestBook => requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?,
+                    other => {
+                        return Err(Error::invalid("document", format!("kiosks do not create {}", other.name())));
+                    }
+                };
+                let handle = self.shared.repo.create(doc).await?;
+                let j = self.shared.journal.clone();
+                let (p, id) = (period.to_string(), handle.document_id().to_string());
+                blocking(move || j.add_doc(kind, &p, &id)).await?;
+                handle
+            }
+        };
+        docs.insert((kind, period.to_string()), handle.clone());
+        Ok(handle)
+    }
+
+    /// Re-apply journal rows missing from their documents (after a crash
+    /// between journal commit and document persistence).
+    async fn replay_journal(&self) -> Result<()> {
+        let j = self.shared.journal.clone();
+        let pending = blocking(move || j.unsynced()).await?;
+        let mut replayed = 0usize;
+        for e in pending {
+            let handle = self.doc_for(e.doc_kind, &e.period).await?;
+            let payload: serde_json::Value =
+                serde_json::from_str(&e.payload).map_err(|err| Error::invalid("journal payload", err.to_string()))?;
+            let (map, key) = (e.map.clone(), e.record_id.clone());
+            let present = handle
+                .with_document_async(move |d| docs::record_count(d, &map).is_ok() && has_key(d, &map, &key))
+                .await?;
+            if !present {
+                apply_entry(&handle, &e.map, &e.record_id, payload).await?;
+                replayed += 1;
+            }
+        }
+        if replayed > 0 {
+            tracing::warn!(replayed, "re-applied journalled records missing from documents");
+        }
+        Ok(())
+    }
+
+    /// Load today's ledger and this month's request book if they exist,
+    /// so they sync as soon as the server is reachable.
+    async fn open_current_docs(&self) -> Result<()> {
+        let now = self.now_ms();
+        let today = self.local_date(now);
+        let month = self.local(now).format("%Y-%m").to_string();
+        for (kind, period) in [(DocKind::Ledger, today), (DocKind::RequestBook, month)] {
+            let j = self.shared.journal.clone();
+            let p = period.clone();
+            if blocking(move || j.doc(kind, &p)).await?.is_some() {
+                self.doc_for(kind, &period).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn refresh_status(&self) {
+        refresh_status(&self.shared).await;
+    }
+
+    /// Today's check-ins on this kiosk, oldest first.
+    pub async fn checkins_today(&self) -> Result<Vec<(String, CheckIn)>> {
+        let today = self.local_date(self.now_ms());
+        let key = (DocKind::Ledger, today);
+        let Some(handle) = self.shared.docs.lock().await.get(&key).cloned() else {
+            return Ok(Vec::new());
+        };
+        handle
+            .with_document_async(|d| {
+                let mut out = Vec::new();
+                for id in ledger::checkin_ids(d)? {
+                    if let Some(c) = ledger::checkin(d, &id)? {
+                        out.push((id, c));
+                    }
+                }
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                Ok(out)
+            })
+            .await?
+    }
+
+    /// The hall calendar's activities, once the calendar has been loaded.
+    pub async fn activities(&self) -> Result<Vec<(String, Activity)>> {
+        let handle = self.shared.calendar.lock().map_err(|_| Error::Stopped)?.clone();
+        match handle {
+            Some(h) => h.with_document_async(|d| calendar::activities(d)).await?,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The hall's name from the calendar (or pairing).
+    pub async fn hall_name(&self) -> String {
+        let handle = self.shared.calendar.lock().ok().and_then(|c| c.clone());
+        if let Some(h) = handle
+            && let Ok(Ok(Some(name))) = h.with_document_async(|d| calendar::hall_name(d)).await
+        {
+            return name;
+        }
+        self.shared.config.hall_name.clone()
+    }
+
+    /// A resident's requests made at this kiosk, newest first, with the
+    /// server's status and reply as last synced.
+    pub async fn my_requests(&self, phone: &PhoneNumber) -> Result<Vec<MyRequest>> {
+        let hash = self.shared.phone_key.hash(phone);
+        let j = self.shared.journal.clone();
+        let entries = blocking(move || j.by_resident(&hash, requests::REQUESTS)).await?;
+        let mut out = Vec::new();
+        for e in entries {
+            let handle = self.doc_for(DocKind::RequestBook, &e.period).await?;
+            let id = e.record_id.clone();
+            let (request, reply) = handle
+                .with_document_async(move |d| -> Result<(Option<Request>, Option<RequestReply>)> {
+                    Ok((requests::request(d, &id)?, requests::reply(d, &id)?))
+                })
+                .await??;
+            let Some(request) = request else { continue };
+            let reference = RecordId::parse(&e.record_id)?.short_reference();
+            out.push(MyRequest {
+                id: e.record_id,
+                reference,
+                request,
+                status: reply.as_ref().map_or(RequestStatus::Received, |r| r.status),
+                reply: reply.and_then(|r| r.reply),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The samod document id of a day's ledger on this kiosk, if made.
+    pub async fn ledger_id(&self, date: &str) -> Result<Option<String>> {
+        let j = self.shared.journal.clone();
+        let d = date.to_string();
+        Ok(blocking(move || j.doc(DocKind::Ledger, &d)).await?.map(|r| r.doc_id))
+    }
+
+    /// Bytes the store keeps for a document.
+    pub async fn document_bytes(&self, doc_id: &str) -> Result<u64> {
+        let s = self.shared.storage.clone();
+        let id = doc_id.to_string();
+        blocking(move || s.document_bytes(&id)).await
+    }
+
+    /// Wait until the server has confirmed every record (or `timeout`).
+    pub async fn wait_synced(&self, timeout: Duration) -> Result<SyncStatus> {
+        let mut rx = self.status();
+        let done = tokio::time::timeout(timeout, async {
+            loop {
+                if rx.borrow_and_update().waiting == 0 {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let status = rx.borrow().clone();
+        match done {
+            Ok(()) => Ok(status),
+            Err(_) => Err(Error::Http {
+                url: self.shared.server_url.to_string(),
+                reason: format!("{} records still waiting to sync after {timeout:?}", status.waiting),
+            }),
+        }
+    }
+
+    /// Stop syncing and close the store cleanly.
+    pub async fn shutdown(self) {
+        self.go_offline();
+        if let Ok(mut t) = self.tasks.lock() {
+            for task in t.drain(..) {
+                task.abort();
+            }
+        }
+        self.shared.repo.stop().await;
+    }
+}
+
+fn has_key(doc: &Automerge, map: &str, key: &str) -> bool {
+    ledger::contains(doc, map, key).unwrap_or(false)
+}
+
+/// Write a journalled record (its JSON payload) into its document.
+async fn apply_entry(handle: &DocHandle, map: &str, key: &str, payload: serde_json::Value) -> Result<()> {
+    let (map, key) = (map.to_string(), key.to_string());
+    handle
+        .with_document_async(move |d| -> Result<()> {
+            if has_key(d, &map, &key) {
+                return Ok(());
+            }
+            match map.as_str() {
+                ledger::CHECKINS => ledger::add_checkin(d, &key, &from_json::<CheckIn>(payload)?),
+                ledger::RATINGS => ledger::add_rating(d, &key, &from_json::<Rating>(payload)?),
+                ledger::SHIFTS => ledger::add_shift_event(d, &key, &from_json::<ShiftEvent>(payload)?),
+                requests::REQUESTS => requests::add_request(d, &key, &from_json::<Request>(payload)?),
+                other => Err(Error::invalid("journal entry", format!("unknown record map {other:?}"))),
+            }
+        })
+        .await?
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| Error::invalid("journal payload", e.to_string()))
+}
+
+async fn refresh_status(shared: &Arc<Shared>) {
+    let j = shared.journal.clone();
+    let waiting = blocking(move || j.unsynced_count()).await;
+    let online = shared
+        .dialer
+        .lock()
+        .ok()
+        .and_then(|d| d.as_ref().map(DialerHandle::is_connected))
+        .unwrap_or(false);
+    let dial_error = shared
+        .dial_error
+        .lock()
+        .ok()
+        .and_then(|s| s.as_ref().and_then(|slot| slot.lock().ok().and_then(|e| e.clone())));
+    let store_error = shared.storage.health().failing;
+    let calendar_ready = shared.calendar.lock().map(|c| c.is_some()).unwrap_or(false);
+    shared.status.send_modify(|s| {
+        match &waiting {
+            Ok(n) => s.waiting = *n,
+            Err(e) => s.store_error = Some(e.to_string()),
+        }
+        if waiting.is_ok() {
+            s.store_error = store_error.clone();
+        }
+        s.online = online;
+        s.last_error = if online { None } else { dial_error.clone() };
+        s.needs_repair = matches!(&dial_error, Some(e) if e.contains("re-pair") || e.contains("update the kiosk"));
+        s.calendar_ready = calendar_ready;
+    });
+}
+
+/// Background work: confirm what the server has, list new documents in
+/// the hall directory, load calendar and directory once reachable.
+async fn sync_watcher(shared: Arc<Shared>) {
+    loop {
+        if let Err(e) = sync_round(&shared).await {
+            tracing::warn!(error = %e, "sync round failed");
+        }
+        refresh_status(&shared).await;
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+    }
+}
+
+async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
+    let conn = shared
+        .dialer
+        .lock()
+        .ok()
+        .and_then(|d| d.as_ref().filter(|d| d.is_connected()).and_then(DialerHandle::connection_id));
+    let Some(conn) = conn else { return Ok(()) };
+    load_hall_doc(shared, &shared.config.calendar_url.clone(), &shared.calendar).await;
+    load_hall_doc(shared, &shared.config.directory_url.clone(), &shared.directory).await;
+    register_docs(shared).await?;
+
+    // Which documents have unconfirmed records?
+    let j = shared.journal.clone();
+    let pending = blocking(move || j.unsynced()).await?;
+    let mut groups: Vec<(DocKind, String)> = pending.iter().map(|e| (e.doc_kind, e.period.clone())).collect();
+    groups.sort_by(|a, b| (a.0.name(), &a.1).cmp(&(b.0.name(), &b.1)));
+    groups.dedup();
+    let mut all_confirmed = true;
+    for (kind, period) in groups {
+        let handle = shared.docs.lock().await.get(&(kind, period.clone())).cloned();
+        let Some(handle) = handle else {
+            all_confirmed = false;
+            continue;
+        };
+        let j = shared.journal.clone();
+        let p = period.clone();
+        // Every id read here is already in the document, so once the
+        // server has our current heads it has all of them.
+        let ids = blocking(move || j.unsynced_ids(kind, &p)).await?;
+        let confirmed = tokio::time::timeout(Duration::from_secs(3), handle.they_have_our_changes(conn))
+            .await
+            .is_ok();
+        if confirmed {
+            let now = (shared.clock)();
+            let j = shared.journal.clone();
+            let n = ids.len();
+            blocking(move || j.mark_synced(&ids, now)).await?;
+            tracing::debug!(kind = kind.name(), %period, records = n, "server confirmed records");
+        } else {
+            all_confirmed = false;
+        }
+    }
+    if all_confirmed {
+        let now = (shared.clock)();
+        shared.status.send_modify(|s| s.last_sync_ms = Some(now));
+    }
+    Ok(())
+}
+
+async fn load_hall_doc(shared: &Arc<Shared>, url: &str, slot: &Mutex<Option<DocHandle>>) {
+    if slot.lock().map(|s| s.is_some()).unwrap_or(true) {
+        return;
+    }
+    let Ok(url) = samod::AutomergeUrl::from_str(url) else {
+        tracing::error!(%url, "hall document URL in the kiosk configuration is invalid");
+        return;
+    };
+    let found = tokio::time::timeout(Duration::from_secs(5), shared.repo.find(url.document_id().clone())).await;
+    if let Ok(Ok(Some(handle))) = found
+        && let Ok(mut s) = slot.lock()
+    {
+        *s = Some(handle);
+    }
+}
+
+async fn register_docs(shared: &Arc<Shared>) -> Result<()> {
+    let directory = shared.directory.lock().map_err(|_| Error::Stopped)?.clone();
+    let Some(directory) = directory else { return Ok(()) };
+    let j = shared.journal.clone();
+    let rows = blocking(move || j.unregistered_docs()).await?;
+    for row in rows {
+        let id = DocumentId::from_str(&row.doc_id).map_err(|e| Error::invalid("stored document id", e.to_string()))?;
+        let url = samod::AutomergeUrl::from(&id).to_string();
+        let key = directory::entry_key(row.kind, &shared.config.kiosk_id, &row.period);
+        directory
+            .with_document_async(move |d| directory::register(d, &key, &url))
+            .await??;
+        let j = shared.journal.clone();
+        blocking(move || j.mark_registered(row.kind, &row.period)).await?;
+    }
+    Ok(())
+}
