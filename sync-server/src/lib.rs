@@ -1,1 +1,208 @@
-//! x
+//! # linli-sync-server
+//!
+//! The street office's server: kiosks sync their Automerge documents here
+//! over the automerge-repo protocol (samod), the server projects them into
+//! SQL tables, and admins read them through a JSON API. Operators manage
+//! halls, kiosks and admins with the `linli-server` CLI.
+//!
+//! [`serve`] takes its listener and a shutdown future, so a test can bind
+//! `127.0.0.1:0`, run the server and stop it cleanly.
+//!
+//! # Layout
+//! - [`server`]: [`ServerCore`] — repo, storage, tables, share policy.
+//! - [`registry`]: live sync connections and their peer-id bindings.
+//! - [`sync_ws`]: the `/sync` WebSocket endpoint.
+//! - [`projection`]: documents → SQL tables, incrementally; rebuild.
+//! - [`api`]: the HTTP router (`/healthz`, `/api/v1`, `/sync`).
+//! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
+//! - [`demo`]: the demo halls and their week of activities.
+//! - [`db`]: the server's own tables.
+//! - [`auth`]: tokens and their hashes.
+//! - [`cli`]: the `linli-server` command line.
+//! - [`error`]: the crate's error type and its HTTP form.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod projection;
+pub mod provision;
+pub mod registry;
+pub mod server;
+pub mod sync_ws;
+
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+
+pub use error::{Error, Result};
+use linli_core::sqlite::Durability;
+pub use server::ServerCore;
+use tokio::{net::TcpListener, sync::watch};
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Where the SQLite file lives.
+    pub data_dir: PathBuf,
+    /// Create the demo halls if there are none.
+    pub demo: bool,
+    /// Commit durability of the server's store.
+    pub durability: Durability,
+}
+
+impl ServeConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            demo: false,
+            durability: Durability::Full,
+        }
+    }
+}
+
+/// A server that has opened its data and is ready to accept connections.
+pub struct Ready {
+    /// The server's core (for in-process callers such as the kiosk demo).
+    pub core: Arc<ServerCore>,
+    /// What `--demo` created.
+    pub demo: demo::DemoInfo,
+    projector_rx: Option<tokio::sync::mpsc::UnboundedReceiver<samod::DocumentId>>,
+}
+
+/// Open the data directory (and create demo data if asked).
+pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
+    let (core, rx) = ServerCore::open(&config.data_dir, config.durability, true).await?;
+    let demo = if config.demo {
+        demo::ensure_demo(&core).await?
+    } else {
+        demo::DemoInfo::default()
+    };
+    Ok(Ready {
+        core,
+        demo,
+        projector_rx: rx,
+    })
+}
+
+/// Serve on `listener` until `shutdown` completes, then close every sync
+/// connection, stop the projector and the repository.
+pub async fn serve(ready: Ready, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let Ready { core, projector_rx, .. } = ready;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(rx) = projector_rx {
+        tasks.push(tokio::spawn(projection::run(core.clone(), rx, stop_rx.clone())));
+    }
+    tasks.push(tokio::spawn(revocation_watch(core.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(catch_up(core.clone())));
+    let acceptor = core
+        .repo
+        .make_acceptor(url::Url::parse("ws://linli-server/sync").map_err(|e| Error::BadRequest(e.to_string()))?)?;
+    let app = api::router(api::AppState {
+        core: core.clone(),
+        acceptor,
+    });
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "linli-server listening");
+    }
+    let registry = core.registry.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            registry.kill_all();
+        })
+        .await
+        .map_err(|source| Error::Io {
+            context: "serving HTTP".into(),
+            source,
+        })?;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        t.abort();
+    }
+    core.stop().await;
+    tracing::info!("linli-server stopped");
+    Ok(())
+}
+
+/// Close connections of kiosks revoked by another process (the CLI)
+/// within a second.
+async fn revocation_watch(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let connected = core.registry.connected_kiosks();
+        if connected.is_empty() {
+            continue;
+        }
+        match core.db.call(|db| db.revoked_kiosks()).await {
+            Ok(revoked) => {
+                for k in revoked.iter().filter(|k| connected.contains(*k)) {
+                    core.registry.kill_kiosk(k);
+                    tracing::info!(kiosk = %k, "revoked kiosk disconnected");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "checking revocations failed"),
+        }
+    }
+}
+
+/// Project documents that were claimed but never projected (the server
+/// stopped between receiving a document and projecting it).
+async fn catch_up(core: Arc<ServerCore>) {
+    let pending = core
+        .db
+        .run(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL
+                     AND doc_id NOT IN (SELECT doc_id FROM projection_state)",
+                )
+                .map_err(|e| Error::db("finding unprojected documents", e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| Error::db("finding unprojected documents", e))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| Error::db("finding unprojected documents", e))
+        })
+        .await;
+    match pending {
+        Ok(ids) => {
+            for id in ids {
+                if let Ok(doc) = id.parse::<samod::DocumentId>()
+                    && let Err(e) = projection::project_document(&core, &doc).await
+                {
+                    tracing::warn!(doc = %id, error = %e, "catch-up projection failed");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "catch-up projection failed"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = futures::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}

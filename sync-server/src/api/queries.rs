@@ -1,0 +1,181 @@
+//! SQL over the projection for the JSON API.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// A projected check-in as the API shows it (masked phone only).
+#[derive(Debug, Serialize)]
+pub struct CheckinRow {
+    /// Record id.
+    pub id: String,
+    /// Kiosk.
+    pub kiosk_id: String,
+    /// Hall-local date.
+    pub date: String,
+    /// Activity.
+    pub activity_id: String,
+    /// Masked phone, for named check-ins.
+    pub phone_masked: Option<String>,
+    /// Short name, if given.
+    pub name: Option<String>,
+    /// People counted without names.
+    pub headcount: u32,
+    /// Companions.
+    pub companions: u32,
+    /// Kiosk clock, ms.
+    pub kiosk_at_ms: i64,
+    /// Server receive time, ms.
+    pub received_ms: i64,
+    /// Kiosk clock was ahead of the server's.
+    pub clock_skew: bool,
+}
+
+/// Check-ins of a hall between two dates: (count, person-times, rows).
+pub fn checkins(
+    c: &Connection,
+    hall: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    limit: u32,
+) -> Result<(u64, u64, Vec<CheckinRow>)> {
+    let from = from.unwrap_or("0000-00-00");
+    let to = to.unwrap_or("9999-99-99");
+    let err = |e| Error::db("listing check-ins", e);
+    let (count, pt): (i64, i64) = c
+        .query_row(
+            "SELECT count(*), COALESCE(SUM(headcount + companions), 0) FROM checkins
+             WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3",
+            params![hall, from, to],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(err)?;
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT record_id, kiosk_id, date, activity_id, phone_masked, name, headcount, companions,
+                    kiosk_at_ms, received_ms, clock_skew
+             FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3
+             ORDER BY kiosk_at_ms, record_id LIMIT ?4",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map(params![hall, from, to, limit], |r| {
+            Ok(CheckinRow {
+                id: r.get(0)?,
+                kiosk_id: r.get(1)?,
+                date: r.get(2)?,
+                activity_id: r.get(3)?,
+                phone_masked: r.get(4)?,
+                name: r.get(5)?,
+                headcount: r.get(6)?,
+                companions: r.get(7)?,
+                kiosk_at_ms: r.get(8)?,
+                received_ms: r.get(9)?,
+                clock_skew: r.get(10)?,
+            })
+        })
+        .map_err(err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(err)?;
+    Ok((
+        u64::try_from(count).unwrap_or(0),
+        u64::try_from(pt).unwrap_or(0),
+        rows,
+    ))
+}
+
+/// A projected request as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct RequestRow {
+    /// Record id.
+    pub id: String,
+    /// Reference given to the resident.
+    pub reference: String,
+    /// Kiosk.
+    pub kiosk_id: String,
+    /// Category code.
+    pub category: String,
+    /// Text.
+    pub text: String,
+    /// Masked phone, if given.
+    pub phone_masked: Option<String>,
+    /// Callback wanted.
+    pub callback_consent: bool,
+    /// Status code.
+    pub status: String,
+    /// Staff reply.
+    pub reply: Option<String>,
+    /// Kiosk clock, ms.
+    pub kiosk_at_ms: i64,
+    /// Server receive time, ms.
+    pub received_ms: i64,
+}
+
+/// Requests of a hall, newest first.
+pub fn requests(c: &Connection, hall: &str, status: Option<&str>) -> Result<Vec<RequestRow>> {
+    let err = |e| Error::db("listing requests", e);
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT record_id, reference, kiosk_id, category, text, phone_masked, callback_consent, status, reply,
+                    kiosk_at_ms, received_ms
+             FROM requests WHERE hall_id = ?1 AND (?2 IS NULL OR status = ?2)
+             ORDER BY kiosk_at_ms DESC, record_id DESC",
+        )
+        .map_err(err)?;
+    stmt.query_map(params![hall, status], |r| {
+        Ok(RequestRow {
+            id: r.get(0)?,
+            reference: r.get(1)?,
+            kiosk_id: r.get(2)?,
+            category: r.get(3)?,
+            text: r.get(4)?,
+            phone_masked: r.get(5)?,
+            callback_consent: r.get(6)?,
+            status: r.get(7)?,
+            reply: r.get(8)?,
+            kiosk_at_ms: r.get(9)?,
+            received_ms: r.get(10)?,
+        })
+    })
+    .map_err(err)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(err)
+}
+
+/// A quarantined document or record.
+#[derive(Debug, Serialize)]
+pub struct QuarantineRow {
+    /// Document id.
+    pub doc_id: String,
+    /// Record (`map/key`), empty for the whole document.
+    pub record_key: String,
+    /// Delivering kiosk.
+    pub kiosk_id: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// When, ms.
+    pub at_ms: i64,
+}
+
+/// Quarantine of a hall.
+pub fn quarantine(c: &Connection, hall: &str) -> Result<Vec<QuarantineRow>> {
+    let err = |e| Error::db("listing quarantine", e);
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT doc_id, record_key, kiosk_id, reason, at_ms FROM quarantine WHERE hall_id = ?1 ORDER BY at_ms DESC",
+        )
+        .map_err(err)?;
+    stmt.query_map([hall], |r| {
+        Ok(QuarantineRow {
+            doc_id: r.get(0)?,
+            record_key: r.get(1)?,
+            kiosk_id: r.get(2)?,
+            reason: r.get(3)?,
+            at_ms: r.get(4)?,
+        })
+    })
+    .map_err(err)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(err)
+}

@@ -1,0 +1,304 @@
+//! The `linli-server` command line. Settings come from defaults, then a
+//! TOML file (`--config` / `LINLI_CONFIG`), then `LINLI_*` environment
+//! variables, then flags. Commands print what scripts need on their last
+//! line (a new kiosk's token, an admin token) and exit non-zero on failure.
+
+use std::{io::Write, net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use linli_core::sqlite::Durability;
+use serde::Deserialize;
+
+use crate::{Error, Result, ServeConfig, projection, provision, server::ServerCore};
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./linli-data";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+/// Linli sync server: kiosks sync here; admins read and export from here.
+#[derive(Parser, Debug)]
+#[command(name = "linli-server", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory holding the server's SQLite file.
+    #[arg(long, global = true, env = "LINLI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file (see `linli-server print-config`).
+    #[arg(long, global = true, env = "LINLI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: sync endpoint, JSON API.
+    Serve(ServeArgs),
+    /// Manage halls.
+    #[command(subcommand)]
+    Hall(HallCommand),
+    /// Manage kiosks.
+    #[command(subcommand)]
+    Kiosk(KioskCommand),
+    /// Manage admins.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Re-create the projection tables from the documents.
+    RebuildProjection,
+    /// Print an example configuration file.
+    PrintConfig,
+}
+
+/// `serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LINLI_LISTEN")]
+    pub listen: Option<String>,
+    /// Create demo halls with a week of activities if there are none.
+    #[arg(long, env = "LINLI_DEMO")]
+    pub demo: bool,
+}
+
+/// `hall` commands.
+#[derive(Subcommand, Debug)]
+pub enum HallCommand {
+    /// Add a hall (with its calendar and directory documents).
+    Add {
+        /// Id: a-z, 0-9 and '-', e.g. xianfeng.
+        #[arg(long)]
+        id: String,
+        /// Display name, e.g. 先锋社区党群服务中心.
+        #[arg(long)]
+        name: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        tz: String,
+    },
+    /// List halls.
+    List,
+}
+
+/// `kiosk` commands.
+#[derive(Subcommand, Debug)]
+pub enum KioskCommand {
+    /// Provision a kiosk; prints its token as the last line (shown once).
+    Add {
+        /// The hall's id.
+        #[arg(long)]
+        hall: String,
+        /// Display name, e.g. 大厅入口.
+        #[arg(long)]
+        name: String,
+    },
+    /// List kiosks.
+    List,
+    /// Revoke a kiosk's token; a running server disconnects it within a second.
+    Revoke {
+        /// The kiosk's id.
+        id: String,
+    },
+}
+
+/// `admin` commands.
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Add an admin user.
+    Add {
+        /// User name.
+        #[arg(long)]
+        user: String,
+        /// central, hall_staff or viewer.
+        #[arg(long, default_value = "central")]
+        role: String,
+    },
+    /// Issue an API token for an admin; prints it as the last line.
+    Token {
+        /// User name.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// The configuration file's contents.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Create demo data.
+    pub demo: Option<bool>,
+    /// `full` or `normal`.
+    pub durability: Option<String>,
+}
+
+/// An example configuration file.
+pub const EXAMPLE_CONFIG: &str = r#"# linli-server configuration. Every setting may also be given as a
+# LINLI_* environment variable or a command-line flag, which win over this file.
+data_dir = "./linli-data"
+listen = "127.0.0.1:7878"
+# Create the demo halls when the server has none.
+demo = false
+# "full": a commit survives a power cut. "normal": faster, survives a crash.
+durability = "full"
+"#;
+
+fn load_file(path: Option<&PathBuf>) -> Result<FileConfig> {
+    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        context: format!("reading the configuration {}", path.display()),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| Error::BadRequest(format!("configuration {}: {e}", path.display())))
+}
+
+/// The settings `serve` runs with, resolved from every layer.
+pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, SocketAddr)> {
+    let file = load_file(cli.config.as_ref())?;
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let listen = args
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen: SocketAddr = listen
+        .parse()
+        .map_err(|_| Error::BadRequest(format!("listen address {listen:?} is not host:port, e.g. 127.0.0.1:7878")))?;
+    let durability = match file.durability.as_deref() {
+        None | Some("full") => Durability::Full,
+        Some("normal") => Durability::Normal,
+        Some(other) => {
+            return Err(Error::BadRequest(format!("durability must be \"full\" or \"normal\", got {other:?}")));
+        }
+    };
+    Ok((
+        ServeConfig {
+            data_dir,
+            demo: args.demo || file.demo.unwrap_or(false),
+            durability,
+        },
+        listen,
+    ))
+}
+
+fn data_dir(cli: &Cli) -> Result<PathBuf> {
+    let file = load_file(cli.config.as_ref())?;
+    Ok(cli
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+}
+
+async fn open_core(cli: &Cli) -> Result<std::sync::Arc<ServerCore>> {
+    let (core, _) = ServerCore::open(&data_dir(cli)?, Durability::Full, false).await?;
+    Ok(core)
+}
+
+fn fmt_ms(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
+/// Run every command except `serve` (which the binary runs itself).
+pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
+    let io = |source| Error::Io {
+        context: "writing output".into(),
+        source,
+    };
+    match &cli.command {
+        Command::Serve(_) => Err(Error::BadRequest("serve is run by the binary".into())),
+        Command::PrintConfig => out.write_all(EXAMPLE_CONFIG.as_bytes()).map_err(io),
+        Command::Hall(HallCommand::Add { id, name, tz }) => {
+            let core = open_core(cli).await?;
+            let hall = provision::add_hall(&core, id, name, tz).await;
+            core.stop().await;
+            let hall = hall?;
+            writeln!(out, "hall {} added: calendar {}, directory {}", hall.id, provision::doc_url(&hall.calendar_doc)?, provision::doc_url(&hall.directory_doc)?).map_err(io)
+        }
+        Command::Hall(HallCommand::List) => {
+            let core = open_core(cli).await?;
+            let halls = core.db.call(|db| db.halls()).await;
+            core.stop().await;
+            for h in halls? {
+                writeln!(out, "{}\t{}\t{}", h.id, h.name, h.tz).map_err(io)?;
+            }
+            Ok(())
+        }
+        Command::Kiosk(KioskCommand::Add { hall, name }) => {
+            let core = open_core(cli).await?;
+            let added = provision::add_kiosk(&core, hall, name).await;
+            core.stop().await;
+            let (kiosk, token) = added?;
+            writeln!(out, "kiosk {} added to hall {}; its token (shown once):", kiosk.id, kiosk.hall_id).map_err(io)?;
+            writeln!(out, "{token}").map_err(io)
+        }
+        Command::Kiosk(KioskCommand::List) => {
+            let core = open_core(cli).await?;
+            let kiosks = core.db.call(|db| db.kiosks()).await;
+            core.stop().await;
+            writeln!(out, "id\thall\tname\tlast seen\tversion\tstate").map_err(io)?;
+            for k in kiosks? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.hall_id,
+                    k.name,
+                    fmt_ms(k.last_seen_ms),
+                    k.app_version.as_deref().unwrap_or("-"),
+                    if k.revoked_ms.is_some() { "revoked" } else { "active" }
+                )
+                .map_err(io)?;
+            }
+            Ok(())
+        }
+        Command::Kiosk(KioskCommand::Revoke { id }) => {
+            let core = open_core(cli).await?;
+            let r = provision::revoke_kiosk(&core, id).await;
+            core.stop().await;
+            if r? {
+                writeln!(out, "kiosk {id} revoked").map_err(io)
+            } else {
+                writeln!(out, "kiosk {id} was already revoked").map_err(io)
+            }
+        }
+        Command::Admin(AdminCommand::Add { user, role }) => {
+            let core = open_core(cli).await?;
+            let r = provision::add_admin(&core, user, role).await;
+            core.stop().await;
+            r?;
+            writeln!(out, "admin {user} added with role {role}").map_err(io)
+        }
+        Command::Admin(AdminCommand::Token { user }) => {
+            let core = open_core(cli).await?;
+            let r = provision::admin_token(&core, user).await;
+            core.stop().await;
+            let token = r?;
+            writeln!(out, "API token for {user} (shown once):").map_err(io)?;
+            writeln!(out, "{token}").map_err(io)
+        }
+        Command::RebuildProjection => {
+            let core = open_core(cli).await?;
+            let mut err = std::io::stderr();
+            let r = projection::rebuild(&core, |done, total| {
+                if done == total || done % 50 == 0 {
+                    let _ = write!(err, "\rprojecting documents: {done}/{total}");
+                }
+            })
+            .await;
+            let _ = writeln!(std::io::stderr());
+            core.stop().await;
+            let p = r?;
+            writeln!(out, "projection rebuilt: {} records, {} quarantined", p.records, p.quarantined).map_err(io)
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The server's own tables (halls, kiosks, admins, document ownership)
+//! and their queries. Projection tables live in [`crate::projection`].
+//! One connection behind a mutex: SQLite serialises writers anyway, and
+//! every call is short; callers on async tasks go through
+//! [`Db::run`], which moves the work to a blocking thread.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use linli_core::sqlite::{self, DbOptions};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// The server's SQLite file inside its data directory.
+pub const DB_FILE: &str = "linli-server.sqlite3";
+
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+    CREATE TABLE halls (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        tz TEXT NOT NULL,
+        calendar_doc TEXT NOT NULL,
+        directory_doc TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE kiosks (
+        id TEXT PRIMARY KEY NOT NULL,
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER,
+        last_seen_ms INTEGER,
+        app_version TEXT
+    );
+    CREATE TABLE admins (
+        user TEXT PRIMARY KEY NOT NULL,
+        role TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE admin_tokens (
+        token_hash TEXT PRIMARY KEY NOT NULL,
+        user TEXT NOT NULL REFERENCES admins (user),
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );
+    CREATE TABLE documents (
+        doc_id TEXT PRIMARY KEY NOT NULL,
+        hall_id TEXT NOT NULL,
+        kind TEXT,
+        owner_kiosk TEXT,
+        first_seen_ms INTEGER NOT NULL
+    );
+    CREATE INDEX documents_hall ON documents (hall_id);
+"];
+
+/// A hall.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Hall {
+    /// Slug id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// IANA time zone.
+    pub tz: String,
+    /// Calendar document id.
+    pub calendar_doc: String,
+    /// Directory document id.
+    pub directory_doc: String,
+}
+
+/// A kiosk as the server knows it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Kiosk {
+    /// Id.
+    pub id: String,
+    /// Its hall.
+    pub hall_id: String,
+    /// Display name.
+    pub name: String,
+    /// Created, ms.
+    pub created_ms: i64,
+    /// Revoked, ms.
+    pub revoked_ms: Option<i64>,
+    /// Last connected or disconnected, ms.
+    pub last_seen_ms: Option<i64>,
+    /// App version it reported.
+    pub app_version: Option<String>,
+}
+
+/// Who owns a document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocOwner {
+    /// Its hall.
+    pub hall_id: String,
+    /// `calendar`, `directory`, or `None` for kiosk documents.
+    pub kind: Option<String>,
+    /// The kiosk that first delivered it.
+    pub owner_kiosk: Option<String>,
+}
+
+/// Handle to the server's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn kiosk_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Kiosk> {
+    Ok(Kiosk {
+        id: r.get(0)?,
+        hall_id: r.get(1)?,
+        name: r.get(2)?,
+        created_ms: r.get(3)?,
+        revoked_ms: r.get(4)?,
+        last_seen_ms: r.get(5)?,
+        app_version: r.get(6)?,
+    })
+}
+
+const KIOSK_COLUMNS: &str = "id, hall_id, name, created_ms, revoked_ms, last_seen_ms, app_version";
+
+fn hall_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hall> {
+    Ok(Hall {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        tz: r.get(2)?,
+        calendar_doc: r.get(3)?,
+        directory_doc: r.get(4)?,
+    })
+}
+
+impl Db {
+    /// Open (creating) the database at `path` and migrate it, with the
+    /// given extra migrations (the projection's) applied too.
+    pub fn open(path: &Path, options: DbOptions, extra: &[(&str, &[&str])]) -> Result<Self> {
+        let mut conn = sqlite::open(path, options)?;
+        sqlite::migrate(&mut conn, "server", MIGRATIONS)?;
+        for (component, steps) in extra {
+            sqlite::migrate(&mut conn, component, steps)?;
+        }
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Run `f` with the connection, on the calling thread.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::db("locking the database", rusqlite::Error::InvalidQuery))?;
+        f(&mut conn)
+    }
+
+    /// Run `f` with the connection on a blocking thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.with(f))
+            .await
+            .map_err(|e| Error::Io {
+                context: "database worker".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
+    /// Run `f` with this handle on a blocking thread (for the query
+    /// methods below, from async code).
+    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&Db) -> Result<T> + Send + 'static) -> Result<T> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| Error::Io {
+                context: "database worker".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
+    /// A server setting.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| Error::db("reading server settings", e))
+        })
+    }
+
+    /// Set a server setting if it is not set yet; returns the value in force.
+    pub fn meta_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO server_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                params![key, value],
+            )
+            .map_err(|e| Error::db("saving server settings", e))?;
+            c.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| r.get(0))
+                .map_err(|e| Error::db("reading server settings", e))
+        })
+    }
+
+    /// Add a hall.
+    pub fn insert_hall(&self, hall: &Hall, now_ms: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO halls (id, name, tz, calendar_doc, directory_doc, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hall.id, hall.name, hall.tz, hall.calendar_doc, hall.directory_doc, now_ms],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Error::Conflict(format!("hall {}", hall.id))
+                }
+                e => Error::db("adding a hall", e),
+            })?;
+            for (doc, kind) in [(&hall.calendar_doc, "calendar"), (&hall.directory_doc, "directory")] {
+                c.execute(
+                    "INSERT INTO documents (doc_id, hall_id, kind, first_seen_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![doc, hall.id, kind, now_ms],
+                )
+                .map_err(|e| Error::db("recording hall documents", e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every hall, by id.
+    pub fn halls(&self) -> Result<Vec<Hall>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT id, name, tz, calendar_doc, directory_doc FROM halls ORDER BY id")
+                .map_err(|e| Error::db("listing halls", e))?;
+            let rows = stmt.query_map([], hall_from_row).map_err(|e| Error::db("listing halls", e))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing halls", e))
+        })
+    }
+
+    /// One hall.
+    pub fn hall(&self, id: &str) -> Result<Option<Hall>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, name, tz, calendar_doc, directory_doc FROM halls WHERE id = ?1",
+                [id],
+                hall_from_row,
+            )
+            .optional()
+            .map_err(|e| Error::db("reading a hall", e))
+        })
+    }
+
+    /// Add a kiosk with the hash of its token; picks the id `{hall}-k{n}`.
+    pub fn insert_kiosk(&self, hall_id: &str, name: &str, token_hash: &str, now_ms: i64) -> Result<Kiosk> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(|e| Error::db("adding a kiosk", e))?;
+            let n: i64 = tx
+                .query_row("SELECT count(*) FROM kiosks WHERE hall_id = ?1", [hall_id], |r| r.get(0))
+                .map_err(|e| Error::db("adding a kiosk", e))?;
+            let mut next = n + 1;
+            let id = loop {
+                let candidate = format!("{hall_id}-k{next}");
+                let taken: Option<i64> = tx
+                    .query_row("SELECT 1 FROM kiosks WHERE id = ?1", [&candidate], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| Error::db("adding a kiosk", e))?;
+                if taken.is_none() {
+                    break candidate;
+                }
+                next += 1;
+            };
+            tx.execute(
+                "INSERT INTO kiosks (id, hall_id, name, token_hash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, hall_id, name, token_hash, now_ms],
+            )
+            .map_err(|e| Error::db("adding a kiosk", e))?;
+            tx.commit().map_err(|e| Error::db("adding a kiosk", e))?;
+            Ok(Kiosk {
+                id,
+                hall_id: hall_id.to_string(),
+                name: name.to_string(),
+                created_ms: now_ms,
+                revoked_ms: None,
+                last_seen_ms: None,
+                app_version: None,
+            })
+        })
+    }
+
+    /// The kiosk holding a token (by its hash), revoked or not.
+    pub fn kiosk_by_token_hash(&self, token_hash: &str) -> Result<Option<Kiosk>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {KIOSK_COLUMNS} FROM kiosks WHERE token_hash = ?1"),
+                [token_hash],
+                kiosk_from_row,
+            )
+            .optional()
+            .map_err(|e| Error::db("checking a kiosk token", e))
+        })
+    }
+
+    /// One kiosk.
+    pub fn kiosk(&self, id: &str) -> Result<Option<Kiosk>> {
+        self.with(|c| {
+            c.query_row(&format!("SELECT {KIOSK_COLUMNS} FROM kiosks WHERE id = ?1"), [id], kiosk_from_row)
+                .optional()
+                .map_err(|e| Error::db("reading a kiosk", e))
+        })
+    }
+
+    /// Every kiosk, by hall and id.
+    pub fn kiosks(&self) -> Result<Vec<Kiosk>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(&format!("SELECT {KIOSK_COLUMNS} FROM kiosks ORDER BY hall_id, id"))
+                .map_err(|e| Error::db("listing kiosks", e))?;
+            let rows = stmt.query_map([], kiosk_from_row).map_err(|e| Error::db("listing kiosks", e))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing kiosks", e))
+        })
+    }
+
+    /// Revoke a kiosk; false if it was already revoked.
+    pub fn revoke_kiosk(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.with(|c| {
+            let exists: Option<Option<i64>> = c
+                .query_row("SELECT revoked_ms FROM kiosks WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(|e| Error::db("revoking a kiosk", e))?;
+            match exists {
+                None => Err(Error::NotFound(format!("kiosk {id}"))),
+                Some(Some(_)) => Ok(false),
+                Some(None) => {
+                    c.execute("UPDATE kiosks SET revoked_ms = ?2 WHERE id = ?1", params![id, now_ms])
+                        .map_err(|e| Error::db("revoking a kiosk", e))?;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    /// Ids of revoked kiosks.
+    pub fn revoked_kiosks(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id FROM kiosks WHERE revoked_ms IS NOT NULL")
+                .map_err(|e| Error::db("listing revoked kiosks", e))?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| Error::db("listing revoked kiosks", e))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing revoked kiosks", e))
+        })
+    }
+
+    /// Note that a kiosk was seen now, with its app version.
+    pub fn touch_kiosk(&self, id: &str, now_ms: i64, app_version: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE kiosks SET last_seen_ms = ?2, app_version = COALESCE(?3, app_version) WHERE id = ?1",
+                params![id, now_ms, app_version],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("noting a kiosk's visit", e))
+        })
+    }
+
+    /// Add an admin user.
+    pub fn insert_admin(&self, user: &str, role: &str, now_ms: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO admins (user, role, created_ms) VALUES (?1, ?2, ?3)",
+                params![user, role, now_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Error::Conflict(format!("admin {user}"))
+                }
+                e => Error::db("adding an admin", e),
+            })
+        })
+    }
+
+    /// Store an admin API token's hash.
+    pub fn insert_admin_token(&self, user: &str, token_hash: &str, now_ms: i64) -> Result<()> {
+        self.with(|c| {
+            let exists: Option<i64> = c
+                .query_row("SELECT 1 FROM admins WHERE user = ?1", [user], |r| r.get(0))
+                .optional()
+                .map_err(|e| Error::db("issuing a token", e))?;
+            if exists.is_none() {
+                return Err(Error::NotFound(format!("admin {user}")));
+            }
+            c.execute(
+                "INSERT INTO admin_tokens (token_hash, user, created_ms) VALUES (?1, ?2, ?3)",
+                params![token_hash, user, now_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("issuing a token", e))
+        })
+    }
+
+    /// The admin (user, role) holding a live token.
+    pub fn admin_by_token_hash(&self, token_hash: &str) -> Result<Option<(String, String)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT a.user, a.role FROM admin_tokens t JOIN admins a ON a.user = t.user
+                 WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL",
+                [token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| Error::db("checking an admin token", e))
+        })
+    }
+
+    /// Who owns a document, if anyone yet.
+    pub fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
+                [doc_id],
+                |r| {
+                    Ok(DocOwner {
+                        hall_id: r.get(0)?,
+                        kind: r.get(1)?,
+                        owner_kiosk: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| Error::db("looking up a document", e))
+        })
+    }
+
+    /// Give an unknown document to the kiosk that first delivered it.
+    /// Returns the owner in force (an earlier claim wins).
+    pub fn claim_doc(&self, doc_id: &str, hall_id: &str, kiosk_id: &str, now_ms: i64) -> Result<DocOwner> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc_id) DO NOTHING",
+                params![doc_id, hall_id, kiosk_id, now_ms],
+            )
+            .map_err(|e| Error::db("claiming a document", e))?;
+            c.query_row(
+                "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
+                [doc_id],
+                |r| {
+                    Ok(DocOwner {
+                        hall_id: r.get(0)?,
+                        kind: r.get(1)?,
+                        owner_kiosk: r.get(2)?,
+                    })
+                },
+            )
+            .map_err(|e| Error::db("claiming a document", e))
+        })
+    }
+
+    /// Every kiosk-delivered document id.
+    pub fn kiosk_documents(&self) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL ORDER BY doc_id")
+                .map_err(|e| Error::db("listing documents", e))?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| Error::db("listing documents", e))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing documents", e))
+        })
+    }
+}

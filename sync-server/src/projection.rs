@@ -1,0 +1,480 @@
+//! The relational projection: tables of check-ins, ratings, shift events
+//! and requests, kept up to date as documents change, so admin queries and
+//! exports are SQL rather than document scans. The documents stay the
+//! truth; `rebuild` re-creates every table from them.
+//!
+//! Incremental: each document's projected heads are stored, and only the
+//! records that changed since (an Automerge diff) are read again. Content
+//! is checked here (DESIGN.md decision 4): a document that names another
+//! hall or kiosk than the one that delivered it, or a record that does not
+//! fit its schema, is kept out of the tables and listed in `quarantine`
+//! with its kiosk and the reason. A change once received cannot be
+//! un-received, but it never reaches the statistics.
+
+use std::{collections::BTreeSet, str::FromStr, sync::Arc, time::Duration};
+
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use linli_core::{
+    docs::{self, DocKind, Header, ledger, requests},
+    model::{CheckIn, Rating, Request, RequestReply, ShiftEvent},
+};
+use rusqlite::{OptionalExtension, params};
+use samod::DocumentId;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    Error, Result,
+    db::DocOwner,
+    server::{ServerCore, now_ms},
+};
+
+/// Projection tables (append-only migrations).
+pub const MIGRATIONS: &[&str] = &["
+    CREATE TABLE projection_state (
+        doc_id TEXT PRIMARY KEY NOT NULL,
+        kind TEXT,
+        period TEXT,
+        heads TEXT NOT NULL,
+        projected_ms INTEGER NOT NULL
+    );
+    CREATE TABLE checkins (
+        record_id TEXT PRIMARY KEY NOT NULL,
+        doc_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        activity_id TEXT NOT NULL,
+        phone_hash TEXT,
+        phone_masked TEXT,
+        name TEXT,
+        headcount INTEGER NOT NULL,
+        companions INTEGER NOT NULL,
+        kiosk_at_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        clock_skew INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX checkins_hall_date ON checkins (hall_id, date);
+    CREATE TABLE ratings (
+        record_id TEXT PRIMARY KEY NOT NULL,
+        doc_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        activity_id TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        reason TEXT,
+        kiosk_at_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL
+    );
+    CREATE INDEX ratings_hall_date ON ratings (hall_id, date);
+    CREATE TABLE shift_events (
+        record_id TEXT PRIMARY KEY NOT NULL,
+        doc_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        shift_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        phone_hash TEXT NOT NULL,
+        phone_masked TEXT NOT NULL,
+        name TEXT,
+        activity_id TEXT,
+        kiosk_at_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL
+    );
+    CREATE INDEX shift_events_shift ON shift_events (shift_id);
+    CREATE TABLE requests (
+        record_id TEXT PRIMARY KEY NOT NULL,
+        doc_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        category TEXT NOT NULL,
+        text TEXT NOT NULL,
+        phone_hash TEXT,
+        phone_masked TEXT,
+        name TEXT,
+        callback_consent INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        reply TEXT,
+        updated_ms INTEGER,
+        kiosk_at_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL
+    );
+    CREATE INDEX requests_hall ON requests (hall_id, status);
+    CREATE TABLE quarantine (
+        doc_id TEXT NOT NULL,
+        record_key TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        kiosk_id TEXT,
+        reason TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (doc_id, record_key)
+    );
+"];
+
+/// A record kiosk clocks may be ahead of the server by before it is flagged.
+pub const CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
+
+enum Row {
+    CheckIn(String, CheckIn),
+    Rating(String, Rating),
+    Shift(String, ShiftEvent),
+    Request(String, Request, Option<RequestReply>),
+}
+
+impl Row {
+    fn kiosk_id(&self) -> &str {
+        match self {
+            Row::CheckIn(_, c) => &c.kiosk_id,
+            Row::Rating(_, r) => &r.kiosk_id,
+            Row::Shift(_, s) => &s.kiosk_id,
+            Row::Request(_, r, _) => &r.kiosk_id,
+        }
+    }
+    fn id(&self) -> &str {
+        match self {
+            Row::CheckIn(id, _) | Row::Rating(id, _) | Row::Shift(id, _) | Row::Request(id, _, _) => id,
+        }
+    }
+}
+
+struct Extract {
+    heads: Vec<ChangeHash>,
+    header: Header,
+    rows: Vec<Row>,
+    bad: Vec<(String, String)>,
+}
+
+/// What projecting one document did.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Projected {
+    /// Records written (new or changed).
+    pub records: usize,
+    /// Records quarantined.
+    pub quarantined: usize,
+}
+
+fn read_row(d: &Automerge, kind: DocKind, map: &str, key: &str) -> linli_core::Result<Option<Row>> {
+    Ok(match (kind, map) {
+        (DocKind::Ledger, ledger::CHECKINS) => ledger::checkin(d, key)?
+            .map(|c| c.validate().map(|()| Row::CheckIn(key.to_string(), c)))
+            .transpose()?,
+        (DocKind::Ledger, ledger::RATINGS) => ledger::rating(d, key)?
+            .map(|r| r.validate().map(|()| Row::Rating(key.to_string(), r)))
+            .transpose()?,
+        (DocKind::Ledger, ledger::SHIFTS) => ledger::shift_event(d, key)?
+            .map(|s| s.validate().map(|()| Row::Shift(key.to_string(), s)))
+            .transpose()?,
+        (DocKind::RequestBook, requests::REQUESTS) => match requests::request(d, key)? {
+            Some(r) => {
+                r.validate()?;
+                Some(Row::Request(key.to_string(), r, requests::reply(d, key)?))
+            }
+            None => None,
+        },
+        _ => {
+            return Err(linli_core::Error::Schema {
+                doc: kind.name().into(),
+                reason: format!("unexpected record map {map:?}"),
+            });
+        }
+    })
+}
+
+/// Read what changed since `prev`; `Ok(None)` while the document is still
+/// empty (its first change has not arrived).
+fn extract(d: &Automerge, prev: &[ChangeHash]) -> std::result::Result<Option<Extract>, String> {
+    let heads = d.get_heads();
+    if d.keys(automerge::ROOT).next().is_none() {
+        return Ok(None);
+    }
+    let header = docs::header(d).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for (map, keys) in docs::changed_records(d, prev) {
+        for key in keys {
+            if linli_core::ids::RecordId::parse(&key).is_err() {
+                bad.push((format!("{map}/{key}"), "record key is not a UUID".to_string()));
+                continue;
+            }
+            match read_row(d, header.kind, &map, &key) {
+                Ok(Some(row)) => rows.push(row),
+                Ok(None) => {}
+                Err(e) => bad.push((format!("{map}/{key}"), e.to_string())),
+            }
+        }
+    }
+    Ok(Some(Extract {
+        heads,
+        header,
+        rows,
+        bad,
+    }))
+}
+
+fn heads_to_text(heads: &[ChangeHash]) -> String {
+    heads.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn heads_from_text(s: &str) -> Vec<ChangeHash> {
+    s.split(',').filter_map(|h| ChangeHash::from_str(h).ok()).collect()
+}
+
+/// Project one document now.
+pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Projected> {
+    let db = core.db.clone();
+    let doc_s = doc.to_string();
+    let (owner, prev) = db
+        .run(move |c| {
+            let owner: Option<DocOwner> = c
+                .query_row(
+                    "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
+                    [&doc_s],
+                    |r| {
+                        Ok(DocOwner {
+                            hall_id: r.get(0)?,
+                            kind: r.get(1)?,
+                            owner_kiosk: r.get(2)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(|e| Error::db("looking up a document", e))?;
+            let prev: Option<String> = c
+                .query_row("SELECT heads FROM projection_state WHERE doc_id = ?1", [&doc_s], |r| r.get(0))
+                .optional()
+                .map_err(|e| Error::db("reading projection state", e))?;
+            Ok((owner, prev))
+        })
+        .await?;
+    let Some(owner) = owner else {
+        return Ok(Projected::default());
+    };
+    let Some(owner_kiosk) = owner.owner_kiosk.clone() else {
+        // Hall calendar and directory: written by the server, nothing to project.
+        return Ok(Projected::default());
+    };
+    let prev = prev.map(|p| heads_from_text(&p)).unwrap_or_default();
+    let Some(handle) = tokio::time::timeout(Duration::from_secs(10), core.repo.find(doc.clone()))
+        .await
+        .map_err(|_| Error::BadRequest(format!("document {doc} did not load in time")))??
+    else {
+        return Ok(Projected::default());
+    };
+    let extracted = handle.with_document_async(move |d| extract(d, &prev)).await?;
+    let received = now_ms();
+    let doc_s = doc.to_string();
+    core.db
+        .run(move |c| {
+            let tx = c.transaction().map_err(|e| Error::db("projecting", e))?;
+            let mut out = Projected::default();
+            let quarantine = |tx: &rusqlite::Transaction<'_>, key: &str, reason: &str| -> Result<()> {
+                tracing::warn!(doc = %doc_s, record = key, kiosk = %owner_kiosk, reason, "quarantined");
+                tx.execute(
+                    "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (doc_id, record_key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
+                    params![doc_s, key, owner.hall_id, owner_kiosk, reason, received],
+                )
+                .map(|_| ())
+                .map_err(|e| Error::db("quarantining", e))
+            };
+            let ex = match extracted {
+                Ok(None) => return Ok(out),
+                Ok(Some(ex)) => ex,
+                Err(reason) => {
+                    quarantine(&tx, "", &reason)?;
+                    tx.commit().map_err(|e| Error::db("projecting", e))?;
+                    out.quarantined += 1;
+                    return Ok(out);
+                }
+            };
+            let h = &ex.header;
+            let doc_problem = if !matches!(h.kind, DocKind::Ledger | DocKind::RequestBook) {
+                Some(format!("a kiosk may not deliver a {} document", h.kind.name()))
+            } else if h.hall_id != owner.hall_id {
+                Some(format!("names hall {:?} but was delivered by a kiosk of hall {:?}", h.hall_id, owner.hall_id))
+            } else if h.kiosk_id.as_deref() != Some(owner_kiosk.as_str()) {
+                Some(format!("names kiosk {:?} but was delivered by kiosk {owner_kiosk:?}", h.kiosk_id))
+            } else if h.period.is_none() {
+                Some("has no period".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = doc_problem {
+                quarantine(&tx, "", &reason)?;
+                out.quarantined += 1;
+            } else {
+                let period = h.period.clone().unwrap_or_default();
+                for (key, reason) in &ex.bad {
+                    quarantine(&tx, key, reason)?;
+                    out.quarantined += 1;
+                }
+                for row in &ex.rows {
+                    if row.kiosk_id() != owner_kiosk {
+                        quarantine(&tx, row.id(), &format!("record names kiosk {:?}", row.kiosk_id()))?;
+                        out.quarantined += 1;
+                        continue;
+                    }
+                    write_row(&tx, row, &doc_s, &owner.hall_id, &owner_kiosk, &period, received)?;
+                    out.records += 1;
+                }
+            }
+            tx.execute(
+                "INSERT INTO projection_state (doc_id, kind, period, heads, projected_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, period = excluded.period,
+                     heads = excluded.heads, projected_ms = excluded.projected_ms",
+                params![doc_s, ex.header.kind.name(), ex.header.period, heads_to_text(&ex.heads), received],
+            )
+            .map_err(|e| Error::db("saving projection state", e))?;
+            tx.commit().map_err(|e| Error::db("projecting", e))?;
+            Ok(out)
+        })
+        .await
+}
+
+fn write_row(
+    tx: &rusqlite::Transaction<'_>,
+    row: &Row,
+    doc: &str,
+    hall: &str,
+    kiosk: &str,
+    period: &str,
+    received: i64,
+) -> Result<()> {
+    let r = match row {
+        Row::CheckIn(id, c) => tx.execute(
+            "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, phone_masked, name,
+                 headcount, companions, kiosk_at_ms, received_ms, clock_skew)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id, headcount = excluded.headcount,
+                 companions = excluded.companions, name = excluded.name",
+            params![
+                id,
+                doc,
+                hall,
+                kiosk,
+                period,
+                c.activity_id,
+                c.resident.as_ref().map(|r| &r.phone_hash),
+                c.resident.as_ref().map(|r| &r.phone_masked),
+                c.resident.as_ref().and_then(|r| r.name.as_ref()),
+                c.headcount,
+                c.companions,
+                c.at_ms,
+                received,
+                c.at_ms - received > CLOCK_SKEW_MS
+            ],
+        ),
+        Row::Rating(id, r) => tx.execute(
+            "INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, reason, kiosk_at_ms, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason",
+            params![id, doc, hall, kiosk, period, r.activity_id, r.score, r.reason, r.at_ms, received],
+        ),
+        Row::Shift(id, s) => tx.execute(
+            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, phone_masked,
+                 name, activity_id, kiosk_at_ms, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (record_id) DO NOTHING",
+            params![
+                id,
+                doc,
+                hall,
+                kiosk,
+                period,
+                s.shift_id,
+                s.action,
+                s.volunteer.phone_hash,
+                s.volunteer.phone_masked,
+                s.volunteer.name,
+                s.activity_id,
+                s.at_ms,
+                received
+            ],
+        ),
+        Row::Request(id, r, reply) => {
+            let reference = linli_core::ids::RecordId::parse(id)
+                .map(|i| i.short_reference())
+                .unwrap_or_default();
+            tx.execute(
+                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
+                     phone_masked, name, callback_consent, status, reply, updated_ms, kiosk_at_ms, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                 ON CONFLICT (record_id) DO UPDATE SET status = excluded.status, reply = excluded.reply,
+                     updated_ms = excluded.updated_ms",
+                params![
+                    id,
+                    doc,
+                    hall,
+                    kiosk,
+                    period,
+                    reference,
+                    r.category,
+                    r.text,
+                    r.resident.as_ref().map(|x| &x.phone_hash),
+                    r.resident.as_ref().map(|x| &x.phone_masked),
+                    r.resident.as_ref().and_then(|x| x.name.as_ref()),
+                    r.callback_consent,
+                    reply.as_ref().map_or("received", |x| x.status.code()),
+                    reply.as_ref().and_then(|x| x.reply.as_ref()),
+                    reply.as_ref().map(|x| x.updated_at_ms),
+                    r.at_ms,
+                    received
+                ],
+            )
+        }
+    };
+    r.map(|_| ()).map_err(|e| Error::db("writing a projected record", e))
+}
+
+/// The projector task: projects documents as sync data arrives, a batch
+/// at a time (each document once per batch), until `shutdown`.
+pub async fn run(core: Arc<ServerCore>, mut rx: mpsc::UnboundedReceiver<DocumentId>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let first = tokio::select! {
+            d = rx.recv() => d,
+            _ = shutdown.wait_for(|s| *s) => None,
+        };
+        let Some(first) = first else { return };
+        let mut batch = BTreeSet::from([first.to_string()]);
+        // Let a burst of sync messages settle into one pass.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        while let Ok(d) = rx.try_recv() {
+            batch.insert(d.to_string());
+        }
+        for id in batch {
+            let Ok(doc) = DocumentId::from_str(&id) else { continue };
+            if let Err(e) = project_document(&core, &doc).await {
+                tracing::error!(doc = %id, error = %e, "projection failed; the document is kept and will be projected again on its next change or a rebuild");
+            }
+        }
+    }
+}
+
+/// Re-create every projection table from the documents. `progress` is
+/// called with (done, total).
+pub async fn rebuild(core: &ServerCore, mut progress: impl FnMut(usize, usize)) -> Result<Projected> {
+    core.db
+        .run(|c| {
+            c.execute_batch(
+                "BEGIN; DELETE FROM checkins; DELETE FROM ratings; DELETE FROM shift_events; DELETE FROM requests;
+                 DELETE FROM quarantine; DELETE FROM projection_state; COMMIT;",
+            )
+            .map_err(|e| Error::db("clearing the projection", e))
+        })
+        .await?;
+    let docs = core.db.call(|db| db.kiosk_documents()).await?;
+    let total = docs.len();
+    let mut sum = Projected::default();
+    for (i, id) in docs.iter().enumerate() {
+        let doc = DocumentId::from_str(id).map_err(|e| Error::BadRequest(format!("stored document id {id}: {e}")))?;
+        let p = project_document(core, &doc).await?;
+        sum.records += p.records;
+        sum.quarantined += p.quarantined;
+        progress(i + 1, total);
+    }
+    Ok(sum)
+}

@@ -1,0 +1,205 @@
+//! [`ServerCore`]: the samod repo over the server's SQLite file, the
+//! server's tables, the share policy of DESIGN.md decision 4 and the live
+//! connection registry. Both `serve` and the operator CLI open one; only
+//! `serve` also runs the projector and accepts connections.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use linli_core::{
+    sqlite::{DbOptions, Durability},
+    storage::SqliteStorage,
+};
+use rand::RngCore;
+use samod::{DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig};
+use tokio::sync::mpsc;
+
+use crate::{
+    Error, Result,
+    db::{DB_FILE, Db},
+    projection,
+    registry::Registry,
+};
+
+/// Wall clock in ms.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Everything the server holds. Shared by handlers behind an `Arc`.
+pub struct ServerCore {
+    /// The server's tables.
+    pub db: Db,
+    /// The document repository.
+    pub repo: Repo,
+    /// Its storage (for sizes and listings).
+    pub storage: SqliteStorage,
+    /// Live sync connections.
+    pub registry: Arc<Registry>,
+    /// The server's samod peer id.
+    pub peer_id: PeerId,
+    /// Hex key for residents' phone hashes, given to kiosks.
+    pub phone_key: String,
+    /// Where data lives.
+    pub data_dir: PathBuf,
+    dirty: Option<mpsc::UnboundedSender<DocumentId>>,
+}
+
+/// Sends every document that received sync data to the projector.
+struct ProjectionFeed(mpsc::UnboundedSender<DocumentId>);
+
+impl RepoObserver for ProjectionFeed {
+    fn observe(&self, event: &RepoEvent) {
+        if let RepoEvent::SyncMessageReceived { document_id, .. } = event {
+            let _ = self.0.send(document_id.clone());
+        }
+    }
+}
+
+const META_PEER_ID: &str = "peer_id";
+const META_PHONE_KEY: &str = "phone_key";
+
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl ServerCore {
+    /// Open the server's data directory (creating it). With `projector`,
+    /// document changes are fed to the returned receiver for projection.
+    pub async fn open(
+        data_dir: &Path,
+        durability: Durability,
+        projector: bool,
+    ) -> Result<(Arc<ServerCore>, Option<mpsc::UnboundedReceiver<DocumentId>>)> {
+        std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
+            context: format!("creating the data directory {}", data_dir.display()),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let options = DbOptions {
+            durability,
+            max_page_count: None,
+        };
+        let p = path.clone();
+        let (db, storage) = tokio::task::spawn_blocking(move || -> Result<(Db, SqliteStorage)> {
+            let db = Db::open(&p, options, &[("projection", projection::MIGRATIONS)])?;
+            let storage = SqliteStorage::open(&p, options)?;
+            Ok((db, storage))
+        })
+        .await
+        .map_err(|e| Error::Io {
+            context: "opening the database".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        let peer_id = PeerId::from(db.meta_or_insert(META_PEER_ID, &format!("linli-server-{}", random_hex(8)))?);
+        let phone_key = db.meta_or_insert(META_PHONE_KEY, &random_hex(32))?;
+        let registry = Arc::new(Registry::default());
+        let (tx, rx) = if projector {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let policy = SharePolicy {
+            db: db.clone(),
+            registry: registry.clone(),
+        };
+        let mut builder = Repo::build_tokio()
+            .with_storage(storage.clone())
+            .with_peer_id(peer_id.clone())
+            .with_share_policy(move |doc: DocumentId, peer: PeerId| {
+                let policy = policy.clone();
+                futures::stream::once(async move { policy.decide(doc, peer).await })
+            });
+        if let Some(tx) = &tx {
+            builder = builder.with_observer(ProjectionFeed(tx.clone()));
+        }
+        let repo = builder.load().await;
+        Ok((
+            Arc::new(ServerCore {
+                db,
+                repo,
+                storage,
+                registry,
+                peer_id,
+                phone_key,
+                data_dir: data_dir.to_path_buf(),
+                dirty: tx,
+            }),
+            rx,
+        ))
+    }
+
+    /// Ask the projector to look at a document again (after a server-side edit).
+    pub fn mark_dirty(&self, doc: DocumentId) {
+        if let Some(tx) = &self.dirty {
+            let _ = tx.send(doc);
+        }
+    }
+
+    /// Stop the repository (flushing what it holds).
+    pub async fn stop(&self) {
+        self.registry.kill_all();
+        self.repo.stop().await;
+    }
+}
+
+/// DESIGN.md decision 4, per (document, peer).
+#[derive(Clone)]
+struct SharePolicy {
+    db: Db,
+    registry: Arc<Registry>,
+}
+
+impl SharePolicy {
+    async fn decide(&self, doc: DocumentId, peer: PeerId) -> ShareConfig {
+        let Some(kiosk) = self.registry.wait_identity(&peer, Duration::from_secs(5)).await else {
+            tracing::warn!(%peer, "no authenticated kiosk behind this peer id: sharing nothing");
+            return ShareConfig::none();
+        };
+        let db = self.db.clone();
+        let (doc_s, hall, k) = (doc.to_string(), kiosk.hall_id.clone(), kiosk.kiosk_id.clone());
+        let decided = tokio::task::spawn_blocking(move || -> Result<(crate::db::DocOwner, bool)> {
+            if let Some(o) = db.doc_owner(&doc_s)? {
+                return Ok((o, false));
+            }
+            // A document this server has never seen, first delivered by
+            // this kiosk: it belongs to the kiosk's hall.
+            Ok((db.claim_doc(&doc_s, &hall, &k, now_ms())?, true))
+        })
+        .await;
+        let owner = match decided {
+            Ok(Ok((o, claimed))) => {
+                if claimed {
+                    tracing::info!(doc = %doc, kiosk = %kiosk.kiosk_id, hall = %kiosk.hall_id, "document claimed by its first kiosk");
+                }
+                o
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "deciding on a document failed: sharing nothing");
+                return ShareConfig::none();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "share policy worker failed: sharing nothing");
+                return ShareConfig::none();
+            }
+        };
+        if owner.hall_id != kiosk.hall_id {
+            tracing::warn!(doc = %doc, kiosk = %kiosk.kiosk_id, "kiosk asked for another hall's document: refused");
+            return ShareConfig::none();
+        }
+        match (owner.kind.as_deref(), owner.owner_kiosk.as_deref()) {
+            (Some("calendar"), _) => ShareConfig::read_only(),
+            (Some("directory"), _) => ShareConfig::read_write(),
+            (_, Some(o)) if o == kiosk.kiosk_id => ShareConfig::read_write(),
+            // Another kiosk of the same hall: may read (e.g. a resident's
+            // requests made at the other kiosk), never write.
+            _ => ShareConfig::read_only().with_announce(false),
+        }
+    }
+}

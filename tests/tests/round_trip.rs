@@ -1,0 +1,139 @@
+//! The offline-to-online round trip: records made with no network reach
+//! the server's API once the network returns, from one or several kiosks,
+//! across kiosk and server restarts, exactly once.
+
+use std::time::Duration;
+
+use linli_tests::{TestKiosk, TestServer, eventually, init_logging};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn wait_count(server: &TestServer, hall: &str, want: u64) -> anyhow::Result<()> {
+    eventually(WAIT, &format!("{want} check-ins in the server API"), || async {
+        let n = server.api.checkin_count(hall).await?;
+        Ok((n == want).then_some(()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkins_made_offline_reach_the_server_when_the_network_returns() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
+    kiosk.record_checkins("act-clinic", 25, 1).await?;
+
+    // Offline: all 25 are on disk and waiting; the server has none.
+    let status = kiosk.node().status().borrow().clone();
+    assert!(!status.online);
+    assert_eq!(status.waiting, 25);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.api.checkin_count("xianfeng").await?, 0);
+
+    kiosk.node().go_online()?;
+    wait_count(&server, "xianfeng", 25).await?;
+    let status = kiosk.node().wait_synced(WAIT).await?;
+    assert_eq!(status.waiting, 0);
+    assert!(status.online);
+    assert!(status.last_sync_ms.is_some());
+
+    // The API shows masked numbers only, with both clocks.
+    let list = server.api.get("api/v1/halls/xianfeng/checkins").await?;
+    assert_eq!(list["person_times"], 25);
+    let first = &list["checkins"][0];
+    assert_eq!(first["phone_masked"].as_str().map(|s| s.contains("****")), Some(true));
+    assert!(first["received_ms"].as_i64() >= first["kiosk_at_ms"].as_i64());
+    assert_eq!(first["kiosk_id"], kiosk.id.as_str());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let a = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let b = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let (ra, rb) = tokio::join!(a.record_checkins("act-meal", 40, 1), b.record_checkins("act-meal", 35, 2));
+    ra?;
+    rb?;
+    wait_count(&server, "xianfeng", 75).await?;
+    a.node().wait_synced(WAIT).await?;
+    b.node().wait_synced(WAIT).await?;
+    let kiosks = server.api.get("api/v1/kiosks").await?;
+    let connected = kiosks.as_array().map(|k| k.iter().filter(|k| k["connected"] == true).count());
+    assert_eq!(connected, Some(2), "{kiosks}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_restarted_between_recording_and_syncing_loses_nothing() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let mut kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
+    kiosk.record_checkins("act-class", 30, 3).await?;
+    kiosk.power_off().await;
+    // Powered back on from its SQLite file, still offline: all still waiting.
+    kiosk.power_on(false).await?;
+    assert_eq!(kiosk.node().status().borrow().waiting, 30);
+    assert_eq!(kiosk.node().checkins_today().await?.len(), 30);
+    kiosk.node().go_online()?;
+    wait_count(&server, "xianfeng", 30).await?;
+    kiosk.node().wait_synced(WAIT).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_mid_sync_ends_with_every_record_once() -> anyhow::Result<()> {
+    init_logging();
+    let mut server = TestServer::start().await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
+    kiosk.record_checkins("act-market", 400, 4).await?;
+    kiosk.node().go_online()?;
+    // Stop the server as soon as the first records arrive.
+    eventually(WAIT, "the first records", || async {
+        Ok((server.api.checkin_count("xianfeng").await.unwrap_or(0) > 0).then_some(()))
+    })
+    .await
+    .ok();
+    server.restart().await?;
+    wait_count(&server, "xianfeng", 400).await?;
+    kiosk.node().wait_synced(WAIT).await?;
+    // More records after the restart flow too.
+    kiosk.record_checkins("act-market", 10, 5).await?;
+    wait_count(&server, "xianfeng", 410).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_again_are_not_duplicated_and_rebuild_agrees() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let mut kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
+    kiosk.record_checkins("act-lecture", 20, 6).await?;
+    kiosk.power_off().await;
+    // A copy of the kiosk's store as it was before syncing (e.g. restored
+    // from a backup): it will send the same records a second time.
+    let copy = tempfile::tempdir()?;
+    for f in std::fs::read_dir(kiosk.data_dir())? {
+        let f = f?;
+        std::fs::copy(f.path(), copy.path().join(f.file_name()))?;
+    }
+    kiosk.power_on(true).await?;
+    wait_count(&server, "xianfeng", 20).await?;
+    kiosk.node().wait_synced(WAIT).await?;
+    kiosk.power_off().await;
+
+    let again = linli_core::KioskNode::open(linli_tests::test_options(copy.path())).await?;
+    again.wait_synced(WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.api.checkin_count("xianfeng").await?, 20);
+
+    // The projection rebuilt from the documents says the same.
+    let core = server.core()?;
+    let rebuilt = linli_sync_server::projection::rebuild(&core, |_, _| {}).await?;
+    assert_eq!(rebuilt.records, 20);
+    assert_eq!(rebuilt.quarantined, 0);
+    assert_eq!(server.api.checkin_count("xianfeng").await?, 20);
+    again.shutdown().await;
+    Ok(())
+}
