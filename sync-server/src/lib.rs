@@ -12,6 +12,7 @@
 //! - [`server`]: [`ServerCore`] — repo, storage, tables, share policy.
 //! - [`registry`]: live sync connections and their peer-id bindings.
 //! - [`sync_ws`]: the `/sync` WebSocket endpoint.
+//! - [`wire`]: a peek into incoming messages (who delivered a document).
 //! - [`projection`]: documents → SQL tables, incrementally; rebuild.
 //! - [`api`]: the HTTP router (`/healthz`, `/api/v1`, `/sync`).
 //! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
@@ -32,6 +33,7 @@ pub mod provision;
 pub mod registry;
 pub mod server;
 pub mod sync_ws;
+pub mod wire;
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 

@@ -163,23 +163,13 @@ impl SharePolicy {
             return ShareConfig::none();
         };
         let db = self.db.clone();
-        let (doc_s, hall, k) = (doc.to_string(), kiosk.hall_id.clone(), kiosk.kiosk_id.clone());
-        let decided = tokio::task::spawn_blocking(move || -> Result<(crate::db::DocOwner, bool)> {
-            if let Some(o) = db.doc_owner(&doc_s)? {
-                return Ok((o, false));
-            }
-            // A document this server has never seen, first delivered by
-            // this kiosk: it belongs to the kiosk's hall.
-            Ok((db.claim_doc(&doc_s, &hall, &k, now_ms())?, true))
-        })
-        .await;
-        let owner = match decided {
-            Ok(Ok((o, claimed))) => {
-                if claimed {
-                    tracing::info!(doc = %doc, kiosk = %kiosk.kiosk_id, hall = %kiosk.hall_id, "document claimed by its first kiosk");
-                }
-                o
-            }
+        let doc_s = doc.to_string();
+        let owner = match tokio::task::spawn_blocking(move || db.doc_owner(&doc_s)).await {
+            Ok(Ok(Some(o))) => o,
+            // Nobody delivered it: nothing to share (kiosks' own documents
+            // are claimed as their first sync message arrives, see
+            // `sync_ws`).
+            Ok(Ok(None)) => return ShareConfig::none(),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "deciding on a document failed: sharing nothing");
                 return ShareConfig::none();
@@ -190,7 +180,7 @@ impl SharePolicy {
             }
         };
         if owner.hall_id != kiosk.hall_id {
-            tracing::warn!(doc = %doc, kiosk = %kiosk.kiosk_id, "kiosk asked for another hall's document: refused");
+            tracing::debug!(doc = %doc, kiosk = %kiosk.kiosk_id, "another hall's document: not shared");
             return ShareConfig::none();
         }
         match (owner.kind.as_deref(), owner.owner_kiosk.as_deref()) {

@@ -76,6 +76,44 @@ pub async fn sync_handler(
 #[error("{0}")]
 struct WsError(String);
 
+/// Claims documents for the kiosk that first delivers them, before samod
+/// processes the message (so the share policy already knows the owner).
+#[derive(Clone)]
+struct Claims {
+    core: std::sync::Arc<crate::ServerCore>,
+    kiosk: Kiosk,
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<samod::DocumentId>>>,
+}
+
+impl Claims {
+    async fn observe(&self, bytes: &[u8]) {
+        let Some((kind, doc)) = crate::wire::peek(bytes) else { return };
+        if kind != "sync" {
+            return;
+        }
+        if !self.seen.lock().map(|mut s| s.insert(doc.clone())).unwrap_or(false) {
+            return;
+        }
+        let (k, h, d) = (self.kiosk.id.clone(), self.kiosk.hall_id.clone(), doc.to_string());
+        let result = self
+            .core
+            .db
+            .call(move |db| {
+                if db.doc_owner(&d)?.is_some() {
+                    return Ok(false);
+                }
+                let owner = db.claim_doc(&d, &h, &k, now_ms())?;
+                Ok(owner.owner_kiosk.as_deref() == Some(k.as_str()))
+            })
+            .await;
+        match result {
+            Ok(true) => tracing::info!(doc = %doc, kiosk = %self.kiosk.id, "document delivered first by this kiosk: claimed for its hall"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(doc = %doc, error = %e, "claiming a document failed"),
+        }
+    }
+}
+
 async fn run_connection(state: AppState, kiosk: Kiosk, app_version: Option<String>, socket: WebSocket) {
     let core = state.core.clone();
     let identity = KioskIdentity {
@@ -106,6 +144,22 @@ async fn run_connection(state: AppState, kiosk: Kiosk, app_version: Option<Strin
                 Ok(Message::Text(_)) => Some(Err(WsError("text frames are not part of the protocol".into()))),
                 Ok(_) => None,
                 Err(e) => Some(Err(WsError(format!("receiving: {e}")))),
+            }
+        })
+        .then({
+            let claims = Claims {
+                core: core.clone(),
+                kiosk: kiosk.clone(),
+                seen: Default::default(),
+            };
+            move |item| {
+                let claims = claims.clone();
+                async move {
+                    if let Ok(bytes) = &item {
+                        claims.observe(bytes).await;
+                    }
+                    item
+                }
             }
         })
         .boxed();

@@ -114,6 +114,14 @@ impl Api {
         ))
     }
 
+    /// Wait until the projection has exactly `want` check-ins for `hall`.
+    pub async fn wait_checkins(&self, hall: &str, want: u64) -> anyhow::Result<()> {
+        eventually(Duration::from_secs(30), &format!("{want} check-ins in the server API"), || async {
+            Ok((self.checkin_count(hall).await? == want).then_some(()))
+        })
+        .await
+    }
+
     /// Number of check-ins the server's projection has for `hall`.
     pub async fn checkin_count(&self, hall: &str) -> anyhow::Result<u64> {
         let v = self.get(&format!("api/v1/halls/{hall}/checkins?limit=0")).await?;
@@ -306,10 +314,30 @@ pub struct RawPeer {
 }
 
 impl RawPeer {
-    /// Connect with `token`, claiming `peer_id`.
+    /// Connect with `token`, claiming `peer_id`, with in-memory storage.
     pub async fn connect(server: &TestServer, token: &str, peer_id: &str) -> anyhow::Result<Self> {
-        let config = protocol::fetch_kiosk_config(&server.url, token).await?;
         let repo = Repo::build_tokio().with_peer_id(PeerId::from(peer_id)).load().await;
+        Self::dial(server, token, repo).await
+    }
+
+    /// Connect with `token`, claiming `peer_id`, over prepared `storage`
+    /// (e.g. holding a forged copy of someone else's document).
+    pub async fn connect_with_storage(
+        server: &TestServer,
+        token: &str,
+        peer_id: &str,
+        storage: linli_core::storage::SqliteStorage,
+    ) -> anyhow::Result<Self> {
+        let repo = Repo::build_tokio()
+            .with_peer_id(PeerId::from(peer_id))
+            .with_storage(storage)
+            .load()
+            .await;
+        Self::dial(server, token, repo).await
+    }
+
+    async fn dial(server: &TestServer, token: &str, repo: Repo) -> anyhow::Result<Self> {
+        let config = protocol::fetch_kiosk_config(&server.url, token).await?;
         let dialer = KioskDialer::new(
             protocol::sync_url(&server.url)?,
             token.to_string(),

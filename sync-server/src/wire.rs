@@ -1,0 +1,53 @@
+//! A peek into incoming automerge-repo messages, enough to learn which
+//! document a `sync` message is about before samod processes it. This is
+//! how "a document first delivered by a kiosk belongs to that kiosk's
+//! hall" is decided by who actually delivered it — samod's share policy
+//! is asked about every connected peer, so it cannot tell the deliverer.
+//! Anything that does not decode is passed on untouched: samod rejects it.
+
+use std::str::FromStr;
+
+use samod::DocumentId;
+
+/// The type and document of a message, if it names one.
+pub fn peek(data: &[u8]) -> Option<(String, DocumentId)> {
+    let mut d = minicbor::Decoder::new(data);
+    let len = d.map().ok()??;
+    let mut kind = None;
+    let mut doc = None;
+    for _ in 0..len {
+        let key = d.str().ok()?;
+        match key {
+            "type" => kind = Some(d.str().ok()?.to_string()),
+            "documentId" => {
+                doc = if d.probe().str().is_ok() {
+                    DocumentId::from_str(d.str().ok()?).ok()
+                } else {
+                    DocumentId::try_from(d.bytes().ok()?.to_vec()).ok()
+                };
+            }
+            _ => d.skip().ok()?,
+        }
+    }
+    Some((kind?, doc?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_type_and_document_and_ignores_garbage() {
+        let doc = DocumentId::new(&mut rand::rng());
+        let mut buf = Vec::new();
+        let mut e = minicbor::Encoder::new(&mut buf);
+        e.map(4).expect("cbor");
+        e.str("type").expect("cbor").str("sync").expect("cbor");
+        e.str("senderId").expect("cbor").str("kiosk-a").expect("cbor");
+        e.str("data").expect("cbor").bytes(&[1, 2, 3]).expect("cbor");
+        e.str("documentId").expect("cbor").str(&doc.to_string()).expect("cbor");
+        assert_eq!(peek(&buf), Some(("sync".to_string(), doc)));
+        assert_eq!(peek(&[0xff, 0x00]), None);
+        assert_eq!(peek(b""), None);
+    }
+}
