@@ -46,7 +46,7 @@ pub enum Error {
         context: String,
         /// The SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
     /// This kiosk has not been paired with a server yet.
     #[error("this kiosk is not provisioned yet: pair it with a server address and token")]
@@ -72,10 +72,10 @@ pub enum Error {
     },
     /// An Automerge operation failed.
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     /// Writing a record into a document failed.
     #[error("writing a record: {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
     /// The samod repo has stopped (the node is shutting down).
     #[error("the document repository has stopped")]
     Stopped,
@@ -111,13 +111,25 @@ impl Error {
         }
         Error::Store {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
     /// True when retrying later (after space is freed) may succeed.
     pub fn is_store_full(&self) -> bool {
         matches!(self, Error::StoreFull(_))
+    }
+}
+
+impl From<automerge::AutomergeError> for Error {
+    fn from(e: automerge::AutomergeError) -> Self {
+        Error::Automerge(Box::new(e))
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for Error {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        Error::Reconcile(Box::new(e))
     }
 }
 

@@ -145,7 +145,10 @@ impl Activity {
             return Err(Error::invalid("activity end", "must be after its start"));
         }
         if self.ends_at_ms - self.starts_at_ms > 24 * 3600 * 1000 {
-            return Err(Error::invalid("activity end", "an activity lasts at most a day"));
+            return Err(Error::invalid(
+                "activity end",
+                "an activity lasts at most a day",
+            ));
         }
         if let Some(c) = self.capacity
             && (c == 0 || c > MAX_CAPACITY)
@@ -190,10 +193,16 @@ impl ResidentRef {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
         if self.phone_hash.len() != 64 || !self.phone_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::invalid("resident", "phone hash must be 64 hex digits"));
+            return Err(Error::invalid(
+                "resident",
+                "phone hash must be 64 hex digits",
+            ));
         }
         if !is_masked(&self.phone_masked) {
-            return Err(Error::invalid("resident", "phone must be masked as 138****5678"));
+            return Err(Error::invalid(
+                "resident",
+                "phone must be masked as 138****5678",
+            ));
         }
         if let Some(name) = &self.name {
             check_text("short name", name, MAX_NAME_CHARS, true)?;
@@ -227,7 +236,10 @@ impl CheckIn {
         if let Some(r) = &self.resident {
             r.validate()?;
             if self.headcount != 1 {
-                return Err(Error::invalid("headcount", "a named check-in counts one person"));
+                return Err(Error::invalid(
+                    "headcount",
+                    "a named check-in counts one person",
+                ));
             }
         } else if self.headcount == 0 || self.headcount > MAX_HEADCOUNT {
             return Err(Error::invalid(
@@ -361,7 +373,10 @@ impl RequestStatus {
             "received" => Ok(RequestStatus::Received),
             "in_progress" => Ok(RequestStatus::InProgress),
             "resolved" => Ok(RequestStatus::Resolved),
-            other => Err(Error::invalid("request status", format!("unknown {other:?}"))),
+            other => Err(Error::invalid(
+                "request status",
+                format!("unknown {other:?}"),
+            )),
         }
     }
 }
@@ -517,11 +532,21 @@ mod tests {
         assert!(c.validate().is_ok());
         assert_eq!(c.person_times(), 3);
         c.companions = 11;
-        assert!(c.validate().expect_err("too many").to_string().contains("companions"));
+        assert!(
+            c.validate()
+                .expect_err("too many")
+                .to_string()
+                .contains("companions")
+        );
         c.companions = 0;
         c.resident = None;
         c.headcount = 0;
-        assert!(c.validate().expect_err("zero").to_string().contains("headcount"));
+        assert!(
+            c.validate()
+                .expect_err("zero")
+                .to_string()
+                .contains("headcount")
+        );
         c.headcount = 100_000;
         assert!(c.validate().is_err());
     }
@@ -540,11 +565,19 @@ mod tests {
         };
         assert!(a.validate().is_ok());
         a.title = "  ".into();
-        assert!(a.validate().expect_err("empty").to_string().contains("title"));
+        assert!(
+            a.validate()
+                .expect_err("empty")
+                .to_string()
+                .contains("title")
+        );
         a.title = "x".into();
         a.ends_at_ms = 0;
         assert!(a.validate().is_err());
-        assert_eq!(ActivityKind::from_code("from-the-future"), ActivityKind::Other);
+        assert_eq!(
+            ActivityKind::from_code("from-the-future"),
+            ActivityKind::Other
+        );
     }
 
     #[test]
@@ -558,7 +591,7 @@ mod tests {
     fn points_round_up_half_hours_and_cap() {
         assert_eq!(points_for_shift(0, 60 * 60_000), 2);
         assert_eq!(points_for_shift(0, 61 * 60_000), 3);
-        assert_eq!(points_for_shift(0, 100 * 3600_000), 24);
+        assert_eq!(points_for_shift(0, 100 * 3_600_000), 24);
         assert_eq!(points_for_shift(10, 0), 0);
     }
 }

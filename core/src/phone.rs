@@ -17,10 +17,7 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     /// Validate digits typed by a resident (spaces and dashes are ignored).
     pub fn parse(input: &str) -> Result<Self> {
-        let digits: String = input
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
+        let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         if digits.len() != 11 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::invalid(
                 "phone number",

@@ -157,9 +157,15 @@ mod tests {
     #[test]
     fn urls_map_between_http_and_ws() {
         let u = Url::parse("http://127.0.0.1:7878").expect("url");
-        assert_eq!(sync_url(&u).expect("ws").as_str(), "ws://127.0.0.1:7878/sync");
+        assert_eq!(
+            sync_url(&u).expect("ws").as_str(),
+            "ws://127.0.0.1:7878/sync"
+        );
         let w = Url::parse("wss://hall.example/sync?x=1").expect("url");
-        assert_eq!(http_base(&w).expect("http").as_str(), "https://hall.example/");
+        assert_eq!(
+            http_base(&w).expect("http").as_str(),
+            "https://hall.example/"
+        );
         assert!(sync_url(&Url::parse("ftp://x").expect("url")).is_err());
     }
 }

@@ -64,8 +64,10 @@ pub fn open(path: &Path, options: DbOptions) -> Result<Connection> {
     .map_err(|e| classify_open_error(path, e))?;
     // The first statement reads the header: a damaged file fails here,
     // before anything could be written to it.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| classify_open_error(path, e))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| classify_open_error(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(|e| classify_open_error(path, e))?;
     let sync = match options.durability {
@@ -143,9 +145,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("m.sqlite3");
         let mut conn = open(&path, DbOptions::default()).expect("open");
-        let steps = ["CREATE TABLE a (x INTEGER)", "ALTER TABLE a ADD COLUMN y INTEGER"];
+        let steps = [
+            "CREATE TABLE a (x INTEGER)",
+            "ALTER TABLE a ADD COLUMN y INTEGER",
+        ];
         migrate(&mut conn, "t", &steps).expect("first");
         migrate(&mut conn, "t", &steps).expect("again is a no-op");
-        conn.execute("INSERT INTO a (x, y) VALUES (1, 2)", []).expect("columns exist");
+        conn.execute("INSERT INTO a (x, y) VALUES (1, 2)", [])
+            .expect("columns exist");
     }
 }

@@ -148,7 +148,9 @@ impl SqliteStorage {
                 )
                 .map_err(|e| Error::store("preparing a range load", e))?;
             let rows = stmt
-                .query_map([&p], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .query_map([&p], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
                 .map_err(|e| Error::store(format!("loading range {p}"), e))?;
             let mut out = HashMap::new();
             for row in rows {
@@ -196,17 +198,23 @@ impl SqliteStorage {
     /// Run a write on a blocking thread, retrying with backoff (50 ms up
     /// to 5 s) until it succeeds. samod's trait has no way to report
     /// failure, and dropping the write would lose data.
-    async fn write_until_done(&self, what: &'static str, op: impl Fn(&Self) -> Result<()> + Clone + Send + 'static) {
+    async fn write_until_done(
+        &self,
+        what: &'static str,
+        op: impl Fn(&Self) -> Result<()> + Clone + Send + 'static,
+    ) {
         let mut delay = Duration::from_millis(50);
         loop {
             let this = self.clone();
             let op = op.clone();
             let result = tokio::task::spawn_blocking(move || op(&this))
                 .await
-                .unwrap_or_else(|e| Err(Error::Io {
-                    context: "store worker".into(),
-                    source: std::io::Error::other(e.to_string()),
-                }));
+                .unwrap_or_else(|e| {
+                    Err(Error::Io {
+                        context: "store worker".into(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                });
             self.record_result(&result);
             match result {
                 Ok(()) => return,
@@ -287,12 +295,16 @@ mod tests {
     #[tokio::test]
     async fn put_load_range_delete() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = SqliteStorage::open(&dir.path().join("s.sqlite3"), DbOptions::default()).expect("open");
+        let s =
+            SqliteStorage::open(&dir.path().join("s.sqlite3"), DbOptions::default()).expect("open");
         s.put(key(&["doc1", "incremental", "h1"]), vec![1]).await;
         s.put(key(&["doc1", "snapshot", "h2"]), vec![2]).await;
         s.put(key(&["doc10", "snapshot", "h3"]), vec![3]).await;
         s.put(key(&["doc1", "incremental", "h1"]), vec![4]).await;
-        assert_eq!(s.load(key(&["doc1", "incremental", "h1"])).await, Some(vec![4]));
+        assert_eq!(
+            s.load(key(&["doc1", "incremental", "h1"])).await,
+            Some(vec![4])
+        );
         let range = s.load_range(key(&["doc1"])).await;
         assert_eq!(range.len(), 2, "doc10 is not under doc1: {range:?}");
         s.delete(key(&["doc1", "snapshot", "h2"])).await;
@@ -321,15 +333,21 @@ mod tests {
         let s = SqliteStorage::open(&path, DbOptions::default()).expect("open");
         s.put(key(&["d", "small"]), vec![7; 10]).await;
         let pages: i64 = s
-            .with_conn(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0)).map_err(|e| Error::store("x", e)))
+            .with_conn(|c| {
+                c.query_row("PRAGMA page_count", [], |r| r.get(0))
+                    .map_err(|e| Error::store("x", e))
+            })
             .expect("pages");
         s.with_conn(|c| {
-            c.query_row(&format!("PRAGMA max_page_count={}", pages + 1), [], |_| Ok(()))
-                .map_err(|e| Error::store("x", e))
+            c.query_row(&format!("PRAGMA max_page_count={}", pages + 1), [], |_| {
+                Ok(())
+            })
+            .map_err(|e| Error::store("x", e))
         })
         .expect("cap");
         let big = s.clone();
-        let write = tokio::spawn(async move { big.put(key(&["d", "big"]), vec![9; 64 * 1024]).await });
+        let write =
+            tokio::spawn(async move { big.put(key(&["d", "big"]), vec![9; 64 * 1024]).await });
         // The write keeps failing while the store is full, and says so.
         let mut saw_failure = false;
         for _ in 0..100 {
@@ -342,12 +360,25 @@ mod tests {
         }
         assert!(saw_failure, "health must report the failing write");
         assert!(!write.is_finished());
-        assert_eq!(s.load(key(&["d", "small"])).await, Some(vec![7; 10]), "old data intact");
+        assert_eq!(
+            s.load(key(&["d", "small"])).await,
+            Some(vec![7; 10]),
+            "old data intact"
+        );
         // Space returns: the same write completes by itself.
-        s.with_conn(|c| c.query_row("PRAGMA max_page_count=1000000", [], |_| Ok(())).map_err(|e| Error::store("x", e)))
-            .expect("uncap");
-        tokio::time::timeout(Duration::from_secs(10), write).await.expect("completes").expect("task");
-        assert_eq!(s.load(key(&["d", "big"])).await.map(|v| v.len()), Some(64 * 1024));
+        s.with_conn(|c| {
+            c.query_row("PRAGMA max_page_count=1000000", [], |_| Ok(()))
+                .map_err(|e| Error::store("x", e))
+        })
+        .expect("uncap");
+        tokio::time::timeout(Duration::from_secs(10), write)
+            .await
+            .expect("completes")
+            .expect("task");
+        assert_eq!(
+            s.load(key(&["d", "big"])).await.map(|v| v.len()),
+            Some(64 * 1024)
+        );
         assert_eq!(s.health().failing, None);
     }
 }

@@ -1,1 +1,19 @@
-//! x
+//! # linli-kiosk
+//!
+//! The touchscreen kiosk in the hall, as a library: [`app::KioskApp`] is
+//! the egui app, driven in tests by `egui_kittest` and in production by
+//! the thin `main.rs`. A worker thread owns the [`linli_core::KioskNode`];
+//! the UI only sends commands and reads events.
+//!
+//! # Layout
+//! - [`app`]: screens and what they show.
+//! - [`worker`]: the thread that owns the node (commands in, events out).
+//! - [`i18n`]: the string catalogues (Chinese, English).
+//! - [`fonts`]: the embedded CJK font.
+//! - [`demo`]: an in-process server with demo data, for the README's command.
+
+pub mod app;
+pub mod demo;
+pub mod fonts;
+pub mod i18n;
+pub mod worker;

@@ -148,12 +148,15 @@ durability = "full"
 "#;
 
 fn load_file(path: Option<&PathBuf>) -> Result<FileConfig> {
-    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         context: format!("reading the configuration {}", path.display()),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| Error::BadRequest(format!("configuration {}: {e}", path.display())))
+    toml::from_str(&text)
+        .map_err(|e| Error::BadRequest(format!("configuration {}: {e}", path.display())))
 }
 
 /// The settings `serve` runs with, resolved from every layer.
@@ -169,14 +172,18 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
         .clone()
         .or(file.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let listen: SocketAddr = listen
-        .parse()
-        .map_err(|_| Error::BadRequest(format!("listen address {listen:?} is not host:port, e.g. 127.0.0.1:7878")))?;
+    let listen: SocketAddr = listen.parse().map_err(|_| {
+        Error::BadRequest(format!(
+            "listen address {listen:?} is not host:port, e.g. 127.0.0.1:7878"
+        ))
+    })?;
     let durability = match file.durability.as_deref() {
         None | Some("full") => Durability::Full,
         Some("normal") => Durability::Normal,
         Some(other) => {
-            return Err(Error::BadRequest(format!("durability must be \"full\" or \"normal\", got {other:?}")));
+            return Err(Error::BadRequest(format!(
+                "durability must be \"full\" or \"normal\", got {other:?}"
+            )));
         }
     };
     Ok((
@@ -205,7 +212,10 @@ async fn open_core(cli: &Cli) -> Result<std::sync::Arc<ServerCore>> {
 
 fn fmt_ms(ms: Option<i64>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .map_or_else(
+            || "-".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
 }
 
 /// Run every command except `serve` (which the binary runs itself).
@@ -222,7 +232,14 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let hall = provision::add_hall(&core, id, name, tz).await;
             core.stop().await;
             let hall = hall?;
-            writeln!(out, "hall {} added: calendar {}, directory {}", hall.id, provision::doc_url(&hall.calendar_doc)?, provision::doc_url(&hall.directory_doc)?).map_err(io)
+            writeln!(
+                out,
+                "hall {} added: calendar {}, directory {}",
+                hall.id,
+                provision::doc_url(&hall.calendar_doc)?,
+                provision::doc_url(&hall.directory_doc)?
+            )
+            .map_err(io)
         }
         Command::Hall(HallCommand::List) => {
             let core = open_core(cli).await?;
@@ -238,7 +255,12 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let added = provision::add_kiosk(&core, hall, name).await;
             core.stop().await;
             let (kiosk, token) = added?;
-            writeln!(out, "kiosk {} added to hall {}; its token (shown once):", kiosk.id, kiosk.hall_id).map_err(io)?;
+            writeln!(
+                out,
+                "kiosk {} added to hall {}; its token (shown once):",
+                kiosk.id, kiosk.hall_id
+            )
+            .map_err(io)?;
             writeln!(out, "{token}").map_err(io)
         }
         Command::Kiosk(KioskCommand::List) => {
@@ -255,7 +277,11 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                     k.name,
                     fmt_ms(k.last_seen_ms),
                     k.app_version.as_deref().unwrap_or("-"),
-                    if k.revoked_ms.is_some() { "revoked" } else { "active" }
+                    if k.revoked_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
                 )
                 .map_err(io)?;
             }
@@ -290,7 +316,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let core = open_core(cli).await?;
             let mut err = std::io::stderr();
             let r = projection::rebuild(&core, |done, total| {
-                if done == total || done % 50 == 0 {
+                if done == total || done.is_multiple_of(50) {
                     let _ = write!(err, "\rprojecting documents: {done}/{total}");
                 }
             })
@@ -298,7 +324,12 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let _ = writeln!(std::io::stderr());
             core.stop().await;
             let p = r?;
-            writeln!(out, "projection rebuilt: {} records, {} quarantined", p.records, p.quarantined).map_err(io)
+            writeln!(
+                out,
+                "projection rebuilt: {} records, {} quarantined",
+                p.records, p.quarantined
+            )
+            .map_err(io)
         }
     }
 }

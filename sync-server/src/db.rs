@@ -173,7 +173,10 @@ impl Db {
 
     /// Run `f` with this handle on a blocking thread (for the query
     /// methods below, from async code).
-    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&Db) -> Result<T> + Send + 'static) -> Result<T> {
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let db = self.clone();
         tokio::task::spawn_blocking(move || f(&db))
             .await
@@ -186,9 +189,11 @@ impl Db {
     /// A server setting.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.with(|c| {
-            c.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()
-                .map_err(|e| Error::db("reading server settings", e))
+            c.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| Error::db("reading server settings", e))
         })
     }
 
@@ -200,8 +205,10 @@ impl Db {
                 params![key, value],
             )
             .map_err(|e| Error::db("saving server settings", e))?;
-            c.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| r.get(0))
-                .map_err(|e| Error::db("reading server settings", e))
+            c.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .map_err(|e| Error::db("reading server settings", e))
         })
     }
 
@@ -235,8 +242,11 @@ impl Db {
             let mut stmt = c
                 .prepare("SELECT id, name, tz, calendar_doc, directory_doc FROM halls ORDER BY id")
                 .map_err(|e| Error::db("listing halls", e))?;
-            let rows = stmt.query_map([], hall_from_row).map_err(|e| Error::db("listing halls", e))?;
-            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing halls", e))
+            let rows = stmt
+                .query_map([], hall_from_row)
+                .map_err(|e| Error::db("listing halls", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("listing halls", e))
         })
     }
 
@@ -254,7 +264,13 @@ impl Db {
     }
 
     /// Add a kiosk with the hash of its token; picks the id `{hall}-k{n}`.
-    pub fn insert_kiosk(&self, hall_id: &str, name: &str, token_hash: &str, now_ms: i64) -> Result<Kiosk> {
+    pub fn insert_kiosk(
+        &self,
+        hall_id: &str,
+        name: &str,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Kiosk> {
         self.with(|c| {
             let tx = c.transaction().map_err(|e| Error::db("adding a kiosk", e))?;
             let n: i64 = tx
@@ -306,9 +322,13 @@ impl Db {
     /// One kiosk.
     pub fn kiosk(&self, id: &str) -> Result<Option<Kiosk>> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {KIOSK_COLUMNS} FROM kiosks WHERE id = ?1"), [id], kiosk_from_row)
-                .optional()
-                .map_err(|e| Error::db("reading a kiosk", e))
+            c.query_row(
+                &format!("SELECT {KIOSK_COLUMNS} FROM kiosks WHERE id = ?1"),
+                [id],
+                kiosk_from_row,
+            )
+            .optional()
+            .map_err(|e| Error::db("reading a kiosk", e))
         })
     }
 
@@ -316,10 +336,15 @@ impl Db {
     pub fn kiosks(&self) -> Result<Vec<Kiosk>> {
         self.with(|c| {
             let mut stmt = c
-                .prepare(&format!("SELECT {KIOSK_COLUMNS} FROM kiosks ORDER BY hall_id, id"))
+                .prepare(&format!(
+                    "SELECT {KIOSK_COLUMNS} FROM kiosks ORDER BY hall_id, id"
+                ))
                 .map_err(|e| Error::db("listing kiosks", e))?;
-            let rows = stmt.query_map([], kiosk_from_row).map_err(|e| Error::db("listing kiosks", e))?;
-            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing kiosks", e))
+            let rows = stmt
+                .query_map([], kiosk_from_row)
+                .map_err(|e| Error::db("listing kiosks", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("listing kiosks", e))
         })
     }
 
@@ -327,15 +352,20 @@ impl Db {
     pub fn revoke_kiosk(&self, id: &str, now_ms: i64) -> Result<bool> {
         self.with(|c| {
             let exists: Option<Option<i64>> = c
-                .query_row("SELECT revoked_ms FROM kiosks WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT revoked_ms FROM kiosks WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(|e| Error::db("revoking a kiosk", e))?;
             match exists {
                 None => Err(Error::NotFound(format!("kiosk {id}"))),
                 Some(Some(_)) => Ok(false),
                 Some(None) => {
-                    c.execute("UPDATE kiosks SET revoked_ms = ?2 WHERE id = ?1", params![id, now_ms])
-                        .map_err(|e| Error::db("revoking a kiosk", e))?;
+                    c.execute(
+                        "UPDATE kiosks SET revoked_ms = ?2 WHERE id = ?1",
+                        params![id, now_ms],
+                    )
+                    .map_err(|e| Error::db("revoking a kiosk", e))?;
                     Ok(true)
                 }
             }
@@ -348,8 +378,11 @@ impl Db {
             let mut stmt = c
                 .prepare_cached("SELECT id FROM kiosks WHERE revoked_ms IS NOT NULL")
                 .map_err(|e| Error::db("listing revoked kiosks", e))?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| Error::db("listing revoked kiosks", e))?;
-            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing revoked kiosks", e))
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(|e| Error::db("listing revoked kiosks", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("listing revoked kiosks", e))
         })
     }
 
@@ -374,7 +407,9 @@ impl Db {
             )
             .map(|_| ())
             .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
                     Error::Conflict(format!("admin {user}"))
                 }
                 e => Error::db("adding an admin", e),
@@ -436,7 +471,13 @@ impl Db {
 
     /// Give an unknown document to the kiosk that first delivered it.
     /// Returns the owner in force (an earlier claim wins).
-    pub fn claim_doc(&self, doc_id: &str, hall_id: &str, kiosk_id: &str, now_ms: i64) -> Result<DocOwner> {
+    pub fn claim_doc(
+        &self,
+        doc_id: &str,
+        hall_id: &str,
+        kiosk_id: &str,
+        now_ms: i64,
+    ) -> Result<DocOwner> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
@@ -463,10 +504,15 @@ impl Db {
     pub fn kiosk_documents(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut stmt = c
-                .prepare("SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL ORDER BY doc_id")
+                .prepare(
+                    "SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL ORDER BY doc_id",
+                )
                 .map_err(|e| Error::db("listing documents", e))?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| Error::db("listing documents", e))?;
-            rows.collect::<rusqlite::Result<_>>().map_err(|e| Error::db("listing documents", e))
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(|e| Error::db("listing documents", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("listing documents", e))
         })
     }
 }

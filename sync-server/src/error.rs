@@ -12,7 +12,7 @@ use axum::{
 pub enum Error {
     /// From linli-core (validation, store, documents).
     #[error(transparent)]
-    Core(#[from] linli_core::Error),
+    Core(Box<linli_core::Error>),
     /// A SQLite failure in the server's own tables.
     #[error("database error while {context}: {source}")]
     Db {
@@ -20,7 +20,7 @@ pub enum Error {
         context: String,
         /// The SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
     /// Something named does not exist.
     #[error("{0} not found")]
@@ -38,7 +38,9 @@ pub enum Error {
     #[error("{0}")]
     BadRequest(String),
     /// The client speaks another protocol version.
-    #[error("protocol version {0} is not supported by this server (it speaks {1}): update the kiosk")]
+    #[error(
+        "protocol version {0} is not supported by this server (it speaks {1}): update the kiosk"
+    )]
     Protocol(String, u32),
     /// Filesystem trouble.
     #[error("{context}: {source}")]
@@ -62,8 +64,14 @@ impl Error {
     pub fn db(context: impl Into<String>, source: rusqlite::Error) -> Self {
         Error::Db {
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
+    }
+}
+
+impl From<linli_core::Error> for Error {
+    fn from(e: linli_core::Error) -> Self {
+        Error::Core(Box::new(e))
     }
 }
 
@@ -76,9 +84,10 @@ impl From<samod::Stopped> for Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
-            Error::Core(linli_core::Error::Invalid { .. }) | Error::BadRequest(_) => {
+            Error::Core(e) if matches!(**e, linli_core::Error::Invalid { .. }) => {
                 (StatusCode::BAD_REQUEST, self.to_string())
             }
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, self.to_string()),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, self.to_string()),
             Error::Conflict(_) => (StatusCode::CONFLICT, self.to_string()),
             Error::Unauthorized => (

@@ -90,18 +90,31 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
 
 /// Serve on `listener` until `shutdown` completes, then close every sync
 /// connection, stop the projector and the repository.
-pub async fn serve(ready: Ready, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-    let Ready { core, projector_rx, .. } = ready;
+pub async fn serve(
+    ready: Ready,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let Ready {
+        core, projector_rx, ..
+    } = ready;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if let Some(rx) = projector_rx {
-        tasks.push(tokio::spawn(projection::run(core.clone(), rx, stop_rx.clone())));
+        tasks.push(tokio::spawn(projection::run(
+            core.clone(),
+            rx,
+            stop_rx.clone(),
+        )));
     }
-    tasks.push(tokio::spawn(revocation_watch(core.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(revocation_watch(
+        core.clone(),
+        stop_rx.clone(),
+    )));
     tasks.push(tokio::spawn(catch_up(core.clone())));
-    let acceptor = core
-        .repo
-        .make_acceptor(url::Url::parse("ws://linli-server/sync").map_err(|e| Error::BadRequest(e.to_string()))?)?;
+    let acceptor = core.repo.make_acceptor(
+        url::Url::parse("ws://linli-server/sync").map_err(|e| Error::BadRequest(e.to_string()))?,
+    )?;
     let app = api::router(api::AppState {
         core: core.clone(),
         acceptor,

@@ -12,7 +12,10 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -41,7 +44,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("listening on {listen}: {e}"))?;
-        println!("linli-server listening on http://{}", listener.local_addr()?);
+        println!(
+            "linli-server listening on http://{}",
+            listener.local_addr()?
+        );
         linli_sync_server::serve(ready, listener, linli_sync_server::shutdown_signal()).await?;
         return Ok(());
     }

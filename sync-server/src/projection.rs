@@ -136,7 +136,10 @@ impl Row {
     }
     fn id(&self) -> &str {
         match self {
-            Row::CheckIn(id, _) | Row::Rating(id, _) | Row::Shift(id, _) | Row::Request(id, _, _) => id,
+            Row::CheckIn(id, _)
+            | Row::Rating(id, _)
+            | Row::Shift(id, _)
+            | Row::Request(id, _, _) => id,
         }
     }
 }
@@ -197,7 +200,10 @@ fn extract(d: &Automerge, prev: &[ChangeHash]) -> std::result::Result<Option<Ext
     for (map, keys) in docs::changed_records(d, prev) {
         for key in keys {
             if linli_core::ids::RecordId::parse(&key).is_err() {
-                bad.push((format!("{map}/{key}"), "record key is not a UUID".to_string()));
+                bad.push((
+                    format!("{map}/{key}"),
+                    "record key is not a UUID".to_string(),
+                ));
                 continue;
             }
             match read_row(d, header.kind, &map, &key) {
@@ -216,11 +222,17 @@ fn extract(d: &Automerge, prev: &[ChangeHash]) -> std::result::Result<Option<Ext
 }
 
 fn heads_to_text(heads: &[ChangeHash]) -> String {
-    heads.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    heads
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn heads_from_text(s: &str) -> Vec<ChangeHash> {
-    s.split(',').filter_map(|h| ChangeHash::from_str(h).ok()).collect()
+    s.split(',')
+        .filter_map(|h| ChangeHash::from_str(h).ok())
+        .collect()
 }
 
 /// Project one document now.
@@ -244,7 +256,11 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
                 .optional()
                 .map_err(|e| Error::db("looking up a document", e))?;
             let prev: Option<String> = c
-                .query_row("SELECT heads FROM projection_state WHERE doc_id = ?1", [&doc_s], |r| r.get(0))
+                .query_row(
+                    "SELECT heads FROM projection_state WHERE doc_id = ?1",
+                    [&doc_s],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(|e| Error::db("reading projection state", e))?;
             Ok((owner, prev))
@@ -264,7 +280,9 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
     else {
         return Ok(Projected::default());
     };
-    let extracted = handle.with_document_async(move |d| extract(d, &prev)).await?;
+    let extracted = handle
+        .with_document_async(move |d| extract(d, &prev))
+        .await?;
     let received = now_ms();
     let doc_s = doc.to_string();
     core.db
@@ -427,12 +445,17 @@ fn write_row(
             )
         }
     };
-    r.map(|_| ()).map_err(|e| Error::db("writing a projected record", e))
+    r.map(|_| ())
+        .map_err(|e| Error::db("writing a projected record", e))
 }
 
 /// The projector task: projects documents as sync data arrives, a batch
 /// at a time (each document once per batch), until `shutdown`.
-pub async fn run(core: Arc<ServerCore>, mut rx: mpsc::UnboundedReceiver<DocumentId>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    core: Arc<ServerCore>,
+    mut rx: mpsc::UnboundedReceiver<DocumentId>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let first = tokio::select! {
             d = rx.recv() => d,
@@ -446,7 +469,9 @@ pub async fn run(core: Arc<ServerCore>, mut rx: mpsc::UnboundedReceiver<Document
             batch.insert(d.to_string());
         }
         for id in batch {
-            let Ok(doc) = DocumentId::from_str(&id) else { continue };
+            let Ok(doc) = DocumentId::from_str(&id) else {
+                continue;
+            };
             if let Err(e) = project_document(&core, &doc).await {
                 tracing::error!(doc = %id, error = %e, "projection failed; the document is kept and will be projected again on its next change or a rebuild");
             }
@@ -456,7 +481,10 @@ pub async fn run(core: Arc<ServerCore>, mut rx: mpsc::UnboundedReceiver<Document
 
 /// Re-create every projection table from the documents. `progress` is
 /// called with (done, total).
-pub async fn rebuild(core: &ServerCore, mut progress: impl FnMut(usize, usize)) -> Result<Projected> {
+pub async fn rebuild(
+    core: &ServerCore,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Projected> {
     core.db
         .run(|c| {
             c.execute_batch(
@@ -470,7 +498,8 @@ pub async fn rebuild(core: &ServerCore, mut progress: impl FnMut(usize, usize)) 
     let total = docs.len();
     let mut sum = Projected::default();
     for (i, id) in docs.iter().enumerate() {
-        let doc = DocumentId::from_str(id).map_err(|e| Error::BadRequest(format!("stored document id {id}: {e}")))?;
+        let doc = DocumentId::from_str(id)
+            .map_err(|e| Error::BadRequest(format!("stored document id {id}: {e}")))?;
         let p = project_document(core, &doc).await?;
         sum.records += p.records;
         sum.quarantined += p.quarantined;

@@ -35,7 +35,8 @@ fn check_name(field: &str, name: &str, max: usize) -> Result<()> {
 
 /// The `automerge:` URL of a document id.
 pub fn doc_url(id: &str) -> Result<String> {
-    let doc = DocumentId::from_str(id).map_err(|e| Error::BadRequest(format!("document id {id}: {e}")))?;
+    let doc = DocumentId::from_str(id)
+        .map_err(|e| Error::BadRequest(format!("document id {id}: {e}")))?;
     Ok(AutomergeUrl::from(&doc).to_string())
 }
 
@@ -43,18 +44,27 @@ pub fn doc_url(id: &str) -> Result<String> {
 pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Result<Hall> {
     let id = HallId::new(id)?;
     check_name("hall name", name, 40)?;
-    chrono_tz::Tz::from_str(tz).map_err(|_| Error::BadRequest(format!("unknown time zone {tz:?} (e.g. Asia/Shanghai)")))?;
-    if core.db.call({
-        let id = id.to_string();
-        move |db| db.hall(&id)
-    })
-    .await?
-    .is_some()
+    chrono_tz::Tz::from_str(tz)
+        .map_err(|_| Error::BadRequest(format!("unknown time zone {tz:?} (e.g. Asia/Shanghai)")))?;
+    if core
+        .db
+        .call({
+            let id = id.to_string();
+            move |db| db.hall(&id)
+        })
+        .await?
+        .is_some()
     {
         return Err(Error::Conflict(format!("hall {id}")));
     }
-    let cal = core.repo.create(calendar::new_calendar(id.as_str(), name, tz)?).await?;
-    let dir = core.repo.create(directory::new_directory(id.as_str())?).await?;
+    let cal = core
+        .repo
+        .create(calendar::new_calendar(id.as_str(), name, tz)?)
+        .await?;
+    let dir = core
+        .repo
+        .create(directory::new_directory(id.as_str())?)
+        .await?;
     let hall = Hall {
         id: id.to_string(),
         name: name.to_string(),
@@ -90,7 +100,10 @@ pub async fn add_kiosk(core: &ServerCore, hall_id: &str, name: &str) -> Result<(
 /// Revoke a kiosk and close its live connections. False if already revoked.
 pub async fn revoke_kiosk(core: &ServerCore, id: &str) -> Result<bool> {
     let k = id.to_string();
-    let changed = core.db.call(move |db| db.revoke_kiosk(&k, now_ms())).await?;
+    let changed = core
+        .db
+        .call(move |db| db.revoke_kiosk(&k, now_ms()))
+        .await?;
     let closed = core.registry.kill_kiosk(id);
     tracing::info!(kiosk = id, closed, "kiosk revoked");
     Ok(changed)
@@ -99,7 +112,10 @@ pub async fn revoke_kiosk(core: &ServerCore, id: &str) -> Result<bool> {
 /// The kiosk behind a token, if live (not revoked).
 pub async fn authenticate_kiosk(core: &ServerCore, token: &str) -> Result<Kiosk> {
     let hash = auth::hash_token(token);
-    let kiosk = core.db.call(move |db| db.kiosk_by_token_hash(&hash)).await?;
+    let kiosk = core
+        .db
+        .call(move |db| db.kiosk_by_token_hash(&hash))
+        .await?;
     match kiosk {
         Some(k) if k.revoked_ms.is_none() => Ok(k),
         _ => Err(Error::Unauthorized),
@@ -110,17 +126,24 @@ pub async fn authenticate_kiosk(core: &ServerCore, token: &str) -> Result<Kiosk>
 pub async fn add_admin(core: &ServerCore, user: &str, role: &str) -> Result<()> {
     check_name("user name", user, 40)?;
     if !ROLES.contains(&role) {
-        return Err(Error::BadRequest(format!("role must be one of {}", ROLES.join(", "))));
+        return Err(Error::BadRequest(format!(
+            "role must be one of {}",
+            ROLES.join(", ")
+        )));
     }
     let (u, r) = (user.to_string(), role.to_string());
-    core.db.call(move |db| db.insert_admin(&u, &r, now_ms())).await
+    core.db
+        .call(move |db| db.insert_admin(&u, &r, now_ms()))
+        .await
 }
 
 /// Issue an API token for an admin.
 pub async fn admin_token(core: &ServerCore, user: &str) -> Result<String> {
     let token = auth::new_token(ADMIN_TOKEN_PREFIX);
     let (u, h) = (user.to_string(), auth::hash_token(&token));
-    core.db.call(move |db| db.insert_admin_token(&u, &h, now_ms())).await?;
+    core.db
+        .call(move |db| db.insert_admin_token(&u, &h, now_ms()))
+        .await?;
     Ok(token)
 }
 
@@ -147,7 +170,8 @@ pub async fn kiosk_config(core: &ServerCore, kiosk: &Kiosk) -> Result<KioskConfi
 }
 
 async fn hall_doc(core: &ServerCore, doc_id: &str) -> Result<samod::DocHandle> {
-    let id = DocumentId::from_str(doc_id).map_err(|e| Error::BadRequest(format!("document id {doc_id}: {e}")))?;
+    let id = DocumentId::from_str(doc_id)
+        .map_err(|e| Error::BadRequest(format!("document id {doc_id}: {e}")))?;
     core.repo
         .find(id)
         .await?
@@ -155,7 +179,12 @@ async fn hall_doc(core: &ServerCore, doc_id: &str) -> Result<samod::DocHandle> {
 }
 
 /// Add or replace an activity in a hall's calendar; returns its id.
-pub async fn put_activity(core: &ServerCore, hall_id: &str, id: Option<String>, activity: Activity) -> Result<String> {
+pub async fn put_activity(
+    core: &ServerCore,
+    hall_id: &str,
+    id: Option<String>,
+    activity: Activity,
+) -> Result<String> {
     activity.validate()?;
     let h = hall_id.to_string();
     let hall = core
@@ -181,12 +210,19 @@ pub async fn activities(core: &ServerCore, hall_id: &str) -> Result<Vec<(String,
         .await?
         .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))?;
     let handle = hall_doc(core, &hall.calendar_doc).await?;
-    Ok(handle.with_document_async(|d| calendar::activities(d)).await??)
+    Ok(handle
+        .with_document_async(|d| calendar::activities(d))
+        .await??)
 }
 
 /// Set a request's status and the reply residents see. Written into the
 /// kiosk's request book, so it syncs back to the kiosk.
-pub async fn reply_request(core: &ServerCore, hall_id: &str, record_id: &str, reply: RequestReply) -> Result<()> {
+pub async fn reply_request(
+    core: &ServerCore,
+    hall_id: &str,
+    record_id: &str,
+    reply: RequestReply,
+) -> Result<()> {
     reply.validate()?;
     let (h, r) = (hall_id.to_string(), record_id.to_string());
     let doc_id: Option<String> = core
@@ -202,7 +238,8 @@ pub async fn reply_request(core: &ServerCore, hall_id: &str, record_id: &str, re
             .map_err(|e| Error::db("finding a request", e))
         })
         .await?;
-    let doc_id = doc_id.ok_or_else(|| Error::NotFound(format!("request {record_id} in hall {hall_id}")))?;
+    let doc_id =
+        doc_id.ok_or_else(|| Error::NotFound(format!("request {record_id} in hall {hall_id}")))?;
     let handle = hall_doc(core, &doc_id).await?;
     let (key, hall) = (record_id.to_string(), hall_id.to_string());
     handle

@@ -129,7 +129,11 @@ impl Registry {
     pub fn kill_kiosk(&self, kiosk_id: &str) -> usize {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut n = 0;
-        for c in inner.conns.values().filter(|c| c.kiosk.kiosk_id == kiosk_id) {
+        for c in inner
+            .conns
+            .values()
+            .filter(|c| c.kiosk.kiosk_id == kiosk_id)
+        {
             let _ = c.kill.send(true);
             n += 1;
         }
@@ -147,12 +151,20 @@ impl Registry {
     /// Kiosks with at least one live connection.
     pub fn connected_kiosks(&self) -> HashSet<String> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.conns.values().map(|c| c.kiosk.kiosk_id.clone()).collect()
+        inner
+            .conns
+            .values()
+            .map(|c| c.kiosk.kiosk_id.clone())
+            .collect()
     }
 
     /// Number of live connections.
     pub fn connection_count(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).conns.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .conns
+            .len()
     }
 }
 
@@ -173,7 +185,8 @@ mod tests {
         let server = PeerId::from("server");
         let (a, _) = r.open(k("a"));
         let (b, _) = r.open(k("b"));
-        r.bind(a, PeerId::from("p1"), &server).expect("first binding");
+        r.bind(a, PeerId::from("p1"), &server)
+            .expect("first binding");
         assert!(r.bind(b, PeerId::from("p1"), &server).is_err());
         assert!(r.bind(b, server.clone(), &server).is_err());
         assert_eq!(r.identity(&PeerId::from("p1")), Some(k("a")));

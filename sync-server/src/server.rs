@@ -96,7 +96,9 @@ impl ServerCore {
             context: "opening the database".into(),
             source: std::io::Error::other(e.to_string()),
         })??;
-        let peer_id = PeerId::from(db.meta_or_insert(META_PEER_ID, &format!("linli-server-{}", random_hex(8)))?);
+        let peer_id = PeerId::from(
+            db.meta_or_insert(META_PEER_ID, &format!("linli-server-{}", random_hex(8)))?,
+        );
         let phone_key = db.meta_or_insert(META_PHONE_KEY, &random_hex(32))?;
         let registry = Arc::new(Registry::default());
         let (tx, rx) = if projector {
@@ -158,7 +160,11 @@ struct SharePolicy {
 
 impl SharePolicy {
     async fn decide(&self, doc: DocumentId, peer: PeerId) -> ShareConfig {
-        let Some(kiosk) = self.registry.wait_identity(&peer, Duration::from_secs(5)).await else {
+        let Some(kiosk) = self
+            .registry
+            .wait_identity(&peer, Duration::from_secs(5))
+            .await
+        else {
             tracing::warn!(%peer, "no authenticated kiosk behind this peer id: sharing nothing");
             return ShareConfig::none();
         };

@@ -87,14 +87,25 @@ struct Claims {
 
 impl Claims {
     async fn observe(&self, bytes: &[u8]) {
-        let Some((kind, doc)) = crate::wire::peek(bytes) else { return };
+        let Some((kind, doc)) = crate::wire::peek(bytes) else {
+            return;
+        };
         if kind != "sync" {
             return;
         }
-        if !self.seen.lock().map(|mut s| s.insert(doc.clone())).unwrap_or(false) {
+        if !self
+            .seen
+            .lock()
+            .map(|mut s| s.insert(doc.clone()))
+            .unwrap_or(false)
+        {
             return;
         }
-        let (k, h, d) = (self.kiosk.id.clone(), self.kiosk.hall_id.clone(), doc.to_string());
+        let (k, h, d) = (
+            self.kiosk.id.clone(),
+            self.kiosk.hall_id.clone(),
+            doc.to_string(),
+        );
         let result = self
             .core
             .db
@@ -107,14 +118,21 @@ impl Claims {
             })
             .await;
         match result {
-            Ok(true) => tracing::info!(doc = %doc, kiosk = %self.kiosk.id, "document delivered first by this kiosk: claimed for its hall"),
+            Ok(true) => {
+                tracing::info!(doc = %doc, kiosk = %self.kiosk.id, "document delivered first by this kiosk: claimed for its hall")
+            }
             Ok(false) => {}
             Err(e) => tracing::error!(doc = %doc, error = %e, "claiming a document failed"),
         }
     }
 }
 
-async fn run_connection(state: AppState, kiosk: Kiosk, app_version: Option<String>, socket: WebSocket) {
+async fn run_connection(
+    state: AppState,
+    kiosk: Kiosk,
+    app_version: Option<String>,
+    socket: WebSocket,
+) {
     let core = state.core.clone();
     let identity = KioskIdentity {
         kiosk_id: kiosk.id.clone(),
@@ -141,7 +159,9 @@ async fn run_connection(state: AppState, kiosk: Kiosk, app_version: Option<Strin
         .filter_map(|m| async move {
             match m {
                 Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
-                Ok(Message::Text(_)) => Some(Err(WsError("text frames are not part of the protocol".into()))),
+                Ok(Message::Text(_)) => Some(Err(WsError(
+                    "text frames are not part of the protocol".into(),
+                ))),
                 Ok(_) => None,
                 Err(e) => Some(Err(WsError(format!("receiving: {e}")))),
             }
@@ -165,8 +185,13 @@ async fn run_connection(state: AppState, kiosk: Kiosk, app_version: Option<Strin
         .boxed();
     let sink = sink
         .sink_map_err(|e| WsError(format!("sending: {e}")))
-        .with(|bytes: Vec<u8>| futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into()))));
-    let conn = match state.acceptor.accept(Transport::new(stream, Box::pin(sink))) {
+        .with(|bytes: Vec<u8>| {
+            futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into())))
+        });
+    let conn = match state
+        .acceptor
+        .accept(Transport::new(stream, Box::pin(sink)))
+    {
         Ok(c) => c,
         Err(_) => {
             core.registry.close(conn_no);
@@ -176,7 +201,10 @@ async fn run_connection(state: AppState, kiosk: Kiosk, app_version: Option<Strin
     let mut events = conn.events();
     match conn.handshake_complete().await {
         Ok(info) => {
-            if let Err(reason) = core.registry.bind(conn_no, info.peer_id.clone(), &core.peer_id) {
+            if let Err(reason) = core
+                .registry
+                .bind(conn_no, info.peer_id.clone(), &core.peer_id)
+            {
                 tracing::warn!(kiosk = %kiosk_id, %reason, "handshake refused");
                 core.registry.kill_conn(conn_no);
             }
@@ -207,5 +235,8 @@ async fn run_connection(state: AppState, kiosk: Kiosk, app_version: Option<Strin
         }
     }
     core.registry.close(conn_no);
-    let _ = core.db.call(move |db| db.touch_kiosk(&kiosk_id, now_ms(), None)).await;
+    let _ = core
+        .db
+        .call(move |db| db.touch_kiosk(&kiosk_id, now_ms(), None))
+        .await;
 }

@@ -43,9 +43,18 @@ mod tests {
         let mut e = minicbor::Encoder::new(&mut buf);
         e.map(4).expect("cbor");
         e.str("type").expect("cbor").str("sync").expect("cbor");
-        e.str("senderId").expect("cbor").str("kiosk-a").expect("cbor");
-        e.str("data").expect("cbor").bytes(&[1, 2, 3]).expect("cbor");
-        e.str("documentId").expect("cbor").str(&doc.to_string()).expect("cbor");
+        e.str("senderId")
+            .expect("cbor")
+            .str("kiosk-a")
+            .expect("cbor");
+        e.str("data")
+            .expect("cbor")
+            .bytes(&[1, 2, 3])
+            .expect("cbor");
+        e.str("documentId")
+            .expect("cbor")
+            .str(&doc.to_string())
+            .expect("cbor");
         assert_eq!(peek(&buf), Some(("sync".to_string(), doc)));
         assert_eq!(peek(&[0xff, 0x00]), None);
         assert_eq!(peek(b""), None);

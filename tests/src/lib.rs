@@ -19,7 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use linli_core::{
     KioskNode, KioskNodeOptions,
     node::{
-        NewCheckIn, ResidentInput,
+        CheckInOutcome, NewCheckIn, ResidentInput,
         dialer::{DialFailure, KioskDialer},
     },
     phone::PhoneNumber,
@@ -78,7 +78,12 @@ impl Api {
 
     /// GET a JSON document; fails on a non-2xx status.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let resp = self.client.get(self.base.join(path)?).bearer_auth(&self.token).send().await?;
+        let resp = self
+            .client
+            .get(self.base.join(path)?)
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -103,7 +108,10 @@ impl Api {
     /// Provision a kiosk in `hall`; returns (id, token).
     pub async fn add_kiosk(&self, hall: &str, name: &str) -> anyhow::Result<(String, String)> {
         let (status, body) = self
-            .post(&format!("api/v1/halls/{hall}/kiosks"), &serde_json::json!({ "name": name }))
+            .post(
+                &format!("api/v1/halls/{hall}/kiosks"),
+                &serde_json::json!({ "name": name }),
+            )
             .await?;
         if status != 201 {
             bail!("provisioning a kiosk: {status} {body}");
@@ -116,15 +124,30 @@ impl Api {
 
     /// Wait until the projection has exactly `want` check-ins for `hall`.
     pub async fn wait_checkins(&self, hall: &str, want: u64) -> anyhow::Result<()> {
-        eventually(Duration::from_secs(30), &format!("{want} check-ins in the server API"), || async {
-            Ok((self.checkin_count(hall).await? == want).then_some(()))
-        })
+        self.wait_checkins_within(hall, want, Duration::from_secs(30))
+            .await
+    }
+
+    /// [`Api::wait_checkins`] with a chosen timeout.
+    pub async fn wait_checkins_within(
+        &self,
+        hall: &str,
+        want: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        eventually(
+            timeout,
+            &format!("{want} check-ins in the server API"),
+            || async { Ok((self.checkin_count(hall).await? == want).then_some(())) },
+        )
         .await
     }
 
     /// Number of check-ins the server's projection has for `hall`.
     pub async fn checkin_count(&self, hall: &str) -> anyhow::Result<u64> {
-        let v = self.get(&format!("api/v1/halls/{hall}/checkins?limit=0")).await?;
+        let v = self
+            .get(&format!("api/v1/halls/{hall}/checkins?limit=0"))
+            .await?;
         v["count"].as_u64().context("count")
     }
 }
@@ -155,8 +178,20 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let running = Self::run(&dir, listener).await?;
-        linli_sync_server::provision::add_hall(&running.core, "xianfeng", "先锋社区党群服务中心", "Asia/Shanghai").await?;
-        linli_sync_server::provision::add_hall(&running.core, "tuanjiexiang", "团结巷社区党群服务中心", "Asia/Shanghai").await?;
+        linli_sync_server::provision::add_hall(
+            &running.core,
+            "xianfeng",
+            "先锋社区党群服务中心",
+            "Asia/Shanghai",
+        )
+        .await?;
+        linli_sync_server::provision::add_hall(
+            &running.core,
+            "tuanjiexiang",
+            "团结巷社区党群服务中心",
+            "Asia/Shanghai",
+        )
+        .await?;
         linli_sync_server::provision::add_admin(&running.core, "admin", "central").await?;
         let token = linli_sync_server::provision::admin_token(&running.core, "admin").await?;
         let url = Url::parse(&format!("http://{addr}/"))?;
@@ -182,7 +217,10 @@ impl TestServer {
 
     /// The running server's core.
     pub fn core(&self) -> anyhow::Result<Arc<ServerCore>> {
-        self.running.as_ref().map(|r| r.core.clone()).context("server is stopped")
+        self.running
+            .as_ref()
+            .map(|r| r.core.clone())
+            .context("server is stopped")
     }
 
     /// The server's data directory.
@@ -231,6 +269,12 @@ pub struct TestKiosk {
     dir: TempDir,
 }
 
+/// A distinct valid phone number for (seed, i).
+pub fn test_phone(seed: u32, i: usize) -> anyhow::Result<PhoneNumber> {
+    let n = (u64::from(seed) * 1_000_000 + i as u64) % 100_000_000;
+    Ok(PhoneNumber::parse(&format!("139{n:08}"))?)
+}
+
 /// Options tuned for tests: quick reconnects.
 pub fn test_options(dir: &std::path::Path) -> KioskNodeOptions {
     let mut o = KioskNodeOptions::new(dir);
@@ -259,6 +303,16 @@ impl TestKiosk {
         })
     }
 
+    /// Wrap an already paired node.
+    pub fn from_parts(node: KioskNode, id: String, token: String, dir: TempDir) -> Self {
+        Self {
+            node: Some(node),
+            id,
+            token,
+            dir,
+        }
+    }
+
     /// The node; panics in a test if powered off.
     pub fn node(&self) -> &KioskNode {
         self.node.as_ref().expect("kiosk is powered off")
@@ -269,21 +323,23 @@ impl TestKiosk {
         self.dir.path().to_path_buf()
     }
 
-    /// Record `n` named check-ins with distinct phone numbers.
+    /// Record `n` named check-ins with distinct phone numbers (distinct
+    /// across seeds below 100 and `n` below 1,000,000).
     pub async fn record_checkins(&self, activity: &str, n: usize, seed: u32) -> anyhow::Result<()> {
         for i in 0..n {
-            let phone = PhoneNumber::parse(&format!("139{:08}", seed as usize * 100_000 + i))?;
-            self.node()
+            let phone = test_phone(seed, i)?;
+            let outcome = self
+                .node()
                 .record_checkin(NewCheckIn {
                     activity_id: activity.to_string(),
-                    resident: Some(ResidentInput {
-                        phone,
-                        name: None,
-                    }),
+                    resident: Some(ResidentInput { phone, name: None }),
                     headcount: 1,
                     companions: 0,
                 })
                 .await?;
+            if outcome == CheckInOutcome::AlreadyCheckedIn {
+                bail!("check-in {i} of seed {seed} was taken for a duplicate");
+            }
         }
         Ok(())
     }
@@ -316,7 +372,10 @@ pub struct RawPeer {
 impl RawPeer {
     /// Connect with `token`, claiming `peer_id`, with in-memory storage.
     pub async fn connect(server: &TestServer, token: &str, peer_id: &str) -> anyhow::Result<Self> {
-        let repo = Repo::build_tokio().with_peer_id(PeerId::from(peer_id)).load().await;
+        let repo = Repo::build_tokio()
+            .with_peer_id(PeerId::from(peer_id))
+            .load()
+            .await;
         Self::dial(server, token, repo).await
     }
 

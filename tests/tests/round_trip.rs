@@ -9,10 +9,14 @@ use linli_tests::{TestKiosk, TestServer, eventually, init_logging};
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn wait_count(server: &TestServer, hall: &str, want: u64) -> anyhow::Result<()> {
-    eventually(WAIT, &format!("{want} check-ins in the server API"), || async {
-        let n = server.api.checkin_count(hall).await?;
-        Ok((n == want).then_some(()))
-    })
+    eventually(
+        WAIT,
+        &format!("{want} check-ins in the server API"),
+        || async {
+            let n = server.api.checkin_count(hall).await?;
+            Ok((n == want).then_some(()))
+        },
+    )
     .await
 }
 
@@ -41,7 +45,10 @@ async fn checkins_made_offline_reach_the_server_when_the_network_returns() -> an
     let list = server.api.get("api/v1/halls/xianfeng/checkins").await?;
     assert_eq!(list["person_times"], 25);
     let first = &list["checkins"][0];
-    assert_eq!(first["phone_masked"].as_str().map(|s| s.contains("****")), Some(true));
+    assert_eq!(
+        first["phone_masked"].as_str().map(|s| s.contains("****")),
+        Some(true)
+    );
     assert!(first["received_ms"].as_i64() >= first["kiosk_at_ms"].as_i64());
     assert_eq!(first["kiosk_id"], kiosk.id.as_str());
     Ok(())
@@ -53,14 +60,19 @@ async fn two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union() -> a
     let server = TestServer::start().await?;
     let a = TestKiosk::pair(&server, "xianfeng", true).await?;
     let b = TestKiosk::pair(&server, "xianfeng", true).await?;
-    let (ra, rb) = tokio::join!(a.record_checkins("act-meal", 40, 1), b.record_checkins("act-meal", 35, 2));
+    let (ra, rb) = tokio::join!(
+        a.record_checkins("act-meal", 40, 1),
+        b.record_checkins("act-meal", 35, 2)
+    );
     ra?;
     rb?;
     wait_count(&server, "xianfeng", 75).await?;
     a.node().wait_synced(WAIT).await?;
     b.node().wait_synced(WAIT).await?;
     let kiosks = server.api.get("api/v1/kiosks").await?;
-    let connected = kiosks.as_array().map(|k| k.iter().filter(|k| k["connected"] == true).count());
+    let connected = kiosks
+        .as_array()
+        .map(|k| k.iter().filter(|k| k["connected"] == true).count());
     assert_eq!(connected, Some(2), "{kiosks}");
     Ok(())
 }

@@ -27,14 +27,19 @@ async fn synced_kiosk(server: &TestServer, hall: &str, n: usize) -> anyhow::Resu
     Ok(k)
 }
 
-fn sync_request(server: &TestServer, token: Option<&str>, query_token: bool) -> anyhow::Result<tungstenite::handshake::client::Request> {
+fn sync_request(
+    server: &TestServer,
+    token: Option<&str>,
+    query_token: bool,
+) -> anyhow::Result<tungstenite::handshake::client::Request> {
     let mut url = protocol::sync_url(&server.url)?;
     if let (Some(t), true) = (token, query_token) {
         url.set_query(Some(&format!("token={t}")));
     }
     let mut req = url.as_str().into_client_request()?;
     if let (Some(t), false) = (token, query_token) {
-        req.headers_mut().insert("authorization", format!("Bearer {t}").parse()?);
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse()?);
     }
     Ok(req)
 }
@@ -54,26 +59,62 @@ async fn sync_and_api_refuse_missing_wrong_and_revoked_tokens() -> anyhow::Resul
     let kiosk = synced_kiosk(&server, "xianfeng", 1).await?;
 
     assert_eq!(ws_status(sync_request(&server, None, false)?).await, 401);
-    assert_eq!(ws_status(sync_request(&server, Some("lk_wrong"), false)?).await, 401);
-    assert_eq!(ws_status(sync_request(&server, Some("lk_wrong"), true)?).await, 401);
+    assert_eq!(
+        ws_status(sync_request(&server, Some("lk_wrong"), false)?).await,
+        401
+    );
+    assert_eq!(
+        ws_status(sync_request(&server, Some("lk_wrong"), true)?).await,
+        401
+    );
     // The right token works in the header and, for browser-style clients, the query.
-    assert_eq!(ws_status(sync_request(&server, Some(&kiosk.token), false)?).await, 101);
-    assert_eq!(ws_status(sync_request(&server, Some(&kiosk.token), true)?).await, 101);
+    assert_eq!(
+        ws_status(sync_request(&server, Some(&kiosk.token), false)?).await,
+        101
+    );
+    assert_eq!(
+        ws_status(sync_request(&server, Some(&kiosk.token), true)?).await,
+        101
+    );
 
     let http = reqwest::Client::new();
     let halls = server.url.join("api/v1/halls")?;
     assert_eq!(http.get(halls.clone()).send().await?.status(), 401);
-    assert_eq!(http.get(halls.clone()).bearer_auth("la_wrong").send().await?.status(), 401);
+    assert_eq!(
+        http.get(halls.clone())
+            .bearer_auth("la_wrong")
+            .send()
+            .await?
+            .status(),
+        401
+    );
     // A kiosk token is not an admin token.
-    assert_eq!(http.get(halls).bearer_auth(&kiosk.token).send().await?.status(), 401);
+    assert_eq!(
+        http.get(halls)
+            .bearer_auth(&kiosk.token)
+            .send()
+            .await?
+            .status(),
+        401
+    );
     let config = server.url.join("api/v1/kiosk/config")?;
-    assert_eq!(http.get(config.clone()).bearer_auth("lk_wrong").send().await?.status(), 401);
+    assert_eq!(
+        http.get(config.clone())
+            .bearer_auth("lk_wrong")
+            .send()
+            .await?
+            .status(),
+        401
+    );
 
     // Revoked: the live connection drops within a second and the kiosk
     // stops retrying, asking staff to re-pair.
     let (status, _) = server
         .api
-        .post(&format!("api/v1/kiosks/{}/revoke", kiosk.id), &serde_json::json!({}))
+        .post(
+            &format!("api/v1/kiosks/{}/revoke", kiosk.id),
+            &serde_json::json!({}),
+        )
         .await?;
     assert_eq!(status, 204);
     let started = std::time::Instant::now();
@@ -83,14 +124,28 @@ async fn sync_and_api_refuse_missing_wrong_and_revoked_tokens() -> anyhow::Resul
         async move { Ok((!s.online).then_some(())) }
     })
     .await?;
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     eventually(WAIT, "the kiosk to ask for re-pairing", || {
         let s = kiosk.node().status().borrow().clone();
         async move { Ok(s.needs_repair.then_some(s)) }
     })
     .await?;
-    assert_eq!(http.get(config).bearer_auth(&kiosk.token).send().await?.status(), 401);
-    assert_eq!(ws_status(sync_request(&server, Some(&kiosk.token), false)?).await, 401);
+    assert_eq!(
+        http.get(config)
+            .bearer_auth(&kiosk.token)
+            .send()
+            .await?
+            .status(),
+        401
+    );
+    assert_eq!(
+        ws_status(sync_request(&server, Some(&kiosk.token), false)?).await,
+        401
+    );
     Ok(())
 }
 
@@ -108,18 +163,27 @@ async fn an_older_or_newer_protocol_gets_a_clear_refusal() -> anyhow::Result<()>
     assert_eq!(resp.status(), 426);
     assert_eq!(resp.headers()[protocol::PROTOCOL_HEADER], "1");
     let body: serde_json::Value = resp.json().await?;
-    assert!(body["error"].as_str().unwrap_or("").contains("update the kiosk"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("update the kiosk"),
+        "{body}"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() -> anyhow::Result<()> {
+async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() -> anyhow::Result<()>
+{
     init_logging();
     let server = TestServer::start().await?;
     let a = synced_kiosk(&server, "xianfeng", 5).await?;
     let today = a.node().local_date(a.node().now_ms());
     let ledger_id = DocumentId::from_str(&a.node().ledger_id(&today).await?.expect("ledger"))?;
-    let a_calendar = AutomergeUrl::from_str(&a.node().config().calendar_url)?.document_id().clone();
+    let a_calendar = AutomergeUrl::from_str(&a.node().config().calendar_url)?
+        .document_id()
+        .clone();
 
     let (b_id, b_token) = server.api.add_kiosk("tuanjiexiang", "另一个大厅").await?;
     let b_peer = protocol::kiosk_peer_id(&b_id);
@@ -131,21 +195,35 @@ async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() 
     let found = tokio::time::timeout(WAIT, b.repo.find(a_calendar)).await??;
     assert!(found.is_none(), "hall B read hall A's calendar");
     let b_config = protocol::fetch_kiosk_config(&server.url, &b_token).await?;
-    let own = AutomergeUrl::from_str(&b_config.calendar_url)?.document_id().clone();
-    assert!(tokio::time::timeout(WAIT, b.repo.find(own)).await??.is_some());
+    let own = AutomergeUrl::from_str(&b_config.calendar_url)?
+        .document_id()
+        .clone();
+    assert!(
+        tokio::time::timeout(WAIT, b.repo.find(own))
+            .await??
+            .is_some()
+    );
     b.dialer.close();
     b.repo.stop().await;
 
     // Write: B holds a copy of A's ledger (say, leaked), adds a check-in
     // and syncs. The server ignores it.
     let core = server.core()?;
-    let handle = core.repo.find(ledger_id.clone()).await?.expect("server has the ledger");
+    let handle = core
+        .repo
+        .find(ledger_id.clone())
+        .await?
+        .expect("server has the ledger");
     let (bytes, heads_before) = handle.with_document(|d| (d.save(), d.get_heads()));
     let dir = tempfile::tempdir()?;
     let storage = SqliteStorage::open(&dir.path().join("forged.sqlite3"), DbOptions::default())?;
     samod::storage::Storage::put(
         &storage,
-        samod::storage::StorageKey::from_parts([ledger_id.to_string(), "incremental".into(), "forged".into()])?,
+        samod::storage::StorageKey::from_parts([
+            ledger_id.to_string(),
+            "incremental".into(),
+            "forged".into(),
+        ])?,
         bytes,
     )
     .await;
@@ -166,7 +244,11 @@ async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() 
         )
     })?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(handle.with_document(|d| d.get_heads()), heads_before, "server took a foreign change");
+    assert_eq!(
+        handle.with_document(|d| d.get_heads()),
+        heads_before,
+        "server took a foreign change"
+    );
     assert_eq!(server.api.checkin_count("xianfeng").await?, 5);
     // Hall A's own kiosk is unaffected.
     a.record_checkins("act-1", 1, 8).await?;
@@ -175,12 +257,14 @@ async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() -> anyhow::Result<()> {
+async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() -> anyhow::Result<()>
+{
     init_logging();
     let server = TestServer::start().await?;
     let honest = synced_kiosk(&server, "xianfeng", 3).await?;
     let (rogue_id, rogue_token) = server.api.add_kiosk("xianfeng", "被篡改的终端").await?;
-    let rogue = RawPeer::connect(&server, &rogue_token, &protocol::kiosk_peer_id(&rogue_id)).await?;
+    let rogue =
+        RawPeer::connect(&server, &rogue_token, &protocol::kiosk_peer_id(&rogue_id)).await?;
 
     // A ledger that claims to be the honest kiosk's.
     let impostor = ledger::new_ledger("xianfeng", &honest.id, "2026-11-23")?;
@@ -200,7 +284,10 @@ async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() 
         )
     })?;
     // Its own ledger, with one good check-in and one rating of 9 smileys.
-    let own = rogue.repo.create(ledger::new_ledger("xianfeng", &rogue_id, "2026-11-23")?).await?;
+    let own = rogue
+        .repo
+        .create(ledger::new_ledger("xianfeng", &rogue_id, "2026-11-23")?)
+        .await?;
     own.with_document(|d| -> anyhow::Result<()> {
         ledger::add_checkin(
             d,
@@ -248,7 +335,10 @@ async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() 
         .map(|r| format!("{} {}", r["kiosk_id"], r["reason"]))
         .collect();
     assert!(reasons.iter().all(|r| r.contains(&rogue_id)), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("names kiosk")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("names kiosk")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r.contains("score")), "{reasons:?}");
     // The good record of the rogue's own ledger counts; the impostor's does not.
     assert_eq!(server.api.checkin_count("xianfeng").await?, 4);
@@ -263,8 +353,12 @@ async fn a_malformed_message_closes_only_that_connection() -> anyhow::Result<()>
     let good = synced_kiosk(&server, "xianfeng", 2).await?;
     let (_, token) = server.api.add_kiosk("xianfeng", "坏终端").await?;
 
-    for garbage in [Message::Binary(vec![0xff, 0x00, 0x13, 0x37].into()), Message::Text("hello".into())] {
-        let (mut ws, _) = tokio_tungstenite::connect_async(sync_request(&server, Some(&token), false)?).await?;
+    for garbage in [
+        Message::Binary(vec![0xff, 0x00, 0x13, 0x37].into()),
+        Message::Text("hello".into()),
+    ] {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(sync_request(&server, Some(&token), false)?).await?;
         ws.send(garbage).await?;
         let closed = tokio::time::timeout(WAIT, async {
             while let Some(m) = ws.next().await {
@@ -275,7 +369,10 @@ async fn a_malformed_message_closes_only_that_connection() -> anyhow::Result<()>
             }
         })
         .await;
-        assert!(closed.is_ok(), "the server kept a connection that sent garbage");
+        assert!(
+            closed.is_ok(),
+            "the server kept a connection that sent garbage"
+        );
     }
     // Everyone else keeps syncing.
     good.record_checkins("act-1", 3, 9).await?;
@@ -285,7 +382,8 @@ async fn a_malformed_message_closes_only_that_connection() -> anyhow::Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupted_kiosk_store_gives_a_clear_error_and_is_not_overwritten() -> anyhow::Result<()> {
+async fn a_corrupted_kiosk_store_gives_a_clear_error_and_is_not_overwritten() -> anyhow::Result<()>
+{
     init_logging();
     let server = TestServer::start().await?;
     let mut kiosk = synced_kiosk(&server, "xianfeng", 2).await?;
@@ -303,11 +401,23 @@ async fn a_corrupted_kiosk_store_gives_a_clear_error_and_is_not_overwritten() ->
         Err(e) => e,
     };
     let err = err.downcast::<linli_core::Error>()?;
-    assert!(matches!(err, linli_core::Error::CorruptStore { .. }), "{err}");
+    assert!(
+        matches!(err, linli_core::Error::CorruptStore { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("has not been changed"), "{err}");
-    assert_eq!(std::fs::read(&path)?, bytes, "the damaged file was modified");
+    assert_eq!(
+        std::fs::read(&path)?,
+        bytes,
+        "the damaged file was modified"
+    );
     // Pairing again into the same directory refuses too, instead of starting over.
-    let again = linli_core::KioskNode::pair(linli_tests::test_options(&kiosk.data_dir()), &server.url, &kiosk.token).await;
+    let again = linli_core::KioskNode::pair(
+        linli_tests::test_options(&kiosk.data_dir()),
+        &server.url,
+        &kiosk.token,
+    )
+    .await;
     assert!(matches!(again, Err(linli_core::Error::CorruptStore { .. })));
     assert_eq!(std::fs::read(&path)?, bytes);
     Ok(())

@@ -105,12 +105,14 @@ pub fn header(doc: &Automerge) -> Result<Header> {
     .into_iter()
     .find(|k| k.schema() == schema)
     .ok_or_else(|| schema_err("document", format!("unknown schema {schema:?}")))?;
-    let version = read_u64(doc, &ROOT, "version")?
-        .ok_or_else(|| schema_err(kind.name(), "no version"))?;
+    let version =
+        read_u64(doc, &ROOT, "version")?.ok_or_else(|| schema_err(kind.name(), "no version"))?;
     if version > SCHEMA_VERSION {
         return Err(schema_err(
             kind.name(),
-            format!("written with schema version {version}, this build reads up to {SCHEMA_VERSION}: update"),
+            format!(
+                "written with schema version {version}, this build reads up to {SCHEMA_VERSION}: update"
+            ),
         ));
     }
     let hall_id =
@@ -222,7 +224,10 @@ pub fn record_count(doc: &Automerge, map: &str) -> Result<usize> {
 /// Which records of which maps changed between `before` and the current
 /// heads. `before` empty means "everything". This is how the server's
 /// projection stays incremental: it never re-reads unchanged records.
-pub fn changed_records(doc: &Automerge, before: &[ChangeHash]) -> BTreeMap<String, BTreeSet<String>> {
+pub fn changed_records(
+    doc: &Automerge,
+    before: &[ChangeHash],
+) -> BTreeMap<String, BTreeSet<String>> {
     let after = doc.get_heads();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for patch in doc.diff(before, &after) {

@@ -64,7 +64,10 @@ pub fn set_reply(doc: &mut Automerge, id: &str, reply: &RequestReply) -> Result<
     reply.validate()?;
     let map = map_obj(doc, REQUESTS)?;
     let Some((_, obj)) = doc.get(&map, id)? else {
-        return Err(Error::invalid("request", format!("no request {id} in this book")));
+        return Err(Error::invalid(
+            "request",
+            format!("no request {id} in this book"),
+        ));
     };
     doc.transact::<_, _, automerge::AutomergeError>(|tx| {
         tx.put(&obj, "status", reply.status.code())?;

@@ -4,7 +4,10 @@
 //! and tells a refused token (re-pair) apart from a network that is down
 //! (retry with backoff).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use futures::{FutureExt, SinkExt, StreamExt, future::BoxFuture};
 use samod::{DialError, PeerId, Transport};
@@ -36,6 +39,7 @@ pub struct KioskDialer {
     token: String,
     server_peer_id: PeerId,
     last_error: Arc<Mutex<Option<String>>>,
+    bytes_sent: Arc<AtomicU64>,
 }
 
 impl KioskDialer {
@@ -46,7 +50,15 @@ impl KioskDialer {
             token,
             server_peer_id,
             last_error: Arc::new(Mutex::new(None)),
+            bytes_sent: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Count bytes of sync messages sent into `counter` (shared across
+    /// reconnects and dialers).
+    pub fn with_byte_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.bytes_sent = counter;
+        self
     }
 
     /// Where the last failed attempt's reason is kept, for the status strip.
@@ -77,6 +89,7 @@ impl samod::Dialer for KioskDialer {
         let token = self.token.clone();
         let server_peer_id = self.server_peer_id.clone();
         let slot = self.last_error.clone();
+        let counter = self.bytes_sent.clone();
         async move {
             if url.scheme() != "ws" {
                 let msg = format!("{url}: this build dials ws:// only");
@@ -129,7 +142,9 @@ impl samod::Dialer for KioskDialer {
                 .filter_map(|m| async move {
                     match m {
                         Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
-                        Ok(Message::Text(_)) => Some(Err(WsError("unexpected text message".into()))),
+                        Ok(Message::Text(_)) => {
+                            Some(Err(WsError("unexpected text message".into())))
+                        }
                         Ok(_) => None,
                         Err(e) => Some(Err(WsError(format!("receiving: {e}")))),
                     }
@@ -137,7 +152,8 @@ impl samod::Dialer for KioskDialer {
                 .boxed();
             let sink = sink
                 .sink_map_err(|e| WsError(format!("sending: {e}")))
-                .with(|bytes: Vec<u8>| {
+                .with(move |bytes: Vec<u8>| {
+                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into())))
                 });
             Ok(Transport::new(stream, Box::pin(sink)).with_expected_peer_id(server_peer_id))

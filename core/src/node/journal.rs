@@ -116,16 +116,20 @@ impl Journal {
     /// A pairing value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.with(|c| {
-            c.query_row("SELECT value FROM kiosk_meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()
-                .map_err(|e| Error::store("reading kiosk settings", e))
+            c.query_row("SELECT value FROM kiosk_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| Error::store("reading kiosk settings", e))
         })
     }
 
     /// Set pairing values, all in one transaction.
     pub fn set_meta(&self, pairs: &[(&str, &str)]) -> Result<()> {
         self.with(|c| {
-            let tx = c.transaction().map_err(|e| Error::store("saving kiosk settings", e))?;
+            let tx = c
+                .transaction()
+                .map_err(|e| Error::store("saving kiosk settings", e))?;
             for (k, v) in pairs {
                 tx.execute(
                     "INSERT INTO kiosk_meta (key, value) VALUES (?1, ?2)
@@ -134,7 +138,8 @@ impl Journal {
                 )
                 .map_err(|e| Error::store("saving kiosk settings", e))?;
             }
-            tx.commit().map_err(|e| Error::store("saving kiosk settings", e))
+            tx.commit()
+                .map_err(|e| Error::store("saving kiosk settings", e))
         })
     }
 
@@ -179,7 +184,9 @@ impl Journal {
 
     fn query_entries(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Entry>> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(sql).map_err(|e| Error::store("reading the journal", e))?;
+            let mut stmt = c
+                .prepare_cached(sql)
+                .map_err(|e| Error::store("reading the journal", e))?;
             let rows = stmt
                 .query_map(p, Self::entry_from_row)
                 .map_err(|e| Error::store("reading the journal", e))?;
@@ -210,9 +217,11 @@ impl Journal {
     /// How many records the server has not confirmed yet.
     pub fn unsynced_count(&self) -> Result<u64> {
         self.with(|c| {
-            c.query_row("SELECT count(*) FROM journal WHERE synced_ms IS NULL", [], |r| {
-                r.get::<_, i64>(0)
-            })
+            c.query_row(
+                "SELECT count(*) FROM journal WHERE synced_ms IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(|e| Error::store("counting unsynced records", e))
         })
@@ -316,12 +325,17 @@ impl Journal {
                 .map_err(|e| Error::store("listing documents", e))?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
                 })
                 .map_err(|e| Error::store("listing documents", e))?;
             let mut out = Vec::new();
             for row in rows {
-                let (kind, period, doc_id) = row.map_err(|e| Error::store("listing documents", e))?;
+                let (kind, period, doc_id) =
+                    row.map_err(|e| Error::store("listing documents", e))?;
                 out.push(DocRow {
                     kind: kind_of(&kind)?,
                     period,
@@ -348,9 +362,11 @@ impl Journal {
     /// Number of documents this kiosk has written.
     pub fn doc_count(&self) -> Result<u64> {
         self.with(|c| {
-            c.query_row("SELECT count(*) FROM kiosk_docs", [], |r| r.get::<_, i64>(0))
-                .map(|n| u64::try_from(n).unwrap_or(0))
-                .map_err(|e| Error::store("counting documents", e))
+            c.query_row("SELECT count(*) FROM kiosk_docs", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| Error::store("counting documents", e))
         })
     }
 }

@@ -36,7 +36,10 @@ use crate::{
     Error, Result,
     docs::{self, DocKind, calendar, directory, ledger, requests},
     ids::RecordId,
-    model::{Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction, ShiftEvent},
+    model::{
+        Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction,
+        ShiftEvent,
+    },
     phone::{PhoneKey, PhoneNumber},
     protocol::{self, KioskConfig},
     sqlite::{DbOptions, Durability},
@@ -69,6 +72,9 @@ pub struct KioskNodeOptions {
     pub clock: Clock,
     /// Dial the server (false: stay offline until [`KioskNode::go_online`]).
     pub connect: bool,
+    /// Use this server address instead of the one stored at pairing (the
+    /// demo's in-process server listens on a new port each run).
+    pub server_override: Option<Url>,
 }
 
 impl KioskNodeOptions {
@@ -85,6 +91,7 @@ impl KioskNodeOptions {
             },
             clock: system_clock(),
             connect: true,
+            server_override: None,
         }
     }
 
@@ -174,6 +181,7 @@ struct Shared {
     directory: Mutex<Option<DocHandle>>,
     dialer: Mutex<Option<DialerHandle<DialFailure>>>,
     dial_error: Mutex<Option<Arc<Mutex<Option<String>>>>>,
+    bytes_sent: Arc<std::sync::atomic::AtomicU64>,
     server_url: Url,
     token: String,
     status: watch::Sender<SyncStatus>,
@@ -194,10 +202,12 @@ const META_TOKEN: &str = "token";
 const META_CONFIG: &str = "config";
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Io {
-        context: "kiosk store worker".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io {
+            context: "kiosk store worker".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 fn store_path(data_dir: &Path) -> PathBuf {
@@ -228,7 +238,8 @@ impl KioskNode {
         })?;
         let path = store_path(&options.data_dir);
         let db = options.db_options();
-        let json = serde_json::to_string(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
+        let json =
+            serde_json::to_string(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
         let server_s = server.to_string();
         let token_s = token.to_string();
         blocking(move || {
@@ -277,7 +288,11 @@ impl KioskNode {
         };
         let config: KioskConfig = serde_json::from_str(&config_json)
             .map_err(|e| Error::invalid("stored kiosk configuration", e.to_string()))?;
-        let server_url = Url::parse(&server).map_err(|e| Error::invalid("stored server address", e.to_string()))?;
+        let server_url = match &options.server_override {
+            Some(url) => url.clone(),
+            None => Url::parse(&server)
+                .map_err(|e| Error::invalid("stored server address", e.to_string()))?,
+        };
         let phone_key = PhoneKey::from_hex(&config.phone_key)?;
         let tz = chrono_tz::Tz::from_str(&config.tz).unwrap_or(chrono_tz::Asia::Shanghai);
         let server_peer = PeerId::from(config.server_peer_id.clone());
@@ -309,6 +324,7 @@ impl KioskNode {
             directory: Mutex::new(None),
             dialer: Mutex::new(None),
             dial_error: Mutex::new(None),
+            bytes_sent: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             server_url,
             token,
             status,
@@ -347,7 +363,11 @@ impl KioskNode {
         if let Ok(mut e) = self.shared.dial_error.lock() {
             *e = Some(dialer.last_error_slot());
         }
-        let handle = self.shared.repo.dial(self.shared.backoff.clone(), Arc::new(dialer))?;
+        let dialer = dialer.with_byte_counter(self.shared.bytes_sent.clone());
+        let handle = self
+            .shared
+            .repo
+            .dial(self.shared.backoff.clone(), Arc::new(dialer))?;
         *slot = Some(handle);
         self.shared.wake.notify_one();
         Ok(())
@@ -404,7 +424,11 @@ impl KioskNode {
         let resident = input.resident.as_ref().map(|r| self.resident_ref(r));
         let checkin = CheckIn {
             activity_id: input.activity_id.clone(),
-            headcount: if resident.is_some() { 1 } else { input.headcount },
+            headcount: if resident.is_some() {
+                1
+            } else {
+                input.headcount
+            },
             resident,
             companions: input.companions,
             kiosk_id: self.shared.config.kiosk_id.clone(),
@@ -436,7 +460,12 @@ impl KioskNode {
     }
 
     /// Record a rating (1–5) of an activity, with an optional reason chip.
-    pub async fn record_rating(&self, activity_id: &str, score: u32, reason: Option<String>) -> Result<RecordId> {
+    pub async fn record_rating(
+        &self,
+        activity_id: &str,
+        score: u32,
+        reason: Option<String>,
+    ) -> Result<RecordId> {
         let rating = Rating {
             activity_id: activity_id.to_string(),
             score,
@@ -447,8 +476,17 @@ impl KioskNode {
         rating.validate()?;
         let id = RecordId::new();
         let period = self.local_date(rating.at_ms);
-        self.record(DocKind::Ledger, &period, ledger::RATINGS, id, &rating, Some(rating.activity_id.clone()), None, rating.at_ms)
-            .await?;
+        self.record(
+            DocKind::Ledger,
+            &period,
+            ledger::RATINGS,
+            id,
+            &rating,
+            Some(rating.activity_id.clone()),
+            None,
+            rating.at_ms,
+        )
+        .await?;
         Ok(id)
     }
 
@@ -473,8 +511,17 @@ impl KioskNode {
         let id = RecordId::new();
         let month = self.local(request.at_ms).format("%Y-%m").to_string();
         let phone_hash = request.resident.as_ref().map(|r| r.phone_hash.clone());
-        self.record(DocKind::RequestBook, &month, requests::REQUESTS, id, &request, None, phone_hash, request.at_ms)
-            .await?;
+        self.record(
+            DocKind::RequestBook,
+            &month,
+            requests::REQUESTS,
+            id,
+            &request,
+            None,
+            phone_hash,
+            request.at_ms,
+        )
+        .await?;
         Ok(id)
     }
 
@@ -506,8 +553,17 @@ impl KioskNode {
         event.validate()?;
         let period = self.local_date(event.at_ms);
         let phone_hash = Some(event.volunteer.phone_hash.clone());
-        self.record(DocKind::Ledger, &period, ledger::SHIFTS, id, &event, activity_id, phone_hash, event.at_ms)
-            .await?;
+        self.record(
+            DocKind::Ledger,
+            &period,
+            ledger::SHIFTS,
+            id,
+            &event,
+            activity_id,
+            phone_hash,
+            event.at_ms,
+        )
+        .await?;
         Ok(id)
     }
 
@@ -523,7 +579,8 @@ impl KioskNode {
         phone_hash: Option<String>,
         at_ms: i64,
     ) -> Result<()> {
-        let payload = serde_json::to_string(value).map_err(|e| Error::invalid("record", e.to_string()))?;
+        let payload =
+            serde_json::to_string(value).map_err(|e| Error::invalid("record", e.to_string()))?;
         let handle = self.doc_for(kind, period).await?;
         let entry = Entry {
             record_id: id.to_string(),
@@ -540,7 +597,8 @@ impl KioskNode {
         // On disk now. Write it into its document; should this fail, the
         // journal re-applies it at the next start.
         let (map, key) = (map.to_string(), id.to_string());
-        let payload = serde_json::to_value(value).map_err(|e| Error::invalid("record", e.to_string()))?;
+        let payload =
+            serde_json::to_value(value).map_err(|e| Error::invalid("record", e.to_string()))?;
         if let Err(e) = apply_entry(&handle, &map, &key, payload).await {
             tracing::error!(record = %key, error = %e, "record kept in the journal but not yet in its document");
         }
@@ -575,9 +633,14 @@ impl KioskNode {
                 let cfg = &self.shared.config;
                 let doc = match kind {
                     DocKind::Ledger => ledger::new_ledger(&cfg.hall_id, &cfg.kiosk_id, period)?,
-                    DocKind::RequestBook => requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?,
+                    DocKind::RequestBook => {
+                        requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?
+                    }
                     other => {
-                        return Err(Error::invalid("document", format!("kiosks do not create {}", other.name())));
+                        return Err(Error::invalid(
+                            "document",
+                            format!("kiosks do not create {}", other.name()),
+                        ));
                     }
                 };
                 let handle = self.shared.repo.create(doc).await?;
@@ -599,11 +662,13 @@ impl KioskNode {
         let mut replayed = 0usize;
         for e in pending {
             let handle = self.doc_for(e.doc_kind, &e.period).await?;
-            let payload: serde_json::Value =
-                serde_json::from_str(&e.payload).map_err(|err| Error::invalid("journal payload", err.to_string()))?;
+            let payload: serde_json::Value = serde_json::from_str(&e.payload)
+                .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
             let (map, key) = (e.map.clone(), e.record_id.clone());
             let present = handle
-                .with_document_async(move |d| docs::record_count(d, &map).is_ok() && has_key(d, &map, &key))
+                .with_document_async(move |d| {
+                    docs::record_count(d, &map).is_ok() && has_key(d, &map, &key)
+                })
                 .await?;
             if !present {
                 apply_entry(&handle, &e.map, &e.record_id, payload).await?;
@@ -611,7 +676,10 @@ impl KioskNode {
             }
         }
         if replayed > 0 {
-            tracing::warn!(replayed, "re-applied journalled records missing from documents");
+            tracing::warn!(
+                replayed,
+                "re-applied journalled records missing from documents"
+            );
         }
         Ok(())
     }
@@ -659,7 +727,12 @@ impl KioskNode {
 
     /// The hall calendar's activities, once the calendar has been loaded.
     pub async fn activities(&self) -> Result<Vec<(String, Activity)>> {
-        let handle = self.shared.calendar.lock().map_err(|_| Error::Stopped)?.clone();
+        let handle = self
+            .shared
+            .calendar
+            .lock()
+            .map_err(|_| Error::Stopped)?
+            .clone();
         match handle {
             Some(h) => h.with_document_async(|d| calendar::activities(d)).await?,
             None => Ok(Vec::new()),
@@ -688,9 +761,11 @@ impl KioskNode {
             let handle = self.doc_for(DocKind::RequestBook, &e.period).await?;
             let id = e.record_id.clone();
             let (request, reply) = handle
-                .with_document_async(move |d| -> Result<(Option<Request>, Option<RequestReply>)> {
-                    Ok((requests::request(d, &id)?, requests::reply(d, &id)?))
-                })
+                .with_document_async(
+                    move |d| -> Result<(Option<Request>, Option<RequestReply>)> {
+                        Ok((requests::request(d, &id)?, requests::reply(d, &id)?))
+                    },
+                )
                 .await??;
             let Some(request) = request else { continue };
             let reference = RecordId::parse(&e.record_id)?.short_reference();
@@ -709,7 +784,9 @@ impl KioskNode {
     pub async fn ledger_id(&self, date: &str) -> Result<Option<String>> {
         let j = self.shared.journal.clone();
         let d = date.to_string();
-        Ok(blocking(move || j.doc(DocKind::Ledger, &d)).await?.map(|r| r.doc_id))
+        Ok(blocking(move || j.doc(DocKind::Ledger, &d))
+            .await?
+            .map(|r| r.doc_id))
     }
 
     /// Bytes the store keeps for a document.
@@ -717,6 +794,13 @@ impl KioskNode {
         let s = self.shared.storage.clone();
         let id = doc_id.to_string();
         blocking(move || s.document_bytes(&id)).await
+    }
+
+    /// Bytes of sync messages this node has sent to the server.
+    pub fn bytes_sent(&self) -> u64 {
+        self.shared
+            .bytes_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Wait until the server has confirmed every record (or `timeout`).
@@ -738,7 +822,10 @@ impl KioskNode {
             Ok(()) => Ok(status),
             Err(_) => Err(Error::Http {
                 url: self.shared.server_url.to_string(),
-                reason: format!("{} records still waiting to sync after {timeout:?}", status.waiting),
+                reason: format!(
+                    "{} records still waiting to sync after {timeout:?}",
+                    status.waiting
+                ),
             }),
         }
     }
@@ -760,7 +847,12 @@ fn has_key(doc: &Automerge, map: &str, key: &str) -> bool {
 }
 
 /// Write a journalled record (its JSON payload) into its document.
-async fn apply_entry(handle: &DocHandle, map: &str, key: &str, payload: serde_json::Value) -> Result<()> {
+async fn apply_entry(
+    handle: &DocHandle,
+    map: &str,
+    key: &str,
+    payload: serde_json::Value,
+) -> Result<()> {
     let (map, key) = (map.to_string(), key.to_string());
     handle
         .with_document_async(move |d| -> Result<()> {
@@ -770,9 +862,16 @@ async fn apply_entry(handle: &DocHandle, map: &str, key: &str, payload: serde_js
             match map.as_str() {
                 ledger::CHECKINS => ledger::add_checkin(d, &key, &from_json::<CheckIn>(payload)?),
                 ledger::RATINGS => ledger::add_rating(d, &key, &from_json::<Rating>(payload)?),
-                ledger::SHIFTS => ledger::add_shift_event(d, &key, &from_json::<ShiftEvent>(payload)?),
-                requests::REQUESTS => requests::add_request(d, &key, &from_json::<Request>(payload)?),
-                other => Err(Error::invalid("journal entry", format!("unknown record map {other:?}"))),
+                ledger::SHIFTS => {
+                    ledger::add_shift_event(d, &key, &from_json::<ShiftEvent>(payload)?)
+                }
+                requests::REQUESTS => {
+                    requests::add_request(d, &key, &from_json::<Request>(payload)?)
+                }
+                other => Err(Error::invalid(
+                    "journal entry",
+                    format!("unknown record map {other:?}"),
+                )),
             }
         })
         .await?
@@ -791,11 +890,10 @@ async fn refresh_status(shared: &Arc<Shared>) {
         .ok()
         .and_then(|d| d.as_ref().map(DialerHandle::is_connected))
         .unwrap_or(false);
-    let dial_error = shared
-        .dial_error
-        .lock()
-        .ok()
-        .and_then(|s| s.as_ref().and_then(|slot| slot.lock().ok().and_then(|e| e.clone())));
+    let dial_error = shared.dial_error.lock().ok().and_then(|s| {
+        s.as_ref()
+            .and_then(|slot| slot.lock().ok().and_then(|e| e.clone()))
+    });
     let store_error = shared.storage.health().failing;
     let calendar_ready = shared.calendar.lock().map(|c| c.is_some()).unwrap_or(false);
     shared.status.send_modify(|s| {
@@ -829,25 +927,43 @@ async fn sync_watcher(shared: Arc<Shared>) {
 }
 
 async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
-    let conn = shared
-        .dialer
-        .lock()
-        .ok()
-        .and_then(|d| d.as_ref().filter(|d| d.is_connected()).and_then(DialerHandle::connection_id));
+    let conn = shared.dialer.lock().ok().and_then(|d| {
+        d.as_ref()
+            .filter(|d| d.is_connected())
+            .and_then(DialerHandle::connection_id)
+    });
     let Some(conn) = conn else { return Ok(()) };
-    load_hall_doc(shared, &shared.config.calendar_url.clone(), &shared.calendar).await;
-    load_hall_doc(shared, &shared.config.directory_url.clone(), &shared.directory).await;
+    load_hall_doc(
+        shared,
+        &shared.config.calendar_url.clone(),
+        &shared.calendar,
+    )
+    .await;
+    load_hall_doc(
+        shared,
+        &shared.config.directory_url.clone(),
+        &shared.directory,
+    )
+    .await;
     register_docs(shared).await?;
 
     // Which documents have unconfirmed records?
     let j = shared.journal.clone();
     let pending = blocking(move || j.unsynced()).await?;
-    let mut groups: Vec<(DocKind, String)> = pending.iter().map(|e| (e.doc_kind, e.period.clone())).collect();
+    let mut groups: Vec<(DocKind, String)> = pending
+        .iter()
+        .map(|e| (e.doc_kind, e.period.clone()))
+        .collect();
     groups.sort_by(|a, b| (a.0.name(), &a.1).cmp(&(b.0.name(), &b.1)));
     groups.dedup();
     let mut all_confirmed = true;
     for (kind, period) in groups {
-        let handle = shared.docs.lock().await.get(&(kind, period.clone())).cloned();
+        let handle = shared
+            .docs
+            .lock()
+            .await
+            .get(&(kind, period.clone()))
+            .cloned();
         let Some(handle) = handle else {
             all_confirmed = false;
             continue;
@@ -857,9 +973,10 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
         // Every id read here is already in the document, so once the
         // server has our current heads it has all of them.
         let ids = blocking(move || j.unsynced_ids(kind, &p)).await?;
-        let confirmed = tokio::time::timeout(Duration::from_secs(3), handle.they_have_our_changes(conn))
-            .await
-            .is_ok();
+        let confirmed =
+            tokio::time::timeout(Duration::from_secs(3), handle.they_have_our_changes(conn))
+                .await
+                .is_ok();
         if confirmed {
             let now = (shared.clock)();
             let j = shared.journal.clone();
@@ -885,7 +1002,11 @@ async fn load_hall_doc(shared: &Arc<Shared>, url: &str, slot: &Mutex<Option<DocH
         tracing::error!(%url, "hall document URL in the kiosk configuration is invalid");
         return;
     };
-    let found = tokio::time::timeout(Duration::from_secs(5), shared.repo.find(url.document_id().clone())).await;
+    let found = tokio::time::timeout(
+        Duration::from_secs(5),
+        shared.repo.find(url.document_id().clone()),
+    )
+    .await;
     if let Ok(Ok(Some(handle))) = found
         && let Ok(mut s) = slot.lock()
     {
@@ -895,11 +1016,14 @@ async fn load_hall_doc(shared: &Arc<Shared>, url: &str, slot: &Mutex<Option<DocH
 
 async fn register_docs(shared: &Arc<Shared>) -> Result<()> {
     let directory = shared.directory.lock().map_err(|_| Error::Stopped)?.clone();
-    let Some(directory) = directory else { return Ok(()) };
+    let Some(directory) = directory else {
+        return Ok(());
+    };
     let j = shared.journal.clone();
     let rows = blocking(move || j.unregistered_docs()).await?;
     for row in rows {
-        let id = DocumentId::from_str(&row.doc_id).map_err(|e| Error::invalid("stored document id", e.to_string()))?;
+        let id = DocumentId::from_str(&row.doc_id)
+            .map_err(|e| Error::invalid("stored document id", e.to_string()))?;
         let url = samod::AutomergeUrl::from(&id).to_string();
         let key = directory::entry_key(row.kind, &shared.config.kiosk_id, &row.period);
         directory

@@ -45,7 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/halls", get(list_halls))
         .route("/api/v1/halls/{hall}/checkins", get(list_checkins))
         .route("/api/v1/halls/{hall}/requests", get(list_requests))
-        .route("/api/v1/halls/{hall}/requests/{id}/reply", post(reply_request))
+        .route(
+            "/api/v1/halls/{hall}/requests/{id}/reply",
+            post(reply_request),
+        )
         .route("/api/v1/halls/{hall}/quarantine", get(list_quarantine))
         .route("/api/v1/halls/{hall}/kiosks", post(add_kiosk))
         .route("/api/v1/kiosks", get(list_kiosks))
@@ -77,10 +80,17 @@ pub struct Admin {
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = auth::bearer(&parts.headers).ok_or(Error::Unauthorized)?;
         let hash = auth::hash_token(token);
-        let found = state.core.db.call(move |db| db.admin_by_token_hash(&hash)).await?;
+        let found = state
+            .core
+            .db
+            .call(move |db| db.admin_by_token_hash(&hash))
+            .await?;
         let (user, role) = found.ok_or(Error::Unauthorized)?;
         Ok(Admin { user, role })
     }
@@ -101,10 +111,15 @@ pub struct KioskAuth(pub Kiosk);
 impl FromRequestParts<AppState> for KioskAuth {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         sync_ws::check_protocol(&parts.headers)?;
         let token = auth::bearer(&parts.headers).ok_or(Error::Unauthorized)?;
-        Ok(KioskAuth(provision::authenticate_kiosk(&state.core, token).await?))
+        Ok(KioskAuth(
+            provision::authenticate_kiosk(&state.core, token).await?,
+        ))
     }
 }
 
@@ -138,7 +153,9 @@ fn hall_view(h: Hall) -> Result<HallView> {
 
 async fn list_halls(State(state): State<AppState>, _admin: Admin) -> Result<Json<Vec<HallView>>> {
     let halls = state.core.db.call(|db| db.halls()).await?;
-    Ok(Json(halls.into_iter().map(hall_view).collect::<Result<_>>()?))
+    Ok(Json(
+        halls.into_iter().map(hall_view).collect::<Result<_>>()?,
+    ))
 }
 
 async fn require_hall(state: &AppState, hall: &str) -> Result<Hall> {
@@ -166,7 +183,9 @@ fn parse_date(field: &str, v: Option<&str>) -> Result<Option<String>> {
     v.map(|s| {
         chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(|d| d.format("%Y-%m-%d").to_string())
-            .map_err(|_| Error::BadRequest(format!("{field} must be a date like 2026-11-23, got {s:?}")))
+            .map_err(|_| {
+                Error::BadRequest(format!("{field} must be a date like 2026-11-23, got {s:?}"))
+            })
     })
     .transpose()
 }
@@ -269,7 +288,13 @@ async fn list_quarantine(
     Path(hall): Path<String>,
 ) -> Result<Json<Vec<queries::QuarantineRow>>> {
     require_hall(&state, &hall).await?;
-    Ok(Json(state.core.db.run(move |c| queries::quarantine(c, &hall)).await?))
+    Ok(Json(
+        state
+            .core
+            .db
+            .run(move |c| queries::quarantine(c, &hall))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -339,14 +364,22 @@ async fn list_kiosks(State(state): State<AppState>, _admin: Admin) -> Result<Jso
     ))
 }
 
-async fn revoke_kiosk(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode> {
+async fn revoke_kiosk(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     admin.require_write()?;
     provision::revoke_kiosk(&state.core, &id).await?;
     tracing::info!(admin = %admin.user, kiosk = %id, "kiosk revoked through the API");
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn kiosk_config(State(state): State<AppState>, headers: HeaderMap, KioskAuth(kiosk): KioskAuth) -> Result<Response> {
+async fn kiosk_config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    KioskAuth(kiosk): KioskAuth,
+) -> Result<Response> {
     let app_version = headers
         .get(linli_core::protocol::APP_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Linli needs beyond a Rust toolchain and gcc:
+# the libraries the kiosk window loads at run time (X11, xkbcommon, Mesa's
+# GL and software Vulkan for egui_kittest snapshots) and Xvfb for running
+# the real window headless. Safe to run again; installs only what is missing.
+set -euo pipefail
+
+packages=(
+  libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon0 libxkbcommon-x11-0
+  libegl1 libegl-mesa0 libgl1-mesa-dri libvulkan1 mesa-vulkan-drivers
+  xvfb xauth
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-system-deps: everything is installed"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-system-deps: run as root (or install sudo)" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-system-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
