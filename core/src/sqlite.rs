@@ -109,7 +109,7 @@ pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result
             continue;
         }
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| Error::store("starting a migration", e))?;
         tx.execute_batch(sql)
             .map_err(|e| Error::store(format!("migrating {component} to version {version}"), e))?;

@@ -272,7 +272,7 @@ impl Db {
         now_ms: i64,
     ) -> Result<Kiosk> {
         self.with(|c| {
-            let tx = c.transaction().map_err(|e| Error::db("adding a kiosk", e))?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| Error::db("adding a kiosk", e))?;
             let n: i64 = tx
                 .query_row("SELECT count(*) FROM kiosks WHERE hall_id = ?1", [hall_id], |r| r.get(0))
                 .map_err(|e| Error::db("adding a kiosk", e))?;

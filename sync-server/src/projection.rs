@@ -287,7 +287,7 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
     let doc_s = doc.to_string();
     core.db
         .run(move |c| {
-            let tx = c.transaction().map_err(|e| Error::db("projecting", e))?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| Error::db("projecting", e))?;
             let mut out = Projected::default();
             let quarantine = |tx: &rusqlite::Transaction<'_>, key: &str, reason: &str| -> Result<()> {
                 tracing::warn!(doc = %doc_s, record = key, kiosk = %owner_kiosk, reason, "quarantined");

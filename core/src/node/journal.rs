@@ -128,7 +128,7 @@ impl Journal {
     pub fn set_meta(&self, pairs: &[(&str, &str)]) -> Result<()> {
         self.with(|c| {
             let tx = c
-                .transaction()
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|e| Error::store("saving kiosk settings", e))?;
             for (k, v) in pairs {
                 tx.execute(
@@ -246,7 +246,7 @@ impl Journal {
     /// Mark records as confirmed by the server.
     pub fn mark_synced(&self, ids: &[String], at_ms: i64) -> Result<()> {
         self.with(|c| {
-            let tx = c.transaction().map_err(|e| Error::store("marking synced", e))?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| Error::store("marking synced", e))?;
             {
                 let mut stmt = tx
                     .prepare_cached("UPDATE journal SET synced_ms = ?2 WHERE record_id = ?1 AND synced_ms IS NULL")

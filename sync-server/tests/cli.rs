@@ -1,0 +1,186 @@
+//! The `linli-server` binary as an operator or a script uses it: help on
+//! every command, tokens on the last line, exit codes, clean shutdown.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_linli-server"))
+}
+
+fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run linli-server");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_command_documents_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for cmd in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["hall", "--help"],
+        vec!["hall", "add", "--help"],
+        vec!["kiosk", "add", "--help"],
+        vec!["kiosk", "list", "--help"],
+        vec!["kiosk", "revoke", "--help"],
+        vec!["admin", "add", "--help"],
+        vec!["admin", "token", "--help"],
+        vec!["rebuild-projection", "--help"],
+    ] {
+        let (ok, out, _) = run(dir.path(), &cmd);
+        assert!(ok, "{cmd:?}");
+        assert!(out.contains("Usage:"), "{cmd:?}: {out}");
+    }
+}
+
+#[test]
+fn provisioning_from_the_command_line_prints_tokens_last() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, out, err) = run(
+        dir.path(),
+        &[
+            "hall",
+            "add",
+            "--id",
+            "xianfeng",
+            "--name",
+            "先锋社区党群服务中心",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("automerge:"));
+    let (ok, _, err) = run(
+        dir.path(),
+        &["hall", "add", "--id", "xianfeng", "--name", "again"],
+    );
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(
+        dir.path(),
+        &["hall", "add", "--id", "Bad Id", "--name", "x"],
+    );
+    assert!(!ok);
+    assert!(err.contains("hall id"), "{err}");
+
+    let (ok, out, err) = run(
+        dir.path(),
+        &["kiosk", "add", "--hall", "xianfeng", "--name", "大厅入口"],
+    );
+    assert!(ok, "{err}");
+    let token = out.lines().last().expect("a last line");
+    assert!(token.starts_with("lk_") && token.len() == 67, "{out}");
+    let (ok, _, err) = run(
+        dir.path(),
+        &["kiosk", "add", "--hall", "nowhere", "--name", "x"],
+    );
+    assert!(!ok);
+    assert!(err.contains("hall nowhere not found"), "{err}");
+
+    let (ok, out, _) = run(dir.path(), &["kiosk", "list"]);
+    assert!(ok);
+    assert!(
+        out.contains("xianfeng-k1") && out.contains("active"),
+        "{out}"
+    );
+    assert!(!out.contains(token));
+    let (ok, out, _) = run(dir.path(), &["kiosk", "revoke", "xianfeng-k1"]);
+    assert!(ok && out.contains("revoked"));
+    let (_, out, _) = run(dir.path(), &["kiosk", "list"]);
+    assert!(out.contains("revoked"), "{out}");
+    let (ok, _, _) = run(dir.path(), &["kiosk", "revoke", "nope"]);
+    assert!(!ok);
+
+    let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "wang"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = run(dir.path(), &["admin", "token", "--user", "wang"]);
+    assert!(ok);
+    assert!(out.lines().last().unwrap_or("").starts_with("la_"), "{out}");
+    let (ok, _, err) = run(dir.path(), &["admin", "token", "--user", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
+    let (ok, out, _) = run(dir.path(), &["rebuild-projection"]);
+    assert!(ok);
+    assert!(out.contains("0 records"), "{out}");
+}
+
+#[test]
+fn a_bad_configuration_file_is_refused_with_its_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("linli.toml");
+    std::fs::write(&cfg, "listen = 42\n").expect("write");
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["serve"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("linli.toml"));
+    let (ok, out, _) = run(dir.path(), &["print-config"]);
+    assert!(ok);
+    assert!(out.contains("listen = \"127.0.0.1:7878\""));
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut demo_token = None;
+    let mut listening = None;
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if line.starts_with("la_") {
+            demo_token = Some(line.clone());
+        }
+        if let Some(addr) = line.strip_prefix("linli-server listening on ") {
+            listening = Some(addr.to_string());
+            break;
+        }
+    }
+    assert!(demo_token.is_some(), "--demo prints an admin token");
+    let addr = listening.expect("listening line");
+    assert!(addr.starts_with("http://127.0.0.1:"));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Data survives: the demo is not created twice.
+    let (ok, out, _) = run(dir.path(), &["hall", "list"]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 4, "{out}");
+}
