@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Linli needs beyond a Rust toolchain and gcc:
 # the libraries the kiosk window loads at run time (X11, xkbcommon, Mesa's
-# GL and software Vulkan for egui_kittest snapshots) and Xvfb for running
-# the real window headless. Safe to run again; installs only what is missing.
+# GL and software Vulkan for egui_kittest snapshots), Xvfb for running
+# the real window headless, and Node.js for the interop scenario's
+# JavaScript automerge-repo peer. Safe to run again; installs only what is missing.
 set -euo pipefail
 
 packages=(
@@ -15,16 +16,28 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-system-deps: everything is installed"
-  exit 0
+  echo "install-system-deps: Debian packages are installed"
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-system-deps: run as root (or install sudo)" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "install-system-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "install-system-deps: run as root (or install sudo)" >&2; exit 1; }
-  sudo="sudo"
+# The foreign automerge-repo peer used by the interop scenario
+# (tests/interop): the JavaScript implementation, from the npm registry.
+if command -v npm >/dev/null; then
+  here="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -d "$here/tests/interop/node_modules/@automerge/automerge-repo" ]; then
+    echo "install-system-deps: installing the JavaScript automerge-repo peer for tests/interop"
+    (cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "install-system-deps: npm not found; the interop scenario needs Node.js (apt-get install nodejs npm)" >&2
 fi
-echo "install-system-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -112,16 +112,20 @@ impl ActivityKind {
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Activity {
     /// Kind code, see [`ActivityKind`].
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub kind: String,
     /// Title, e.g. 健康义诊.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub title: String,
     /// Room, e.g. 二楼活动室.
+    #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
     pub room: Option<String>,
     /// Start, ms since epoch.
     pub starts_at_ms: i64,
     /// End, ms since epoch.
     pub ends_at_ms: i64,
     /// Places, if limited.
+    #[autosurgeon(hydrate = "crate::docs::values::opt_count")]
     pub capacity: Option<u32>,
     /// False for headcount-only activities (no named check-in).
     pub named_checkin: bool,
@@ -172,10 +176,13 @@ impl Activity {
 #[derive(Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct ResidentRef {
     /// HMAC of the phone number (hex).
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub phone_hash: String,
     /// Masked number, e.g. 138****5678.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub phone_masked: String,
     /// Optional short name, e.g. 李阿姨.
+    #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
     pub name: Option<String>,
 }
 
@@ -216,14 +223,18 @@ impl ResidentRef {
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct CheckIn {
     /// The activity's id in the hall calendar.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub activity_id: String,
     /// The resident, or `None` for a headcount tap.
     pub resident: Option<ResidentRef>,
     /// People counted by this tap without names (1 for a named check-in).
+    #[autosurgeon(hydrate = "crate::docs::values::count")]
     pub headcount: u32,
     /// Companions brought along (e.g. a grandchild).
+    #[autosurgeon(hydrate = "crate::docs::values::count")]
     pub companions: u32,
     /// The kiosk that recorded it.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub kiosk_id: String,
     /// Kiosk wall-clock time, ms.
     pub at_ms: i64,
@@ -266,12 +277,16 @@ impl CheckIn {
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Rating {
     /// The activity rated.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub activity_id: String,
     /// 1 (very unhappy) to 5 (very happy).
+    #[autosurgeon(hydrate = "crate::docs::values::count")]
     pub score: u32,
     /// Optional reason chip code, e.g. `teacher_good`.
+    #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
     pub reason: Option<String>,
     /// The kiosk that recorded it.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub kiosk_id: String,
     /// Kiosk wall-clock time, ms.
     pub at_ms: i64,
@@ -386,14 +401,17 @@ impl RequestStatus {
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Request {
     /// Category code, see [`RequestCategory`].
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub category: String,
     /// The text, built from preset phrases on the kiosk.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub text: String,
     /// The resident, if they gave their number (needed for "My requests").
     pub resident: Option<ResidentRef>,
     /// The resident agreed to be called back on that number.
     pub callback_consent: bool,
     /// The kiosk that recorded it.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub kiosk_id: String,
     /// Kiosk wall-clock time, ms.
     pub at_ms: i64,
@@ -474,12 +492,16 @@ pub struct ShiftEvent {
     /// The volunteer.
     pub volunteer: ResidentRef,
     /// `sign_in` or `sign_out`.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub action: String,
     /// For a sign-in its own record id; for a sign-out the sign-in's id.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub shift_id: String,
     /// The activity served, if any.
+    #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
     pub activity_id: Option<String>,
     /// The kiosk that recorded it.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub kiosk_id: String,
     /// Kiosk wall-clock time, ms.
     pub at_ms: i64,

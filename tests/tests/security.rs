@@ -422,3 +422,40 @@ async fn a_corrupted_kiosk_store_gives_a_clear_error_and_is_not_overwritten() ->
     assert_eq!(std::fs::read(&path)?, bytes);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosks_read_their_hall_calendar_but_cannot_change_it() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    let activity = linli_core::model::Activity {
+        kind: "lecture".into(),
+        title: "糖尿病防治讲座".into(),
+        room: Some("多功能厅".into()),
+        starts_at_ms: 1_700_000_000_000,
+        ends_at_ms: 1_700_003_600_000,
+        capacity: Some(50),
+        named_checkin: true,
+        cancelled: false,
+    };
+    linli_sync_server::provision::put_activity(&core, "xianfeng", None, activity).await?;
+    let (id, token) = server.api.add_kiosk("xianfeng", "大厅入口").await?;
+    let peer = RawPeer::connect(&server, &token, &protocol::kiosk_peer_id(&id)).await?;
+    let config = protocol::fetch_kiosk_config(&server.url, &token).await?;
+    let cal_id = AutomergeUrl::from_str(&config.calendar_url)?
+        .document_id()
+        .clone();
+    let cal = tokio::time::timeout(WAIT, peer.repo.find(cal_id.clone()))
+        .await??
+        .expect("calendar readable");
+    let acts = cal.with_document(|d| linli_core::docs::calendar::activities(d))?;
+    assert_eq!(acts.len(), 1);
+    assert_eq!(acts[0].1.title, "糖尿病防治讲座");
+    // The kiosk renames the hall in its copy; the server keeps its own.
+    cal.with_document(|d| linli_core::docs::calendar::set_hall_name(d, "被改掉的名字"))?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let server_cal = core.repo.find(cal_id).await?.expect("server calendar");
+    let name = server_cal.with_document(|d| linli_core::docs::calendar::hall_name(d))?;
+    assert_eq!(name.as_deref(), Some("先锋社区党群服务中心"));
+    Ok(())
+}

@@ -10,11 +10,13 @@
 //! - [`directory`]: which documents exist for a hall.
 //! - [`ledger`]: one kiosk's day of check-ins, ratings and shift events.
 //! - [`requests`]: one kiosk's month of requests, with the server's replies.
+//! - [`values`]: strings and counts as whichever peer wrote them.
 
 pub mod calendar;
 pub mod directory;
 pub mod ledger;
 pub mod requests;
+pub mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -253,13 +255,15 @@ pub fn changed_records(
     out
 }
 
-/// Read a string at `obj[key]`; `Ok(None)` when absent.
+/// Read a string at `obj[key]` (a scalar, or a Text object as the
+/// JavaScript implementation writes); `Ok(None)` when absent.
 pub(crate) fn read_str(doc: &Automerge, obj: &ObjId, key: &str) -> Result<Option<String>> {
     match doc.get(obj, key)? {
         Some((Value::Scalar(s), _)) => match s.as_ref() {
             ScalarValue::Str(s) => Ok(Some(s.to_string())),
             _ => Err(schema_err(key, "is not text")),
         },
+        Some((Value::Object(ObjType::Text), id)) => Ok(Some(doc.text(&id)?)),
         Some(_) => Err(schema_err(key, "is not text")),
         None => Ok(None),
     }
