@@ -10,10 +10,14 @@
 //! - [`worker`]: the thread that owns the node (commands in, events out).
 //! - [`i18n`]: the string catalogues (Chinese, English).
 //! - [`fonts`]: the embedded CJK font.
+//! - [`pin`]: the staff PIN (salted hash, lockout).
+//! - [`qr`]: QR codes for the mobile request page.
 //! - [`demo`]: an in-process server with demo data, for the README's command.
 
 pub mod app;
 pub mod demo;
 pub mod fonts;
 pub mod i18n;
+pub mod pin;
+pub mod qr;
 pub mod worker;

@@ -2,15 +2,14 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use linli_core::{KioskNode, KioskNodeOptions};
-use linli_kiosk::{
-    app::KioskApp,
-    demo::DemoServer,
-    worker::{Start, Worker},
-};
+use linli_kiosk::{app::KioskApp, demo::DemoServer, worker::Start};
 use url::Url;
+
+/// The demo kiosk's staff PIN.
+const DEMO_PIN: &str = "2468";
 
 /// Linli touchscreen kiosk.
 #[derive(Parser, Debug)]
@@ -63,9 +62,30 @@ fn main() -> anyhow::Result<()> {
     drop(check);
 
     let mut demo = None;
-    let start = if args.demo && args.server.is_none() {
+    let clock: linli_kiosk::app::Clock = Arc::new(|| chrono::Utc::now().timestamp_millis());
+    let tz = chrono_tz::Asia::Shanghai;
+    let viewport = egui::ViewportBuilder::default()
+        .with_title("邻里 Linli")
+        .with_inner_size([1280.0, 800.0])
+        .with_fullscreen(!args.windowed);
+    let native = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+
+    // What the window opens on: a paired kiosk, a pairing in progress, the
+    // demo, or the pairing screen.
+    enum Open {
+        Start(Start, Option<&'static str>),
+        Unpaired(KioskNodeOptions),
+    }
+    let open = if args.demo && args.server.is_none() {
         let server = DemoServer::start(&base.join("server")).context("starting the demo server")?;
-        println!("demo server on {} (data in {})", server.url, base.display());
+        println!(
+            "demo server on {} (data in {}); staff PIN {DEMO_PIN}",
+            server.url,
+            base.display()
+        );
         options.server_override = Some(server.url.clone());
         let start = if provisioned {
             Start::Open(options)
@@ -78,46 +98,44 @@ fn main() -> anyhow::Result<()> {
             }
         };
         demo = Some(server);
-        start
+        Open::Start(start, Some(DEMO_PIN))
     } else if provisioned {
         if let Some(s) = &args.server {
             options.server_override = Some(s.clone());
         }
-        Start::Open(options)
+        Open::Start(Start::Open(options), None)
     } else {
         match (args.server.clone(), args.token.clone()) {
-            (Some(server), Some(token)) => Start::Pair {
-                options,
-                server,
-                token,
-            },
-            _ => bail!(
-                "this kiosk is not paired yet: run it once with --server URL --token TOKEN \
-                 (from `linli-server kiosk add`), or try --demo"
+            (Some(server), Some(token)) => Open::Start(
+                Start::Pair {
+                    options,
+                    server,
+                    token,
+                },
+                None,
             ),
+            _ => Open::Unpaired(options),
         }
     };
 
-    let viewport = egui::ViewportBuilder::default()
-        .with_title("邻里 Linli")
-        .with_inner_size([1280.0, 800.0])
-        .with_fullscreen(!args.windowed);
-    let native = eframe::NativeOptions {
-        viewport,
-        ..Default::default()
-    };
     let result = eframe::run_native(
         "linli-kiosk",
         native,
         Box::new(move |cc| {
             KioskApp::setup(&cc.egui_ctx);
             let ctx = cc.egui_ctx.clone();
-            let worker = Worker::spawn(start, Arc::new(move || ctx.request_repaint()))?;
-            Ok(Box::new(KioskApp::new(
-                worker,
-                Arc::new(|| chrono::Utc::now().timestamp_millis()),
-                chrono_tz::Asia::Shanghai,
-            )))
+            let wake: linli_kiosk::app::Waker = Arc::new(move || ctx.request_repaint());
+            let app = match open {
+                Open::Start(start, pin) => {
+                    let app = KioskApp::new(start, clock, tz, wake)?;
+                    match pin {
+                        Some(p) => app.with_staff_pin(p),
+                        None => app,
+                    }
+                }
+                Open::Unpaired(options) => KioskApp::unpaired(options, clock, tz, wake),
+            };
+            Ok(Box::new(app))
         }),
     );
     drop(demo);

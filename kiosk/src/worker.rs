@@ -10,8 +10,9 @@ use std::{
 
 use linli_core::{
     KioskNode, KioskNodeOptions, SyncStatus,
-    model::Activity,
-    node::{CheckInOutcome, NewCheckIn, ResidentInput},
+    ids::RecordId,
+    model::{Activity, RequestCategory, ShiftAction},
+    node::{CheckInOutcome, MyRequest, NewCheckIn, ResidentInput, VolunteerSummary},
     phone::PhoneNumber,
 };
 use url::Url;
@@ -34,12 +35,14 @@ pub enum Start {
 /// What the UI asks of the worker.
 #[derive(Debug)]
 pub enum Command {
+    /// Look up the short name a number gave before.
+    LookUp(PhoneNumber),
     /// A named check-in.
     CheckIn {
         /// Activity.
         activity_id: String,
-        /// The number typed.
-        phone: PhoneNumber,
+        /// The resident.
+        resident: ResidentInput,
         /// Companions.
         companions: u32,
     },
@@ -48,6 +51,41 @@ pub enum Command {
         /// Activity.
         activity_id: String,
     },
+    /// A rating.
+    Rate {
+        /// Activity.
+        activity_id: String,
+        /// 1–5.
+        score: u32,
+        /// Reason chip codes, joined with ','.
+        reason: Option<String>,
+    },
+    /// A request or suggestion.
+    Request {
+        /// Category.
+        category: RequestCategory,
+        /// Text from preset phrases.
+        text: String,
+        /// The resident's number, for a callback and "My requests".
+        resident: Option<ResidentInput>,
+    },
+    /// A resident's requests.
+    MyRequests(PhoneNumber),
+    /// A volunteer's standing.
+    Volunteer(PhoneNumber),
+    /// Volunteer signs in (`shift` None) or out.
+    Shift {
+        /// The volunteer.
+        volunteer: ResidentInput,
+        /// Sign in or out.
+        action: ShiftAction,
+        /// The shift ended, for a sign-out.
+        shift: Option<String>,
+    },
+    /// Today's person-times per activity (staff screen).
+    TodayStats,
+    /// Change a kiosk setting.
+    SetSetting(String, String),
     /// Stop the node and end the thread.
     Shutdown,
 }
@@ -59,20 +97,43 @@ pub enum Event {
     Ready {
         /// Hall name.
         hall_name: String,
+        /// Hall id.
+        hall_id: String,
         /// This kiosk's id.
         kiosk_id: String,
+        /// The server's address.
+        server: String,
     },
+    /// Stored settings, at start.
+    Settings(Vec<(String, String)>),
     /// Sync status changed.
     Status(SyncStatus),
     /// The hall calendar (all activities, by start).
     Activities(Vec<(String, Activity)>),
+    /// Person-times per activity today on this kiosk.
+    TodayStats(Vec<(String, u64)>),
+    /// A name lookup.
+    Known(PhoneNumber, Option<String>),
     /// Result of a check-in.
     CheckedIn(Result<CheckInOutcome, String>),
     /// Result of a headcount tap.
     Counted(Result<(), String>),
+    /// Result of a rating.
+    Rated(Result<(), String>),
+    /// Result of a request: its id.
+    RequestSaved(Result<RecordId, String>),
+    /// A resident's requests.
+    MyRequests(Result<Vec<MyRequest>, String>),
+    /// A volunteer's standing.
+    Volunteer(Result<VolunteerSummary, String>),
+    /// Result of a sign-in or sign-out.
+    ShiftSaved(Result<ShiftAction, String>),
     /// The node could not start.
     Fatal(String),
 }
+
+/// The settings the worker reports at start.
+pub const SETTINGS: [&str; 3] = ["lang", "idle_secs", "staff_pin"];
 
 /// Handle to the worker thread.
 pub struct Worker {
@@ -150,19 +211,33 @@ async fn run(
             return;
         }
     };
-    send(Event::Ready {
-        hall_name: node.hall_name().await,
+    let mut settings = Vec::new();
+    for key in SETTINGS {
+        if let Ok(Some(v)) = node.setting(key).await {
+            settings.push((key.to_string(), v));
+        }
+    }
+    send(Event::Settings(settings));
+    let ready = |node: &KioskNode, hall_name: String| Event::Ready {
+        hall_name,
+        hall_id: node.config().hall_id.clone(),
         kiosk_id: node.config().kiosk_id.clone(),
-    });
+        server: node.server_url().to_string(),
+    };
+    send(ready(&node, node.hall_name().await));
     let mut status = node.status();
     send(Event::Status(status.borrow().clone()));
     let mut last_activities: Option<Vec<(String, Activity)>> = None;
+    let mut last_stats: Option<Vec<(String, u64)>> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 None | Some(Command::Shutdown) => break,
-                Some(cmd) => handle(&node, cmd, &send).await,
+                Some(cmd) => {
+                    handle(&node, cmd, &send).await;
+                    refresh_stats(&node, &mut last_stats, &send).await;
+                }
             },
             changed = status.changed() => {
                 if changed.is_err() { break; }
@@ -173,31 +248,50 @@ async fn run(
                     && last_activities.as_ref() != Some(&acts)
                 {
                     send(Event::Activities(acts.clone()));
-                    send(Event::Ready { hall_name: node.hall_name().await, kiosk_id: node.config().kiosk_id.clone() });
+                    send(ready(&node, node.hall_name().await));
                     last_activities = Some(acts);
                 }
+                refresh_stats(&node, &mut last_stats, &send).await;
             }
         }
     }
     node.shutdown().await;
 }
 
+async fn refresh_stats(
+    node: &KioskNode,
+    last: &mut Option<Vec<(String, u64)>>,
+    send: &impl Fn(Event),
+) {
+    if let Ok(stats) = node.person_times_today().await
+        && last.as_ref() != Some(&stats)
+    {
+        send(Event::TodayStats(stats.clone()));
+        *last = Some(stats);
+    }
+}
+
 async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
+    let err = |e: linli_core::Error| e.to_string();
     match cmd {
+        Command::LookUp(phone) => {
+            let name = node.known_name(&phone).await.ok().flatten();
+            send(Event::Known(phone, name));
+        }
         Command::CheckIn {
             activity_id,
-            phone,
+            resident,
             companions,
         } => {
             let r = node
                 .record_checkin(NewCheckIn {
                     activity_id,
-                    resident: Some(ResidentInput { phone, name: None }),
+                    resident: Some(resident),
                     headcount: 1,
                     companions,
                 })
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(err);
             send(Event::CheckedIn(r));
         }
         Command::Headcount { activity_id } => {
@@ -210,8 +304,64 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
                 })
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string());
+                .map_err(err);
             send(Event::Counted(r));
+        }
+        Command::Rate {
+            activity_id,
+            score,
+            reason,
+        } => {
+            let r = node
+                .record_rating(&activity_id, score, reason)
+                .await
+                .map(|_| ())
+                .map_err(err);
+            send(Event::Rated(r));
+        }
+        Command::Request {
+            category,
+            text,
+            resident,
+        } => {
+            let callback = resident.is_some();
+            let r = node
+                .record_request(category, text, resident, callback)
+                .await
+                .map_err(err);
+            send(Event::RequestSaved(r));
+        }
+        Command::MyRequests(phone) => {
+            send(Event::MyRequests(
+                node.my_requests(&phone).await.map_err(err),
+            ));
+        }
+        Command::Volunteer(phone) => {
+            send(Event::Volunteer(
+                node.volunteer_summary(&phone).await.map_err(err),
+            ));
+        }
+        Command::Shift {
+            volunteer,
+            action,
+            shift,
+        } => {
+            let r = node
+                .record_shift(volunteer, action, shift, None)
+                .await
+                .map(|_| action)
+                .map_err(err);
+            send(Event::ShiftSaved(r));
+        }
+        Command::TodayStats => {
+            if let Ok(s) = node.person_times_today().await {
+                send(Event::TodayStats(s));
+            }
+        }
+        Command::SetSetting(k, v) => {
+            if let Err(e) = node.set_setting(&k, &v).await {
+                tracing::error!(error = %e, setting = %k, "saving a setting failed");
+            }
         }
         Command::Shutdown => {}
     }

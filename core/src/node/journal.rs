@@ -285,6 +285,44 @@ impl Journal {
         )
     }
 
+    /// The short name a resident gave most recently, if any.
+    pub fn latest_name(&self, phone_hash: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COALESCE(json_extract(payload, '$.resident.name'), json_extract(payload, '$.volunteer.name'))
+                 FROM journal WHERE phone_hash = ?1
+                   AND COALESCE(json_extract(payload, '$.resident.name'), json_extract(payload, '$.volunteer.name')) IS NOT NULL
+                 ORDER BY record_id DESC LIMIT 1",
+                [phone_hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::store("looking up a resident", e))
+        })
+    }
+
+    /// Person-times per activity recorded on this kiosk for a day's ledger.
+    pub fn person_times_by_activity(&self, period: &str) -> Result<Vec<(String, u64)>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT activity_id, SUM(json_extract(payload, '$.headcount') + json_extract(payload, '$.companions'))
+                     FROM journal WHERE map = 'checkins' AND doc_kind = 'ledger' AND period = ?1
+                     GROUP BY activity_id ORDER BY activity_id",
+                )
+                .map_err(|e| Error::store("counting check-ins", e))?;
+            let rows = stmt
+                .query_map([period], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(|e| Error::store("counting check-ins", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (a, n) = row.map_err(|e| Error::store("counting check-ins", e))?;
+                out.push((a, u64::try_from(n).unwrap_or(0)));
+            }
+            Ok(out)
+        })
+    }
+
     /// The document holding a day or month, if created.
     pub fn doc(&self, kind: DocKind, period: &str) -> Result<Option<DocRow>> {
         self.with(|c| {

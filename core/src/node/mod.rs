@@ -153,6 +153,17 @@ pub enum CheckInOutcome {
     AlreadyCheckedIn,
 }
 
+/// A volunteer's standing, for the volunteer screen.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolunteerSummary {
+    /// The open shift (its sign-in id and time), if signed in.
+    pub open_shift: Option<(String, i64)>,
+    /// Hours served this month (closed shifts).
+    pub hours_this_month: f64,
+    /// Points earned in all (redemption comes with the points catalogue).
+    pub points: u32,
+}
+
 /// A request as the resident sees it under "My requests".
 #[derive(Clone, Debug, PartialEq)]
 pub struct MyRequest {
@@ -381,6 +392,11 @@ impl KioskNode {
             d.close();
         }
         self.shared.wake.notify_one();
+    }
+
+    /// The server address in use.
+    pub fn server_url(&self) -> &Url {
+        &self.shared.server_url
     }
 
     /// This kiosk's configuration from pairing.
@@ -778,6 +794,75 @@ impl KioskNode {
             });
         }
         Ok(out)
+    }
+
+    /// The short name this resident gave before at this kiosk, if any.
+    pub async fn known_name(&self, phone: &PhoneNumber) -> Result<Option<String>> {
+        let hash = self.shared.phone_key.hash(phone);
+        let j = self.shared.journal.clone();
+        blocking(move || j.latest_name(&hash)).await
+    }
+
+    /// Person-times per activity recorded today on this kiosk.
+    pub async fn person_times_today(&self) -> Result<Vec<(String, u64)>> {
+        let today = self.local_date(self.now_ms());
+        let j = self.shared.journal.clone();
+        blocking(move || j.person_times_by_activity(&today)).await
+    }
+
+    /// A volunteer's open shift, hours this month and points, from the
+    /// shifts recorded at this kiosk.
+    pub async fn volunteer_summary(&self, phone: &PhoneNumber) -> Result<VolunteerSummary> {
+        let hash = self.shared.phone_key.hash(phone);
+        let j = self.shared.journal.clone();
+        let entries = blocking(move || j.by_resident(&hash, ledger::SHIFTS)).await?;
+        let mut ins: HashMap<String, i64> = HashMap::new();
+        let mut outs: HashMap<String, i64> = HashMap::new();
+        for e in &entries {
+            let ev: ShiftEvent = serde_json::from_str(&e.payload)
+                .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
+            match ev.action()? {
+                ShiftAction::SignIn => {
+                    ins.insert(ev.shift_id, ev.at_ms);
+                }
+                ShiftAction::SignOut => {
+                    outs.insert(ev.shift_id, ev.at_ms);
+                }
+            }
+        }
+        let month = self.local(self.now_ms()).format("%Y-%m").to_string();
+        let mut summary = VolunteerSummary::default();
+        for (shift, start) in &ins {
+            match outs.get(shift) {
+                Some(end) => {
+                    summary.points += crate::model::points_for_shift(*start, *end);
+                    if self.local(*start).format("%Y-%m").to_string() == month {
+                        summary.hours_this_month +=
+                            (end - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0;
+                    }
+                }
+                None => {
+                    if summary.open_shift.as_ref().is_none_or(|(_, t)| start > t) {
+                        summary.open_shift = Some((shift.clone(), *start));
+                    }
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// A kiosk setting (language default, idle timeout, staff PIN hash).
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let j = self.shared.journal.clone();
+        let k = format!("setting.{key}");
+        blocking(move || j.meta(&k)).await
+    }
+
+    /// Change a kiosk setting.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        let j = self.shared.journal.clone();
+        let (k, v) = (format!("setting.{key}"), value.to_string());
+        blocking(move || j.set_meta(&[(&k, &v)])).await
     }
 
     /// The samod document id of a day's ledger on this kiosk, if made.

@@ -1,0 +1,666 @@
+//! [`KioskApp`]: the egui app. It holds what the screens show and which
+//! screen is up; everything slow goes to the [`Worker`] as a [`Command`]
+//! and comes back as an [`Event`]. Large targets, big type, few steps, no
+//! free-text entry for residents: choices, smileys and a numeric keypad.
+//!
+//! - [`widgets`]: buttons, keypad, chips, faces, colours.
+//! - `screens`: one method per screen.
+
+mod screens;
+pub mod widgets;
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::TimeZone;
+use linli_core::{
+    KioskNodeOptions, SyncStatus,
+    model::{Activity, RequestCategory},
+    node::{CheckInOutcome, MyRequest, ResidentInput, VolunteerSummary},
+    phone::PhoneNumber,
+};
+
+use crate::{
+    i18n::{Key, Lang},
+    pin,
+    worker::{Command, Event, Start, Worker},
+};
+
+/// Wall clock in ms (injected so tests control "now").
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// Wakes the UI (the egui context's `request_repaint`).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Default idle timeout, seconds.
+pub const DEFAULT_IDLE_SECS: u32 = 60;
+/// The warning shows this many seconds before the timeout.
+pub const IDLE_WARNING_SECS: u32 = 10;
+
+/// What a typed phone number is for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PhoneFor {
+    /// Checking in to an activity.
+    CheckIn {
+        /// Activity id.
+        activity_id: String,
+        /// Its title.
+        title: String,
+    },
+    /// A callback for a request.
+    Callback {
+        /// Category.
+        category: RequestCategory,
+        /// Phrases chosen.
+        phrases: Vec<Key>,
+    },
+    /// Looking up "My requests".
+    MyRequests,
+    /// The volunteer screen.
+    Volunteer,
+}
+
+/// What an activity list is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Check in (open now).
+    CheckIn,
+    /// Rate (started today, already begun).
+    Rate,
+}
+
+/// The pairing form.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PairForm {
+    /// Server address.
+    pub server: String,
+    /// Pairing token.
+    pub token: String,
+    /// New staff PIN.
+    pub pin: String,
+    /// Which field the on-screen keys type into (0, 1, 2).
+    pub field: usize,
+    /// What went wrong last time.
+    pub error: Option<String>,
+}
+
+/// Which screen is up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Screen {
+    /// Waiting for the worker.
+    Starting,
+    /// The node could not start.
+    Fatal(String),
+    /// Not paired: staff enter server, token and PIN.
+    Pair(PairForm),
+    /// Hall name, today's activities, the big buttons.
+    Start,
+    /// Choose an activity.
+    Pick(Purpose),
+    /// Type a phone number.
+    Phone {
+        /// What for.
+        purpose: PhoneFor,
+        /// Digits so far.
+        digits: String,
+        /// What was wrong with the last "next".
+        error: Option<Key>,
+    },
+    /// Waiting for the name lookup.
+    LookingUp {
+        /// Activity id.
+        activity_id: String,
+        /// Its title.
+        title: String,
+        /// The number.
+        phone: PhoneNumber,
+    },
+    /// A new resident may leave a short name.
+    Name {
+        /// Activity id.
+        activity_id: String,
+        /// Its title.
+        title: String,
+        /// The number.
+        phone: PhoneNumber,
+        /// Surname chosen so far.
+        surname: Option<String>,
+    },
+    /// Confirm with the masked number, name and companions.
+    Confirm {
+        /// Activity id.
+        activity_id: String,
+        /// Its title.
+        title: String,
+        /// The number.
+        phone: PhoneNumber,
+        /// Short name, if any.
+        name: Option<String>,
+        /// Companions.
+        companions: u32,
+    },
+    /// Counting heads for an activity without named check-in.
+    Headcount {
+        /// Activity id.
+        activity_id: String,
+        /// Its title.
+        title: String,
+        /// Taps so far on this screen.
+        count: u32,
+    },
+    /// Smileys and reason chips.
+    Faces {
+        /// Activity id.
+        activity_id: String,
+        /// Its title.
+        title: String,
+        /// Chips chosen.
+        chips: Vec<Key>,
+    },
+    /// The request categories.
+    Category,
+    /// Preset phrases of a category.
+    Compose {
+        /// Category.
+        category: RequestCategory,
+        /// Phrases chosen.
+        phrases: Vec<Key>,
+    },
+    /// Ask whether to leave a number for a callback.
+    Callback {
+        /// Category.
+        category: RequestCategory,
+        /// Phrases chosen.
+        phrases: Vec<Key>,
+    },
+    /// A resident's requests.
+    MyRequests(Vec<MyRequest>),
+    /// A volunteer's standing and sign in/out.
+    Volunteer {
+        /// The volunteer.
+        phone: PhoneNumber,
+        /// Standing.
+        summary: VolunteerSummary,
+    },
+    /// The staff PIN.
+    Pin {
+        /// Digits so far.
+        digits: String,
+        /// What was wrong.
+        error: Option<String>,
+    },
+    /// Staff mode.
+    Staff,
+    /// Waiting for the worker to commit or answer.
+    Saving,
+    /// The outcome, with a way home (and a retry that keeps what was entered).
+    Done {
+        /// Recorded (true) or not.
+        ok: bool,
+        /// The message.
+        message: Key,
+        /// Detail for staff, if it failed.
+        detail: Option<String>,
+        /// A reference given to the resident.
+        reference: Option<String>,
+        /// A link shown as a QR code.
+        qr: Option<String>,
+        /// Where "try again" goes, with what was entered.
+        retry: Option<Box<Screen>>,
+    },
+}
+
+/// The kiosk app.
+pub struct KioskApp {
+    worker: Option<Worker>,
+    options: KioskNodeOptions,
+    wake: Waker,
+    clock: Clock,
+    tz: chrono_tz::Tz,
+    /// Current language.
+    pub lang: Lang,
+    default_lang: Lang,
+    /// Current screen.
+    pub screen: Screen,
+    hall_name: String,
+    hall_id: String,
+    kiosk_id: String,
+    server: String,
+    status: SyncStatus,
+    activities: Vec<(String, Activity)>,
+    today: HashMap<String, u64>,
+    idle_secs: u32,
+    last_input_ms: i64,
+    large_text: bool,
+    staff_pin: Option<String>,
+    pin_guard: pin::Guard,
+    pending_pin: Option<String>,
+    pairing: Option<PairForm>,
+    last_rating: Option<(String, i64)>,
+    pending_volunteer: Option<PhoneNumber>,
+    retry_after_failure: Option<Screen>,
+}
+
+impl KioskApp {
+    /// An app for a paired kiosk (or one pairing now, with [`Start::Pair`]).
+    pub fn new(
+        start: Start,
+        clock: Clock,
+        tz: chrono_tz::Tz,
+        wake: Waker,
+    ) -> std::io::Result<Self> {
+        let options = match &start {
+            Start::Open(o) | Start::Pair { options: o, .. } => o.clone(),
+        };
+        let mut app = Self::unpaired(options, clock, tz, wake);
+        app.worker = Some(Worker::spawn(start, app.wake.clone())?);
+        app.screen = Screen::Starting;
+        Ok(app)
+    }
+
+    /// An app for a kiosk not paired yet: it opens on the pairing screen.
+    pub fn unpaired(
+        options: KioskNodeOptions,
+        clock: Clock,
+        tz: chrono_tz::Tz,
+        wake: Waker,
+    ) -> Self {
+        let now = clock();
+        Self {
+            worker: None,
+            options,
+            wake,
+            clock,
+            tz,
+            lang: Lang::Zh,
+            default_lang: Lang::Zh,
+            screen: Screen::Pair(PairForm {
+                server: "http://".into(),
+                ..PairForm::default()
+            }),
+            hall_name: String::new(),
+            hall_id: String::new(),
+            kiosk_id: String::new(),
+            server: String::new(),
+            status: SyncStatus::default(),
+            activities: Vec::new(),
+            today: HashMap::new(),
+            idle_secs: DEFAULT_IDLE_SECS,
+            last_input_ms: now,
+            large_text: false,
+            staff_pin: None,
+            pin_guard: pin::Guard::default(),
+            pending_pin: None,
+            pairing: None,
+            last_rating: None,
+            pending_volunteer: None,
+            retry_after_failure: None,
+        }
+    }
+
+    /// Set the staff PIN once the node is open (e.g. the demo's).
+    pub fn with_staff_pin(mut self, pin: &str) -> Self {
+        if pin::valid(pin) {
+            self.pending_pin = Some(pin::hash(pin));
+        }
+        self
+    }
+
+    /// Set fonts, sizes and relaxed click timing for elderly fingers.
+    pub fn setup(ctx: &egui::Context) {
+        crate::fonts::install(ctx);
+        ctx.options_mut(|o| {
+            o.input_options.max_click_duration = 3.0;
+            o.input_options.max_click_dist = 24.0;
+        });
+        ctx.all_styles_mut(|s| {
+            use egui::{FontFamily::Proportional, FontId, TextStyle};
+            s.text_styles = [
+                (TextStyle::Heading, FontId::new(40.0, Proportional)),
+                (TextStyle::Body, FontId::new(widgets::BODY, Proportional)),
+                (
+                    TextStyle::Button,
+                    FontId::new(widgets::BODY + 4.0, Proportional),
+                ),
+                (TextStyle::Small, FontId::new(20.0, Proportional)),
+                (
+                    TextStyle::Monospace,
+                    FontId::new(widgets::BODY, egui::FontFamily::Monospace),
+                ),
+            ]
+            .into();
+            s.spacing.item_spacing = egui::Vec2::new(16.0, 16.0);
+            s.spacing.button_padding = egui::Vec2::new(24.0, 16.0);
+            s.spacing.interact_size.y = widgets::TARGET;
+            s.visuals = egui::Visuals::light();
+            s.visuals.panel_fill = widgets::PAPER;
+            s.visuals.override_text_color = Some(widgets::INK);
+        });
+    }
+
+    fn t(&self, key: Key) -> &'static str {
+        self.lang.t(key)
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn send(&self, cmd: Command) {
+        if let Some(w) = &self.worker {
+            w.send(cmd);
+        }
+    }
+
+    /// The sync status last reported.
+    pub fn status(&self) -> &SyncStatus {
+        &self.status
+    }
+
+    /// True once the hall calendar has arrived.
+    pub fn has_activities(&self) -> bool {
+        !self.activities.is_empty()
+    }
+
+    /// Back to the start screen, forgetting everything of the last person.
+    pub fn reset(&mut self) {
+        self.screen = Screen::Start;
+        self.lang = self.default_lang;
+        self.pending_volunteer = None;
+        self.retry_after_failure = None;
+        self.last_input_ms = self.now();
+    }
+
+    fn failed(&mut self, detail: String) {
+        let retry = self.retry_after_failure.take().map(Box::new);
+        self.screen = Screen::Done {
+            ok: false,
+            message: Key::RecordFailed,
+            detail: Some(detail),
+            reference: None,
+            qr: None,
+            retry,
+        };
+    }
+
+    fn done(&mut self, message: Key) {
+        self.retry_after_failure = None;
+        self.screen = Screen::Done {
+            ok: true,
+            message,
+            detail: None,
+            reference: None,
+            qr: None,
+            retry: None,
+        };
+    }
+
+    fn drain_events(&mut self) {
+        let events = self.worker.as_ref().map(Worker::poll).unwrap_or_default();
+        for e in events {
+            self.apply(e);
+        }
+    }
+
+    fn apply(&mut self, e: Event) {
+        match e {
+            Event::Ready {
+                hall_name,
+                hall_id,
+                kiosk_id,
+                server,
+            } => {
+                self.hall_name = hall_name;
+                self.hall_id = hall_id;
+                self.kiosk_id = kiosk_id;
+                self.server = server;
+                self.pairing = None;
+                if let Some(hash) = self.pending_pin.take() {
+                    self.send(Command::SetSetting("staff_pin".into(), hash.clone()));
+                    self.staff_pin = Some(hash);
+                }
+                if self.screen == Screen::Starting {
+                    self.reset();
+                }
+            }
+            Event::Settings(settings) => {
+                for (k, v) in settings {
+                    match k.as_str() {
+                        "lang" => {
+                            self.default_lang = Lang::from_code(&v);
+                            self.lang = self.default_lang;
+                        }
+                        "idle_secs" => {
+                            self.idle_secs = v.parse().unwrap_or(DEFAULT_IDLE_SECS).clamp(15, 600)
+                        }
+                        "staff_pin" => self.staff_pin = Some(v),
+                        _ => {}
+                    }
+                }
+            }
+            Event::Status(s) => self.status = s,
+            Event::Activities(a) => self.activities = a,
+            Event::TodayStats(s) => self.today = s.into_iter().collect(),
+            Event::Known(phone, name) => {
+                if let Screen::LookingUp {
+                    activity_id,
+                    title,
+                    phone: p,
+                } = &self.screen
+                    && *p == phone
+                {
+                    let (activity_id, title) = (activity_id.clone(), title.clone());
+                    self.screen = match name {
+                        Some(name) => Screen::Confirm {
+                            activity_id,
+                            title,
+                            phone,
+                            name: Some(name),
+                            companions: 0,
+                        },
+                        None => Screen::Name {
+                            activity_id,
+                            title,
+                            phone,
+                            surname: None,
+                        },
+                    };
+                }
+            }
+            Event::CheckedIn(r) => match r {
+                Ok(CheckInOutcome::Recorded(_)) => self.done(Key::CheckedIn),
+                Ok(CheckInOutcome::AlreadyCheckedIn) => self.done(Key::AlreadyCheckedIn),
+                Err(e) => self.failed(e),
+            },
+            Event::Counted(r) => {
+                if let Err(e) = r {
+                    self.failed(e);
+                }
+            }
+            Event::Rated(r) => match r {
+                Ok(()) => self.done(Key::ThanksRating),
+                Err(e) => self.failed(e),
+            },
+            Event::RequestSaved(r) => match r {
+                Ok(id) => {
+                    self.retry_after_failure = None;
+                    let reference = id.short_reference();
+                    let qr = format!(
+                        "{}m/request?hall={}&ref={reference}",
+                        if self.server.ends_with('/') {
+                            self.server.clone()
+                        } else {
+                            format!("{}/", self.server)
+                        },
+                        self.hall_id
+                    );
+                    self.screen = Screen::Done {
+                        ok: true,
+                        message: Key::RequestSaved,
+                        detail: None,
+                        reference: Some(reference),
+                        qr: Some(qr),
+                        retry: None,
+                    };
+                }
+                Err(e) => self.failed(e),
+            },
+            Event::MyRequests(r) => match r {
+                Ok(list) => self.screen = Screen::MyRequests(list),
+                Err(e) => self.failed(e),
+            },
+            Event::Volunteer(r) => match (r, self.pending_volunteer.take()) {
+                (Ok(summary), Some(phone)) => self.screen = Screen::Volunteer { phone, summary },
+                (Err(e), _) => self.failed(e),
+                (Ok(_), None) => {}
+            },
+            Event::ShiftSaved(r) => match r {
+                Ok(linli_core::model::ShiftAction::SignIn) => self.done(Key::SignedIn),
+                Ok(linli_core::model::ShiftAction::SignOut) => self.done(Key::SignedOut),
+                Err(e) => self.failed(e),
+            },
+            Event::Fatal(e) => {
+                if let Some(mut form) = self.pairing.take() {
+                    // Pairing failed: back to the form, with what was typed.
+                    form.error = Some(e);
+                    self.worker = None;
+                    self.screen = Screen::Pair(form);
+                } else {
+                    self.screen = Screen::Fatal(e);
+                }
+            }
+        }
+    }
+
+    /// Pair with the values of `form` (from the pairing screen).
+    fn pair(&mut self, form: PairForm) {
+        let server = match url::Url::parse(form.server.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            _ => {
+                self.screen = Screen::Pair(PairForm {
+                    error: Some(self.t(Key::PairMissing).to_string()),
+                    ..form
+                });
+                return;
+            }
+        };
+        if form.token.trim().is_empty() || !pin::valid(&form.pin) {
+            self.screen = Screen::Pair(PairForm {
+                error: Some(self.t(Key::PairMissing).to_string()),
+                ..form
+            });
+            return;
+        }
+        if let Some(old) = self.worker.take() {
+            // Closing the old node waits on disk: not on the UI thread.
+            std::thread::spawn(move || drop(old));
+        }
+        self.pending_pin = Some(pin::hash(&form.pin));
+        let start = Start::Pair {
+            options: self.options.clone(),
+            server,
+            token: form.token.trim().to_string(),
+        };
+        match Worker::spawn(start, self.wake.clone()) {
+            Ok(w) => {
+                self.worker = Some(w);
+                self.pairing = Some(PairForm {
+                    error: None,
+                    ..form
+                });
+                self.screen = Screen::Starting;
+            }
+            Err(e) => self.screen = Screen::Fatal(e.to_string()),
+        }
+    }
+
+    fn local_day(&self, ms: i64) -> chrono::NaiveDate {
+        self.tz
+            .timestamp_millis_opt(ms)
+            .single()
+            .map(|t| t.date_naive())
+            .unwrap_or_default()
+    }
+
+    fn hhmm(&self, ms: i64) -> String {
+        self.tz
+            .timestamp_millis_opt(ms)
+            .single()
+            .map(|t| t.format("%H:%M").to_string())
+            .unwrap_or_default()
+    }
+
+    fn todays(&self) -> Vec<(String, Activity)> {
+        let today = self.local_day(self.now());
+        self.activities
+            .iter()
+            .filter(|(_, a)| self.local_day(a.starts_at_ms) == today)
+            .cloned()
+            .collect()
+    }
+
+    fn places_left(&self, id: &str, a: &Activity) -> Option<u64> {
+        a.capacity
+            .map(|c| u64::from(c).saturating_sub(self.today.get(id).copied().unwrap_or(0)))
+    }
+
+    fn resident(phone: &PhoneNumber, name: Option<String>) -> ResidentInput {
+        ResidentInput {
+            phone: phone.clone(),
+            name,
+        }
+    }
+
+    /// Idle handling: returns seconds left when the warning should show.
+    fn idle(&mut self, ctx: &egui::Context) -> Option<u32> {
+        let active = ctx.input(|i| !i.events.is_empty() || i.pointer.any_down());
+        let now = self.now();
+        if active {
+            self.last_input_ms = now;
+        }
+        if matches!(
+            self.screen,
+            Screen::Start | Screen::Starting | Screen::Pair(_) | Screen::Fatal(_)
+        ) {
+            return None;
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        let idle_ms = now - self.last_input_ms;
+        let limit = i64::from(self.idle_secs) * 1000;
+        if idle_ms >= limit {
+            self.reset();
+            return None;
+        }
+        let left = limit - idle_ms;
+        (left <= i64::from(IDLE_WARNING_SECS) * 1000)
+            .then(|| u32::try_from((left + 999) / 1000).unwrap_or(0))
+    }
+
+    /// Draw one frame.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        self.drain_events();
+        let ctx = ui.ctx().clone();
+        let warning = self.idle(&ctx);
+        egui::Panel::top("top").show(ui, |ui| {
+            ui.add_space(8.0);
+            self.top_bar(ui);
+            ui.add_space(8.0);
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.add_space(6.0);
+            self.status_strip(ui);
+            ui.add_space(6.0);
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(left) = warning {
+                self.idle_warning(ui, left);
+                return;
+            }
+            egui::ScrollArea::vertical().show(ui, |ui| self.screen_ui(ui));
+        });
+    }
+}
+
+impl eframe::App for KioskApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
