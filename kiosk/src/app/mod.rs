@@ -237,6 +237,8 @@ pub struct KioskApp {
     last_rating: Option<(String, i64)>,
     pending_volunteer: Option<PhoneNumber>,
     retry_after_failure: Option<Screen>,
+    styled: bool,
+    warning_shown: bool,
 }
 
 impl KioskApp {
@@ -293,6 +295,8 @@ impl KioskApp {
             last_rating: None,
             pending_volunteer: None,
             retry_after_failure: None,
+            styled: false,
+            warning_shown: false,
         }
     }
 
@@ -610,32 +614,58 @@ impl KioskApp {
     }
 
     /// Idle handling: returns seconds left when the warning should show.
+    /// While the warning is up, a whole touch (press and release) lands on
+    /// the warning and dismisses it — never on the screen under it.
     fn idle(&mut self, ctx: &egui::Context) -> Option<u32> {
-        let active = ctx.input(|i| !i.events.is_empty() || i.pointer.any_down());
+        let (active, released) = ctx.input(|i| {
+            (
+                !i.events.is_empty() || i.pointer.any_down(),
+                i.pointer.any_released(),
+            )
+        });
         let now = self.now();
-        if active {
-            self.last_input_ms = now;
-        }
         if matches!(
             self.screen,
             Screen::Start | Screen::Starting | Screen::Pair(_) | Screen::Fatal(_)
         ) {
+            self.warning_shown = false;
+            self.last_input_ms = now;
             return None;
         }
         ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        if self.warning_shown {
+            if released {
+                self.warning_shown = false;
+                self.last_input_ms = now;
+                // This frame still shows the warning, so the release is spent on it.
+                return Some(IDLE_WARNING_SECS);
+            }
+        } else if active {
+            self.last_input_ms = now;
+        }
         let idle_ms = now - self.last_input_ms;
         let limit = i64::from(self.idle_secs) * 1000;
         if idle_ms >= limit {
+            self.warning_shown = false;
             self.reset();
             return None;
         }
         let left = limit - idle_ms;
-        (left <= i64::from(IDLE_WARNING_SECS) * 1000)
+        self.warning_shown = left <= i64::from(IDLE_WARNING_SECS) * 1000;
+        self.warning_shown
             .then(|| u32::try_from((left + 999) / 1000).unwrap_or(0))
     }
 
     /// Draw one frame.
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        if !self.styled {
+            // Fonts take effect from the next frame: draw nothing until then,
+            // so no frame ever shows a blank square for a Chinese character.
+            Self::setup(ui.ctx());
+            self.styled = true;
+            ui.ctx().request_repaint();
+            return;
+        }
         self.drain_events();
         let ctx = ui.ctx().clone();
         let warning = self.idle(&ctx);

@@ -101,7 +101,11 @@ impl KioskApp {
                 }
                 if !matches!(
                     self.screen,
-                    Screen::Start | Screen::Starting | Screen::Fatal(_) | Screen::Pair(_)
+                    Screen::Start
+                        | Screen::Starting
+                        | Screen::Fatal(_)
+                        | Screen::Pair(_)
+                        | Screen::Done { .. }
                 ) && primary(ui, self.t(Key::Home), 160.0).clicked()
                 {
                     self.reset();
@@ -139,7 +143,7 @@ impl KioskApp {
             if self.status.store_error.is_some() {
                 ui.separator();
                 ui.label(
-                    RichText::new(format!("⚠ {}", self.t(Key::StaffHint)))
+                    RichText::new(format!("！ {}", self.t(Key::StaffHint)))
                         .color(PRIMARY)
                         .size(20.0),
                 );
@@ -173,9 +177,9 @@ impl KioskApp {
         ui.vertical_centered(|ui| {
             ui.label(RichText::new(self.t(Key::StillThere)).size(44.0));
             ui.label(RichText::new(format!("{left} {}", self.t(Key::ReturningIn))).size(TITLE));
-            if primary(ui, self.t(Key::Continue), 420.0).clicked() {
-                self.last_input_ms = self.now();
-            }
+            // Any touch on this screen continues (see `idle`); the button
+            // says so in words.
+            let _ = primary(ui, self.t(Key::Continue), 420.0);
         });
     }
 
@@ -191,7 +195,7 @@ impl KioskApp {
             }
             Screen::Fatal(e) => {
                 ui.label(
-                    RichText::new(format!("⚠ {}", self.t(Key::StaffHint)))
+                    RichText::new(format!("！ {}", self.t(Key::StaffHint)))
                         .size(40.0)
                         .color(PRIMARY),
                 );
@@ -372,26 +376,31 @@ impl KioskApp {
             _ => self.t(Key::EnterPhone).to_string(),
         };
         ui.label(RichText::new(heading).size(TITLE));
-        let shown = if digits.is_empty() {
-            "_".to_string()
-        } else {
-            digits.clone()
-        };
-        ui.label(RichText::new(shown).size(56.0).monospace());
-        if let Some(e) = error {
-            ui.label(RichText::new(format!("⚠ {}", self.t(e))).color(PRIMARY));
-        }
-        if keypad(ui, self.lang, &mut digits, 11) {
-            error = None;
-        }
-        ui.add_space(8.0);
         let mut next = false;
-        ui.horizontal(|ui| {
-            if plain(ui, self.t(Key::Back), 200.0).clicked() {
-                self.reset();
-                return;
-            }
-            next = primary(ui, self.t(Key::Next), 266.0).clicked();
+        // Keypad on the left, the number and the actions on the right: all
+        // of it fits one screen, nothing to scroll.
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                if keypad(ui, self.lang, &mut digits, 11) {
+                    error = None;
+                }
+            });
+            ui.add_space(32.0);
+            ui.vertical(|ui| {
+                let shown = if digits.is_empty() {
+                    "_".to_string()
+                } else {
+                    digits.clone()
+                };
+                ui.label(RichText::new(shown).size(56.0).monospace());
+                if let Some(e) = error {
+                    ui.label(RichText::new(format!("！ {}", self.t(e))).color(PRIMARY));
+                }
+                next = primary(ui, self.t(Key::Next), 320.0).clicked();
+                if plain(ui, self.t(Key::Back), 320.0).clicked() {
+                    self.reset();
+                }
+            });
         });
         if self.screen == Screen::Start {
             return;
@@ -522,7 +531,7 @@ impl KioskApp {
             if ui
                 .add_sized(
                     [TARGET, TARGET],
-                    egui::Button::new(RichText::new("−").size(36.0)),
+                    egui::Button::new(RichText::new("－").size(36.0)),
                 )
                 .clicked()
             {
@@ -840,17 +849,22 @@ impl KioskApp {
 
     fn pin_screen(&mut self, ui: &mut egui::Ui, mut digits: String, mut error: Option<String>) {
         ui.label(RichText::new(self.t(Key::EnterPin)).size(TITLE));
-        ui.label(RichText::new("●".repeat(digits.len()) + "_").size(48.0));
-        if let Some(e) = &error {
-            ui.label(RichText::new(format!("⚠ {e}")).color(PRIMARY));
-        }
-        keypad(ui, self.lang, &mut digits, 8);
         let mut next = false;
-        ui.horizontal(|ui| {
-            if plain(ui, self.t(Key::Back), 200.0).clicked() {
-                self.reset();
-            }
-            next = primary(ui, self.t(Key::Next), 266.0).clicked();
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                keypad(ui, self.lang, &mut digits, 8);
+            });
+            ui.add_space(32.0);
+            ui.vertical(|ui| {
+                ui.label(RichText::new("●".repeat(digits.len()) + "_").size(48.0));
+                if let Some(e) = &error {
+                    ui.label(RichText::new(format!("！ {e}")).color(PRIMARY));
+                }
+                next = primary(ui, self.t(Key::Next), 320.0).clicked();
+                if plain(ui, self.t(Key::Back), 320.0).clicked() {
+                    self.reset();
+                }
+            });
         });
         if self.screen == Screen::Start {
             return;
@@ -874,89 +888,95 @@ impl KioskApp {
 
     fn staff_screen(&mut self, ui: &mut egui::Ui) {
         ui.label(RichText::new(self.t(Key::StaffTitle)).size(TITLE).strong());
-        ui.columns(2, |cols| {
+        // Three columns so everything fits one screen: today, sync and
+        // kiosk, settings.
+        ui.columns(3, |cols| {
             let ui = &mut cols[0];
             ui.label(RichText::new(self.t(Key::TodayCheckins)).strong());
             for (id, a) in self.todays() {
                 let n = self.today.get(&id).copied().unwrap_or(0);
-                ui.horizontal(|ui| {
-                    ui.label(format!(
-                        "{} {}  {}  {n}",
-                        self.hhmm(a.starts_at_ms),
-                        a.title,
-                        ""
-                    ));
-                    if !a.named_checkin && plain(ui, self.t(Key::AddOne), 200.0).clicked() {
-                        self.screen = Screen::Headcount {
-                            activity_id: id.clone(),
-                            title: a.title.clone(),
-                            count: 0,
-                        };
-                    }
-                });
+                ui.label(
+                    RichText::new(format!("{} {}  {n}", self.hhmm(a.starts_at_ms), a.title))
+                        .size(20.0),
+                );
+                if !a.named_checkin
+                    && plain(ui, &format!("{} · {}", a.title, self.t(Key::AddOne)), 300.0).clicked()
+                {
+                    self.screen = Screen::Headcount {
+                        activity_id: id.clone(),
+                        title: a.title.clone(),
+                        count: 0,
+                    };
+                }
             }
             let ui = &mut cols[1];
             ui.label(RichText::new(self.t(Key::SyncDetails)).strong());
             let s = self.status.clone();
-            ui.label(format!(
-                "{}  ·  {} {}",
-                self.t(if s.online { Key::Online } else { Key::Offline }),
+            let small = |t: String| RichText::new(t).size(20.0);
+            ui.label(small(
+                self.t(if s.online { Key::Online } else { Key::Offline })
+                    .to_string(),
+            ));
+            ui.label(small(format!(
+                "{} {}",
                 s.waiting,
                 self.t(Key::WaitingToSync)
-            ));
+            )));
             if let Some(ms) = s.last_sync_ms {
-                ui.label(format!("{} {}", self.t(Key::LastSync), self.hhmm(ms)));
+                ui.label(small(format!(
+                    "{} {}",
+                    self.t(Key::LastSync),
+                    self.hhmm(ms)
+                )));
             }
             if let Some(e) = s.last_error.as_ref().or(s.store_error.as_ref()) {
-                ui.label(
-                    RichText::new(format!("{}: {e}", self.t(Key::LastError)))
-                        .color(PRIMARY)
-                        .size(18.0),
-                );
+                ui.label(small(format!("{}: {e}", self.t(Key::LastError))).color(PRIMARY));
             }
             if s.needs_repair {
-                ui.label(RichText::new(self.t(Key::NeedsRepair)).color(PRIMARY));
+                ui.label(small(self.t(Key::NeedsRepair).to_string()).color(PRIMARY));
             }
             ui.label(RichText::new(self.t(Key::KioskInfo)).strong());
-            ui.label(format!("{}: {}", self.t(Key::Hall), self.hall_name));
-            ui.label(format!("{}: {}", self.t(Key::KioskId), self.kiosk_id));
-            ui.label(format!(
+            ui.label(small(format!("{}: {}", self.t(Key::Hall), self.hall_name)));
+            ui.label(small(format!(
+                "{}: {}",
+                self.t(Key::KioskId),
+                self.kiosk_id
+            )));
+            ui.label(small(format!(
                 "{}: {}",
                 self.t(Key::Version),
                 linli_core::protocol::APP_VERSION
-            ));
-            ui.label(format!("{}: {}", self.t(Key::Server), self.server));
-        });
-        ui.separator();
-        ui.horizontal(|ui| {
-            ui.label(self.t(Key::DefaultLanguage));
-            for lang in [Lang::Zh, Lang::En] {
-                let label = if lang == Lang::Zh {
-                    "中文"
-                } else {
-                    "English"
-                };
-                if chip(ui, label, self.default_lang == lang).clicked() {
-                    self.default_lang = lang;
-                    self.send(Command::SetSetting("lang".into(), lang.code().into()));
+            )));
+            ui.label(small(format!("{}: {}", self.t(Key::Server), self.server)));
+            let ui = &mut cols[2];
+            ui.label(RichText::new(self.t(Key::DefaultLanguage)).strong());
+            ui.horizontal_wrapped(|ui| {
+                for lang in [Lang::Zh, Lang::En] {
+                    let label = if lang == Lang::Zh {
+                        "简体中文"
+                    } else {
+                        "English UI"
+                    };
+                    if chip(ui, label, self.default_lang == lang).clicked() {
+                        self.default_lang = lang;
+                        self.send(Command::SetSetting("lang".into(), lang.code().into()));
+                    }
                 }
-            }
-        });
-        ui.horizontal(|ui| {
-            ui.label(self.t(Key::IdleTimeout));
-            for secs in [30u32, 60, 120, 300] {
-                if chip(ui, &secs.to_string(), self.idle_secs == secs).clicked() {
-                    self.idle_secs = secs;
-                    self.send(Command::SetSetting("idle_secs".into(), secs.to_string()));
+            });
+            ui.label(RichText::new(self.t(Key::IdleTimeout)).strong());
+            ui.horizontal_wrapped(|ui| {
+                for secs in [30u32, 60, 120, 300] {
+                    if chip(ui, &secs.to_string(), self.idle_secs == secs).clicked() {
+                        self.idle_secs = secs;
+                        self.send(Command::SetSetting("idle_secs".into(), secs.to_string()));
+                    }
                 }
-            }
-        });
-        ui.horizontal(|ui| {
-            if plain(ui, self.t(Key::LeaveFullscreen), 260.0).clicked() {
+            });
+            if plain(ui, self.t(Key::LeaveFullscreen), 360.0).clicked() {
                 ui.ctx()
                     .send_viewport_cmd(egui::ViewportCommand::Fullscreen(false));
             }
-            if plain(ui, self.t(Key::Repair), 260.0).clicked() {
+            if plain(ui, self.t(Key::Repair), 360.0).clicked() {
                 self.screen = Screen::Pair(PairForm {
                     server: self.server.clone(),
                     ..PairForm::default()
@@ -976,7 +996,7 @@ impl KioskApp {
             (Key::NewPin, "●".repeat(form.pin.len())),
         ];
         for (i, (key, value)) in fields.iter().enumerate() {
-            let marker = if form.field == i { "▶" } else { "  " };
+            let marker = if form.field == i { "→" } else { "  " };
             let text = format!("{marker} {}: {value}", self.t(*key));
             if ui
                 .add_sized(
@@ -989,7 +1009,7 @@ impl KioskApp {
             }
         }
         if let Some(e) = &form.error {
-            ui.label(RichText::new(format!("⚠ {e}")).color(PRIMARY).size(20.0));
+            ui.label(RichText::new(format!("！ {e}")).color(PRIMARY).size(20.0));
         }
         let target = match form.field {
             0 => &mut form.server,
@@ -1046,7 +1066,7 @@ impl KioskApp {
         retry: Option<Box<Screen>>,
     ) {
         let color = if ok { OK_GREEN } else { PRIMARY };
-        let mark = if ok { "✔" } else { "⚠" };
+        let mark = if ok { "✓" } else { "！" };
         ui.label(
             RichText::new(format!("{mark} {}", self.t(message)))
                 .size(44.0)

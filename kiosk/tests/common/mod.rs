@@ -1,0 +1,215 @@
+//! A kiosk app on a real node, paired with an in-process demo server, in a
+//! kittest harness; time is injected and can be moved forward.
+
+#![allow(dead_code)]
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::TimeZone;
+use egui_kittest::{
+    Harness,
+    kittest::{By, Queryable},
+};
+use linli_core::KioskNodeOptions;
+use linli_kiosk::{
+    app::{Clock, KioskApp},
+    demo::DemoServer,
+    worker::Start,
+};
+
+/// 10:45 today in the hall: the clinic (named check-in) and the elderly
+/// meal (headcount) are both open.
+pub fn morning() -> i64 {
+    let tz = chrono_tz::Asia::Shanghai;
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    tz.from_local_datetime(&today.and_hms_opt(10, 45, 0).expect("time"))
+        .single()
+        .expect("unambiguous")
+        .timestamp_millis()
+}
+
+pub struct Fixture {
+    pub harness: Harness<'static, KioskApp>,
+    pub server: DemoServer,
+    pub now: Arc<AtomicI64>,
+    pub dir: tempfile::TempDir,
+}
+
+pub const PIN: &str = "2468";
+
+pub fn clock(now: &Arc<AtomicI64>) -> Clock {
+    let now = now.clone();
+    Arc::new(move || now.load(Ordering::SeqCst))
+}
+
+/// A paired kiosk on the start screen with the hall calendar loaded.
+pub fn kiosk() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = DemoServer::start(&dir.path().join("server")).expect("demo server");
+    let token = server.provision_kiosk("测试终端").expect("kiosk");
+    let now = Arc::new(AtomicI64::new(morning()));
+    let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));
+    options.clock = clock(&now);
+    let start = Start::Pair {
+        options,
+        server: server.url.clone(),
+        token,
+    };
+    let app = KioskApp::new(
+        start,
+        clock(&now),
+        chrono_tz::Asia::Shanghai,
+        Arc::new(|| {}),
+    )
+    .expect("app")
+    .with_staff_pin(PIN);
+    let harness = Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut KioskApp| app.show(ui), app);
+    let mut f = Fixture {
+        harness,
+        server,
+        now,
+        dir,
+    };
+    f.until("the calendar", |app| app.has_activities());
+    f
+}
+
+impl Fixture {
+    /// Step the UI until `cond` holds (the worker answers in real time).
+    pub fn until(&mut self, what: &str, cond: impl Fn(&KioskApp) -> bool) {
+        let started = Instant::now();
+        loop {
+            self.harness.step();
+            if cond(self.harness.state()) {
+                self.harness.step();
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Step until some widget's label contains `text`.
+    pub fn until_text(&mut self, text: &str) {
+        let started = Instant::now();
+        loop {
+            self.harness.step();
+            if self.shows(text) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {text:?} on screen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Click the button labelled exactly `label`.
+    pub fn tap(&mut self, label: &str) {
+        // As a person would: scroll it into view if need be, then touch it.
+        let rect = self
+            .harness
+            .get_by_role_and_label(egui::accesskit::Role::Button, label)
+            .rect();
+        if !egui::Rect::from_min_size(egui::Pos2::ZERO, egui::Vec2::new(1280.0, 800.0))
+            .contains_rect(rect)
+        {
+            self.harness
+                .get_by_role_and_label(egui::accesskit::Role::Button, label)
+                .scroll_to_me();
+            self.harness.step();
+        }
+        self.harness
+            .get_by_role_and_label(egui::accesskit::Role::Button, label)
+            .click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    /// Click the button whose label contains `part`.
+    pub fn tap_containing(&mut self, part: &str) {
+        let node = self
+            .harness
+            .query_all(
+                By::new()
+                    .role(egui::accesskit::Role::Button)
+                    .label_contains(part),
+            )
+            .next()
+            .unwrap_or_else(|| panic!("no button containing {part:?}"));
+        node.scroll_to_me();
+        self.harness.step();
+        self.harness
+            .query_all(
+                By::new()
+                    .role(egui::accesskit::Role::Button)
+                    .label_contains(part),
+            )
+            .next()
+            .unwrap_or_else(|| panic!("no button containing {part:?}"))
+            .click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    /// Type digits on the keypad.
+    pub fn type_digits(&mut self, digits: &str) {
+        for d in digits.chars() {
+            self.tap(&d.to_string());
+        }
+    }
+
+    /// True when some widget's label contains `text`.
+    pub fn shows(&self, text: &str) -> bool {
+        self.harness
+            .query_all(By::new().label_contains(text))
+            .next()
+            .is_some()
+    }
+
+    /// Move the injected clock forward.
+    pub fn advance(&mut self, ms: i64) {
+        self.now.fetch_add(ms, Ordering::SeqCst);
+        self.harness.step();
+        self.harness.step();
+    }
+
+    /// Run a query on the demo server's projection.
+    pub fn server_count(&self, sql: &'static str) -> i64 {
+        let core = self.server.core.clone();
+        core.db
+            .with(|c| {
+                c.query_row(sql, [], |r| r.get(0))
+                    .map_err(|e| linli_sync_server::Error::db("test query", e))
+            })
+            .expect("query")
+    }
+
+    /// Wait until a projection query returns `want`.
+    pub fn until_server(&mut self, sql: &'static str, want: i64) {
+        let started = Instant::now();
+        loop {
+            self.harness.step();
+            if self.server_count(sql) == want {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {sql} = {want}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

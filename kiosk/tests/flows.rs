@@ -1,0 +1,285 @@
+//! Every resident and staff flow, driven by label through the real
+//! `KioskApp` on a real `KioskNode`, asserting on what the screen shows
+//! and what was stored (as the server's projection received it).
+
+mod common;
+
+use common::{PIN, kiosk};
+use linli_core::model::{RequestReply, RequestStatus};
+
+#[test]
+fn a_new_resident_checks_in_with_a_name_and_a_companion_then_is_recognised() {
+    let mut k = kiosk();
+    k.tap("签到");
+    k.tap_containing("健康义诊");
+    assert!(k.shows("请输入手机号码"));
+    k.type_digits("1381234567");
+    k.tap("下一步");
+    assert!(k.shows("11 位"), "ten digits are refused with the reason");
+    k.type_digits("8");
+    k.tap("下一步");
+    k.until_text("第一次来");
+    k.tap("王");
+    k.tap("王阿姨");
+    assert!(k.shows("138****5678"), "the number shows masked");
+    assert!(k.shows("王阿姨"));
+    assert!(!k.shows("13812345678"), "never the raw number");
+    k.tap("+");
+    k.tap("确认签到");
+    k.until_text("签到成功");
+    k.until_server("SELECT count(*) FROM checkins WHERE name = '王阿姨' AND companions = 1 AND phone_masked = '138****5678'", 1);
+
+    // The same resident again: recognised by number, and told kindly.
+    k.tap("回首页");
+    k.tap("签到");
+    k.tap_containing("健康义诊");
+    k.type_digits("13812345678");
+    k.tap("下一步");
+    k.until_text("确认签到");
+    assert!(k.shows("王阿姨"), "the name given last time is remembered");
+    k.tap("确认签到");
+    k.until_text("您已经签到过了");
+    k.until_server("SELECT count(*) FROM checkins", 1);
+}
+
+#[test]
+fn check_in_works_in_english_too() {
+    let mut k = kiosk();
+    k.tap("English");
+    k.tap("Check in");
+    k.tap_containing("健康义诊");
+    assert!(k.shows("Type your mobile number"));
+    k.type_digits("13900001111");
+    k.tap("Next");
+    k.until_text("First visit?");
+    k.tap("Skip");
+    assert!(k.shows("139****1111"));
+    k.tap("Confirm check-in");
+    k.until_text("You are checked in");
+    k.until_server("SELECT count(*) FROM checkins WHERE name IS NULL", 1);
+    k.tap("中文");
+    assert!(k.shows("签到成功"));
+}
+
+#[test]
+fn headcount_activities_count_each_tap() {
+    let mut k = kiosk();
+    k.tap("签到");
+    k.tap_containing("长者助餐");
+    assert!(k.shows("按人数统计"));
+    for _ in 0..3 {
+        k.tap("来了一位 +1");
+    }
+    assert!(k.shows("已计入 3"));
+    k.until_server(
+        "SELECT COALESCE(SUM(headcount), 0) FROM checkins WHERE phone_hash IS NULL",
+        3,
+    );
+}
+
+#[test]
+fn one_tap_on_a_face_rates_and_a_repeat_counts_once() {
+    let mut k = kiosk();
+    k.tap("评价");
+    k.tap_containing("健康义诊");
+    k.tap("老师很好");
+    assert!(
+        k.shows("✓ 老师很好"),
+        "the chosen chip is ticked, not only coloured"
+    );
+    k.tap("很满意");
+    k.until_text("谢谢您的评价");
+    // Back at once and tapping again counts once.
+    k.tap("回首页");
+    k.tap("评价");
+    k.tap_containing("健康义诊");
+    k.tap("很满意");
+    k.until_text("谢谢您的评价");
+    k.until_server(
+        "SELECT count(*) FROM ratings WHERE score = 5 AND reason = 'teacher_good'",
+        1,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(k.server_count("SELECT count(*) FROM ratings"), 1);
+}
+
+#[test]
+fn rating_in_english() {
+    let mut k = kiosk();
+    k.tap("English");
+    k.tap("Rate");
+    k.tap_containing("健康义诊");
+    assert!(k.shows("One tap on a face is enough"));
+    k.tap("Okay");
+    k.until_text("Thank you for rating");
+    k.until_server(
+        "SELECT count(*) FROM ratings WHERE score = 3 AND reason IS NULL",
+        1,
+    );
+}
+
+#[test]
+fn a_request_with_a_callback_gets_a_reference_and_a_qr_code_and_the_reply_comes_back() {
+    let mut k = kiosk();
+    k.tap("意见建议");
+    k.tap("设施报修");
+    k.tap("楼道灯坏了");
+    k.tap("电梯有故障");
+    k.tap("下一步");
+    k.tap("需要，留下电话");
+    k.type_digits("13712345678");
+    k.tap("下一步");
+    k.until_text("您的编号");
+    assert!(k.shows("用手机扫码"));
+    k.until_server("SELECT count(*) FROM requests WHERE category = 'repair' AND text = '楼道灯坏了；电梯有故障' AND callback_consent = 1", 1);
+
+    // Staff answer on the server; the resident sees it under My requests.
+    let core = k.server.core.clone();
+    let id: String = core
+        .db
+        .with(|c| {
+            c.query_row("SELECT record_id FROM requests", [], |r| r.get(0))
+                .map_err(|e| linli_sync_server::Error::db("q", e))
+        })
+        .expect("id");
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    rt.block_on(linli_sync_server::provision::reply_request(
+        &core,
+        "xianfeng",
+        &id,
+        RequestReply {
+            status: RequestStatus::Resolved,
+            reply: Some("已更换灯泡".into()),
+            updated_at_ms: 1,
+        },
+    ))
+    .expect("reply");
+    let started = std::time::Instant::now();
+    loop {
+        k.tap("回首页");
+        k.tap("我的诉求");
+        k.type_digits("13712345678");
+        k.tap("下一步");
+        k.until_text("您的编号");
+        if k.shows("已更换灯泡") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the reply did not arrive"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(k.shows("已解决"));
+}
+
+#[test]
+fn a_request_without_a_callback_in_english() {
+    let mut k = kiosk();
+    k.tap("English");
+    k.tap("Requests & suggestions");
+    k.tap("An idea for the community");
+    k.tap("More seating please");
+    k.tap("Next");
+    k.tap("No, just submit");
+    k.until_text("Your reference");
+    k.until_server(
+        "SELECT count(*) FROM requests WHERE category = 'idea' AND phone_hash IS NULL",
+        1,
+    );
+    k.tap("Home");
+    // Home is for the next person: back in the default language.
+    assert!(k.shows("今日活动"));
+    k.tap("English");
+    k.tap("My requests");
+    k.type_digits("13712345678");
+    k.tap("Next");
+    k.until_text("You have no requests yet");
+}
+
+#[test]
+fn a_volunteer_signs_in_and_out_and_earns_points() {
+    let mut k = kiosk();
+    k.tap("志愿者");
+    k.type_digits("13600001234");
+    k.tap("下一步");
+    k.until_text("本月服务时长");
+    k.tap("签到上岗");
+    k.until_text("已上岗");
+    // Two hours later (the kiosk went home by itself meanwhile).
+    k.advance(2 * 3_600_000);
+    k.until_text("今日活动");
+    k.tap("志愿者");
+    k.type_digits("13600001234");
+    k.tap("下一步");
+    k.until_text("上岗时间");
+    k.tap("签退");
+    k.until_text("已签退");
+    k.tap("回首页");
+    k.tap("志愿者");
+    k.type_digits("13600001234");
+    k.tap("下一步");
+    k.until_text("积分: 4");
+    assert!(k.shows("本月服务时长（小时）: 2.0"));
+    k.until_server("SELECT count(*) FROM shift_events", 2);
+}
+
+#[test]
+fn staff_mode_needs_the_pin_and_locks_after_five_wrong_tries() {
+    let mut k = kiosk();
+    k.tap("工作人员");
+    k.type_digits(PIN);
+    k.tap("下一步");
+    k.until_text("工作人员模式");
+    assert!(k.shows("xianfeng-k1"));
+    assert!(k.shows("今日签到人次"));
+    // Settings: English by default, a 30-second idle timeout.
+    k.tap("English UI");
+    k.tap("30");
+    k.tap("退出工作人员模式");
+    assert!(
+        k.shows("Today's activities"),
+        "the default language applies at home"
+    );
+    k.tap("Staff");
+    for _ in 0..5 {
+        k.type_digits("0000");
+        k.tap("Next");
+    }
+    assert!(k.shows("Too many wrong tries"));
+    k.type_digits(PIN);
+    k.tap("Next");
+    assert!(
+        k.shows("Too many wrong tries"),
+        "locked even with the right PIN"
+    );
+    // Five minutes later (the kiosk went home by itself meanwhile).
+    k.advance(5 * 60_000 + 1);
+    k.until_text("Today's activities");
+    k.tap("Staff");
+    k.type_digits(PIN);
+    k.tap("Next");
+    k.until_text("Staff mode");
+}
+
+#[test]
+fn an_idle_kiosk_warns_then_returns_home_and_forgets_the_last_person() {
+    let mut k = kiosk();
+    k.tap("签到");
+    k.tap_containing("健康义诊");
+    k.type_digits("13812345678");
+    k.advance(45_000);
+    assert!(!k.shows("还在使用吗"));
+    k.advance(6_000);
+    k.until_text("还在使用吗");
+    k.tap("继续使用");
+    assert!(k.shows("13812345678"), "continuing keeps what was typed");
+    k.advance(61_000);
+    k.until_text("今日活动");
+    k.tap("签到");
+    k.tap_containing("健康义诊");
+    assert!(
+        !k.shows("13812345678"),
+        "nothing of the last person remains"
+    );
+}
