@@ -38,6 +38,7 @@ struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
     health: Mutex<StorageHealth>,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// A SQLite-backed samod storage. Cheap to clone.
@@ -64,8 +65,18 @@ impl SqliteStorage {
                 conn: Mutex::new(conn),
                 path: path.to_path_buf(),
                 health: Mutex::new(StorageHealth::default()),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Stop retrying failed writes: the owner is shutting down. Kiosks
+    /// re-apply what was lost from their journal at the next start, and the
+    /// server gets it again from the kiosks, which keep everything.
+    pub fn close(&self) {
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The file behind this store.
@@ -218,6 +229,10 @@ impl SqliteStorage {
             self.record_result(&result);
             match result {
                 Ok(()) => return,
+                Err(e) if self.inner.closing.load(std::sync::atomic::Ordering::SeqCst) => {
+                    tracing::error!(error = %e, "{what} failed while shutting down; abandoned (it is re-applied from the journal or re-synced)");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "{what} failed; retrying in {delay:?}");
                     tokio::time::sleep(delay).await;

@@ -283,3 +283,108 @@ fn an_idle_kiosk_warns_then_returns_home_and_forgets_the_last_person() {
         "nothing of the last person remains"
     );
 }
+
+#[test]
+fn staff_pair_a_new_kiosk_on_screen_keys_and_a_wrong_token_keeps_what_was_typed() {
+    let (mut k, token) = common::unpaired();
+    assert!(k.shows("终端配对"));
+    let server = k.server.url.to_string();
+    let rest = server.trim_start_matches("http://").to_string();
+    k.type_keys(&rest);
+    k.tap_containing("配对码");
+    k.type_keys("lk_0000");
+    k.tap_containing("工作人员密码");
+    k.type_digits("2468");
+    k.tap("开始配对");
+    k.until_text("re-pair");
+    assert!(
+        k.shows(&format!("服务器地址: {server}")),
+        "the address is kept after a refusal"
+    );
+    // Correct the token.
+    k.tap_containing("配对码");
+    for _ in 0..7 {
+        k.tap("删除");
+    }
+    k.type_keys(&token);
+    k.tap("开始配对");
+    k.until_text("今日活动");
+    assert!(k.shows("先锋社区党群服务中心"));
+    // The PIN set while pairing opens staff mode.
+    k.tap("工作人员");
+    k.type_digits("2468");
+    k.tap("下一步");
+    k.until_text("工作人员模式");
+}
+
+#[test]
+fn a_full_store_gives_a_clear_message_keeps_what_was_entered_and_the_kiosk_runs_on() {
+    let k = common::kiosk();
+    let common::Fixture {
+        harness,
+        server,
+        now,
+        dir,
+    } = k;
+    drop(harness);
+    // Reopen the same kiosk with its store capped at its current size.
+    let path = dir.path().join("kiosk").join(linli_core::node::STORE_FILE);
+    let pages: u64 = rusqlite::Connection::open(&path)
+        .and_then(|c| c.query_row("PRAGMA page_count", [], |r| r.get(0)))
+        .expect("page count");
+    let mut options = linli_core::KioskNodeOptions::new(dir.path().join("kiosk"));
+    options.clock = common::clock(&now);
+    options.max_page_count = Some(pages);
+    options.server_override = Some(server.url.clone());
+    let app = linli_kiosk::app::KioskApp::new(
+        linli_kiosk::worker::Start::Open(options),
+        common::clock(&now),
+        chrono_tz::Asia::Shanghai,
+        std::sync::Arc::new(|| {}),
+    )
+    .expect("app");
+    let harness = egui_kittest::Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut linli_kiosk::app::KioskApp| app.show(ui), app);
+    let mut k = common::Fixture {
+        harness,
+        server,
+        now,
+        dir,
+    };
+    k.until("the calendar", |app| app.has_activities());
+
+    let mut failed = false;
+    for i in 0..60 {
+        k.tap("签到");
+        k.tap_containing("健康义诊");
+        k.type_digits(&format!("135{i:08}"));
+        k.tap("下一步");
+        k.until_text("第一次来");
+        k.tap("跳过");
+        k.tap("确认签到");
+        k.until_text("回首页");
+        k.until("an outcome", |app| {
+            !matches!(app.screen, linli_kiosk::app::Screen::Saving)
+        });
+        if k.shows("没能保存") {
+            failed = true;
+            assert!(k.shows("请联系工作人员"), "a hint for staff");
+            assert!(k.shows("full"), "the reason, for staff");
+            // What was entered is kept: back to the confirmation, same number.
+            k.tap("返回");
+            assert!(
+                k.shows(&format!("135****{:04}", i % 10_000)),
+                "the number is still there"
+            );
+            k.tap("回首页");
+            break;
+        }
+        k.tap("回首页");
+    }
+    assert!(failed, "the capped store never filled up");
+    // The kiosk keeps running.
+    assert!(k.shows("今日活动"));
+    k.tap("评价");
+    assert!(k.shows("请选择要评价的活动"));
+}

@@ -147,7 +147,13 @@ impl ServerCore {
     /// Stop the repository (flushing what it holds).
     pub async fn stop(&self) {
         self.registry.kill_all();
-        self.repo.stop().await;
+        self.storage.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.repo.stop())
+            .await
+            .is_err()
+        {
+            tracing::error!("the document repository did not stop within 10 s");
+        }
     }
 }
 

@@ -923,7 +923,13 @@ impl KioskNode {
                 task.abort();
             }
         }
-        self.shared.repo.stop().await;
+        self.shared.storage.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.shared.repo.stop())
+            .await
+            .is_err()
+        {
+            tracing::error!("the document repository did not stop within 10 s");
+        }
     }
 }
 

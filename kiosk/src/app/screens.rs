@@ -115,6 +115,11 @@ impl KioskApp {
     }
 
     pub(super) fn status_strip(&mut self, ui: &mut egui::Ui) {
+        if self.worker.is_none() {
+            // Not paired: nothing to sync yet.
+            ui.label(RichText::new(self.t(Key::PairTitle)).size(20.0));
+            return;
+        }
         ui.horizontal(|ui| {
             let (mark, key, color) = if self.status.online {
                 ("●", Key::Online, OK_GREEN)
@@ -156,9 +161,9 @@ impl KioskApp {
             {
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                     if ui
-                        .add_sized(
-                            [120.0, 60.0],
-                            egui::Button::new(RichText::new(self.t(Key::Staff)).size(20.0)),
+                        .add(
+                            egui::Button::new(RichText::new(self.t(Key::Staff)).size(20.0))
+                                .min_size(egui::Vec2::new(120.0, 60.0)),
                         )
                         .clicked()
                     {
@@ -466,9 +471,9 @@ impl KioskApp {
                     ui.horizontal(|ui| {
                         for s in row {
                             if ui
-                                .add_sized(
-                                    [TARGET + 10.0, TARGET],
-                                    egui::Button::new(RichText::new(*s).size(32.0)),
+                                .add(
+                                    egui::Button::new(RichText::new(*s).size(32.0))
+                                        .min_size(egui::Vec2::new(TARGET + 10.0, TARGET)),
                                 )
                                 .clicked()
                             {
@@ -529,9 +534,9 @@ impl KioskApp {
         ui.horizontal(|ui| {
             ui.label(self.t(Key::Companions));
             if ui
-                .add_sized(
-                    [TARGET, TARGET],
-                    egui::Button::new(RichText::new("－").size(36.0)),
+                .add(
+                    egui::Button::new(RichText::new("－").size(36.0))
+                        .min_size(egui::Vec2::new(TARGET, TARGET)),
                 )
                 .clicked()
             {
@@ -539,9 +544,9 @@ impl KioskApp {
             }
             ui.label(RichText::new(companions.to_string()).size(40.0));
             if ui
-                .add_sized(
-                    [TARGET, TARGET],
-                    egui::Button::new(RichText::new("+").size(36.0)),
+                .add(
+                    egui::Button::new(RichText::new("+").size(36.0))
+                        .min_size(egui::Vec2::new(TARGET, TARGET)),
                 )
                 .clicked()
                 && companions < MAX_COMPANIONS
@@ -989,6 +994,8 @@ impl KioskApp {
     }
 
     fn pair_screen(&mut self, ui: &mut egui::Ui, mut form: PairForm) {
+        // Denser than resident screens (staff use it once), so it fits.
+        ui.spacing_mut().item_spacing = egui::Vec2::new(8.0, 6.0);
         ui.label(RichText::new(self.t(Key::PairTitle)).size(TITLE).strong());
         let fields = [
             (Key::ServerAddress, form.server.clone()),
@@ -999,9 +1006,9 @@ impl KioskApp {
             let marker = if form.field == i { "→" } else { "  " };
             let text = format!("{marker} {}: {value}", self.t(*key));
             if ui
-                .add_sized(
-                    [ui.available_width().min(1000.0), 56.0],
-                    egui::Button::new(RichText::new(text).size(22.0).color(INK)),
+                .add(
+                    egui::Button::new(RichText::new(text).size(22.0).color(INK))
+                        .min_size(egui::Vec2::new(1000.0, 44.0)),
                 )
                 .clicked()
             {
@@ -1021,31 +1028,37 @@ impl KioskApp {
         } else {
             &["1234567890", "qwertyuiop", "asdfghjkl_", "zxcvbnm.:/-"]
         };
-        for row in rows {
-            ui.horizontal(|ui| {
-                for c in row.chars() {
-                    if ui
-                        .add_sized(
-                            [64.0, 64.0],
-                            egui::Button::new(RichText::new(c.to_string()).size(26.0)),
-                        )
-                        .clicked()
-                        && target.len() < 200
-                    {
-                        target.push(c);
-                    }
+        let mut pair = false;
+        // Keys on the left, the actions beside them: one screen, no scrolling.
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                for row in rows {
+                    ui.horizontal(|ui| {
+                        for c in row.chars() {
+                            if ui
+                                .add(
+                                    egui::Button::new(RichText::new(c.to_string()).size(26.0))
+                                        .min_size(egui::Vec2::new(64.0, 60.0)),
+                                )
+                                .clicked()
+                                && target.len() < 200
+                            {
+                                target.push(c);
+                            }
+                        }
+                    });
                 }
             });
-        }
-        let mut pair = false;
-        ui.horizontal(|ui| {
-            if plain(ui, self.t(Key::Delete), 180.0).clicked() {
-                target.pop();
-            }
-            if plain(ui, self.t(Key::Clear), 180.0).clicked() {
-                target.clear();
-            }
-            pair = primary(ui, self.t(Key::PairNow), 300.0).clicked();
+            ui.add_space(16.0);
+            ui.vertical(|ui| {
+                pair = primary(ui, self.t(Key::PairNow), 300.0).clicked();
+                if plain(ui, self.t(Key::Delete), 300.0).clicked() {
+                    target.pop();
+                }
+                if plain(ui, self.t(Key::Clear), 300.0).clicked() {
+                    target.clear();
+                }
+            });
         });
         if pair {
             self.pair(form);

@@ -29,17 +29,19 @@ pub const SECONDARY: Color32 = Color32::from_rgb(0xe4, 0xdf, 0xd3);
 
 /// A full-colour action button.
 pub fn primary(ui: &mut egui::Ui, text: &str, width: f32) -> Response {
-    ui.add_sized(
-        [width, TARGET],
-        Button::new(RichText::new(text).size(BODY + 4.0).color(Color32::WHITE)).fill(PRIMARY),
+    ui.add(
+        Button::new(RichText::new(text).size(BODY + 4.0).color(Color32::WHITE))
+            .fill(PRIMARY)
+            .min_size(egui::Vec2::new(width, TARGET)),
     )
 }
 
 /// A plain button.
 pub fn plain(ui: &mut egui::Ui, text: &str, width: f32) -> Response {
-    ui.add_sized(
-        [width, TARGET],
-        Button::new(RichText::new(text).size(BODY).color(INK)).fill(SECONDARY),
+    ui.add(
+        Button::new(RichText::new(text).size(BODY).color(INK))
+            .fill(SECONDARY)
+            .min_size(egui::Vec2::new(width, TARGET)),
     )
 }
 
@@ -68,7 +70,10 @@ pub fn keypad(ui: &mut egui::Ui, lang: Lang, digits: &mut String, max: usize) ->
         ui.horizontal(|ui| {
             for d in row {
                 if ui
-                    .add_sized([w, TARGET], Button::new(RichText::new(d).size(36.0)))
+                    .add(
+                        Button::new(RichText::new(d).size(36.0))
+                            .min_size(egui::Vec2::new(w, TARGET)),
+                    )
                     .clicked()
                     && digits.len() < max
                 {
@@ -82,7 +87,7 @@ pub fn keypad(ui: &mut egui::Ui, lang: Lang, digits: &mut String, max: usize) ->
             digits.clear();
         }
         if ui
-            .add_sized([w, TARGET], Button::new(RichText::new("0").size(36.0)))
+            .add(Button::new(RichText::new("0").size(36.0)).min_size(egui::Vec2::new(w, TARGET)))
             .clicked()
             && digits.len() < max
         {

@@ -48,6 +48,36 @@ pub fn clock(now: &Arc<AtomicI64>) -> Clock {
     Arc::new(move || now.load(Ordering::SeqCst))
 }
 
+/// An unpaired kiosk on the pairing screen, and a demo server with a
+/// fresh kiosk token for it.
+pub fn unpaired() -> (Fixture, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = DemoServer::start(&dir.path().join("server")).expect("demo server");
+    let token = server.provision_kiosk("测试终端").expect("kiosk");
+    let now = Arc::new(AtomicI64::new(morning()));
+    let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));
+    options.clock = clock(&now);
+    let app = KioskApp::unpaired(
+        options,
+        clock(&now),
+        chrono_tz::Asia::Shanghai,
+        Arc::new(|| {}),
+    );
+    let mut harness = Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut KioskApp| app.show(ui), app);
+    harness.run_steps(3);
+    (
+        Fixture {
+            harness,
+            server,
+            now,
+            dir,
+        },
+        token,
+    )
+}
+
 /// A paired kiosk on the start screen with the hall calendar loaded.
 pub fn kiosk() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -162,6 +192,13 @@ impl Fixture {
             .click();
         self.harness.step();
         self.harness.step();
+    }
+
+    /// Type text on the pairing screen's keys.
+    pub fn type_keys(&mut self, text: &str) {
+        for c in text.chars() {
+            self.tap(&c.to_string());
+        }
     }
 
     /// Type digits on the keypad.
