@@ -99,6 +99,8 @@ pub enum Event {
         hall_name: String,
         /// Hall id.
         hall_id: String,
+        /// The hall's time zone.
+        tz: String,
         /// This kiosk's id.
         kiosk_id: String,
         /// The server's address.
@@ -221,6 +223,7 @@ async fn run(
     let ready = |node: &KioskNode, hall_name: String| Event::Ready {
         hall_name,
         hall_id: node.config().hall_id.clone(),
+        tz: node.config().tz.clone(),
         kiosk_id: node.config().kiosk_id.clone(),
         server: node.server_url().to_string(),
     };

@@ -234,7 +234,7 @@ fn staff_mode_needs_the_pin_and_locks_after_five_wrong_tries() {
     assert!(k.shows("xianfeng-k1"));
     assert!(k.shows("今日签到人次"));
     // Settings: English by default, a 30-second idle timeout.
-    k.tap("English UI");
+    k.tap("英文");
     k.tap("30");
     k.tap("退出工作人员模式");
     assert!(

@@ -409,9 +409,13 @@ impl KioskApp {
             Event::Ready {
                 hall_name,
                 hall_id,
+                tz,
                 kiosk_id,
                 server,
             } => {
+                if let Ok(tz) = tz.parse() {
+                    self.tz = tz;
+                }
                 self.hall_name = hall_name;
                 self.hall_id = hall_id;
                 self.kiosk_id = kiosk_id;

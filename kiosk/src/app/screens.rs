@@ -957,11 +957,11 @@ impl KioskApp {
             ui.label(RichText::new(self.t(Key::DefaultLanguage)).strong());
             ui.horizontal_wrapped(|ui| {
                 for lang in [Lang::Zh, Lang::En] {
-                    let label = if lang == Lang::Zh {
-                        "简体中文"
+                    let label = self.t(if lang == Lang::Zh {
+                        Key::LangNameZh
                     } else {
-                        "English UI"
-                    };
+                        Key::LangNameEn
+                    });
                     if chip(ui, label, self.default_lang == lang).clicked() {
                         self.default_lang = lang;
                         self.send(Command::SetSetting("lang".into(), lang.code().into()));

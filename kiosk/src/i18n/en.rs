@@ -144,6 +144,8 @@ pub fn text(key: Key) -> &'static str {
         Key::StillThere => "Still there?",
         Key::ReturningIn => "seconds until the home screen",
         Key::Continue => "Continue",
+        Key::LangNameZh => "Chinese",
+        Key::LangNameEn => "English",
         Key::Space => "Space",
     }
 }

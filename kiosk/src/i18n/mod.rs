@@ -195,10 +195,12 @@ pub enum Key {
     ReturningIn,
     Continue,
     Space,
+    LangNameZh,
+    LangNameEn,
 }
 
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 140] = [
+pub const ALL: [Key; 142] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -339,6 +341,8 @@ pub const ALL: [Key; 140] = [
     Key::ReturningIn,
     Key::Continue,
     Key::Space,
+    Key::LangNameZh,
+    Key::LangNameEn,
 ];
 
 #[cfg(test)]

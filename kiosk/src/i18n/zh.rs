@@ -144,6 +144,8 @@ pub fn text(key: Key) -> &'static str {
         Key::StillThere => "还在使用吗？",
         Key::ReturningIn => "秒后回到首页",
         Key::Continue => "继续使用",
+        Key::LangNameZh => "简体中文",
+        Key::LangNameEn => "英文",
         Key::Space => "空格",
     }
 }
