@@ -268,7 +268,8 @@ impl KioskApp {
         if today.is_empty() {
             ui.label(self.t(Key::NoActivitiesYet));
         }
-        for (id, a) in today.iter().take(8) {
+        // Fewer lines in large text, so the buttons stay on screen.
+        for (id, a) in today.iter().take(if self.large_text { 3 } else { 6 }) {
             let places = match self.places_left(id, a) {
                 Some(0) => self.t(Key::Full).to_string(),
                 Some(n) => format!("{} {n}", self.t(Key::PlacesLeft)),
@@ -954,6 +955,9 @@ impl KioskApp {
             )));
             ui.label(small(format!("{}: {}", self.t(Key::Server), self.server)));
             let ui = &mut cols[2];
+            if primary(ui, self.t(Key::ExitStaff), 360.0).clicked() {
+                self.reset();
+            }
             ui.label(RichText::new(self.t(Key::DefaultLanguage)).strong());
             ui.horizontal_wrapped(|ui| {
                 for lang in [Lang::Zh, Lang::En] {
@@ -986,9 +990,6 @@ impl KioskApp {
                     server: self.server.clone(),
                     ..PairForm::default()
                 });
-            }
-            if primary(ui, self.t(Key::ExitStaff), 360.0).clicked() {
-                self.reset();
             }
         });
     }
