@@ -58,12 +58,12 @@ impl std::fmt::Debug for KioskConfig {
     }
 }
 
-/// The WebSocket sync URL for a server base URL (`http://h:p` → `ws://h:p/sync`).
-pub fn sync_url(server: &Url) -> Result<Url> {
-    let mut url = server.clone();
+/// `server` with its scheme swapped for the secure or plain form of
+/// `kind` (`("ws", "wss")` or `("http", "https")`), path `path`, no query.
+fn with_scheme(server: &Url, kind: (&str, &str), path: &str) -> Result<Url> {
     let scheme = match server.scheme() {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
+        "http" | "ws" => kind.0,
+        "https" | "wss" => kind.1,
         other => {
             return Err(Error::invalid(
                 "server address",
@@ -71,31 +71,22 @@ pub fn sync_url(server: &Url) -> Result<Url> {
             ));
         }
     };
+    let mut url = server.clone();
     url.set_scheme(scheme)
-        .map_err(|()| Error::invalid("server address", "cannot be a sync URL"))?;
-    url.set_path("/sync");
+        .map_err(|()| Error::invalid("server address", format!("cannot be a {scheme} URL")))?;
+    url.set_path(path);
     url.set_query(None);
     Ok(url)
 }
 
+/// The WebSocket sync URL for a server base URL (`http://h:p` → `ws://h:p/sync`).
+pub fn sync_url(server: &Url) -> Result<Url> {
+    with_scheme(server, ("ws", "wss"), "/sync")
+}
+
 /// The HTTP base URL for a server address (`ws://h:p/sync` → `http://h:p/`).
 pub fn http_base(server: &Url) -> Result<Url> {
-    let mut url = server.clone();
-    let scheme = match server.scheme() {
-        "http" | "ws" => "http",
-        "https" | "wss" => "https",
-        other => {
-            return Err(Error::invalid(
-                "server address",
-                format!("unsupported scheme {other:?}; use http:// or https://"),
-            ));
-        }
-    };
-    url.set_scheme(scheme)
-        .map_err(|()| Error::invalid("server address", "cannot be an HTTP URL"))?;
-    url.set_path("/");
-    url.set_query(None);
-    Ok(url)
+    with_scheme(server, ("http", "https"), "/")
 }
 
 /// Ask the server for this kiosk's configuration (at pairing, and to

@@ -124,6 +124,23 @@ fn kiosk_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Kiosk> {
 
 const KIOSK_COLUMNS: &str = "id, hall_id, name, created_ms, revoked_ms, last_seen_ms, app_version";
 
+/// Who owns a document, on a connection (also used inside transactions).
+pub fn doc_owner(c: &Connection, doc_id: &str) -> Result<Option<DocOwner>> {
+    c.query_row(
+        "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
+        [doc_id],
+        |r| {
+            Ok(DocOwner {
+                hall_id: r.get(0)?,
+                kind: r.get(1)?,
+                owner_kiosk: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(|e| Error::db("looking up a document", e))
+}
+
 fn hall_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hall> {
     Ok(Hall {
         id: r.get(0)?,
@@ -452,21 +469,7 @@ impl Db {
 
     /// Who owns a document, if anyone yet.
     pub fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| {
-                    Ok(DocOwner {
-                        hall_id: r.get(0)?,
-                        kind: r.get(1)?,
-                        owner_kiosk: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| Error::db("looking up a document", e))
-        })
+        self.with(|c| doc_owner(c, doc_id))
     }
 
     /// Give an unknown document to the kiosk that first delivered it.
@@ -485,18 +488,7 @@ impl Db {
                 params![doc_id, hall_id, kiosk_id, now_ms],
             )
             .map_err(|e| Error::db("claiming a document", e))?;
-            c.query_row(
-                "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| {
-                    Ok(DocOwner {
-                        hall_id: r.get(0)?,
-                        kind: r.get(1)?,
-                        owner_kiosk: r.get(2)?,
-                    })
-                },
-            )
-            .map_err(|e| Error::db("claiming a document", e))
+            doc_owner(c, doc_id)?.ok_or_else(|| Error::NotFound(format!("document {doc_id}")))
         })
     }
 

@@ -25,7 +25,6 @@ use tokio::sync::{mpsc, watch};
 
 use crate::{
     Error, Result,
-    db::DocOwner,
     server::{ServerCore, now_ms},
 };
 
@@ -241,20 +240,7 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
     let doc_s = doc.to_string();
     let (owner, prev) = db
         .run(move |c| {
-            let owner: Option<DocOwner> = c
-                .query_row(
-                    "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
-                    [&doc_s],
-                    |r| {
-                        Ok(DocOwner {
-                            hall_id: r.get(0)?,
-                            kind: r.get(1)?,
-                            owner_kiosk: r.get(2)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(|e| Error::db("looking up a document", e))?;
+            let owner = crate::db::doc_owner(c, &doc_s)?;
             let prev: Option<String> = c
                 .query_row(
                     "SELECT heads FROM projection_state WHERE doc_id = ?1",

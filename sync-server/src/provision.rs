@@ -169,6 +169,15 @@ pub async fn kiosk_config(core: &ServerCore, kiosk: &Kiosk) -> Result<KioskConfi
     })
 }
 
+/// A hall, or `NotFound` naming it.
+pub async fn require_hall(core: &ServerCore, hall_id: &str) -> Result<Hall> {
+    let h = hall_id.to_string();
+    core.db
+        .call(move |db| db.hall(&h))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))
+}
+
 async fn hall_doc(core: &ServerCore, doc_id: &str) -> Result<samod::DocHandle> {
     let id = DocumentId::from_str(doc_id)
         .map_err(|e| Error::BadRequest(format!("document id {doc_id}: {e}")))?;
@@ -186,12 +195,7 @@ pub async fn put_activity(
     activity: Activity,
 ) -> Result<String> {
     activity.validate()?;
-    let h = hall_id.to_string();
-    let hall = core
-        .db
-        .call(move |db| db.hall(&h))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))?;
+    let hall = require_hall(core, hall_id).await?;
     let handle = hall_doc(core, &hall.calendar_doc).await?;
     let id = id.unwrap_or_else(|| RecordId::new().to_string());
     let key = id.clone();
@@ -203,12 +207,7 @@ pub async fn put_activity(
 
 /// The activities of a hall's calendar.
 pub async fn activities(core: &ServerCore, hall_id: &str) -> Result<Vec<(String, Activity)>> {
-    let h = hall_id.to_string();
-    let hall = core
-        .db
-        .call(move |db| db.hall(&h))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))?;
+    let hall = require_hall(core, hall_id).await?;
     let handle = hall_doc(core, &hall.calendar_doc).await?;
     Ok(handle
         .with_document_async(|d| calendar::activities(d))

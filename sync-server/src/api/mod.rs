@@ -159,13 +159,7 @@ async fn list_halls(State(state): State<AppState>, _admin: Admin) -> Result<Json
 }
 
 async fn require_hall(state: &AppState, hall: &str) -> Result<Hall> {
-    let h = hall.to_string();
-    state
-        .core
-        .db
-        .call(move |db| db.hall(&h))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("hall {hall}")))
+    provision::require_hall(&state.core, hall).await
 }
 
 /// Query of `GET /api/v1/halls/{hall}/checkins`.
