@@ -36,7 +36,7 @@ if command -v npm >/dev/null; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
   if [ ! -d "$here/tests/interop/node_modules/@automerge/automerge-repo" ]; then
     echo "install-system-deps: installing the JavaScript automerge-repo peer for tests/interop"
-    (cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$here/tests/interop" && npm install --no-audit --no-fund --loglevel=error)
   fi
 else
   echo "install-system-deps: npm not found; the interop scenario needs Node.js (apt-get install nodejs npm)" >&2
