@@ -388,3 +388,28 @@ fn a_full_store_gives_a_clear_message_keeps_what_was_entered_and_the_kiosk_runs_
     k.tap("评价");
     assert!(k.shows("请选择要评价的活动"));
 }
+
+#[test]
+fn volunteers_and_headcount_in_english() {
+    let mut k = kiosk();
+    k.tap("English");
+    k.tap("Volunteers");
+    k.type_digits("13600004321");
+    k.tap("Next");
+    k.until_text("Hours this month");
+    assert!(k.shows("Points: 0"));
+    k.tap("Sign in to a shift");
+    k.until_text("Signed in. Thank you!");
+    k.tap("Home");
+    k.tap("English");
+    k.tap("Check in");
+    k.tap_containing("长者助餐");
+    assert!(k.shows("Counted by head"));
+    k.tap("One more +1");
+    assert!(k.shows("Counted 1"));
+    k.until_server("SELECT count(*) FROM checkins WHERE phone_hash IS NULL", 1);
+    k.until_server(
+        "SELECT count(*) FROM shift_events WHERE action = 'sign_in'",
+        1,
+    );
+}
