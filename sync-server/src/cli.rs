@@ -120,6 +120,21 @@ pub enum AdminCommand {
         #[arg(long)]
         user: String,
     },
+    /// Set an admin's console password, read from the first line of stdin.
+    Password {
+        /// User name.
+        #[arg(long)]
+        user: String,
+    },
+    /// Give a hall-staff admin or viewer access to a hall.
+    Grant {
+        /// User name.
+        #[arg(long)]
+        user: String,
+        /// The hall's id.
+        #[arg(long)]
+        hall: String,
+    },
 }
 
 /// The configuration file's contents.
@@ -311,6 +326,37 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let token = r?;
             writeln!(out, "API token for {user} (shown once):").map_err(io)?;
             writeln!(out, "{token}").map_err(io)
+        }
+        Command::Admin(AdminCommand::Password { user }) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|source| Error::Io {
+                    context: "reading the password from stdin".into(),
+                    source,
+                })?;
+            let hash = crate::console::session::hash_password(line.trim_end_matches(['\r', '\n']))?;
+            let core = open_core(cli).await?;
+            let u = user.clone();
+            let r = core
+                .db
+                .call(move |db| db.set_admin_password(&u, &hash))
+                .await;
+            core.stop().await;
+            r?;
+            writeln!(out, "password set for {user}").map_err(io)
+        }
+        Command::Admin(AdminCommand::Grant { user, hall }) => {
+            let core = open_core(cli).await?;
+            let (u, h) = (user.clone(), hall.clone());
+            let r = async {
+                provision::require_hall(&core, &h).await?;
+                core.db.call(move |db| db.grant_hall(&u, &h)).await
+            }
+            .await;
+            core.stop().await;
+            r?;
+            writeln!(out, "{user} may now see hall {hall}").map_err(io)
         }
         Command::RebuildProjection => {
             let core = open_core(cli).await?;

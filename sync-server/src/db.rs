@@ -18,7 +18,8 @@ use crate::{Error, Result};
 /// The server's SQLite file inside its data directory.
 pub const DB_FILE: &str = "linli-server.sqlite3";
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE server_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
     CREATE TABLE halls (
         id TEXT PRIMARY KEY NOT NULL,
@@ -57,7 +58,32 @@ const MIGRATIONS: &[&str] = &["
         first_seen_ms INTEGER NOT NULL
     );
     CREATE INDEX documents_hall ON documents (hall_id);
-"];
+",
+    "
+    ALTER TABLE admins ADD COLUMN password_hash TEXT;
+    CREATE TABLE admin_halls (
+        user TEXT NOT NULL REFERENCES admins (user),
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        PRIMARY KEY (user, hall_id)
+    );
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY NOT NULL,
+        user TEXT NOT NULL REFERENCES admins (user),
+        csrf TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    );
+",
+];
 
 /// A hall.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -464,6 +490,86 @@ impl Db {
             )
             .optional()
             .map_err(|e| Error::db("checking an admin token", e))
+        })
+    }
+
+    /// Set an admin's password (stored as an argon2 hash).
+    pub fn set_admin_password(&self, user: &str, password_hash: &str) -> Result<()> {
+        self.with(|c| {
+            let n = c
+                .execute(
+                    "UPDATE admins SET password_hash = ?2 WHERE user = ?1",
+                    params![user, password_hash],
+                )
+                .map_err(|e| Error::db("setting a password", e))?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("admin {user}")));
+            }
+            Ok(())
+        })
+    }
+
+    /// An admin's role and password hash.
+    pub fn admin_login(&self, user: &str) -> Result<Option<(String, Option<String>)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT role, password_hash FROM admins WHERE user = ?1",
+                [user],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| Error::db("reading an admin", e))
+        })
+    }
+
+    /// Give a hall-staff admin or viewer access to a hall.
+    pub fn grant_hall(&self, user: &str, hall_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO admin_halls (user, hall_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![user, hall_id],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("granting a hall", e))
+        })
+    }
+
+    /// The halls an admin may see (all, for central admins).
+    pub fn admin_halls(&self, user: &str, role: &str) -> Result<Vec<String>> {
+        self.with(|c| {
+            let sql = if role == "central" {
+                "SELECT id FROM halls WHERE ?1 IS NOT NULL ORDER BY id"
+            } else {
+                "SELECT hall_id FROM admin_halls WHERE user = ?1 ORDER BY hall_id"
+            };
+            let mut stmt = c
+                .prepare(sql)
+                .map_err(|e| Error::db("listing an admin's halls", e))?;
+            let rows = stmt
+                .query_map([user], |r| r.get(0))
+                .map_err(|e| Error::db("listing an admin's halls", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("listing an admin's halls", e))
+        })
+    }
+
+    /// Record an admin action (who, what, on what, before and after).
+    pub fn audit(
+        &self,
+        user: &str,
+        action: &str,
+        target: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO audit_log (at_ms, user, action, target, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![now_ms, user, action, target, before, after],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("writing the audit log", e))
         })
     }
 

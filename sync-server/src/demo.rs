@@ -21,6 +21,8 @@ pub const DEMO_HALLS: [(&str, &str); 4] = [
 
 /// The demo admin's user name.
 pub const DEMO_ADMIN: &str = "demo-admin";
+/// The demo admin's console password (change it on a real server).
+pub const DEMO_PASSWORD: &str = "linli-demo";
 
 /// What the demo set up.
 #[derive(Debug, Default)]
@@ -176,6 +178,10 @@ pub async fn ensure_demo(core: &ServerCore) -> Result<DemoInfo> {
         info.halls_created.push(id.to_string());
     }
     provision::add_admin(core, DEMO_ADMIN, "central").await?;
+    let hash = crate::console::session::hash_password(DEMO_PASSWORD)?;
+    core.db
+        .call(move |db| db.set_admin_password(DEMO_ADMIN, &hash))
+        .await?;
     info.admin_token = Some(provision::admin_token(core, DEMO_ADMIN).await?);
     Ok(info)
 }

@@ -15,6 +15,7 @@
 //! - [`wire`]: a peek into incoming messages (who delivered a document).
 //! - [`projection`]: documents → SQL tables, incrementally; rebuild.
 //! - [`api`]: the HTTP router (`/healthz`, `/api/v1`, `/sync`).
+//! - [`console`]: the admin console (`/admin`): sessions, roles, pages.
 //! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
 //! - [`demo`]: the demo halls and their week of activities.
 //! - [`db`]: the server's own tables.
@@ -25,6 +26,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;

@@ -37,8 +37,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let ready = linli_sync_server::prepare(&config).await?;
         if let Some(token) = &ready.demo.admin_token {
             println!(
-                "demo halls created; API token for {} (shown once):\n{token}",
-                linli_sync_server::demo::DEMO_ADMIN
+                "demo halls created; console sign-in {} / {} at /admin; API token (shown once):\n{token}",
+                linli_sync_server::demo::DEMO_ADMIN,
+                linli_sync_server::demo::DEMO_PASSWORD
             );
         }
         let listener = tokio::net::TcpListener::bind(listen)

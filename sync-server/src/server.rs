@@ -45,6 +45,8 @@ pub struct ServerCore {
     pub phone_key: String,
     /// Where data lives.
     pub data_dir: PathBuf,
+    /// Failed console sign-ins per user name.
+    pub login_limiter: crate::console::session::LoginLimiter,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
 }
 
@@ -131,6 +133,7 @@ impl ServerCore {
                 peer_id,
                 phone_key,
                 data_dir: data_dir.to_path_buf(),
+                login_limiter: Default::default(),
                 dirty: tx,
             }),
             rx,

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/kiosks", get(list_kiosks))
         .route("/api/v1/kiosks/{id}/revoke", post(revoke_kiosk))
         .route("/api/v1/kiosk/config", get(kiosk_config))
+        .merge(crate::console::routes())
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }

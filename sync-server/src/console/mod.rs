@@ -1,0 +1,149 @@
+//! The admin console: server-rendered HTML from this binary (maud
+//! templates, every byte embedded, nothing from a CDN), behind a signed-in
+//! session with roles and per-hall access. Every page checks the session,
+//! the role and the hall; every form carries the session's CSRF token;
+//! every admin action lands in the audit log.
+//!
+//! - [`session`]: passwords, sessions, CSRF, sign-in limits.
+//! - `pages`: the pages and their forms.
+
+mod pages;
+pub mod session;
+
+use axum::{
+    Router,
+    extract::FromRequestParts,
+    http::{StatusCode, request::Parts},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use maud::{DOCTYPE, Markup, html};
+
+pub use self::session::Session;
+use crate::{Error, api::AppState, server::now_ms};
+
+/// The console's routes, under `/admin`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/login", get(pages::login_form).post(pages::login))
+        .route("/admin/logout", post(pages::logout))
+        .route("/admin", get(pages::overview))
+        .route("/admin/kiosks", get(pages::kiosks).post(pages::provision))
+        .route("/admin/kiosks/{id}/revoke", post(pages::revoke))
+        .route("/admin/requests", get(pages::requests))
+        .route("/admin/requests.csv", get(pages::requests_csv))
+        .route("/admin/requests/{id}", post(pages::answer))
+        .route("/admin/audit", get(pages::audit))
+}
+
+const CSS: &str = "
+body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;background:#fbf8f1;color:#1a1a1a;font-size:17px}
+header{background:#9e1b1b;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
+header a{color:#fff;text-decoration:none;font-weight:600}header form{margin-left:auto}
+main{padding:20px;max-width:1200px}table{border-collapse:collapse;width:100%;background:#fff}
+th,td{border:1px solid #d8d2c4;padding:6px 8px;text-align:left;vertical-align:top}th{background:#efe9dc}
+.err{color:#9e1b1b;font-weight:600}.ok{color:#1b5e20;font-weight:600}button{padding:6px 14px}
+input,select,textarea{font-size:16px;padding:4px}.token{font-family:monospace;font-size:15px;background:#fff;padding:8px;border:2px solid #1b5e20;word-break:break-all}
+";
+
+/// A whole page.
+pub fn page(title: &str, session: Option<&Session>, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="zh-CN" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · 邻里 Linli" }
+                    style { (maud::PreEscaped(CSS)) }
+                }
+                body {
+                    header {
+                        strong { "邻里 Linli" }
+                        @if let Some(s) = session {
+                            a href="/admin" { "概览 Overview" }
+                            a href="/admin/kiosks" { "终端 Kiosks" }
+                            a href="/admin/requests" { "诉求台账 Requests" }
+                            a href="/admin/audit" { "操作日志 Audit" }
+                            form method="post" action="/admin/logout" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                span { (s.user) " (" (s.role) ") " }
+                                button type="submit" { "退出 Sign out" }
+                            }
+                        }
+                    }
+                    main { h1 { (title) } (body) }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// A refusal as a page (the JSON API has its own form).
+pub struct PageError(pub Error);
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> Self {
+        PageError(e)
+    }
+}
+
+impl From<linli_core::Error> for PageError {
+    fn from(e: linli_core::Error) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Core(e) if matches!(**e, linli_core::Error::Invalid { .. }) => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            _ => {
+                tracing::error!(error = %self.0, "console request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let msg = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "服务器出错，已记录，请稍后再试 (server error, logged; try again later)".to_string()
+        } else {
+            self.0.to_string()
+        };
+        (
+            status,
+            page(
+                "出错了 Error",
+                None,
+                html! { p.err { (msg) } p { a href="/admin" { "返回 Back" } } },
+            ),
+        )
+            .into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(id) = session::cookie(&parts.headers) else {
+            return Err(Redirect::to("/admin/login").into_response());
+        };
+        let db = state.core.db.clone();
+        match db.call(move |db| session::lookup(db, &id, now_ms())).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(Redirect::to("/admin/login").into_response()),
+            Err(e) => Err(PageError(e).into_response()),
+        }
+    }
+}

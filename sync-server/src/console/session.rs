@@ -1,0 +1,245 @@
+//! Admin sign-in for the console: argon2 password hashes, sessions in a
+//! random cookie (stored hashed; `HttpOnly; Secure; SameSite=Strict`),
+//! a CSRF token per session checked on every form, and a limit on failed
+//! sign-ins per user name.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
+use axum::http::HeaderMap;
+use rand::RngCore;
+use rusqlite::{OptionalExtension, params};
+use subtle::ConstantTimeEq;
+
+use crate::{Error, Result, auth, db::Db};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "linli_session";
+/// How long a session lasts, ms (8 hours: a working day).
+pub const SESSION_MS: i64 = 8 * 3600 * 1000;
+/// Failed sign-ins allowed per user name per window.
+pub const MAX_FAILURES: u32 = 5;
+/// The window, ms.
+pub const FAILURE_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// Shortest password accepted.
+pub const MIN_PASSWORD: usize = 8;
+
+/// Hash a password for storage.
+pub fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(Error::BadRequest(format!(
+            "a password needs at least {MIN_PASSWORD} characters"
+        )));
+    }
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::BadRequest(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::BadRequest(format!("hashing the password: {e}")))
+}
+
+/// True when `password` matches the stored hash.
+pub fn verify_password(stored: &str, password: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Failed sign-ins per user name.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, (u32, i64)>>,
+}
+
+impl LoginLimiter {
+    /// Milliseconds until `user` may try again, if blocked now.
+    pub fn blocked(&self, user: &str, now: i64) -> Option<i64> {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(user)
+            .filter(|(n, since)| *n >= MAX_FAILURES && now - since < FAILURE_WINDOW_MS)
+            .map(|(_, since)| FAILURE_WINDOW_MS - (now - since))
+    }
+
+    /// Count a failure.
+    pub fn fail(&self, user: &str, now: i64) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.entry(user.to_string()).or_insert((0, now));
+        if now - e.1 >= FAILURE_WINDOW_MS {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+
+    /// Forget failures after a success.
+    pub fn succeed(&self, user: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(user);
+    }
+}
+
+/// A signed-in admin.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// User name.
+    pub user: String,
+    /// central, hall_staff or viewer.
+    pub role: String,
+    /// The halls they may see.
+    pub halls: Vec<String>,
+    /// The token every form must carry.
+    pub csrf: String,
+}
+
+impl Session {
+    /// May this admin see `hall`?
+    pub fn sees(&self, hall: &str) -> bool {
+        self.halls.iter().any(|h| h == hall)
+    }
+
+    /// Refuse viewers.
+    pub fn require_write(&self) -> Result<()> {
+        if self.role == "viewer" {
+            return Err(Error::Forbidden("viewers cannot change anything".into()));
+        }
+        Ok(())
+    }
+
+    /// Refuse a hall this admin may not see.
+    pub fn require_hall(&self, hall: &str) -> Result<()> {
+        if self.sees(hall) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("hall {hall} is not yours")))
+        }
+    }
+
+    /// Check a form's CSRF token (constant time).
+    pub fn check_csrf(&self, token: &str) -> Result<()> {
+        if bool::from(self.csrf.as_bytes().ct_eq(token.as_bytes())) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "the form expired or came from elsewhere: reload the page and try again".into(),
+            ))
+        }
+    }
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Start a session; returns the cookie value.
+pub fn create(db: &Db, user: &str, now: i64) -> Result<String> {
+    let id = random_token();
+    let (h, csrf) = (auth::hash_token(&id), random_token());
+    db.with(|c| {
+        c.execute("DELETE FROM sessions WHERE expires_ms < ?1", [now])
+            .map_err(|e| Error::db("expiring sessions", e))?;
+        c.execute(
+            "INSERT INTO sessions (id_hash, user, csrf, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![h, user, csrf, now, now + SESSION_MS],
+        )
+        .map(|_| ())
+        .map_err(|e| Error::db("starting a session", e))
+    })?;
+    Ok(id)
+}
+
+/// End a session.
+pub fn destroy(db: &Db, id: &str) -> Result<()> {
+    let h = auth::hash_token(id);
+    db.with(|c| {
+        c.execute("DELETE FROM sessions WHERE id_hash = ?1", [h])
+            .map(|_| ())
+            .map_err(|e| Error::db("ending a session", e))
+    })
+}
+
+/// The session behind a cookie value, if live.
+pub fn lookup(db: &Db, id: &str, now: i64) -> Result<Option<Session>> {
+    let h = auth::hash_token(id);
+    let row: Option<(String, String, String)> = db.with(|c| {
+        c.query_row(
+            "SELECT s.user, a.role, s.csrf FROM sessions s JOIN admins a ON a.user = s.user
+             WHERE s.id_hash = ?1 AND s.expires_ms > ?2",
+            params![h, now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(|e| Error::db("reading a session", e))
+    })?;
+    let Some((user, role, csrf)) = row else {
+        return Ok(None);
+    };
+    let halls = db.admin_halls(&user, &role)?;
+    Ok(Some(Session {
+        user,
+        role,
+        halls,
+        csrf,
+    }))
+}
+
+/// The session cookie's value in a request.
+pub fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The `Set-Cookie` value for a new session.
+pub fn set_cookie(id: &str) -> String {
+    format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        SESSION_MS / 1000
+    )
+}
+
+/// The `Set-Cookie` value that clears the session.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse").expect("hash");
+        assert!(h.starts_with("$argon2"));
+        assert!(verify_password(&h, "correct horse"));
+        assert!(!verify_password(&h, "wrong horse"));
+        assert!(!verify_password("garbage", "x"));
+        assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn five_failures_block_for_five_minutes() {
+        let l = LoginLimiter::default();
+        for _ in 0..4 {
+            l.fail("wang", 0);
+        }
+        assert_eq!(l.blocked("wang", 0), None);
+        l.fail("wang", 0);
+        assert!(l.blocked("wang", 1000).is_some());
+        assert_eq!(l.blocked("li", 1000), None);
+        assert_eq!(l.blocked("wang", FAILURE_WINDOW_MS), None);
+    }
+}

@@ -1,0 +1,387 @@
+//! The admin console through `router()` with `oneshot`: sign-in, sessions,
+//! CSRF, roles and halls, escaping, exports — and each refusal.
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use linli_core::sqlite::Durability;
+use linli_sync_server::{
+    ServerCore,
+    api::{AppState, router},
+    console::session,
+    provision,
+};
+use tower::ServiceExt;
+
+struct Fixture {
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (core, _) = ServerCore::open(dir.path(), Durability::Normal, false)
+        .await
+        .expect("open");
+    for (id, name) in [("xianfeng", "先锋社区"), ("zhongfu", "中福社区")] {
+        provision::add_hall(&core, id, name, "Asia/Shanghai")
+            .await
+            .expect("hall");
+    }
+    for (user, role) in [
+        ("wang", "central"),
+        ("li", "hall_staff"),
+        ("zhao", "viewer"),
+    ] {
+        provision::add_admin(&core, user, role)
+            .await
+            .expect("admin");
+        let hash = session::hash_password("good password").expect("hash");
+        let u = user.to_string();
+        core.db
+            .call(move |db| db.set_admin_password(&u, &hash))
+            .await
+            .expect("password");
+    }
+    core.db.grant_hall("li", "zhongfu").expect("grant");
+    core.db.grant_hall("zhao", "xianfeng").expect("grant");
+    // A request as the projection holds it, with markup in its text.
+    core.db
+        .with(|c| {
+            c.execute(
+                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_masked,
+                     callback_consent, status, kiosk_at_ms, received_ms)
+                 VALUES ('r1', 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', 'AB12CD', 'repair', '<script>alert(1)</script>, 楼道灯坏了',
+                     '138****5678', 1, 'received', 1, 1)",
+                [],
+            )
+            .map(|_| ())
+            .map_err(|e| linli_sync_server::Error::db("seed", e))
+        })
+        .expect("seed");
+    let acceptor = core
+        .repo
+        .make_acceptor(url::Url::parse("ws://test/sync").expect("url"))
+        .expect("acceptor");
+    Fixture {
+        state: AppState { core, acceptor },
+        _dir: dir,
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, format!("{}={c}", session::COOKIE));
+    }
+    if form.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let req = req
+        .body(Body::from(form.unwrap_or("").to_string()))
+        .expect("request");
+    let resp = router(f.state.clone())
+        .oneshot(req)
+        .await
+        .expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn sign_in(f: &Fixture, user: &str) -> (String, String) {
+    let r = send(
+        f,
+        "POST",
+        "/admin/login",
+        None,
+        Some(&format!("user={user}&password=good+password")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let set = r.headers[header::SET_COOKIE]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let id = set
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .expect("id");
+    let page = send(f, "GET", "/admin/kiosks", Some(&id), None).await;
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("csrf in the page")
+        .to_string();
+    (id, csrf)
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_wrong_passwords_are_limited() {
+    let f = fixture().await;
+    for uri in [
+        "/admin",
+        "/admin/kiosks",
+        "/admin/requests",
+        "/admin/requests.csv",
+        "/admin/audit",
+    ] {
+        let r = send(&f, "GET", uri, None, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{uri}");
+        assert_eq!(r.headers[header::LOCATION], "/admin/login");
+        let r = send(&f, "GET", uri, Some("forged"), None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "{uri} with a forged cookie"
+        );
+    }
+    let login = send(&f, "GET", "/admin/login", None, None).await;
+    assert!(login.body.contains("登录"));
+    for _ in 0..5 {
+        let r = send(
+            &f,
+            "POST",
+            "/admin/login",
+            None,
+            Some("user=wang&password=nope"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("用户名或密码不对"));
+    }
+    let r = send(
+        &f,
+        "POST",
+        "/admin/login",
+        None,
+        Some("user=wang&password=good+password"),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked even with the right password"
+    );
+    // Another user is not affected.
+    sign_in(&f, "li").await;
+}
+
+#[tokio::test]
+async fn central_admin_sees_every_hall_and_markup_is_escaped() {
+    let f = fixture().await;
+    let (id, _) = sign_in(&f, "wang").await;
+    let r = send(&f, "GET", "/admin", Some(&id), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("先锋社区") && r.body.contains("中福社区"));
+    let r = send(&f, "GET", "/admin/requests", Some(&id), None).await;
+    assert!(
+        r.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped"
+    );
+    assert!(!r.body.contains("<script>alert(1)"));
+    assert!(r.body.contains("138****5678"));
+    let r = send(&f, "GET", "/admin/requests?status=lost", Some(&id), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("request status"));
+}
+
+#[tokio::test]
+async fn csv_export_has_a_bom_chinese_headers_and_the_filtered_rows() {
+    let f = fixture().await;
+    let (id, _) = sign_in(&f, "wang").await;
+    let r = send(
+        &f,
+        "GET",
+        "/admin/requests.csv?hall=xianfeng&status=received",
+        Some(&id),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.starts_with('\u{feff}'));
+    let lines: Vec<&str> = r.body.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("编号,服务中心,类别"));
+    assert!(
+        lines[1].starts_with("AB12CD,xianfeng,repair,\"<script>alert(1)</script>, 楼道灯坏了\""),
+        "{}",
+        lines[1]
+    );
+    let none = send(
+        &f,
+        "GET",
+        "/admin/requests.csv?hall=xianfeng&status=resolved",
+        Some(&id),
+        None,
+    )
+    .await;
+    assert_eq!(none.body.trim_end().split("\r\n").count(), 1);
+    let audit = send(&f, "GET", "/admin/audit", Some(&id), None).await;
+    assert!(audit.body.contains("export_requests_csv"));
+    assert!(audit.body.contains("sign_in"));
+}
+
+#[tokio::test]
+async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
+    let f = fixture().await;
+    let (wang, csrf) = sign_in(&f, "wang").await;
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks",
+        Some(&wang),
+        Some("csrf=wrong&hall=xianfeng&name=k"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks",
+        Some(&wang),
+        Some("hall=xianfeng&name=k"),
+    )
+    .await;
+    assert!(r.status.is_client_error());
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks",
+        Some(&wang),
+        Some(&format!("csrf={csrf}&hall=xianfeng&name=")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("kiosk name"), "the reason next to the form");
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks",
+        Some(&wang),
+        Some(&format!(
+            "csrf={csrf}&hall=xianfeng&name=%E5%A4%A7%E5%8E%85"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("配对码只显示这一次"));
+    assert!(r.body.contains("lk_"));
+
+    // A viewer reads but cannot change anything.
+    let (zhao, zcsrf) = sign_in(&f, "zhao").await;
+    let r = send(&f, "GET", "/admin/requests", Some(&zhao), None).await;
+    assert!(r.body.contains("AB12CD") && !r.body.contains("保存 Save"));
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks",
+        Some(&zhao),
+        Some(&format!("csrf={zcsrf}&hall=xianfeng&name=x")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks/xianfeng-k1/revoke",
+        Some(&zhao),
+        Some(&format!("csrf={zcsrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f, "GET", "/admin/audit", Some(&zhao), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Hall staff of another hall see nothing of xianfeng.
+    let (li, lcsrf) = sign_in(&f, "li").await;
+    let r = send(&f, "GET", "/admin/requests", Some(&li), None).await;
+    assert!(!r.body.contains("AB12CD"));
+    let r = send(&f, "GET", "/admin/requests?hall=xianfeng", Some(&li), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f, "GET", "/admin/kiosks", Some(&li), None).await;
+    assert!(!r.body.contains("xianfeng-k1"));
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks/xianfeng-k1/revoke",
+        Some(&li),
+        Some(&format!("csrf={lcsrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks",
+        Some(&li),
+        Some(&format!("csrf={lcsrf}&hall=xianfeng&name=x")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/requests/r1",
+        Some(&li),
+        Some(&format!(
+            "csrf={lcsrf}&hall=xianfeng&status=resolved&reply=x"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The central admin revokes; it is audited with before and after.
+    let r = send(
+        &f,
+        "POST",
+        "/admin/kiosks/xianfeng-k1/revoke",
+        Some(&wang),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let audit = send(&f, "GET", "/admin/audit", Some(&wang), None).await;
+    assert!(audit.body.contains("revoke_kiosk") && audit.body.contains("revoked"));
+    assert!(audit.body.contains("provision_kiosk"));
+
+    // Signing out ends the session.
+    let r = send(
+        &f,
+        "POST",
+        "/admin/logout",
+        Some(&wang),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = send(&f, "GET", "/admin", Some(&wang), None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
