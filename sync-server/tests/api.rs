@@ -288,3 +288,75 @@ async fn sync_without_a_token_is_refused_before_any_upgrade() {
     let (status, _) = call(&f, "GET", "/sync?token=lk_wrong", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn hall_staff_tokens_reach_only_their_halls() {
+    let f = fixture().await;
+    let core = f.state.core.clone();
+    provision::add_hall(&core, "zhongfu", "中福社区", "Asia/Shanghai")
+        .await
+        .expect("hall");
+    provision::add_admin(&core, "chen", "hall_staff")
+        .await
+        .expect("admin");
+    core.db.grant_hall("chen", "zhongfu").expect("grant");
+    let chen = provision::admin_token(&core, "chen").await.expect("token");
+    let (_, halls) = call(&f, "GET", "/api/v1/halls", Some(&chen), None).await;
+    assert_eq!(halls.as_array().map(Vec::len), Some(1));
+    assert_eq!(halls[0]["id"], "zhongfu");
+    for uri in [
+        "/api/v1/halls/xianfeng/checkins",
+        "/api/v1/halls/xianfeng/requests",
+        "/api/v1/halls/xianfeng/quarantine",
+    ] {
+        let (status, _) = call(&f, "GET", uri, Some(&chen), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+    }
+    let (status, _) = call(
+        &f,
+        "GET",
+        "/api/v1/halls/zhongfu/checkins",
+        Some(&chen),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &f,
+        "POST",
+        "/api/v1/halls/xianfeng/kiosks",
+        Some(&chen),
+        Some(r#"{"name": "x"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call(
+        &f,
+        "POST",
+        "/api/v1/halls/zhongfu/kiosks",
+        Some(&chen),
+        Some(r#"{"name": "大厅"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The central admin's provisioning elsewhere stays invisible to chen.
+    call(
+        &f,
+        "POST",
+        "/api/v1/halls/xianfeng/kiosks",
+        Some(&f.admin),
+        Some(r#"{"name": "k"}"#),
+    )
+    .await;
+    let (_, kiosks) = call(&f, "GET", "/api/v1/kiosks", Some(&chen), None).await;
+    assert_eq!(kiosks.as_array().map(Vec::len), Some(1));
+    let (status, _) = call(
+        &f,
+        "POST",
+        "/api/v1/kiosks/xianfeng-k1/revoke",
+        Some(&chen),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

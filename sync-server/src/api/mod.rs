@@ -70,12 +70,14 @@ async fn log_request(req: axum::extract::Request, next: Next) -> Response {
     resp
 }
 
-/// An admin authenticated by API token.
+/// An admin authenticated by API token, with the halls they may see.
 pub struct Admin {
     /// User name.
     pub user: String,
     /// Role.
     pub role: String,
+    /// Halls visible to them (every hall for central admins).
+    pub halls: Vec<String>,
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -93,11 +95,31 @@ impl FromRequestParts<AppState> for Admin {
             .call(move |db| db.admin_by_token_hash(&hash))
             .await?;
         let (user, role) = found.ok_or(Error::Unauthorized)?;
-        Ok(Admin { user, role })
+        let (u, r) = (user.clone(), role.clone());
+        let halls = state.core.db.call(move |db| db.admin_halls(&u, &r)).await?;
+        Ok(Admin { user, role, halls })
     }
 }
 
 impl Admin {
+    fn require_hall(&self, hall: &str) -> Result<()> {
+        // Central admins reach every hall (an unknown one is a 404 later).
+        if self.role == "central" || self.halls.iter().any(|h| h == hall) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("hall {hall} is not yours")))
+        }
+    }
+
+    async fn audit(&self, state: &AppState, action: &str, target: &str) -> Result<()> {
+        let (u, a, t) = (self.user.clone(), action.to_string(), target.to_string());
+        state
+            .core
+            .db
+            .call(move |db| db.audit(&u, &a, &t, None, None, now_ms()))
+            .await
+    }
+
     fn require_write(&self) -> Result<()> {
         if self.role == "viewer" {
             return Err(Error::Forbidden("viewers cannot change anything".into()));
@@ -152,10 +174,14 @@ fn hall_view(h: Hall) -> Result<HallView> {
     })
 }
 
-async fn list_halls(State(state): State<AppState>, _admin: Admin) -> Result<Json<Vec<HallView>>> {
+async fn list_halls(State(state): State<AppState>, admin: Admin) -> Result<Json<Vec<HallView>>> {
     let halls = state.core.db.call(|db| db.halls()).await?;
     Ok(Json(
-        halls.into_iter().map(hall_view).collect::<Result<_>>()?,
+        halls
+            .into_iter()
+            .filter(|h| admin.halls.contains(&h.id))
+            .map(hall_view)
+            .collect::<Result<_>>()?,
     ))
 }
 
@@ -198,11 +224,12 @@ struct CheckinList {
 
 async fn list_checkins(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(hall): Path<String>,
     Query(q): Query<CheckinQuery>,
 ) -> Result<Json<CheckinList>> {
     require_hall(&state, &hall).await?;
+    admin.require_hall(&hall)?;
     let from = parse_date("from", q.from.as_deref())?;
     let to = parse_date("to", q.to.as_deref())?;
     let limit = q.limit.unwrap_or(10_000);
@@ -235,11 +262,12 @@ pub struct RequestQuery {
 
 async fn list_requests(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(hall): Path<String>,
     Query(q): Query<RequestQuery>,
 ) -> Result<Json<Vec<RequestRow>>> {
     require_hall(&state, &hall).await?;
+    admin.require_hall(&hall)?;
     if let Some(s) = &q.status {
         RequestStatus::from_code(s)?;
     }
@@ -267,6 +295,7 @@ async fn reply_request(
     Json(body): Json<ReplyBody>,
 ) -> Result<StatusCode> {
     admin.require_write()?;
+    admin.require_hall(&hall)?;
     let reply = RequestReply {
         status: RequestStatus::from_code(&body.status)?,
         reply: body.reply.filter(|r| !r.trim().is_empty()),
@@ -274,15 +303,17 @@ async fn reply_request(
     };
     provision::reply_request(&state.core, &hall, &id, reply).await?;
     tracing::info!(admin = %admin.user, hall = %hall, request = %id, "request answered");
+    admin.audit(&state, "answer_request", &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_quarantine(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(hall): Path<String>,
 ) -> Result<Json<Vec<queries::QuarantineRow>>> {
     require_hall(&state, &hall).await?;
+    admin.require_hall(&hall)?;
     Ok(Json(
         state
             .core
@@ -312,7 +343,9 @@ async fn add_kiosk(
     Json(body): Json<NewKiosk>,
 ) -> Result<(StatusCode, Json<ProvisionedKiosk>)> {
     admin.require_write()?;
+    admin.require_hall(&hall)?;
     let (kiosk, token) = provision::add_kiosk(&state.core, &hall, &body.name).await?;
+    admin.audit(&state, "provision_kiosk", &kiosk.id).await?;
     tracing::info!(admin = %admin.user, kiosk = %kiosk.id, "kiosk provisioned through the API");
     Ok((
         StatusCode::CREATED,
@@ -336,13 +369,14 @@ struct KioskView {
     revoked: bool,
 }
 
-async fn list_kiosks(State(state): State<AppState>, _admin: Admin) -> Result<Json<Vec<KioskView>>> {
+async fn list_kiosks(State(state): State<AppState>, admin: Admin) -> Result<Json<Vec<KioskView>>> {
     let kiosks = state.core.db.call(|db| db.kiosks()).await?;
     let connected = state.core.registry.connected_kiosks();
     let now = now_ms();
     Ok(Json(
         kiosks
             .into_iter()
+            .filter(|k| admin.halls.contains(&k.hall_id))
             .map(|k| {
                 let on = connected.contains(&k.id);
                 KioskView {
@@ -365,7 +399,16 @@ async fn revoke_kiosk(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     admin.require_write()?;
+    let k = id.clone();
+    let kiosk = state
+        .core
+        .db
+        .call(move |db| db.kiosk(&k))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("kiosk {id}")))?;
+    admin.require_hall(&kiosk.hall_id)?;
     provision::revoke_kiosk(&state.core, &id).await?;
+    admin.audit(&state, "revoke_kiosk", &id).await?;
     tracing::info!(admin = %admin.user, kiosk = %id, "kiosk revoked through the API");
     Ok(StatusCode::NO_CONTENT)
 }
