@@ -385,3 +385,126 @@ async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
     let r = send(&f, "GET", "/admin", Some(&wang), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
+    let f = fixture().await;
+    let core = f.state.core.clone();
+    let (wang, csrf) = sign_in(&f, "wang").await;
+    let form = format!(
+        "csrf={csrf}&title=%E4%B9%A6%E6%B3%95%E8%AF%BE%E5%A0%82&kind=class&room=&date=2026-12-01&start=14:30&end=16:00&capacity=20&named=on&repeat_weeks=2"
+    );
+    let r = send(
+        &f,
+        "POST",
+        "/admin/calendar/xianfeng",
+        Some(&wang),
+        Some(&form),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let acts = provision::activities(&core, "xianfeng")
+        .await
+        .expect("activities");
+    assert_eq!(acts.len(), 3, "the first week and two repeats");
+    assert!(
+        acts.iter()
+            .all(|(_, a)| a.title == "书法课堂" && a.capacity == Some(20))
+    );
+    assert_eq!(
+        acts[1].1.starts_at_ms - acts[0].1.starts_at_ms,
+        7 * 24 * 3600 * 1000
+    );
+    let page = send(
+        &f,
+        "GET",
+        "/admin/calendar?hall=xianfeng&week=2026-12-01",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert!(
+        page.body.contains("书法课堂") && page.body.contains("14:30–16:00"),
+        "{}",
+        page.body
+    );
+
+    // Wrong input: a clear message next to the form, nothing written.
+    let bad = format!("csrf={csrf}&title=x&kind=class&date=2026-12-01&start=9%E7%82%B9&end=16:00");
+    let r = send(
+        &f,
+        "POST",
+        "/admin/calendar/xianfeng",
+        Some(&wang),
+        Some(&bad),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("开始时间格式"), "{}", r.body);
+    let bad =
+        format!("csrf={csrf}&title=%3Cscript%3E&kind=class&date=2026-12-01&start=16:00&end=15:00");
+    let r = send(
+        &f,
+        "POST",
+        "/admin/calendar/xianfeng",
+        Some(&wang),
+        Some(&bad),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("after its start"));
+    assert!(r.body.contains("&lt;script&gt;") && !r.body.contains("value=\"<script>"));
+    assert_eq!(
+        provision::activities(&core, "xianfeng")
+            .await
+            .expect("activities")
+            .len(),
+        3
+    );
+
+    // Cancel one; it stays in the calendar, marked.
+    let id = acts[0].0.clone();
+    let r = send(
+        &f,
+        "POST",
+        &format!("/admin/calendar/xianfeng/{id}/cancel"),
+        Some(&wang),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let acts = provision::activities(&core, "xianfeng")
+        .await
+        .expect("activities");
+    assert!(
+        acts.iter()
+            .find(|(i, _)| *i == id)
+            .is_some_and(|(_, a)| a.cancelled)
+    );
+    let audit = send(&f, "GET", "/admin/audit", Some(&wang), None).await;
+    assert!(audit.body.contains("create_activity") && audit.body.contains("cancel_activity"));
+
+    // Viewers and other halls' staff cannot edit.
+    let (zhao, zcsrf) = sign_in(&f, "zhao").await;
+    let r = send(
+        &f,
+        "POST",
+        "/admin/calendar/xianfeng",
+        Some(&zhao),
+        Some(&form.replace(&csrf, &zcsrf)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let (li, lcsrf) = sign_in(&f, "li").await;
+    let r = send(
+        &f,
+        "POST",
+        "/admin/calendar/xianfeng",
+        Some(&li),
+        Some(&form.replace(&csrf, &lcsrf)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f, "GET", "/admin/calendar?hall=xianfeng", Some(&li), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

@@ -6,7 +6,9 @@
 //!
 //! - [`session`]: passwords, sessions, CSRF, sign-in limits.
 //! - `pages`: the pages and their forms.
+//! - `calendar`: the activity calendar page.
 
+mod calendar;
 mod pages;
 pub mod session;
 
@@ -34,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/requests.csv", get(pages::requests_csv))
         .route("/admin/requests/{id}", post(pages::answer))
         .route("/admin/audit", get(pages::audit))
+        .route("/admin/calendar", get(calendar::show))
+        .route("/admin/calendar/{hall}", post(calendar::save))
+        .route("/admin/calendar/{hall}/{id}/cancel", post(calendar::cancel))
 }
 
 const CSS: &str = "
@@ -64,6 +69,7 @@ pub fn page(title: &str, session: Option<&Session>, body: Markup) -> Html<String
                         @if let Some(s) = session {
                             a href="/admin" { "概览 Overview" }
                             a href="/admin/kiosks" { "终端 Kiosks" }
+                            a href="/admin/calendar" { "活动日历 Calendar" }
                             a href="/admin/requests" { "诉求台账 Requests" }
                             a href="/admin/audit" { "操作日志 Audit" }
                             form method="post" action="/admin/logout" {

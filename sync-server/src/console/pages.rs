@@ -98,6 +98,13 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+impl CsrfForm {
+    /// The token.
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub async fn logout(
     State(state): State<AppState>,
     s: Session,
