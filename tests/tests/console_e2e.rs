@@ -1,0 +1,160 @@
+//! The admin console over real HTTP against a real server: a calendar
+//! change made in the console reaches a kiosk, and a reply written in the
+//! console reaches the resident's kiosk.
+
+use std::time::Duration;
+
+use linli_core::{
+    model::{RequestCategory, RequestStatus},
+    node::ResidentInput,
+};
+use linli_tests::{TestKiosk, TestServer, eventually, init_logging, test_phone};
+
+struct Console {
+    http: reqwest::Client,
+    base: url::Url,
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(server: &TestServer) -> anyhow::Result<Console> {
+    let core = server.core()?;
+    let hash = linli_sync_server::console::session::hash_password("good password")?;
+    core.db
+        .call(move |db| db.set_admin_password("admin", &hash))
+        .await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let resp = http
+        .post(server.url.join("admin/login")?)
+        .form(&[("user", "admin"), ("password", "good password")])
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 303, "sign-in: {}", resp.status());
+    let set = resp.headers()["set-cookie"].to_str()?.to_string();
+    let cookie = set.split(';').next().unwrap_or_default().to_string();
+    let page = http
+        .get(server.url.join("admin/kiosks")?)
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Console {
+        http,
+        base: server.url.clone(),
+        cookie,
+        csrf,
+    })
+}
+
+impl Console {
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<u16> {
+        let mut fields = vec![("csrf", self.csrf.as_str())];
+        fields.extend_from_slice(form);
+        let resp = self
+            .http
+            .post(self.base.join(path)?)
+            .header("cookie", &self.cookie)
+            .form(&fields)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let console = sign_in(&server).await?;
+
+    let status = console
+        .post(
+            "admin/calendar/xianfeng",
+            &[
+                ("title", "糖尿病防治讲座"),
+                ("kind", "lecture"),
+                ("room", "多功能厅"),
+                ("date", "2026-12-02"),
+                ("start", "09:30"),
+                ("end", "11:00"),
+                ("capacity", "50"),
+                ("named", "on"),
+            ],
+        )
+        .await?;
+    assert_eq!(status, 303);
+    let acts = eventually(
+        Duration::from_secs(20),
+        "the lecture on the kiosk",
+        || async {
+            let acts = kiosk.node().activities().await?;
+            Ok(acts
+                .iter()
+                .any(|(_, a)| a.title == "糖尿病防治讲座")
+                .then_some(acts))
+        },
+    )
+    .await?;
+    let lecture = acts
+        .iter()
+        .find(|(_, a)| a.title == "糖尿病防治讲座")
+        .expect("lecture");
+    assert_eq!(lecture.1.capacity, Some(50));
+
+    // A request from the kiosk, answered in the console.
+    let phone = test_phone(4, 4)?;
+    let id = kiosk
+        .node()
+        .record_request(
+            RequestCategory::Sanitation,
+            "垃圾没有及时清运".into(),
+            Some(ResidentInput {
+                phone: phone.clone(),
+                name: None,
+            }),
+            true,
+        )
+        .await?;
+    eventually(
+        Duration::from_secs(20),
+        "the request on the server",
+        || async {
+            let v = server.api.get("api/v1/halls/xianfeng/requests").await?;
+            Ok((v.as_array().map(Vec::len) == Some(1)).then_some(()))
+        },
+    )
+    .await?;
+    let id = id.to_string();
+    let status = console
+        .post(
+            &format!("admin/requests/{id}"),
+            &[
+                ("hall", "xianfeng"),
+                ("status", "in_progress"),
+                ("reply", "已通知物业，今天下午清运"),
+            ],
+        )
+        .await?;
+    assert_eq!(status, 303);
+    let mine = eventually(
+        Duration::from_secs(20),
+        "the reply on the kiosk",
+        || async {
+            let mine = kiosk.node().my_requests(&phone).await?;
+            Ok((mine.first().map(|r| r.status) == Some(RequestStatus::InProgress)).then_some(mine))
+        },
+    )
+    .await?;
+    assert_eq!(mine[0].reply.as_deref(), Some("已通知物业，今天下午清运"));
+    Ok(())
+}
