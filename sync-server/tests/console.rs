@@ -294,6 +294,7 @@ async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("配对码只显示这一次"));
     assert!(r.body.contains("lk_"));
+    assert!(r.body.contains("<svg"), "a pairing QR code");
 
     // A viewer reads but cannot change anything.
     let (zhao, zcsrf) = sign_in(&f, "zhao").await;

@@ -286,6 +286,7 @@ pub struct ProvisionForm {
 pub async fn provision(
     State(state): State<AppState>,
     s: Session,
+    headers: HeaderMap,
     Form(form): Form<ProvisionForm>,
 ) -> PageResult {
     s.check_csrf(&form.csrf)?;
@@ -299,9 +300,25 @@ pub async fn provision(
                 .db
                 .call(move |db| db.audit(&u, "provision_kiosk", &id, None, None, now_ms()))
                 .await?;
+            // The pairing QR code carries the server address and the token,
+            // for a phone or scanner at the kiosk.
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1:7878");
+            let base = format!("http://{host}/");
+            let pairing = format!("{base}#linli-pair?token={token}");
+            let qr = qrcode::QrCode::new(pairing.as_bytes())
+                .map(|c| {
+                    c.render::<qrcode::render::svg::Color<'_>>()
+                        .min_dimensions(220, 220)
+                        .build()
+                })
+                .unwrap_or_default();
             let notice = html! {
                 p.ok { "终端 " (kiosk.id) " 已新增。配对码只显示这一次 (the token is shown once):" }
                 p.token { (token) }
+                div { (maud::PreEscaped(qr)) }
             };
             kiosks_page(&state, &s, Some(notice), None).await
         }
