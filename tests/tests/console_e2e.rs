@@ -158,3 +158,96 @@ async fn a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk() -> 
     assert_eq!(mine[0].reply.as_deref(), Some("已通知物业，今天下午清运"));
     Ok(())
 }
+
+fn cell(page: &str, id: &str) -> i64 {
+    page.split(&format!("id=\"{id}\">"))
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    kiosk.record_checkins("act-a", 12, 5).await?;
+    kiosk.record_checkins("act-b", 5, 5).await?;
+    kiosk
+        .node()
+        .record_checkin(linli_core::node::NewCheckIn {
+            activity_id: "act-a".into(),
+            resident: None,
+            headcount: 7,
+            companions: 0,
+        })
+        .await?;
+    kiosk.node().record_rating("act-a", 5, None).await?;
+    kiosk.node().record_rating("act-a", 4, None).await?;
+    kiosk
+        .node()
+        .record_request(RequestCategory::Repair, "楼道灯坏了".into(), None, false)
+        .await?;
+    server.api.wait_checkins("xianfeng", 18).await?;
+    let api = server.api.get("api/v1/halls/xianfeng/checkins").await?;
+    let person_times = api["person_times"].as_i64().unwrap_or(-1);
+    assert_eq!(person_times, 24);
+    eventually(
+        Duration::from_secs(20),
+        "ratings and the request projected",
+        || async {
+            let v = server.api.get("api/v1/halls/xianfeng/requests").await?;
+            Ok((v.as_array().map(Vec::len) == Some(1)).then_some(()))
+        },
+    )
+    .await?;
+
+    let console = sign_in(&server).await?;
+    let page = console
+        .http
+        .get(server.url.join("admin/stats?hall=xianfeng")?)
+        .header("cookie", &console.cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(cell(&page, "visits"), 17, "named check-ins");
+    assert_eq!(
+        cell(&page, "residents"),
+        12,
+        "distinct residents (act-b reused five numbers)"
+    );
+    assert_eq!(cell(&page, "received"), 1);
+    // The chart data is the tables' data: its weekly sum is the API's person-times.
+    let json = page.split("const STATS = ").nth(1).unwrap_or("{}");
+    let stats: serde_json::Value = serde_json::Deserializer::from_str(json)
+        .into_iter::<serde_json::Value>()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no chart data"))??;
+    let week_sum: i64 = stats["by_week"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r[2].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(week_sum, person_times);
+    let kind_sum: i64 = stats["by_kind"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r[1].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(kind_sum, person_times);
+    assert_eq!(stats["satisfaction"][0][1], 2);
+    assert_eq!(stats["satisfaction"][0][2], 4.5);
+    // The vendored chart library is served by the server itself.
+    let js = console
+        .http
+        .get(server.url.join("admin/assets/echarts.min.js")?)
+        .send()
+        .await?;
+    assert_eq!(js.status(), 200);
+    assert!(js.bytes().await?.len() > 100_000);
+    Ok(())
+}

@@ -7,10 +7,12 @@
 //! - [`session`]: passwords, sessions, CSRF, sign-in limits.
 //! - `pages`: the pages and their forms.
 //! - `calendar`: the activity calendar page.
+//! - [`stats`]: statistics with charts (vendored ECharts).
 
 mod calendar;
 mod pages;
 pub mod session;
+pub mod stats;
 
 use axum::{
     Router,
@@ -36,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/requests.csv", get(pages::requests_csv))
         .route("/admin/requests/{id}", post(pages::answer))
         .route("/admin/audit", get(pages::audit))
+        .route("/admin/stats", get(stats::show))
+        .route("/admin/assets/echarts.min.js", get(stats::echarts))
         .route("/admin/calendar", get(calendar::show))
         .route("/admin/calendar/{hall}", post(calendar::save))
         .route("/admin/calendar/{hall}/{id}/cancel", post(calendar::cancel))
@@ -71,6 +75,7 @@ pub fn page(title: &str, session: Option<&Session>, body: Markup) -> Html<String
                             a href="/admin/kiosks" { "终端 Kiosks" }
                             a href="/admin/calendar" { "活动日历 Calendar" }
                             a href="/admin/requests" { "诉求台账 Requests" }
+                            a href="/admin/stats" { "统计 Statistics" }
                             a href="/admin/audit" { "操作日志 Audit" }
                             form method="post" action="/admin/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);

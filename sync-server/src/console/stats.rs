@@ -1,0 +1,275 @@
+//! The statistics page: person-times by hall and week and by activity
+//! kind, unique residents versus visits, satisfaction by activity, and
+//! requests received versus resolved with the median days to resolve — as
+//! charts (Apache ECharts, vendored in `assets/vendor/echarts` and served
+//! from this binary) with the same numbers in tables beside them. Every
+//! figure comes from one query per table; the charts draw the tables'
+//! numbers, so they cannot disagree.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Query, State},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use maud::{PreEscaped, html};
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use super::{PageError, Session, page};
+use crate::{Error, api::AppState, provision};
+
+/// The vendored chart library.
+pub const ECHARTS_JS: &[u8] = include_bytes!("../../assets/vendor/echarts/echarts.common.min.js");
+
+/// `GET /admin/assets/echarts.min.js`.
+pub async fn echarts() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ECHARTS_JS,
+    )
+        .into_response()
+}
+
+/// The period and halls.
+#[derive(Deserialize, Default)]
+pub struct StatsQuery {
+    hall: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Everything the page shows.
+#[derive(Serialize, Default, Debug, PartialEq)]
+pub struct Stats {
+    /// (hall, ISO week like 2026-W48, person-times).
+    pub by_week: Vec<(String, String, i64)>,
+    /// (activity kind code, person-times).
+    pub by_kind: Vec<(String, i64)>,
+    /// Check-ins with a resident, and distinct residents among them.
+    pub visits: i64,
+    /// Distinct residents.
+    pub residents: i64,
+    /// (activity title, ratings, average score).
+    pub satisfaction: Vec<(String, i64, f64)>,
+    /// Requests received in the period.
+    pub received: i64,
+    /// Of those, resolved.
+    pub resolved: i64,
+    /// Median days from request to resolution, if any resolved.
+    pub median_days: Option<f64>,
+}
+
+fn check_date(field: &str, v: &Option<String>) -> Result<Option<String>, Error> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|d| Some(d.to_string()))
+            .map_err(|_| Error::BadRequest(format!("{field} must be a date like 2026-11-23"))),
+    }
+}
+
+/// Compute the statistics for `halls` between two dates (inclusive).
+pub async fn compute(
+    state: &AppState,
+    halls: Vec<String>,
+    from: &str,
+    to: &str,
+) -> Result<Stats, Error> {
+    // Activity kinds and titles live in the hall calendars.
+    let mut info: HashMap<String, (String, String)> = HashMap::new();
+    for h in &halls {
+        for (id, a) in provision::activities(&state.core, h).await? {
+            info.insert(id, (a.kind.clone(), a.title.clone()));
+        }
+    }
+    let (from, to) = (from.to_string(), to.to_string());
+    state
+        .core
+        .db
+        .run(move |c| {
+            let err = |e| Error::db("computing statistics", e);
+            let mut st = Stats::default();
+            let (from_ms, to_ms) = {
+                let f = chrono::NaiveDate::parse_from_str(&from, "%Y-%m-%d").unwrap_or_default();
+                let t = chrono::NaiveDate::parse_from_str(&to, "%Y-%m-%d").unwrap_or_default() + chrono::Duration::days(1);
+                let ms = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map_or(0, |x| x.and_utc().timestamp_millis() - 8 * 3_600_000);
+                (ms(f), ms(t))
+            };
+            let mut kinds: HashMap<String, i64> = HashMap::new();
+            let mut titles: HashMap<String, (i64, i64)> = HashMap::new();
+            for h in &halls {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT strftime('%Y-W%W', date), SUM(headcount + companions) FROM checkins
+                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 ORDER BY 1",
+                    )
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![h, from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .map_err(err)?;
+                for row in rows {
+                    let (w, n) = row.map_err(err)?;
+                    st.by_week.push((h.clone(), w, n));
+                }
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT activity_id, SUM(headcount + companions) FROM checkins
+                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1",
+                    )
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![h, from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .map_err(err)?;
+                for row in rows {
+                    let (a, n) = row.map_err(err)?;
+                    let kind = info.get(&a).map_or_else(|| "other".to_string(), |(k, _)| k.clone());
+                    *kinds.entry(kind).or_default() += n;
+                }
+                let (v, r): (i64, i64) = c
+                    .query_row(
+                        "SELECT count(*), count(DISTINCT phone_hash) FROM checkins
+                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 AND phone_hash IS NOT NULL",
+                        params![h, from, to],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(err)?;
+                st.visits += v;
+                st.residents += r;
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT activity_id, count(*), SUM(score) FROM ratings
+                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1",
+                    )
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![h, from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+                    .map_err(err)?;
+                for row in rows {
+                    let (a, n, sum) = row.map_err(err)?;
+                    let title = info.get(&a).map_or_else(|| a.clone(), |(_, t)| t.clone());
+                    let e = titles.entry(title).or_default();
+                    e.0 += n;
+                    e.1 += sum;
+                }
+                let (rec, res): (i64, i64) = c
+                    .query_row(
+                        "SELECT count(*), COALESCE(SUM(status = 'resolved'), 0) FROM requests
+                         WHERE hall_id = ?1 AND kiosk_at_ms >= ?2 AND kiosk_at_ms < ?3",
+                        params![h, from_ms, to_ms],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(err)?;
+                st.received += rec;
+                st.resolved += res;
+            }
+            let mut days: Vec<f64> = Vec::new();
+            for h in &halls {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT updated_ms - kiosk_at_ms FROM requests WHERE hall_id = ?1 AND status = 'resolved'
+                         AND updated_ms IS NOT NULL AND kiosk_at_ms >= ?2 AND kiosk_at_ms < ?3",
+                    )
+                    .map_err(err)?;
+                let rows = stmt.query_map(params![h, from_ms, to_ms], |r| r.get::<_, i64>(0)).map_err(err)?;
+                for row in rows {
+                    days.push(row.map_err(err)?.max(0) as f64 / 86_400_000.0);
+                }
+            }
+            days.sort_by(f64::total_cmp);
+            st.median_days = (!days.is_empty()).then(|| {
+                let m = days.len() / 2;
+                if days.len() % 2 == 1 { days[m] } else { (days[m - 1] + days[m]) / 2.0 }
+            });
+            let mut by_kind: Vec<_> = kinds.into_iter().collect();
+            by_kind.sort();
+            st.by_kind = by_kind;
+            let mut sat: Vec<_> = titles
+                .into_iter()
+                .map(|(t, (n, sum))| (t, n, if n > 0 { sum as f64 / n as f64 } else { 0.0 }))
+                .collect();
+            sat.sort_by(|a, b| a.0.cmp(&b.0));
+            st.satisfaction = sat;
+            Ok(st)
+        })
+        .await
+}
+
+/// JSON for a `<script>` block: `<` escaped so no text can end the block.
+fn script_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c")
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    s: Session,
+    Query(q): Query<StatsQuery>,
+) -> Result<Response, PageError> {
+    let hall = q.hall.clone().filter(|h| !h.is_empty());
+    if let Some(h) = &hall {
+        s.require_hall(h)?;
+    }
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let from = check_date("from", &q.from)?
+        .unwrap_or_else(|| (today - chrono::Duration::days(29)).to_string());
+    let to = check_date("to", &q.to)?.unwrap_or_else(|| today.to_string());
+    let halls = hall.clone().map_or_else(|| s.halls.clone(), |h| vec![h]);
+    let st = compute(&state, halls, &from, &to).await?;
+    let rate = if st.received > 0 {
+        format!("{:.0}%", 100.0 * st.resolved as f64 / st.received as f64)
+    } else {
+        "-".into()
+    };
+    let body = html! {
+        form method="get" action="/admin/stats" {
+            label { "服务中心 Hall " select name="hall" { option value="" { "全部 all" } @for h in &s.halls { option value=(h) selected[hall.as_deref() == Some(h.as_str())] { (h) } } } }
+            " " label { "从 From " input name="from" value=(from) size="10"; }
+            " " label { "到 To " input name="to" value=(to) size="10"; }
+            " " button type="submit" { "统计 Show" }
+        }
+        h2 { "服务人次 Person-times by week" }
+        div #chart-week style="height:280px" {}
+        table { tr { th { "服务中心 Hall" } th { "周 Week" } th { "人次 Person-times" } }
+            @for (h, w, n) in &st.by_week { tr { td { (h) } td { (w) } td.n { (n) } } } }
+        h2 { "按活动类别 By activity kind" }
+        div #chart-kind style="height:280px" {}
+        table { tr { th { "类别 Kind" } th { "人次 Person-times" } } @for (k, n) in &st.by_kind { tr { td { (k) } td.n { (n) } } } }
+        h2 { "居民与到访 Residents and visits" }
+        table { tr { th { "实名到访 Named visits" } th { "不同居民 Distinct residents" } } tr { td #visits { (st.visits) } td #residents { (st.residents) } } }
+        h2 { "满意度 Satisfaction by activity" }
+        div #chart-sat style="height:280px" {}
+        table { tr { th { "活动 Activity" } th { "评价数 Ratings" } th { "平均分 Average (1–5)" } }
+            @for (t, n, avg) in &st.satisfaction { tr { td { (t) } td.n { (n) } td { (format!("{avg:.2}")) } } } }
+        h2 { "诉求 Requests" }
+        table { tr { th { "收到 Received" } th { "已解决 Resolved" } th { "解决率 Resolution rate" } th { "解决用时中位数（天） Median days to resolve" } }
+            tr { td #received { (st.received) } td #resolved { (st.resolved) } td { (rate) } td { (st.median_days.map_or_else(|| "-".to_string(), |d| format!("{d:.1}"))) } } }
+        script src="/admin/assets/echarts.min.js" {}
+        script { (PreEscaped(format!("const STATS = {};", script_json(&st)))) (PreEscaped(CHARTS_JS)) }
+    };
+    Ok(page("统计 Statistics", Some(&s), body).into_response())
+}
+
+const CHARTS_JS: &str = r#"
+(function(){
+  if (typeof echarts === 'undefined') return;
+  function bar(id, labels, values){
+    var c = echarts.init(document.getElementById(id));
+    c.setOption({tooltip:{}, xAxis:{type:'category', data:labels}, yAxis:{type:'value'},
+      series:[{type:'bar', data:values, itemStyle:{color:'#9e1b1b'}, label:{show:true, position:'top'}}]});
+  }
+  bar('chart-week', STATS.by_week.map(function(r){return r[0]+' '+r[1];}), STATS.by_week.map(function(r){return r[2];}));
+  bar('chart-kind', STATS.by_kind.map(function(r){return r[0];}), STATS.by_kind.map(function(r){return r[1];}));
+  bar('chart-sat', STATS.satisfaction.map(function(r){return r[0];}), STATS.satisfaction.map(function(r){return Math.round(r[2]*100)/100;}));
+})();
+"#;
