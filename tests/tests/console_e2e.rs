@@ -241,6 +241,42 @@ async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree() -> anyhow
     assert_eq!(kind_sum, person_times);
     assert_eq!(stats["satisfaction"][0][1], 2);
     assert_eq!(stats["satisfaction"][0][2], 4.5);
+    // The export counts the same: read the workbook back.
+    let xlsx = console
+        .http
+        .get(server.url.join("admin/export.xlsx?hall=xianfeng")?)
+        .header("cookie", &console.cookie)
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    use calamine::{DataType as _, Reader as _};
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec()))?;
+    assert_eq!(
+        wb.sheet_names(),
+        linli_sync_server::console::export::SHEETS
+            .map(String::from)
+            .to_vec()
+    );
+    let checkins = wb.worksheet_range("签到表")?;
+    assert_eq!(checkins.height(), 19, "a header and 18 check-ins");
+    assert_eq!(
+        checkins.get((0, 0)).map(ToString::to_string).as_deref(),
+        Some("日期")
+    );
+    let monthly = wb.worksheet_range("服务人次月报")?;
+    let monthly_sum: f64 = monthly
+        .rows()
+        .skip(1)
+        .filter_map(|r| r.get(3).and_then(|c| c.get_float()))
+        .sum();
+    assert_eq!(monthly_sum as i64, person_times);
+    assert_eq!(wb.worksheet_range("诉求台账")?.height(), 2);
+    assert!(
+        !format!("{:?}", checkins).contains("139000"),
+        "phones only masked"
+    );
     // The vendored chart library is served by the server itself.
     let js = console
         .http

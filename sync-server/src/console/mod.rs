@@ -8,8 +8,10 @@
 //! - `pages`: the pages and their forms.
 //! - `calendar`: the activity calendar page.
 //! - [`stats`]: statistics with charts (vendored ECharts).
+//! - [`export`]: the XLSX workbook.
 
 mod calendar;
+pub mod export;
 mod pages;
 pub mod session;
 pub mod stats;
@@ -39,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/requests/{id}", post(pages::answer))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/stats", get(stats::show))
+        .route("/admin/export.xlsx", get(export::xlsx))
         .route("/admin/assets/echarts.min.js", get(stats::echarts))
         .route("/admin/calendar", get(calendar::show))
         .route("/admin/calendar/{hall}", post(calendar::save))

@@ -237,6 +237,7 @@ pub async fn show(
             " " label { "从 From " input name="from" value=(from) size="10"; }
             " " label { "到 To " input name="to" value=(to) size="10"; }
             " " button type="submit" { "统计 Show" }
+            " " a href={ "/admin/export.xlsx?hall=" (hall.clone().unwrap_or_default()) "&from=" (from) "&to=" (to) } { "导出 Excel (XLSX)" }
         }
         h2 { "服务人次 Person-times by week" }
         div #chart-week style="height:280px" {}
