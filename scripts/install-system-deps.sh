@@ -2,14 +2,16 @@
 # Installs the Debian packages Linli needs beyond a Rust toolchain and gcc:
 # the libraries the kiosk window loads at run time (X11, xkbcommon, Mesa's
 # GL and software Vulkan for egui_kittest snapshots), Xvfb for running
-# the real window headless, and Node.js for the interop scenario's
-# JavaScript automerge-repo peer. Safe to run again; installs only what is missing.
+# the real window headless, Chromium for the admin console's browser test,
+# and Node.js for the interop scenario's JavaScript automerge-repo peer and
+# for playwright-core (which drives Debian's Chromium; it downloads nothing). Safe to run again; installs only what is missing.
 set -euo pipefail
 
 packages=(
   libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon0 libxkbcommon-x11-0
   libegl1 libegl-mesa0 libgl1-mesa-dri libvulkan1 mesa-vulkan-drivers
   xvfb xauth
+  chromium
 )
 
 missing=()
@@ -38,6 +40,10 @@ if command -v npm >/dev/null; then
     echo "install-system-deps: installing the JavaScript automerge-repo peer for tests/interop"
     (cd "$here/tests/interop" && npm install --no-audit --no-fund --loglevel=error)
   fi
+  if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+    echo "install-system-deps: installing playwright-core for tests/browser"
+    (cd "$here/tests/browser" && npm install --no-audit --no-fund --loglevel=error)
+  fi
 else
-  echo "install-system-deps: npm not found; the interop scenario needs Node.js (apt-get install nodejs npm)" >&2
+  echo "install-system-deps: npm not found; the interop and browser tests need Node.js (apt-get install nodejs npm)" >&2
 fi

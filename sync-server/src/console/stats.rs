@@ -266,7 +266,7 @@ const CHARTS_JS: &str = r#"
   if (typeof echarts === 'undefined') return;
   function bar(id, labels, values){
     var c = echarts.init(document.getElementById(id));
-    c.setOption({tooltip:{}, xAxis:{type:'category', data:labels}, yAxis:{type:'value'},
+    c.setOption({animation:false, tooltip:{}, xAxis:{type:'category', data:labels}, yAxis:{type:'value'},
       series:[{type:'bar', data:values, itemStyle:{color:'#9e1b1b'}, label:{show:true, position:'top'}}]});
   }
   bar('chart-week', STATS.by_week.map(function(r){return r[0]+' '+r[1];}), STATS.by_week.map(function(r){return r[2];}));

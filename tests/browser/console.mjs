@@ -1,0 +1,66 @@
+// Drives Debian's Chromium (playwright-core, no browser download) through
+// the admin console as an office worker would: sign in, provision a kiosk,
+// add an activity, answer a request, look at the statistics, export XLSX.
+// Usage: node console.mjs BASE_URL USER PASSWORD HALL SHOTS_DIR
+// Prints one JSON line: { token, requestAnswered, xlsxBytes, statsCanvas }.
+import { chromium } from "playwright-core";
+import { mkdirSync, writeFileSync } from "node:fs";
+
+const [base, user, password, hall, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const shot = async (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+const out = {};
+
+await page.goto(`${base}admin/login`);
+await shot("01-login");
+await page.fill("input[name=user]", user);
+await page.fill("input[name=password]", password);
+await Promise.all([page.waitForURL(`${base}admin`), page.click("button[type=submit]")]);
+await shot("02-overview");
+
+await page.goto(`${base}admin/kiosks`);
+await page.selectOption("select[name=hall]", hall);
+await page.fill("input[name=name]", "浏览器终端");
+await Promise.all([page.waitForLoadState(), page.click("form[action='/admin/kiosks'] button")]);
+out.token = (await page.textContent("p.token"))?.trim();
+await shot("03-kiosk-provisioned");
+
+await page.goto(`${base}admin/calendar?hall=${hall}`);
+await page.fill("input[name=title]", "浏览器加的讲座");
+await page.selectOption("select[name=kind]", "lecture");
+await page.fill("input[name=date]", new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10));
+await page.fill("input[name=start]", "20:00");
+await page.fill("input[name=end]", "21:00");
+await Promise.all([page.waitForLoadState(), page.click("form[action='/admin/calendar/" + hall + "'] button")]);
+await shot("04-calendar");
+
+await page.goto(`${base}admin/requests?hall=${hall}`);
+const forms = await page.$$("form[action^='/admin/requests/']");
+if (forms.length > 0) {
+  await forms[0].$eval("select[name=status]", (s) => (s.value = "resolved"));
+  await forms[0].$eval("textarea[name=reply]", (t) => (t.value = "浏览器里回复：已处理"));
+  await Promise.all([page.waitForLoadState(), forms[0].$eval("button", (b) => b.click())]);
+  out.requestAnswered = true;
+}
+await shot("05-requests");
+
+await page.goto(`${base}admin/stats?hall=${hall}`);
+await page.waitForSelector("#chart-week canvas", { timeout: 10000 });
+out.statsCanvas = true;
+await shot("06-stats");
+
+const resp = await page.request.get(`${base}admin/export.xlsx?hall=${hall}`);
+const body = await resp.body();
+writeFileSync(`${shots}/export.xlsx`, body);
+out.xlsxBytes = body.length;
+
+await page.goto(`${base}admin/audit`);
+await shot("07-audit");
+await browser.close();
+console.log(JSON.stringify(out));

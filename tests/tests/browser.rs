@@ -1,0 +1,82 @@
+//! A real browser (Debian's Chromium, driven by playwright-core from
+//! tests/browser) through the admin console against a real server: sign
+//! in, provision a kiosk (its token pairs a real kiosk), add an activity
+//! (it reaches the kiosk), answer a request (the reply reaches the kiosk),
+//! look at the statistics chart, export XLSX (read back). Screenshots land
+//! in tests/browser/shots.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use linli_core::{
+    KioskNode,
+    model::{RequestCategory, RequestStatus},
+    node::ResidentInput,
+};
+use linli_tests::{TestKiosk, TestServer, eventually, init_logging, test_options, test_phone};
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
+    init_logging();
+    anyhow::ensure!(
+        browser_dir().join("node_modules/playwright-core").exists() && std::path::Path::new("/usr/bin/chromium").exists(),
+        "Chromium or playwright-core is missing: run scripts/install-system-deps.sh"
+    );
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    let hash = linli_sync_server::console::session::hash_password("good password")?;
+    core.db.call(move |db| db.set_admin_password("admin", &hash)).await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    kiosk.record_checkins("act-1", 5, 1).await?;
+    let phone = test_phone(6, 6)?;
+    kiosk
+        .node()
+        .record_request(RequestCategory::Repair, "电梯有故障".into(), Some(ResidentInput { phone: phone.clone(), name: None }), true)
+        .await?;
+    eventually(Duration::from_secs(20), "the request on the server", || async {
+        let v = server.api.get("api/v1/halls/xianfeng/requests").await?;
+        Ok((v.as_array().map(Vec::len) == Some(1)).then_some(()))
+    })
+    .await?;
+
+    let url = server.url.to_string();
+    let shots = browser_dir().join("shots");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(browser_dir().join("console.mjs"))
+            .args([url.as_str(), "admin", "good password", "xianfeng"])
+            .arg(&shots)
+            .current_dir(browser_dir())
+            .output()
+    })
+    .await??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "browser run failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
+    assert_eq!(report["requestAnswered"], true);
+    assert_eq!(report["statsCanvas"], true);
+    assert!(report["xlsxBytes"].as_u64().unwrap_or(0) > 1000);
+
+    // The token shown once in the browser pairs a real kiosk.
+    let token = report["token"].as_str().unwrap_or_default().to_string();
+    let dir = tempfile::tempdir()?;
+    let second = KioskNode::pair(test_options(dir.path()), &server.url, &token).await?;
+    assert_eq!(second.config().hall_id, "xianfeng");
+    // The activity added in the browser reaches the kiosks.
+    eventually(Duration::from_secs(20), "the new activity on the kiosk", || async {
+        let acts = kiosk.node().activities().await?;
+        Ok(acts.iter().any(|(_, a)| a.title == "浏览器加的讲座").then_some(()))
+    })
+    .await?;
+    // The reply written in the browser reaches the resident.
+    eventually(Duration::from_secs(20), "the reply on the kiosk", || async {
+        let mine = kiosk.node().my_requests(&phone).await?;
+        Ok((mine.first().map(|r| (r.status, r.reply.clone())) == Some((RequestStatus::Resolved, Some("浏览器里回复：已处理".into())))).then_some(()))
+    })
+    .await?;
+    second.shutdown().await;
+    Ok(())
+}
