@@ -83,6 +83,19 @@ const MIGRATIONS: &[&str] = &[
         after TEXT
     );
 ",
+    "
+    CREATE TABLE request_assignments (
+        record_id TEXT PRIMARY KEY NOT NULL,
+        assignee TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE points_catalogue (
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        item TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        PRIMARY KEY (hall_id, item)
+    );
+",
 ];
 
 /// A hall.

@@ -204,7 +204,8 @@ async fn central_admin_sees_every_hall_and_markup_is_escaped() {
     let r = send(&f, "GET", "/admin/requests", Some(&id), None).await;
     assert!(
         r.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-        "escaped"
+        "escaped: {}",
+        r.body
     );
     assert!(!r.body.contains("<script>alert(1)"));
     assert!(r.body.contains("138****5678"));
@@ -508,4 +509,64 @@ async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = send(&f, "GET", "/admin/calendar?hall=xianfeng", Some(&li), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn overdue_requests_are_flagged_and_filtered_by_age() {
+    let f = fixture().await;
+    let (wang, _) = sign_in(&f, "wang").await;
+    // The seeded repair request is decades old: overdue (3-day deadline).
+    let r = send(&f, "GET", "/admin/requests?overdue=1", Some(&wang), None).await;
+    assert!(
+        r.body.contains("AB12CD") && r.body.contains("逾期 overdue"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("时限 3 天"));
+    let r = send(
+        &f,
+        "GET",
+        "/admin/requests?min_age_days=30",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert!(r.body.contains("AB12CD"));
+    let r = send(
+        &f,
+        "GET",
+        "/admin/requests?min_age_days=lots",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A fresh request is neither overdue nor old.
+    f.state
+        .core
+        .db
+        .with(|c| {
+            c.execute(
+                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
+                     callback_consent, status, kiosk_at_ms, received_ms)
+                 VALUES ('r2', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11', 'EF34GH', 'idea', '希望增加休息座椅', 0, 'received', ?1, ?1)",
+                [linli_sync_server::server::now_ms()],
+            )
+            .map(|_| ())
+            .map_err(|e| linli_sync_server::Error::db("seed", e))
+        })
+        .expect("seed");
+    let r = send(&f, "GET", "/admin/requests?overdue=1", Some(&wang), None).await;
+    assert!(!r.body.contains("EF34GH"));
+    let r = send(
+        &f,
+        "GET",
+        "/admin/requests?min_age_days=1",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert!(!r.body.contains("EF34GH") && r.body.contains("AB12CD"));
+    let r = send(&f, "GET", "/admin/requests", Some(&wang), None).await;
+    assert!(r.body.contains("EF34GH"));
 }

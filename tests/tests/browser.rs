@@ -22,24 +22,39 @@ fn browser_dir() -> PathBuf {
 async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     init_logging();
     anyhow::ensure!(
-        browser_dir().join("node_modules/playwright-core").exists() && std::path::Path::new("/usr/bin/chromium").exists(),
+        browser_dir().join("node_modules/playwright-core").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
         "Chromium or playwright-core is missing: run scripts/install-system-deps.sh"
     );
     let server = TestServer::start().await?;
     let core = server.core()?;
     let hash = linli_sync_server::console::session::hash_password("good password")?;
-    core.db.call(move |db| db.set_admin_password("admin", &hash)).await?;
+    core.db
+        .call(move |db| db.set_admin_password("admin", &hash))
+        .await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     kiosk.record_checkins("act-1", 5, 1).await?;
     let phone = test_phone(6, 6)?;
     kiosk
         .node()
-        .record_request(RequestCategory::Repair, "电梯有故障".into(), Some(ResidentInput { phone: phone.clone(), name: None }), true)
+        .record_request(
+            RequestCategory::Repair,
+            "电梯有故障".into(),
+            Some(ResidentInput {
+                phone: phone.clone(),
+                name: None,
+            }),
+            true,
+        )
         .await?;
-    eventually(Duration::from_secs(20), "the request on the server", || async {
-        let v = server.api.get("api/v1/halls/xianfeng/requests").await?;
-        Ok((v.as_array().map(Vec::len) == Some(1)).then_some(()))
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the request on the server",
+        || async {
+            let v = server.api.get("api/v1/halls/xianfeng/requests").await?;
+            Ok((v.as_array().map(Vec::len) == Some(1)).then_some(()))
+        },
+    )
     .await?;
 
     let url = server.url.to_string();
@@ -54,8 +69,13 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     })
     .await??;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(out.status.success(), "browser run failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "browser run failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
     assert_eq!(report["requestAnswered"], true);
     assert_eq!(report["statsCanvas"], true);
     assert!(report["xlsxBytes"].as_u64().unwrap_or(0) > 1000);
@@ -66,16 +86,29 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     let second = KioskNode::pair(test_options(dir.path()), &server.url, &token).await?;
     assert_eq!(second.config().hall_id, "xianfeng");
     // The activity added in the browser reaches the kiosks.
-    eventually(Duration::from_secs(20), "the new activity on the kiosk", || async {
-        let acts = kiosk.node().activities().await?;
-        Ok(acts.iter().any(|(_, a)| a.title == "浏览器加的讲座").then_some(()))
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the new activity on the kiosk",
+        || async {
+            let acts = kiosk.node().activities().await?;
+            Ok(acts
+                .iter()
+                .any(|(_, a)| a.title == "浏览器加的讲座")
+                .then_some(()))
+        },
+    )
     .await?;
     // The reply written in the browser reaches the resident.
-    eventually(Duration::from_secs(20), "the reply on the kiosk", || async {
-        let mine = kiosk.node().my_requests(&phone).await?;
-        Ok((mine.first().map(|r| (r.status, r.reply.clone())) == Some((RequestStatus::Resolved, Some("浏览器里回复：已处理".into())))).then_some(()))
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the reply on the kiosk",
+        || async {
+            let mine = kiosk.node().my_requests(&phone).await?;
+            Ok((mine.first().map(|r| (r.status, r.reply.clone()))
+                == Some((RequestStatus::Resolved, Some("浏览器里回复：已处理".into()))))
+            .then_some(()))
+        },
+    )
     .await?;
     second.shutdown().await;
     Ok(())

@@ -142,6 +142,7 @@ async fn a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk() -> 
                 ("hall", "xianfeng"),
                 ("status", "in_progress"),
                 ("reply", "已通知物业，今天下午清运"),
+                ("assignee", "网格员小张"),
             ],
         )
         .await?;
@@ -156,6 +157,18 @@ async fn a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk() -> 
     )
     .await?;
     assert_eq!(mine[0].reply.as_deref(), Some("已通知物业，今天下午清运"));
+    let page = console
+        .http
+        .get(console.base.join("admin/requests?hall=xianfeng")?)
+        .header("cookie", &console.cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("负责人 Assignee: 网格员小张"),
+        "the assignee shows"
+    );
     Ok(())
 }
 

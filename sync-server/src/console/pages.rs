@@ -371,9 +371,25 @@ pub struct RequestFilter {
     hall: Option<String>,
     status: Option<String>,
     category: Option<String>,
+    /// Only requests at least this many days old.
+    min_age_days: Option<String>,
+    /// "1": only overdue ones.
+    overdue: Option<String>,
+}
+
+/// Days a request of a category may stay open before it is overdue.
+pub fn deadline_days(category: &str) -> i64 {
+    match category {
+        "safety" => 1,
+        "sanitation" | "repair" => 3,
+        "dispute" | "other" => 7,
+        _ => 14,
+    }
 }
 
 struct RequestLine {
+    assignee: Option<String>,
+    overdue: bool,
     id: String,
     hall: String,
     reference: String,
@@ -406,6 +422,18 @@ async fn filtered_requests(
     if let Some(c) = &category {
         RequestCategory::from_code(c)?;
     }
+    let min_age = match empty_none(&f.min_age_days) {
+        None => 0,
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (0..=3650).contains(d))
+            .ok_or_else(|| {
+                Error::BadRequest("min_age_days must be a number of days from 0 to 3650".into())
+            })?,
+    };
+    let only_overdue = empty_none(&f.overdue).is_some();
+    let now = now_ms();
     let halls = match hall {
         Some(h) => vec![h],
         None => s.halls.clone(),
@@ -417,29 +445,40 @@ async fn filtered_requests(
             let mut out = Vec::new();
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT record_id, hall_id, reference, category, text, phone_masked, status, reply, kiosk_at_ms
-                     FROM requests WHERE hall_id = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR category = ?3)
-                     ORDER BY kiosk_at_ms DESC",
+                    "SELECT r.record_id, r.hall_id, r.reference, r.category, r.text, r.phone_masked, r.status, r.reply,
+                            r.kiosk_at_ms, a.assignee
+                     FROM requests r LEFT JOIN request_assignments a ON a.record_id = r.record_id
+                     WHERE r.hall_id = ?1 AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.category = ?3)
+                       AND r.kiosk_at_ms <= ?4
+                     ORDER BY r.kiosk_at_ms DESC",
                 )
                 .map_err(|e| Error::db("listing requests", e))?;
             for h in &halls {
                 let rows = stmt
-                    .query_map(params![h, status, category], |r| {
+                    .query_map(params![h, status, category, now - min_age * 86_400_000], |r| {
+                        let category: String = r.get(3)?;
+                        let status: String = r.get(6)?;
+                        let at: i64 = r.get(8)?;
                         Ok(RequestLine {
+                            assignee: r.get(9)?,
+                            overdue: status != "resolved" && now - at > deadline_days(&category) * 86_400_000,
                             id: r.get(0)?,
                             hall: r.get(1)?,
                             reference: r.get(2)?,
-                            category: r.get(3)?,
+                            category,
                             text: r.get(4)?,
                             phone: r.get(5)?,
-                            status: r.get(6)?,
+                            status,
                             reply: r.get(7)?,
-                            at: r.get(8)?,
+                            at,
                         })
                     })
                     .map_err(|e| Error::db("listing requests", e))?;
                 for row in rows {
-                    out.push(row.map_err(|e| Error::db("listing requests", e))?);
+                    let row = row.map_err(|e| Error::db("listing requests", e))?;
+                    if !only_overdue || row.overdue {
+                        out.push(row);
+                    }
                 }
             }
             Ok(out)
@@ -479,6 +518,8 @@ pub async fn requests(
                 label { "状态 Status " select name="status" { option value="" { "全部 all" } @for st in ["received", "in_progress", "resolved"] { option value=(st) selected[f.status.as_deref() == Some(st)] { (status_label(st)) } } } }
                 " "
                 label { "类别 Category " select name="category" { option value="" { "全部 all" } @for c in RequestCategory::ALL { option value=(c.code()) selected[f.category.as_deref() == Some(c.code())] { (c.code()) } } } }
+                " " label { "至少 At least " input name="min_age_days" size="3" value=(f.min_age_days.clone().unwrap_or_default()); " 天前 days old" }
+                " " label { input type="checkbox" name="overdue" value="1" checked[f.overdue.as_deref() == Some("1")]; " 只看逾期 overdue only" }
                 " " button type="submit" { "筛选 Filter" }
                 " " a href={ "/admin/requests.csv?" (query) } { "导出 CSV" }
             }
@@ -487,7 +528,10 @@ pub async fn requests(
                 tr { th { "编号 Ref" } th { "服务中心 Hall" } th { "类别 Category" } th { "内容 Text" } th { "电话 Phone" } th { "时间 Time" } th { "状态与回复 Status and reply" } }
                 @for r in &lines {
                     tr {
-                        td { (r.reference) } td { (r.hall) } td { (r.category) } td { (r.text) }
+                        td { (r.reference) @if r.overdue { br; strong.err { "！逾期 overdue" } } }
+                        td { (r.hall) }
+                        td { (r.category) br; small { "时限 " (deadline_days(&r.category)) " 天 days" } }
+                        td { (r.text) @if let Some(a) = &r.assignee { br; "负责人 Assignee: " (a) } }
                         td { (r.phone.clone().unwrap_or_else(|| "-".into())) }
                         td { (fmt_ms(Some(r.at))) }
                         td {
@@ -497,6 +541,8 @@ pub async fn requests(
                                 form method="post" action={ "/admin/requests/" (r.id) } {
                                     input type="hidden" name="csrf" value=(s.csrf);
                                     input type="hidden" name="hall" value=(r.hall);
+                                    input name="assignee" placeholder="负责人 assignee" maxlength="40" value=(r.assignee.clone().unwrap_or_default());
+                                    br;
                                     select name="status" { @for st in ["received", "in_progress", "resolved"] { option value=(st) selected[r.status == st] { (status_label(st)) } } }
                                     br;
                                     textarea name="reply" rows="2" cols="30" maxlength="1000" { (r.reply.clone().unwrap_or_default()) }
@@ -520,6 +566,7 @@ pub struct AnswerForm {
     hall: String,
     status: String,
     reply: Option<String>,
+    assignee: Option<String>,
 }
 
 pub async fn answer(
@@ -559,6 +606,35 @@ pub async fn answer(
         },
     )
     .await?;
+    if let Some(a) = form
+        .assignee
+        .clone()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+    {
+        if a.chars().count() > 40 || a.chars().any(char::is_control) {
+            return Err(Error::BadRequest(
+                "负责人最多 40 个字 (assignee: at most 40 characters)".into(),
+            )
+            .into());
+        }
+        let (i, u) = (id.clone(), s.user.clone());
+        state
+            .core
+            .db
+            .call(move |db| {
+                db.with(|c| {
+                    c.execute(
+                        "INSERT INTO request_assignments (record_id, assignee, at_ms) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (record_id) DO UPDATE SET assignee = excluded.assignee, at_ms = excluded.at_ms",
+                        params![i, a, now_ms()],
+                    )
+                    .map_err(|e| Error::db("assigning a request", e))
+                })?;
+                db.audit(&u, "assign_request", &i, None, Some(&a), now_ms())
+            })
+            .await?;
+    }
     let after = format!("{}: {}", status.code(), reply.unwrap_or_default());
     let u = s.user.clone();
     state
