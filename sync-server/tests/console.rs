@@ -570,3 +570,96 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
     let r = send(&f, "GET", "/admin/requests", Some(&wang), None).await;
     assert!(r.body.contains("EF34GH"));
 }
+
+#[tokio::test]
+async fn volunteer_hours_points_and_the_points_catalogue() {
+    let f = fixture().await;
+    let now = linli_sync_server::server::now_ms();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        .to_string();
+    f.state
+        .core
+        .db
+        .with(|c| {
+            for (id, action, at) in [("s1", "sign_in", now - 2 * 3_600_000), ("s2", "sign_out", now)] {
+                c.execute(
+                    "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, phone_masked,
+                         name, activity_id, kiosk_at_ms, received_ms)
+                     VALUES (?1, 'd', 'xianfeng', 'xianfeng-k1', ?2, 's1', ?3, 'h1', '136****1234', '王大爷', NULL, ?4, ?4)",
+                    rusqlite::params![id, today, action, at],
+                )
+                .map_err(|e| linli_sync_server::Error::db("seed", e))?;
+            }
+            Ok(())
+        })
+        .expect("seed");
+    let (wang, csrf) = sign_in(&f, "wang").await;
+    let r = send(
+        &f,
+        "GET",
+        "/admin/volunteers?hall=xianfeng",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("136****1234 王大爷"), "{}", r.body);
+    assert!(
+        r.body.contains("<td>2.0</td><td>4</td>"),
+        "two hours, four points"
+    );
+    let r = send(
+        &f,
+        "POST",
+        "/admin/volunteers/catalogue",
+        Some(&wang),
+        Some(&format!(
+            "csrf={csrf}&hall=xianfeng&item=%E5%A4%A7%E7%B1%B3&points=20"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = send(
+        &f,
+        "GET",
+        "/admin/volunteers?hall=xianfeng",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert!(r.body.contains("<td>大米</td><td>20</td>"));
+    let r = send(
+        &f,
+        "POST",
+        "/admin/volunteers/catalogue",
+        Some(&wang),
+        Some(&format!("csrf={csrf}&hall=xianfeng&item=x&points=lots")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("积分应为"));
+    let r = send(&f, "GET", "/admin/volunteers?month=Nov", Some(&wang), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let (zhao, zcsrf) = sign_in(&f, "zhao").await;
+    let r = send(
+        &f,
+        "POST",
+        "/admin/volunteers/catalogue",
+        Some(&zhao),
+        Some(&format!("csrf={zcsrf}&hall=xianfeng&item=x&points=1")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let (li, _) = sign_in(&f, "li").await;
+    let r = send(
+        &f,
+        "GET",
+        "/admin/volunteers?hall=xianfeng",
+        Some(&li),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

@@ -9,12 +9,14 @@
 //! - `calendar`: the activity calendar page.
 //! - [`stats`]: statistics with charts (vendored ECharts).
 //! - [`export`]: the XLSX workbook.
+//! - [`volunteers`]: hours, points and the points catalogue.
 
 mod calendar;
 pub mod export;
 mod pages;
 pub mod session;
 pub mod stats;
+pub mod volunteers;
 
 use axum::{
     Router,
@@ -41,6 +43,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/requests/{id}", post(pages::answer))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/stats", get(stats::show))
+        .route("/admin/volunteers", get(volunteers::show))
+        .route("/admin/volunteers/catalogue", post(volunteers::save_item))
         .route("/admin/export.xlsx", get(export::xlsx))
         .route("/admin/assets/echarts.min.js", get(stats::echarts))
         .route("/admin/calendar", get(calendar::show))
@@ -79,6 +83,7 @@ pub fn page(title: &str, session: Option<&Session>, body: Markup) -> Html<String
                             a href="/admin/calendar" { "活动日历 Calendar" }
                             a href="/admin/requests" { "诉求台账 Requests" }
                             a href="/admin/stats" { "统计 Statistics" }
+                            a href="/admin/volunteers" { "志愿者 Volunteers" }
                             a href="/admin/audit" { "操作日志 Audit" }
                             form method="post" action="/admin/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
