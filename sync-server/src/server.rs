@@ -47,6 +47,8 @@ pub struct ServerCore {
     pub data_dir: PathBuf,
     /// Failed console sign-ins per user name.
     pub login_limiter: crate::console::session::LoginLimiter,
+    /// Submissions of the resident mobile page per hall.
+    pub web_limiter: crate::console::mobile::WebLimiter,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
 }
 
@@ -134,6 +136,7 @@ impl ServerCore {
                 phone_key,
                 data_dir: data_dir.to_path_buf(),
                 login_limiter: Default::default(),
+                web_limiter: Default::default(),
                 dirty: tx,
             }),
             rx,

@@ -663,3 +663,92 @@ async fn volunteer_hours_points_and_the_points_catalogue() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_resident_mobile_page_lands_in_the_requests_list() {
+    let f = fixture().await;
+    let page = send(&f, "GET", "/m/request?hall=xianfeng&ref=AB12CD", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("补充编号") && page.body.contains("AB12CD"));
+    let r = send(&f, "GET", "/m/request?hall=nowhere", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Bad input: reasons, what was typed kept.
+    let r = send(
+        &f,
+        "POST",
+        "/m/request",
+        None,
+        Some("hall=xianfeng&category=repair&text=%20&phone="),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("请写下内容"));
+    let long = "长".repeat(501);
+    let r = send(
+        &f,
+        "POST",
+        "/m/request",
+        None,
+        Some(&format!("hall=xianfeng&category=repair&text={long}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(
+        &f,
+        "POST",
+        "/m/request",
+        None,
+        Some("hall=xianfeng&category=repair&text=%E7%81%AF&phone=123"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("11 位") && r.body.contains(">灯</textarea>"),
+        "the text is kept"
+    );
+    let huge = format!("hall=xianfeng&category=repair&text={}", "a".repeat(20_000));
+    let r = send(&f, "POST", "/m/request", None, Some(&huge)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let r = send(
+        &f,
+        "POST",
+        "/m/request",
+        None,
+        Some("hall=xianfeng&ref=AB12CD&category=repair&text=%3Cb%3E3%E5%8F%B7%E6%A5%BC%3C%2Fb%3E%E7%94%B5%E6%A2%AF%E5%8F%88%E5%9D%8F%E4%BA%86&phone=13812345678"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let reference = r
+        .body
+        .split("id=\"reference\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("reference")
+        .to_string();
+    // Projected like a kiosk's book (the projector is not running in this test).
+    let core = f.state.core.clone();
+    for id in core.db.kiosk_documents().expect("docs") {
+        let doc: samod::DocumentId = id.parse().expect("id");
+        linli_sync_server::projection::project_document(&core, &doc)
+            .await
+            .expect("project");
+    }
+    let (wang, _) = sign_in(&f, "wang").await;
+    let list = send(
+        &f,
+        "GET",
+        "/admin/requests?hall=xianfeng",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert!(list.body.contains(&reference), "the web request is listed");
+    assert!(
+        list.body
+            .contains("[补充 AB12CD] &lt;b&gt;3号楼&lt;/b&gt;电梯又坏了"),
+        "escaped, with its reference"
+    );
+    assert!(list.body.contains("138****5678") && !list.body.contains("13812345678"));
+}

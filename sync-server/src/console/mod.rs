@@ -7,12 +7,14 @@
 //! - [`session`]: passwords, sessions, CSRF, sign-in limits.
 //! - `pages`: the pages and their forms.
 //! - `calendar`: the activity calendar page.
+//! - [`mobile`]: the resident mobile page behind the kiosk's QR code.
 //! - [`stats`]: statistics with charts (vendored ECharts).
 //! - [`export`]: the XLSX workbook.
 //! - [`volunteers`]: hours, points and the points catalogue.
 
 mod calendar;
 pub mod export;
+pub mod mobile;
 mod pages;
 pub mod session;
 pub mod stats;
@@ -42,6 +44,12 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/requests.csv", get(pages::requests_csv))
         .route("/admin/requests/{id}", post(pages::answer))
         .route("/admin/audit", get(pages::audit))
+        .route(
+            "/m/request",
+            get(mobile::show)
+                .post(mobile::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(mobile::MAX_BODY)),
+        )
         .route("/admin/stats", get(stats::show))
         .route("/admin/volunteers", get(volunteers::show))
         .route("/admin/volunteers/catalogue", post(volunteers::save_item))

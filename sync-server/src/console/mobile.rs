@@ -1,0 +1,255 @@
+//! The resident mobile page, opened from the kiosk's QR code: a phone's
+//! own input method for a longer request. No account: submissions are
+//! size-limited and rate-limited per hall, and land in the hall's web
+//! request book — a request book the server writes, projected like a
+//! kiosk's, so they appear in the same requests list.
+
+use std::{collections::HashMap, str::FromStr, sync::Mutex};
+
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+use linli_core::{
+    docs::requests,
+    ids::RecordId,
+    model::{Request, RequestCategory},
+    phone::{PhoneKey, PhoneNumber},
+};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use crate::{Error, api::AppState, provision, server::now_ms};
+
+/// Submissions a hall's web page accepts per window.
+pub const MAX_PER_WINDOW: u32 = 30;
+/// The window, ms.
+pub const WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Largest form body accepted, bytes.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// Submissions per hall in the current window.
+#[derive(Default)]
+pub struct WebLimiter(Mutex<HashMap<String, (u32, i64)>>);
+
+impl WebLimiter {
+    fn allow(&self, hall: &str, now: i64) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let e = m.entry(hall.to_string()).or_insert((0, now));
+        if now - e.1 >= WINDOW_MS {
+            *e = (0, now);
+        }
+        e.0 += 1;
+        e.0 <= MAX_PER_WINDOW
+    }
+}
+
+const CATEGORIES: [(RequestCategory, &str); 7] = [
+    (RequestCategory::Sanitation, "环境卫生"),
+    (RequestCategory::Repair, "设施报修"),
+    (RequestCategory::Dispute, "邻里纠纷"),
+    (RequestCategory::Safety, "治安"),
+    (RequestCategory::ServiceSuggestion, "服务建议"),
+    (RequestCategory::Idea, "我为社区献一策"),
+    (RequestCategory::Other, "其他"),
+];
+
+fn mobile_page(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="zh-CN" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) }
+                    style { "body{font-family:sans-serif;font-size:20px;margin:16px;background:#fbf8f1;color:#1a1a1a}select,textarea,input,button{font-size:20px;width:100%;margin:6px 0;padding:8px}button{background:#9e1b1b;color:#fff;border:0;border-radius:6px}.err{color:#9e1b1b}.ok{color:#1b5e20}" }
+                }
+                body { h1 { (title) } (body) }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// The page's query.
+#[derive(Deserialize, Default)]
+pub struct MobileQuery {
+    hall: Option<String>,
+    r#ref: Option<String>,
+}
+
+/// The form.
+#[derive(Deserialize, Default, Clone)]
+pub struct MobileForm {
+    hall: String,
+    r#ref: Option<String>,
+    category: String,
+    text: String,
+    phone: Option<String>,
+}
+
+fn form(
+    hall: &str,
+    reference: Option<&str>,
+    f: Option<&MobileForm>,
+    error: Option<&str>,
+) -> Markup {
+    html! {
+        @if let Some(r) = reference { p { "补充编号 " strong { (r) } " 的诉求 (adding to request " (r) ")" } }
+        @if let Some(e) = error { p.err { (e) } }
+        form method="post" action="/m/request" {
+            input type="hidden" name="hall" value=(hall);
+            @if let Some(r) = reference { input type="hidden" name="ref" value=(r); }
+            label { "类别 Category" select name="category" { @for (c, name) in CATEGORIES { option value=(c.code()) selected[f.is_some_and(|f| f.category == c.code())] { (name) } } } }
+            label { "内容（500 字以内） What happened" textarea name="text" rows="6" maxlength="500" required { (f.map(|f| f.text.clone()).unwrap_or_default()) } }
+            label { "手机号（可不填，填了方便回电） Phone (optional)" input type="tel" name="phone" maxlength="13" value=(f.and_then(|f| f.phone.clone()).unwrap_or_default()); }
+            button type="submit" { "提交 Submit" }
+        }
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Query(q): Query<MobileQuery>,
+) -> Result<Response, super::PageError> {
+    let hall = q.hall.clone().unwrap_or_default();
+    let h = provision::require_hall(&state.core, &hall).await?;
+    let reference = q
+        .r#ref
+        .clone()
+        .filter(|r| r.len() <= 12 && r.chars().all(|c| c.is_ascii_alphanumeric()));
+    Ok(mobile_page(
+        &format!("{} · 意见建议", h.name),
+        form(&hall, reference.as_deref(), None, None),
+    )
+    .into_response())
+}
+
+fn validate(f: &MobileForm, key: &PhoneKey) -> Result<Request, String> {
+    let category = RequestCategory::from_code(&f.category)
+        .map_err(|_| "请选择类别 (choose a category)".to_string())?;
+    let text = f.text.trim();
+    if text.is_empty() {
+        return Err("请写下内容 (please write something)".into());
+    }
+    if text.chars().count() > linli_core::model::MAX_REQUEST_CHARS {
+        return Err("内容请在 500 字以内 (at most 500 characters)".into());
+    }
+    let resident = match f.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => {
+            let phone = PhoneNumber::parse(p)
+                .map_err(|_| "手机号应为 11 位 (a mobile number has 11 digits)".to_string())?;
+            Some(linli_core::model::ResidentRef {
+                phone_hash: key.hash(&phone),
+                phone_masked: phone.masked(),
+                name: None,
+            })
+        }
+    };
+    let reference = f
+        .r#ref
+        .as_deref()
+        .filter(|r| r.len() <= 12 && r.chars().all(|c| c.is_ascii_alphanumeric()));
+    let text = match reference {
+        Some(r) => format!("[补充 {r}] {text}"),
+        None => text.to_string(),
+    };
+    let request = Request {
+        category: category.code().to_string(),
+        text,
+        callback_consent: resident.is_some(),
+        resident,
+        kiosk_id: String::new(),
+        at_ms: now_ms(),
+    };
+    request.validate().map_err(|e| e.to_string())?;
+    Ok(request)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Form(f): Form<MobileForm>,
+) -> Result<Response, super::PageError> {
+    let hall = provision::require_hall(&state.core, &f.hall).await?;
+    let key = PhoneKey::from_hex(&state.core.phone_key)?;
+    let mut request = match validate(&f, &key) {
+        Ok(r) => r,
+        Err(e) => {
+            let page = mobile_page(
+                &format!("{} · 意见建议", hall.name),
+                form(&f.hall, f.r#ref.as_deref(), Some(&f), Some(&e)),
+            );
+            return Ok((StatusCode::BAD_REQUEST, page).into_response());
+        }
+    };
+    if !state.core.web_limiter.allow(&hall.id, now_ms()) {
+        let page = mobile_page(
+            "请稍后再试",
+            html! { p.err { "提交太多了，请过一会儿再试 (too many submissions; try again in a few minutes)" } },
+        );
+        return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
+    }
+    let web_kiosk = format!("{}-web", hall.id);
+    request.kiosk_id = web_kiosk.clone();
+    let tz: chrono_tz::Tz = hall.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let month = chrono::DateTime::from_timestamp_millis(request.at_ms)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .format("%Y-%m")
+        .to_string();
+    let book = web_book(&state, &hall.id, &web_kiosk, &month).await?;
+    let id = RecordId::new();
+    let key = id.to_string();
+    book.with_document_async(move |d| requests::add_request(d, &key, &request))
+        .await
+        .map_err(Error::from)??;
+    state.core.mark_dirty(book.document_id().clone());
+    let reference = id.short_reference();
+    Ok(mobile_page(
+        "已收到，谢谢您",
+        html! { p.ok { "已收到，我们会尽快处理。(Received, thank you.)" } p { "您的编号 Your reference: " strong #reference { (reference) } } },
+    )
+    .into_response())
+}
+
+/// The hall's web request book for a month, made on first use.
+async fn web_book(
+    state: &AppState,
+    hall: &str,
+    web_kiosk: &str,
+    month: &str,
+) -> Result<samod::DocHandle, Error> {
+    let meta_key = format!("webbook/{hall}/{month}");
+    let k = meta_key.clone();
+    let existing = state.core.db.call(move |db| db.meta(&k)).await?;
+    if let Some(id) = existing {
+        let doc = samod::DocumentId::from_str(&id)
+            .map_err(|e| Error::BadRequest(format!("stored web book id: {e}")))?;
+        if let Some(h) = state.core.repo.find(doc).await? {
+            return Ok(h);
+        }
+    }
+    let handle = state
+        .core
+        .repo
+        .create(requests::new_request_book(hall, web_kiosk, month)?)
+        .await?;
+    let (doc, h, w) = (
+        handle.document_id().to_string(),
+        hall.to_string(),
+        web_kiosk.to_string(),
+    );
+    state
+        .core
+        .db
+        .call(move |db| {
+            db.claim_doc(&doc, &h, &w, now_ms())?;
+            db.meta_or_insert(&meta_key, &doc).map(|_| ())
+        })
+        .await?;
+    Ok(handle)
+}
