@@ -113,6 +113,13 @@ pub struct Hall {
     pub directory_doc: String,
 }
 
+impl Hall {
+    /// The hall's time zone (Asia/Shanghai if the stored name is unknown).
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+}
+
 /// A kiosk as the server knows it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Kiosk {
@@ -564,6 +571,29 @@ impl Db {
             rows.collect::<rusqlite::Result<_>>()
                 .map_err(|e| Error::db("listing an admin's halls", e))
         })
+    }
+
+    /// [`Db::audit`] from async code, on a blocking thread.
+    pub async fn audit_async(
+        &self,
+        user: &str,
+        action: &str,
+        target: &str,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Result<()> {
+        let (u, a, t) = (user.to_string(), action.to_string(), target.to_string());
+        self.call(move |db| {
+            db.audit(
+                &u,
+                &a,
+                &t,
+                before.as_deref(),
+                after.as_deref(),
+                crate::server::now_ms(),
+            )
+        })
+        .await
     }
 
     /// Record an admin action (who, what, on what, before and after).

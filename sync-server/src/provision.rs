@@ -178,6 +178,15 @@ pub async fn require_hall(core: &ServerCore, hall_id: &str) -> Result<Hall> {
         .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))
 }
 
+/// A kiosk, or `NotFound` naming it.
+pub async fn require_kiosk(core: &ServerCore, id: &str) -> Result<Kiosk> {
+    let k = id.to_string();
+    core.db
+        .call(move |db| db.kiosk(&k))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("kiosk {id}")))
+}
+
 async fn hall_doc(core: &ServerCore, doc_id: &str) -> Result<samod::DocHandle> {
     let id = DocumentId::from_str(doc_id)
         .map_err(|e| Error::BadRequest(format!("document id {doc_id}: {e}")))?;

@@ -112,11 +112,10 @@ impl Admin {
     }
 
     async fn audit(&self, state: &AppState, action: &str, target: &str) -> Result<()> {
-        let (u, a, t) = (self.user.clone(), action.to_string(), target.to_string());
         state
             .core
             .db
-            .call(move |db| db.audit(&u, &a, &t, None, None, now_ms()))
+            .audit_async(&self.user, action, target, None, None)
             .await
     }
 
@@ -399,13 +398,7 @@ async fn revoke_kiosk(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     admin.require_write()?;
-    let k = id.clone();
-    let kiosk = state
-        .core
-        .db
-        .call(move |db| db.kiosk(&k))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("kiosk {id}")))?;
+    let kiosk = provision::require_kiosk(&state.core, &id).await?;
     admin.require_hall(&kiosk.hall_id)?;
     provision::revoke_kiosk(&state.core, &id).await?;
     admin.audit(&state, "revoke_kiosk", &id).await?;

@@ -144,7 +144,7 @@ async fn render(
         .ok_or_else(|| Error::Forbidden("no hall is yours".into()))?;
     s.require_hall(&hall_id)?;
     let hall = provision::require_hall(&state.core, &hall_id).await?;
-    let tz: chrono_tz::Tz = hall.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let tz = hall.time_zone();
     let today = local(tz, now_ms()).date_naive();
     let week = q
         .week
@@ -266,7 +266,7 @@ pub async fn save(
     s.require_write()?;
     s.require_hall(&hall_id)?;
     let hall = provision::require_hall(&state.core, &hall_id).await?;
-    let tz: chrono_tz::Tz = hall.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let tz = hall.time_zone();
     let q = WeekQuery {
         hall: Some(hall_id.clone()),
         week: Some(form.date.clone()),
@@ -292,21 +292,14 @@ pub async fn save(
         a.ends_at_ms += i64::from(w) * week_ms;
         let this_id = if w == 0 { id.clone() } else { None };
         let saved = provision::put_activity(&state.core, &hall_id, this_id, a.clone()).await?;
-        let (u, after) = (
-            s.user.clone(),
-            serde_json::to_string(&a).unwrap_or_default(),
-        );
+        let after = serde_json::to_string(&a).unwrap_or_default();
         let b = if w == 0 { before.clone() } else { None };
         let action = if w == 0 && id.is_some() {
             "edit_activity"
         } else {
             "create_activity"
         };
-        state
-            .core
-            .db
-            .call(move |db| db.audit(&u, action, &saved, b.as_deref(), Some(&after), now_ms()))
-            .await?;
+        s.audit(&state, action, &saved, b, Some(after)).await?;
     }
     Ok(Redirect::to(&format!(
         "/admin/calendar?hall={hall_id}&week={}",
@@ -341,27 +334,18 @@ pub async fn cancel(
     } else {
         "scheduled"
     };
-    let tz: chrono_tz::Tz = provision::require_hall(&state.core, &hall_id)
+    let tz = provision::require_hall(&state.core, &hall_id)
         .await?
-        .tz
-        .parse()
-        .unwrap_or(chrono_tz::Asia::Shanghai);
+        .time_zone();
     let week = monday(local(tz, a.starts_at_ms).date_naive());
     provision::put_activity(&state.core, &hall_id, Some(id.clone()), a).await?;
-    let u = s.user.clone();
-    state
-        .core
-        .db
-        .call(move |db| {
-            db.audit(
-                &u,
-                "cancel_activity",
-                &id,
-                Some(before),
-                Some(after),
-                now_ms(),
-            )
-        })
-        .await?;
+    s.audit(
+        &state,
+        "cancel_activity",
+        &id,
+        Some(before.into()),
+        Some(after.into()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/admin/calendar?hall={hall_id}&week={week}")).into_response())
 }

@@ -17,7 +17,7 @@ use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde::Deserialize;
 
 use super::{PageError, Session};
-use crate::{Error, api::AppState, provision, server::now_ms};
+use crate::{Error, api::AppState, provision};
 
 /// Sheet names, in order.
 pub const SHEETS: [&str; 4] = ["签到表", "服务人次月报", "诉求台账", "志愿时长积分明细"];
@@ -227,13 +227,14 @@ pub async fn xlsx(
     let to = date("to", &q.to, "9999-12-31")?;
     let halls = hall.map_or_else(|| s.halls.clone(), |h| vec![h]);
     let bytes = workbook(&state, halls, from.clone(), to.clone()).await?;
-    let u = s.user.clone();
-    let what = format!("{from}..{to}");
-    state
-        .core
-        .db
-        .call(move |db| db.audit(&u, "export_xlsx", "workbook", None, Some(&what), now_ms()))
-        .await?;
+    s.audit(
+        &state,
+        "export_xlsx",
+        "workbook",
+        None,
+        Some(format!("{from}..{to}")),
+    )
+    .await?;
     Ok((
         [
             (

@@ -195,7 +195,7 @@ pub async fn submit(
     }
     let web_kiosk = format!("{}-web", hall.id);
     request.kiosk_id = web_kiosk.clone();
-    let tz: chrono_tz::Tz = hall.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+    let tz = hall.time_zone();
     let month = chrono::DateTime::from_timestamp_millis(request.at_ms)
         .unwrap_or_default()
         .with_timezone(&tz)

@@ -149,7 +149,7 @@ pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
             let mut out = Vec::new();
             for hall in halls {
                 let Some(h) = db.hall(&hall)? else { continue };
-                let tz: chrono_tz::Tz = h.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+                let tz = h.time_zone();
                 let today = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().with_timezone(&tz).date_naive();
                 let week = (today - chrono::Duration::days(6)).to_string();
                 let month = format!("{}-01", today.format("%Y-%m"));
@@ -294,11 +294,7 @@ pub async fn provision(
     s.require_hall(&form.hall)?;
     match provision::add_kiosk(&state.core, &form.hall, &form.name).await {
         Ok((kiosk, token)) => {
-            let (u, id) = (s.user.clone(), kiosk.id.clone());
-            state
-                .core
-                .db
-                .call(move |db| db.audit(&u, "provision_kiosk", &id, None, None, now_ms()))
+            s.audit(&state, "provision_kiosk", &kiosk.id, None, None)
                 .await?;
             // The pairing QR code carries the server address and the token,
             // for a phone or scanner at the kiosk.
@@ -338,30 +334,17 @@ pub async fn revoke(
 ) -> PageResult {
     s.check_csrf(&form.csrf)?;
     s.require_write()?;
-    let k = id.clone();
-    let kiosk = state
-        .core
-        .db
-        .call(move |db| db.kiosk(&k))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("kiosk {id}")))?;
+    let kiosk = provision::require_kiosk(&state.core, &id).await?;
     s.require_hall(&kiosk.hall_id)?;
     provision::revoke_kiosk(&state.core, &id).await?;
-    let u = s.user.clone();
-    state
-        .core
-        .db
-        .call(move |db| {
-            db.audit(
-                &u,
-                "revoke_kiosk",
-                &id,
-                Some("active"),
-                Some("revoked"),
-                now_ms(),
-            )
-        })
-        .await?;
+    s.audit(
+        &state,
+        "revoke_kiosk",
+        &id,
+        Some("active".into()),
+        Some("revoked".into()),
+    )
+    .await?;
     Ok(Redirect::to("/admin/kiosks").into_response())
 }
 
@@ -636,20 +619,7 @@ pub async fn answer(
             .await?;
     }
     let after = format!("{}: {}", status.code(), reply.unwrap_or_default());
-    let u = s.user.clone();
-    state
-        .core
-        .db
-        .call(move |db| {
-            db.audit(
-                &u,
-                "answer_request",
-                &id,
-                before.as_deref(),
-                Some(&after),
-                now_ms(),
-            )
-        })
+    s.audit(&state, "answer_request", &id, before, Some(after))
         .await?;
     Ok(Redirect::to(&format!("/admin/requests?hall={}", form.hall)).into_response())
 }
@@ -683,22 +653,14 @@ pub async fn requests_csv(
             csv_field(r.reply.as_deref().unwrap_or(""))
         );
     }
-    let u = s.user.clone();
-    let n = lines.len().to_string();
-    state
-        .core
-        .db
-        .call(move |db| {
-            db.audit(
-                &u,
-                "export_requests_csv",
-                "requests",
-                None,
-                Some(&n),
-                now_ms(),
-            )
-        })
-        .await?;
+    s.audit(
+        &state,
+        "export_requests_csv",
+        "requests",
+        None,
+        Some(lines.len().to_string()),
+    )
+    .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

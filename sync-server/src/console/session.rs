@@ -121,6 +121,22 @@ impl Session {
         }
     }
 
+    /// Record an action of this admin in the audit log.
+    pub async fn audit(
+        &self,
+        state: &crate::api::AppState,
+        action: &str,
+        target: &str,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Result<()> {
+        state
+            .core
+            .db
+            .audit_async(&self.user, action, target, before, after)
+            .await
+    }
+
     /// Check a form's CSRF token (constant time).
     pub fn check_csrf(&self, token: &str) -> Result<()> {
         if bool::from(self.csrf.as_bytes().ct_eq(token.as_bytes())) {
