@@ -118,6 +118,32 @@ impl Hall {
     pub fn time_zone(&self) -> chrono_tz::Tz {
         self.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai)
     }
+
+    /// The hall's local date at `ms`.
+    pub fn date_at(&self, ms: i64) -> chrono::NaiveDate {
+        self.local(ms).date_naive()
+    }
+
+    /// `ms` on the hall's clock.
+    pub fn local(&self, ms: i64) -> chrono::DateTime<chrono_tz::Tz> {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .with_timezone(&self.time_zone())
+    }
+
+    /// The first millisecond of `date` in the hall (the earliest, should a
+    /// time-zone change skip midnight).
+    pub fn day_start_ms(&self, date: chrono::NaiveDate) -> i64 {
+        use chrono::TimeZone as _;
+        let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+        self.time_zone()
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map_or_else(
+                || midnight.and_utc().timestamp_millis(),
+                |d| d.timestamp_millis(),
+            )
+    }
 }
 
 /// A kiosk as the server knows it.
@@ -154,6 +180,7 @@ pub struct DocOwner {
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<std::path::PathBuf>,
 }
 
 fn kiosk_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Kiosk> {
@@ -208,7 +235,24 @@ impl Db {
         }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
         })
+    }
+
+    /// A separate read-only connection for long reads (exports), so they
+    /// never hold the shared connection: WAL lets it read a consistent
+    /// snapshot while syncs and the console keep writing.
+    pub fn reader(&self) -> Result<Connection> {
+        let err = |e| Error::db("opening a reader", e);
+        let c = Connection::open_with_flags(
+            self.path.as_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        c.execute_batch("PRAGMA query_only = ON;").map_err(err)?;
+        Ok(c)
     }
 
     /// Run `f` with the connection, on the calling thread.

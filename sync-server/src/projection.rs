@@ -29,7 +29,8 @@ use crate::{
 };
 
 /// Projection tables (append-only migrations).
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE projection_state (
         doc_id TEXT PRIMARY KEY NOT NULL,
         kind TEXT,
@@ -112,7 +113,16 @@ pub const MIGRATIONS: &[&str] = &["
         at_ms INTEGER NOT NULL,
         PRIMARY KEY (doc_id, record_key)
     );
-"];
+",
+    "
+    -- v2: what each kiosk delivered recently (the console's kiosks page).
+    CREATE INDEX checkins_kiosk_received ON checkins (kiosk_id, received_ms);
+    CREATE INDEX ratings_kiosk_received ON ratings (kiosk_id, received_ms);
+    CREATE INDEX shift_events_kiosk_received ON shift_events (kiosk_id, received_ms);
+    CREATE INDEX requests_kiosk_received ON requests (kiosk_id, received_ms);
+    CREATE INDEX quarantine_kiosk ON quarantine (kiosk_id, at_ms);
+",
+];
 
 /// A record kiosk clocks may be ahead of the server by before it is flagged.
 pub const CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;

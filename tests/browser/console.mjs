@@ -2,7 +2,8 @@
 // the admin console as an office worker would: sign in, provision a kiosk,
 // add an activity, answer a request, look at the statistics, export XLSX.
 // Usage: node console.mjs BASE_URL USER PASSWORD HALL SHOTS_DIR
-// Prints one JSON line: { token, requestAnswered, xlsxBytes, statsCanvas }.
+// Prints one JSON line: { token, requestAnswered, xlsxBytes, statsCanvas,
+// english, chinese }.
 import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 
@@ -62,5 +63,14 @@ out.xlsxBytes = body.length;
 
 await page.goto(`${base}admin/audit`);
 await shot("07-audit");
+
+// The language switch: English on the same page, then back to Chinese.
+await page.goto(`${base}admin/stats?hall=${hall}`);
+await Promise.all([page.waitForURL(`${base}admin/stats?hall=${hall}`), page.click("header a[lang=en]")]);
+await page.waitForSelector("#chart-week canvas", { timeout: 10000 });
+out.english = (await page.textContent("main h1"))?.trim();
+await shot("08-stats-en");
+await Promise.all([page.waitForLoadState(), page.click("header a[lang=zh-CN]")]);
+out.chinese = (await page.textContent("main h1"))?.trim();
 await browser.close();
 console.log(JSON.stringify(out));

@@ -12,6 +12,9 @@
 //! - [`RawPeer`]: a bare samod peer with a kiosk token, for hostile and
 //!   foreign-client scenarios.
 //! - [`eventually`]: poll a condition with a deadline.
+//! - [`seed`]: projected rows written straight into a server's database.
+
+pub mod seed;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

@@ -79,6 +79,9 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     assert_eq!(report["requestAnswered"], true);
     assert_eq!(report["statsCanvas"], true);
     assert!(report["xlsxBytes"].as_u64().unwrap_or(0) > 1000);
+    // The language switch keeps the reader on the page, in their language.
+    assert_eq!(report["english"], "Statistics", "{report}");
+    assert_eq!(report["chinese"], "统计", "{report}");
 
     // The token shown once in the browser pairs a real kiosk.
     let token = report["token"].as_str().unwrap_or_default().to_string();

@@ -3,7 +3,7 @@
 //! `/sync` WebSocket. [`router`] is a plain function so routes are tested
 //! with `oneshot` and no socket.
 
-mod queries;
+pub mod queries;
 
 use std::sync::Arc;
 

@@ -179,3 +179,39 @@ pub fn quarantine(c: &Connection, hall: &str) -> Result<Vec<QuarantineRow>> {
     .collect::<rusqlite::Result<Vec<_>>>()
     .map_err(err)
 }
+
+/// What one kiosk delivered since a moment (start of its hall's day).
+#[derive(Debug, Default, Serialize)]
+pub struct KioskDay {
+    /// Records (check-ins, ratings, shift events, requests) received.
+    pub records: i64,
+    /// Records refused into quarantine (sync errors).
+    pub sync_errors: i64,
+    /// The latest refusal's reason, if any.
+    pub last_error: Option<String>,
+}
+
+/// Records and sync errors of `kiosk` received since `since_ms`.
+pub fn kiosk_day(c: &Connection, kiosk: &str, since_ms: i64) -> Result<KioskDay> {
+    let err = |e| Error::db("counting a kiosk's records", e);
+    let mut day = KioskDay::default();
+    for table in ["checkins", "ratings", "shift_events", "requests"] {
+        let n: i64 = c
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM {table} WHERE kiosk_id = ?1 AND received_ms >= ?2"
+            ))
+            .and_then(|mut s| s.query_row(params![kiosk, since_ms], |r| r.get(0)))
+            .map_err(err)?;
+        day.records += n;
+    }
+    (day.sync_errors, day.last_error) = c
+        .query_row(
+            "SELECT count(*), (SELECT reason FROM quarantine WHERE kiosk_id = ?1 AND at_ms >= ?2
+                               ORDER BY at_ms DESC LIMIT 1)
+             FROM quarantine WHERE kiosk_id = ?1 AND at_ms >= ?2",
+            params![kiosk, since_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(err)?;
+    Ok(day)
+}

@@ -13,7 +13,7 @@ use linli_core::model::{Activity, ActivityKind};
 use maud::html;
 use serde::Deserialize;
 
-use super::{PageError, Session, page};
+use super::{Lang, PageError, Session, page};
 use crate::{Error, api::AppState, provision, server::now_ms};
 
 /// Most weeks an activity may be repeated at once.
@@ -53,17 +53,17 @@ fn local(tz: chrono_tz::Tz, ms: i64) -> chrono::DateTime<chrono_tz::Tz> {
         .with_timezone(&tz)
 }
 
-fn kind_label(kind: ActivityKind) -> &'static str {
+fn kind_label(l: Lang, kind: ActivityKind) -> &'static str {
     match kind {
-        ActivityKind::HealthClinic => "义诊 clinic",
-        ActivityKind::Lecture => "讲座 lecture",
-        ActivityKind::AfterSchool => "四点半课堂 after school",
-        ActivityKind::Class => "课堂 class",
-        ActivityKind::ElderlyMeal => "长者助餐 meal",
-        ActivityKind::ServiceMarket => "服务集市 market",
-        ActivityKind::Festival => "节庆 festival",
-        ActivityKind::Volunteer => "志愿 volunteer",
-        ActivityKind::Other => "其他 other",
+        ActivityKind::HealthClinic => l.t("义诊", "clinic"),
+        ActivityKind::Lecture => l.t("讲座", "lecture"),
+        ActivityKind::AfterSchool => l.t("四点半课堂", "after school"),
+        ActivityKind::Class => l.t("课堂", "class"),
+        ActivityKind::ElderlyMeal => l.t("长者助餐", "meal"),
+        ActivityKind::ServiceMarket => l.t("服务集市", "market"),
+        ActivityKind::Festival => l.t("节庆", "festival"),
+        ActivityKind::Volunteer => l.t("志愿", "volunteer"),
+        ActivityKind::Other => l.t("其他", "other"),
     }
 }
 
@@ -185,32 +185,33 @@ async fn render(
         },
     });
     let can_write = s.role != "viewer";
+    let l = s.lang;
     let body = html! {
         form method="get" action="/admin/calendar" {
-            label { "服务中心 Hall " select name="hall" { @for h in &s.halls { option value=(h) selected[*h == hall_id] { (h) } } } }
+            label { (l.t("服务中心", "Hall")) " " select name="hall" { @for h in &s.halls { option value=(h) selected[*h == hall_id] { (h) } } } }
             " " input type="hidden" name="week" value=(week);
-            button type="submit" { "显示 Show" }
-            " " a href={ "/admin/calendar?hall=" (hall_id) "&week=" (week - Duration::days(7)) } { "← 上一周 previous week" }
-            " " a href={ "/admin/calendar?hall=" (hall_id) "&week=" (week + Duration::days(7)) } { "下一周 next week →" }
+            button type="submit" { (l.t("显示", "Show")) }
+            " " a href={ "/admin/calendar?hall=" (hall_id) "&week=" (week - Duration::days(7)) } { (l.t("← 上一周", "previous week")) }
+            " " a href={ "/admin/calendar?hall=" (hall_id) "&week=" (week + Duration::days(7)) } { (l.t("下一周", "next week →")) }
         }
         h2 { (hall.name) " · " (week) " – " (week + Duration::days(6)) }
         table {
-            tr { th { "日期 Day" } th { "时间 Time" } th { "活动 Activity" } th { "类别 Kind" } th { "地点 Room" } th { "名额 Places" } th { "签到 Check-in" } th {} }
+            tr { th { (l.t("日期", "Day")) } th { (l.t("时间", "Time")) } th { (l.t("活动", "Activity")) } th { (l.t("类别", "Kind")) } th { (l.t("地点", "Room")) } th { (l.t("名额", "Places")) } th { (l.t("签到", "Check-in")) } th {} }
             @for (id, a) in &in_week {
                 tr {
                     td { (local(tz, a.starts_at_ms).format("%m-%d %a")) }
                     td { (local(tz, a.starts_at_ms).format("%H:%M")) "–" (local(tz, a.ends_at_ms).format("%H:%M")) }
-                    td { @if a.cancelled { s { (a.title) } " (已取消 cancelled)" } @else { (a.title) } }
-                    td { (kind_label(a.kind())) }
+                    td { @if a.cancelled { s { (a.title) } " (" (l.t("已取消", "cancelled")) ")" } @else { (a.title) } }
+                    td { (kind_label(l, a.kind())) }
                     td { (a.room.clone().unwrap_or_default()) }
-                    td { (a.capacity.map_or_else(|| "不限 open".to_string(), |c| c.to_string())) }
-                    td { @if a.named_checkin { "实名 named" } @else { "计数 headcount" } }
+                    td { (a.capacity.map_or_else(|| l.t("不限", "open").to_string(), |c| c.to_string())) }
+                    td { @if a.named_checkin { (l.t("实名", "named")) } @else { (l.t("计数", "headcount")) } }
                     td {
                         @if can_write {
-                            a href={ "/admin/calendar?hall=" (hall_id) "&week=" (week) "&edit=" (id) } { "编辑 Edit" }
+                            a href={ "/admin/calendar?hall=" (hall_id) "&week=" (week) "&edit=" (id) } { (l.t("编辑", "Edit")) }
                             form method="post" action={ "/admin/calendar/" (hall_id) "/" (id) "/cancel" } {
                                 input type="hidden" name="csrf" value=(s.csrf);
-                                button type="submit" { @if a.cancelled { "恢复 Restore" } @else { "取消 Cancel" } }
+                                button type="submit" { @if a.cancelled { (l.t("恢复", "Restore")) } @else { (l.t("取消", "Cancel")) } }
                             }
                         }
                     }
@@ -218,25 +219,25 @@ async fn render(
             }
         }
         @if can_write {
-            h2 { @if prefill.id.is_some() { "编辑活动 Edit activity" } @else { "新增活动 New activity" } }
-            @if let Some(e) = &error { p.err { (e) } }
+            h2 { @if prefill.id.is_some() { (l.t("编辑活动", "Edit activity")) } @else { (l.t("新增活动", "New activity")) } }
+            @if let Some(e) = &error { p.err { (l.msg(e)) } }
             form method="post" action={ "/admin/calendar/" (hall_id) } {
                 input type="hidden" name="csrf" value=(s.csrf);
                 @if let Some(id) = &prefill.id { input type="hidden" name="id" value=(id); }
-                p { label { "名称 Title " input name="title" maxlength="60" value=(prefill.title) required; } }
-                p { label { "类别 Kind " select name="kind" { @for k in ActivityKind::ALL { option value=(k.code()) selected[prefill.kind == k.code()] { (kind_label(k)) } } } } }
-                p { label { "地点 Room " input name="room" maxlength="40" value=(prefill.room.clone().unwrap_or_default()); } }
+                p { label { (l.t("名称", "Title")) " " input name="title" maxlength="60" value=(prefill.title) required; } }
+                p { label { (l.t("类别", "Kind")) " " select name="kind" { @for k in ActivityKind::ALL { option value=(k.code()) selected[prefill.kind == k.code()] { (kind_label(l, k)) } } } } }
+                p { label { (l.t("地点", "Room")) " " input name="room" maxlength="40" value=(prefill.room.clone().unwrap_or_default()); } }
                 p {
-                    label { "日期 Date " input name="date" value=(prefill.date) placeholder="2026-11-23"; }
-                    " " label { "开始 Start " input name="start" value=(prefill.start) size="5"; }
-                    " " label { "结束 End " input name="end" value=(prefill.end) size="5"; }
+                    label { (l.t("日期", "Date")) " " input name="date" value=(prefill.date) placeholder="2026-11-23"; }
+                    " " label { (l.t("开始", "Start")) " " input name="start" value=(prefill.start) size="5"; }
+                    " " label { (l.t("结束", "End")) " " input name="end" value=(prefill.end) size="5"; }
                 }
                 p {
-                    label { "名额 Places " input name="capacity" value=(prefill.capacity.clone().unwrap_or_default()) size="5"; }
-                    " " label { input type="checkbox" name="named" checked[prefill.named.is_some()]; " 实名签到 named check-in" }
-                    " " label { "每周重复 Repeat weekly for " input name="repeat_weeks" value=(prefill.repeat_weeks.clone().unwrap_or_default()) size="3"; " 周 weeks" }
+                    label { (l.t("名额", "Places")) " " input name="capacity" value=(prefill.capacity.clone().unwrap_or_default()) size="5"; }
+                    " " label { input type="checkbox" name="named" checked[prefill.named.is_some()]; " " (l.t("实名签到", "named check-in")) }
+                    " " label { (l.t("每周重复", "Repeat weekly for")) " " input name="repeat_weeks" value=(prefill.repeat_weeks.clone().unwrap_or_default()) size="3"; " " (l.t("周", "weeks")) }
                 }
-                button type="submit" { "保存 Save" }
+                button type="submit" { (l.t("保存", "Save")) }
             }
         }
     };
@@ -245,7 +246,7 @@ async fn render(
     } else {
         StatusCode::OK
     };
-    Ok((status, page("活动日历 Calendar", Some(s), body)).into_response())
+    Ok((status, page(l, l.t("活动日历", "Calendar"), Some(s), body)).into_response())
 }
 
 pub async fn show(

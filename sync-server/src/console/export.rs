@@ -3,8 +3,14 @@
 //! activity kind), 诉求台账 (requests), 志愿时长积分明细 (volunteer shifts
 //! with hours and points) — for the halls and dates the screen's filters
 //! name. Rows come from the same projection the pages read.
+//!
+//! Large exports: sheets are written in constant-memory mode (rows go to a
+//! temporary file as they are written) on a separate read-only connection,
+//! the workbook is saved to a temporary file and streamed from there, so
+//! 100,000 rows cost neither the server's memory nor other users' waits.
+//! Times are shown on each hall's clock.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, io::Seek as _};
 
 use axum::{
     extract::{Query, State},
@@ -16,8 +22,10 @@ use rusqlite::params;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde::Deserialize;
 
-use super::{PageError, Session};
+use super::{PageError, Session, download};
 use crate::{Error, api::AppState, provision};
+
+type Zones = HashMap<String, chrono_tz::Tz>;
 
 /// Sheet names, in order.
 pub const SHEETS: [&str; 4] = ["签到表", "服务人次月报", "诉求台账", "志愿时长积分明细"];
@@ -43,38 +51,43 @@ fn date(field: &str, v: &Option<String>, default: &str) -> Result<String, Error>
     }
 }
 
-fn fmt_ms(ms: i64) -> String {
+/// `ms` on `hall`'s clock, as the sheets show it.
+fn fmt_ms(zones: &Zones, hall: &str, ms: i64) -> String {
+    let tz = zones
+        .get(hall)
+        .copied()
+        .unwrap_or(chrono_tz::Asia::Shanghai);
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&chrono_tz::Asia::Shanghai)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
-/// Build the workbook bytes.
+/// Build the workbook into a temporary file (deleted when dropped).
 pub async fn workbook(
     state: &AppState,
     halls: Vec<String>,
     from: String,
     to: String,
-) -> Result<Vec<u8>, Error> {
+) -> Result<std::fs::File, Error> {
     let mut info: HashMap<String, (String, String)> = HashMap::new();
+    let mut zones = Zones::new();
     for h in &halls {
         for (id, a) in provision::activities(&state.core, h).await? {
             info.insert(id, (a.kind.clone(), a.title.clone()));
         }
+        zones.insert(
+            h.clone(),
+            provision::require_hall(&state.core, h).await?.time_zone(),
+        );
     }
-    state
-        .core
-        .db
-        .run(move |c| {
+    let db = state.core.db.clone();
+    tokio::task::spawn_blocking(move || {
+            let c = db.reader()?;
             let err = |e| Error::db("exporting", e);
             let mut wb = Workbook::new();
             let bold = Format::new().set_bold();
 
-            let ws = wb.add_worksheet().set_name(SHEETS[0]).map_err(xlsx_err)?;
+            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[0]).map_err(xlsx_err)?;
             for (i, h) in ["日期", "服务中心", "终端", "活动", "手机（脱敏）", "称呼", "人数", "同行", "终端时间", "接收时间"].iter().enumerate() {
                 ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
             }
@@ -114,14 +127,14 @@ pub async fn workbook(
                     ws.write(row, 5, name.unwrap_or_default()).map_err(xlsx_err)?;
                     ws.write(row, 6, head as f64).map_err(xlsx_err)?;
                     ws.write(row, 7, comp as f64).map_err(xlsx_err)?;
-                    ws.write(row, 8, fmt_ms(at)).map_err(xlsx_err)?;
-                    ws.write(row, 9, fmt_ms(rec)).map_err(xlsx_err)?;
+                    ws.write(row, 8, fmt_ms(&zones, &hall, at)).map_err(xlsx_err)?;
+                    ws.write(row, 9, fmt_ms(&zones, &hall, rec)).map_err(xlsx_err)?;
                     *monthly.entry((d[..7].to_string(), hall, kind)).or_default() += head + comp;
                     row += 1;
                 }
             }
 
-            let ws = wb.add_worksheet().set_name(SHEETS[1]).map_err(xlsx_err)?;
+            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[1]).map_err(xlsx_err)?;
             for (i, h) in ["月份", "服务中心", "活动类别", "服务人次"].iter().enumerate() {
                 ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
             }
@@ -135,7 +148,7 @@ pub async fn workbook(
                 ws.write(r, 3, *n as f64).map_err(xlsx_err)?;
             }
 
-            let ws = wb.add_worksheet().set_name(SHEETS[2]).map_err(xlsx_err)?;
+            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[2]).map_err(xlsx_err)?;
             for (i, h) in ["编号", "服务中心", "类别", "内容", "手机（脱敏）", "需回电", "状态", "回复", "提交时间"].iter().enumerate() {
                 ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
             }
@@ -164,7 +177,7 @@ pub async fn workbook(
                     .map_err(err)?;
                 for r in rows {
                     let (reference, hall, cat, text, phone, cb, status, reply, at) = r.map_err(err)?;
-                    let day = fmt_ms(at);
+                    let day = fmt_ms(&zones, &hall, at);
                     if day.get(..10).is_some_and(|d| d < from.as_str() || d > to.as_str()) {
                         continue;
                     }
@@ -178,7 +191,7 @@ pub async fn workbook(
                 }
             }
 
-            let ws = wb.add_worksheet().set_name(SHEETS[3]).map_err(xlsx_err)?;
+            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[3]).map_err(xlsx_err)?;
             for (i, h) in ["服务中心", "志愿者（脱敏）", "上岗", "签退", "时长（小时）", "积分"].iter().enumerate() {
                 ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
             }
@@ -200,17 +213,24 @@ pub async fn workbook(
                     let (hall, phone, start, end) = r.map_err(err)?;
                     ws.write(row, 0, hall.as_str()).map_err(xlsx_err)?;
                     ws.write(row, 1, phone.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 2, fmt_ms(start)).map_err(xlsx_err)?;
-                    ws.write(row, 3, end.map(fmt_ms).unwrap_or_default()).map_err(xlsx_err)?;
+                    ws.write(row, 2, fmt_ms(&zones, &hall, start)).map_err(xlsx_err)?;
+                    ws.write(row, 3, end.map(|e| fmt_ms(&zones, &hall, e)).unwrap_or_default()).map_err(xlsx_err)?;
                     let hours = end.map_or(0.0, |e| (e - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0);
                     ws.write(row, 4, (hours * 100.0).round() / 100.0).map_err(xlsx_err)?;
                     ws.write(row, 5, f64::from(end.map_or(0, |e| points_for_shift(start, e)))).map_err(xlsx_err)?;
                     row += 1;
                 }
             }
-            wb.save_to_buffer().map_err(xlsx_err)
-        })
-        .await
+            let mut file = tempfile::tempfile().map_err(|e| Error::Io { context: "creating the export file".into(), source: e })?;
+            wb.save_to_writer(&mut file).map_err(xlsx_err)?;
+            file.rewind().map_err(|e| Error::Io { context: "reading the export file".into(), source: e })?;
+            Ok(file)
+    })
+    .await
+    .map_err(|e| Error::Io {
+        context: "export worker".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
 }
 
 /// `GET /admin/export.xlsx`.
@@ -226,7 +246,8 @@ pub async fn xlsx(
     let from = date("from", &q.from, "0000-01-01")?;
     let to = date("to", &q.to, "9999-12-31")?;
     let halls = hall.map_or_else(|| s.halls.clone(), |h| vec![h]);
-    let bytes = workbook(&state, halls, from.clone(), to.clone()).await?;
+    let mut file = workbook(&state, halls, from.clone(), to.clone()).await?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or_default();
     s.audit(
         &state,
         "export_xlsx",
@@ -245,8 +266,9 @@ pub async fn xlsx(
                 header::CONTENT_DISPOSITION,
                 "attachment; filename=\"linli-export.xlsx\"",
             ),
+            (header::CONTENT_LENGTH, &len.to_string()),
         ],
-        bytes,
+        download::streamed("xlsx", move |w| std::io::copy(&mut file, w).map(|_| ())),
     )
         .into_response())
 }

@@ -5,17 +5,27 @@
 //! every admin action lands in the audit log.
 //!
 //! - [`session`]: passwords, sessions, CSRF, sign-in limits.
-//! - `pages`: the pages and their forms.
+//! - [`lang`]: the Chinese/English switch.
+//! - `pages`: sign-in, sign-out and the overview.
+//! - `kiosks`: the kiosks page, provisioning and revocation.
+//! - [`requests`]: 诉求台账 with its filters, answers and CSV export.
+//! - `audit`: the audit log and its export.
 //! - `calendar`: the activity calendar page.
 //! - [`mobile`]: the resident mobile page behind the kiosk's QR code.
 //! - [`stats`]: statistics with charts (vendored ECharts).
 //! - [`export`]: the XLSX workbook.
+//! - [`download`]: streaming large downloads.
 //! - [`volunteers`]: hours, points and the points catalogue.
 
+mod audit;
 mod calendar;
+pub mod download;
 pub mod export;
+mod kiosks;
+pub mod lang;
 pub mod mobile;
 mod pages;
+pub mod requests;
 pub mod session;
 pub mod stats;
 pub mod volunteers;
@@ -29,7 +39,7 @@ use axum::{
 };
 use maud::{DOCTYPE, Markup, html};
 
-pub use self::session::Session;
+pub use self::{lang::Lang, session::Session};
 use crate::{Error, api::AppState, server::now_ms};
 
 /// The console's routes, under `/admin`.
@@ -37,13 +47,15 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(pages::login_form).post(pages::login))
         .route("/admin/logout", post(pages::logout))
+        .route("/admin/lang/{code}", get(lang::switch))
         .route("/admin", get(pages::overview))
-        .route("/admin/kiosks", get(pages::kiosks).post(pages::provision))
-        .route("/admin/kiosks/{id}/revoke", post(pages::revoke))
-        .route("/admin/requests", get(pages::requests))
-        .route("/admin/requests.csv", get(pages::requests_csv))
-        .route("/admin/requests/{id}", post(pages::answer))
-        .route("/admin/audit", get(pages::audit))
+        .route("/admin/kiosks", get(kiosks::show).post(kiosks::provision))
+        .route("/admin/kiosks/{id}/revoke", post(kiosks::revoke))
+        .route("/admin/requests", get(requests::show))
+        .route("/admin/requests.csv", get(requests::csv))
+        .route("/admin/requests/{id}", post(requests::answer))
+        .route("/admin/audit", get(audit::show))
+        .route("/admin/audit.csv", get(audit::csv))
         .route(
             "/m/request",
             get(mobile::show)
@@ -63,40 +75,47 @@ pub fn routes() -> Router<AppState> {
 const CSS: &str = "
 body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;background:#fbf8f1;color:#1a1a1a;font-size:17px}
 header{background:#9e1b1b;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
-header a{color:#fff;text-decoration:none;font-weight:600}header form{margin-left:auto}
+header a{color:#fff;text-decoration:none;font-weight:600}header .lang{margin-left:auto}
 main{padding:20px;max-width:1200px}table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border:1px solid #d8d2c4;padding:6px 8px;text-align:left;vertical-align:top}th{background:#efe9dc}
 .err{color:#9e1b1b;font-weight:600}.ok{color:#1b5e20;font-weight:600}button{padding:6px 14px}
 input,select,textarea{font-size:16px;padding:4px}.token{font-family:monospace;font-size:15px;background:#fff;padding:8px;border:2px solid #1b5e20;word-break:break-all}
 ";
 
-/// A whole page.
-pub fn page(title: &str, session: Option<&Session>, body: Markup) -> Html<String> {
+/// A whole page in the reader's language `l`.
+pub fn page(l: Lang, title: &str, session: Option<&Session>, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
-            html lang="zh-CN" {
+            html lang=(l.html_lang()) {
                 head {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · 邻里 Linli" }
+                    title { (title) " · " (l.t("邻里", "Linli")) }
                     style { (maud::PreEscaped(CSS)) }
                 }
                 body {
                     header {
-                        strong { "邻里 Linli" }
+                        strong { (l.t("邻里", "Linli")) }
+                        @if session.is_some() {
+                            a href="/admin" { (l.t("概览", "Overview")) }
+                            a href="/admin/kiosks" { (l.t("终端", "Kiosks")) }
+                            a href="/admin/calendar" { (l.t("活动日历", "Calendar")) }
+                            a href="/admin/requests" { (l.t("诉求台账", "Requests")) }
+                            a href="/admin/stats" { (l.t("统计", "Statistics")) }
+                            a href="/admin/volunteers" { (l.t("志愿者", "Volunteers")) }
+                            a href="/admin/audit" { (l.t("操作日志", "Audit")) }
+                        }
+                        span.lang {
+                            a href="/admin/lang/zh" lang="zh-CN" { "中文" }
+                            " | "
+                            a href="/admin/lang/en" lang="en" { "English" }
+                        }
                         @if let Some(s) = session {
-                            a href="/admin" { "概览 Overview" }
-                            a href="/admin/kiosks" { "终端 Kiosks" }
-                            a href="/admin/calendar" { "活动日历 Calendar" }
-                            a href="/admin/requests" { "诉求台账 Requests" }
-                            a href="/admin/stats" { "统计 Statistics" }
-                            a href="/admin/volunteers" { "志愿者 Volunteers" }
-                            a href="/admin/audit" { "操作日志 Audit" }
                             form method="post" action="/admin/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
                                 span { (s.user) " (" (s.role) ") " }
-                                button type="submit" { "退出 Sign out" }
+                                button type="submit" { (l.t("退出", "Sign out")) }
                             }
                         }
                     }
@@ -146,7 +165,10 @@ impl IntoResponse for PageError {
         };
         (
             status,
+            // An error page is shown in both languages: the handler that
+            // failed may not have known the reader's.
             page(
+                Lang::Zh,
                 "出错了 Error",
                 None,
                 html! { p.err { (msg) } p { a href="/admin" { "返回 Back" } } },
@@ -168,7 +190,10 @@ impl FromRequestParts<AppState> for Session {
         };
         let db = state.core.db.clone();
         match db.call(move |db| session::lookup(db, &id, now_ms())).await {
-            Ok(Some(s)) => Ok(s),
+            Ok(Some(s)) => Ok(Session {
+                lang: Lang::from_headers(&parts.headers),
+                ..s
+            }),
             Ok(None) => Err(Redirect::to("/admin/login").into_response()),
             Err(e) => Err(PageError(e).into_response()),
         }

@@ -96,6 +96,8 @@ pub struct Session {
     pub halls: Vec<String>,
     /// The token every form must carry.
     pub csrf: String,
+    /// The language they read the console in (from its own cookie).
+    pub lang: super::Lang,
 }
 
 impl Session {
@@ -200,6 +202,7 @@ pub fn lookup(db: &Db, id: &str, now: i64) -> Result<Option<Session>> {
     };
     let halls = db.admin_halls(&user, &role)?;
     Ok(Some(Session {
+        lang: super::Lang::default(),
         user,
         role,
         halls,

@@ -85,10 +85,26 @@ pub async fn compute(
 ) -> Result<Stats, Error> {
     // Activity kinds and titles live in the hall calendars.
     let mut info: HashMap<String, (String, String)> = HashMap::new();
+    // Request windows are each hall's own days: [first ms of `from`,
+    // first ms of the day after `to`) on the hall's clock.
+    let mut windows: HashMap<String, (i64, i64)> = HashMap::new();
+    let day = |d: &str| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| Error::BadRequest(format!("{d:?} is not a date like 2026-11-23")))
+    };
+    let (first, last) = (day(from)?, day(to)?);
     for h in &halls {
         for (id, a) in provision::activities(&state.core, h).await? {
             info.insert(id, (a.kind.clone(), a.title.clone()));
         }
+        let hall = provision::require_hall(&state.core, h).await?;
+        windows.insert(
+            h.clone(),
+            (
+                hall.day_start_ms(first),
+                hall.day_start_ms(last + chrono::Duration::days(1)),
+            ),
+        );
     }
     let (from, to) = (from.to_string(), to.to_string());
     state
@@ -97,15 +113,10 @@ pub async fn compute(
         .run(move |c| {
             let err = |e| Error::db("computing statistics", e);
             let mut st = Stats::default();
-            let (from_ms, to_ms) = {
-                let f = chrono::NaiveDate::parse_from_str(&from, "%Y-%m-%d").unwrap_or_default();
-                let t = chrono::NaiveDate::parse_from_str(&to, "%Y-%m-%d").unwrap_or_default() + chrono::Duration::days(1);
-                let ms = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map_or(0, |x| x.and_utc().timestamp_millis() - 8 * 3_600_000);
-                (ms(f), ms(t))
-            };
             let mut kinds: HashMap<String, i64> = HashMap::new();
             let mut titles: HashMap<String, (i64, i64)> = HashMap::new();
             for h in &halls {
+                let (from_ms, to_ms) = windows.get(h).copied().unwrap_or_default();
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT strftime('%Y-W%W', date), SUM(headcount + companions) FROM checkins
@@ -172,6 +183,7 @@ pub async fn compute(
             }
             let mut days: Vec<f64> = Vec::new();
             for h in &halls {
+                let (from_ms, to_ms) = windows.get(h).copied().unwrap_or_default();
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT updated_ms - kiosk_at_ms FROM requests WHERE hall_id = ?1 AND status = 'resolved'
@@ -214,13 +226,17 @@ pub async fn show(
     s: Session,
     Query(q): Query<StatsQuery>,
 ) -> Result<Response, PageError> {
+    let l = s.lang;
     let hall = q.hall.clone().filter(|h| !h.is_empty());
     if let Some(h) = &hall {
         s.require_hall(h)?;
     }
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
+    // "Today" on the clock of the hall shown (or the admin's first hall).
+    let tz = match hall.as_ref().or(s.halls.first()) {
+        Some(h) => provision::require_hall(&state.core, h).await?.time_zone(),
+        None => chrono_tz::Asia::Shanghai,
+    };
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let from = check_date("from", &q.from)?
         .unwrap_or_else(|| (today - chrono::Duration::days(29)).to_string());
     let to = check_date("to", &q.to)?.unwrap_or_else(|| today.to_string());
@@ -233,32 +249,32 @@ pub async fn show(
     };
     let body = html! {
         form method="get" action="/admin/stats" {
-            label { "服务中心 Hall " select name="hall" { option value="" { "全部 all" } @for h in &s.halls { option value=(h) selected[hall.as_deref() == Some(h.as_str())] { (h) } } } }
-            " " label { "从 From " input name="from" value=(from) size="10"; }
-            " " label { "到 To " input name="to" value=(to) size="10"; }
-            " " button type="submit" { "统计 Show" }
-            " " a href={ "/admin/export.xlsx?hall=" (hall.clone().unwrap_or_default()) "&from=" (from) "&to=" (to) } { "导出 Excel (XLSX)" }
+            label { (l.t("服务中心", "Hall")) " " select name="hall" { option value="" { (l.t("全部", "all")) } @for h in &s.halls { option value=(h) selected[hall.as_deref() == Some(h.as_str())] { (h) } } } }
+            " " label { (l.t("从", "From")) " " input name="from" value=(from) size="10"; }
+            " " label { (l.t("到", "To")) " " input name="to" value=(to) size="10"; }
+            " " button type="submit" { (l.t("统计", "Show")) }
+            " " a href={ "/admin/export.xlsx?hall=" (hall.clone().unwrap_or_default()) "&from=" (from) "&to=" (to) } { (l.t("导出", "Excel (XLSX)")) }
         }
-        h2 { "服务人次 Person-times by week" }
+        h2 { (l.t("服务人次", "Person-times by week")) }
         div #chart-week style="height:280px" {}
-        table { tr { th { "服务中心 Hall" } th { "周 Week" } th { "人次 Person-times" } }
+        table { tr { th { (l.t("服务中心", "Hall")) } th { (l.t("周", "Week")) } th { (l.t("人次", "Person-times")) } }
             @for (h, w, n) in &st.by_week { tr { td { (h) } td { (w) } td.n { (n) } } } }
-        h2 { "按活动类别 By activity kind" }
+        h2 { (l.t("按活动类别", "By activity kind")) }
         div #chart-kind style="height:280px" {}
-        table { tr { th { "类别 Kind" } th { "人次 Person-times" } } @for (k, n) in &st.by_kind { tr { td { (k) } td.n { (n) } } } }
-        h2 { "居民与到访 Residents and visits" }
-        table { tr { th { "实名到访 Named visits" } th { "不同居民 Distinct residents" } } tr { td #visits { (st.visits) } td #residents { (st.residents) } } }
-        h2 { "满意度 Satisfaction by activity" }
+        table { tr { th { (l.t("类别", "Kind")) } th { (l.t("人次", "Person-times")) } } @for (k, n) in &st.by_kind { tr { td { (k) } td.n { (n) } } } }
+        h2 { (l.t("居民与到访", "Residents and visits")) }
+        table { tr { th { (l.t("实名到访", "Named visits")) } th { (l.t("不同居民", "Distinct residents")) } } tr { td #visits { (st.visits) } td #residents { (st.residents) } } }
+        h2 { (l.t("满意度", "Satisfaction by activity")) }
         div #chart-sat style="height:280px" {}
-        table { tr { th { "活动 Activity" } th { "评价数 Ratings" } th { "平均分 Average (1–5)" } }
+        table { tr { th { (l.t("活动", "Activity")) } th { (l.t("评价数", "Ratings")) } th { (l.t("平均分", "Average (1–5)")) } }
             @for (t, n, avg) in &st.satisfaction { tr { td { (t) } td.n { (n) } td { (format!("{avg:.2}")) } } } }
-        h2 { "诉求 Requests" }
-        table { tr { th { "收到 Received" } th { "已解决 Resolved" } th { "解决率 Resolution rate" } th { "解决用时中位数（天） Median days to resolve" } }
+        h2 { (l.t("诉求", "Requests")) }
+        table { tr { th { (l.t("收到", "Received")) } th { (l.t("已解决", "Resolved")) } th { (l.t("解决率", "Resolution rate")) } th { (l.t("解决用时中位数（天）", "Median days to resolve")) } }
             tr { td #received { (st.received) } td #resolved { (st.resolved) } td { (rate) } td { (st.median_days.map_or_else(|| "-".to_string(), |d| format!("{d:.1}"))) } } }
         script src="/admin/assets/echarts.min.js" {}
         script { (PreEscaped(format!("const STATS = {};", script_json(&st)))) (PreEscaped(CHARTS_JS)) }
     };
-    Ok(page("统计 Statistics", Some(&s), body).into_response())
+    Ok(page(l, l.t("统计", "Statistics"), Some(&s), body).into_response())
 }
 
 const CHARTS_JS: &str = r#"

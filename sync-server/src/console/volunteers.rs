@@ -14,7 +14,7 @@ use rusqlite::params;
 use serde::Deserialize;
 
 use super::{PageError, Session, page};
-use crate::{Error, api::AppState, server::now_ms};
+use crate::{Error, api::AppState, provision, server::now_ms};
 
 /// Which hall and month.
 #[derive(Deserialize, Default)]
@@ -38,10 +38,11 @@ pub struct VolunteerMonth {
     pub points: u32,
 }
 
-fn month_of(q: &Option<String>) -> Result<String, Error> {
+/// The month asked for, or this month on the hall's clock.
+fn month_of(q: &Option<String>, tz: chrono_tz::Tz) -> Result<String, Error> {
     match q.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
         None => Ok(chrono::Utc::now()
-            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .with_timezone(&tz)
             .format("%Y-%m")
             .to_string()),
         Some(m) => chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
@@ -56,6 +57,7 @@ async fn page_for(
     q: &VolunteerQuery,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    let l = s.lang;
     let hall = q
         .hall
         .clone()
@@ -63,7 +65,10 @@ async fn page_for(
         .or_else(|| s.halls.first().cloned())
         .ok_or_else(|| Error::Forbidden("no hall is yours".into()))?;
     s.require_hall(&hall)?;
-    let month = month_of(&q.month)?;
+    let tz = provision::require_hall(&state.core, &hall)
+        .await?
+        .time_zone();
+    let month = month_of(&q.month, tz)?;
     let (h, m) = (hall.clone(), month.clone());
     let (people, catalogue) = state
         .core
@@ -114,30 +119,30 @@ async fn page_for(
     let can_write = s.role != "viewer";
     let body = html! {
         form method="get" action="/admin/volunteers" {
-            label { "服务中心 Hall " select name="hall" { @for h in &s.halls { option value=(h) selected[*h == hall] { (h) } } } }
-            " " label { "月份 Month " input name="month" value=(month) size="7"; }
-            " " button type="submit" { "显示 Show" }
+            label { (l.t("服务中心", "Hall")) " " select name="hall" { @for h in &s.halls { option value=(h) selected[*h == hall] { (h) } } } }
+            " " label { (l.t("月份", "Month")) " " input name="month" value=(month) size="7"; }
+            " " button type="submit" { (l.t("显示", "Show")) }
         }
-        h2 { "志愿时长与积分 Hours and points · " (month) }
+        h2 { (l.t("志愿时长与积分", "Hours and points ·")) " " (month) }
         table {
-            tr { th { "志愿者 Volunteer" } th { "班次 Shifts" } th { "时长（小时） Hours" } th { "积分 Points" } }
+            tr { th { (l.t("志愿者", "Volunteer")) } th { (l.t("班次", "Shifts")) } th { (l.t("时长（小时）", "Hours")) } th { (l.t("积分", "Points")) } }
             @for v in &people {
                 tr { td { (v.phone) @if let Some(n) = &v.name { " " (n) } } td { (v.shifts) } td { (format!("{:.1}", v.hours)) } td { (v.points) } }
             }
         }
-        h2 { "爱心超市积分目录 Points catalogue" }
+        h2 { (l.t("爱心超市积分目录", "Points catalogue")) }
         @if let Some(e) = &error { p.err { (e) } }
         table {
-            tr { th { "物品 Item" } th { "所需积分 Points" } }
+            tr { th { (l.t("物品", "Item")) } th { (l.t("所需积分", "Points")) } }
             @for (item, pts) in &catalogue { tr { td { (item) } td { (pts) } } }
         }
         @if can_write {
             form method="post" action="/admin/volunteers/catalogue" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 input type="hidden" name="hall" value=(hall);
-                label { "物品 Item " input name="item" maxlength="40" required; }
-                " " label { "积分 Points " input name="points" size="5" required; }
-                " " button type="submit" { "添加或修改 Add or change" }
+                label { (l.t("物品", "Item")) " " input name="item" maxlength="40" required; }
+                " " label { (l.t("积分", "Points")) " " input name="points" size="5" required; }
+                " " button type="submit" { (l.t("添加或修改", "Add or change")) }
             }
         }
     };
@@ -146,7 +151,7 @@ async fn page_for(
     } else {
         StatusCode::OK
     };
-    Ok((status, page("志愿者 Volunteers", Some(s), body)).into_response())
+    Ok((status, page(l, l.t("志愿者", "Volunteers"), Some(s), body)).into_response())
 }
 
 pub async fn show(
