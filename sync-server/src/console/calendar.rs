@@ -53,7 +53,8 @@ fn local(tz: chrono_tz::Tz, ms: i64) -> chrono::DateTime<chrono_tz::Tz> {
         .with_timezone(&tz)
 }
 
-fn kind_label(l: Lang, kind: ActivityKind) -> &'static str {
+/// An activity kind's name in the reader's language.
+pub(super) fn kind_label(l: Lang, kind: ActivityKind) -> &'static str {
     match kind {
         ActivityKind::HealthClinic => l.t("义诊", "clinic"),
         ActivityKind::Lecture => l.t("讲座", "lecture"),

@@ -13,6 +13,7 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
+use linli_core::model::ActivityKind;
 use maud::{PreEscaped, html};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -241,7 +242,11 @@ pub async fn show(
         .unwrap_or_else(|| (today - chrono::Duration::days(29)).to_string());
     let to = check_date("to", &q.to)?.unwrap_or_else(|| today.to_string());
     let halls = hall.clone().map_or_else(|| s.halls.clone(), |h| vec![h]);
-    let st = compute(&state, halls, &from, &to).await?;
+    let mut st = compute(&state, halls, &from, &to).await?;
+    // Kinds by name in the reader's language, in the table and the chart alike.
+    for (kind, _) in &mut st.by_kind {
+        *kind = super::calendar::kind_label(l, ActivityKind::from_code(kind)).to_string();
+    }
     let rate = if st.received > 0 {
         format!("{:.0}%", 100.0 * st.resolved as f64 / st.received as f64)
     } else {
