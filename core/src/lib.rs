@@ -21,6 +21,7 @@
 //!   sync (kiosk configuration, protocol version, tokens).
 //! - [`node`]: [`KioskNode`], its write-ahead journal, dialer and sync status.
 //! - [`stats`]: statistics over records (person-times, satisfaction).
+//! - [`tls`]: which servers a kiosk trusts over https/wss (optional pinned CA).
 
 pub mod docs;
 pub mod error;
@@ -32,6 +33,7 @@ pub mod protocol;
 pub mod sqlite;
 pub mod stats;
 pub mod storage;
+pub mod tls;
 
 pub use error::{Error, Result};
 pub use node::{KioskNode, KioskNodeOptions, SyncStatus};

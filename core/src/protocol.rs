@@ -89,9 +89,30 @@ pub fn http_base(server: &Url) -> Result<Url> {
     with_scheme(server, ("http", "https"), "/")
 }
 
+/// An error with its causes ("error sending request: … invalid peer
+/// certificate: UnknownIssuer"): the outer message alone hides what to fix.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Ask the server for this kiosk's configuration (at pairing, and to
-/// refresh it). `Unauthorized` for a wrong or revoked token.
-pub async fn fetch_kiosk_config(server: &Url, token: &str) -> Result<KioskConfig> {
+/// refresh it), trusting `trust` for https. `Unauthorized` for a wrong or
+/// revoked token.
+pub async fn fetch_kiosk_config(
+    server: &Url,
+    token: &str,
+    trust: &crate::tls::Trust,
+) -> Result<KioskConfig> {
     let url = http_base(server)?
         .join("api/v1/kiosk/config")
         .map_err(|e| Error::invalid("server address", e.to_string()))?;
@@ -101,6 +122,7 @@ pub async fn fetch_kiosk_config(server: &Url, token: &str) -> Result<KioskConfig
     };
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
+        .use_preconfigured_tls((*trust.client_config()).clone())
         .build()
         .map_err(|e| http_err(e.to_string()))?;
     let resp = client
@@ -110,7 +132,7 @@ pub async fn fetch_kiosk_config(server: &Url, token: &str) -> Result<KioskConfig
         .header(APP_VERSION_HEADER, APP_VERSION)
         .send()
         .await
-        .map_err(|e| http_err(e.to_string()))?;
+        .map_err(|e| http_err(with_causes(&e)))?;
     match resp.status().as_u16() {
         200 => {}
         401 | 403 => return Err(Error::Unauthorized),

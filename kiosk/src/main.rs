@@ -25,6 +25,10 @@ struct Args {
     /// The pairing token from `linli-server kiosk add` (needed once).
     #[arg(long, env = "LINLI_TOKEN")]
     token: Option<String>,
+    /// Trust only this CA (PEM) for an https:// server, instead of the
+    /// public roots (a street office's own CA).
+    #[arg(long, env = "LINLI_CA")]
+    ca: Option<PathBuf>,
     /// Run in a window instead of fullscreen.
     #[arg(long)]
     windowed: bool,
@@ -55,6 +59,11 @@ fn main() -> anyhow::Result<()> {
         base.clone()
     };
     let mut options = KioskNodeOptions::new(&kiosk_dir);
+    if let Some(ca) = &args.ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| anyhow::anyhow!("reading the pinned CA {}: {e}", ca.display()))?;
+        options.trust = linli_core::tls::Trust::pinned_ca(&pem)?;
+    }
     let check = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

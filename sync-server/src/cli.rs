@@ -47,6 +47,19 @@ pub enum Command {
     Admin(AdminCommand),
     /// Re-create the projection tables from the documents.
     RebuildProjection,
+    /// Copy the database to FILE while the server runs (consistent snapshot).
+    Backup {
+        /// Where to write the backup (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Replace the database with a backup (stop the server first; the
+    /// current database is kept beside it).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Print an example configuration file.
     PrintConfig,
 }
@@ -60,6 +73,12 @@ pub struct ServeArgs {
     /// Create demo halls with a week of activities if there are none.
     #[arg(long, env = "LINLI_DEMO")]
     pub demo: bool,
+    /// Serve HTTPS/WSS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "LINLI_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, env = "LINLI_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `hall` commands.
@@ -149,6 +168,10 @@ pub struct FileConfig {
     pub demo: Option<bool>,
     /// `full` or `normal`.
     pub durability: Option<String>,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// An example configuration file.
@@ -160,6 +183,9 @@ listen = "127.0.0.1:7878"
 demo = false
 # "full": a commit survives a power cut. "normal": faster, survives a crash.
 durability = "full"
+# Serve HTTPS and WSS (kiosks then use https:// server addresses).
+# tls_cert = "/etc/linli/server.crt"
+# tls_key = "/etc/linli/server.key"
 "#;
 
 fn load_file(path: Option<&PathBuf>) -> Result<FileConfig> {
@@ -201,11 +227,24 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
             )));
         }
     };
+    let tls = match (
+        args.tls_cert.clone().or(file.tls_cert),
+        args.tls_key.clone().or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => {
+            return Err(Error::BadRequest(
+                "TLS needs both a certificate (tls_cert) and a key (tls_key)".into(),
+            ));
+        }
+    };
     Ok((
         ServeConfig {
             data_dir,
             demo: args.demo || file.demo.unwrap_or(false),
             durability,
+            tls,
         },
         listen,
     ))
@@ -357,6 +396,39 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             core.stop().await;
             r?;
             writeln!(out, "{user} may now see hall {hall}").map_err(io)
+        }
+        Command::Backup { to } => {
+            let dir = data_dir(cli)?;
+            let to = to.clone();
+            let c = tokio::task::spawn_blocking(move || crate::backup::backup(&dir, &to))
+                .await
+                .map_err(|e| Error::BadRequest(e.to_string()))??;
+            writeln!(
+                out,
+                "backup written: {} bytes, {} documents, {} check-ins",
+                c.bytes, c.documents, c.checkins
+            )
+            .map_err(io)
+        }
+        Command::Restore { from } => {
+            let dir = data_dir(cli)?;
+            let from = from.clone();
+            let (c, kept) =
+                tokio::task::spawn_blocking(move || crate::backup::restore(&dir, &from))
+                    .await
+                    .map_err(|e| Error::BadRequest(e.to_string()))??;
+            writeln!(
+                out,
+                "restored: {} documents, {} check-ins; kiosks re-send what came after the backup when they reconnect",
+                c.documents, c.checkins
+            )
+            .map_err(io)?;
+            match kept {
+                Some(kept) => {
+                    writeln!(out, "the replaced database is kept as {}", kept.display()).map_err(io)
+                }
+                None => Ok(()),
+            }
         }
         Command::RebuildProjection => {
             let core = open_core(cli).await?;

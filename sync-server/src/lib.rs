@@ -13,6 +13,7 @@
 //! - [`registry`]: live sync connections and their peer-id bindings.
 //! - [`sync_ws`]: the `/sync` WebSocket endpoint.
 //! - [`wire`]: a peek into incoming messages (who delivered a document).
+//! - [`tls`]: HTTPS/WSS with rustls.
 //! - [`projection`]: documents → SQL tables, incrementally; rebuild.
 //! - [`api`]: the HTTP router (`/healthz`, `/api/v1`, `/sync`).
 //! - [`console`]: the admin console (`/admin`): sessions, roles, pages.
@@ -20,11 +21,13 @@
 //! - [`demo`]: the demo halls and their week of activities.
 //! - [`db`]: the server's own tables.
 //! - [`auth`]: tokens and their hashes.
+//! - [`backup`]: online backup, restore, the running server's lock.
 //! - [`cli`]: the `linli-server` command line.
 //! - [`error`]: the crate's error type and its HTTP form.
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod console;
 pub mod db;
@@ -35,6 +38,7 @@ pub mod provision;
 pub mod registry;
 pub mod server;
 pub mod sync_ws;
+pub mod tls;
 pub mod wire;
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
@@ -53,6 +57,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// Commit durability of the server's store.
     pub durability: Durability,
+    /// Serve HTTPS/WSS with this certificate and key (else plain HTTP).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl ServeConfig {
@@ -62,6 +68,7 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             demo: false,
             durability: Durability::Full,
+            tls: None,
         }
     }
 }
@@ -72,11 +79,17 @@ pub struct Ready {
     pub core: Arc<ServerCore>,
     /// What `--demo` created.
     pub demo: demo::DemoInfo,
+    /// The TLS configuration, checked before listening.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Held while serving: `restore` refuses to run under a live server.
+    _lock: backup::ServerLock,
     projector_rx: Option<tokio::sync::mpsc::UnboundedReceiver<samod::DocumentId>>,
 }
 
 /// Open the data directory (and create demo data if asked).
 pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    let lock = backup::lock(&config.data_dir)?;
     let (core, rx) = ServerCore::open(&config.data_dir, config.durability, true).await?;
     let demo = if config.demo {
         demo::ensure_demo(&core).await?
@@ -86,6 +99,8 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     Ok(Ready {
         core,
         demo,
+        tls,
+        _lock: lock,
         projector_rx: rx,
     })
 }
@@ -98,7 +113,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let Ready {
-        core, projector_rx, ..
+        core,
+        projector_rx,
+        tls,
+        ..
     } = ready;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -125,16 +143,20 @@ pub async fn serve(
         tracing::info!(%addr, "linli-server listening");
     }
     let registry = core.registry.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            registry.kill_all();
-        })
-        .await
-        .map_err(|source| Error::Io {
-            context: "serving HTTP".into(),
-            source,
-        })?;
+    let shutdown = async move {
+        shutdown.await;
+        registry.kill_all();
+    };
+    match tls {
+        Some(config) => tls::serve(listener, config, app, shutdown).await?,
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| Error::Io {
+                context: "serving HTTP".into(),
+                source,
+            })?,
+    }
     let _ = stop_tx.send(true);
     for t in tasks {
         t.abort();

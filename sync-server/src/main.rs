@@ -45,8 +45,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("listening on {listen}: {e}"))?;
+        let scheme = if ready.tls.is_some() { "https" } else { "http" };
         println!(
-            "linli-server listening on http://{}",
+            "linli-server listening on {scheme}://{}",
             listener.local_addr()?
         );
         linli_sync_server::serve(ready, listener, linli_sync_server::shutdown_signal()).await?;

@@ -399,7 +399,9 @@ impl RawPeer {
     }
 
     async fn dial(server: &TestServer, token: &str, repo: Repo) -> anyhow::Result<Self> {
-        let config = protocol::fetch_kiosk_config(&server.url, token).await?;
+        let config =
+            protocol::fetch_kiosk_config(&server.url, token, &linli_core::tls::Trust::default())
+                .await?;
         let dialer = KioskDialer::new(
             protocol::sync_url(&server.url)?,
             token.to_string(),

@@ -194,7 +194,7 @@ async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() 
     assert!(found.is_none(), "hall B read hall A's ledger");
     let found = tokio::time::timeout(WAIT, b.repo.find(a_calendar)).await??;
     assert!(found.is_none(), "hall B read hall A's calendar");
-    let b_config = protocol::fetch_kiosk_config(&server.url, &b_token).await?;
+    let b_config = protocol::fetch_kiosk_config(&server.url, &b_token, &Default::default()).await?;
     let own = AutomergeUrl::from_str(&b_config.calendar_url)?
         .document_id()
         .clone();
@@ -441,7 +441,7 @@ async fn kiosks_read_their_hall_calendar_but_cannot_change_it() -> anyhow::Resul
     linli_sync_server::provision::put_activity(&core, "xianfeng", None, activity).await?;
     let (id, token) = server.api.add_kiosk("xianfeng", "大厅入口").await?;
     let peer = RawPeer::connect(&server, &token, &protocol::kiosk_peer_id(&id)).await?;
-    let config = protocol::fetch_kiosk_config(&server.url, &token).await?;
+    let config = protocol::fetch_kiosk_config(&server.url, &token, &Default::default()).await?;
     let cal_id = AutomergeUrl::from_str(&config.calendar_url)?
         .document_id()
         .clone();

@@ -2,7 +2,8 @@
 //! ours sends the kiosk token as `Authorization: Bearer`, the protocol and
 //! app versions as headers, binds the connection to the server's peer id,
 //! and tells a refused token (re-pair) apart from a network that is down
-//! (retry with backoff).
+//! (retry with backoff). Over `wss://` it trusts the kiosk's
+//! [`Trust`](crate::tls::Trust): the public roots or a pinned CA.
 
 use std::sync::{
     Arc, Mutex,
@@ -37,6 +38,7 @@ pub enum DialFailure {
 pub struct KioskDialer {
     url: Url,
     token: String,
+    trust: crate::tls::Trust,
     server_peer_id: PeerId,
     last_error: Arc<Mutex<Option<String>>>,
     bytes_sent: Arc<AtomicU64>,
@@ -48,10 +50,17 @@ impl KioskDialer {
         Self {
             url,
             token,
+            trust: crate::tls::Trust::default(),
             server_peer_id,
             last_error: Arc::new(Mutex::new(None)),
             bytes_sent: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Trust these anchors for `wss://` (default: the public web's roots).
+    pub fn with_trust(mut self, trust: crate::tls::Trust) -> Self {
+        self.trust = trust;
+        self
     }
 
     /// Count bytes of sync messages sent into `counter` (shared across
@@ -90,9 +99,10 @@ impl samod::Dialer for KioskDialer {
         let server_peer_id = self.server_peer_id.clone();
         let slot = self.last_error.clone();
         let counter = self.bytes_sent.clone();
+        let tls = self.trust.client_config();
         async move {
-            if url.scheme() != "ws" {
-                let msg = format!("{url}: this build dials ws:// only");
+            if !matches!(url.scheme(), "ws" | "wss") {
+                let msg = format!("{url}: a kiosk dials ws:// or wss:// only");
                 Self::note(&slot, Some(msg.clone()));
                 return Err(DialError::PermanentFailure(DialFailure::BadAddress(msg)));
             }
@@ -106,7 +116,16 @@ impl samod::Dialer for KioskDialer {
             headers.insert("authorization", bearer);
             headers.insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
             headers.insert(APP_VERSION_HEADER, HeaderValue::from_static(APP_VERSION));
-            let (ws, _resp) = match tokio_tungstenite::connect_async(request).await {
+            // The connector is used for wss:// only; ws:// stays plain.
+            let connector = tokio_tungstenite::Connector::Rustls(tls);
+            let (ws, _resp) = match tokio_tungstenite::connect_async_tls_with_config(
+                request,
+                None,
+                false,
+                Some(connector),
+            )
+            .await
+            {
                 Ok(ok) => ok,
                 Err(tungstenite::Error::Http(resp)) => {
                     let status = resp.status().as_u16();

@@ -75,6 +75,9 @@ pub struct KioskNodeOptions {
     /// Use this server address instead of the one stored at pairing (the
     /// demo's in-process server listens on a new port each run).
     pub server_override: Option<Url>,
+    /// Which servers to trust over https/wss (default: the public roots;
+    /// a street office with its own CA pins it).
+    pub trust: crate::tls::Trust,
 }
 
 impl KioskNodeOptions {
@@ -92,6 +95,7 @@ impl KioskNodeOptions {
             clock: system_clock(),
             connect: true,
             server_override: None,
+            trust: crate::tls::Trust::default(),
         }
     }
 
@@ -198,6 +202,7 @@ struct Shared {
     status: watch::Sender<SyncStatus>,
     wake: tokio::sync::Notify,
     backoff: BackoffConfig,
+    trust: crate::tls::Trust,
 }
 
 /// The headless kiosk. Cheap to clone; every method is async and never
@@ -242,7 +247,7 @@ impl KioskNode {
     /// Pair with a server: fetch this kiosk's configuration with `token`,
     /// remember it, and open the node.
     pub async fn pair(options: KioskNodeOptions, server: &Url, token: &str) -> Result<KioskNode> {
-        let config = protocol::fetch_kiosk_config(server, token).await?;
+        let config = protocol::fetch_kiosk_config(server, token, &options.trust).await?;
         std::fs::create_dir_all(&options.data_dir).map_err(|source| Error::Io {
             context: format!("creating {}", options.data_dir.display()),
             source,
@@ -341,6 +346,7 @@ impl KioskNode {
             status,
             wake: tokio::sync::Notify::new(),
             backoff: options.backoff,
+            trust: options.trust.clone(),
         });
         let node = KioskNode {
             shared,
@@ -374,7 +380,9 @@ impl KioskNode {
         if let Ok(mut e) = self.shared.dial_error.lock() {
             *e = Some(dialer.last_error_slot());
         }
-        let dialer = dialer.with_byte_counter(self.shared.bytes_sent.clone());
+        let dialer = dialer
+            .with_byte_counter(self.shared.bytes_sent.clone())
+            .with_trust(self.shared.trust.clone());
         let handle = self
             .shared
             .repo
