@@ -128,10 +128,7 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<Copied> {
     if let Err(e) = c.execute("VACUUM INTO ?1", [target]) {
         // A half-written copy (e.g. the disk filled up) must not look like a backup.
         let _ = std::fs::remove_file(to);
-        return Err(Error::db(
-            format!("writing the backup {}", to.display()),
-            e,
-        ));
+        return Err(Error::db(format!("writing the backup {}", to.display()), e));
     }
     verify(to)
 }

@@ -96,6 +96,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hall_id, item)
     );
 ",
+    "
+    -- v4: documents a kiosk created recently (limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY).
+    CREATE INDEX documents_owner_seen ON documents (owner_kiosk, first_seen_ms);
+",
 ];
 
 /// A hall.
@@ -682,6 +686,18 @@ impl Db {
             )
             .map_err(|e| Error::db("claiming a document", e))?;
             doc_owner(c, doc_id)?.ok_or_else(|| Error::NotFound(format!("document {doc_id}")))
+        })
+    }
+
+    /// Documents `kiosk_id` created on the server since `since_ms`.
+    pub fn docs_claimed_since(&self, kiosk_id: &str, since_ms: i64) -> Result<i64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*) FROM documents WHERE owner_kiosk = ?1 AND first_seen_ms >= ?2",
+                params![kiosk_id, since_ms],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::db("counting a kiosk's documents", e))
         })
     }
 

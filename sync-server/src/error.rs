@@ -51,6 +51,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The client asked for more than its share.
+    #[error("too many {0}; try again later")]
+    TooMany(String),
     /// The repository stopped.
     #[error("the document repository has stopped")]
     Stopped,
@@ -96,6 +99,7 @@ impl IntoResponse for Error {
             ),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, self.to_string()),
             Error::Protocol(..) => (StatusCode::UPGRADE_REQUIRED, self.to_string()),
+            Error::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, self.to_string()),
             _ => {
                 tracing::error!(error = %self, "request failed");
                 (

@@ -24,6 +24,7 @@
 //! - [`backup`]: online backup, restore, the running server's lock.
 //! - [`cli`]: the `linli-server` command line.
 //! - [`error`]: the crate's error type and its HTTP form.
+//! - [`limits`]: what one client may use of what all share.
 
 pub mod api;
 pub mod auth;
@@ -33,6 +34,7 @@ pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod limits;
 pub mod projection;
 pub mod provision;
 pub mod registry;
@@ -149,13 +151,16 @@ pub async fn serve(
     };
     match tls {
         Some(config) => tls::serve(listener, config, app, shutdown).await?,
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| Error::Io {
-                context: "serving HTTP".into(),
-                source,
-            })?,
+        None => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| Error::Io {
+            context: "serving HTTP".into(),
+            source,
+        })?,
     }
     let _ = stop_tx.send(true);
     for t in tasks {

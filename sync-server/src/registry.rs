@@ -62,6 +62,16 @@ impl Registry {
         (id, rx)
     }
 
+    /// Open connections of one kiosk.
+    pub fn connections_of(&self, kiosk_id: &str) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .conns
+            .values()
+            .filter(|c| c.kiosk.kiosk_id == kiosk_id)
+            .count()
+    }
+
     /// Bind the peer id a connection's handshake claimed.
     pub fn bind(&self, conn: u64, peer: PeerId, server_peer: &PeerId) -> Result<(), String> {
         if &peer == server_peer {

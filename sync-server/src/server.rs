@@ -49,6 +49,8 @@ pub struct ServerCore {
     pub login_limiter: crate::console::session::LoginLimiter,
     /// Submissions of the resident mobile page per hall.
     pub web_limiter: crate::console::mobile::WebLimiter,
+    /// Failed token checks per client address.
+    pub token_limiter: crate::limits::TokenLimiter,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
 }
 
@@ -137,6 +139,7 @@ impl ServerCore {
                 data_dir: data_dir.to_path_buf(),
                 login_limiter: Default::default(),
                 web_limiter: Default::default(),
+                token_limiter: Default::default(),
                 dirty: tx,
             }),
             rx,

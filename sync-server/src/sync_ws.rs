@@ -21,12 +21,17 @@ use linli_core::protocol::{APP_VERSION_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION
 use samod::{AcceptorEvent, Transport};
 
 use crate::{
-    Error, api::AppState, auth, db::Kiosk, provision, registry::KioskIdentity, server::now_ms,
+    Error,
+    api::AppState,
+    auth,
+    db::Kiosk,
+    limits::{self, ClientAddr},
+    provision,
+    registry::KioskIdentity,
+    server::now_ms,
 };
 
-/// Largest message a peer may send (a day's ledger in one sync message
-/// fits many times over).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub use crate::limits::MAX_MESSAGE_BYTES;
 
 /// Check the protocol header, if the client sent one.
 pub fn check_protocol(headers: &HeaderMap) -> Result<(), Error> {
@@ -42,6 +47,7 @@ pub fn check_protocol(headers: &HeaderMap) -> Result<(), Error> {
 /// The `/sync` handler.
 pub async fn sync_handler(
     State(state): State<AppState>,
+    addr: ClientAddr,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -53,13 +59,24 @@ pub async fn sync_handler(
     let Some(token) = token else {
         return Error::Unauthorized.into_response();
     };
-    let kiosk = match provision::authenticate_kiosk(&state.core, token).await {
+    let checked = limits::token_check(
+        &state.core,
+        addr,
+        token,
+        provision::authenticate_kiosk(&state.core, token),
+    )
+    .await;
+    let kiosk = match checked {
         Ok(k) => k,
         Err(e) => {
-            tracing::info!("sync connection refused: bad or revoked token");
+            tracing::info!(error = %e, "sync connection refused");
             return e.into_response();
         }
     };
+    if state.core.registry.connections_of(&kiosk.id) >= limits::MAX_CONNECTIONS_PER_KIOSK {
+        tracing::warn!(kiosk = %kiosk.id, "sync connection refused: too many open for this kiosk");
+        return Error::TooMany("sync connections for this kiosk".into()).into_response();
+    }
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -86,12 +103,15 @@ struct Claims {
 }
 
 impl Claims {
-    async fn observe(&self, bytes: &[u8]) {
+    /// Claim a document the message delivers first; `Err` when this kiosk
+    /// has created its day's share of documents already (the connection
+    /// then closes before samod stores anything of it).
+    async fn observe(&self, bytes: &[u8]) -> Result<(), WsError> {
         let Some((kind, doc)) = crate::wire::peek(bytes) else {
-            return;
+            return Ok(());
         };
         if kind != "sync" {
-            return;
+            return Ok(());
         }
         if !self
             .seen
@@ -99,7 +119,7 @@ impl Claims {
             .map(|mut s| s.insert(doc.clone()))
             .unwrap_or(false)
         {
-            return;
+            return Ok(());
         }
         let (k, h, d) = (
             self.kiosk.id.clone(),
@@ -111,20 +131,47 @@ impl Claims {
             .db
             .call(move |db| {
                 if db.doc_owner(&d)?.is_some() {
-                    return Ok(false);
+                    return Ok(Claim::Known);
                 }
-                let owner = db.claim_doc(&d, &h, &k, now_ms())?;
-                Ok(owner.owner_kiosk.as_deref() == Some(k.as_str()))
+                let now = now_ms();
+                if db.docs_claimed_since(&k, now - 86_400_000)?
+                    >= limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY
+                {
+                    return Ok(Claim::OverLimit);
+                }
+                let owner = db.claim_doc(&d, &h, &k, now)?;
+                Ok(if owner.owner_kiosk.as_deref() == Some(k.as_str()) {
+                    Claim::Claimed
+                } else {
+                    Claim::Known
+                })
             })
             .await;
         match result {
-            Ok(true) => {
-                tracing::info!(doc = %doc, kiosk = %self.kiosk.id, "document delivered first by this kiosk: claimed for its hall")
+            Ok(Claim::Claimed) => {
+                tracing::info!(doc = %doc, kiosk = %self.kiosk.id, "document delivered first by this kiosk: claimed for its hall");
+                Ok(())
             }
-            Ok(false) => {}
-            Err(e) => tracing::error!(doc = %doc, error = %e, "claiming a document failed"),
+            Ok(Claim::Known) => Ok(()),
+            Ok(Claim::OverLimit) => {
+                tracing::warn!(kiosk = %self.kiosk.id, "kiosk created too many documents today: connection closed");
+                Err(WsError(format!(
+                    "more than {} new documents in a day",
+                    limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY
+                )))
+            }
+            Err(e) => {
+                tracing::error!(doc = %doc, error = %e, "claiming a document failed");
+                Ok(())
+            }
         }
     }
+}
+
+enum Claim {
+    Known,
+    Claimed,
+    OverLimit,
 }
 
 async fn run_connection(
@@ -151,9 +198,28 @@ async fn run_connection(
 
     let (sink, stream) = socket.split();
     let mut kill_for_stream = kill.clone();
+    // Any frame, pings included, shows the peer is alive.
+    let last_frame = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(now_ms()));
+    let seen = last_frame.clone();
+    let idle_kiosk = kiosk.id.clone();
     let stream = stream
+        .inspect(move |_| seen.store(now_ms(), std::sync::atomic::Ordering::Relaxed))
         .take_until(async move {
-            let _ = kill_for_stream.wait_for(|k| *k).await;
+            let idle_ms = i64::try_from(limits::IDLE_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+            loop {
+                let quiet = now_ms() - last_frame.load(std::sync::atomic::Ordering::Relaxed);
+                if quiet >= idle_ms {
+                    tracing::info!(kiosk = %idle_kiosk, "sync connection idle too long: closed");
+                    return;
+                }
+                let wait = std::time::Duration::from_millis(
+                    u64::try_from(idle_ms - quiet).unwrap_or(1000),
+                );
+                tokio::select! {
+                    _ = kill_for_stream.wait_for(|k| *k) => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
         })
         .take_while(|m| futures::future::ready(!matches!(m, Ok(Message::Close(_)))))
         .filter_map(|m| async move {
@@ -175,10 +241,10 @@ async fn run_connection(
             move |item| {
                 let claims = claims.clone();
                 async move {
-                    if let Ok(bytes) = &item {
-                        claims.observe(bytes).await;
+                    match &item {
+                        Ok(bytes) => claims.observe(bytes).await.and(item),
+                        Err(_) => item,
                     }
-                    item
                 }
             }
         })

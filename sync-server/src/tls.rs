@@ -88,7 +88,7 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let (tcp, _peer) = match accepted {
+        let (tcp, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors and the like: wait, do not spin.
@@ -97,7 +97,11 @@ pub async fn serve(
                 continue;
             }
         };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
+        let acceptor = acceptor.clone();
+        // The handlers see the client's address as over plain HTTP.
+        let app = app
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
         connections.spawn(async move {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,

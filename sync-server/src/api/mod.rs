@@ -23,6 +23,7 @@ pub use self::queries::{CheckinRow, RequestRow};
 use crate::{
     Error, Result, auth,
     db::{Hall, Kiosk},
+    limits::{self, ClientAddr},
     provision,
     server::{ServerCore, now_ms},
     sync_ws,
@@ -87,14 +88,20 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let addr = ClientAddr::from_request_parts(parts, state)
+            .await
+            .unwrap_or(ClientAddr(None));
         let token = auth::bearer(&parts.headers).ok_or(Error::Unauthorized)?;
         let hash = auth::hash_token(token);
-        let found = state
-            .core
-            .db
-            .call(move |db| db.admin_by_token_hash(&hash))
-            .await?;
-        let (user, role) = found.ok_or(Error::Unauthorized)?;
+        let (user, role) = limits::token_check(&state.core, addr, token, async {
+            state
+                .core
+                .db
+                .call(move |db| db.admin_by_token_hash(&hash))
+                .await?
+                .ok_or(Error::Unauthorized)
+        })
+        .await?;
         let (u, r) = (user.clone(), role.clone());
         let halls = state.core.db.call(move |db| db.admin_halls(&u, &r)).await?;
         Ok(Admin { user, role, halls })
@@ -138,9 +145,18 @@ impl FromRequestParts<AppState> for KioskAuth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         sync_ws::check_protocol(&parts.headers)?;
+        let addr = ClientAddr::from_request_parts(parts, state)
+            .await
+            .unwrap_or(ClientAddr(None));
         let token = auth::bearer(&parts.headers).ok_or(Error::Unauthorized)?;
         Ok(KioskAuth(
-            provision::authenticate_kiosk(&state.core, token).await?,
+            limits::token_check(
+                &state.core,
+                addr,
+                token,
+                provision::authenticate_kiosk(&state.core, token),
+            )
+            .await?,
         ))
     }
 }

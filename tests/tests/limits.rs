@@ -1,0 +1,174 @@
+//! The limits of `linli_sync_server::limits`, each met over a real socket
+//! with the refusal it promises, while well-behaved kiosks go on syncing.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use linli_core::protocol;
+use linli_sync_server::limits;
+use linli_tests::{RawPeer, TestKiosk, TestServer, init_logging};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Open `/sync` with `token`: the socket, or the HTTP status it was refused with.
+async fn open(server: &TestServer, token: &str) -> anyhow::Result<Result<Ws, u16>> {
+    let url = protocol::sync_url(&server.url)?;
+    let mut req = url.as_str().into_client_request()?;
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(Ok(ws)),
+        Err(tungstenite::Error::Http(resp)) => Ok(Err(resp.status().as_u16())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the server closes `ws` within a few seconds.
+async fn closed_by_server(ws: &mut Ws) -> bool {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_and_extra_connections_are_refused() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let honest = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let (_, token) = server.api.add_kiosk("xianfeng", "rogue").await?;
+
+    // A message over the size limit closes only that connection.
+    let mut ws = open(&server, &token)
+        .await?
+        .map_err(|s| anyhow::anyhow!("{s}"))?;
+    let big = vec![0u8; limits::MAX_MESSAGE_BYTES + 1024];
+    let _ = ws.send(Message::Binary(big.into())).await;
+    assert!(
+        closed_by_server(&mut ws).await,
+        "oversized message accepted"
+    );
+    honest.record_checkins("act-1", 3, 1).await?;
+    server.api.wait_checkins("xianfeng", 3).await?;
+
+    // Connections per token: the one over the limit gets 429, before any
+    // upgrade; when one closes there is room again.
+    let mut held = Vec::new();
+    for _ in 0..limits::MAX_CONNECTIONS_PER_KIOSK {
+        held.push(
+            open(&server, &token)
+                .await?
+                .map_err(|s| anyhow::anyhow!("{s}"))?,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(open(&server, &token).await?.err(), Some(429));
+    let mut first = held.remove(0);
+    let _ = first.close(None).await;
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let Ok(ws) = open(&server, &token).await? {
+            reopened = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "a closed connection frees its place");
+    // The honest kiosk of the same hall is not affected.
+    honest.record_checkins("act-1", 2, 2).await?;
+    server.api.wait_checkins("xianfeng", 5).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_tokens_is_blocked_but_a_revoked_kiosk_is_told_to_re_pair() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let (id, revoked) = server.api.add_kiosk("xianfeng", "old").await?;
+    let (status, _) = server
+        .api
+        .post(
+            &format!("api/v1/kiosks/{id}/revoke"),
+            &serde_json::json!({}),
+        )
+        .await?;
+    assert!(status < 300, "{status}");
+    // A revoked kiosk retrying its one token: 401 every time, never blocked.
+    for _ in 0..3 * limits::MAX_TOKEN_FAILURES {
+        assert_eq!(open(&server, &revoked).await?.err(), Some(401));
+    }
+    // Many different wrong tokens from one address: 401 until the limit,
+    // then 429 — for the sync endpoint and the API alike. (The revoked
+    // token was the first distinct wrong one.)
+    for i in 0..limits::MAX_TOKEN_FAILURES - 2 {
+        assert_eq!(
+            open(&server, &format!("lk_guess{i:04}")).await?.err(),
+            Some(401)
+        );
+    }
+    let http = reqwest::Client::new();
+    let last = http
+        .get(server.url.join("api/v1/halls")?)
+        .bearer_auth("la_guess_last")
+        .send()
+        .await?;
+    assert_eq!(last.status(), 401);
+    assert_eq!(open(&server, "lk_one_more").await?.err(), Some(429));
+    let api = http
+        .get(server.url.join("api/v1/halls")?)
+        .bearer_auth("la_another")
+        .send()
+        .await?;
+    assert_eq!(api.status(), 429);
+    let body = api.text().await?;
+    assert!(body.contains("too many"), "{body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_creating_documents_without_end_is_cut_off() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let (id, token) = server.api.add_kiosk("xianfeng", "flood").await?;
+    let rogue = RawPeer::connect(&server, &token, &protocol::kiosk_peer_id(&id)).await?;
+    let core = server.core()?;
+    let over = limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY + 6;
+    for i in 0..over {
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "n", i)?;
+        tx.commit();
+        let _ = rogue.repo.create(doc).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kiosk = id.clone();
+    let claimed = core
+        .db
+        .call(move |db| db.docs_claimed_since(&kiosk, 0))
+        .await?;
+    assert!(
+        claimed <= limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY,
+        "{claimed} documents claimed"
+    );
+    assert!(
+        claimed >= limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY - 2,
+        "{claimed}"
+    );
+    // Another kiosk of the hall syncs as before.
+    let honest = TestKiosk::pair(&server, "xianfeng", true).await?;
+    honest.record_checkins("act-1", 2, 3).await?;
+    server.api.wait_checkins("xianfeng", 2).await?;
+    rogue.dialer.close();
+    rogue.repo.stop().await;
+    Ok(())
+}
