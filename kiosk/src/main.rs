@@ -39,11 +39,11 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
+        .with_env_filter(cap_frame_logs(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new("info,samod=warn,samod_core=warn")
             }),
-        )
+        ))
         .init();
     let args = Args::parse();
     let base = args.data_dir.clone().unwrap_or_else(|| {
@@ -149,4 +149,14 @@ fn main() -> anyhow::Result<()> {
     );
     drop(demo);
     result.map_err(|e| anyhow::anyhow!("running the kiosk window: {e}"))
+}
+
+/// Even at `RUST_LOG=trace`, the WebSocket library logs at most `info`: at
+/// trace it prints whole frames and handshakes, with tokens and the text
+/// residents typed.
+fn cap_frame_logs(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    ["tungstenite=info", "tokio_tungstenite=info"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, tracing_subscriber::EnvFilter::add_directive)
 }

@@ -72,7 +72,11 @@ impl Registry {
             .count()
     }
 
-    /// Bind the peer id a connection's handshake claimed.
+    /// Bind the peer id a connection's handshake claimed. An older
+    /// connection of the same kiosk with the same peer id is closed: the
+    /// newest connection wins (a reconnect that raced its old socket's
+    /// close, or a duplicated connection, must not leave the server
+    /// answering on a socket nobody reads).
     pub fn bind(&self, conn: u64, peer: PeerId, server_peer: &PeerId) -> Result<(), String> {
         if &peer == server_peer {
             return Err("a kiosk may not claim the server's peer id".into());
@@ -87,6 +91,16 @@ impl Registry {
             .any(|c| c.peer.as_ref() == Some(&peer) && c.kiosk != kiosk);
         if clash {
             return Err(format!("peer id {peer} is in use by another kiosk"));
+        }
+        if inner.conns.get(&conn).and_then(|c| c.peer.as_ref()) == Some(&peer) {
+            // Bound already (at `join`, then again after the handshake).
+            return Ok(());
+        }
+        for (other, c) in &inner.conns {
+            if *other != conn && c.peer.as_ref() == Some(&peer) {
+                tracing::info!(kiosk = %kiosk.kiosk_id, "a newer connection took over this peer id: older one closed");
+                let _ = c.kill.send(true);
+            }
         }
         if let Some(c) = inner.conns.get_mut(&conn) {
             c.peer = Some(peer);

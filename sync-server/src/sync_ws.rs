@@ -242,7 +242,20 @@ async fn run_connection(
                 let claims = claims.clone();
                 async move {
                     match &item {
-                        Ok(bytes) => claims.observe(bytes).await.and(item),
+                        Ok(bytes) => {
+                            if let Some(peer) = crate::wire::peek_join(bytes)
+                                && let Err(reason) = claims.core.registry.bind(
+                                    conn_no,
+                                    samod::PeerId::from(peer),
+                                    &claims.core.peer_id,
+                                )
+                            {
+                                tracing::warn!(kiosk = %claims.kiosk.id, %reason, "handshake refused");
+                                claims.core.registry.kill_conn(conn_no);
+                                return Err(WsError(reason));
+                            }
+                            claims.observe(bytes).await.and(item)
+                        }
                         Err(_) => item,
                     }
                 }

@@ -32,6 +32,21 @@ pub fn peek(data: &[u8]) -> Option<(String, DocumentId)> {
     Some((kind?, doc?))
 }
 
+/// The peer id a `join` message claims, if it is one.
+pub fn peek_join(data: &[u8]) -> Option<String> {
+    let mut d = minicbor::Decoder::new(data);
+    let len = d.map().ok()??;
+    let (mut join, mut sender) = (false, None);
+    for _ in 0..len {
+        match d.str().ok()? {
+            "type" => join = d.str().ok()? == "join",
+            "senderId" => sender = Some(d.str().ok()?.to_string()),
+            _ => d.skip().ok()?,
+        }
+    }
+    sender.filter(|_| join)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,9 @@
 //!   foreign-client scenarios.
 //! - [`eventually`]: poll a condition with a deadline.
 //! - [`seed`]: projected rows written straight into a server's database.
+//! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
 
+pub mod fault;
 pub mod seed;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};

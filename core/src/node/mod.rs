@@ -882,6 +882,27 @@ impl KioskNode {
             .map(|r| r.doc_id))
     }
 
+    /// The heads of every kiosk-owned document this node has open (its
+    /// ledgers and request books), as `(document id, sorted heads)` —
+    /// for checking that the server holds exactly what the kiosk holds.
+    pub async fn open_document_heads(&self) -> Vec<(String, Vec<String>)> {
+        let docs = self.shared.docs.lock().await;
+        let mut out: Vec<(String, Vec<String>)> = docs
+            .values()
+            .map(|h| {
+                let mut heads: Vec<String> = h
+                    .with_document(|d| d.get_heads())
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                heads.sort();
+                (h.document_id().to_string(), heads)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Bytes the store keeps for a document.
     pub async fn document_bytes(&self, doc_id: &str) -> Result<u64> {
         let s = self.shared.storage.clone();

@@ -1,0 +1,92 @@
+//! `linli-faults`: run seeded fault schedules (see `linli_tests::fault`)
+//! and print what each injected and found, then a total. A failing
+//! schedule prints its seed and exits non-zero; rerun that one with
+//! `--seed N --schedules 1`.
+//!
+//! `cargo build --release -p linli-tests --bins && target/release/linli-faults --schedules 1000`
+
+use std::collections::BTreeMap;
+
+use clap::Parser;
+use linli_tests::fault::{self, Schedule};
+
+/// Seeded fault schedules.
+#[derive(Parser, Debug)]
+#[command(name = "linli-faults", version, about)]
+struct Args {
+    /// Seed of the first schedule (the next ones count up).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Schedules to run.
+    #[arg(long, default_value_t = 10)]
+    schedules: u64,
+    /// Steps per schedule.
+    #[arg(long, default_value_t = 40)]
+    steps: usize,
+    /// Kiosks (two halls).
+    #[arg(long, default_value_t = 4)]
+    kiosks: usize,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let node_bin = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("linli-node"))
+        .ok_or_else(|| anyhow::anyhow!("where is linli-node?"))?;
+    anyhow::ensure!(
+        node_bin.exists(),
+        "{} is missing: cargo build -p linli-tests --bins",
+        node_bin.display()
+    );
+    let mut faults: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let (mut acked, mut lost, mut duplicated, mut crossed, mut differ) = (0, 0, 0, 0, 0);
+    let mut failed = Vec::new();
+    for seed in args.seed..args.seed + args.schedules {
+        let r = fault::run(&Schedule {
+            seed,
+            kiosks: args.kiosks,
+            steps: args.steps,
+            node_bin: node_bin.clone(),
+        })
+        .await?;
+        println!(
+            "seed {seed}: {} faults, {} acknowledged, {} projected, lost {}, duplicated {}, crossed {}, heads differ {} ({:.1} s)",
+            r.faults.values().sum::<usize>(),
+            r.acknowledged,
+            r.projected,
+            r.lost,
+            r.duplicated,
+            r.crossed,
+            r.heads_differ,
+            r.seconds
+        );
+        for (k, n) in &r.faults {
+            *faults.entry(k).or_default() += n;
+        }
+        acked += r.acknowledged;
+        lost += r.lost;
+        duplicated += r.duplicated;
+        crossed += r.crossed;
+        differ += r.heads_differ;
+        if !r.ok() {
+            println!("FAILED: seed {seed}; replay with --seed {seed} --schedules 1");
+            failed.push(seed);
+        }
+    }
+    println!(
+        "\n| schedules | records acknowledged | lost | duplicated | crossed halls | heads differ |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {} | {acked} | {lost} | {duplicated} | {crossed} | {differ} |",
+        args.schedules
+    );
+    println!("\n| fault | injected |\n| --- | --- |");
+    for (k, n) in &faults {
+        println!("| {k} | {n} |");
+    }
+    anyhow::ensure!(failed.is_empty(), "failing seeds: {failed:?}");
+    Ok(())
+}
