@@ -61,6 +61,9 @@ pub struct ServeConfig {
     pub durability: Durability,
     /// Serve HTTPS/WSS with this certificate and key (else plain HTTP).
     pub tls: Option<tls::TlsFiles>,
+    /// Refuse to grow the database beyond this many 4 KiB pages (as a full
+    /// disk would; for tests and for operators who want a hard cap).
+    pub max_db_pages: Option<u64>,
 }
 
 impl ServeConfig {
@@ -71,6 +74,7 @@ impl ServeConfig {
             demo: false,
             durability: Durability::Full,
             tls: None,
+            max_db_pages: None,
         }
     }
 }
@@ -92,7 +96,11 @@ pub struct Ready {
 pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let lock = backup::lock(&config.data_dir)?;
-    let (core, rx) = ServerCore::open(&config.data_dir, config.durability, true).await?;
+    let options = linli_core::sqlite::DbOptions {
+        durability: config.durability,
+        max_page_count: config.max_db_pages,
+    };
+    let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
     let demo = if config.demo {
         demo::ensure_demo(&core).await?
     } else {

@@ -82,15 +82,30 @@ impl ServerCore {
         durability: Durability,
         projector: bool,
     ) -> Result<(Arc<ServerCore>, Option<mpsc::UnboundedReceiver<DocumentId>>)> {
+        Self::open_with(
+            data_dir,
+            DbOptions {
+                durability,
+                max_page_count: None,
+            },
+            projector,
+        )
+        .await
+    }
+
+    /// [`ServerCore::open`] with every database option, e.g. a size cap in
+    /// pages (`max_page_count`): the database refuses to grow beyond it,
+    /// as on a full disk.
+    pub async fn open_with(
+        data_dir: &Path,
+        options: DbOptions,
+        projector: bool,
+    ) -> Result<(Arc<ServerCore>, Option<mpsc::UnboundedReceiver<DocumentId>>)> {
         std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
             context: format!("creating the data directory {}", data_dir.display()),
             source,
         })?;
         let path = data_dir.join(DB_FILE);
-        let options = DbOptions {
-            durability,
-            max_page_count: None,
-        };
         let p = path.clone();
         let (db, storage) = tokio::task::spawn_blocking(move || -> Result<(Db, SqliteStorage)> {
             let db = Db::open(&p, options, &[("projection", projection::MIGRATIONS)])?;

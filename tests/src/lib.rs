@@ -14,9 +14,11 @@
 //! - [`eventually`]: poll a condition with a deadline.
 //! - [`seed`]: projected rows written straight into a server's database.
 //! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
+//! - [`soak`]: many kiosks for a long time; server memory over time.
 
 pub mod fault;
 pub mod seed;
+pub mod soak;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

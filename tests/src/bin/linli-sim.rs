@@ -3,6 +3,11 @@
 //! disconnected, with `--offline-first`), connects, waits until the
 //! server's API shows every record, and prints one summary line. A wrong
 //! count exits non-zero. The tool for demos, load and benchmarks.
+//!
+//! `linli-sim soak --kiosks 200 --minutes 30` starts its own server
+//! process on loopback and runs many kiosks for a long time (see
+//! `linli_tests::soak`): errors, reconnects and the server's memory over
+//! time, and every acknowledged record checked at the end.
 
 use std::{
     process::ExitCode,
@@ -42,9 +47,88 @@ struct Args {
     timeout: u64,
 }
 
+/// `linli-sim soak`: many kiosks, a long time, memory over time.
+#[derive(Parser, Debug)]
+#[command(name = "linli-sim soak", about)]
+struct SoakArgs {
+    /// Kiosks (two halls).
+    #[arg(long, default_value_t = 200)]
+    kiosks: usize,
+    /// Minutes to run.
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
+    /// Seconds between one kiosk's check-ins.
+    #[arg(long, default_value_t = 10.0)]
+    interval: f64,
+    /// Chance per check-in that a kiosk drops its connection for a while.
+    #[arg(long, default_value_t = 0.02)]
+    disconnect_chance: f64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 60.0)]
+    sample: f64,
+}
+
+async fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    let node_bin = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("linli-node"))
+        .context("where is linli-node?")?;
+    anyhow::ensure!(
+        node_bin.exists(),
+        "{} is missing: cargo build --release -p linli-tests --bins",
+        node_bin.display()
+    );
+    println!("| minute | server RSS (MiB) | acknowledged | projected | errors | reconnects |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let report = linli_tests::soak::run(
+        &linli_tests::soak::Soak {
+            kiosks: args.kiosks,
+            duration: Duration::from_secs_f64(args.minutes * 60.0),
+            interval: Duration::from_secs_f64(args.interval),
+            disconnect_chance: args.disconnect_chance,
+            sample: Duration::from_secs_f64(args.sample),
+            node_bin,
+        },
+        |x| {
+            println!(
+                "| {:.1} | {:.1} | {} | {} | {} | {} |",
+                x.at_s / 60.0,
+                x.rss_kib as f64 / 1024.0,
+                x.acknowledged,
+                x.projected,
+                x.errors,
+                x.reconnects
+            );
+        },
+    )
+    .await?;
+    let rss: Vec<f64> = report
+        .samples
+        .iter()
+        .map(|x| x.rss_kib as f64 / 1024.0)
+        .collect();
+    let half = &rss[rss.len() / 2..];
+    let peak = rss.iter().copied().fold(0.0, f64::max);
+    println!(
+        "server RSS: first {:.1} MiB, last {:.1} MiB, peak {peak:.1} MiB; second half {:.1} → {:.1} MiB",
+        rss.first().copied().unwrap_or(0.0),
+        rss.last().copied().unwrap_or(0.0),
+        half.first().copied().unwrap_or(0.0),
+        half.last().copied().unwrap_or(0.0),
+    );
+    println!("lost {}, extra {}", report.lost, report.extra);
+    if report.lost > 0 || report.extra > 0 {
+        bail!(
+            "{} acknowledged records missing, {} extra",
+            report.lost,
+            report.extra
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     linli_tests::init_logging();
-    let args = Args::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,6 +139,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        let args = SoakArgs::parse_from(std::env::args().skip(1));
+        return match rt.block_on(soak(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let args = Args::parse();
     match rt.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

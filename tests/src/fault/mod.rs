@@ -226,14 +226,32 @@ impl KioskProc {
     }
 }
 
-struct ServerProc {
-    dir: PathBuf,
-    addr: SocketAddr,
+/// A `linli-node server` process.
+pub struct ServerProc {
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// Where it listens.
+    pub addr: SocketAddr,
     proc: Option<Running>,
 }
 
 impl ServerProc {
-    async fn start(&mut self, bin: &Path) -> anyhow::Result<()> {
+    /// A server for `dir` on a free loopback port (not started).
+    pub fn new(dir: PathBuf) -> anyhow::Result<Self> {
+        Ok(Self {
+            dir,
+            addr: free_port()?,
+            proc: None,
+        })
+    }
+
+    /// Its process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().and_then(|p| p.child.id())
+    }
+
+    /// Start it (retrying while the port is still taken).
+    pub async fn start(&mut self, bin: &Path) -> anyhow::Result<()> {
         let args = vec![
             "server".into(),
             "--data-dir".into(),
@@ -256,7 +274,8 @@ impl ServerProc {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("server did not start")))
     }
 
-    async fn kill(&mut self) {
+    /// `kill -9` it.
+    pub async fn kill(&mut self) {
         if let Some(mut p) = self.proc.take() {
             let _ = p.child.start_kill();
             let _ = p.child.wait().await;
@@ -266,7 +285,7 @@ impl ServerProc {
 
 /// Provision two halls and the kiosks in the server's data directory
 /// (before the server process starts); the kiosks' (id, hall, token).
-async fn provision(dir: &Path, kiosks: usize) -> anyhow::Result<Vec<(String, String, String)>> {
+pub async fn provision(dir: &Path, kiosks: usize) -> anyhow::Result<Vec<(String, String, String)>> {
     let ready = linli_sync_server::prepare(&linli_sync_server::ServeConfig::new(dir)).await?;
     let core = ready.core.clone();
     let halls = ["xianfeng", "tuanjiexiang"];
@@ -286,13 +305,13 @@ async fn provision(dir: &Path, kiosks: usize) -> anyhow::Result<Vec<(String, Str
 }
 
 /// Projected check-ins: record id → (hall, kiosk).
-type Rows = HashMap<String, (String, String)>;
+pub type Rows = HashMap<String, (String, String)>;
 
 /// Projected heads: document id → sorted heads, comma-separated.
-type Heads = HashMap<String, String>;
+pub type Heads = HashMap<String, String>;
 
 /// What the server's database holds now.
-fn server_rows(dir: &Path) -> anyhow::Result<(Rows, Heads)> {
+pub fn server_rows(dir: &Path) -> anyhow::Result<(Rows, Heads)> {
     let c = rusqlite::Connection::open_with_flags(
         dir.join(linli_sync_server::db::DB_FILE),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -330,11 +349,7 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
         ..Report::default()
     };
     let root = tempfile::tempdir()?;
-    let mut server = ServerProc {
-        dir: root.path().join("server"),
-        addr: free_port()?,
-        proc: None,
-    };
+    let mut server = ServerProc::new(root.path().join("server"))?;
     let provisioned = provision(&server.dir, s.kiosks.max(2)).await?;
     server.start(&s.node_bin).await?;
     let mut kiosks = Vec::new();
