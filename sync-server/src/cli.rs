@@ -245,7 +245,7 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
             demo: args.demo || file.demo.unwrap_or(false),
             durability,
             tls,
-            max_db_pages: None,
+            ..ServeConfig::new(PathBuf::new())
         },
         listen,
     ))

@@ -25,6 +25,7 @@
 //! - [`cli`]: the `linli-server` command line.
 //! - [`error`]: the crate's error type and its HTTP form.
 //! - [`limits`]: what one client may use of what all share.
+//! - [`listen`]: accepting connections, plain or TLS, with timeouts.
 
 pub mod api;
 pub mod auth;
@@ -35,6 +36,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod limits;
+pub mod listen;
 pub mod projection;
 pub mod provision;
 pub mod registry;
@@ -64,6 +66,10 @@ pub struct ServeConfig {
     /// Refuse to grow the database beyond this many 4 KiB pages (as a full
     /// disk would; for tests and for operators who want a hard cap).
     pub max_db_pages: Option<u64>,
+    /// Longest a client may take to send request headers.
+    pub header_timeout: std::time::Duration,
+    /// A sync connection silent this long is closed.
+    pub idle_timeout: std::time::Duration,
 }
 
 impl ServeConfig {
@@ -75,6 +81,8 @@ impl ServeConfig {
             durability: Durability::Full,
             tls: None,
             max_db_pages: None,
+            header_timeout: listen::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: limits::IDLE_TIMEOUT,
         }
     }
 }
@@ -87,6 +95,7 @@ pub struct Ready {
     pub demo: demo::DemoInfo,
     /// The TLS configuration, checked before listening.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    header_timeout: std::time::Duration,
     /// Held while serving: `restore` refuses to run under a live server.
     _lock: backup::ServerLock,
     projector_rx: Option<tokio::sync::mpsc::UnboundedReceiver<samod::DocumentId>>,
@@ -101,6 +110,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
         max_page_count: config.max_db_pages,
     };
     let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
+    core.set_idle_timeout(config.idle_timeout);
     let demo = if config.demo {
         demo::ensure_demo(&core).await?
     } else {
@@ -110,6 +120,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
         core,
         demo,
         tls,
+        header_timeout: config.header_timeout,
         _lock: lock,
         projector_rx: rx,
     })
@@ -126,6 +137,7 @@ pub async fn serve(
         core,
         projector_rx,
         tls,
+        header_timeout,
         ..
     } = ready;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -157,19 +169,7 @@ pub async fn serve(
         shutdown.await;
         registry.kill_all();
     };
-    match tls {
-        Some(config) => tls::serve(listener, config, app, shutdown).await?,
-        None => axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| Error::Io {
-            context: "serving HTTP".into(),
-            source,
-        })?,
-    }
+    listen::serve(listener, tls, app, header_timeout, shutdown).await?;
     let _ = stop_tx.send(true);
     for t in tasks {
         t.abort();

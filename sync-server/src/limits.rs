@@ -7,6 +7,7 @@
 //! | connections per kiosk token | [`MAX_CONNECTIONS_PER_KIOSK`] | 429 before the upgrade |
 //! | new documents per kiosk per day | [`MAX_NEW_DOCS_PER_KIOSK_PER_DAY`] | connection closed, logged |
 //! | silence on a sync connection | [`IDLE_TIMEOUT`] | connection closed (the kiosk redials) |
+//! | request headers | [`crate::listen::DEFAULT_HEADER_TIMEOUT`] | socket closed |
 //! | distinct wrong tokens per client address | [`MAX_TOKEN_FAILURES`] per [`TOKEN_FAILURE_WINDOW_MS`] | 429 |
 //! | TLS handshake | [`crate::tls::HANDSHAKE_TIMEOUT`] | socket closed |
 //!

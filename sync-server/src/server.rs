@@ -51,6 +51,8 @@ pub struct ServerCore {
     pub web_limiter: crate::console::mobile::WebLimiter,
     /// Failed token checks per client address.
     pub token_limiter: crate::limits::TokenLimiter,
+    /// A sync connection silent this long is closed, ms.
+    idle_timeout_ms: std::sync::atomic::AtomicU64,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
 }
 
@@ -75,6 +77,22 @@ fn random_hex(n: usize) -> String {
 }
 
 impl ServerCore {
+    /// How long a sync connection may stay silent.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(
+            self.idle_timeout_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Set [`ServerCore::idle_timeout`].
+    pub fn set_idle_timeout(&self, t: Duration) {
+        self.idle_timeout_ms.store(
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// Open the server's data directory (creating it). With `projector`,
     /// document changes are fed to the returned receiver for projection.
     pub async fn open(
@@ -155,6 +173,9 @@ impl ServerCore {
                 login_limiter: Default::default(),
                 web_limiter: Default::default(),
                 token_limiter: Default::default(),
+                idle_timeout_ms: std::sync::atomic::AtomicU64::new(
+                    u64::try_from(crate::limits::IDLE_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+                ),
                 dirty: tx,
             }),
             rx,

@@ -202,10 +202,11 @@ async fn run_connection(
     let last_frame = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(now_ms()));
     let seen = last_frame.clone();
     let idle_kiosk = kiosk.id.clone();
+    let idle_after = core.idle_timeout();
     let stream = stream
         .inspect(move |_| seen.store(now_ms(), std::sync::atomic::Ordering::Relaxed))
         .take_until(async move {
-            let idle_ms = i64::try_from(limits::IDLE_TIMEOUT.as_millis()).unwrap_or(i64::MAX);
+            let idle_ms = i64::try_from(idle_after.as_millis()).unwrap_or(i64::MAX);
             loop {
                 let quiet = now_ms() - last_frame.load(std::sync::atomic::Ordering::Relaxed);
                 if quiet >= idle_ms {

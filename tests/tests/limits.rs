@@ -172,3 +172,82 @@ async fn a_kiosk_creating_documents_without_end_is_cut_off() -> anyhow::Result<(
     rogue.repo.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_connections_are_closed() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init_logging();
+    let dir = tempfile::tempdir()?;
+    let mut config = linli_sync_server::ServeConfig::new(dir.path());
+    config.header_timeout = Duration::from_secs(1);
+    config.idle_timeout = Duration::from_secs(1);
+    let ready = linli_sync_server::prepare(&config).await?;
+    let core = ready.core.clone();
+    linli_sync_server::provision::add_hall(&core, "xianfeng", "先锋", "Asia/Shanghai").await?;
+    let (_, token) = linli_sync_server::provision::add_kiosk(&core, "xianfeng", "一号").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(linli_sync_server::serve(ready, listener, async move {
+        let _ = stopped.await;
+    }));
+
+    // Headers that never finish: the socket is closed after the timeout.
+    let mut slow = tokio::net::TcpStream::connect(addr).await?;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await?;
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "a slow client was kept waiting"
+    );
+
+    // A sync connection that says nothing is closed by the server.
+    let url: url::Url = format!("http://{addr}/").parse()?;
+    let sync = protocol::sync_url(&url)?;
+    let mut req = sync.as_str().into_client_request()?;
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let started = std::time::Instant::now();
+    assert!(
+        closed_by_server(&mut ws).await,
+        "a silent connection stayed open"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // A kiosk that is idle between check-ins is cut and redials: nothing lost.
+    let kdir = tempfile::tempdir()?;
+    let node =
+        linli_core::KioskNode::pair(linli_tests::test_options(kdir.path()), &url, &token).await?;
+    node.go_online()?;
+    for _ in 0..3 {
+        node.record_checkin(linli_core::node::NewCheckIn {
+            activity_id: "act-1".into(),
+            resident: None,
+            headcount: 1,
+            companions: 0,
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    linli_tests::eventually(Duration::from_secs(20), "3 check-ins", || {
+        let core = core.clone();
+        async move {
+            let n: i64 = core
+                .db
+                .run(|c| {
+                    c.query_row("SELECT count(*) FROM checkins", [], |r| r.get(0))
+                        .map_err(|e| linli_sync_server::Error::db("counting", e))
+                })
+                .await?;
+            Ok((n == 3).then_some(()))
+        }
+    })
+    .await?;
+    node.shutdown().await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), task).await???;
+    Ok(())
+}
