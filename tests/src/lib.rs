@@ -276,6 +276,37 @@ pub struct TestKiosk {
     dir: TempDir,
 }
 
+/// Set `user`'s console password and sign in over HTTP: a client that
+/// does not follow redirects, and the session's `Cookie` header value.
+pub async fn console_session(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<(reqwest::Client, String)> {
+    let core = server.core()?;
+    let hash = linli_sync_server::console::session::hash_password(password)?;
+    let u = user.to_string();
+    core.db
+        .call(move |db| db.set_admin_password(&u, &hash))
+        .await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let resp = http
+        .post(server.url.join("admin/login")?)
+        .form(&[("user", user), ("password", password)])
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 303, "sign-in: {}", resp.status());
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok((http, cookie))
+}
+
 /// A distinct valid phone number for (seed, i).
 pub fn test_phone(seed: u32, i: usize) -> anyhow::Result<PhoneNumber> {
     let n = (u64::from(seed) * 1_000_000 + i as u64) % 100_000_000;

@@ -9,7 +9,7 @@ use linli_core::{
     node::ResidentInput,
 };
 use linli_tests::{
-    TestKiosk, TestServer, eventually, init_logging,
+    TestKiosk, TestServer, console_session, eventually, init_logging,
     seed::{Seed, seed_projection},
     test_phone,
 };
@@ -22,22 +22,7 @@ struct Console {
 }
 
 async fn sign_in(server: &TestServer) -> anyhow::Result<Console> {
-    let core = server.core()?;
-    let hash = linli_sync_server::console::session::hash_password("good password")?;
-    core.db
-        .call(move |db| db.set_admin_password("admin", &hash))
-        .await?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let resp = http
-        .post(server.url.join("admin/login")?)
-        .form(&[("user", "admin"), ("password", "good password")])
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status() == 303, "sign-in: {}", resp.status());
-    let set = resp.headers()["set-cookie"].to_str()?.to_string();
-    let cookie = set.split(';').next().unwrap_or_default().to_string();
+    let (http, cookie) = console_session(server, "admin", "good password").await?;
     let page = http
         .get(server.url.join("admin/kiosks")?)
         .header("cookie", &cookie)

@@ -22,10 +22,8 @@ use rusqlite::params;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde::Deserialize;
 
-use super::{PageError, Session, download};
+use super::{PageError, Session, clock::HallClocks, download};
 use crate::{Error, api::AppState, provision};
-
-type Zones = HashMap<String, chrono_tz::Tz>;
 
 /// Sheet names, in order.
 pub const SHEETS: [&str; 4] = ["签到表", "服务人次月报", "诉求台账", "志愿时长积分明细"];
@@ -51,17 +49,6 @@ fn date(field: &str, v: &Option<String>, default: &str) -> Result<String, Error>
     }
 }
 
-/// `ms` on `hall`'s clock, as the sheets show it.
-fn fmt_ms(zones: &Zones, hall: &str, ms: i64) -> String {
-    let tz = zones
-        .get(hall)
-        .copied()
-        .unwrap_or(chrono_tz::Asia::Shanghai);
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
 /// Build the workbook into a temporary file (deleted when dropped).
 pub async fn workbook(
     state: &AppState,
@@ -70,15 +57,11 @@ pub async fn workbook(
     to: String,
 ) -> Result<std::fs::File, Error> {
     let mut info: HashMap<String, (String, String)> = HashMap::new();
-    let mut zones = Zones::new();
+    let clocks = HallClocks::load(state).await?;
     for h in &halls {
         for (id, a) in provision::activities(&state.core, h).await? {
             info.insert(id, (a.kind.clone(), a.title.clone()));
         }
-        zones.insert(
-            h.clone(),
-            provision::require_hall(&state.core, h).await?.time_zone(),
-        );
     }
     let db = state.core.db.clone();
     tokio::task::spawn_blocking(move || {
@@ -127,8 +110,8 @@ pub async fn workbook(
                     ws.write(row, 5, name.unwrap_or_default()).map_err(xlsx_err)?;
                     ws.write(row, 6, head as f64).map_err(xlsx_err)?;
                     ws.write(row, 7, comp as f64).map_err(xlsx_err)?;
-                    ws.write(row, 8, fmt_ms(&zones, &hall, at)).map_err(xlsx_err)?;
-                    ws.write(row, 9, fmt_ms(&zones, &hall, rec)).map_err(xlsx_err)?;
+                    ws.write(row, 8, clocks.show(&hall, at)).map_err(xlsx_err)?;
+                    ws.write(row, 9, clocks.show(&hall, rec)).map_err(xlsx_err)?;
                     *monthly.entry((d[..7].to_string(), hall, kind)).or_default() += head + comp;
                     row += 1;
                 }
@@ -177,7 +160,7 @@ pub async fn workbook(
                     .map_err(err)?;
                 for r in rows {
                     let (reference, hall, cat, text, phone, cb, status, reply, at) = r.map_err(err)?;
-                    let day = fmt_ms(&zones, &hall, at);
+                    let day = clocks.show(&hall, at);
                     if day.get(..10).is_some_and(|d| d < from.as_str() || d > to.as_str()) {
                         continue;
                     }
@@ -213,8 +196,8 @@ pub async fn workbook(
                     let (hall, phone, start, end) = r.map_err(err)?;
                     ws.write(row, 0, hall.as_str()).map_err(xlsx_err)?;
                     ws.write(row, 1, phone.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 2, fmt_ms(&zones, &hall, start)).map_err(xlsx_err)?;
-                    ws.write(row, 3, end.map(|e| fmt_ms(&zones, &hall, e)).unwrap_or_default()).map_err(xlsx_err)?;
+                    ws.write(row, 2, clocks.show(&hall, start)).map_err(xlsx_err)?;
+                    ws.write(row, 3, end.map(|e| clocks.show(&hall, e)).unwrap_or_default()).map_err(xlsx_err)?;
                     let hours = end.map_or(0.0, |e| (e - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0);
                     ws.write(row, 4, (hours * 100.0).round() / 100.0).map_err(xlsx_err)?;
                     ws.write(row, 5, f64::from(end.map_or(0, |e| points_for_shift(start, e)))).map_err(xlsx_err)?;

@@ -15,10 +15,12 @@
 //! - [`stats`]: statistics with charts (vendored ECharts).
 //! - [`export`]: the XLSX workbook.
 //! - [`download`]: streaming large downloads.
+//! - [`clock`]: times on each hall's own clock.
 //! - [`volunteers`]: hours, points and the points catalogue.
 
 mod audit;
 mod calendar;
+pub mod clock;
 pub mod download;
 pub mod export;
 mod kiosks;

@@ -6,7 +6,7 @@
 //! The screen shows the newest [`SCREEN_ROWS`] matches and says how many
 //! there are in all; the export always has every match.
 
-use std::{collections::HashMap, io::Write as _};
+use std::io::Write as _;
 
 use axum::{
     Form,
@@ -19,7 +19,7 @@ use maud::html;
 use rusqlite::{Connection, params};
 use serde::Deserialize;
 
-use super::{Lang, PageError, Session, download, page};
+use super::{Lang, PageError, Session, clock::HallClocks, download, page};
 use crate::{Error, api::AppState, provision, server::now_ms};
 
 /// Most rows one screen shows.
@@ -219,25 +219,6 @@ impl RequestQuery {
     }
 }
 
-/// Each hall's time zone, for showing times on the hall's clock.
-async fn zones(state: &AppState) -> Result<HashMap<String, chrono_tz::Tz>, Error> {
-    let halls = state.core.db.call(|db| db.halls()).await?;
-    Ok(halls
-        .iter()
-        .map(|h| (h.id.clone(), h.time_zone()))
-        .collect())
-}
-
-fn fmt_at(zones: &HashMap<String, chrono_tz::Tz>, hall: &str, ms: i64) -> String {
-    let tz = zones
-        .get(hall)
-        .copied()
-        .unwrap_or(chrono_tz::Asia::Shanghai);
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
 pub async fn show(
     State(state): State<AppState>,
     s: Session,
@@ -260,7 +241,7 @@ pub async fn show(
             Ok((lines, total))
         })
         .await?;
-    let zones = zones(&state).await?;
+    let clocks = HallClocks::load(&state).await?;
     let can_write = s.role != "viewer";
     Ok(page(
         l,
@@ -293,7 +274,7 @@ pub async fn show(
                         td { (category_label(l, &r.category)) br; small { (l.t("时限", "Deadline")) " " (deadline_days(&r.category)) " " (l.t("天", "days")) } }
                         td { (r.text) @if let Some(a) = &r.assignee { br; (l.t("负责人", "Assignee:")) " " (a) } }
                         td { (r.phone.clone().unwrap_or_else(|| "-".into())) }
-                        td { (fmt_at(&zones, &r.hall, r.at)) }
+                        td { (clocks.show(&r.hall, r.at)) }
                         td {
                             (status_label(l, &r.status))
                             @if let Some(reply) = &r.reply { br; (l.t("回复：", "Reply: ")) (reply) }
@@ -420,7 +401,7 @@ pub async fn csv(
     Query(f): Query<RequestFilter>,
 ) -> Result<Response, PageError> {
     let q = RequestQuery::new(&s, &f)?;
-    let zones = zones(&state).await?;
+    let clocks = HallClocks::load(&state).await?;
     s.audit(
         &state,
         "export_requests_csv",
@@ -447,7 +428,7 @@ pub async fn csv(
                 csv_field(&r.category),
                 csv_field(&r.text),
                 csv_field(r.phone.as_deref().unwrap_or("")),
-                csv_field(&fmt_at(&zones, &r.hall, r.at)),
+                csv_field(&clocks.show(&r.hall, r.at)),
                 csv_field(&r.status),
                 csv_field(r.reply.as_deref().unwrap_or(""))
             )

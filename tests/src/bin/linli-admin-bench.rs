@@ -56,25 +56,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     eprintln!("seeded in {:.1} s", t.elapsed().as_secs_f64());
 
-    let hash = linli_sync_server::console::session::hash_password("bench password")?;
-    core.db
-        .call(move |db| db.set_admin_password("admin", &hash))
-        .await?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let resp = http
-        .post(server.url.join("admin/login")?)
-        .form(&[("user", "admin"), ("password", "bench password")])
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status() == 303, "sign-in: {}", resp.status());
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let (http, cookie) = linli_tests::console_session(&server, "admin", "bench password").await?;
 
     println!(
         "console over {} check-ins and {} requests ({} days), {} runs each",
