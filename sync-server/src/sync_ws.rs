@@ -239,21 +239,32 @@ async fn run_connection(
                 kiosk: kiosk.clone(),
                 seen: Default::default(),
             };
+            // The first message must be a `join` this server can read: its
+            // peer id is bound before samod sees anything (an unreadable
+            // join would otherwise slip past the binding).
+            let joined = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             move |item| {
                 let claims = claims.clone();
+                let joined = joined.clone();
                 async move {
                     match &item {
                         Ok(bytes) => {
-                            if let Some(peer) = crate::wire::peek_join(bytes)
-                                && let Err(reason) = claims.core.registry.bind(
+                            let join = crate::wire::peek_join(bytes);
+                            if !joined.load(std::sync::atomic::Ordering::Relaxed) && join.is_none() {
+                                claims.core.registry.kill_conn(conn_no);
+                                return Err(WsError("the first message must be a join".into()));
+                            }
+                            if let Some(peer) = join {
+                                if let Err(reason) = claims.core.registry.bind(
                                     conn_no,
                                     samod::PeerId::from(peer),
                                     &claims.core.peer_id,
-                                )
-                            {
-                                tracing::warn!(kiosk = %claims.kiosk.id, %reason, "handshake refused");
-                                claims.core.registry.kill_conn(conn_no);
-                                return Err(WsError(reason));
+                                ) {
+                                    tracing::warn!(kiosk = %claims.kiosk.id, %reason, "handshake refused");
+                                    claims.core.registry.kill_conn(conn_no);
+                                    return Err(WsError(reason));
+                                }
+                                joined.store(true, std::sync::atomic::Ordering::Relaxed);
                             }
                             claims.observe(bytes).await.and(item)
                         }

@@ -74,4 +74,27 @@ mod tests {
         assert_eq!(peek(&[0xff, 0x00]), None);
         assert_eq!(peek(b""), None);
     }
+
+    #[test]
+    fn reads_the_peer_id_of_a_join_only() {
+        let join = |kind: &str| {
+            let mut buf = Vec::new();
+            let mut e = minicbor::Encoder::new(&mut buf);
+            e.map(2).expect("cbor");
+            e.str("type").expect("cbor").str(kind).expect("cbor");
+            e.str("senderId")
+                .expect("cbor")
+                .str("kiosk-a")
+                .expect("cbor");
+            buf
+        };
+        assert_eq!(peek_join(&join("join")), Some("kiosk-a".to_string()));
+        assert_eq!(peek_join(&join("sync")), None);
+        assert_eq!(
+            peek_join(&[0xbf, 0xff]),
+            None,
+            "indefinite maps are not read"
+        );
+        assert_eq!(peek_join(b""), None);
+    }
 }
