@@ -105,22 +105,39 @@ impl Running {
 }
 
 async fn spawn(bin: &Path, args: &[String]) -> anyhow::Result<Running> {
+    let show_logs = std::env::var_os("LINLI_FAULT_LOGS").is_some();
     let mut child = Command::new(bin)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        // Their logs (samod reports every cut connection as an error) only
-        // when asked for.
-        .stderr(if std::env::var_os("LINLI_FAULT_LOGS").is_some() {
+        // Their logs (samod reports every cut connection as an error) go
+        // to the terminal only when asked for; otherwise the last lines
+        // are kept to explain a process that did not start.
+        .stderr(if show_logs {
             Stdio::inherit()
         } else {
-            Stdio::null()
+            Stdio::piped()
         })
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
     let stdin = child.stdin.take().context("stdin")?;
     let stdout = child.stdout.take().context("stdout")?;
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    if let Some(stderr) = child.stderr.take() {
+        let tail = tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut t) = tail.lock() {
+                    if t.len() >= 20 {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            }
+        });
+    }
     let mut r = Running {
         child,
         stdin,
@@ -128,7 +145,16 @@ async fn spawn(bin: &Path, args: &[String]) -> anyhow::Result<Running> {
     };
     match r.line().await? {
         Some(l) if l == "ready" => Ok(r),
-        other => bail!("{} {args:?} did not start: {other:?}", bin.display()),
+        other => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let said: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+            bail!(
+                "{} {} did not start ({other:?}); it said:\n{}",
+                bin.display(),
+                args.first().map_or("", String::as_str),
+                said.join("\n")
+            )
+        }
     }
 }
 
