@@ -27,6 +27,18 @@ pub const MAX_REPLY_CHARS: usize = 1000;
 pub const MAX_SHORT_CHARS: usize = 40;
 /// Largest capacity of an activity.
 pub const MAX_CAPACITY: u32 = 10_000;
+/// Latest time a record may carry, ms: the end of the year 9999 (UTC).
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+fn check_time(field: &'static str, ms: i64) -> Result<()> {
+    if !(0..=MAX_TIME_MS).contains(&ms) {
+        return Err(Error::invalid(
+            field,
+            format!("{ms} is not a time between 1970 and 9999"),
+        ));
+    }
+    Ok(())
+}
 
 fn check_text(field: &'static str, s: &str, max: usize, required: bool) -> Result<()> {
     let n = s.chars().count();
@@ -244,6 +256,7 @@ impl CheckIn {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
         check_text("activity", &self.activity_id, 64, true)?;
+        check_time("check-in time", self.at_ms)?;
         if let Some(r) = &self.resident {
             r.validate()?;
             if self.headcount != 1 {
@@ -296,6 +309,7 @@ impl Rating {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
         check_text("activity", &self.activity_id, 64, true)?;
+        check_time("rating time", self.at_ms)?;
         if !(1..=5).contains(&self.score) {
             return Err(Error::invalid("score", "must be 1 to 5"));
         }
@@ -421,6 +435,7 @@ impl Request {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
         RequestCategory::from_code(&self.category)?;
+        check_time("request time", self.at_ms)?;
         check_text("request text", &self.text, MAX_REQUEST_CHARS, false)?;
         if let Some(r) = &self.resident {
             r.validate()?;
@@ -452,6 +467,7 @@ impl RequestReply {
         if let Some(r) = &self.reply {
             check_text("reply", r, MAX_REPLY_CHARS, false)?;
         }
+        check_time("reply time", self.updated_at_ms)?;
         Ok(())
     }
 }
@@ -511,6 +527,7 @@ impl ShiftEvent {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
         self.volunteer.validate()?;
+        check_time("shift time", self.at_ms)?;
         ShiftAction::from_code(&self.action)?;
         check_text("shift id", &self.shift_id, 64, true)?;
         Ok(())
@@ -571,6 +588,30 @@ mod tests {
         );
         c.headcount = 100_000;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn times_a_clock_cannot_show_are_refused() {
+        let mut c = CheckIn {
+            activity_id: "act".into(),
+            resident: None,
+            headcount: 1,
+            companions: 0,
+            kiosk_id: "k1".into(),
+            at_ms: MAX_TIME_MS,
+        };
+        assert!(c.validate().is_ok());
+        for at_ms in [-1, i64::MIN, MAX_TIME_MS + 1, i64::MAX] {
+            c.at_ms = at_ms;
+            let err = c.validate().expect_err("out of range").to_string();
+            assert!(err.contains("check-in time"), "{err}");
+        }
+        let reply = RequestReply {
+            status: RequestStatus::Resolved,
+            reply: None,
+            updated_at_ms: i64::MIN,
+        };
+        assert!(reply.validate().is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@
 //! - [`auth`]: tokens and their hashes.
 //! - [`backup`]: online backup, restore, the running server's lock.
 //! - [`cli`]: the `linli-server` command line.
+//! - [`harness`]: fuzz harnesses for what kiosks and browsers send (also
+//!   replayed by `tests/fuzz_corpus.rs`).
 //! - [`error`]: the crate's error type and its HTTP form.
 //! - [`limits`]: what one client may use of what all share.
 //! - [`listen`]: accepting connections, plain or TLS, with timeouts.
@@ -35,6 +37,7 @@ pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod harness;
 pub mod limits;
 pub mod listen;
 pub mod projection;

@@ -127,6 +127,7 @@ pub const MIGRATIONS: &[&str] = &[
 /// A record kiosk clocks may be ahead of the server by before it is flagged.
 pub const CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
 
+#[derive(Debug)]
 enum Row {
     CheckIn(String, CheckIn),
     Rating(String, Rating),
@@ -183,7 +184,11 @@ fn read_row(d: &Automerge, kind: DocKind, map: &str, key: &str) -> linli_core::R
         (DocKind::RequestBook, requests::REQUESTS) => match requests::request(d, key)? {
             Some(r) => {
                 r.validate()?;
-                Some(Row::Request(key.to_string(), r, requests::reply(d, key)?))
+                let reply = requests::reply(d, key)?;
+                if let Some(x) = &reply {
+                    x.validate()?;
+                }
+                Some(Row::Request(key.to_string(), r, reply))
             }
             None => None,
         },
@@ -244,6 +249,133 @@ fn heads_from_text(s: &str) -> Vec<ChangeHash> {
         .collect()
 }
 
+/// What a document delivered by one kiosk puts into the tables: the rows
+/// that fit, and what is quarantined with the reason. Decided from the
+/// document alone, so it is tested (and fuzzed) without a server.
+#[derive(Debug)]
+pub struct Assessment {
+    rows: Vec<Row>,
+    /// Quarantined: the record (`map/key`, a record id, or empty for the
+    /// whole document) and why.
+    pub quarantine: Vec<(String, String)>,
+    /// The heads and header to remember; `None` when the header could not
+    /// be read (the document is looked at again on its next change).
+    state: Option<(Vec<ChangeHash>, Header)>,
+}
+
+impl Assessment {
+    /// Ids of the records that go into the tables.
+    pub fn record_ids(&self) -> impl Iterator<Item = &str> {
+        self.rows.iter().map(Row::id)
+    }
+}
+
+/// Judge what changed in `d` since `prev`, for a document delivered by
+/// kiosk `owner_kiosk` of hall `owner_hall`; `None` while the document is
+/// still empty.
+pub fn assess(
+    d: &Automerge,
+    prev: &[ChangeHash],
+    owner_hall: &str,
+    owner_kiosk: &str,
+) -> Option<Assessment> {
+    let ex = match extract(d, prev) {
+        Ok(None) => return None,
+        Ok(Some(ex)) => ex,
+        Err(reason) => {
+            return Some(Assessment {
+                rows: Vec::new(),
+                quarantine: vec![(String::new(), reason)],
+                state: None,
+            });
+        }
+    };
+    let h = &ex.header;
+    let doc_problem = if !matches!(h.kind, DocKind::Ledger | DocKind::RequestBook) {
+        Some(format!(
+            "a kiosk may not deliver a {} document",
+            h.kind.name()
+        ))
+    } else if h.hall_id != owner_hall {
+        Some(format!(
+            "names hall {:?} but was delivered by a kiosk of hall {owner_hall:?}",
+            h.hall_id
+        ))
+    } else if h.kiosk_id.as_deref() != Some(owner_kiosk) {
+        Some(format!(
+            "names kiosk {:?} but was delivered by kiosk {owner_kiosk:?}",
+            h.kiosk_id
+        ))
+    } else if h.period.is_none() {
+        Some("has no period".to_string())
+    } else {
+        None
+    };
+    let mut out = Assessment {
+        rows: Vec::new(),
+        quarantine: Vec::new(),
+        state: None,
+    };
+    if let Some(reason) = doc_problem {
+        out.quarantine.push((String::new(), reason));
+    } else {
+        out.quarantine.extend(ex.bad);
+        for row in ex.rows {
+            if row.kiosk_id() != owner_kiosk {
+                let reason = format!("record names kiosk {:?}", row.kiosk_id());
+                out.quarantine.push((row.id().to_string(), reason));
+            } else {
+                out.rows.push(row);
+            }
+        }
+    }
+    out.state = Some((ex.heads, ex.header));
+    Some(out)
+}
+
+/// Write an assessment of document `doc` (delivered by `owner_kiosk` of
+/// `owner_hall`) inside `tx`.
+pub(crate) fn store(
+    tx: &rusqlite::Transaction<'_>,
+    doc: &str,
+    owner_hall: &str,
+    owner_kiosk: &str,
+    a: &Assessment,
+    received: i64,
+) -> Result<Projected> {
+    let mut out = Projected::default();
+    for (key, reason) in &a.quarantine {
+        let record = match key.rsplit_once('/') {
+            Some((_, id)) if linli_core::ids::RecordId::parse(id).is_err() => "(not a record id)",
+            _ => key.as_str(),
+        };
+        tracing::warn!(doc = %doc, record, kiosk = %owner_kiosk, reason, "quarantined");
+        tx.execute(
+            "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (doc_id, record_key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
+            params![doc, key, owner_hall, owner_kiosk, reason, received],
+        )
+        .map_err(|e| Error::db("quarantining", e))?;
+        out.quarantined += 1;
+    }
+    let Some((heads, header)) = &a.state else {
+        return Ok(out);
+    };
+    let period = header.period.clone().unwrap_or_default();
+    for row in &a.rows {
+        write_row(tx, row, doc, owner_hall, owner_kiosk, &period, received)?;
+        out.records += 1;
+    }
+    tx.execute(
+        "INSERT INTO projection_state (doc_id, kind, period, heads, projected_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, period = excluded.period,
+             heads = excluded.heads, projected_ms = excluded.projected_ms",
+        params![doc, header.kind.name(), header.period, heads_to_text(heads), received],
+    )
+    .map_err(|e| Error::db("saving projection state", e))?;
+    Ok(out)
+}
+
 /// Project one document now.
 pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Projected> {
     let db = core.db.clone();
@@ -276,73 +408,28 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
     else {
         return Ok(Projected::default());
     };
-    let extracted = handle
-        .with_document_async(move |d| extract(d, &prev))
+    let (hall, kiosk) = (owner.hall_id.clone(), owner_kiosk.clone());
+    let assessment = handle
+        .with_document_async(move |d| assess(d, &prev, &hall, &kiosk))
         .await?;
+    let Some(assessment) = assessment else {
+        return Ok(Projected::default());
+    };
     let received = now_ms();
     let doc_s = doc.to_string();
     core.db
         .run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| Error::db("projecting", e))?;
-            let mut out = Projected::default();
-            let quarantine = |tx: &rusqlite::Transaction<'_>, key: &str, reason: &str| -> Result<()> {
-                tracing::warn!(doc = %doc_s, record = key, kiosk = %owner_kiosk, reason, "quarantined");
-                tx.execute(
-                    "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (doc_id, record_key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
-                    params![doc_s, key, owner.hall_id, owner_kiosk, reason, received],
-                )
-                .map(|_| ())
-                .map_err(|e| Error::db("quarantining", e))
-            };
-            let ex = match extracted {
-                Ok(None) => return Ok(out),
-                Ok(Some(ex)) => ex,
-                Err(reason) => {
-                    quarantine(&tx, "", &reason)?;
-                    tx.commit().map_err(|e| Error::db("projecting", e))?;
-                    out.quarantined += 1;
-                    return Ok(out);
-                }
-            };
-            let h = &ex.header;
-            let doc_problem = if !matches!(h.kind, DocKind::Ledger | DocKind::RequestBook) {
-                Some(format!("a kiosk may not deliver a {} document", h.kind.name()))
-            } else if h.hall_id != owner.hall_id {
-                Some(format!("names hall {:?} but was delivered by a kiosk of hall {:?}", h.hall_id, owner.hall_id))
-            } else if h.kiosk_id.as_deref() != Some(owner_kiosk.as_str()) {
-                Some(format!("names kiosk {:?} but was delivered by kiosk {owner_kiosk:?}", h.kiosk_id))
-            } else if h.period.is_none() {
-                Some("has no period".to_string())
-            } else {
-                None
-            };
-            if let Some(reason) = doc_problem {
-                quarantine(&tx, "", &reason)?;
-                out.quarantined += 1;
-            } else {
-                let period = h.period.clone().unwrap_or_default();
-                for (key, reason) in &ex.bad {
-                    quarantine(&tx, key, reason)?;
-                    out.quarantined += 1;
-                }
-                for row in &ex.rows {
-                    if row.kiosk_id() != owner_kiosk {
-                        quarantine(&tx, row.id(), &format!("record names kiosk {:?}", row.kiosk_id()))?;
-                        out.quarantined += 1;
-                        continue;
-                    }
-                    write_row(&tx, row, &doc_s, &owner.hall_id, &owner_kiosk, &period, received)?;
-                    out.records += 1;
-                }
-            }
-            tx.execute(
-                "INSERT INTO projection_state (doc_id, kind, period, heads, projected_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, period = excluded.period,
-                     heads = excluded.heads, projected_ms = excluded.projected_ms",
-                params![doc_s, ex.header.kind.name(), ex.header.period, heads_to_text(&ex.heads), received],
-            )
-            .map_err(|e| Error::db("saving projection state", e))?;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| Error::db("projecting", e))?;
+            let out = store(
+                &tx,
+                &doc_s,
+                &owner.hall_id,
+                &owner_kiosk,
+                &assessment,
+                received,
+            )?;
             tx.commit().map_err(|e| Error::db("projecting", e))?;
             Ok(out)
         })
@@ -379,7 +466,7 @@ fn write_row(
                 c.companions,
                 c.at_ms,
                 received,
-                c.at_ms - received > CLOCK_SKEW_MS
+                c.at_ms.saturating_sub(received) > CLOCK_SKEW_MS
             ],
         ),
         Row::Rating(id, r) => tx.execute(

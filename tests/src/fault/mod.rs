@@ -147,7 +147,10 @@ async fn spawn(bin: &Path, args: &[String]) -> anyhow::Result<Running> {
         Some(l) if l == "ready" => Ok(r),
         other => {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let said: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+            let said: Vec<String> = tail
+                .lock()
+                .map(|t| t.iter().cloned().collect())
+                .unwrap_or_default();
             bail!(
                 "{} {} did not start ({other:?}); it said:\n{}",
                 bin.display(),
