@@ -30,6 +30,17 @@ pub const MAX_CAPACITY: u32 = 10_000;
 /// Latest time a record may carry, ms: the end of the year 9999 (UTC).
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
+/// A day typed as `YYYY-MM-DD` (surrounding blanks ignored), if it is one
+/// in the years records may carry, 1970–9999: dates from forms and query
+/// strings go through here, so the days around them (the week's Monday,
+/// the day after) can always be computed.
+pub fn parse_day(s: &str) -> Option<chrono::NaiveDate> {
+    use chrono::Datelike as _;
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1970..=9999).contains(&d.year()))
+}
+
 fn check_time(field: &'static str, ms: i64) -> Result<()> {
     if !(0..=MAX_TIME_MS).contains(&ms) {
         return Err(Error::invalid(
@@ -555,6 +566,24 @@ mod tests {
             phone_hash: "a".repeat(64),
             phone_masked: "138****5678".into(),
             name: Some("李阿姨".into()),
+        }
+    }
+
+    #[test]
+    fn days_are_read_only_within_the_years_records_carry() {
+        let day = |s| parse_day(s).map(|d| d.to_string());
+        assert_eq!(day(" 2026-11-23 "), Some("2026-11-23".into()));
+        assert_eq!(day("9999-12-31"), Some("9999-12-31".into()));
+        assert_eq!(day("1970-01-01"), Some("1970-01-01".into()));
+        for bad in [
+            "1969-12-31",
+            "+262143-12-31",
+            "-262144-01-01",
+            "2026-13-01",
+            "2026-11-23\nx",
+            "",
+        ] {
+            assert_eq!(day(bad), None, "{bad:?}");
         }
     }
 

@@ -261,10 +261,18 @@ impl Db {
 
     /// Run `f` with the connection, on the calling thread.
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| Error::db("locking the database", rusqlite::Error::InvalidQuery))?;
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| {
+            // A panic while the lock was held: the transaction it was in
+            // rolled back as it unwound (or is rolled back here), so the
+            // connection is whole and the server goes on with it.
+            tracing::error!("a task panicked while holding the database; going on");
+            self.conn.clear_poison();
+            let conn = poisoned.into_inner();
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            conn
+        });
         f(&mut conn)
     }
 
@@ -715,5 +723,47 @@ impl Db {
             rows.collect::<rusqlite::Result<_>>()
                 .map_err(|e| Error::db("listing documents", e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_holding_the_database_loses_only_its_own_transaction() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&dir.path().join("s.db"), DbOptions::default(), &[]).expect("open");
+        db.with(|c| {
+            c.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+                .map_err(|e| Error::db("setup", e))
+        })
+        .expect("setup");
+        let panicking = db.clone();
+        let joined = std::thread::spawn(move || {
+            let _: Result<()> = panicking.with(|c| {
+                c.execute_batch("BEGIN; INSERT INTO t VALUES (2);")
+                    .map_err(|e| Error::db("insert", e))?;
+                panic!("a bug in the middle of a transaction");
+            });
+        })
+        .join();
+        assert!(joined.is_err(), "the thread panicked");
+        let rows: Vec<i64> = db
+            .with(|c| {
+                let mut s = c
+                    .prepare("SELECT x FROM t")
+                    .map_err(|e| Error::db("q", e))?;
+                s.query_map([], |r| r.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(|e| Error::db("q", e))
+            })
+            .expect("the database still answers");
+        assert_eq!(rows, vec![1], "the half-done transaction was rolled back");
+        db.with(|c| {
+            c.execute("INSERT INTO t VALUES (3)", [])
+                .map_err(|e| Error::db("insert", e))
+        })
+        .expect("and takes writes again");
     }
 }

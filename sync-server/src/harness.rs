@@ -63,7 +63,8 @@ pub const OWNER_KIOSK: &str = "xianfeng-k1";
 
 /// A binary WebSocket frame on `/sync`, as the connection sees it before
 /// samod: the header checks of the upgrade (the bytes as header values),
-/// the peek that claims a delivered document, then what samod does with
+/// the `join` whose peer id is bound, the peek that claims a delivered
+/// document, then what samod does with
 /// the message's `data` — an Automerge sync message applied to the
 /// document — and the projection of what that delivered.
 pub fn sync_message(data: &[u8]) {
@@ -75,6 +76,20 @@ pub fn sync_message(data: &[u8]) {
     let _ = sync_ws::check_protocol(&headers);
     let _ = auth::bearer(&headers);
 
+    // The first message must be a `join`; its peer id is bound to the
+    // kiosk before samod sees anything.
+    if let Some(peer) = wire::peek_join(data) {
+        let registry = crate::registry::Registry::default();
+        let (conn, _) = registry.open(crate::registry::KioskIdentity {
+            kiosk_id: OWNER_KIOSK.into(),
+            hall_id: OWNER_HALL.into(),
+        });
+        let _ = registry.bind(
+            conn,
+            samod::PeerId::from(peer),
+            &samod::PeerId::from("server"),
+        );
+    }
     // The connection claims the document of the first `sync` message.
     let _claims = matches!(wire::peek(data), Some((kind, _)) if kind == "sync");
     if let Some(payload) = wire::field_bytes(data, "data") {
@@ -85,37 +100,51 @@ pub fn sync_message(data: &[u8]) {
 /// Apply `bytes` as an Automerge sync message to an empty document (a
 /// document the server first hears of), answer it, and project the result.
 fn apply_sync_message(bytes: &[u8]) {
-    let Ok(message) = sync::Message::decode(bytes) else {
-        return;
-    };
-    // What `wire::sync_data_refusal` flags must never reach automerge: the
-    // connection drops it before samod (see that function).
-    if wire::sync_message_refusal(&message).is_some() {
-        return;
+    if let Ok(message) = sync::Message::decode(bytes) {
+        receive_screened(Automerge::new(), &[], message);
     }
-    let mut doc = Automerge::new();
+}
+
+/// What samod does with `message` for `doc` (last projected at `prev`),
+/// once it passed the connection's screen; then project the result.
+fn receive_screened(mut doc: Automerge, prev: &[ChangeHash], message: sync::Message) {
+    // What `intake` refuses never reaches automerge: the connection drops
+    // it before samod (see that module).
+    match crate::intake::screen_message(&message) {
+        crate::intake::Screen::Pass => {}
+        crate::intake::Screen::Refuse(_) => return,
+        crate::intake::Screen::TrialLoad => {
+            if crate::intake::trial_load_message(&message).is_err() {
+                return;
+            }
+        }
+    }
     let mut state = sync::State::new();
     if doc.receive_sync_message(&mut state, message).is_ok() {
         let _ = doc.generate_sync_message(&mut state);
-        inspect(&doc, &[]);
+        inspect(&doc, prev);
     }
 }
 
 // ---------------------------------------------------------------------------
 // document
 
-/// Arbitrary bytes as a kiosk could deliver them: a whole saved document,
-/// changes arriving for a kiosk ledger the server already holds (projected
-/// incrementally from its earlier heads), and an Automerge sync message.
+/// Arbitrary bytes as a kiosk could deliver them: as the chunks of a sync
+/// message (a whole saved document, or changes) to a document the server
+/// first hears of and to a kiosk ledger it already holds (projected
+/// incrementally from its earlier heads), and as a sync message itself.
 pub fn document(data: &[u8]) {
-    if let Ok(doc) = Automerge::load(data) {
-        inspect(&doc, &[]);
-    }
+    let carried = sync::Message {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: vec![data.to_vec()].into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    };
+    receive_screened(Automerge::new(), &[], carried.clone());
     if let Some((base, heads)) = base_ledger() {
-        let mut doc = base.clone();
-        if doc.load_incremental(data).is_ok() {
-            inspect(&doc, heads);
-        }
+        receive_screened(base.clone(), heads, carried);
     }
     apply_sync_message(data);
 }
@@ -198,13 +227,6 @@ fn project(doc: &Automerge, prev: &[ChangeHash], hall: &str, kiosk: &str) {
         return;
     };
     let _ = assessment.record_ids().count();
-    if std::env::var_os("LINLI_HARNESS_DEBUG").is_some() {
-        eprintln!(
-            "DEBUG rows={} q={:?}",
-            assessment.record_ids().count(),
-            assessment.quarantine
-        );
-    }
     thread_local! {
         static TABLES: RefCell<Option<Connection>> = RefCell::new(projection_tables());
     }
@@ -1093,9 +1115,6 @@ pub fn api_inputs(data: &[u8]) -> Result<(), ApiFinding> {
             .map_err(|_| ApiFinding(format!("{what}: no answer within 20 s")))?
             .map_err(|e| ApiFinding(format!("{what}: {e}")))?;
         let status = resp.status();
-        if std::env::var_os("LINLI_HARNESS_DEBUG").is_some() {
-            eprintln!("DEBUG {what} -> {status}");
-        }
         let body = tokio::time::timeout(
             Duration::from_secs(20),
             axum::body::to_bytes(resp.into_body(), 256 * 1024 * 1024),

@@ -38,6 +38,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod harness;
+pub mod intake;
 pub mod limits;
 pub mod listen;
 pub mod projection;
@@ -239,25 +240,32 @@ async fn catch_up(core: Arc<ServerCore>) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives
+/// right after the server says it is listening still stops it cleanly.
+/// Call it inside the runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => futures::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [SignalKind::interrupt(), SignalKind::terminate()]
+            .into_iter()
+            .filter_map(|kind| signal(kind).ok())
+            .collect::<Vec<_>>()
     };
-    #[cfg(not(unix))]
-    let term = futures::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let mut signals = signals;
+            if signals.is_empty() {
+                let _ = tokio::signal::ctrl_c().await;
+            } else {
+                let waits = signals.iter_mut().map(|s| Box::pin(s.recv()));
+                futures::future::select_all(waits).await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }

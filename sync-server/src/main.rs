@@ -45,12 +45,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("listening on {listen}: {e}"))?;
+        // Handlers first: whoever reads "listening" may send SIGTERM at once.
+        let stop = linli_sync_server::shutdown_signal();
         let scheme = if ready.tls.is_some() { "https" } else { "http" };
         println!(
             "linli-server listening on {scheme}://{}",
             listener.local_addr()?
         );
-        linli_sync_server::serve(ready, listener, linli_sync_server::shutdown_signal()).await?;
+        linli_sync_server::serve(ready, listener, stop).await?;
         return Ok(());
     }
     let mut out = std::io::stdout();

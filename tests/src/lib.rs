@@ -17,6 +17,7 @@
 //! - [`soak`]: many kiosks for a long time; server memory over time.
 
 pub mod fault;
+pub mod raw_wire;
 pub mod seed;
 pub mod soak;
 

@@ -251,3 +251,70 @@ async fn slow_and_silent_connections_are_closed() -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(20), task).await???;
     Ok(())
 }
+
+/// The Automerge payloads of the sync messages the fuzzer found that make
+/// automerge panic or allocate gigabytes, and a Bloom filter it divides by.
+fn crafted_payloads() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/sync_message");
+    let mut payloads = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        if !name.starts_with("automerge-") {
+            continue;
+        }
+        let frame = std::fs::read(&path)?;
+        let data = linli_sync_server::wire::field_bytes(&frame, "data")
+            .ok_or_else(|| anyhow::anyhow!("{name} has no data"))?;
+        payloads.push((name, data.to_vec()));
+    }
+    let mut doc = automerge::AutoCommit::new();
+    let mut message = automerge::sync::SyncDoc::generate_sync_message(
+        &doc.sync(),
+        &mut automerge::sync::State::new(),
+    )
+    .ok_or_else(|| anyhow::anyhow!("no first message"))?;
+    message.have.push(automerge::sync::Have {
+        last_sync: Vec::new(),
+        bloom: automerge::sync::BloomFilter::try_from(&[1u8, 0, 7][..])?,
+    });
+    payloads.push(("bloom filter without bits".into(), message.encode()));
+    Ok(payloads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crafted_automerge_messages_close_the_connection_and_sync_goes_on() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let honest = TestKiosk::pair(&server, "xianfeng", true).await?;
+    honest.record_checkins("act-1", 1, 3).await?;
+    server.api.wait_checkins("xianfeng", 1).await?;
+    let (id, token) = server.api.add_kiosk("xianfeng", "crafted").await?;
+    let peer = protocol::kiosk_peer_id(&id);
+    let server_peer = server.core()?.peer_id.to_string();
+    let payloads = crafted_payloads()?;
+    assert!(payloads.len() >= 4, "{} crafted payloads", payloads.len());
+    for (name, data) in &payloads {
+        let Ok(mut ws) = open(&server, &token).await? else {
+            anyhow::bail!("{name}: the connection was refused");
+        };
+        let doc = samod::DocumentId::new(&mut rand::rng());
+        ws.send(Message::Binary(linli_tests::raw_wire::join(&peer).into()))
+            .await?;
+        ws.send(Message::Binary(
+            linli_tests::raw_wire::sync(&doc, &peer, &server_peer, data).into(),
+        ))
+        .await?;
+        assert!(closed_by_server(&mut ws).await, "{name}: still open");
+    }
+    // Every document of the server still syncs: the honest kiosk's next
+    // check-ins arrive.
+    honest.record_checkins("act-1", 2, 4).await?;
+    server.api.wait_checkins("xianfeng", 3).await?;
+    Ok(())
+}

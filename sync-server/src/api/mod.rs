@@ -217,9 +217,9 @@ pub struct CheckinQuery {
 
 fn parse_date(field: &str, v: Option<&str>) -> Result<Option<String>> {
     v.map(|s| {
-        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        linli_core::model::parse_day(s)
             .map(|d| d.format("%Y-%m-%d").to_string())
-            .map_err(|_| {
+            .ok_or_else(|| {
                 Error::BadRequest(format!("{field} must be a date like 2026-11-23, got {s:?}"))
             })
     })

@@ -46,7 +46,7 @@ fn day_ms(field: &str, v: &Option<String>, end: bool) -> Result<i64, Error> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(if end { i64::MAX } else { i64::MIN }),
         Some(s) => {
-            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            let d = linli_core::model::parse_day(s).ok_or_else(|| {
                 Error::BadRequest(format!(
                     "日期格式应为 2026-11-23 ({field} must be a date like 2026-11-23)"
                 ))

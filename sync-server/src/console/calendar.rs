@@ -75,8 +75,8 @@ fn parse(form: &ActivityForm, tz: chrono_tz::Tz) -> Result<(Activity, u32), Stri
         .into_iter()
         .find(|k| k.code() == form.kind)
         .ok_or("类别不对 (unknown kind)")?;
-    let date = NaiveDate::parse_from_str(form.date.trim(), "%Y-%m-%d")
-        .map_err(|_| "日期格式应为 2026-11-23 (date like 2026-11-23)")?;
+    let date = linli_core::model::parse_day(&form.date)
+        .ok_or("日期格式应为 2026-11-23 (date like 2026-11-23)")?;
     let start = NaiveTime::parse_from_str(form.start.trim(), "%H:%M")
         .map_err(|_| "开始时间格式应为 09:30 (start like 09:30)")?;
     let end = NaiveTime::parse_from_str(form.end.trim(), "%H:%M")
@@ -150,7 +150,7 @@ async fn render(
     let week = q
         .week
         .as_deref()
-        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
+        .and_then(linli_core::model::parse_day)
         .map_or_else(|| monday(today), monday);
     let activities = provision::activities(&state.core, &hall_id).await?;
     let in_week: Vec<_> = activities
@@ -303,9 +303,10 @@ pub async fn save(
         };
         s.audit(&state, action, &saved, b, Some(after)).await?;
     }
+    // The week of the saved activity, as parsed (never the raw field).
     Ok(Redirect::to(&format!(
         "/admin/calendar?hall={hall_id}&week={}",
-        form.date.trim()
+        local(tz, activity.starts_at_ms).date_naive()
     ))
     .into_response())
 }

@@ -43,9 +43,9 @@ fn xlsx_err(e: XlsxError) -> Error {
 fn date(field: &str, v: &Option<String>, default: &str) -> Result<String, Error> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(default.to_string()),
-        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        Some(s) => linli_core::model::parse_day(s)
             .map(|d| d.to_string())
-            .map_err(|_| Error::BadRequest(format!("{field} must be a date like 2026-11-23"))),
+            .ok_or_else(|| Error::BadRequest(format!("{field} must be a date like 2026-11-23"))),
     }
 }
 

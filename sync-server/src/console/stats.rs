@@ -71,9 +71,9 @@ pub struct Stats {
 fn check_date(field: &str, v: &Option<String>) -> Result<Option<String>, Error> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        Some(s) => linli_core::model::parse_day(s)
             .map(|d| Some(d.to_string()))
-            .map_err(|_| Error::BadRequest(format!("{field} must be a date like 2026-11-23"))),
+            .ok_or_else(|| Error::BadRequest(format!("{field} must be a date like 2026-11-23"))),
     }
 }
 
@@ -90,8 +90,8 @@ pub async fn compute(
     // first ms of the day after `to`) on the hall's clock.
     let mut windows: HashMap<String, (i64, i64)> = HashMap::new();
     let day = |d: &str| {
-        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| Error::BadRequest(format!("{d:?} is not a date like 2026-11-23")))
+        linli_core::model::parse_day(d)
+            .ok_or_else(|| Error::BadRequest(format!("{d:?} is not a date like 2026-11-23")))
     };
     let (first, last) = (day(from)?, day(to)?);
     for h in &halls {

@@ -45,9 +45,9 @@ fn month_of(q: &Option<String>, tz: chrono_tz::Tz) -> Result<String, Error> {
             .with_timezone(&tz)
             .format("%Y-%m")
             .to_string()),
-        Some(m) => chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
+        Some(m) => linli_core::model::parse_day(&format!("{m}-01"))
             .map(|_| m.to_string())
-            .map_err(|_| Error::BadRequest("month must look like 2026-11".into())),
+            .ok_or_else(|| Error::BadRequest("month must look like 2026-11".into())),
     }
 }
 

@@ -81,9 +81,10 @@ async fn server(data_dir: PathBuf, listen: std::net::SocketAddr) -> anyhow::Resu
     let config = linli_sync_server::ServeConfig::new(data_dir);
     let ready = linli_sync_server::prepare(&config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    let stop = linli_sync_server::shutdown_signal();
     println!("ready");
     std::io::stdout().flush()?;
-    linli_sync_server::serve(ready, listener, linli_sync_server::shutdown_signal()).await?;
+    linli_sync_server::serve(ready, listener, stop).await?;
     Ok(())
 }
 
