@@ -20,6 +20,7 @@ pub mod fault;
 pub mod raw_wire;
 pub mod seed;
 pub mod soak;
+pub mod versus;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

@@ -910,6 +910,21 @@ impl KioskNode {
         blocking(move || s.document_bytes(&id)).await
     }
 
+    /// A document as Automerge saves it (for benchmarks and diagnostics).
+    pub async fn document_save(&self, doc_id: &str) -> Result<Vec<u8>> {
+        let id: samod::DocumentId = doc_id.parse().map_err(|_| {
+            crate::Error::invalid("document", format!("{doc_id:?} is not a document id"))
+        })?;
+        let handle = self
+            .shared
+            .repo
+            .find(id)
+            .await
+            .map_err(|_| crate::Error::invalid("document", "the store is stopping"))?
+            .ok_or_else(|| crate::Error::invalid("document", format!("{doc_id} is not here")))?;
+        Ok(handle.with_document(|d| d.save()))
+    }
+
     /// Bytes of sync messages this node has sent to the server.
     pub fn bytes_sent(&self) -> u64 {
         self.shared

@@ -1,19 +1,26 @@
-//! `linli-bench`: prints the foundation's figures (no assertions; run it
-//! in release mode: `cargo run --release -p linli-tests --bin linli-bench`).
+//! `linli-bench`: prints figures as a table, each the median of `--runs`
+//! runs, ratios taken within the same run (no assertions). Build in release
+//! mode with the other binaries it starts:
+//! `cargo build --release -p linli-tests --bins && target/release/linli-bench`.
 //!
-//! 1. Check-in commit latency on the kiosk store (p50/p99 over `--commits`),
-//!    `synchronous=FULL`, on this machine's disk.
-//! 2. A kiosk with `--checkins` offline check-ins reconnecting: seconds
-//!    until the server's API shows all, and bytes sent versus the ledger's
-//!    saved size on the kiosk.
+//! 1. Tap to disk: check-in commit latency on the kiosk store (p50/p99
+//!    over `--commits`) versus a bare SQLite WAL insert with the same
+//!    `synchronous=FULL` in the same directory.
+//! 2. Reconnect: a kiosk with `--checkins` offline check-ins reconnecting:
+//!    seconds until the server's API shows all, versus Automerge alone
+//!    applying the same changes in memory; bytes sent versus the ledger's
+//!    saved size.
+//! 3. Against the Node.js sync server: `--versus-kiosks` samod clients ×
+//!    `--versus-checkins` check-ins, against linli-server and
+//!    `@automerge/automerge-repo-sync-server` (see `linli_tests::versus`).
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use linli_core::node::{NewCheckIn, ResidentInput};
-use linli_tests::{TestKiosk, TestServer, test_phone};
+use linli_tests::{TestKiosk, TestServer, test_phone, versus};
 
-/// Linli foundation benchmarks.
+/// Linli benchmarks.
 #[derive(Parser, Debug)]
 #[command(name = "linli-bench", version, about)]
 struct Args {
@@ -23,6 +30,18 @@ struct Args {
     /// Offline check-ins before reconnecting.
     #[arg(long, default_value_t = 10_000)]
     checkins: usize,
+    /// Clients against each server in the side-by-side run.
+    #[arg(long, default_value_t = 20)]
+    versus_kiosks: usize,
+    /// Check-ins per client in the side-by-side run.
+    #[arg(long, default_value_t = 500)]
+    versus_checkins: usize,
+    /// Runs of each figure (the median is printed).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Leave out the run against the Node.js server.
+    #[arg(long)]
+    no_node: bool,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -31,6 +50,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn progress(label: &str, done: usize, total: usize) {
@@ -42,15 +66,21 @@ fn progress(label: &str, done: usize, total: usize) {
     }
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let server = TestServer::start().await?;
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
 
-    // 1. Commit latency.
-    let kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
-    let mut lat = Vec::with_capacity(args.commits);
-    for i in 0..args.commits {
+/// p50 and p99 of the kiosk's check-in commit, and of a bare SQLite WAL
+/// insert with the same synchronous setting in the same directory.
+struct TapToDisk {
+    kiosk: (f64, f64),
+    bare: (f64, f64),
+}
+
+async fn tap_to_disk(server: &TestServer, commits: usize) -> anyhow::Result<TapToDisk> {
+    let kiosk = TestKiosk::pair(server, "xianfeng", false).await?;
+    let mut lat = Vec::with_capacity(commits);
+    for i in 0..commits {
         let t = Instant::now();
         kiosk
             .node()
@@ -65,46 +95,63 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         lat.push(t.elapsed());
-        progress("commit latency", i + 1, args.commits);
+        progress("commit latency", i + 1, commits);
     }
     lat.sort();
-    println!("| figure | value |");
-    println!("| --- | --- |");
-    println!(
-        "| check-in commit latency p50 (FULL sync, n={}) | {:.2} ms |",
-        args.commits,
-        percentile(&lat, 0.5).as_secs_f64() * 1e3
-    );
-    println!(
-        "| check-in commit latency p99 | {:.2} ms |",
-        percentile(&lat, 0.99).as_secs_f64() * 1e3
-    );
+    // The bare insert: a row of the size of a journal row, one transaction
+    // each, next to the kiosk's own store.
+    let db = rusqlite::Connection::open(kiosk.data_dir().join("bare-bench.sqlite3"))?;
+    db.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+         CREATE TABLE t (id TEXT PRIMARY KEY, body BLOB NOT NULL);",
+    )?;
+    let mut bare = Vec::with_capacity(commits);
+    for i in 0..commits {
+        let body = vec![7u8; 300];
+        let t = Instant::now();
+        db.execute(
+            "INSERT INTO t (id, body) VALUES (?1, ?2)",
+            rusqlite::params![uuid::Uuid::now_v7().to_string(), body],
+        )?;
+        bare.push(t.elapsed());
+        progress("bare SQLite insert", i + 1, commits);
+    }
+    bare.sort();
+    Ok(TapToDisk {
+        kiosk: (ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99))),
+        bare: (ms(percentile(&bare, 0.5)), ms(percentile(&bare, 0.99))),
+    })
+}
 
-    // 2. Offline kiosk reconnecting.
-    let offline = TestKiosk::pair(&server, "tuanjiexiang", false).await?;
-    let t = Instant::now();
-    let chunk = (args.checkins / 20).max(1);
+/// A kiosk with `checkins` offline check-ins reconnecting.
+struct Reconnect {
+    converge_s: f64,
+    automerge_s: f64,
+    sent: u64,
+    saved: u64,
+}
+
+async fn reconnect(server: &TestServer, hall: &str, checkins: usize) -> anyhow::Result<Reconnect> {
+    let before = server.api.checkin_count(hall).await?;
+    let offline = TestKiosk::pair(server, hall, false).await?;
+    let chunk = (checkins / 20).max(1);
     let mut done = 0;
-    while done < args.checkins {
-        let n = chunk.min(args.checkins - done);
+    while done < checkins {
+        let n = chunk.min(checkins - done);
         for i in done..done + n {
             offline
                 .node()
                 .record_checkin(NewCheckIn {
                     activity_id: "bench-activity".into(),
-                    resident: Some(ResidentInput {
-                        phone: test_phone(91, i)?,
-                        name: None,
-                    }),
+                    resident: None,
                     headcount: 1,
-                    companions: 0,
+                    companions: i as u32 % 3,
                 })
                 .await?;
         }
         done += n;
-        progress("recording offline", done, args.checkins);
+        progress("recording offline", done, checkins);
     }
-    let record_secs = t.elapsed().as_secs_f64();
     let today = offline.node().local_date(offline.node().now_ms());
     let ledger = offline.node().ledger_id(&today).await?.unwrap_or_default();
     let saved = offline.node().document_bytes(&ledger).await?;
@@ -112,27 +159,153 @@ async fn main() -> anyhow::Result<()> {
     offline.node().go_online()?;
     server
         .api
-        .wait_checkins_within(
-            "tuanjiexiang",
-            args.checkins as u64,
-            Duration::from_secs(1800),
-        )
+        .wait_checkins_within(hall, before + checkins as u64, Duration::from_secs(1800))
         .await?;
-    let converge = t.elapsed().as_secs_f64();
-    let sent = offline.node().bytes_sent();
-    println!(
-        "| recording {} offline check-ins | {record_secs:.1} s |",
-        args.checkins
+    let converge_s = t.elapsed().as_secs_f64();
+    // Automerge alone: the same changes applied to an empty document.
+    let bytes = offline.node().document_save(&ledger).await?;
+    let changes = automerge::Automerge::load(&bytes)?.get_changes(&[]);
+    let t = Instant::now();
+    let mut fresh = automerge::Automerge::new();
+    fresh.apply_changes(changes)?;
+    let automerge_s = t.elapsed().as_secs_f64();
+    Ok(Reconnect {
+        converge_s,
+        automerge_s,
+        sent: offline.node().bytes_sent(),
+        saved,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runs = args.runs.max(1);
+    let server = TestServer::start().await?;
+    let mut rows: Vec<(String, String)> = Vec::new();
+
+    // 1. Tap to disk.
+    let mut taps = Vec::new();
+    for _ in 0..runs {
+        taps.push(tap_to_disk(&server, args.commits).await?);
+    }
+    let m = |f: &dyn Fn(&TapToDisk) -> f64| median(taps.iter().map(f).collect());
+    let (k50, k99, b50, b99) = (
+        m(&|t| t.kiosk.0),
+        m(&|t| t.kiosk.1),
+        m(&|t| t.bare.0),
+        m(&|t| t.bare.1),
     );
-    println!(
-        "| reconnect: seconds until the server API shows all {} | {converge:.2} s |",
-        args.checkins
-    );
-    println!("| bytes sent on reconnect | {sent} |");
-    println!("| ledger saved size on the kiosk | {saved} |");
-    println!(
-        "| bytes sent / saved size | {:.2} |",
-        sent as f64 / saved.max(1) as f64
-    );
+    rows.push((
+        format!("tap to disk p50 / p99, n={} (FULL sync)", args.commits),
+        format!("{k50:.2} / {k99:.2} ms"),
+    ));
+    rows.push((
+        "bare SQLite WAL insert p50 / p99 (FULL sync)".into(),
+        format!("{b50:.2} / {b99:.2} ms"),
+    ));
+    rows.push((
+        "tap to disk / bare SQLite, p50 / p99".into(),
+        format!(
+            "{:.2}× / {:.2}×",
+            median(taps.iter().map(|t| t.kiosk.0 / t.bare.0).collect()),
+            median(taps.iter().map(|t| t.kiosk.1 / t.bare.1).collect())
+        ),
+    ));
+
+    // 2. Reconnect.
+    let mut recs = Vec::new();
+    for run in 0..runs {
+        // A hall of its own per run, so counts start from zero.
+        let hall = ["tuanjiexiang", "xianfeng"][run % 2];
+        recs.push(reconnect(&server, hall, args.checkins).await?);
+    }
+    let r = |f: &dyn Fn(&Reconnect) -> f64| median(recs.iter().map(f).collect());
+    rows.push((
+        format!(
+            "reconnect: {} offline check-ins on the server",
+            args.checkins
+        ),
+        format!("{:.2} s", r(&|x| x.converge_s)),
+    ));
+    rows.push((
+        "Automerge alone applying the same changes".into(),
+        format!("{:.2} s", r(&|x| x.automerge_s)),
+    ));
+    rows.push((
+        "reconnect / Automerge alone".into(),
+        format!("{:.2}×", r(&|x| x.converge_s / x.automerge_s)),
+    ));
+    rows.push((
+        "bytes sent / ledger saved size".into(),
+        format!(
+            "{:.0} / {:.0} = {:.2}",
+            r(&|x| x.sent as f64),
+            r(&|x| x.saved as f64),
+            r(&|x| x.sent as f64 / x.saved.max(1) as f64)
+        ),
+    ));
+
+    // 3. Against the Node.js sync server.
+    if !args.no_node {
+        let node_bin = std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("linli-node"))
+            .ok_or_else(|| anyhow::anyhow!("where is linli-node?"))?;
+        anyhow::ensure!(
+            node_bin.exists(),
+            "{} is missing: cargo build --release -p linli-tests --bins",
+            node_bin.display()
+        );
+        let w = versus::Workload {
+            kiosks: args.versus_kiosks,
+            checkins: args.versus_checkins,
+        };
+        let mut pairs = Vec::new();
+        for run in 0..runs {
+            eprintln!("side by side, run {}: linli-server", run + 1);
+            let ours = versus::linli(&node_bin, w).await?;
+            eprintln!("side by side, run {}: Node.js sync server", run + 1);
+            let theirs = versus::node(&versus::node_package_dir(), w).await?;
+            pairs.push((ours, theirs));
+        }
+        let v = |f: &dyn Fn(&(versus::Outcome, versus::Outcome)) -> f64| {
+            median(pairs.iter().map(f).collect())
+        };
+        let label = format!("{} kiosks × {} check-ins", w.kiosks, w.checkins);
+        rows.push((
+            format!("{label}: seconds to converge, linli / Node"),
+            format!(
+                "{:.2} / {:.2} s = {:.2}× the Node throughput",
+                v(&|p| p.0.converge_s),
+                v(&|p| p.1.converge_s),
+                v(&|p| p.1.converge_s / p.0.converge_s)
+            ),
+        ));
+        rows.push((
+            format!("{label}: server CPU seconds, linli / Node"),
+            format!(
+                "{:.2} / {:.2} = {:.2}",
+                v(&|p| p.0.cpu_s),
+                v(&|p| p.1.cpu_s),
+                v(&|p| p.0.cpu_s / p.1.cpu_s)
+            ),
+        ));
+        rows.push((
+            format!("{label}: server peak RSS, linli / Node"),
+            format!(
+                "{:.0} / {:.0} MiB = {:.2}",
+                v(&|p| p.0.peak_rss_kib as f64 / 1024.0),
+                v(&|p| p.1.peak_rss_kib as f64 / 1024.0),
+                v(&|p| p.0.peak_rss_kib as f64 / p.1.peak_rss_kib as f64)
+            ),
+        ));
+    }
+
+    println!("| figure (median of {runs}) | value |");
+    println!("| --- | --- |");
+    for (k, v) in rows {
+        println!("| {k} | {v} |");
+    }
     Ok(())
 }

@@ -364,7 +364,8 @@ pub fn server_rows(dir: &Path) -> anyhow::Result<(Rows, Heads)> {
     Ok((rows, heads))
 }
 
-fn free_port() -> anyhow::Result<SocketAddr> {
+/// A free port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> anyhow::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?)
 }

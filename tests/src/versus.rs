@@ -1,0 +1,284 @@
+//! The same workload against linli-server and against the sync server the
+//! Automerge project publishes for Node.js
+//! (`@automerge/automerge-repo-sync-server`, installed under
+//! `tests/bench-node/`): K clients — plain samod repos dialing as kiosks —
+//! each write N check-ins into their day ledger, one change per check-in,
+//! as fast as they can while connected. Measured per server: seconds until
+//! the server has every client's changes (samod's `they_have_our_changes`
+//! on each client), server CPU seconds (from `/proc/<pid>/stat`) and peak
+//! resident memory (`VmHWM`).
+//!
+//! linli-server does more per change than the Node server: it checks the
+//! document against the hall's schema and projects every record into
+//! SQLite tables. The figures include that.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, anyhow};
+use linli_core::{docs::ledger, model::CheckIn, node::dialer::KioskDialer};
+use samod::{BackoffConfig, PeerId, Repo};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::fault::{self, ServerProc};
+
+/// The workload.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// Clients (kiosks).
+    pub kiosks: usize,
+    /// Check-ins each client writes.
+    pub checkins: usize,
+}
+
+/// What one server did with it.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Seconds from the first write until every client's changes were on
+    /// the server.
+    pub converge_s: f64,
+    /// Server CPU seconds (user + system) over the run, start-up excluded.
+    pub cpu_s: f64,
+    /// Server peak resident memory, KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// A client: who it is, where it dials, and with which credentials.
+struct Client {
+    kiosk_id: String,
+    hall_id: String,
+    token: String,
+}
+
+/// Run `w` against a fresh linli-server process (`node_bin` is
+/// `linli-node`).
+pub async fn linli(node_bin: &Path, w: Workload) -> anyhow::Result<Outcome> {
+    let root = tempfile::tempdir()?;
+    let mut server = ServerProc::new(root.path().join("server"))?;
+    let provisioned = fault::provision(&server.dir, w.kiosks).await?;
+    server.start(node_bin).await?;
+    let pid = server.pid().context("server pid")?;
+    let url: url::Url = format!("http://{}/", server.addr).parse()?;
+    let config = linli_core::protocol::fetch_kiosk_config(
+        &url,
+        &provisioned[0].2,
+        &linli_core::tls::Trust::default(),
+    )
+    .await?;
+    let clients = provisioned
+        .into_iter()
+        .map(|(kiosk_id, hall_id, token)| Client {
+            kiosk_id,
+            hall_id,
+            token,
+        })
+        .collect();
+    let sync_url = linli_core::protocol::sync_url(&url)?;
+    let outcome = run(pid, &sync_url, &config.server_peer_id, clients, w).await;
+    server.kill().await;
+    outcome
+}
+
+/// Run `w` against a fresh `@automerge/automerge-repo-sync-server` process
+/// on 127.0.0.1 with its own data directory; `package_dir` holds its
+/// `node_modules` (installed with `npm ci` when missing).
+pub async fn node(package_dir: &Path, w: Workload) -> anyhow::Result<Outcome> {
+    let server = NodeServer::start(package_dir).await?;
+    let clients = (0..w.kiosks)
+        .map(|i| Client {
+            kiosk_id: format!("k{i}"),
+            hall_id: if i % 2 == 0 {
+                "xianfeng"
+            } else {
+                "tuanjiexiang"
+            }
+            .into(),
+            token: "unused".into(),
+        })
+        .collect();
+    let url: url::Url = format!("ws://127.0.0.1:{}/", server.port).parse()?;
+    let pid = server.child.id().context("node pid")?;
+    run(pid, &url, &server.peer_id, clients, w).await
+}
+
+async fn run(
+    pid: u32,
+    url: &url::Url,
+    server_peer_id: &str,
+    clients: Vec<Client>,
+    w: Workload,
+) -> anyhow::Result<Outcome> {
+    // Connect every client first: the clock starts with the first write.
+    let mut connected = Vec::new();
+    for c in clients {
+        let repo = Repo::build_tokio()
+            .with_peer_id(PeerId::from(linli_core::protocol::kiosk_peer_id(
+                &c.kiosk_id,
+            )))
+            .load()
+            .await;
+        let dialer = KioskDialer::new(url.clone(), c.token.clone(), PeerId::from(server_peer_id));
+        let dialer = repo.dial(
+            BackoffConfig {
+                initial_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(500),
+                max_retries: Some(20),
+            },
+            Arc::new(dialer),
+        )?;
+        tokio::time::timeout(Duration::from_secs(30), dialer.established())
+            .await
+            .context("connecting")?
+            .map_err(|e| anyhow!("connecting: {e}"))?;
+        connected.push((c, repo, dialer));
+    }
+    let cpu_before = cpu_seconds(pid)?;
+    let start = Instant::now();
+    let date = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut tasks = Vec::new();
+    for (c, repo, dialer) in connected {
+        let date = date.clone();
+        tasks.push(tokio::spawn(async move {
+            let doc = ledger::new_ledger(&c.hall_id, &c.kiosk_id, &date)?;
+            let handle = repo.create(doc).await?;
+            for i in 0..w.checkins {
+                let checkin = CheckIn {
+                    activity_id: "bench-activity".into(),
+                    resident: None,
+                    headcount: 1,
+                    companions: 0,
+                    kiosk_id: c.kiosk_id.clone(),
+                    at_ms: chrono::Utc::now().timestamp_millis(),
+                };
+                let id = uuid::Uuid::now_v7().to_string();
+                handle.with_document(|d| ledger::add_checkin(d, &id, &checkin))?;
+                if i % 50 == 49 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            let conn = dialer.connection_id().context("no connection")?;
+            tokio::time::timeout(
+                Duration::from_secs(1800),
+                handle.they_have_our_changes(conn),
+            )
+            .await
+            .context("the server did not get every change within 30 minutes")?;
+            let elapsed = start.elapsed();
+            dialer.close();
+            repo.stop().await;
+            anyhow::Ok(elapsed)
+        }));
+    }
+    let mut converge = Duration::ZERO;
+    for t in tasks {
+        converge = converge.max(t.await??);
+    }
+    Ok(Outcome {
+        converge_s: converge.as_secs_f64(),
+        cpu_s: cpu_seconds(pid)? - cpu_before,
+        peak_rss_kib: proc_status_kib(pid, "VmHWM:")?,
+    })
+}
+
+/// A `@automerge/automerge-repo-sync-server` process.
+struct NodeServer {
+    child: Child,
+    port: u16,
+    peer_id: String,
+    _data: tempfile::TempDir,
+}
+
+impl NodeServer {
+    async fn start(package_dir: &Path) -> anyhow::Result<Self> {
+        let entry =
+            package_dir.join("node_modules/@automerge/automerge-repo-sync-server/src/index.js");
+        if !entry.exists() {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(package_dir)
+                .status()
+                .await
+                .context("running npm (install Node.js and npm)")?;
+            anyhow::ensure!(
+                status.success(),
+                "npm ci in {} failed",
+                package_dir.display()
+            );
+        }
+        let data = tempfile::tempdir()?;
+        let port = fault::free_port()?.port();
+        let mut child = Command::new("node")
+            .arg(&entry)
+            .current_dir(data.path())
+            .env("PORT", port.to_string())
+            .env("DATA_DIR", data.path().join("amrg"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting node")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if line.starts_with("Listening on port") {
+                    return anyhow::Ok(());
+                }
+            }
+            Err(anyhow!("node exited before listening"))
+        })
+        .await
+        .context("node did not start within 30 s")??;
+        // Keep reading so the pipe never fills.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // The server names itself after the machine.
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+        Ok(Self {
+            child,
+            port,
+            peer_id: format!("storage-server-{}", hostname.trim()),
+            _data: data,
+        })
+    }
+}
+
+/// The directory of the Node sync server's package.
+pub fn node_package_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-node")
+}
+
+/// User + system CPU seconds of `pid` so far.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').context("/proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("/proc stat field")?.parse::<f64>()?)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12
+    // after the state field.
+    const CLOCK_TICKS: f64 = 100.0;
+    Ok((ticks(11)? + ticks(12)?) / CLOCK_TICKS)
+}
+
+/// A `/proc/<pid>/status` figure in KiB (e.g. `VmRSS:`, `VmHWM:`).
+pub fn proc_status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("{key} of {pid}"))
+}
