@@ -335,7 +335,7 @@ pub fn assess(
 
 /// Write an assessment of document `doc` (delivered by `owner_kiosk` of
 /// `owner_hall`) inside `tx`.
-pub(crate) fn store(
+pub fn store(
     tx: &rusqlite::Transaction<'_>,
     doc: &str,
     owner_hall: &str,

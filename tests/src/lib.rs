@@ -17,10 +17,12 @@
 //! - [`soak`]: many kiosks for a long time; server memory over time.
 
 pub mod fault;
+pub mod many;
 pub mod raw_wire;
 pub mod seed;
 pub mod soak;
 pub mod versus;
+pub mod years;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 

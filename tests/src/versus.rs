@@ -51,10 +51,64 @@ pub struct Outcome {
 }
 
 /// A client: who it is, where it dials, and with which credentials.
-struct Client {
-    kiosk_id: String,
-    hall_id: String,
-    token: String,
+pub struct Client {
+    /// Its kiosk id (its peer id is derived from it).
+    pub kiosk_id: String,
+    /// Its hall.
+    pub hall_id: String,
+    /// Its token (the Node server ignores it).
+    pub token: String,
+}
+
+/// A samod repo (in memory) for `c`, connected to the server at `url`.
+pub async fn connect(
+    url: &url::Url,
+    server_peer_id: &str,
+    c: &Client,
+) -> anyhow::Result<(
+    Repo,
+    samod::DialerHandle<linli_core::node::dialer::DialFailure>,
+)> {
+    let repo = Repo::build_tokio()
+        .with_peer_id(PeerId::from(linli_core::protocol::kiosk_peer_id(
+            &c.kiosk_id,
+        )))
+        .load()
+        .await;
+    let dialer = KioskDialer::new(url.clone(), c.token.clone(), PeerId::from(server_peer_id));
+    let dialer = repo.dial(
+        BackoffConfig {
+            initial_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(500),
+            max_retries: Some(20),
+        },
+        Arc::new(dialer),
+    )?;
+    tokio::time::timeout(Duration::from_secs(60), dialer.established())
+        .await
+        .context("connecting")?
+        .map_err(|e| anyhow!("connecting: {e}"))?;
+    Ok((repo, dialer))
+}
+
+/// A check-in by `kiosk_id`, now.
+pub fn checkin(kiosk_id: &str) -> CheckIn {
+    CheckIn {
+        activity_id: "bench-activity".into(),
+        resident: None,
+        headcount: 1,
+        companions: 0,
+        kiosk_id: kiosk_id.to_string(),
+        at_ms: chrono::Utc::now().timestamp_millis(),
+    }
+}
+
+/// Today's date in the demo halls' time zone.
+pub fn hall_today() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Run `w` against a fresh linli-server process (`node_bin` is
@@ -118,33 +172,12 @@ async fn run(
     // Connect every client first: the clock starts with the first write.
     let mut connected = Vec::new();
     for c in clients {
-        let repo = Repo::build_tokio()
-            .with_peer_id(PeerId::from(linli_core::protocol::kiosk_peer_id(
-                &c.kiosk_id,
-            )))
-            .load()
-            .await;
-        let dialer = KioskDialer::new(url.clone(), c.token.clone(), PeerId::from(server_peer_id));
-        let dialer = repo.dial(
-            BackoffConfig {
-                initial_delay: Duration::from_millis(50),
-                max_delay: Duration::from_millis(500),
-                max_retries: Some(20),
-            },
-            Arc::new(dialer),
-        )?;
-        tokio::time::timeout(Duration::from_secs(30), dialer.established())
-            .await
-            .context("connecting")?
-            .map_err(|e| anyhow!("connecting: {e}"))?;
+        let (repo, dialer) = connect(url, server_peer_id, &c).await?;
         connected.push((c, repo, dialer));
     }
     let cpu_before = cpu_seconds(pid)?;
     let start = Instant::now();
-    let date = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m-%d")
-        .to_string();
+    let date = hall_today();
     let mut tasks = Vec::new();
     for (c, repo, dialer) in connected {
         let date = date.clone();
@@ -152,14 +185,7 @@ async fn run(
             let doc = ledger::new_ledger(&c.hall_id, &c.kiosk_id, &date)?;
             let handle = repo.create(doc).await?;
             for i in 0..w.checkins {
-                let checkin = CheckIn {
-                    activity_id: "bench-activity".into(),
-                    resident: None,
-                    headcount: 1,
-                    companions: 0,
-                    kiosk_id: c.kiosk_id.clone(),
-                    at_ms: chrono::Utc::now().timestamp_millis(),
-                };
+                let checkin = checkin(&c.kiosk_id);
                 let id = uuid::Uuid::now_v7().to_string();
                 handle.with_document(|d| ledger::add_checkin(d, &id, &checkin))?;
                 if i % 50 == 49 {

@@ -290,7 +290,17 @@ impl KioskNode {
         let p2 = path.clone();
         let (journal, storage, meta) = blocking(move || {
             let journal = Journal::open(&p2, db)?;
-            let storage = SqliteStorage::open(&p2, db)?;
+            // The journal is the durable record (its commits are FULL, and
+            // each one syncs the shared WAL, document frames included). The
+            // documents are rebuilt from it at start, so their own commits
+            // need not wait for the disk: one fsync per tap, not two.
+            let storage = SqliteStorage::open(
+                &p2,
+                DbOptions {
+                    durability: Durability::Normal,
+                    ..db
+                },
+            )?;
             let meta = (
                 journal.meta(META_SERVER)?,
                 journal.meta(META_TOKEN)?,

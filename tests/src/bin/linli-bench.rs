@@ -13,12 +13,19 @@
 //! 3. Against the Node.js sync server: `--versus-kiosks` samod clients ×
 //!    `--versus-checkins` check-ins, against linli-server and
 //!    `@automerge/automerge-repo-sync-server` (see `linli_tests::versus`).
+//! 4. Many kiosks: `--many-kiosks` connected at once, each recording one
+//!    check-in a second for `--many-seconds` (see `linli_tests::many`): sync
+//!    latency p50/p99, server memory, errors. One run (it is long).
+//! 5. Years of documents: `--years-halls` × `--years-kiosks` kiosks ×
+//!    `--years-days` ledgers seeded into a server's store (see
+//!    `linli_tests::years`): restart time, memory once idle, memory after
+//!    every kiosk synced once. One run.
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use linli_core::node::{NewCheckIn, ResidentInput};
-use linli_tests::{TestKiosk, TestServer, test_phone, versus};
+use linli_tests::{TestKiosk, TestServer, many, test_phone, versus, years};
 
 /// Linli benchmarks.
 #[derive(Parser, Debug)]
@@ -42,6 +49,21 @@ struct Args {
     /// Leave out the run against the Node.js server.
     #[arg(long)]
     no_node: bool,
+    /// Kiosks connected at once in the many-kiosks run (0 leaves it out).
+    #[arg(long, default_value_t = 1000)]
+    many_kiosks: usize,
+    /// Seconds the many-kiosks run records (one check-in a second each).
+    #[arg(long, default_value_t = 60)]
+    many_seconds: u64,
+    /// Halls in the years-of-documents run (0 leaves it out).
+    #[arg(long, default_value_t = 100)]
+    years_halls: usize,
+    /// Kiosks per hall in the years-of-documents run.
+    #[arg(long, default_value_t = 5)]
+    years_kiosks: usize,
+    /// Days of ledgers per kiosk in the years-of-documents run.
+    #[arg(long, default_value_t = 365)]
+    years_days: usize,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -177,6 +199,20 @@ async fn reconnect(server: &TestServer, hall: &str, checkins: usize) -> anyhow::
     })
 }
 
+/// The `linli-node` binary next to this one.
+fn node_bin() -> anyhow::Result<std::path::PathBuf> {
+    let bin = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("linli-node"))
+        .ok_or_else(|| anyhow::anyhow!("where is linli-node?"))?;
+    anyhow::ensure!(
+        bin.exists(),
+        "{} is missing: cargo build --release -p linli-tests --bins",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -248,15 +284,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Against the Node.js sync server.
     if !args.no_node {
-        let node_bin = std::env::current_exe()?
-            .parent()
-            .map(|d| d.join("linli-node"))
-            .ok_or_else(|| anyhow::anyhow!("where is linli-node?"))?;
-        anyhow::ensure!(
-            node_bin.exists(),
-            "{} is missing: cargo build --release -p linli-tests --bins",
-            node_bin.display()
-        );
+        let node_bin = node_bin()?;
         let w = versus::Workload {
             kiosks: args.versus_kiosks,
             checkins: args.versus_checkins,
@@ -299,6 +327,80 @@ async fn main() -> anyhow::Result<()> {
                 v(&|p| p.1.peak_rss_kib as f64 / 1024.0),
                 v(&|p| p.0.peak_rss_kib as f64 / p.1.peak_rss_kib as f64)
             ),
+        ));
+    }
+
+    // 4. Many kiosks.
+    if args.many_kiosks > 0 {
+        let report = many::run(
+            &node_bin()?,
+            args.many_kiosks,
+            Duration::from_secs(args.many_seconds),
+            Duration::from_secs(1),
+        )
+        .await?;
+        let label = format!(
+            "{} kiosks, a check-in a second each for {} s",
+            args.many_kiosks, args.many_seconds
+        );
+        rows.push((
+            format!("{label}: sync latency p50 / p99 (one run)"),
+            format!(
+                "{:.0} / {:.0} ms over {} writes",
+                ms(percentile(&report.latencies, 0.5)),
+                ms(percentile(&report.latencies, 0.99)),
+                report.latencies.len()
+            ),
+        ));
+        rows.push((
+            format!("{label}: server RSS at the end / peak"),
+            format!(
+                "{} / {} MiB",
+                report.end_rss_kib / 1024,
+                report.peak_rss_kib / 1024
+            ),
+        ));
+        rows.push((
+            format!("{label}: errors (unconfirmed within 10 s); seconds to connect all"),
+            format!("{}; {:.1} s", report.errors, report.connect_s),
+        ));
+    }
+
+    // 5. Years of documents.
+    if args.years_halls > 0 {
+        let y = years::run(
+            &node_bin()?,
+            args.years_halls,
+            args.years_kiosks,
+            args.years_days,
+        )
+        .await?;
+        let label = format!(
+            "{} documents ({} halls × {} kiosks × {} days, {} MiB)",
+            y.documents,
+            args.years_halls,
+            args.years_kiosks,
+            args.years_days,
+            y.db_bytes >> 20
+        );
+        rows.push((
+            format!("{label}: restart, spawn to ready (one run)"),
+            format!("{:.2} s", y.restart_s),
+        ));
+        rows.push((
+            format!(
+                "{label}: server RSS idle / after every kiosk synced once / 10 s after they left"
+            ),
+            format!(
+                "{} / {} / {} MiB",
+                y.idle_rss_kib / 1024,
+                y.synced_rss_kib / 1024,
+                y.after_rss_kib / 1024
+            ),
+        ));
+        rows.push((
+            format!("{label}: seconds until every kiosk had today's ledger"),
+            format!("{:.1} s", y.sync_all_s),
         ));
     }
 

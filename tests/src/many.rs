@@ -1,0 +1,154 @@
+//! Many kiosks at once: K clients (samod repos dialing as kiosks, as in
+//! [`crate::versus`]) connected to one linli-server process, each writing
+//! one check-in into its day ledger every `interval` for `duration`. Sync
+//! latency is the time from a write until samod on the client reports that
+//! the server has it (`they_have_our_changes`); a write not confirmed
+//! within 10 s counts as an error. Server memory is sampled every second.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use linli_core::docs::ledger;
+
+use crate::{
+    fault::{self, ServerProc},
+    versus::{self, Client, proc_status_kib},
+};
+
+/// What the run saw.
+#[derive(Debug, Default)]
+pub struct ManyReport {
+    /// Seconds until every client was connected.
+    pub connect_s: f64,
+    /// Every confirmed write's sync latency, sorted.
+    pub latencies: Vec<Duration>,
+    /// Writes not confirmed within 10 s, or failed.
+    pub errors: u64,
+    /// Server resident memory at the end of the run, KiB.
+    pub end_rss_kib: u64,
+    /// Server peak resident memory, KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Run `kiosks` clients against a fresh server (`node_bin` is `linli-node`).
+pub async fn run(
+    node_bin: &Path,
+    kiosks: usize,
+    duration: Duration,
+    interval: Duration,
+) -> anyhow::Result<ManyReport> {
+    let root = tempfile::tempdir()?;
+    let mut server = ServerProc::new(root.path().join("server"))?;
+    let provisioned = fault::provision(&server.dir, kiosks).await?;
+    server.start(node_bin).await?;
+    let pid = server.pid().context("server pid")?;
+    let url: url::Url = format!("http://{}/", server.addr).parse()?;
+    let config = linli_core::protocol::fetch_kiosk_config(
+        &url,
+        &provisioned[0].2,
+        &linli_core::tls::Trust::default(),
+    )
+    .await?;
+    let sync_url = linli_core::protocol::sync_url(&url)?;
+
+    // Connect in batches, as kiosks coming back after a power cut would.
+    let started = Instant::now();
+    let mut connected = Vec::new();
+    for batch in provisioned.chunks(50) {
+        let dials = batch.iter().map(|(kiosk_id, hall_id, token)| {
+            let c = Client {
+                kiosk_id: kiosk_id.clone(),
+                hall_id: hall_id.clone(),
+                token: token.clone(),
+            };
+            let (u, p) = (sync_url.clone(), config.server_peer_id.clone());
+            async move {
+                let (repo, dialer) = versus::connect(&u, &p, &c).await?;
+                anyhow::Ok((c, repo, dialer))
+            }
+        });
+        for r in futures::future::join_all(dials).await {
+            connected.push(r?);
+        }
+        eprint!("\rconnected {}/{}", connected.len(), kiosks);
+    }
+    eprintln!();
+    let connect_s = started.elapsed().as_secs_f64();
+
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let deadline = Instant::now() + duration;
+    let date = versus::hall_today();
+    let mut tasks = Vec::new();
+    for (i, (c, repo, dialer)) in connected.into_iter().enumerate() {
+        let (latencies, errors, date) = (latencies.clone(), errors.clone(), date.clone());
+        tasks.push(tokio::spawn(async move {
+            // Spread the clients over the interval.
+            let offset = interval.mul_f64(i as f64 / kiosks.max(1) as f64);
+            tokio::time::sleep(offset).await;
+            let doc = ledger::new_ledger(&c.hall_id, &c.kiosk_id, &date)?;
+            let handle = repo.create(doc).await?;
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while Instant::now() < deadline {
+                tick.tick().await;
+                let id = uuid::Uuid::now_v7().to_string();
+                let checkin = versus::checkin(&c.kiosk_id);
+                let t = Instant::now();
+                let written = handle.with_document(|d| ledger::add_checkin(d, &id, &checkin));
+                let confirmed = match (written, dialer.connection_id()) {
+                    (Ok(()), Some(conn)) => tokio::time::timeout(
+                        Duration::from_secs(10),
+                        handle.they_have_our_changes(conn),
+                    )
+                    .await
+                    .is_ok(),
+                    _ => false,
+                };
+                if confirmed {
+                    if let Ok(mut l) = latencies.lock() {
+                        l.push(t.elapsed());
+                    }
+                } else {
+                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            dialer.close();
+            repo.stop().await;
+            anyhow::Ok(())
+        }));
+    }
+    let sampler = tokio::spawn(async move {
+        let mut highest = 0u64;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Ok(rss) = proc_status_kib(pid, "VmRSS:") {
+                highest = highest.max(rss);
+                eprint!("\rserver RSS {} MiB   ", rss / 1024);
+            }
+        }
+        eprintln!();
+        highest
+    });
+    for t in tasks {
+        t.await??;
+    }
+    let _ = sampler.await;
+    let end_rss_kib = proc_status_kib(pid, "VmRSS:")?;
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM:")?;
+    server.kill().await;
+    let mut latencies =
+        std::mem::take(&mut *latencies.lock().map_err(|_| anyhow::anyhow!("lock"))?);
+    latencies.sort();
+    Ok(ManyReport {
+        connect_s,
+        latencies,
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        end_rss_kib,
+        peak_rss_kib,
+    })
+}
