@@ -16,6 +16,7 @@
 //! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
 //! - [`soak`]: many kiosks for a long time; server memory over time.
 
+pub mod console_bench;
 pub mod fault;
 pub mod many;
 pub mod raw_wire;

@@ -20,12 +20,15 @@
 //!    `--years-days` ledgers seeded into a server's store (see
 //!    `linli_tests::years`): restart time, memory once idle, memory after
 //!    every kiosk synced once. One run.
+//! 6. Admin at scale: statistics pages and the XLSX export over
+//!    `--admin-checkins` projected check-ins (see
+//!    `linli_tests::console_bench`).
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use linli_core::node::{NewCheckIn, ResidentInput};
-use linli_tests::{TestKiosk, TestServer, many, test_phone, versus, years};
+use linli_tests::{TestKiosk, TestServer, console_bench, many, test_phone, versus, years};
 
 /// Linli benchmarks.
 #[derive(Parser, Debug)]
@@ -64,6 +67,9 @@ struct Args {
     /// Days of ledgers per kiosk in the years-of-documents run.
     #[arg(long, default_value_t = 365)]
     years_days: usize,
+    /// Projected check-ins under the admin console (0 leaves it out).
+    #[arg(long, default_value_t = 2_000_000)]
+    admin_checkins: u32,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -402,6 +408,28 @@ async fn main() -> anyhow::Result<()> {
             format!("{label}: seconds until every kiosk had today's ledger"),
             format!("{:.1} s", y.sync_all_s),
         ));
+    }
+
+    // 6. Admin at scale.
+    if args.admin_checkins > 0 {
+        let figures = console_bench::measure(args.admin_checkins, 100_000, 365, runs).await?;
+        for f in figures
+            .iter()
+            .filter(|f| f.label.starts_with("statistics") || f.label.starts_with("XLSX"))
+        {
+            rows.push((
+                format!(
+                    "admin over {} check-ins and 100000 requests: {}",
+                    args.admin_checkins, f.label
+                ),
+                format!(
+                    "{:.0} ms (worst {:.0} ms, {} bytes)",
+                    ms(f.median),
+                    ms(f.worst),
+                    f.bytes
+                ),
+            ));
+        }
     }
 
     println!("| figure (median of {runs}) | value |");
