@@ -176,11 +176,11 @@ impl SqliteStorage {
 
     fn put_sync(&self, key: &StorageKey, data: &[u8]) -> Result<()> {
         self.with_conn(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO samod_storage (key, data) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-                params![key_text(key), data],
             )
+            .and_then(|mut s| s.execute(params![key_text(key), data]))
             .map(|_| ())
             .map_err(|e| Error::store(format!("writing {key}"), e))
         })
@@ -188,7 +188,8 @@ impl SqliteStorage {
 
     fn delete_sync(&self, key: &StorageKey) -> Result<()> {
         self.with_conn(|c| {
-            c.execute("DELETE FROM samod_storage WHERE key = ?1", [key_text(key)])
+            c.prepare_cached("DELETE FROM samod_storage WHERE key = ?1")
+                .and_then(|mut s| s.execute([key_text(key)]))
                 .map(|_| ())
                 .map_err(|e| Error::store(format!("deleting {key}"), e))
         })

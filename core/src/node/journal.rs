@@ -86,6 +86,11 @@ pub struct DocRow {
 #[derive(Clone)]
 pub struct Journal {
     conn: Arc<Mutex<Connection>>,
+    /// Unsynced rows, counted once and then kept up to date by `append`
+    /// and `mark_synced` (under the connection's lock): the status strip
+    /// asks after every tap, and counting a backlog of thousands each time
+    /// made an offline kiosk slower with every record.
+    unsynced: Arc<Mutex<Option<u64>>>,
 }
 
 fn kind_of(s: &str) -> Result<DocKind> {
@@ -102,6 +107,7 @@ impl Journal {
         sqlite::migrate(&mut conn, "kiosk", MIGRATIONS)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            unsynced: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -146,10 +152,11 @@ impl Journal {
     /// Commit a record. Returns only once it is on disk.
     pub fn append(&self, e: &Entry) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO journal (record_id, doc_kind, period, map, payload, activity_id, phone_hash, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            )
+            .and_then(|mut s| s.execute(params![
                     e.record_id,
                     e.doc_kind.name(),
                     e.period,
@@ -158,11 +165,20 @@ impl Journal {
                     e.activity_id,
                     e.phone_hash,
                     e.created_ms
-                ],
-            )
-            .map(|_| ())
-            .map_err(|err| Error::store("recording", err))
+                ]))
+            .map_err(|err| Error::store("recording", err))?;
+            self.adjust_unsynced(|n| n + 1);
+            Ok(())
         })
+    }
+
+    /// Change the kept unsynced count, if it has been counted (call with
+    /// the connection locked, after the commit).
+    fn adjust_unsynced(&self, f: impl FnOnce(u64) -> u64) {
+        match self.unsynced.lock() {
+            Ok(mut kept) => *kept = kept.map(f),
+            Err(poisoned) => *poisoned.into_inner() = None,
+        }
     }
 
     fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, String)> {
@@ -217,13 +233,23 @@ impl Journal {
     /// How many records the server has not confirmed yet.
     pub fn unsynced_count(&self) -> Result<u64> {
         self.with(|c| {
-            c.query_row(
-                "SELECT count(*) FROM journal WHERE synced_ms IS NULL",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| u64::try_from(n).unwrap_or(0))
-            .map_err(|e| Error::store("counting unsynced records", e))
+            if let Ok(kept) = self.unsynced.lock()
+                && let Some(n) = *kept
+            {
+                return Ok(n);
+            }
+            let n = c
+                .query_row(
+                    "SELECT count(*) FROM journal WHERE synced_ms IS NULL",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(|e| Error::store("counting unsynced records", e))?;
+            if let Ok(mut kept) = self.unsynced.lock() {
+                *kept = Some(n);
+            }
+            Ok(n)
         })
     }
 
@@ -247,27 +273,29 @@ impl Journal {
     pub fn mark_synced(&self, ids: &[String], at_ms: i64) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| Error::store("marking synced", e))?;
+            let mut marked = 0u64;
             {
                 let mut stmt = tx
                     .prepare_cached("UPDATE journal SET synced_ms = ?2 WHERE record_id = ?1 AND synced_ms IS NULL")
                     .map_err(|e| Error::store("marking synced", e))?;
                 for id in ids {
-                    stmt.execute(params![id, at_ms])
-                        .map_err(|e| Error::store("marking synced", e))?;
+                    marked += stmt.execute(params![id, at_ms])
+                        .map_err(|e| Error::store("marking synced", e))? as u64;
                 }
             }
-            tx.commit().map_err(|e| Error::store("marking synced", e))
+            tx.commit().map_err(|e| Error::store("marking synced", e))?;
+            self.adjust_unsynced(|n| n.saturating_sub(marked));
+            Ok(())
         })
     }
 
     /// True when this resident already checked in to this activity.
     pub fn has_checkin(&self, activity_id: &str, phone_hash: &str) -> Result<bool> {
         self.with(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT 1 FROM journal WHERE activity_id = ?1 AND phone_hash = ?2 AND map = 'checkins' LIMIT 1",
-                params![activity_id, phone_hash],
-                |_| Ok(()),
             )
+            .and_then(|mut s| s.query_row(params![activity_id, phone_hash], |_| Ok(())))
             .optional()
             .map(|o| o.is_some())
             .map_err(|e| Error::store("looking up check-ins", e))
@@ -406,5 +434,46 @@ impl Journal {
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(|e| Error::store("counting documents", e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str) -> Entry {
+        Entry {
+            record_id: id.into(),
+            doc_kind: DocKind::Ledger,
+            period: "2026-11-24".into(),
+            map: "checkins".into(),
+            payload: "{}".into(),
+            activity_id: None,
+            phone_hash: None,
+            created_ms: 1,
+        }
+    }
+
+    #[test]
+    fn the_kept_unsynced_count_matches_the_table() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("j.sqlite3");
+        let j = Journal::open(&path, DbOptions::default()).expect("open");
+        j.append(&entry("a")).expect("append");
+        assert_eq!(j.unsynced_count().expect("count"), 1);
+        for id in ["b", "c", "d"] {
+            j.append(&entry(id)).expect("append");
+        }
+        assert!(j.append(&entry("a")).is_err(), "a record id is stored once");
+        assert_eq!(j.unsynced_count().expect("count"), 4);
+        let ids = ["a", "b", "b", "unknown"].map(String::from);
+        j.mark_synced(&ids, 5).expect("mark");
+        j.mark_synced(&["a".to_string()], 6).expect("mark again");
+        assert_eq!(j.unsynced_count().expect("count"), 2);
+        let counted_afresh = Journal::open(&path, DbOptions::default())
+            .expect("reopen")
+            .unsynced_count()
+            .expect("count");
+        assert_eq!(counted_afresh, 2);
     }
 }
