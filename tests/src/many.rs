@@ -103,7 +103,7 @@ pub async fn run(
                 let confirmed = match (written, dialer.connection_id()) {
                     (Ok(()), Some(conn)) => tokio::time::timeout(
                         Duration::from_secs(10),
-                        handle.they_have_our_changes(conn),
+                        versus::server_has_all(&handle, conn),
                     )
                     .await
                     .is_ok(),

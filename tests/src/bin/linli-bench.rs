@@ -41,10 +41,10 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     checkins: usize,
     /// Clients against each server in the side-by-side run.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 50)]
     versus_kiosks: usize,
     /// Check-ins per client in the side-by-side run.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     versus_checkins: usize,
     /// Runs of each figure (the median is printed).
     #[arg(long, default_value_t = 3)]
