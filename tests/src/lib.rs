@@ -30,10 +30,7 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Durat
 use anyhow::{Context, anyhow, bail};
 use linli_core::{
     KioskNode, KioskNodeOptions,
-    node::{
-        CheckInOutcome, NewCheckIn, ResidentInput,
-        dialer::{DialFailure, KioskDialer},
-    },
+    node::{CheckInOutcome, NewCheckIn, ResidentInput, dialer::DialFailure},
     phone::PhoneNumber,
     protocol,
 };
@@ -442,23 +439,8 @@ impl RawPeer {
         let config =
             protocol::fetch_kiosk_config(&server.url, token, &linli_core::tls::Trust::default())
                 .await?;
-        let dialer = KioskDialer::new(
-            protocol::sync_url(&server.url)?,
-            token.to_string(),
-            PeerId::from(config.server_peer_id),
-        );
-        let dialer = repo.dial(
-            BackoffConfig {
-                initial_delay: Duration::from_millis(50),
-                max_delay: Duration::from_millis(500),
-                max_retries: Some(20),
-            },
-            Arc::new(dialer),
-        )?;
-        tokio::time::timeout(Duration::from_secs(10), dialer.established())
-            .await
-            .context("connecting")?
-            .map_err(|e| anyhow!("connecting: {e}"))?;
+        let url = protocol::sync_url(&server.url)?;
+        let dialer = versus::dial(&repo, &url, token, &config.server_peer_id).await?;
         Ok(Self { repo, dialer })
     }
 }

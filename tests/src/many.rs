@@ -11,13 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context;
 use linli_core::docs::ledger;
 
-use crate::{
-    fault::{self, ServerProc},
-    versus::{self, Client, proc_status_kib},
-};
+use crate::versus::{self, proc_status_kib};
 
 /// What the run saw.
 #[derive(Debug, Default)]
@@ -41,34 +37,19 @@ pub async fn run(
     duration: Duration,
     interval: Duration,
 ) -> anyhow::Result<ManyReport> {
-    let root = tempfile::tempdir()?;
-    let mut server = ServerProc::new(root.path().join("server"))?;
-    let provisioned = fault::provision(&server.dir, kiosks).await?;
-    server.start(node_bin).await?;
-    let pid = server.pid().context("server pid")?;
-    let url: url::Url = format!("http://{}/", server.addr).parse()?;
-    let config = linli_core::protocol::fetch_kiosk_config(
-        &url,
-        &provisioned[0].2,
-        &linli_core::tls::Trust::default(),
-    )
-    .await?;
-    let sync_url = linli_core::protocol::sync_url(&url)?;
+    let mut server = versus::LinliServer::start(node_bin, kiosks).await?;
+    let pid = server.pid;
+    let provisioned = std::mem::take(&mut server.clients);
 
     // Connect in batches, as kiosks coming back after a power cut would.
     let started = Instant::now();
     let mut connected = Vec::new();
     for batch in provisioned.chunks(50) {
-        let dials = batch.iter().map(|(kiosk_id, hall_id, token)| {
-            let c = Client {
-                kiosk_id: kiosk_id.clone(),
-                hall_id: hall_id.clone(),
-                token: token.clone(),
-            };
-            let (u, p) = (sync_url.clone(), config.server_peer_id.clone());
+        let dials = batch.iter().map(|c| {
+            let (u, p) = (server.sync_url.clone(), server.peer_id.clone());
             async move {
-                let (repo, dialer) = versus::connect(&u, &p, &c).await?;
-                anyhow::Ok((c, repo, dialer))
+                let (repo, dialer) = versus::connect(&u, &p, c).await?;
+                anyhow::Ok((c.clone(), repo, dialer))
             }
         });
         for r in futures::future::join_all(dials).await {
@@ -140,7 +121,7 @@ pub async fn run(
     let _ = sampler.await;
     let end_rss_kib = proc_status_kib(pid, "VmRSS:")?;
     let peak_rss_kib = proc_status_kib(pid, "VmHWM:")?;
-    server.kill().await;
+    server.proc.kill().await;
     let mut latencies =
         std::mem::take(&mut *latencies.lock().map_err(|_| anyhow::anyhow!("lock"))?);
     latencies.sort();

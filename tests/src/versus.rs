@@ -25,7 +25,11 @@ use std::{
 };
 
 use anyhow::{Context, anyhow};
-use linli_core::{docs::ledger, model::CheckIn, node::dialer::KioskDialer};
+use linli_core::{
+    docs::ledger,
+    model::CheckIn,
+    node::dialer::{DialFailure, KioskDialer},
+};
 use samod::{BackoffConfig, PeerId, Repo};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -56,6 +60,7 @@ pub struct Outcome {
 }
 
 /// A client: who it is, where it dials, and with which credentials.
+#[derive(Clone, Debug)]
 pub struct Client {
     /// Its kiosk id (its peer id is derived from it).
     pub kiosk_id: String,
@@ -70,17 +75,26 @@ pub async fn connect(
     url: &url::Url,
     server_peer_id: &str,
     c: &Client,
-) -> anyhow::Result<(
-    Repo,
-    samod::DialerHandle<linli_core::node::dialer::DialFailure>,
-)> {
+) -> anyhow::Result<(Repo, samod::DialerHandle<DialFailure>)> {
     let repo = Repo::build_tokio()
         .with_peer_id(PeerId::from(linli_core::protocol::kiosk_peer_id(
             &c.kiosk_id,
         )))
         .load()
         .await;
-    let dialer = KioskDialer::new(url.clone(), c.token.clone(), PeerId::from(server_peer_id));
+    let dialer = dial(&repo, url, &c.token, server_peer_id).await?;
+    Ok((repo, dialer))
+}
+
+/// Dial the server at `url` from `repo` with `token`, as a kiosk does,
+/// and wait until connected.
+pub async fn dial(
+    repo: &Repo,
+    url: &url::Url,
+    token: &str,
+    server_peer_id: &str,
+) -> anyhow::Result<samod::DialerHandle<DialFailure>> {
+    let dialer = KioskDialer::new(url.clone(), token.to_string(), PeerId::from(server_peer_id));
     let dialer = repo.dial(
         BackoffConfig {
             initial_delay: Duration::from_millis(50),
@@ -93,7 +107,56 @@ pub async fn connect(
         .await
         .context("connecting")?
         .map_err(|e| anyhow!("connecting: {e}"))?;
-    Ok((repo, dialer))
+    Ok(dialer)
+}
+
+/// A `linli-node server` process on a fresh data directory with `kiosks`
+/// kiosks provisioned in two halls.
+pub struct LinliServer {
+    /// The process (killed when dropped).
+    pub proc: ServerProc,
+    /// Its process id.
+    pub pid: u32,
+    /// Where kiosks dial.
+    pub sync_url: url::Url,
+    /// The server's peer id.
+    pub peer_id: String,
+    /// The kiosks.
+    pub clients: Vec<Client>,
+    _root: tempfile::TempDir,
+}
+
+impl LinliServer {
+    /// Provision and start it (`node_bin` is `linli-node`).
+    pub async fn start(node_bin: &Path, kiosks: usize) -> anyhow::Result<Self> {
+        let root = tempfile::tempdir()?;
+        let mut proc = ServerProc::new(root.path().join("server"))?;
+        let provisioned = fault::provision(&proc.dir, kiosks).await?;
+        proc.start(node_bin).await?;
+        let pid = proc.pid().context("server pid")?;
+        let url: url::Url = format!("http://{}/", proc.addr).parse()?;
+        let config = linli_core::protocol::fetch_kiosk_config(
+            &url,
+            &provisioned.first().context("no kiosks")?.2,
+            &linli_core::tls::Trust::default(),
+        )
+        .await?;
+        Ok(Self {
+            proc,
+            pid,
+            sync_url: linli_core::protocol::sync_url(&url)?,
+            peer_id: config.server_peer_id,
+            clients: provisioned
+                .into_iter()
+                .map(|(kiosk_id, hall_id, token)| Client {
+                    kiosk_id,
+                    hall_id,
+                    token,
+                })
+                .collect(),
+            _root: root,
+        })
+    }
 }
 
 /// A check-in by `kiosk_id`, now.
@@ -119,29 +182,10 @@ pub fn hall_today() -> String {
 /// Run `w` against a fresh linli-server process (`node_bin` is
 /// `linli-node`).
 pub async fn linli(node_bin: &Path, w: Workload) -> anyhow::Result<Outcome> {
-    let root = tempfile::tempdir()?;
-    let mut server = ServerProc::new(root.path().join("server"))?;
-    let provisioned = fault::provision(&server.dir, w.kiosks).await?;
-    server.start(node_bin).await?;
-    let pid = server.pid().context("server pid")?;
-    let url: url::Url = format!("http://{}/", server.addr).parse()?;
-    let config = linli_core::protocol::fetch_kiosk_config(
-        &url,
-        &provisioned[0].2,
-        &linli_core::tls::Trust::default(),
-    )
-    .await?;
-    let clients = provisioned
-        .into_iter()
-        .map(|(kiosk_id, hall_id, token)| Client {
-            kiosk_id,
-            hall_id,
-            token,
-        })
-        .collect();
-    let sync_url = linli_core::protocol::sync_url(&url)?;
-    let outcome = run(pid, &sync_url, &config.server_peer_id, clients, w).await;
-    server.kill().await;
+    let mut server = LinliServer::start(node_bin, w.kiosks).await?;
+    let clients = std::mem::take(&mut server.clients);
+    let outcome = run(server.pid, &server.sync_url, &server.peer_id, clients, w).await;
+    server.proc.kill().await;
     outcome
 }
 
