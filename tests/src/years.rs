@@ -40,8 +40,12 @@ pub struct YearsReport {
     pub idle_rss_kib: u64,
     /// Resident memory once every kiosk fetched its today's ledger, KiB.
     pub synced_rss_kib: u64,
-    /// Seconds until every kiosk had its ledger.
+    /// Seconds until every kiosk had its ledger (or the sync stalled).
     pub sync_all_s: f64,
+    /// Kiosks that got their ledger.
+    pub synced: usize,
+    /// Why syncing stopped early, if it did (a fetch over 60 s).
+    pub stalled: Option<String>,
     /// Resident memory after the kiosks left and 10 s passed, KiB.
     pub after_rss_kib: u64,
 }
@@ -188,6 +192,7 @@ pub async fn run(
     let sync_url = linli_core::protocol::sync_url(&url)?;
     let t = Instant::now();
     let mut peers = Vec::new();
+    let mut stalled = None;
     for batch in clients.chunks(50) {
         let fetches = batch.iter().map(|(c, today)| {
             let (u, p) = (sync_url.clone(), config.server_peer_id.clone());
@@ -200,14 +205,23 @@ pub async fn run(
                 anyhow::Ok((repo, dialer))
             }
         });
+        let mut failed = None;
         for r in futures::future::join_all(fetches).await {
-            peers.push(r?);
+            match r {
+                Ok(peer) => peers.push(peer),
+                Err(e) => failed = Some(format!("{e:#}")),
+            }
         }
         eprint!("\rsynced {}/{}", peers.len(), clients.len());
+        if failed.is_some() {
+            stalled = failed;
+            break;
+        }
     }
     eprintln!();
     let sync_all_s = t.elapsed().as_secs_f64();
     let synced_rss_kib = proc_status_kib(pid, "VmRSS:")?;
+    let synced = peers.len();
     for (repo, dialer) in peers {
         dialer.close();
         repo.stop().await;
@@ -223,6 +237,8 @@ pub async fn run(
         idle_rss_kib,
         synced_rss_kib,
         sync_all_s,
+        synced,
+        stalled,
         after_rss_kib,
     })
 }

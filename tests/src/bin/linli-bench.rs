@@ -214,6 +214,11 @@ async fn reconnect(server: &TestServer, hall: &str, checkins: usize) -> anyhow::
     })
 }
 
+/// Print one row of the table.
+fn emit((figure, value): (String, String)) {
+    println!("| {figure} | {value} |");
+}
+
 /// The `linli-node` binary next to this one.
 fn node_bin() -> anyhow::Result<std::path::PathBuf> {
     let bin = std::env::current_exe()?
@@ -233,7 +238,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runs = args.runs.max(1);
     let server = TestServer::start().await?;
-    let mut rows: Vec<(String, String)> = Vec::new();
+    // Each figure is printed as soon as it is measured, so a long run that
+    // fails late still leaves what it measured.
+    println!("| figure (median of {runs} runs unless said) | value |");
+    println!("| --- | --- |");
 
     // 1. Tap to disk.
     let mut taps = Vec::new();
@@ -247,15 +255,15 @@ async fn main() -> anyhow::Result<()> {
         m(&|t| t.bare.0),
         m(&|t| t.bare.1),
     );
-    rows.push((
+    emit((
         format!("tap to disk p50 / p99, n={} (FULL sync)", args.commits),
         format!("{k50:.2} / {k99:.2} ms"),
     ));
-    rows.push((
+    emit((
         "bare SQLite WAL insert p50 / p99 (FULL sync)".into(),
         format!("{b50:.2} / {b99:.2} ms"),
     ));
-    rows.push((
+    emit((
         "tap to disk / bare SQLite, p50 / p99".into(),
         format!(
             "{:.2}× / {:.2}×",
@@ -272,22 +280,22 @@ async fn main() -> anyhow::Result<()> {
         recs.push(reconnect(&server, hall, args.checkins).await?);
     }
     let r = |f: &dyn Fn(&Reconnect) -> f64| median(recs.iter().map(f).collect());
-    rows.push((
+    emit((
         format!(
             "reconnect: {} offline check-ins on the server",
             args.checkins
         ),
         format!("{:.2} s", r(&|x| x.converge_s)),
     ));
-    rows.push((
+    emit((
         "Automerge alone applying the same changes".into(),
         format!("{:.2} s", r(&|x| x.automerge_s)),
     ));
-    rows.push((
+    emit((
         "reconnect / Automerge alone".into(),
         format!("{:.2}×", r(&|x| x.converge_s / x.automerge_s)),
     ));
-    rows.push((
+    emit((
         "bytes sent / ledger saved size".into(),
         format!(
             "{:.0} / {:.0} = {:.2}",
@@ -316,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
             median(pairs.iter().map(f).collect())
         };
         let label = format!("{} kiosks × {} check-ins", w.kiosks, w.checkins);
-        rows.push((
+        emit((
             format!("{label}: seconds to converge, linli / Node"),
             format!(
                 "{:.2} / {:.2} s = {:.2}× the Node throughput",
@@ -325,7 +333,7 @@ async fn main() -> anyhow::Result<()> {
                 v(&|p| p.1.converge_s / p.0.converge_s)
             ),
         ));
-        rows.push((
+        emit((
             format!("{label}: server CPU seconds, linli / Node"),
             format!(
                 "{:.2} / {:.2} = {:.2}",
@@ -334,7 +342,7 @@ async fn main() -> anyhow::Result<()> {
                 v(&|p| p.0.cpu_s / p.1.cpu_s)
             ),
         ));
-        rows.push((
+        emit((
             format!("{label}: server peak RSS, linli / Node"),
             format!(
                 "{:.0} / {:.0} MiB = {:.2}",
@@ -358,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
             "{} kiosks, a check-in a second each for {} s",
             args.many_kiosks, args.many_seconds
         );
-        rows.push((
+        emit((
             format!("{label}: sync latency p50 / p99 (one run)"),
             format!(
                 "{:.0} / {:.0} ms over {} writes",
@@ -367,7 +375,7 @@ async fn main() -> anyhow::Result<()> {
                 report.latencies.len()
             ),
         ));
-        rows.push((
+        emit((
             format!("{label}: server RSS at the end / peak"),
             format!(
                 "{} / {} MiB",
@@ -375,7 +383,7 @@ async fn main() -> anyhow::Result<()> {
                 report.peak_rss_kib / 1024
             ),
         ));
-        rows.push((
+        emit((
             format!("{label}: errors (unconfirmed within 10 s); seconds to connect all"),
             format!("{}; {:.1} s", report.errors, report.connect_s),
         ));
@@ -398,13 +406,13 @@ async fn main() -> anyhow::Result<()> {
             args.years_days,
             y.db_bytes >> 20
         );
-        rows.push((
+        emit((
             format!("{label}: restart, spawn to ready (one run)"),
             format!("{:.2} s", y.restart_s),
         ));
-        rows.push((
+        emit((
             format!(
-                "{label}: server RSS idle / after every kiosk synced once / 10 s after they left"
+                "{label}: server RSS idle / after the kiosks synced once / 10 s after they left"
             ),
             format!(
                 "{} / {} / {} MiB",
@@ -413,9 +421,15 @@ async fn main() -> anyhow::Result<()> {
                 y.after_rss_kib / 1024
             ),
         ));
-        rows.push((
-            format!("{label}: seconds until every kiosk had today's ledger"),
-            format!("{:.1} s", y.sync_all_s),
+        emit((
+            format!("{label}: kiosks that fetched today's ledger, in seconds"),
+            match &y.stalled {
+                None => format!("all {} in {:.1} s", y.synced, y.sync_all_s),
+                Some(why) => format!(
+                    "{} in {:.1} s, then a fetch took over 60 s ({why})",
+                    y.synced, y.sync_all_s
+                ),
+            },
         ));
     }
 
@@ -426,7 +440,7 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .filter(|f| f.label.starts_with("statistics") || f.label.starts_with("XLSX"))
         {
-            rows.push((
+            emit((
                 format!(
                     "admin over {} check-ins and 100000 requests: {}",
                     args.admin_checkins, f.label
@@ -441,10 +455,5 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    println!("| figure (median of {runs}) | value |");
-    println!("| --- | --- |");
-    for (k, v) in rows {
-        println!("| {k} | {v} |");
-    }
     Ok(())
 }
