@@ -70,18 +70,6 @@ pub struct SoakReport {
     pub extra: u64,
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[derive(Default)]
 struct Counters {
     acknowledged: AtomicU64,
@@ -151,7 +139,10 @@ pub async fn run(s: &Soak, mut print: impl FnMut(&Sample)) -> anyhow::Result<Soa
         let (rows, _) = fault::server_rows(&server.dir)?;
         Ok(Sample {
             at_s: started.elapsed().as_secs_f64(),
-            rss_kib: server.pid().map_or(0, rss_kib),
+            rss_kib: server
+                .pid()
+                .and_then(|pid| crate::versus::proc_status_kib(pid, "VmRSS:").ok())
+                .unwrap_or(0),
             acknowledged: counters.acknowledged.load(Ordering::Relaxed),
             projected: rows.len() as u64,
             errors: counters.errors.load(Ordering::Relaxed),

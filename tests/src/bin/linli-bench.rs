@@ -219,20 +219,6 @@ fn emit((figure, value): (String, String)) {
     println!("| {figure} | {value} |");
 }
 
-/// The `linli-node` binary next to this one.
-fn node_bin() -> anyhow::Result<std::path::PathBuf> {
-    let bin = std::env::current_exe()?
-        .parent()
-        .map(|d| d.join("linli-node"))
-        .ok_or_else(|| anyhow::anyhow!("where is linli-node?"))?;
-    anyhow::ensure!(
-        bin.exists(),
-        "{} is missing: cargo build --release -p linli-tests --bins",
-        bin.display()
-    );
-    Ok(bin)
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -307,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Against the Node.js sync server.
     if !args.no_node {
-        let node_bin = node_bin()?;
+        let node_bin = linli_tests::fault::node_bin()?;
         let w = versus::Workload {
             kiosks: args.versus_kiosks,
             checkins: args.versus_checkins,
@@ -356,7 +342,7 @@ async fn main() -> anyhow::Result<()> {
     // 4. Many kiosks.
     if args.many_kiosks > 0 {
         let report = many::run(
-            &node_bin()?,
+            &linli_tests::fault::node_bin()?,
             args.many_kiosks,
             Duration::from_secs(args.many_seconds),
             Duration::from_secs(1),
@@ -392,7 +378,7 @@ async fn main() -> anyhow::Result<()> {
     // 5. Years of documents.
     if args.years_halls > 0 {
         let y = years::run(
-            &node_bin()?,
+            &linli_tests::fault::node_bin()?,
             args.years_halls,
             args.years_kiosks,
             args.years_days,

@@ -31,15 +31,7 @@ struct Args {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let node_bin = std::env::current_exe()?
-        .parent()
-        .map(|d| d.join("linli-node"))
-        .ok_or_else(|| anyhow::anyhow!("where is linli-node?"))?;
-    anyhow::ensure!(
-        node_bin.exists(),
-        "{} is missing: cargo build -p linli-tests --bins",
-        node_bin.display()
-    );
+    let node_bin = linli_tests::fault::node_bin()?;
     let mut faults: BTreeMap<&'static str, usize> = BTreeMap::new();
     let (mut acked, mut lost, mut duplicated, mut crossed, mut differ) = (0, 0, 0, 0, 0);
     let mut failed = Vec::new();

@@ -69,15 +69,7 @@ struct SoakArgs {
 }
 
 async fn soak(args: SoakArgs) -> anyhow::Result<()> {
-    let node_bin = std::env::current_exe()?
-        .parent()
-        .map(|d| d.join("linli-node"))
-        .context("where is linli-node?")?;
-    anyhow::ensure!(
-        node_bin.exists(),
-        "{} is missing: cargo build --release -p linli-tests --bins",
-        node_bin.display()
-    );
+    let node_bin = linli_tests::fault::node_bin()?;
     println!("| minute | server RSS (MiB) | acknowledged | projected | errors | reconnects |");
     println!("| --- | --- | --- | --- | --- | --- |");
     let report = linli_tests::soak::run(

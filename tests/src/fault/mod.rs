@@ -364,6 +364,21 @@ pub fn server_rows(dir: &Path) -> anyhow::Result<(Rows, Heads)> {
     Ok((rows, heads))
 }
 
+/// The `linli-node` binary next to the running one (the load, fault and
+/// benchmark binaries start it as a separate process).
+pub fn node_bin() -> anyhow::Result<PathBuf> {
+    let bin = std::env::current_exe()?
+        .parent()
+        .map(|d| d.join("linli-node"))
+        .context("where is linli-node?")?;
+    anyhow::ensure!(
+        bin.exists(),
+        "{} is missing: cargo build --release -p linli-tests --bins",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 /// A free port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> anyhow::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
