@@ -983,7 +983,7 @@ async fn api_fixture() -> crate::Result<ApiFixture> {
         },
     )?;
     for doc in [day, book] {
-        let handle = core.repo.create(doc).await?;
+        let handle = core.repos.create(OWNER_HALL, doc).await?;
         let (d, k) = (handle.document_id().to_string(), kiosk.id.clone());
         core.db
             .call(move |db| db.claim_doc(&d, OWNER_HALL, &k, now_ms()))
@@ -991,10 +991,6 @@ async fn api_fixture() -> crate::Result<ApiFixture> {
         projection::project_document(&core, handle.document_id()).await?;
     }
 
-    let acceptor = core.repo.make_acceptor(
-        url::Url::parse("ws://linli-fuzz/sync")
-            .map_err(|e| crate::Error::BadRequest(e.to_string()))?,
-    )?;
     let ids = vec![
         ("$H", OWNER_HALL.to_string()),
         ("$O", "dongfang".to_string()),
@@ -1010,7 +1006,7 @@ async fn api_fixture() -> crate::Result<ApiFixture> {
     let tokens = <[String; 3]>::try_from(tokens)
         .map_err(|_| crate::Error::BadRequest("fixture tokens".into()))?;
     Ok(ApiFixture {
-        state: AppState { core, acceptor },
+        state: AppState { core },
         ids,
         tokens,
         kiosk: (kiosk.id, kiosk_token),

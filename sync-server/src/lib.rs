@@ -9,8 +9,9 @@
 //! `127.0.0.1:0`, run the server and stop it cleanly.
 //!
 //! # Layout
-//! - [`server`]: [`ServerCore`] — repo, storage, tables, share policy.
+//! - [`server`]: [`ServerCore`] — repos, storage, tables.
 //! - [`registry`]: live sync connections and their peer-id bindings.
+//! - [`repos`]: one samod repo per hall in use; idle halls unloaded.
 //! - [`sync_ws`]: the `/sync` WebSocket endpoint.
 //! - [`wire`]: a peek into incoming messages (who delivered a document).
 //! - [`tls`]: HTTPS/WSS with rustls.
@@ -44,6 +45,7 @@ pub mod listen;
 pub mod projection;
 pub mod provision;
 pub mod registry;
+pub mod repos;
 pub mod server;
 pub mod sync_ws;
 pub mod tls;
@@ -158,13 +160,11 @@ pub async fn serve(
         stop_rx.clone(),
     )));
     tasks.push(tokio::spawn(catch_up(core.clone())));
-    let acceptor = core.repo.make_acceptor(
-        url::Url::parse("ws://linli-server/sync").map_err(|e| Error::BadRequest(e.to_string()))?,
-    )?;
-    let app = api::router(api::AppState {
-        core: core.clone(),
-        acceptor,
-    });
+    tasks.push(tokio::spawn(unload_idle_halls(
+        core.clone(),
+        stop_rx.clone(),
+    )));
+    let app = api::router(api::AppState { core: core.clone() });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "linli-server listening");
     }
@@ -203,6 +203,25 @@ async fn revocation_watch(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>
                 }
             }
             Err(e) => tracing::error!(error = %e, "checking revocations failed"),
+        }
+    }
+}
+
+/// Stop the repos of halls nothing has used for
+/// [`repos::UNLOAD_IDLE_AFTER`], so their documents leave memory.
+async fn unload_idle_halls(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let stopped = core.repos.unload_idle(core.unload_idle_after()).await;
+        if stopped > 0 {
+            tracing::info!(
+                stopped,
+                running = core.repos.running(),
+                "idle halls unloaded"
+            );
         }
     }
 }

@@ -402,7 +402,8 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
         return Ok(Projected::default());
     };
     let prev = prev.map(|p| heads_from_text(&p)).unwrap_or_default();
-    let Some(handle) = tokio::time::timeout(Duration::from_secs(10), core.repo.find(doc.clone()))
+    let found = core.repos.find_in(&owner.hall_id, doc.clone());
+    let Some(handle) = tokio::time::timeout(Duration::from_secs(10), found)
         .await
         .map_err(|_| Error::BadRequest(format!("document {doc} did not load in time")))??
     else {

@@ -17,6 +17,7 @@ use crate::{
     Error, Result,
     auth::{self, ADMIN_TOKEN_PREFIX, KIOSK_TOKEN_PREFIX},
     db::{Hall, Kiosk},
+    repos::HallDoc,
     server::{ServerCore, now_ms},
 };
 
@@ -58,12 +59,12 @@ pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Resu
         return Err(Error::Conflict(format!("hall {id}")));
     }
     let cal = core
-        .repo
-        .create(calendar::new_calendar(id.as_str(), name, tz)?)
+        .repos
+        .create(id.as_str(), calendar::new_calendar(id.as_str(), name, tz)?)
         .await?;
     let dir = core
-        .repo
-        .create(directory::new_directory(id.as_str())?)
+        .repos
+        .create(id.as_str(), directory::new_directory(id.as_str())?)
         .await?;
     let hall = Hall {
         id: id.to_string(),
@@ -187,11 +188,12 @@ pub async fn require_kiosk(core: &ServerCore, id: &str) -> Result<Kiosk> {
         .ok_or_else(|| Error::NotFound(format!("kiosk {id}")))
 }
 
-async fn hall_doc(core: &ServerCore, doc_id: &str) -> Result<samod::DocHandle> {
+/// A document of `hall_id`, in the hall's repo.
+async fn hall_doc(core: &ServerCore, hall_id: &str, doc_id: &str) -> Result<HallDoc> {
     let id = DocumentId::from_str(doc_id)
         .map_err(|e| Error::BadRequest(format!("document id {doc_id}: {e}")))?;
-    core.repo
-        .find(id)
+    core.repos
+        .find_in(hall_id, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("document {doc_id}")))
 }
@@ -205,7 +207,7 @@ pub async fn put_activity(
 ) -> Result<String> {
     activity.validate()?;
     let hall = require_hall(core, hall_id).await?;
-    let handle = hall_doc(core, &hall.calendar_doc).await?;
+    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
     let id = id.unwrap_or_else(|| RecordId::new().to_string());
     let key = id.clone();
     handle
@@ -217,7 +219,7 @@ pub async fn put_activity(
 /// The activities of a hall's calendar.
 pub async fn activities(core: &ServerCore, hall_id: &str) -> Result<Vec<(String, Activity)>> {
     let hall = require_hall(core, hall_id).await?;
-    let handle = hall_doc(core, &hall.calendar_doc).await?;
+    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
     Ok(handle
         .with_document_async(|d| calendar::activities(d))
         .await??)
@@ -248,7 +250,7 @@ pub async fn reply_request(
         .await?;
     let doc_id =
         doc_id.ok_or_else(|| Error::NotFound(format!("request {record_id} in hall {hall_id}")))?;
-    let handle = hall_doc(core, &doc_id).await?;
+    let handle = hall_doc(core, hall_id, &doc_id).await?;
     let (key, hall) = (record_id.to_string(), hall_id.to_string());
     handle
         .with_document_async(move |d| {

@@ -1,7 +1,8 @@
-//! [`ServerCore`]: the samod repo over the server's SQLite file, the
-//! server's tables, the share policy of DESIGN.md decision 4 and the live
-//! connection registry. Both `serve` and the operator CLI open one; only
-//! `serve` also runs the projector and accepts connections.
+//! [`ServerCore`]: the hall repos over the server's SQLite file (with the
+//! share policy of DESIGN.md decision 4, see [`crate::repos`]), the
+//! server's tables and the live connection registry. Both `serve` and the
+//! operator CLI open one; only `serve` also runs the projector and
+//! accepts connections.
 
 use std::{
     path::{Path, PathBuf},
@@ -14,7 +15,7 @@ use linli_core::{
     storage::SqliteStorage,
 };
 use rand::RngCore;
-use samod::{DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig};
+use samod::{DocumentId, PeerId};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -22,6 +23,7 @@ use crate::{
     db::{DB_FILE, Db},
     projection,
     registry::Registry,
+    repos::HallRepos,
 };
 
 /// Wall clock in ms.
@@ -33,8 +35,8 @@ pub fn now_ms() -> i64 {
 pub struct ServerCore {
     /// The server's tables.
     pub db: Db,
-    /// The document repository.
-    pub repo: Repo,
+    /// The document repositories, one per hall in use.
+    pub repos: HallRepos,
     /// Its storage (for sizes and listings).
     pub storage: SqliteStorage,
     /// Live sync connections.
@@ -53,18 +55,9 @@ pub struct ServerCore {
     pub token_limiter: crate::limits::TokenLimiter,
     /// A sync connection silent this long is closed, ms.
     idle_timeout_ms: std::sync::atomic::AtomicU64,
+    /// A hall's repo unused this long is stopped, ms.
+    unload_idle_after_ms: std::sync::atomic::AtomicU64,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
-}
-
-/// Sends every document that received sync data to the projector.
-struct ProjectionFeed(mpsc::UnboundedSender<DocumentId>);
-
-impl RepoObserver for ProjectionFeed {
-    fn observe(&self, event: &RepoEvent) {
-        if let RepoEvent::SyncMessageReceived { document_id, .. } = event {
-            let _ = self.0.send(document_id.clone());
-        }
-    }
 }
 
 const META_PEER_ID: &str = "peer_id";
@@ -88,6 +81,22 @@ impl ServerCore {
     /// Set [`ServerCore::idle_timeout`].
     pub fn set_idle_timeout(&self, t: Duration) {
         self.idle_timeout_ms.store(
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// How long a hall's repo may go unused before it is stopped.
+    pub fn unload_idle_after(&self) -> Duration {
+        Duration::from_millis(
+            self.unload_idle_after_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Set [`ServerCore::unload_idle_after`].
+    pub fn set_unload_idle_after(&self, t: Duration) {
+        self.unload_idle_after_ms.store(
             u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
             std::sync::atomic::Ordering::Relaxed,
         );
@@ -146,25 +155,17 @@ impl ServerCore {
         } else {
             (None, None)
         };
-        let policy = SharePolicy {
-            db: db.clone(),
-            registry: registry.clone(),
-        };
-        let mut builder = Repo::build_tokio()
-            .with_storage(storage.clone())
-            .with_peer_id(peer_id.clone())
-            .with_share_policy(move |doc: DocumentId, peer: PeerId| {
-                let policy = policy.clone();
-                futures::stream::once(async move { policy.decide(doc, peer).await })
-            });
-        if let Some(tx) = &tx {
-            builder = builder.with_observer(ProjectionFeed(tx.clone()));
-        }
-        let repo = builder.load().await;
+        let repos = HallRepos::new(
+            db.clone(),
+            storage.clone(),
+            registry.clone(),
+            peer_id.clone(),
+            tx.clone(),
+        );
         Ok((
             Arc::new(ServerCore {
                 db,
-                repo,
+                repos,
                 storage,
                 registry,
                 peer_id,
@@ -175,6 +176,9 @@ impl ServerCore {
                 token_limiter: Default::default(),
                 idle_timeout_ms: std::sync::atomic::AtomicU64::new(
                     u64::try_from(crate::limits::IDLE_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+                ),
+                unload_idle_after_ms: std::sync::atomic::AtomicU64::new(
+                    u64::try_from(crate::repos::UNLOAD_IDLE_AFTER.as_millis()).unwrap_or(u64::MAX),
                 ),
                 dirty: tx,
             }),
@@ -193,60 +197,6 @@ impl ServerCore {
     pub async fn stop(&self) {
         self.registry.kill_all();
         self.storage.close();
-        if tokio::time::timeout(Duration::from_secs(10), self.repo.stop())
-            .await
-            .is_err()
-        {
-            tracing::error!("the document repository did not stop within 10 s");
-        }
-    }
-}
-
-/// DESIGN.md decision 4, per (document, peer).
-#[derive(Clone)]
-struct SharePolicy {
-    db: Db,
-    registry: Arc<Registry>,
-}
-
-impl SharePolicy {
-    async fn decide(&self, doc: DocumentId, peer: PeerId) -> ShareConfig {
-        let Some(kiosk) = self
-            .registry
-            .wait_identity(&peer, Duration::from_secs(5))
-            .await
-        else {
-            tracing::warn!(%peer, "no authenticated kiosk behind this peer id: sharing nothing");
-            return ShareConfig::none();
-        };
-        let db = self.db.clone();
-        let doc_s = doc.to_string();
-        let owner = match tokio::task::spawn_blocking(move || db.doc_owner(&doc_s)).await {
-            Ok(Ok(Some(o))) => o,
-            // Nobody delivered it: nothing to share (kiosks' own documents
-            // are claimed as their first sync message arrives, see
-            // `sync_ws`).
-            Ok(Ok(None)) => return ShareConfig::none(),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "deciding on a document failed: sharing nothing");
-                return ShareConfig::none();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "share policy worker failed: sharing nothing");
-                return ShareConfig::none();
-            }
-        };
-        if owner.hall_id != kiosk.hall_id {
-            tracing::debug!(doc = %doc, kiosk = %kiosk.kiosk_id, "another hall's document: not shared");
-            return ShareConfig::none();
-        }
-        match (owner.kind.as_deref(), owner.owner_kiosk.as_deref()) {
-            (Some("calendar"), _) => ShareConfig::read_only(),
-            (Some("directory"), _) => ShareConfig::read_write(),
-            (_, Some(o)) if o == kiosk.kiosk_id => ShareConfig::read_write(),
-            // Another kiosk of the same hall: may read (e.g. a resident's
-            // requests made at the other kiosk), never write.
-            _ => ShareConfig::read_only().with_announce(false),
-        }
+        self.repos.stop().await;
     }
 }

@@ -299,10 +299,16 @@ async fn run_connection(
         .with(|bytes: Vec<u8>| {
             futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into())))
         });
-    let conn = match state
-        .acceptor
-        .accept(Transport::new(stream, Box::pin(sink)))
-    {
+    // The hall's repo stays loaded while this connection lives.
+    let hall = match core.repos.hall(&kiosk.hall_id).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(kiosk = %kiosk_id, error = %e, "the hall's documents could not be opened: connection closed");
+            core.registry.close(conn_no);
+            return;
+        }
+    };
+    let conn = match hall.acceptor.accept(Transport::new(stream, Box::pin(sink))) {
         Ok(c) => c,
         Err(_) => {
             core.registry.close(conn_no);
@@ -346,6 +352,7 @@ async fn run_connection(
         }
     }
     core.registry.close(conn_no);
+    drop(hall);
     let _ = core
         .db
         .call(move |db| db.touch_kiosk(&kiosk_id, now_ms(), None))

@@ -37,12 +37,8 @@ async fn fixture() -> Fixture {
         .expect("viewer");
     let admin = provision::admin_token(&core, "wang").await.expect("token");
     let viewer = provision::admin_token(&core, "li").await.expect("token");
-    let acceptor = core
-        .repo
-        .make_acceptor(url::Url::parse("ws://test/sync").expect("url"))
-        .expect("acceptor");
     Fixture {
-        state: AppState { core, acceptor },
+        state: AppState { core },
         admin,
         viewer,
         _dir: dir,

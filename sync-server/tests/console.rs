@@ -61,12 +61,8 @@ async fn fixture() -> Fixture {
             .map_err(|e| linli_sync_server::Error::db("seed", e))
         })
         .expect("seed");
-    let acceptor = core
-        .repo
-        .make_acceptor(url::Url::parse("ws://test/sync").expect("url"))
-        .expect("acceptor");
     Fixture {
-        state: AppState { core, acceptor },
+        state: AppState { core },
         _dir: dir,
     }
 }

@@ -30,14 +30,17 @@ pub struct ManyReport {
     pub peak_rss_kib: u64,
 }
 
-/// Run `kiosks` clients against a fresh server (`node_bin` is `linli-node`).
+/// Run `kiosks` clients, `per_hall` to a hall, against a fresh server
+/// (`node_bin` is `linli-node`).
 pub async fn run(
     node_bin: &Path,
     kiosks: usize,
+    per_hall: usize,
     duration: Duration,
     interval: Duration,
 ) -> anyhow::Result<ManyReport> {
-    let mut server = versus::LinliServer::start(node_bin, kiosks).await?;
+    let mut server =
+        versus::LinliServer::start(node_bin, kiosks.div_ceil(per_hall.max(1)), kiosks).await?;
     let pid = server.pid;
     let provisioned = std::mem::take(&mut server.clients);
 

@@ -111,7 +111,7 @@ pub async fn dial(
 }
 
 /// A `linli-node server` process on a fresh data directory with `kiosks`
-/// kiosks provisioned in two halls.
+/// kiosks provisioned in `halls` halls.
 pub struct LinliServer {
     /// The process (killed when dropped).
     pub proc: ServerProc,
@@ -128,10 +128,10 @@ pub struct LinliServer {
 
 impl LinliServer {
     /// Provision and start it (`node_bin` is `linli-node`).
-    pub async fn start(node_bin: &Path, kiosks: usize) -> anyhow::Result<Self> {
+    pub async fn start(node_bin: &Path, halls: usize, kiosks: usize) -> anyhow::Result<Self> {
         let root = tempfile::tempdir()?;
         let mut proc = ServerProc::new(root.path().join("server"))?;
-        let provisioned = fault::provision(&proc.dir, kiosks).await?;
+        let provisioned = fault::provision_in_halls(&proc.dir, halls, kiosks).await?;
         proc.start(node_bin).await?;
         let pid = proc.pid().context("server pid")?;
         let url: url::Url = format!("http://{}/", proc.addr).parse()?;
@@ -182,7 +182,7 @@ pub fn hall_today() -> String {
 /// Run `w` against a fresh linli-server process (`node_bin` is
 /// `linli-node`).
 pub async fn linli(node_bin: &Path, w: Workload) -> anyhow::Result<Outcome> {
-    let mut server = LinliServer::start(node_bin, w.kiosks).await?;
+    let mut server = LinliServer::start(node_bin, 2, w.kiosks).await?;
     let clients = std::mem::take(&mut server.clients);
     let outcome = run(server.pid, &server.sync_url, &server.peer_id, clients, w).await;
     server.proc.kill().await;

@@ -534,7 +534,7 @@ async fn victim_state(core: &Arc<ServerCore>, book: &DocumentId) -> anyhow::Resu
         .await?;
     let activities = provision::activities(core, VICTIM).await?;
     let handle = core
-        .repo
+        .repos
         .find(book.clone())
         .await?
         .context("request book")?;
@@ -561,7 +561,7 @@ async fn change_message(
     doc: &DocumentId,
     key: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    let h = core.repo.find(doc.clone()).await?.context("server copy")?;
+    let h = core.repos.find(doc.clone()).await?.context("server copy")?;
     let mut d = automerge::Automerge::load(&h.with_document(|d| d.save()))?;
     let mut tx = d.transaction();
     tx.put(automerge::ROOT, key, "written")?;
@@ -1020,7 +1020,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
         let storage =
             SqliteStorage::open(&dir.path().join("copies.sqlite3"), DbOptions::default())?;
         for id in &doc_ids {
-            let h = core.repo.find(id.clone()).await?.context("server copy")?;
+            let h = core.repos.find(id.clone()).await?.context("server copy")?;
             let bytes = h.with_document(|d| d.save());
             samod::storage::Storage::put(
                 &storage,
@@ -1052,7 +1052,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
     let has_key = |id: DocumentId, key: String| {
         let core = core.clone();
         async move {
-            let h = core.repo.find(id).await?.context("server copy")?;
+            let h = core.repos.find(id).await?.context("server copy")?;
             anyhow::Ok(h.with_document(|d| {
                 d.get(automerge::ROOT, key.as_str())
                     .ok()

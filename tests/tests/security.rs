@@ -210,7 +210,7 @@ async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() 
     // and syncs. The server ignores it.
     let core = server.core()?;
     let handle = core
-        .repo
+        .repos
         .find(ledger_id.clone())
         .await?
         .expect("server has the ledger");
@@ -454,7 +454,7 @@ async fn kiosks_read_their_hall_calendar_but_cannot_change_it() -> anyhow::Resul
     // The kiosk renames the hall in its copy; the server keeps its own.
     cal.with_document(|d| linli_core::docs::calendar::set_hall_name(d, "被改掉的名字"))?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let server_cal = core.repo.find(cal_id).await?.expect("server calendar");
+    let server_cal = core.repos.find(cal_id).await?.expect("server calendar");
     let name = server_cal.with_document(|d| linli_core::docs::calendar::hall_name(d))?;
     assert_eq!(name.as_deref(), Some("先锋社区党群服务中心"));
     Ok(())

@@ -16,7 +16,6 @@ use axum::{
     routing::{get, post},
 };
 use linli_core::model::{RequestReply, RequestStatus};
-use samod::AcceptorHandle;
 use serde::{Deserialize, Serialize};
 
 pub use self::queries::{CheckinRow, RequestRow};
@@ -34,8 +33,6 @@ use crate::{
 pub struct AppState {
     /// The server.
     pub core: Arc<ServerCore>,
-    /// Where accepted sync sockets go.
-    pub acceptor: AcceptorHandle,
 }
 
 /// The whole HTTP router.

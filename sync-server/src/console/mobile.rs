@@ -222,21 +222,21 @@ async fn web_book(
     hall: &str,
     web_kiosk: &str,
     month: &str,
-) -> Result<samod::DocHandle, Error> {
+) -> Result<crate::repos::HallDoc, Error> {
     let meta_key = format!("webbook/{hall}/{month}");
     let k = meta_key.clone();
     let existing = state.core.db.call(move |db| db.meta(&k)).await?;
     if let Some(id) = existing {
         let doc = samod::DocumentId::from_str(&id)
             .map_err(|e| Error::BadRequest(format!("stored web book id: {e}")))?;
-        if let Some(h) = state.core.repo.find(doc).await? {
+        if let Some(h) = state.core.repos.find_in(hall, doc).await? {
             return Ok(h);
         }
     }
     let handle = state
         .core
-        .repo
-        .create(requests::new_request_book(hall, web_kiosk, month)?)
+        .repos
+        .create(hall, requests::new_request_book(hall, web_kiosk, month)?)
         .await?;
     let (doc, h, w) = (
         handle.document_id().to_string(),

@@ -13,8 +13,9 @@
 //! 3. Against the Node.js sync server: `--versus-kiosks` samod clients ×
 //!    `--versus-checkins` check-ins, against linli-server and
 //!    `@automerge/automerge-repo-sync-server` (see `linli_tests::versus`).
-//! 4. Many kiosks: `--many-kiosks` connected at once, each recording one
-//!    check-in a second for `--many-seconds` (see `linli_tests::many`): sync
+//! 4. Many kiosks: `--many-kiosks` connected at once (`--many-per-hall` to
+//!    a hall), each recording one check-in a second for `--many-seconds`
+//!    (see `linli_tests::many`): sync
 //!    latency p50/p99, server memory, errors. One run (it is long).
 //! 5. Years of documents: `--years-halls` × `--years-kiosks` kiosks ×
 //!    `--years-days` ledgers seeded into a server's store (see
@@ -34,13 +35,14 @@ use linli_tests::{TestKiosk, TestServer, console_bench, many, test_phone, versus
 #[derive(Parser, Debug)]
 #[command(name = "linli-bench", version, about)]
 struct Args {
-    /// Check-ins timed one by one for commit latency.
+    /// Check-ins timed one by one for commit latency (0 leaves it out).
     #[arg(long, default_value_t = 1000)]
     commits: usize,
-    /// Offline check-ins before reconnecting.
+    /// Offline check-ins before reconnecting (0 leaves it out).
     #[arg(long, default_value_t = 10_000)]
     checkins: usize,
-    /// Clients against each server in the side-by-side run.
+    /// Clients against each server in the side-by-side run (0 leaves it
+    /// out).
     #[arg(long, default_value_t = 50)]
     versus_kiosks: usize,
     /// Check-ins per client in the side-by-side run.
@@ -58,6 +60,9 @@ struct Args {
     /// Seconds the many-kiosks run records (one check-in a second each).
     #[arg(long, default_value_t = 60)]
     many_seconds: u64,
+    /// Kiosks per hall in the many-kiosks run (a hall has a few).
+    #[arg(long, default_value_t = 5)]
+    many_per_hall: usize,
     /// Halls in the years-of-documents run (0 leaves it out).
     #[arg(long, default_value_t = 100)]
     years_halls: usize,
@@ -230,69 +235,73 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | --- |");
 
     // 1. Tap to disk.
-    let mut taps = Vec::new();
-    for _ in 0..runs {
-        taps.push(tap_to_disk(&server, args.commits).await?);
+    if args.commits > 0 {
+        let mut taps = Vec::new();
+        for _ in 0..runs {
+            taps.push(tap_to_disk(&server, args.commits).await?);
+        }
+        let m = |f: &dyn Fn(&TapToDisk) -> f64| median(taps.iter().map(f).collect());
+        let (k50, k99, b50, b99) = (
+            m(&|t| t.kiosk.0),
+            m(&|t| t.kiosk.1),
+            m(&|t| t.bare.0),
+            m(&|t| t.bare.1),
+        );
+        emit((
+            format!("tap to disk p50 / p99, n={} (FULL sync)", args.commits),
+            format!("{k50:.2} / {k99:.2} ms"),
+        ));
+        emit((
+            "bare SQLite WAL insert p50 / p99 (FULL sync)".into(),
+            format!("{b50:.2} / {b99:.2} ms"),
+        ));
+        emit((
+            "tap to disk / bare SQLite, p50 / p99".into(),
+            format!(
+                "{:.2}× / {:.2}×",
+                median(taps.iter().map(|t| t.kiosk.0 / t.bare.0).collect()),
+                median(taps.iter().map(|t| t.kiosk.1 / t.bare.1).collect())
+            ),
+        ));
     }
-    let m = |f: &dyn Fn(&TapToDisk) -> f64| median(taps.iter().map(f).collect());
-    let (k50, k99, b50, b99) = (
-        m(&|t| t.kiosk.0),
-        m(&|t| t.kiosk.1),
-        m(&|t| t.bare.0),
-        m(&|t| t.bare.1),
-    );
-    emit((
-        format!("tap to disk p50 / p99, n={} (FULL sync)", args.commits),
-        format!("{k50:.2} / {k99:.2} ms"),
-    ));
-    emit((
-        "bare SQLite WAL insert p50 / p99 (FULL sync)".into(),
-        format!("{b50:.2} / {b99:.2} ms"),
-    ));
-    emit((
-        "tap to disk / bare SQLite, p50 / p99".into(),
-        format!(
-            "{:.2}× / {:.2}×",
-            median(taps.iter().map(|t| t.kiosk.0 / t.bare.0).collect()),
-            median(taps.iter().map(|t| t.kiosk.1 / t.bare.1).collect())
-        ),
-    ));
 
     // 2. Reconnect.
-    let mut recs = Vec::new();
-    for run in 0..runs {
-        // A hall of its own per run, so counts start from zero.
-        let hall = ["tuanjiexiang", "xianfeng"][run % 2];
-        recs.push(reconnect(&server, hall, args.checkins).await?);
+    if args.checkins > 0 {
+        let mut recs = Vec::new();
+        for run in 0..runs {
+            // A hall of its own per run, so counts start from zero.
+            let hall = ["tuanjiexiang", "xianfeng"][run % 2];
+            recs.push(reconnect(&server, hall, args.checkins).await?);
+        }
+        let r = |f: &dyn Fn(&Reconnect) -> f64| median(recs.iter().map(f).collect());
+        emit((
+            format!(
+                "reconnect: {} offline check-ins on the server",
+                args.checkins
+            ),
+            format!("{:.2} s", r(&|x| x.converge_s)),
+        ));
+        emit((
+            "Automerge alone applying the same changes".into(),
+            format!("{:.2} s", r(&|x| x.automerge_s)),
+        ));
+        emit((
+            "reconnect / Automerge alone".into(),
+            format!("{:.2}×", r(&|x| x.converge_s / x.automerge_s)),
+        ));
+        emit((
+            "bytes sent / ledger saved size".into(),
+            format!(
+                "{:.0} / {:.0} = {:.2}",
+                r(&|x| x.sent as f64),
+                r(&|x| x.saved as f64),
+                r(&|x| x.sent as f64 / x.saved.max(1) as f64)
+            ),
+        ));
     }
-    let r = |f: &dyn Fn(&Reconnect) -> f64| median(recs.iter().map(f).collect());
-    emit((
-        format!(
-            "reconnect: {} offline check-ins on the server",
-            args.checkins
-        ),
-        format!("{:.2} s", r(&|x| x.converge_s)),
-    ));
-    emit((
-        "Automerge alone applying the same changes".into(),
-        format!("{:.2} s", r(&|x| x.automerge_s)),
-    ));
-    emit((
-        "reconnect / Automerge alone".into(),
-        format!("{:.2}×", r(&|x| x.converge_s / x.automerge_s)),
-    ));
-    emit((
-        "bytes sent / ledger saved size".into(),
-        format!(
-            "{:.0} / {:.0} = {:.2}",
-            r(&|x| x.sent as f64),
-            r(&|x| x.saved as f64),
-            r(&|x| x.sent as f64 / x.saved.max(1) as f64)
-        ),
-    ));
 
     // 3. Against the Node.js sync server.
-    if !args.no_node {
+    if !args.no_node && args.versus_kiosks > 0 {
         let node_bin = linli_tests::fault::node_bin()?;
         let w = versus::Workload {
             kiosks: args.versus_kiosks,
@@ -344,13 +353,14 @@ async fn main() -> anyhow::Result<()> {
         let report = many::run(
             &linli_tests::fault::node_bin()?,
             args.many_kiosks,
+            args.many_per_hall,
             Duration::from_secs(args.many_seconds),
             Duration::from_secs(1),
         )
         .await?;
         let label = format!(
-            "{} kiosks, a check-in a second each for {} s",
-            args.many_kiosks, args.many_seconds
+            "{} kiosks ({} a hall), a check-in a second each for {} s",
+            args.many_kiosks, args.many_per_hall, args.many_seconds
         );
         emit((
             format!("{label}: sync latency p50 / p99 (one run)"),

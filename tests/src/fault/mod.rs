@@ -315,15 +315,32 @@ impl ServerProc {
 /// Provision two halls and the kiosks in the server's data directory
 /// (before the server process starts); the kiosks' (id, hall, token).
 pub async fn provision(dir: &Path, kiosks: usize) -> anyhow::Result<Vec<(String, String, String)>> {
+    provision_in_halls(dir, 2, kiosks).await
+}
+
+/// [`provision`] with `halls` halls (at least one); kiosk `i` is in hall
+/// `i % halls`. The first two halls are `xianfeng` and `tuanjiexiang`,
+/// the others `hall-NNN`.
+pub async fn provision_in_halls(
+    dir: &Path,
+    halls: usize,
+    kiosks: usize,
+) -> anyhow::Result<Vec<(String, String, String)>> {
     let ready = linli_sync_server::prepare(&linli_sync_server::ServeConfig::new(dir)).await?;
     let core = ready.core.clone();
-    let halls = ["xianfeng", "tuanjiexiang"];
-    for h in halls {
+    let halls: Vec<String> = (0..halls.max(1))
+        .map(|h| match h {
+            0 => "xianfeng".to_string(),
+            1 => "tuanjiexiang".to_string(),
+            h => format!("hall-{h:03}"),
+        })
+        .collect();
+    for h in &halls {
         linli_sync_server::provision::add_hall(&core, h, h, "Asia/Shanghai").await?;
     }
     let mut out = Vec::new();
     for i in 0..kiosks {
-        let hall = halls[i % 2];
+        let hall = &halls[i % halls.len()];
         let (k, token) =
             linli_sync_server::provision::add_kiosk(&core, hall, &format!("k{i}")).await?;
         out.push((k.id, hall.to_string(), token));
