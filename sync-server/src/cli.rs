@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM); needs --tls-cert.
     #[arg(long, env = "LINLI_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds a hall's documents stay in memory after the last use
+    /// (default 180).
+    #[arg(long, env = "LINLI_UNLOAD_IDLE_AFTER")]
+    pub unload_idle_after: Option<u64>,
 }
 
 /// `hall` commands.
@@ -172,6 +176,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// Seconds a hall's documents stay in memory after the last use.
+    pub unload_idle_after: Option<u64>,
 }
 
 /// An example configuration file.
@@ -186,6 +192,8 @@ durability = "full"
 # Serve HTTPS and WSS (kiosks then use https:// server addresses).
 # tls_cert = "/etc/linli/server.crt"
 # tls_key = "/etc/linli/server.key"
+# Seconds a hall's documents stay in memory once its kiosks have gone.
+unload_idle_after = 180
 "#;
 
 fn load_file(path: Option<&PathBuf>) -> Result<FileConfig> {
@@ -245,6 +253,10 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
             demo: args.demo || file.demo.unwrap_or(false),
             durability,
             tls,
+            unload_idle_after: args.unload_idle_after.or(file.unload_idle_after).map_or(
+                crate::repos::UNLOAD_IDLE_AFTER,
+                std::time::Duration::from_secs,
+            ),
             ..ServeConfig::new(PathBuf::new())
         },
         listen,

@@ -76,6 +76,9 @@ pub struct ServeConfig {
     pub header_timeout: std::time::Duration,
     /// A sync connection silent this long is closed.
     pub idle_timeout: std::time::Duration,
+    /// A hall's documents leave memory once nothing has used them this
+    /// long (see [`repos`]).
+    pub unload_idle_after: std::time::Duration,
 }
 
 impl ServeConfig {
@@ -89,6 +92,7 @@ impl ServeConfig {
             max_db_pages: None,
             header_timeout: listen::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: limits::IDLE_TIMEOUT,
+            unload_idle_after: repos::UNLOAD_IDLE_AFTER,
         }
     }
 }
@@ -117,6 +121,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     };
     let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
     core.set_idle_timeout(config.idle_timeout);
+    core.set_unload_idle_after(config.unload_idle_after);
     let demo = if config.demo {
         demo::ensure_demo(&core).await?
     } else {
@@ -211,11 +216,13 @@ async fn revocation_watch(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>
 /// [`repos::UNLOAD_IDLE_AFTER`], so their documents leave memory.
 async fn unload_idle_halls(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>) {
     loop {
+        let idle_after = core.unload_idle_after();
+        let tick = (idle_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = tokio::time::sleep(tick) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let stopped = core.repos.unload_idle(core.unload_idle_after()).await;
+        let stopped = core.repos.unload_idle(idle_after).await;
         if stopped > 0 {
             tracing::info!(
                 stopped,

@@ -122,6 +122,95 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_kiosk_received ON requests (kiosk_id, received_ms);
     CREATE INDEX quarantine_kiosk ON quarantine (kiosk_id, at_ms);
 ",
+    "
+    -- v3: daily roll-ups, so statistics over a year read a row per hall,
+    -- day and activity instead of every check-in and rating. Triggers keep
+    -- them exact whoever writes the tables (projection, rebuild, a seed).
+    CREATE TABLE checkin_days (
+        hall_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        activity_id TEXT NOT NULL,
+        persons INTEGER NOT NULL DEFAULT 0,
+        named INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (hall_id, date, activity_id)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER checkin_days_insert AFTER INSERT ON checkins BEGIN
+        INSERT OR IGNORE INTO checkin_days (hall_id, date, activity_id)
+            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        UPDATE checkin_days SET persons = persons + NEW.headcount + NEW.companions,
+                named = named + (NEW.phone_hash IS NOT NULL)
+            WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
+    END;
+    CREATE TRIGGER checkin_days_delete AFTER DELETE ON checkins BEGIN
+        UPDATE checkin_days SET persons = persons - OLD.headcount - OLD.companions,
+                named = named - (OLD.phone_hash IS NOT NULL)
+            WHERE hall_id = OLD.hall_id AND date = OLD.date AND activity_id = OLD.activity_id;
+    END;
+    CREATE TRIGGER checkin_days_update
+        AFTER UPDATE OF hall_id, date, activity_id, headcount, companions, phone_hash ON checkins BEGIN
+        UPDATE checkin_days SET persons = persons - OLD.headcount - OLD.companions,
+                named = named - (OLD.phone_hash IS NOT NULL)
+            WHERE hall_id = OLD.hall_id AND date = OLD.date AND activity_id = OLD.activity_id;
+        INSERT OR IGNORE INTO checkin_days (hall_id, date, activity_id)
+            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        UPDATE checkin_days SET persons = persons + NEW.headcount + NEW.companions,
+                named = named + (NEW.phone_hash IS NOT NULL)
+            WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
+    END;
+    INSERT INTO checkin_days (hall_id, date, activity_id, persons, named)
+        SELECT hall_id, date, activity_id, SUM(headcount + companions), count(phone_hash)
+        FROM checkins GROUP BY 1, 2, 3;
+
+    CREATE TABLE rating_days (
+        hall_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        activity_id TEXT NOT NULL,
+        ratings INTEGER NOT NULL DEFAULT 0,
+        score_sum INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (hall_id, date, activity_id)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER rating_days_insert AFTER INSERT ON ratings BEGIN
+        INSERT OR IGNORE INTO rating_days (hall_id, date, activity_id)
+            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        UPDATE rating_days SET ratings = ratings + 1, score_sum = score_sum + NEW.score
+            WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
+    END;
+    CREATE TRIGGER rating_days_delete AFTER DELETE ON ratings BEGIN
+        UPDATE rating_days SET ratings = ratings - 1, score_sum = score_sum - OLD.score
+            WHERE hall_id = OLD.hall_id AND date = OLD.date AND activity_id = OLD.activity_id;
+    END;
+    CREATE TRIGGER rating_days_update
+        AFTER UPDATE OF hall_id, date, activity_id, score ON ratings BEGIN
+        UPDATE rating_days SET ratings = ratings - 1, score_sum = score_sum - OLD.score
+            WHERE hall_id = OLD.hall_id AND date = OLD.date AND activity_id = OLD.activity_id;
+        INSERT OR IGNORE INTO rating_days (hall_id, date, activity_id)
+            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        UPDATE rating_days SET ratings = ratings + 1, score_sum = score_sum + NEW.score
+            WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
+    END;
+    INSERT INTO rating_days (hall_id, date, activity_id, ratings, score_sum)
+        SELECT hall_id, date, activity_id, count(*), SUM(score) FROM ratings GROUP BY 1, 2, 3;
+
+    -- Distinct residents over a range: one index seek per resident of the
+    -- hall, not a scan of its check-ins.
+    CREATE TABLE hall_residents (
+        hall_id TEXT NOT NULL,
+        phone_hash TEXT NOT NULL,
+        PRIMARY KEY (hall_id, phone_hash)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER hall_residents_insert AFTER INSERT ON checkins
+        WHEN NEW.phone_hash IS NOT NULL BEGIN
+        INSERT OR IGNORE INTO hall_residents VALUES (NEW.hall_id, NEW.phone_hash);
+    END;
+    CREATE TRIGGER hall_residents_update AFTER UPDATE OF hall_id, phone_hash ON checkins
+        WHEN NEW.phone_hash IS NOT NULL BEGIN
+        INSERT OR IGNORE INTO hall_residents VALUES (NEW.hall_id, NEW.phone_hash);
+    END;
+    INSERT OR IGNORE INTO hall_residents
+        SELECT hall_id, phone_hash FROM checkins WHERE phone_hash IS NOT NULL;
+    CREATE INDEX checkins_hall_phone_date ON checkins (hall_id, phone_hash, date);
+    CREATE INDEX requests_hall_at ON requests (hall_id, kiosk_at_ms);
+",
 ];
 
 /// A record kiosk clocks may be ahead of the server by before it is flagged.
@@ -573,7 +662,8 @@ pub async fn rebuild(
         .run(|c| {
             c.execute_batch(
                 "BEGIN; DELETE FROM checkins; DELETE FROM ratings; DELETE FROM shift_events; DELETE FROM requests;
-                 DELETE FROM quarantine; DELETE FROM projection_state; COMMIT;",
+                 DELETE FROM quarantine; DELETE FROM projection_state;
+                 DELETE FROM checkin_days; DELETE FROM rating_days; DELETE FROM hall_residents; COMMIT;",
             )
             .map_err(|e| Error::db("clearing the projection", e))
         })
@@ -590,4 +680,153 @@ pub async fn rebuild(
         progress(i + 1, total);
     }
     Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use linli_core::sqlite::DbOptions;
+    use rusqlite::{Connection, params};
+
+    use super::MIGRATIONS;
+    use crate::db::Db;
+
+    fn open(dir: &std::path::Path, migrations: &'static [&'static str]) -> Db {
+        Db::open(
+            &dir.join("server.sqlite3"),
+            DbOptions::default(),
+            &[("projection", migrations)],
+        )
+        .expect("open")
+    }
+
+    fn checkin(c: &Connection, id: u32, hall: &str, date: &str, act: &str, phone: Option<&str>) {
+        c.execute(
+            "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash,
+                 headcount, companions, kiosk_at_ms, received_ms)
+             VALUES (?1, 'd', ?2, 'k', ?3, ?4, ?5, 1, ?6, 0, 0)",
+            params![format!("c{id}"), hall, date, act, phone, id % 3],
+        )
+        .expect("insert check-in");
+    }
+
+    fn rating(c: &Connection, id: u32, hall: &str, date: &str, act: &str, score: u32) {
+        c.execute(
+            "INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, kiosk_at_ms, received_ms)
+             VALUES (?1, 'd', ?2, 'k', ?3, ?4, ?5, 0, 0)",
+            params![format!("r{id}"), hall, date, act, score],
+        )
+        .expect("insert rating");
+    }
+
+    /// (hall, date, activity, sum, sum) rows of a roll-up.
+    type Groups = Vec<(String, String, String, i64, i64)>;
+
+    /// The roll-ups, non-empty rows only, next to the same sums computed
+    /// from the tables themselves.
+    fn rolled_and_direct(c: &Connection) -> (Groups, Groups) {
+        let rows = |sql: &str| -> Groups {
+            let mut stmt = c.prepare(sql).expect("prepare");
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+        };
+        let rolled = [
+            rows(
+                "SELECT hall_id, date, activity_id, persons, named FROM checkin_days
+                  WHERE persons <> 0 OR named <> 0 ORDER BY 1, 2, 3",
+            ),
+            rows(
+                "SELECT 'r' || hall_id, date, activity_id, ratings, score_sum FROM rating_days
+                  WHERE ratings <> 0 ORDER BY 1, 2, 3",
+            ),
+        ]
+        .concat();
+        let direct = [
+            rows(
+                "SELECT hall_id, date, activity_id, SUM(headcount + companions), count(phone_hash)
+                  FROM checkins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            ),
+            rows(
+                "SELECT 'r' || hall_id, date, activity_id, count(*), SUM(score)
+                  FROM ratings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            ),
+        ]
+        .concat();
+        (rolled, direct)
+    }
+
+    #[test]
+    fn daily_roll_ups_follow_every_insert_update_and_delete() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = open(dir.path(), MIGRATIONS);
+        db.with(|c| {
+            let halls = ["a", "b"];
+            let dates = ["2026-11-01", "2026-11-02", "2026-11-09"];
+            let acts = ["clinic", "class"];
+            for i in 0..300u32 {
+                let phone = (i % 4 != 0).then(|| format!("p{}", i % 17));
+                checkin(c, i, halls[i as usize % 2], dates[i as usize % 3], acts[i as usize % 2 ], phone.as_deref());
+                rating(c, i, halls[i as usize % 2], dates[i as usize % 3], acts[(i as usize / 2) % 2], 1 + i % 5);
+            }
+            // What the projector does to a corrected record, and a moved one.
+            c.execute_batch(
+                "UPDATE checkins SET activity_id = 'class', headcount = 3, companions = 2 WHERE record_id = 'c10';
+                 UPDATE checkins SET date = '2026-12-24', phone_hash = 'new' WHERE record_id = 'c11';
+                 UPDATE checkins SET name = 'only a name' WHERE record_id = 'c12';
+                 UPDATE ratings SET score = 5 WHERE record_id = 'r10';
+                 UPDATE ratings SET activity_id = 'walk' WHERE record_id = 'r11';
+                 DELETE FROM checkins WHERE record_id IN ('c20', 'c21', 'c22');
+                 DELETE FROM ratings WHERE record_id = 'r30';",
+            )
+            .expect("changes");
+            let (rolled, direct) = rolled_and_direct(c);
+            assert_eq!(rolled, direct);
+            assert!(direct.len() > 10, "the test covers several groups");
+            let missing: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM (SELECT DISTINCT hall_id, phone_hash FROM checkins WHERE phone_hash IS NOT NULL)
+                     WHERE (hall_id, phone_hash) NOT IN (SELECT hall_id, phone_hash FROM hall_residents)",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("residents");
+            assert_eq!(missing, 0, "every resident with a check-in is listed for the hall");
+            Ok(())
+        })
+        .expect("db");
+    }
+
+    #[test]
+    fn the_roll_up_migration_counts_rows_that_were_there_before_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        {
+            let db = open(dir.path(), &MIGRATIONS[..2]);
+            db.with(|c| {
+                for i in 0..50u32 {
+                    checkin(
+                        c,
+                        i,
+                        "a",
+                        ["2026-01-01", "2026-01-02"][i as usize % 2],
+                        "x",
+                        Some("p"),
+                    );
+                    rating(c, i, "a", "2026-01-01", "x", 4);
+                }
+                Ok(())
+            })
+            .expect("seed");
+        }
+        let db = open(dir.path(), MIGRATIONS);
+        db.with(|c| {
+            let (rolled, direct) = rolled_and_direct(c);
+            assert_eq!(rolled, direct);
+            assert_eq!(rolled.len(), 3);
+            Ok(())
+        })
+        .expect("db");
+    }
 }

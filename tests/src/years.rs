@@ -8,7 +8,7 @@
 //! Then, with a real `linli-node server` process on it: restart time (spawn
 //! to ready), memory once idle, and memory after every kiosk has synced
 //! once (each client fetches its today's ledger, as a kiosk opening its day
-//! does), and once more after idling.
+//! does), and once more after the halls' repos were unloaded.
 
 use std::{
     path::Path,
@@ -46,7 +46,7 @@ pub struct YearsReport {
     pub synced: usize,
     /// Why syncing stopped early, if it did (a fetch over 60 s).
     pub stalled: Option<String>,
-    /// Resident memory after the kiosks left and 10 s passed, KiB.
+    /// Resident memory [`AFTER_S`] after the kiosks left, KiB.
     pub after_rss_kib: u64,
 }
 
@@ -161,6 +161,14 @@ fn day_ledger(
     Ok((doc, heads))
 }
 
+/// The server's `--unload-idle-after` in this run, seconds: short, so
+/// the run need not wait the default three minutes.
+pub const UNLOAD_AFTER_S: u64 = 10;
+
+/// Seconds after the kiosks left at which memory is read again: past the
+/// unloading of every hall.
+pub const AFTER_S: u64 = 30;
+
 /// Seed, start a server on the result, and measure.
 pub async fn run(
     node_bin: &Path,
@@ -170,6 +178,7 @@ pub async fn run(
 ) -> anyhow::Result<YearsReport> {
     let root = tempfile::tempdir()?;
     let mut server = ServerProc::new(root.path().join("server"))?;
+    server.unload_idle_after = Some(UNLOAD_AFTER_S);
     let t = Instant::now();
     let clients = seed(&server.dir, halls, kiosks, days).await?;
     let seed_s = t.elapsed().as_secs_f64();
@@ -226,7 +235,7 @@ pub async fn run(
         dialer.close();
         repo.stop().await;
     }
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(AFTER_S)).await;
     let after_rss_kib = proc_status_kib(pid, "VmRSS:")?;
     server.kill().await;
     Ok(YearsReport {

@@ -382,6 +382,52 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
         "people plus every tenth's companion"
     );
 
+    // A table longer than a sheet continues on "签到表 (2)", … with the
+    // header again (shown here with 40,000 rows a sheet instead of
+    // XLSX's 1,048,576): nothing is cut.
+    let state = linli_sync_server::api::AppState { core: core.clone() };
+    let mut file = linli_sync_server::console::export::workbook_split(
+        &state,
+        vec!["xianfeng".into()],
+        "0000-01-01".into(),
+        "9999-12-31".into(),
+        40_000,
+    )
+    .await?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)?;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))?;
+    assert_eq!(
+        wb.sheet_names(),
+        [
+            "签到表",
+            "签到表 (2)",
+            "签到表 (3)",
+            "服务人次月报",
+            "诉求台账",
+            "诉求台账 (2)",
+            "诉求台账 (3)",
+            "志愿时长积分明细"
+        ]
+    );
+    for table in ["签到表", "诉求台账"] {
+        let mut rows = 0;
+        for part in [
+            table.to_string(),
+            format!("{table} (2)"),
+            format!("{table} (3)"),
+        ] {
+            let range = wb.worksheet_range(&part)?;
+            assert_eq!(
+                range.get((0, 1)).map(|c| c.to_string()),
+                Some("服务中心".to_string()),
+                "{part} starts with the header"
+            );
+            rows += range.height() - 1;
+        }
+        assert_eq!(rows, 100_000, "{table}: every row, over three sheets");
+    }
+
     // The kiosks page: records received today and today's sync errors.
     let page = console.get("admin/kiosks").await?.text().await?;
     let row = page

@@ -9,6 +9,10 @@
 //! the workbook is saved to a temporary file and streamed from there, so
 //! 100,000 rows cost neither the server's memory nor other users' waits.
 //! Times are shown on each hall's clock.
+//!
+//! A sheet holds at most 1,048,576 rows ([`SHEET_ROWS`]); a longer table
+//! continues on sheets named "签到表 (2)", "签到表 (3)", … each with its
+//! header row again, so two million check-ins still export whole.
 
 use std::{collections::HashMap, io::Seek as _};
 
@@ -19,7 +23,7 @@ use axum::{
 };
 use linli_core::model::points_for_shift;
 use rusqlite::params;
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::Deserialize;
 
 use super::{PageError, Session, clock::HallClocks, download};
@@ -49,12 +53,90 @@ fn date(field: &str, v: &Option<String>, default: &str) -> Result<String, Error>
     }
 }
 
+/// Rows an XLSX sheet holds, its header row included.
+pub const SHEET_ROWS: u32 = 1_048_576;
+
+/// One table of the workbook, on as many sheets as its rows need.
+struct Table {
+    name: &'static str,
+    headers: &'static [&'static str],
+    rows_per_sheet: u32,
+    sheet: usize,
+    part: u32,
+    next_row: u32,
+}
+
+impl Table {
+    /// Start the table on a new sheet.
+    fn new(
+        wb: &mut Workbook,
+        name: &'static str,
+        headers: &'static [&'static str],
+        rows_per_sheet: u32,
+    ) -> Result<Table, Error> {
+        let mut t = Table {
+            name,
+            headers,
+            rows_per_sheet: rows_per_sheet.max(2),
+            sheet: 0,
+            part: 0,
+            next_row: 0,
+        };
+        t.add_sheet(wb)?;
+        Ok(t)
+    }
+
+    fn add_sheet(&mut self, wb: &mut Workbook) -> Result<(), Error> {
+        self.part += 1;
+        let title = if self.part == 1 {
+            self.name.to_string()
+        } else {
+            format!("{} ({})", self.name, self.part)
+        };
+        let bold = Format::new().set_bold();
+        let ws = wb
+            .add_worksheet_with_constant_memory()
+            .map_err(xlsx_err)?
+            .set_name(&title)
+            .map_err(xlsx_err)?;
+        for (i, h) in self.headers.iter().enumerate() {
+            let col = u16::try_from(i).map_err(|_| Error::BadRequest("too many columns".into()))?;
+            ws.write_with_format(0, col, *h, &bold).map_err(xlsx_err)?;
+        }
+        self.sheet = wb.worksheets().len() - 1;
+        self.next_row = 1;
+        Ok(())
+    }
+
+    /// The sheet and row number of the next record.
+    fn row<'w>(&mut self, wb: &'w mut Workbook) -> Result<(&'w mut Worksheet, u32), Error> {
+        if self.next_row >= self.rows_per_sheet {
+            self.add_sheet(wb)?;
+        }
+        let row = self.next_row;
+        self.next_row += 1;
+        Ok((wb.worksheet_from_index(self.sheet).map_err(xlsx_err)?, row))
+    }
+}
+
 /// Build the workbook into a temporary file (deleted when dropped).
 pub async fn workbook(
     state: &AppState,
     halls: Vec<String>,
     from: String,
     to: String,
+) -> Result<std::fs::File, Error> {
+    workbook_split(state, halls, from, to, SHEET_ROWS).await
+}
+
+/// [`workbook`] with at most `rows_per_sheet` rows a sheet (header
+/// included), so tests can see a table continue without a million rows.
+pub async fn workbook_split(
+    state: &AppState,
+    halls: Vec<String>,
+    from: String,
+    to: String,
+    rows_per_sheet: u32,
 ) -> Result<std::fs::File, Error> {
     let mut info: HashMap<String, (String, String)> = HashMap::new();
     let clocks = HallClocks::load(state).await?;
@@ -70,11 +152,12 @@ pub async fn workbook(
             let mut wb = Workbook::new();
             let bold = Format::new().set_bold();
 
-            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[0]).map_err(xlsx_err)?;
-            for (i, h) in ["日期", "服务中心", "终端", "活动", "手机（脱敏）", "称呼", "人数", "同行", "终端时间", "接收时间"].iter().enumerate() {
-                ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
-            }
-            let mut row = 1u32;
+            let mut table = Table::new(
+                &mut wb,
+                SHEETS[0],
+                &["日期", "服务中心", "终端", "活动", "手机（脱敏）", "称呼", "人数", "同行", "终端时间", "接收时间"],
+                rows_per_sheet,
+            )?;
             let mut monthly: HashMap<(String, String, String), i64> = HashMap::new();
             for h in &halls {
                 let mut stmt = c
@@ -102,6 +185,7 @@ pub async fn workbook(
                 for r in rows {
                     let (d, hall, kiosk, act, phone, name, head, comp, at, rec) = r.map_err(err)?;
                     let (kind, title) = info.get(&act).cloned().unwrap_or_else(|| ("other".into(), act.clone()));
+                    let (ws, row) = table.row(&mut wb)?;
                     ws.write(row, 0, d.as_str()).map_err(xlsx_err)?;
                     ws.write(row, 1, hall.as_str()).map_err(xlsx_err)?;
                     ws.write(row, 2, kiosk.as_str()).map_err(xlsx_err)?;
@@ -113,7 +197,6 @@ pub async fn workbook(
                     ws.write(row, 8, clocks.show(&hall, at)).map_err(xlsx_err)?;
                     ws.write(row, 9, clocks.show(&hall, rec)).map_err(xlsx_err)?;
                     *monthly.entry((d[..7].to_string(), hall, kind)).or_default() += head + comp;
-                    row += 1;
                 }
             }
 
@@ -131,11 +214,12 @@ pub async fn workbook(
                 ws.write(r, 3, *n as f64).map_err(xlsx_err)?;
             }
 
-            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[2]).map_err(xlsx_err)?;
-            for (i, h) in ["编号", "服务中心", "类别", "内容", "手机（脱敏）", "需回电", "状态", "回复", "提交时间"].iter().enumerate() {
-                ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
-            }
-            let mut row = 1u32;
+            let mut table = Table::new(
+                &mut wb,
+                SHEETS[2],
+                &["编号", "服务中心", "类别", "内容", "手机（脱敏）", "需回电", "状态", "回复", "提交时间"],
+                rows_per_sheet,
+            )?;
             for h in &halls {
                 let mut stmt = c
                     .prepare_cached(
@@ -164,21 +248,22 @@ pub async fn workbook(
                     if day.get(..10).is_some_and(|d| d < from.as_str() || d > to.as_str()) {
                         continue;
                     }
+                    let (ws, row) = table.row(&mut wb)?;
                     for (col, v) in [reference, hall, cat, text, phone.unwrap_or_default(), if cb { "是".into() } else { "否".into() }, status, reply.unwrap_or_default(), day]
                         .into_iter()
                         .enumerate()
                     {
                         ws.write(row, col as u16, v).map_err(xlsx_err)?;
                     }
-                    row += 1;
                 }
             }
 
-            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[3]).map_err(xlsx_err)?;
-            for (i, h) in ["服务中心", "志愿者（脱敏）", "上岗", "签退", "时长（小时）", "积分"].iter().enumerate() {
-                ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
-            }
-            let mut row = 1u32;
+            let mut table = Table::new(
+                &mut wb,
+                SHEETS[3],
+                &["服务中心", "志愿者（脱敏）", "上岗", "签退", "时长（小时）", "积分"],
+                rows_per_sheet,
+            )?;
             for h in &halls {
                 let mut stmt = c
                     .prepare_cached(
@@ -194,6 +279,7 @@ pub async fn workbook(
                     .map_err(err)?;
                 for r in rows {
                     let (hall, phone, start, end) = r.map_err(err)?;
+                    let (ws, row) = table.row(&mut wb)?;
                     ws.write(row, 0, hall.as_str()).map_err(xlsx_err)?;
                     ws.write(row, 1, phone.as_str()).map_err(xlsx_err)?;
                     ws.write(row, 2, clocks.show(&hall, start)).map_err(xlsx_err)?;
@@ -201,7 +287,6 @@ pub async fn workbook(
                     let hours = end.map_or(0.0, |e| (e - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0);
                     ws.write(row, 4, (hours * 100.0).round() / 100.0).map_err(xlsx_err)?;
                     ws.write(row, 5, f64::from(end.map_or(0, |e| points_for_shift(start, e)))).map_err(xlsx_err)?;
-                    row += 1;
                 }
             }
             let mut file = tempfile::tempfile().map_err(|e| Error::Io { context: "creating the export file".into(), source: e })?;

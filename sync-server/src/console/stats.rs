@@ -120,8 +120,8 @@ pub async fn compute(
                 let (from_ms, to_ms) = windows.get(h).copied().unwrap_or_default();
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT strftime('%Y-W%W', date), SUM(headcount + companions) FROM checkins
-                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 ORDER BY 1",
+                        "SELECT strftime('%Y-W%W', date), SUM(persons) FROM checkin_days
+                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 HAVING SUM(persons) > 0 ORDER BY 1",
                     )
                     .map_err(err)?;
                 let rows = stmt
@@ -133,8 +133,8 @@ pub async fn compute(
                 }
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT activity_id, SUM(headcount + companions) FROM checkins
-                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1",
+                        "SELECT activity_id, SUM(persons) FROM checkin_days
+                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 HAVING SUM(persons) > 0",
                     )
                     .map_err(err)?;
                 let rows = stmt
@@ -147,8 +147,12 @@ pub async fn compute(
                 }
                 let (v, r): (i64, i64) = c
                     .query_row(
-                        "SELECT count(*), count(DISTINCT phone_hash) FROM checkins
-                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 AND phone_hash IS NOT NULL",
+                        "SELECT
+                           (SELECT COALESCE(SUM(named), 0) FROM checkin_days
+                             WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3),
+                           (SELECT count(*) FROM hall_residents r WHERE r.hall_id = ?1 AND EXISTS (
+                             SELECT 1 FROM checkins c WHERE c.hall_id = r.hall_id
+                               AND c.phone_hash = r.phone_hash AND c.date BETWEEN ?2 AND ?3))",
                         params![h, from, to],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
@@ -157,8 +161,8 @@ pub async fn compute(
                 st.residents += r;
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT activity_id, count(*), SUM(score) FROM ratings
-                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1",
+                        "SELECT activity_id, SUM(ratings), SUM(score_sum) FROM rating_days
+                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 HAVING SUM(ratings) > 0",
                     )
                     .map_err(err)?;
                 let rows = stmt

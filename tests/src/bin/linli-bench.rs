@@ -408,7 +408,9 @@ async fn main() -> anyhow::Result<()> {
         ));
         emit((
             format!(
-                "{label}: server RSS idle / after the kiosks synced once / 10 s after they left"
+                "{label}: server RSS idle / after the kiosks synced once / {} s after they left (halls unloaded after {} s idle)",
+                years::AFTER_S,
+                years::UNLOAD_AFTER_S
             ),
             format!(
                 "{} / {} / {} MiB",

@@ -44,6 +44,9 @@ enum Role {
         data_dir: PathBuf,
         #[arg(long)]
         listen: std::net::SocketAddr,
+        /// Seconds a hall's documents stay in memory after the last use.
+        #[arg(long)]
+        unload_idle_after: Option<u64>,
     },
     /// A headless kiosk driven over stdin.
     Kiosk {
@@ -68,7 +71,11 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Args::parse().role {
-        Role::Server { data_dir, listen } => server(data_dir, listen).await,
+        Role::Server {
+            data_dir,
+            listen,
+            unload_idle_after,
+        } => server(data_dir, listen, unload_idle_after).await,
         Role::Kiosk {
             data_dir,
             server,
@@ -77,8 +84,15 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn server(data_dir: PathBuf, listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    let config = linli_sync_server::ServeConfig::new(data_dir);
+async fn server(
+    data_dir: PathBuf,
+    listen: std::net::SocketAddr,
+    unload_idle_after: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut config = linli_sync_server::ServeConfig::new(data_dir);
+    if let Some(s) = unload_idle_after {
+        config.unload_idle_after = std::time::Duration::from_secs(s);
+    }
     let ready = linli_sync_server::prepare(&config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let stop = linli_sync_server::shutdown_signal();

@@ -261,6 +261,8 @@ pub struct ServerProc {
     pub dir: PathBuf,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// `--unload-idle-after` for the process, seconds (else its default).
+    pub unload_idle_after: Option<u64>,
     proc: Option<Running>,
 }
 
@@ -270,6 +272,7 @@ impl ServerProc {
         Ok(Self {
             dir,
             addr: free_port()?,
+            unload_idle_after: None,
             proc: None,
         })
     }
@@ -281,13 +284,16 @@ impl ServerProc {
 
     /// Start it (retrying while the port is still taken).
     pub async fn start(&mut self, bin: &Path) -> anyhow::Result<()> {
-        let args = vec![
+        let mut args = vec![
             "server".into(),
             "--data-dir".into(),
             self.dir.display().to_string(),
             "--listen".into(),
             self.addr.to_string(),
         ];
+        if let Some(s) = self.unload_idle_after {
+            args.extend(["--unload-idle-after".into(), s.to_string()]);
+        }
         // The port of a killed server may take a moment to be free.
         let mut last = None;
         for _ in 0..50 {
