@@ -230,6 +230,12 @@ impl Journal {
         )
     }
 
+    /// The unsynced count if it has been counted already: no database
+    /// access, so callers need not move to a blocking thread for it.
+    pub fn kept_unsynced(&self) -> Option<u64> {
+        self.unsynced.lock().ok().and_then(|kept| *kept)
+    }
+
     /// How many records the server has not confirmed yet.
     pub fn unsynced_count(&self) -> Result<u64> {
         self.with(|c| {

@@ -1027,8 +1027,13 @@ fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> 
 }
 
 async fn refresh_status(shared: &Arc<Shared>) {
-    let j = shared.journal.clone();
-    let waiting = blocking(move || j.unsynced_count()).await;
+    let waiting = match shared.journal.kept_unsynced() {
+        Some(n) => Ok(n),
+        None => {
+            let j = shared.journal.clone();
+            blocking(move || j.unsynced_count()).await
+        }
+    };
     let online = shared
         .dialer
         .lock()
