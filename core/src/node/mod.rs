@@ -3,13 +3,15 @@
 //! of record — returning only once it is committed to disk — and reports
 //! a [`SyncStatus`] the kiosk's status strip shows.
 //!
-//! How a record travels: validate → commit to the [`journal`] → write into
-//! today's ledger (or this month's request book) as one Automerge change →
-//! samod persists and syncs it. A background task watches the server's
+//! How a record travels: validate → commit to the [`journal`] (the call
+//! returns here) → the [`applier`] writes it into today's ledger (or this
+//! month's request book) as one Automerge change → samod persists and
+//! syncs it. A background task watches the server's
 //! acknowledgements (`they_have_our_changes`) and marks journal rows
 //! synced, lists new documents in the hall directory, and loads the hall
 //! calendar once it can be had.
 
+mod applier;
 pub mod dialer;
 pub mod journal;
 
@@ -29,6 +31,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use url::Url;
 
 use self::{
+    applier::{Applier, Pending},
     dialer::{DialFailure, KioskDialer},
     journal::{Entry, Journal},
 };
@@ -200,7 +203,9 @@ struct Shared {
     server_url: Url,
     token: String,
     status: watch::Sender<SyncStatus>,
-    wake: tokio::sync::Notify,
+    wake: Arc<tokio::sync::Notify>,
+    applier: Applier,
+    recording: tokio::sync::Mutex<()>,
     backoff: BackoffConfig,
     trust: crate::tls::Trust,
 }
@@ -337,6 +342,8 @@ impl KioskNode {
             .load()
             .await;
         let (status, _) = watch::channel(SyncStatus::default());
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (applier, applier_task) = Applier::start(wake.clone());
         let shared = Arc::new(Shared {
             repo,
             storage,
@@ -354,13 +361,15 @@ impl KioskNode {
             server_url,
             token,
             status,
-            wake: tokio::sync::Notify::new(),
+            wake,
+            applier,
+            recording: tokio::sync::Mutex::new(()),
             backoff: options.backoff,
             trust: options.trust.clone(),
         });
         let node = KioskNode {
             shared,
-            tasks: Arc::new(Mutex::new(Vec::new())),
+            tasks: Arc::new(Mutex::new(vec![applier_task])),
         };
         node.replay_journal().await?;
         node.open_current_docs().await?;
@@ -626,17 +635,22 @@ impl KioskNode {
             phone_hash,
             created_ms: at_ms,
         };
-        let j = self.shared.journal.clone();
-        blocking(move || j.append(&entry)).await?;
-        // On disk now. Write it into its document; should this fail, the
-        // journal re-applies it at the next start.
-        let (map, key) = (map.to_string(), id.to_string());
         let payload =
             serde_json::to_value(value).map_err(|e| Error::invalid("record", e.to_string()))?;
-        if let Err(e) = apply_entry(&handle, &map, &key, payload).await {
-            tracing::error!(record = %key, error = %e, "record kept in the journal but not yet in its document");
-        }
-        self.shared.wake.notify_one();
+        // One record at a time from reserving its place to queueing it, so
+        // records reach the applier in the order their places were taken.
+        let _one_at_a_time = self.shared.recording.lock().await;
+        let ticket = self.shared.applier.reserve();
+        let j = self.shared.journal.clone();
+        blocking(move || j.append(&entry)).await?;
+        // On disk now. The applier writes it into its document; should
+        // that fail, the journal writes it again at the next start.
+        ticket.submit(Pending {
+            handle,
+            map: map.to_string(),
+            key: id.to_string(),
+            payload,
+        })?;
         self.refresh_status().await;
         Ok(())
     }
@@ -705,7 +719,10 @@ impl KioskNode {
                 })
                 .await?;
             if !present {
-                apply_entry(&handle, &e.map, &e.record_id, payload).await?;
+                let (map, key) = (e.map.clone(), e.record_id.clone());
+                handle
+                    .with_document_async(move |d| applier::write_record(d, &map, &key, payload))
+                    .await??;
                 replayed += 1;
             }
         }
@@ -740,6 +757,7 @@ impl KioskNode {
 
     /// Today's check-ins on this kiosk, oldest first.
     pub async fn checkins_today(&self) -> Result<Vec<(String, CheckIn)>> {
+        self.shared.applier.settled().await;
         let today = self.local_date(self.now_ms());
         let key = (DocKind::Ledger, today);
         let Some(handle) = self.shared.docs.lock().await.get(&key).cloned() else {
@@ -790,6 +808,7 @@ impl KioskNode {
         let hash = self.shared.phone_key.hash(phone);
         let j = self.shared.journal.clone();
         let entries = blocking(move || j.by_resident(&hash, requests::REQUESTS)).await?;
+        self.shared.applier.settled().await;
         let mut out = Vec::new();
         for e in entries {
             let handle = self.doc_for(DocKind::RequestBook, &e.period).await?;
@@ -896,6 +915,7 @@ impl KioskNode {
     /// ledgers and request books), as `(document id, sorted heads)` —
     /// for checking that the server holds exactly what the kiosk holds.
     pub async fn open_document_heads(&self) -> Vec<(String, Vec<String>)> {
+        self.shared.applier.settled().await;
         let docs = self.shared.docs.lock().await;
         let mut out: Vec<(String, Vec<String>)> = docs
             .values()
@@ -922,6 +942,7 @@ impl KioskNode {
 
     /// A document as Automerge saves it (for benchmarks and diagnostics).
     pub async fn document_save(&self, doc_id: &str) -> Result<Vec<u8>> {
+        self.shared.applier.settled().await;
         let id: samod::DocumentId = doc_id.parse().map_err(|_| {
             crate::Error::invalid("document", format!("{doc_id:?} is not a document id"))
         })?;
@@ -971,6 +992,16 @@ impl KioskNode {
 
     /// Stop syncing and close the store cleanly.
     pub async fn shutdown(self) {
+        // Records committed but not yet in their documents go in first (a
+        // kill instead leaves them to the journal at the next start).
+        if tokio::time::timeout(Duration::from_secs(10), self.shared.applier.settled())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "records still being written into documents at shutdown: the journal keeps them"
+            );
+        }
         self.go_offline();
         if let Ok(mut t) = self.tasks.lock() {
             for task in t.drain(..) {
@@ -989,41 +1020,6 @@ impl KioskNode {
 
 fn has_key(doc: &Automerge, map: &str, key: &str) -> bool {
     ledger::contains(doc, map, key).unwrap_or(false)
-}
-
-/// Write a journalled record (its JSON payload) into its document.
-async fn apply_entry(
-    handle: &DocHandle,
-    map: &str,
-    key: &str,
-    payload: serde_json::Value,
-) -> Result<()> {
-    let (map, key) = (map.to_string(), key.to_string());
-    handle
-        .with_document_async(move |d| -> Result<()> {
-            if has_key(d, &map, &key) {
-                return Ok(());
-            }
-            match map.as_str() {
-                ledger::CHECKINS => ledger::add_checkin(d, &key, &from_json::<CheckIn>(payload)?),
-                ledger::RATINGS => ledger::add_rating(d, &key, &from_json::<Rating>(payload)?),
-                ledger::SHIFTS => {
-                    ledger::add_shift_event(d, &key, &from_json::<ShiftEvent>(payload)?)
-                }
-                requests::REQUESTS => {
-                    requests::add_request(d, &key, &from_json::<Request>(payload)?)
-                }
-                other => Err(Error::invalid(
-                    "journal entry",
-                    format!("unknown record map {other:?}"),
-                )),
-            }
-        })
-        .await?
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| Error::invalid("journal payload", e.to_string()))
 }
 
 async fn refresh_status(shared: &Arc<Shared>) {
@@ -1120,9 +1116,11 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
         };
         let j = shared.journal.clone();
         let p = period.clone();
-        // Every id read here is already in the document, so once the
-        // server has our current heads it has all of them.
+        // Once every id read here is in the document (the applier has
+        // written what was committed before), the server having our
+        // current heads means it has all of them.
         let ids = blocking(move || j.unsynced_ids(kind, &p)).await?;
+        shared.applier.settled().await;
         let confirmed =
             tokio::time::timeout(Duration::from_secs(3), handle.they_have_our_changes(conn))
                 .await

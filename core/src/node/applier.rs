@@ -1,0 +1,204 @@
+//! Writes journalled records into their documents, in the order they were
+//! recorded, off the tap's path.
+//!
+//! Why: a record is committed once its journal row is (DESIGN.md
+//! decision 5); the screen can say so then. Writing it into its Automerge
+//! document is what makes it syncable, and it costs more than the commit:
+//! samod saves the whole document every tenth change or so (compressed),
+//! and that grew with the day's ledger until it was most of a tap's time.
+//! So [`crate::node::KioskNode`] commits, hands the record here and
+//! returns; this task writes records into documents as fast as they come,
+//! several in one visit to a document when they queue up, each still its
+//! own change (DESIGN.md decision 1).
+//!
+//! Nothing is lost if a write fails or the kiosk stops first: the record
+//! stays unsynced in the journal and is written again at the next start.
+//! Reads that look into documents first wait with [`Applier::settled`],
+//! so a kiosk always sees what it recorded.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use automerge::Automerge;
+use samod::DocHandle;
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    task::JoinHandle,
+};
+
+use crate::{
+    Error, Result,
+    docs::{ledger, requests},
+    model::{CheckIn, Rating, Request, ShiftEvent},
+};
+
+/// A committed record to write into its document.
+pub(super) struct Pending {
+    /// Its document.
+    pub handle: DocHandle,
+    /// The record map in the document.
+    pub map: String,
+    /// The record id.
+    pub key: String,
+    /// The record, as JSON.
+    pub payload: serde_json::Value,
+}
+
+enum Job {
+    Write(Pending),
+    /// A reserved place that will not be used (the commit failed).
+    Skip,
+}
+
+/// The queue of records to write and how far it has got.
+pub(super) struct Applier {
+    tx: mpsc::UnboundedSender<Job>,
+    reserved: AtomicU64,
+    applied: watch::Receiver<u64>,
+}
+
+/// A place in the queue, taken before the record's journal commit: so
+/// whoever sees the journal row and then waits for [`Applier::settled`]
+/// also waits for the record to be in its document. Dropped unused, it
+/// lets the queue move on.
+pub(super) struct Ticket {
+    tx: Option<mpsc::UnboundedSender<Job>>,
+}
+
+impl Ticket {
+    /// Queue the committed record in the place taken.
+    pub fn submit(mut self, p: Pending) -> Result<()> {
+        match self.tx.take() {
+            Some(tx) => tx.send(Job::Write(p)).map_err(|_| Error::Stopped),
+            None => Err(Error::Stopped),
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Job::Skip);
+        }
+    }
+}
+
+impl Applier {
+    /// Start the task; `written` is notified after each batch.
+    pub fn start(written: Arc<Notify>) -> (Applier, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (applied_tx, applied) = watch::channel(0u64);
+        let task = tokio::spawn(run(rx, applied_tx, written));
+        (
+            Applier {
+                tx,
+                reserved: AtomicU64::new(0),
+                applied,
+            },
+            task,
+        )
+    }
+
+    /// Take a place for a record about to be committed. The caller
+    /// queues or drops tickets in the order it took them (the node records
+    /// one at a time), so the count of places taken is a position in the
+    /// queue.
+    pub fn reserve(&self) -> Ticket {
+        self.reserved.fetch_add(1, Ordering::SeqCst);
+        Ticket {
+            tx: Some(self.tx.clone()),
+        }
+    }
+
+    /// Resolves once every record whose place was taken before the call
+    /// is in its document (or has failed to go in, and waits in the
+    /// journal).
+    pub async fn settled(&self) {
+        let target = self.reserved.load(Ordering::SeqCst);
+        let mut applied = self.applied.clone();
+        let _ = applied.wait_for(|n| *n >= target).await;
+    }
+}
+
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    applied: watch::Sender<u64>,
+    written: Arc<Notify>,
+) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let n = batch.len() as u64;
+        // Consecutive records of one document go in one visit.
+        let mut rest = std::mem::take(&mut batch)
+            .into_iter()
+            .filter_map(|job| match job {
+                Job::Write(p) => Some(p),
+                Job::Skip => None,
+            })
+            .peekable();
+        while let Some(first) = rest.next() {
+            let handle = first.handle.clone();
+            let mut group = vec![first];
+            while let Some(next) = rest.next_if(|p| p.handle.document_id() == handle.document_id())
+            {
+                group.push(next);
+            }
+            let records: Vec<(String, String, serde_json::Value)> = group
+                .into_iter()
+                .map(|p| (p.map, p.key, p.payload))
+                .collect();
+            let outcome = handle
+                .with_document_async(move |d| {
+                    records
+                        .into_iter()
+                        .map(|(map, key, payload)| {
+                            write_record(d, &map, &key, payload).map_err(|e| (key, e))
+                        })
+                        .filter_map(std::result::Result::err)
+                        .collect::<Vec<_>>()
+                })
+                .await;
+            match outcome {
+                Ok(failures) => {
+                    for (key, e) in failures {
+                        tracing::error!(record = %key, error = %e, "record kept in the journal but not yet in its document");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "records kept in the journal but not yet in their document");
+                }
+            }
+        }
+        applied.send_modify(|a| *a += n);
+        written.notify_one();
+    }
+}
+
+/// Write a journalled record (its JSON payload) into `doc` as its own
+/// change, unless it is there already.
+pub(super) fn write_record(
+    doc: &mut Automerge,
+    map: &str,
+    key: &str,
+    payload: serde_json::Value,
+) -> Result<()> {
+    if ledger::contains(doc, map, key).unwrap_or(false) {
+        return Ok(());
+    }
+    match map {
+        ledger::CHECKINS => ledger::add_checkin(doc, key, &from_json::<CheckIn>(payload)?),
+        ledger::RATINGS => ledger::add_rating(doc, key, &from_json::<Rating>(payload)?),
+        ledger::SHIFTS => ledger::add_shift_event(doc, key, &from_json::<ShiftEvent>(payload)?),
+        requests::REQUESTS => requests::add_request(doc, key, &from_json::<Request>(payload)?),
+        other => Err(Error::invalid(
+            "journal entry",
+            format!("unknown record map {other:?}"),
+        )),
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| Error::invalid("journal payload", e.to_string()))
+}
