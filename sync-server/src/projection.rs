@@ -536,13 +536,12 @@ fn write_row(
     received: i64,
 ) -> Result<()> {
     let r = match row {
-        Row::CheckIn(id, c) => tx.execute(
-            "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, phone_masked, name,
+        Row::CheckIn(id, c) => tx.prepare_cached("INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, phone_masked, name,
                  headcount, companions, kiosk_at_ms, received_ms, clock_skew)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id, headcount = excluded.headcount,
-                 companions = excluded.companions, name = excluded.name",
-            params![
+                 companions = excluded.companions, name = excluded.name")
+            .and_then(|mut st| st.execute(params![
                 id,
                 doc,
                 hall,
@@ -557,20 +556,16 @@ fn write_row(
                 c.at_ms,
                 received,
                 c.at_ms.saturating_sub(received) > CLOCK_SKEW_MS
-            ],
-        ),
-        Row::Rating(id, r) => tx.execute(
-            "INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, reason, kiosk_at_ms, received_ms)
+            ])),
+        Row::Rating(id, r) => tx.prepare_cached("INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, reason, kiosk_at_ms, received_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason",
-            params![id, doc, hall, kiosk, period, r.activity_id, r.score, r.reason, r.at_ms, received],
-        ),
-        Row::Shift(id, s) => tx.execute(
-            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, phone_masked,
+             ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason")
+            .and_then(|mut st| st.execute(params![id, doc, hall, kiosk, period, r.activity_id, r.score, r.reason, r.at_ms, received])),
+        Row::Shift(id, s) => tx.prepare_cached("INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, phone_masked,
                  name, activity_id, kiosk_at_ms, received_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (record_id) DO NOTHING",
-            params![
+             ON CONFLICT (record_id) DO NOTHING")
+            .and_then(|mut st| st.execute(params![
                 id,
                 doc,
                 hall,
@@ -584,19 +579,17 @@ fn write_row(
                 s.activity_id,
                 s.at_ms,
                 received
-            ],
-        ),
+            ])),
         Row::Request(id, r, reply) => {
             let reference = linli_core::ids::RecordId::parse(id)
                 .map(|i| i.short_reference())
                 .unwrap_or_default();
-            tx.execute(
-                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
+            tx.prepare_cached("INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
                      phone_masked, name, callback_consent, status, reply, updated_ms, kiosk_at_ms, received_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                  ON CONFLICT (record_id) DO UPDATE SET status = excluded.status, reply = excluded.reply,
-                     updated_ms = excluded.updated_ms",
-                params![
+                     updated_ms = excluded.updated_ms")
+            .and_then(|mut st| st.execute(params![
                     id,
                     doc,
                     hall,
@@ -614,8 +607,7 @@ fn write_row(
                     reply.as_ref().map(|x| x.updated_at_ms),
                     r.at_ms,
                     received
-                ],
-            )
+                ]))
         }
     };
     r.map(|_| ())

@@ -196,7 +196,10 @@ async fn reconnect(server: &TestServer, hall: &str, checkins: usize) -> anyhow::
     }
     let today = offline.node().local_date(offline.node().now_ms());
     let ledger = offline.node().ledger_id(&today).await?.unwrap_or_default();
-    let saved = offline.node().document_bytes(&ledger).await?;
+    // Every record is in the ledger before the clock starts (the kiosk
+    // writes records into documents just after committing them).
+    let saved = offline.node().document_save(&ledger).await?.len() as u64;
+    eprintln!("reconnecting");
     let t = Instant::now();
     offline.node().go_online()?;
     server
@@ -290,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
             format!("{:.2}×", r(&|x| x.converge_s / x.automerge_s)),
         ));
         emit((
-            "bytes sent / ledger saved size".into(),
+            "bytes sent / the ledger's saved size (Automerge save)".into(),
             format!(
                 "{:.0} / {:.0} = {:.2}",
                 r(&|x| x.sent as f64),
