@@ -191,18 +191,22 @@ impl HallRepos {
         })
     }
 
-    /// How many halls have a running repo.
-    pub fn running(&self) -> usize {
-        let slots: Vec<Slot> = self
-            .slots
+    /// Every hall's slot, as of now (the map is not held while slots
+    /// are looked at).
+    fn all_slots(&self) -> Vec<(String, Slot)> {
+        self.slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        slots
             .iter()
-            .filter(|s| s.try_lock().map(|r| r.is_some()).unwrap_or(true))
+            .map(|(h, s)| (h.clone(), s.clone()))
+            .collect()
+    }
+
+    /// How many halls have a running repo.
+    pub fn running(&self) -> usize {
+        self.all_slots()
+            .iter()
+            .filter(|(_, s)| s.try_lock().map(|r| r.is_some()).unwrap_or(true))
             .count()
     }
 
@@ -210,15 +214,8 @@ impl HallRepos {
     /// were stopped. Their documents leave memory with them.
     pub async fn unload_idle(&self, idle_for: Duration) -> usize {
         let idle_ms = i64::try_from(idle_for.as_millis()).unwrap_or(i64::MAX);
-        let slots: Vec<(String, Slot)> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(h, s)| (h.clone(), s.clone()))
-            .collect();
         let mut stopped = 0;
-        for (hall, slot) in slots {
+        for (hall, slot) in self.all_slots() {
             let Ok(mut running) = slot.try_lock() else {
                 continue;
             };
@@ -240,14 +237,7 @@ impl HallRepos {
 
     /// Stop every repo (flushing what each holds).
     pub async fn stop(&self) {
-        let slots: Vec<Slot> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        let stops = slots.into_iter().map(|slot| async move {
+        let stops = self.all_slots().into_iter().map(|(_, slot)| async move {
             if let Some(repo) = slot.lock().await.take() {
                 stop_repo(&repo.repo).await;
             }

@@ -24,27 +24,37 @@ fn activity(title: &str) -> Activity {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost() -> anyhow::Result<()> {
+/// A server, and a kiosk of xianfeng that recorded `n` check-ins the
+/// server has; with the id of the kiosk's ledger of today.
+async fn server_with_checkins(
+    n: usize,
+    seed: u32,
+) -> anyhow::Result<(TestServer, TestKiosk, samod::DocumentId)> {
     linli_tests::init_logging();
     let server = TestServer::start().await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    kiosk.record_checkins("walk-in", n, seed).await?;
+    server.api.wait_checkins("xianfeng", n as u64).await?;
+    let today = kiosk.node().local_date(kiosk.node().now_ms());
+    let ledger = kiosk
+        .node()
+        .ledger_id(&today)
+        .await?
+        .expect("today's ledger")
+        .parse()?;
+    Ok((server, kiosk, ledger))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost() -> anyhow::Result<()> {
+    let (server, mut kiosk, ledger) = server_with_checkins(5, 1).await?;
     let core = server.core()?;
-    let mut kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
-    kiosk.record_checkins("walk-in", 5, 1).await?;
-    server.api.wait_checkins("xianfeng", 5).await?;
 
     // Nothing is unloaded while a kiosk of the hall is connected; the
     // other hall, which nothing uses, is.
     core.repos.unload_idle(Duration::ZERO).await;
     assert_eq!(core.repos.running(), 1, "only xianfeng stays loaded");
 
-    let today = kiosk.node().local_date(kiosk.node().now_ms());
-    let ledger: samod::DocumentId = kiosk
-        .node()
-        .ledger_id(&today)
-        .await?
-        .expect("today's ledger")
-        .parse()?;
     kiosk.power_off().await;
     eventually(WAIT, "the kiosk's connection to close", || async {
         Ok((core.registry.connection_count() == 0).then_some(()))
@@ -90,19 +100,8 @@ async fn an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_halls_repo_does_not_open_another_halls_documents() -> anyhow::Result<()> {
-    linli_tests::init_logging();
-    let server = TestServer::start().await?;
+    let (server, mut kiosk, ledger) = server_with_checkins(3, 3).await?;
     let core = server.core()?;
-    let mut kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
-    kiosk.record_checkins("walk-in", 3, 3).await?;
-    server.api.wait_checkins("xianfeng", 3).await?;
-    let today = kiosk.node().local_date(kiosk.node().now_ms());
-    let ledger: samod::DocumentId = kiosk
-        .node()
-        .ledger_id(&today)
-        .await?
-        .expect("today's ledger")
-        .parse()?;
     kiosk.power_off().await;
 
     let other =

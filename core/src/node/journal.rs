@@ -45,6 +45,9 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX journal_unsynced ON journal (doc_kind, period) WHERE synced_ms IS NULL;
     CREATE INDEX journal_phone ON journal (phone_hash, map);
     CREATE INDEX journal_activity ON journal (activity_id, phone_hash);
+", "
+    -- v2: every record of one document (checked against it at start).
+    CREATE INDEX journal_doc ON journal (doc_kind, period);
 "];
 
 /// One journalled record.
@@ -306,6 +309,17 @@ impl Journal {
             .map(|o| o.is_some())
             .map_err(|e| Error::store("looking up check-ins", e))
         })
+    }
+
+    /// Every record of one document (a day's ledger, a month's book).
+    pub fn of_document(&self, kind: DocKind, period: &str) -> Result<Vec<Entry>> {
+        self.query_entries(
+            &format!(
+                "SELECT {} FROM journal WHERE doc_kind = ?1 AND period = ?2 ORDER BY record_id",
+                Self::COLUMNS
+            ),
+            params![kind.name(), period],
+        )
     }
 
     /// Every record of one resident in one record map, newest first.

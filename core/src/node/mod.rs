@@ -705,8 +705,25 @@ impl KioskNode {
     /// Re-apply journal rows missing from their documents (after a crash
     /// between journal commit and document persistence).
     async fn replay_journal(&self) -> Result<()> {
+        // Unsynced records, and every record of today's ledger and this
+        // month's book, synced or not: the server may have confirmed a
+        // record it then lost in a crash, before this kiosk's copy of the
+        // document was on disk either. Written again, it syncs again.
+        let now = self.now_ms();
+        let (today, month) = (
+            self.local_date(now),
+            self.local(now).format("%Y-%m").to_string(),
+        );
         let j = self.shared.journal.clone();
-        let pending = blocking(move || j.unsynced()).await?;
+        let pending = blocking(move || {
+            let mut all = j.unsynced()?;
+            all.extend(j.of_document(DocKind::Ledger, &today)?);
+            all.extend(j.of_document(DocKind::RequestBook, &month)?);
+            let mut seen = std::collections::HashSet::new();
+            all.retain(|e| seen.insert(e.record_id.clone()));
+            Ok(all)
+        })
+        .await?;
         let mut replayed = 0usize;
         for e in pending {
             let handle = self.doc_for(e.doc_kind, &e.period).await?;
