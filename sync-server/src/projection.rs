@@ -126,6 +126,8 @@ pub const MIGRATIONS: &[&str] = &[
     -- v3: daily roll-ups, so statistics over a year read a row per hall,
     -- day and activity instead of every check-in and rating. Triggers keep
     -- them exact whoever writes the tables (projection, rebuild, a seed).
+    -- No conflict clause inside a trigger: an outer upsert (the projector's
+    -- INSERT … ON CONFLICT DO UPDATE) overrides it, and OR IGNORE failed.
     CREATE TABLE checkin_days (
         hall_id TEXT NOT NULL,
         date TEXT NOT NULL,
@@ -135,8 +137,9 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hall_id, date, activity_id)
     ) WITHOUT ROWID;
     CREATE TRIGGER checkin_days_insert AFTER INSERT ON checkins BEGIN
-        INSERT OR IGNORE INTO checkin_days (hall_id, date, activity_id)
-            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        INSERT INTO checkin_days (hall_id, date, activity_id)
+            SELECT NEW.hall_id, NEW.date, NEW.activity_id WHERE NOT EXISTS (SELECT 1 FROM checkin_days
+                WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id);
         UPDATE checkin_days SET persons = persons + NEW.headcount + NEW.companions,
                 named = named + (NEW.phone_hash IS NOT NULL)
             WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
@@ -151,8 +154,9 @@ pub const MIGRATIONS: &[&str] = &[
         UPDATE checkin_days SET persons = persons - OLD.headcount - OLD.companions,
                 named = named - (OLD.phone_hash IS NOT NULL)
             WHERE hall_id = OLD.hall_id AND date = OLD.date AND activity_id = OLD.activity_id;
-        INSERT OR IGNORE INTO checkin_days (hall_id, date, activity_id)
-            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        INSERT INTO checkin_days (hall_id, date, activity_id)
+            SELECT NEW.hall_id, NEW.date, NEW.activity_id WHERE NOT EXISTS (SELECT 1 FROM checkin_days
+                WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id);
         UPDATE checkin_days SET persons = persons + NEW.headcount + NEW.companions,
                 named = named + (NEW.phone_hash IS NOT NULL)
             WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
@@ -170,8 +174,9 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hall_id, date, activity_id)
     ) WITHOUT ROWID;
     CREATE TRIGGER rating_days_insert AFTER INSERT ON ratings BEGIN
-        INSERT OR IGNORE INTO rating_days (hall_id, date, activity_id)
-            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        INSERT INTO rating_days (hall_id, date, activity_id)
+            SELECT NEW.hall_id, NEW.date, NEW.activity_id WHERE NOT EXISTS (SELECT 1 FROM rating_days
+                WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id);
         UPDATE rating_days SET ratings = ratings + 1, score_sum = score_sum + NEW.score
             WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
     END;
@@ -183,8 +188,9 @@ pub const MIGRATIONS: &[&str] = &[
         AFTER UPDATE OF hall_id, date, activity_id, score ON ratings BEGIN
         UPDATE rating_days SET ratings = ratings - 1, score_sum = score_sum - OLD.score
             WHERE hall_id = OLD.hall_id AND date = OLD.date AND activity_id = OLD.activity_id;
-        INSERT OR IGNORE INTO rating_days (hall_id, date, activity_id)
-            VALUES (NEW.hall_id, NEW.date, NEW.activity_id);
+        INSERT INTO rating_days (hall_id, date, activity_id)
+            SELECT NEW.hall_id, NEW.date, NEW.activity_id WHERE NOT EXISTS (SELECT 1 FROM rating_days
+                WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id);
         UPDATE rating_days SET ratings = ratings + 1, score_sum = score_sum + NEW.score
             WHERE hall_id = NEW.hall_id AND date = NEW.date AND activity_id = NEW.activity_id;
     END;
@@ -200,11 +206,13 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE TRIGGER hall_residents_insert AFTER INSERT ON checkins
         WHEN NEW.phone_hash IS NOT NULL BEGIN
-        INSERT OR IGNORE INTO hall_residents VALUES (NEW.hall_id, NEW.phone_hash);
+        INSERT INTO hall_residents SELECT NEW.hall_id, NEW.phone_hash WHERE NOT EXISTS (
+            SELECT 1 FROM hall_residents WHERE hall_id = NEW.hall_id AND phone_hash = NEW.phone_hash);
     END;
     CREATE TRIGGER hall_residents_update AFTER UPDATE OF hall_id, phone_hash ON checkins
         WHEN NEW.phone_hash IS NOT NULL BEGIN
-        INSERT OR IGNORE INTO hall_residents VALUES (NEW.hall_id, NEW.phone_hash);
+        INSERT INTO hall_residents SELECT NEW.hall_id, NEW.phone_hash WHERE NOT EXISTS (
+            SELECT 1 FROM hall_residents WHERE hall_id = NEW.hall_id AND phone_hash = NEW.phone_hash);
     END;
     INSERT OR IGNORE INTO hall_residents
         SELECT hall_id, phone_hash FROM checkins WHERE phone_hash IS NOT NULL;
@@ -771,6 +779,16 @@ mod tests {
                  UPDATE ratings SET score = 5 WHERE record_id = 'r10';
                  UPDATE ratings SET activity_id = 'walk' WHERE record_id = 'r11';
                  DELETE FROM checkins WHERE record_id IN ('c20', 'c21', 'c22');
+                 -- The projector's own upsert on records it has: into a
+                 -- group that exists, and into a new one.
+                 INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, headcount,
+                     companions, kiosk_at_ms, received_ms) VALUES ('c13', 'd', 'b', 'k', '2026-11-02', 'clinic', 2, 0, 0, 0),
+                     ('c14', 'd', 'a', 'k', '2026-11-03', 'brand-new', 1, 1, 0, 0)
+                   ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id,
+                     headcount = excluded.headcount, companions = excluded.companions, name = excluded.name;
+                 INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, kiosk_at_ms, received_ms)
+                     VALUES ('r13', 'd', 'b', 'k', '2026-11-02', 'clinic', 2, 0, 0), ('r14', 'd', 'b', 'k', '2026-11-02', 'new', 3, 0, 0)
+                   ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason;
                  DELETE FROM ratings WHERE record_id = 'r30';",
             )
             .expect("changes");

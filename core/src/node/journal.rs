@@ -22,7 +22,8 @@ use crate::{
     sqlite::{self, DbOptions},
 };
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE kiosk_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
     CREATE TABLE kiosk_docs (
         kind TEXT NOT NULL,
@@ -45,10 +46,12 @@ const MIGRATIONS: &[&str] = &["
     CREATE INDEX journal_unsynced ON journal (doc_kind, period) WHERE synced_ms IS NULL;
     CREATE INDEX journal_phone ON journal (phone_hash, map);
     CREATE INDEX journal_activity ON journal (activity_id, phone_hash);
-", "
+",
+    "
     -- v2: every record of one document (checked against it at start).
     CREATE INDEX journal_doc ON journal (doc_kind, period);
-"];
+",
+];
 
 /// One journalled record.
 #[derive(Clone, Debug, PartialEq)]
