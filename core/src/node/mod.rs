@@ -725,23 +725,32 @@ impl KioskNode {
         })
         .await?;
         let mut replayed = 0usize;
+        // One visit per document: a busy day's ledger holds thousands.
+        let mut by_doc: HashMap<(DocKind, String), Vec<Entry>> = HashMap::new();
         for e in pending {
-            let handle = self.doc_for(e.doc_kind, &e.period).await?;
-            let payload: serde_json::Value = serde_json::from_str(&e.payload)
-                .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
-            let (map, key) = (e.map.clone(), e.record_id.clone());
-            let present = handle
-                .with_document_async(move |d| {
-                    docs::record_count(d, &map).is_ok() && has_key(d, &map, &key)
+            by_doc
+                .entry((e.doc_kind, e.period.clone()))
+                .or_default()
+                .push(e);
+        }
+        for ((kind, period), entries) in by_doc {
+            let handle = self.doc_for(kind, &period).await?;
+            replayed += handle
+                .with_document_async(move |d| -> Result<usize> {
+                    let mut written = 0;
+                    for e in entries {
+                        if docs::record_count(d, &e.map).is_ok() && has_key(d, &e.map, &e.record_id)
+                        {
+                            continue;
+                        }
+                        let payload: serde_json::Value = serde_json::from_str(&e.payload)
+                            .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
+                        applier::write_record(d, &e.map, &e.record_id, payload)?;
+                        written += 1;
+                    }
+                    Ok(written)
                 })
-                .await?;
-            if !present {
-                let (map, key) = (e.map.clone(), e.record_id.clone());
-                handle
-                    .with_document_async(move |d| applier::write_record(d, &map, &key, payload))
-                    .await??;
-                replayed += 1;
-            }
+                .await??;
         }
         if replayed > 0 {
             tracing::warn!(
