@@ -53,11 +53,34 @@ pub struct ServerCore {
     pub web_limiter: crate::console::mobile::WebLimiter,
     /// Failed token checks per client address.
     pub token_limiter: crate::limits::TokenLimiter,
-    /// A sync connection silent this long is closed, ms.
-    idle_timeout_ms: std::sync::atomic::AtomicU64,
-    /// A hall's repo unused this long is stopped, ms.
-    unload_idle_after_ms: std::sync::atomic::AtomicU64,
+    /// A sync connection silent this long is closed.
+    idle_timeout: LiveDuration,
+    /// A hall's repo unused this long is stopped.
+    unload_idle_after: LiveDuration,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
+}
+
+/// A duration that can be changed while the server runs (tests and
+/// `serve` options set it after opening).
+struct LiveDuration(std::sync::atomic::AtomicU64);
+
+impl LiveDuration {
+    fn new(d: Duration) -> Self {
+        let this = LiveDuration(std::sync::atomic::AtomicU64::new(0));
+        this.set(d);
+        this
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn set(&self, d: Duration) {
+        self.0.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
 }
 
 const META_PEER_ID: &str = "peer_id";
@@ -72,34 +95,22 @@ fn random_hex(n: usize) -> String {
 impl ServerCore {
     /// How long a sync connection may stay silent.
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(
-            self.idle_timeout_ms
-                .load(std::sync::atomic::Ordering::Relaxed),
-        )
+        self.idle_timeout.get()
     }
 
     /// Set [`ServerCore::idle_timeout`].
     pub fn set_idle_timeout(&self, t: Duration) {
-        self.idle_timeout_ms.store(
-            u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.idle_timeout.set(t);
     }
 
     /// How long a hall's repo may go unused before it is stopped.
     pub fn unload_idle_after(&self) -> Duration {
-        Duration::from_millis(
-            self.unload_idle_after_ms
-                .load(std::sync::atomic::Ordering::Relaxed),
-        )
+        self.unload_idle_after.get()
     }
 
     /// Set [`ServerCore::unload_idle_after`].
     pub fn set_unload_idle_after(&self, t: Duration) {
-        self.unload_idle_after_ms.store(
-            u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.unload_idle_after.set(t);
     }
 
     /// Open the server's data directory (creating it). With `projector`,
@@ -174,12 +185,8 @@ impl ServerCore {
                 login_limiter: Default::default(),
                 web_limiter: Default::default(),
                 token_limiter: Default::default(),
-                idle_timeout_ms: std::sync::atomic::AtomicU64::new(
-                    u64::try_from(crate::limits::IDLE_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
-                ),
-                unload_idle_after_ms: std::sync::atomic::AtomicU64::new(
-                    u64::try_from(crate::repos::UNLOAD_IDLE_AFTER.as_millis()).unwrap_or(u64::MAX),
-                ),
+                idle_timeout: LiveDuration::new(crate::limits::IDLE_TIMEOUT),
+                unload_idle_after: LiveDuration::new(crate::repos::UNLOAD_IDLE_AFTER),
                 dirty: tx,
             }),
             rx,
