@@ -23,8 +23,15 @@ pub struct DemoServer {
 }
 
 impl DemoServer {
-    /// Start a server with demo data in `data_dir`.
+    /// Start a server with demo data in `data_dir`, its calendar built
+    /// around now.
     pub fn start(data_dir: &Path) -> linli_sync_server::Result<Self> {
+        Self::start_at(data_dir, None)
+    }
+
+    /// Start a server with demo data in `data_dir`, its calendar built
+    /// around `now_ms` (a pinned moment for tests; `None` is now).
+    pub fn start_at(data_dir: &Path, now_ms: Option<i64>) -> linli_sync_server::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -35,6 +42,7 @@ impl DemoServer {
             })?;
         let mut config = ServeConfig::new(data_dir);
         config.demo = true;
+        config.demo_now_ms = now_ms;
         let (ready, listener) = runtime.block_on(async {
             let ready = linli_sync_server::prepare(&config).await?;
             let listener =

@@ -6,10 +6,7 @@
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Weekday};
 use linli_core::model::{Activity, ActivityKind};
 
-use crate::{
-    Result, provision,
-    server::{ServerCore, now_ms},
-};
+use crate::{Result, provision, server::ServerCore};
 
 /// (id, name) of the demo halls.
 pub const DEMO_HALLS: [(&str, &str); 4] = [
@@ -158,15 +155,15 @@ pub fn week_of_activities(tz: chrono_tz::Tz, first_day: NaiveDate) -> Vec<Activi
         .collect()
 }
 
-/// Create the demo halls, their calendars and the demo admin, unless the
-/// server already has halls.
-pub async fn ensure_demo(core: &ServerCore) -> Result<DemoInfo> {
+/// Create the demo halls, their calendars (a week from the day of `now_ms`
+/// in the hall) and the demo admin, unless the server already has halls.
+pub async fn ensure_demo(core: &ServerCore, now_ms: i64) -> Result<DemoInfo> {
     let mut info = DemoInfo::default();
     if !core.db.call(|db| db.halls()).await?.is_empty() {
         return Ok(info);
     }
     let tz = chrono_tz::Asia::Shanghai;
-    let today = chrono::DateTime::from_timestamp_millis(now_ms())
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)
         .unwrap_or_default()
         .with_timezone(&tz)
         .date_naive();

@@ -65,6 +65,10 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Create the demo halls if there are none.
     pub demo: bool,
+    /// The moment (ms since epoch) the demo calendar is built around;
+    /// `None` is now. Tests pin it so what they see does not depend on the
+    /// day they run.
+    pub demo_now_ms: Option<i64>,
     /// Commit durability of the server's store.
     pub durability: Durability,
     /// Serve HTTPS/WSS with this certificate and key (else plain HTTP).
@@ -87,6 +91,7 @@ impl ServeConfig {
         Self {
             data_dir: data_dir.into(),
             demo: false,
+            demo_now_ms: None,
             durability: Durability::Full,
             tls: None,
             max_db_pages: None,
@@ -123,7 +128,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     core.set_idle_timeout(config.idle_timeout);
     core.set_unload_idle_after(config.unload_idle_after);
     let demo = if config.demo {
-        demo::ensure_demo(&core).await?
+        demo::ensure_demo(&core, config.demo_now_ms.unwrap_or_else(server::now_ms)).await?
     } else {
         demo::DemoInfo::default()
     };

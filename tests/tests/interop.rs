@@ -23,7 +23,7 @@ async fn the_javascript_automerge_repo_syncs_with_linli_server() -> anyhow::Resu
     let core = server.core()?;
     for a in linli_sync_server::demo::week_of_activities(
         chrono_tz::Asia::Shanghai,
-        chrono::Utc::now().date_naive(),
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("a date"),
     )
     .into_iter()
     .take(5)

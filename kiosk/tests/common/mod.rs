@@ -23,12 +23,17 @@ use linli_kiosk::{
     worker::Start,
 };
 
-/// 10:45 today in the hall: the clinic (named check-in) and the elderly
-/// meal (headcount) are both open.
+/// The day every kiosk test lives in: a Tuesday, so the demo calendar
+/// holds 戏曲课堂 at 14:30 whatever day the tests run on.
+pub fn test_day() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("a date")
+}
+
+/// 10:45 on [`test_day`] in the hall: the clinic (named check-in) and the
+/// elderly meal (headcount) are both open.
 pub fn morning() -> i64 {
     let tz = chrono_tz::Asia::Shanghai;
-    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-    tz.from_local_datetime(&today.and_hms_opt(10, 45, 0).expect("time"))
+    tz.from_local_datetime(&test_day().and_hms_opt(10, 45, 0).expect("time"))
         .single()
         .expect("unambiguous")
         .timestamp_millis()
@@ -52,7 +57,8 @@ pub fn clock(now: &Arc<AtomicI64>) -> Clock {
 /// fresh kiosk token for it.
 pub fn unpaired() -> (Fixture, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = DemoServer::start(&dir.path().join("server")).expect("demo server");
+    let server =
+        DemoServer::start_at(&dir.path().join("server"), Some(morning())).expect("demo server");
     let token = server.provision_kiosk("测试终端").expect("kiosk");
     let now = Arc::new(AtomicI64::new(morning()));
     let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));
@@ -81,7 +87,8 @@ pub fn unpaired() -> (Fixture, String) {
 /// A paired kiosk on the start screen with the hall calendar loaded.
 pub fn kiosk() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = DemoServer::start(&dir.path().join("server")).expect("demo server");
+    let server =
+        DemoServer::start_at(&dir.path().join("server"), Some(morning())).expect("demo server");
     let token = server.provision_kiosk("测试终端").expect("kiosk");
     let now = Arc::new(AtomicI64::new(morning()));
     let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));
