@@ -11,7 +11,9 @@
 //! # Layout
 //! - [`error`]: the crate's one error type.
 //! - [`ids`]: hall, kiosk and record identifiers and their validation.
-//! - [`phone`]: mainland mobile numbers, their masked form and keyed hash.
+//! - [`phone`]: mainland mobile numbers and their masked form.
+//! - [`resident`]: residents' identity: the slow pseudonym a kiosk matches
+//!   offline, the name box, and contacts sealed to the server (cost model).
 //! - [`model`]: activities, check-ins, ratings, requests, volunteer shifts.
 //! - [`docs`]: typed read/write of the four document kinds (hall calendar,
 //!   hall directory, kiosk day ledger, kiosk request book).
@@ -30,6 +32,7 @@ pub mod model;
 pub mod node;
 pub mod phone;
 pub mod protocol;
+pub mod resident;
 pub mod sqlite;
 pub mod stats;
 pub mod storage;

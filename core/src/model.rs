@@ -9,7 +9,10 @@
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, phone::is_masked};
+use crate::{
+    Error, Result,
+    resident::{MAX_NAME_BOX_CHARS, MAX_SEALED_CHARS, is_base64_within},
+};
 
 /// Longest activity title.
 pub const MAX_TITLE_CHARS: usize = 60;
@@ -194,51 +197,64 @@ impl Activity {
     }
 }
 
-/// A resident as documents know them: keyed hash and masked number, and an
-/// optional short name. Never the raw number.
+/// A resident as documents know them (see [`crate::resident`]): a slow
+/// pseudonym to recognise them by, their number and name sealed to the
+/// server, and their name boxed under a key only their number derives.
+/// Never a digit of the number, never a name in the clear.
 #[derive(Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct ResidentRef {
-    /// HMAC of the phone number (hex).
+    /// argon2id pseudonym of the number (64 hex digits).
     #[autosurgeon(hydrate = "crate::docs::values::string")]
-    pub phone_hash: String,
-    /// Masked number, e.g. 138****5678.
+    pub pseudonym: String,
+    /// Number and name sealed to the server's public key (base64).
     #[autosurgeon(hydrate = "crate::docs::values::string")]
-    pub phone_masked: String,
-    /// Optional short name, e.g. 李阿姨.
+    pub sealed: String,
+    /// The short name, boxed under the resident's own key (base64), so a
+    /// kiosk greets them by name once they type their number.
     #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
-    pub name: Option<String>,
+    pub name_box: Option<String>,
 }
 
 impl std::fmt::Debug for ResidentRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Names are personal data: never in Debug output (and so never in logs).
+        // Even the pseudonym stays out of logs: it links a person's records.
         f.debug_struct("ResidentRef")
-            .field("phone_masked", &self.phone_masked)
-            .field("name", &self.name.as_ref().map(|_| "<hidden>"))
-            .finish()
+            .field("name", &self.name_box.as_ref().map(|_| "<boxed>"))
+            .finish_non_exhaustive()
     }
 }
 
 impl ResidentRef {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
-        if self.phone_hash.len() != 64 || !self.phone_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if self.pseudonym.len() != 64 || !self.pseudonym.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::invalid(
                 "resident",
-                "phone hash must be 64 hex digits",
+                "pseudonym must be 64 hex digits",
             ));
         }
-        if !is_masked(&self.phone_masked) {
+        if !is_base64_within(&self.sealed, MAX_SEALED_CHARS) {
             return Err(Error::invalid(
                 "resident",
-                "phone must be masked as 138****5678",
+                format!("sealed contact must be base64 of at most {MAX_SEALED_CHARS} characters"),
             ));
         }
-        if let Some(name) = &self.name {
-            check_text("short name", name, MAX_NAME_CHARS, true)?;
+        if let Some(b) = &self.name_box
+            && !is_base64_within(b, MAX_NAME_BOX_CHARS)
+        {
+            return Err(Error::invalid(
+                "resident",
+                format!("name box must be base64 of at most {MAX_NAME_BOX_CHARS} characters"),
+            ));
         }
         Ok(())
     }
+}
+
+/// Check a short name a resident chose (e.g. 李阿姨) before it is boxed
+/// and sealed.
+pub fn check_short_name(name: &str) -> Result<()> {
+    check_text("short name", name, MAX_NAME_CHARS, true)
 }
 
 /// One check-in: a named resident (with companions), or an anonymous
@@ -563,9 +579,9 @@ mod tests {
 
     fn resident() -> ResidentRef {
         ResidentRef {
-            phone_hash: "a".repeat(64),
-            phone_masked: "138****5678".into(),
-            name: Some("李阿姨".into()),
+            pseudonym: "a".repeat(64),
+            sealed: "c2VhbGVk".into(),
+            name_box: Some("Ym94".into()),
         }
     }
 
@@ -673,10 +689,33 @@ mod tests {
     }
 
     #[test]
-    fn debug_never_shows_names() {
+    fn debug_shows_nothing_that_links_or_names_a_resident() {
         let s = format!("{:?}", resident());
-        assert!(!s.contains("李阿姨"), "{s}");
-        assert!(s.contains("138****5678"));
+        assert!(!s.contains(&"a".repeat(64)), "{s}");
+        assert!(!s.contains("Ym94") && !s.contains("c2VhbGVk"), "{s}");
+    }
+
+    #[test]
+    fn a_resident_with_digits_or_a_name_in_the_clear_is_refused() {
+        let mut r = resident();
+        assert!(r.validate().is_ok());
+        r.sealed = "138****5678".into();
+        assert!(
+            r.validate().is_err(),
+            "a masked number is not a sealed contact"
+        );
+        r = resident();
+        r.name_box = Some("李阿姨".into());
+        assert!(
+            r.validate().is_err(),
+            "a name in the clear is not a name box"
+        );
+        r = resident();
+        r.pseudonym = "13812345678".into();
+        assert!(r.validate().is_err());
+        r = resident();
+        r.sealed = "A".repeat(MAX_SEALED_CHARS + 4);
+        assert!(r.validate().is_err(), "absurdly long");
     }
 
     #[test]

@@ -1,12 +1,10 @@
 //! Mainland mobile numbers. A number typed on the kiosk keypad is
-//! validated, then kept only as a keyed hash (so a resident is recognised
-//! across kiosks and halls) and a masked form (138****5678) that is safe to
-//! show. The raw number never reaches a document or a log.
+//! validated here; what is kept of it (a slow pseudonym, a sealed contact)
+//! is made by [`crate::resident`]. The masked form (138****5678) is shown
+//! on screens from the number just typed or just opened, and never stored.
+//! The raw number never reaches a document, a table or a log.
 
 use std::fmt;
-
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use crate::{Error, Result};
 
@@ -51,46 +49,6 @@ impl fmt::Debug for PhoneNumber {
     }
 }
 
-/// The key for residents' phone hashes, provisioned by the server to every
-/// kiosk so the same number hashes the same everywhere.
-#[derive(Clone)]
-pub struct PhoneKey(Vec<u8>);
-
-impl PhoneKey {
-    /// A key from its bytes (at least 16).
-    pub fn new(bytes: Vec<u8>) -> Result<Self> {
-        if bytes.len() < 16 {
-            return Err(Error::invalid("phone key", "must be at least 16 bytes"));
-        }
-        Ok(Self(bytes))
-    }
-
-    /// A key from its hex form as sent in the kiosk configuration.
-    pub fn from_hex(s: &str) -> Result<Self> {
-        let bytes = hex::decode(s).map_err(|e| Error::invalid("phone key", e.to_string()))?;
-        Self::new(bytes)
-    }
-
-    /// The hex form.
-    pub fn to_hex(&self) -> String {
-        hex::encode(&self.0)
-    }
-
-    /// The keyed hash of a number, hex-encoded.
-    pub fn hash(&self, phone: &PhoneNumber) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .expect("HMAC-SHA256 accepts keys of any length");
-        mac.update(phone.0.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
-    }
-}
-
-impl fmt::Debug for PhoneKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PhoneKey(..)")
-    }
-}
-
 /// True when `s` looks like a masked number (`138****5678`).
 pub fn is_masked(s: &str) -> bool {
     let b = s.as_bytes();
@@ -124,16 +82,5 @@ mod tests {
             let err = PhoneNumber::parse(input).expect_err(input).to_string();
             assert!(err.contains(want), "{input}: {err}");
         }
-    }
-
-    #[test]
-    fn hash_is_keyed_and_stable() {
-        let p = PhoneNumber::parse("13812345678").expect("valid");
-        let k1 = PhoneKey::new(vec![1; 32]).expect("key");
-        let k2 = PhoneKey::new(vec![2; 32]).expect("key");
-        assert_eq!(k1.hash(&p), k1.hash(&p));
-        assert_ne!(k1.hash(&p), k2.hash(&p));
-        assert!(!k1.hash(&p).contains("13812345678"));
-        assert!(PhoneKey::new(vec![0; 8]).is_err());
     }
 }

@@ -9,7 +9,11 @@ use url::Url;
 use crate::{Error, Result};
 
 /// The Linli wire protocol version (sync endpoint and kiosk API).
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// Version 2 (issue 12): residents are argon2id pseudonyms with sealed
+/// contacts; a kiosk of version 1 would still write reversible hashes and
+/// masked numbers, so the server refuses it.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Header carrying [`PROTOCOL_VERSION`] on kiosk requests and the sync upgrade.
 pub const PROTOCOL_HEADER: &str = "x-linli-protocol";
 /// Header carrying the kiosk app's version.
@@ -41,8 +45,11 @@ pub struct KioskConfig {
     pub calendar_url: String,
     /// `automerge:` URL of the hall directory.
     pub directory_url: String,
-    /// Hex key for residents' phone hashes.
-    pub phone_key: String,
+    /// The pseudonym salt and the server's sealing key. `None` only in a
+    /// configuration stored by a kiosk paired before protocol 2, which
+    /// [`crate::KioskNode::open`] refuses.
+    #[serde(default)]
+    pub identity: Option<crate::resident::IdentityConfig>,
     /// The server's samod peer id (checked at every handshake).
     pub server_peer_id: String,
 }

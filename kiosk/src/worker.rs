@@ -84,6 +84,9 @@ pub enum Command {
     },
     /// Today's person-times per activity (staff screen).
     TodayStats,
+    /// The kiosk went back to its start screen: forget the keys of the
+    /// residents it served.
+    ForgetResidents,
     /// Change a kiosk setting.
     SetSetting(String, String),
     /// Stop the node and end the thread.
@@ -361,6 +364,7 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
                 send(Event::TodayStats(s));
             }
         }
+        Command::ForgetResidents => node.forget_residents(),
         Command::SetSetting(k, v) => {
             if let Err(e) = node.set_setting(&k, &v).await {
                 tracing::error!(error = %e, setting = %k, "saving a setting failed");

@@ -27,7 +27,20 @@ fn a_new_resident_checks_in_with_a_name_and_a_companion_then_is_recognised() {
     k.tap("+");
     k.tap("确认签到");
     k.until_text("签到成功");
-    k.until_server("SELECT count(*) FROM checkins WHERE name = '王阿姨' AND companions = 1 AND phone_masked = '138****5678'", 1);
+    k.until_server(
+        "SELECT count(*) FROM checkins WHERE companions = 1 AND phone_hash IS NOT NULL AND sealed IS NOT NULL",
+        1,
+    );
+    // The server opens what the kiosk sealed: the masked number and the name.
+    let (pseudonym, sealed) =
+        k.server_row("SELECT phone_hash, sealed FROM checkins WHERE companions = 1");
+    let shown = k
+        .server
+        .core
+        .residents
+        .shown(Some(&pseudonym), Some(&sealed));
+    assert_eq!(shown.masked.as_deref(), Some("138****5678"));
+    assert_eq!(shown.name.as_deref(), Some("王阿姨"));
 
     // The same resident again: recognised by number, and told kindly.
     k.tap("回首页");
@@ -56,7 +69,15 @@ fn check_in_works_in_english_too() {
     assert!(k.shows("139****1111"));
     k.tap("Confirm check-in");
     k.until_text("You are checked in");
-    k.until_server("SELECT count(*) FROM checkins WHERE name IS NULL", 1);
+    k.until_server("SELECT count(*) FROM checkins WHERE sealed IS NOT NULL", 1);
+    let (pseudonym, sealed) = k.server_row("SELECT phone_hash, sealed FROM checkins");
+    let shown = k
+        .server
+        .core
+        .residents
+        .shown(Some(&pseudonym), Some(&sealed));
+    assert_eq!(shown.masked.as_deref(), Some("139****1111"));
+    assert_eq!(shown.name, None, "no name was given");
     k.tap("中文");
     assert!(k.shows("签到成功"));
 }

@@ -47,7 +47,8 @@ pub enum Command {
     Admin(AdminCommand),
     /// Re-create the projection tables from the documents.
     RebuildProjection,
-    /// Copy the database to FILE while the server runs (consistent snapshot).
+    /// Copy the database to FILE while the server runs (consistent
+    /// snapshot). The residents' key file is not in it: keep it apart.
     Backup {
         /// Where to write the backup (must not exist).
         #[arg(long)]
@@ -418,8 +419,13 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                 .map_err(|e| Error::BadRequest(e.to_string()))??;
             writeln!(
                 out,
-                "backup written: {} bytes, {} documents, {} check-ins",
-                c.bytes, c.documents, c.checkins
+                "backup written: {} bytes, {} documents, {} check-ins\n\
+                 the residents' key ({}) is not in the backup, by design: keep your own copy of it \
+                 apart from the backups; without it sealed callback numbers cannot be opened",
+                c.bytes,
+                c.documents,
+                c.checkins,
+                crate::residents::KEY_FILE
             )
             .map_err(io)
         }

@@ -100,6 +100,12 @@ const MIGRATIONS: &[&str] = &[
     -- v4: documents a kiosk created recently (limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY).
     CREATE INDEX documents_owner_seen ON documents (owner_kiosk, first_seen_ms);
 ",
+    "
+    -- v5 (issue 12): the HMAC key of the old phone hashes goes: with it and
+    -- a masked number, 10,000 guesses gave a number back. Residents are
+    -- pseudonyms now (residents.rs); their salt is not secret.
+    DELETE FROM server_meta WHERE key = 'phone_key';
+",
 ];
 
 /// A hall.
@@ -319,6 +325,19 @@ impl Db {
             })
             .optional()
             .map_err(|e| Error::db("reading server settings", e))
+        })
+    }
+
+    /// Set a server setting (replacing it).
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO server_meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("saving server settings", e))
         })
     }
 

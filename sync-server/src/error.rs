@@ -57,6 +57,10 @@ pub enum Error {
     /// The repository stopped.
     #[error("the document repository has stopped")]
     Stopped,
+    /// The server's files or settings do not fit together; the message
+    /// says what to do.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Result with the server's [`Error`].

@@ -39,7 +39,6 @@ use linli_core::{
     docs::{self, DocKind, calendar, directory, ledger, requests},
     ids::{HallId, KioskId, RecordId},
     model::{Activity, CheckIn, Rating, Request as ResidentRequest, ResidentRef, ShiftEvent},
-    phone::{PhoneKey, PhoneNumber},
     protocol::{self, KioskConfig, PROTOCOL_HEADER},
     sqlite::Durability,
 };
@@ -635,38 +634,29 @@ fn put_field(
                 2 => input.text(70),
                 _ => "ab".repeat(32),
             };
-            let masked = input
+            let sealed = input
                 .pick(&[
+                    "c2VhbGVkIGNvbnRhY3Q=",
+                    "c2VhbGVkIGNvbnRhY3Q=",
+                    "c2VhbGVkIGNvbnRhY3Q=",
                     "138****5678",
-                    "138****5678",
-                    "138****5678",
-                    "13812345678",
-                    "138****567",
-                    "１３****5678",
+                    "not base64!",
                     "",
                 ])
                 .unwrap_or("");
-            let short = input
-                .pick(&[
-                    "李阿姨",
-                    "李阿姨",
-                    "王",
-                    "",
-                    " ",
-                    "九个字的名字太长了吧",
-                    "a\tb",
-                ])
+            let name_box = input
+                .pick(&["Ym94", "Ym94", "李阿姨", "", " ", "a\tb"])
                 .unwrap_or("");
             if input.below(12) != 0 {
-                put_str(tx, &r, "phone_hash", &hash, input)?;
+                put_str(tx, &r, "pseudonym", &hash, input)?;
             }
             if input.below(12) != 0 {
-                put_str(tx, &r, "phone_masked", masked, input)?;
+                put_str(tx, &r, "sealed", sealed, input)?;
             }
             match input.below(4) {
                 0 => Ok(()),
-                1 => tx.put(&r, "name", ScalarValue::Null),
-                _ => put_str(tx, &r, "name", short, input),
+                1 => tx.put(&r, "name_box", ScalarValue::Null),
+                _ => put_str(tx, &r, "name_box", name_box, input),
             }
         }
         Field::Category => {
@@ -926,9 +916,12 @@ async fn api_fixture() -> crate::Result<ApiFixture> {
         shanghai.format("%Y-%m").to_string(),
     );
     let resident = ResidentRef {
-        phone_hash: "ab".repeat(32),
-        phone_masked: "138****5678".into(),
-        name: Some("李阿姨".into()),
+        pseudonym: "ab".repeat(32),
+        sealed: core.residents.seal(&linli_core::resident::Contact {
+            phone: "13812345678".into(),
+            name: Some("李阿姨".into()),
+        })?,
+        name_box: None,
     };
     let mut day = ledger::new_ledger(OWNER_HALL, &kiosk.id, &today)?;
     ledger::add_checkin(
@@ -1301,10 +1294,9 @@ pub fn config_files(data: &[u8]) {
 /// What a kiosk does with its stored configuration when it opens.
 fn kiosk_uses(c: &KioskConfig) {
     let _ = format!("{c:?}");
-    if let Ok(key) = PhoneKey::from_hex(&c.phone_key)
-        && let Ok(phone) = PhoneNumber::parse("13812345678")
-    {
-        let _ = key.hash(&phone);
+    if let Some(identity) = &c.identity {
+        let _ = linli_core::resident::Pseudonymizer::from_hex(&identity.salt);
+        let _ = linli_core::resident::SealingKey::from_hex(&identity.seal_key);
     }
     let _ = chrono_tz::Tz::from_str(&c.tz);
     for url in [&c.calendar_url, &c.directory_url] {

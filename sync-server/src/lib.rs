@@ -12,6 +12,7 @@
 //! - [`server`]: [`ServerCore`] — repos, storage, tables.
 //! - [`registry`]: live sync connections and their peer-id bindings.
 //! - [`repos`]: one samod repo per hall in use; idle halls unloaded.
+//! - [`residents`]: the residents' key pair and salt; opening sealed contacts.
 //! - [`sync_ws`]: the `/sync` WebSocket endpoint.
 //! - [`wire`]: a peek into incoming messages (who delivered a document).
 //! - [`tls`]: HTTPS/WSS with rustls.
@@ -46,6 +47,7 @@ pub mod projection;
 pub mod provision;
 pub mod registry;
 pub mod repos;
+pub mod residents;
 pub mod server;
 pub mod sync_ws;
 pub mod tls;

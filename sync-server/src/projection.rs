@@ -10,6 +10,13 @@
 //! fit its schema, is kept out of the tables and listed in `quarantine`
 //! with its kiosk and the reason. A change once received cannot be
 //! un-received, but it never reaches the statistics.
+//!
+//! What staff decide about a request (status, reply) is written by the
+//! server alone: each answer goes into `request_answers` before it is put
+//! into the kiosk's request book (which carries it back to the resident),
+//! and the projection reads a request's status only from that table. A
+//! kiosk owns its book and can write into it; an answer found there that
+//! the server never gave is ignored and quarantined with the reason.
 
 use std::{collections::BTreeSet, str::FromStr, sync::Arc, time::Duration};
 
@@ -219,6 +226,39 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX checkins_hall_phone_date ON checkins (hall_id, phone_hash, date);
     CREATE INDEX requests_hall_at ON requests (hall_id, kiosk_at_ms);
 ",
+    "
+    -- v4 (issue 12): residents are pseudonyms (column phone_hash) with a
+    -- contact sealed to the server's key (sealed); the masked number and the
+    -- name in the clear go, since with the old keyed hash beside them a
+    -- copied database gave numbers back. A database that still holds rows of
+    -- the old scheme is refused before this runs (refuse_old_residents).
+    ALTER TABLE checkins ADD COLUMN sealed TEXT;
+    ALTER TABLE checkins DROP COLUMN phone_masked;
+    ALTER TABLE checkins DROP COLUMN name;
+    ALTER TABLE shift_events ADD COLUMN sealed TEXT;
+    ALTER TABLE shift_events DROP COLUMN phone_masked;
+    ALTER TABLE shift_events DROP COLUMN name;
+    ALTER TABLE requests ADD COLUMN sealed TEXT;
+    ALTER TABLE requests DROP COLUMN phone_masked;
+    ALTER TABLE requests DROP COLUMN name;
+",
+    "
+    -- v5 (issue 12): what staff decide about a request (status, reply) is the
+    -- server's own record, every answer kept. The projection takes a
+    -- request's status from here, never from the kiosk's request book (which
+    -- the kiosk may write), so a kiosk cannot move the resolution rate.
+    -- Answers given before this change are carried over.
+    CREATE TABLE request_answers (
+        record_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reply TEXT,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (record_id, updated_ms)
+    );
+    INSERT INTO request_answers (record_id, status, reply, updated_ms)
+        SELECT record_id, status, reply, COALESCE(updated_ms, 0) FROM requests
+        WHERE status <> 'received' OR reply IS NOT NULL;
+",
 ];
 
 /// A record kiosk clocks may be ahead of the server by before it is flagged.
@@ -346,6 +386,54 @@ fn heads_from_text(s: &str) -> Vec<ChangeHash> {
         .collect()
 }
 
+/// Refuse a database that holds residents in the scheme before issue 12
+/// (a keyed hash with the masked number beside it, names in the clear):
+/// mixing them with pseudonyms would count one person as two, and keeping
+/// them would keep numbers recoverable. Checked before the projection's
+/// migrations run, so nothing is changed.
+pub fn refuse_old_residents(
+    path: &std::path::Path,
+    options: linli_core::sqlite::DbOptions,
+) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let c = linli_core::sqlite::open(path, options)?;
+    let version: i64 = c
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM linli_migrations WHERE component = 'projection'",
+            [],
+            |r| r.get(0),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::SqliteFailure(..) => Ok(0),
+            other => Err(other),
+        })
+        .map_err(|e| Error::db("reading migrations", e))?;
+    if version == 0 || version >= 4 {
+        return Ok(());
+    }
+    let old: i64 = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM checkins WHERE phone_masked IS NOT NULL OR name IS NOT NULL)
+                  + (SELECT count(*) FROM shift_events)
+                  + (SELECT count(*) FROM requests WHERE phone_masked IS NOT NULL OR name IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| Error::db("looking for residents of the old scheme", e))?;
+    if old > 0 {
+        return Err(Error::Config(format!(
+            "{} holds {old} records of residents in the form used before Linli 0.2 (keyed phone \
+             hashes with masked numbers), which a copy of it could turn back into numbers; this \
+             build does not mix them with pseudonyms. Nothing was changed. Keep serving it with \
+             the Linli build that wrote it, or start this one on an empty data directory",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// What a document delivered by one kiosk puts into the tables: the rows
 /// that fit, and what is quarantined with the reason. Decided from the
 /// document alone, so it is tested (and fuzzed) without a server.
@@ -460,6 +548,20 @@ pub fn store(
     };
     let period = header.period.clone().unwrap_or_default();
     for row in &a.rows {
+        if let Row::Request(id, _, Some(reply)) = row
+            && !answer_was_given(tx, id, reply)?
+        {
+            let key = format!("{}/{id}", requests::REQUESTS);
+            let reason = "the kiosk wrote a status or reply, which only the server writes; ignored";
+            tracing::warn!(doc = %doc, record = %id, kiosk = %owner_kiosk, "quarantined: {reason}");
+            tx.execute(
+                "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (doc_id, record_key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
+                params![doc, key, owner_hall, owner_kiosk, reason, received],
+            )
+            .map_err(|e| Error::db("quarantining", e))?;
+            out.quarantined += 1;
+        }
         write_row(tx, row, doc, owner_hall, owner_kiosk, &period, received)?;
         out.records += 1;
     }
@@ -534,6 +636,32 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
         .await
 }
 
+/// True when the server itself gave `reply` to request `id`.
+fn answer_was_given(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    reply: &RequestReply,
+) -> Result<bool> {
+    tx.prepare_cached(
+        "SELECT 1 FROM request_answers WHERE record_id = ?1 AND updated_ms = ?2 AND status = ?3 AND reply IS ?4",
+    )
+    .and_then(|mut st| {
+        st.exists(params![id, reply.updated_at_ms, reply.status.code(), reply.reply])
+    })
+    .map_err(|e| Error::db("checking a request's answer", e))
+}
+
+/// Record an answer the server gives (before it goes into the document).
+pub fn record_answer(c: &rusqlite::Connection, id: &str, reply: &RequestReply) -> Result<()> {
+    c.execute(
+        "INSERT INTO request_answers (record_id, status, reply, updated_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (record_id, updated_ms) DO UPDATE SET status = excluded.status, reply = excluded.reply",
+        params![id, reply.status.code(), reply.reply, reply.updated_at_ms],
+    )
+    .map(|_| ())
+    .map_err(|e| Error::db("recording an answer", e))
+}
+
 fn write_row(
     tx: &rusqlite::Transaction<'_>,
     row: &Row,
@@ -544,11 +672,11 @@ fn write_row(
     received: i64,
 ) -> Result<()> {
     let r = match row {
-        Row::CheckIn(id, c) => tx.prepare_cached("INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, phone_masked, name,
+        Row::CheckIn(id, c) => tx.prepare_cached("INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
                  headcount, companions, kiosk_at_ms, received_ms, clock_skew)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id, headcount = excluded.headcount,
-                 companions = excluded.companions, name = excluded.name")
+                 companions = excluded.companions, sealed = excluded.sealed")
             .and_then(|mut st| st.execute(params![
                 id,
                 doc,
@@ -556,9 +684,8 @@ fn write_row(
                 kiosk,
                 period,
                 c.activity_id,
-                c.resident.as_ref().map(|r| &r.phone_hash),
-                c.resident.as_ref().map(|r| &r.phone_masked),
-                c.resident.as_ref().and_then(|r| r.name.as_ref()),
+                c.resident.as_ref().map(|r| &r.pseudonym),
+                c.resident.as_ref().map(|r| &r.sealed),
                 c.headcount,
                 c.companions,
                 c.at_ms,
@@ -569,9 +696,9 @@ fn write_row(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason")
             .and_then(|mut st| st.execute(params![id, doc, hall, kiosk, period, r.activity_id, r.score, r.reason, r.at_ms, received])),
-        Row::Shift(id, s) => tx.prepare_cached("INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, phone_masked,
-                 name, activity_id, kiosk_at_ms, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+        Row::Shift(id, s) => tx.prepare_cached("INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, sealed,
+                 activity_id, kiosk_at_ms, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (record_id) DO NOTHING")
             .and_then(|mut st| st.execute(params![
                 id,
@@ -581,20 +708,36 @@ fn write_row(
                 period,
                 s.shift_id,
                 s.action,
-                s.volunteer.phone_hash,
-                s.volunteer.phone_masked,
-                s.volunteer.name,
+                s.volunteer.pseudonym,
+                s.volunteer.sealed,
                 s.activity_id,
                 s.at_ms,
                 received
             ])),
-        Row::Request(id, r, reply) => {
+        Row::Request(id, r, _from_the_kiosks_book) => {
             let reference = linli_core::ids::RecordId::parse(id)
                 .map(|i| i.short_reference())
                 .unwrap_or_default();
+            let reply: Option<RequestReply> = tx
+                .prepare_cached(
+                    "SELECT status, reply, updated_ms FROM request_answers WHERE record_id = ?1
+                     ORDER BY updated_ms DESC LIMIT 1",
+                )
+                .and_then(|mut st| {
+                    st.query_row([id], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, i64>(2)?))
+                    })
+                    .optional()
+                })
+                .map_err(|e| Error::db("reading a request's answer", e))?
+                .and_then(|(status, reply, updated_at_ms)| {
+                    linli_core::model::RequestStatus::from_code(&status)
+                        .ok()
+                        .map(|status| RequestReply { status, reply, updated_at_ms })
+                });
             tx.prepare_cached("INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
-                     phone_masked, name, callback_consent, status, reply, updated_ms, kiosk_at_ms, received_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     sealed, callback_consent, status, reply, updated_ms, kiosk_at_ms, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (record_id) DO UPDATE SET status = excluded.status, reply = excluded.reply,
                      updated_ms = excluded.updated_ms")
             .and_then(|mut st| st.execute(params![
@@ -606,9 +749,8 @@ fn write_row(
                     reference,
                     r.category,
                     r.text,
-                    r.resident.as_ref().map(|x| &x.phone_hash),
-                    r.resident.as_ref().map(|x| &x.phone_masked),
-                    r.resident.as_ref().and_then(|x| x.name.as_ref()),
+                    r.resident.as_ref().map(|x| &x.pseudonym),
+                    r.resident.as_ref().map(|x| &x.sealed),
                     r.callback_consent,
                     reply.as_ref().map_or("received", |x| x.status.code()),
                     reply.as_ref().and_then(|x| x.reply.as_ref()),
@@ -775,7 +917,7 @@ mod tests {
             c.execute_batch(
                 "UPDATE checkins SET activity_id = 'class', headcount = 3, companions = 2 WHERE record_id = 'c10';
                  UPDATE checkins SET date = '2026-12-24', phone_hash = 'new' WHERE record_id = 'c11';
-                 UPDATE checkins SET name = 'only a name' WHERE record_id = 'c12';
+                 UPDATE checkins SET sealed = 'only a sealed contact' WHERE record_id = 'c12';
                  UPDATE ratings SET score = 5 WHERE record_id = 'r10';
                  UPDATE ratings SET activity_id = 'walk' WHERE record_id = 'r11';
                  DELETE FROM checkins WHERE record_id IN ('c20', 'c21', 'c22');
@@ -785,7 +927,7 @@ mod tests {
                      companions, kiosk_at_ms, received_ms) VALUES ('c13', 'd', 'b', 'k', '2026-11-02', 'clinic', 2, 0, 0, 0),
                      ('c14', 'd', 'a', 'k', '2026-11-03', 'brand-new', 1, 1, 0, 0)
                    ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id,
-                     headcount = excluded.headcount, companions = excluded.companions, name = excluded.name;
+                     headcount = excluded.headcount, companions = excluded.companions, sealed = excluded.sealed;
                  INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, kiosk_at_ms, received_ms)
                      VALUES ('r13', 'd', 'b', 'k', '2026-11-02', 'clinic', 2, 0, 0), ('r14', 'd', 'b', 'k', '2026-11-02', 'new', 3, 0, 0)
                    ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason;
@@ -838,5 +980,42 @@ mod tests {
             Ok(())
         })
         .expect("db");
+    }
+
+    #[test]
+    fn a_database_with_residents_of_the_old_scheme_is_refused_unchanged() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("server.sqlite3");
+        {
+            let db = open(dir.path(), &MIGRATIONS[..3]);
+            db.with(|c| {
+                checkin(c, 1, "a", "2026-01-01", "x", Some("p"));
+                Ok(())
+            })
+            .expect("seed");
+        }
+        // A v3 database whose check-ins carry no masked number or name is
+        // fine: only counts, nothing reversible.
+        super::refuse_old_residents(&path, DbOptions::default()).expect("no old residents yet");
+        {
+            let c = Connection::open(&path).expect("raw");
+            c.execute("UPDATE checkins SET phone_masked = '138****5678'", [])
+                .expect("old row");
+        }
+        let before = std::fs::read(&path).expect("bytes");
+        let err = super::refuse_old_residents(&path, DbOptions::default()).expect_err("refused");
+        assert!(err.to_string().contains("empty data directory"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).expect("bytes"),
+            before,
+            "nothing changed"
+        );
+        // A database of this build, and none at all, pass.
+        let fresh = tempfile::tempdir().expect("dir");
+        super::refuse_old_residents(&fresh.path().join("none.sqlite3"), DbOptions::default())
+            .expect("no database");
+        drop(open(fresh.path(), MIGRATIONS));
+        super::refuse_old_residents(&fresh.path().join("server.sqlite3"), DbOptions::default())
+            .expect("new scheme");
     }
 }

@@ -165,7 +165,7 @@ pub async fn kiosk_config(core: &ServerCore, kiosk: &Kiosk) -> Result<KioskConfi
         tz: hall.tz.clone(),
         calendar_url: doc_url(&hall.calendar_doc)?,
         directory_url: doc_url(&hall.directory_doc)?,
-        phone_key: core.phone_key.clone(),
+        identity: Some(core.residents.identity().clone()),
         server_peer_id: core.peer_id.to_string(),
     })
 }
@@ -251,6 +251,12 @@ pub async fn reply_request(
     let doc_id =
         doc_id.ok_or_else(|| Error::NotFound(format!("request {record_id} in hall {hall_id}")))?;
     let handle = hall_doc(core, hall_id, &doc_id).await?;
+    // The server's own record first: the projection takes the status from
+    // it, and knows by it that the answer in the book is the server's.
+    let (r, answer) = (record_id.to_string(), reply.clone());
+    core.db
+        .run(move |c| crate::projection::record_answer(c, &r, &answer))
+        .await?;
     let (key, hall) = (record_id.to_string(), hall_id.to_string());
     handle
         .with_document_async(move |d| {

@@ -43,8 +43,8 @@ pub struct ServerCore {
     pub registry: Arc<Registry>,
     /// The server's samod peer id.
     pub peer_id: PeerId,
-    /// Hex key for residents' phone hashes, given to kiosks.
-    pub phone_key: String,
+    /// Residents' identity keys: pseudonym salt, sealing key pair.
+    pub residents: crate::residents::ServerResidents,
     /// Where data lives.
     pub data_dir: PathBuf,
     /// Failed console sign-ins per user name.
@@ -84,7 +84,6 @@ impl LiveDuration {
 }
 
 const META_PEER_ID: &str = "peer_id";
-const META_PHONE_KEY: &str = "phone_key";
 
 fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -145,11 +144,16 @@ impl ServerCore {
         })?;
         let path = data_dir.join(DB_FILE);
         let p = path.clone();
-        let (db, storage) = tokio::task::spawn_blocking(move || -> Result<(Db, SqliteStorage)> {
-            let db = Db::open(&p, options, &[("projection", projection::MIGRATIONS)])?;
-            let storage = SqliteStorage::open(&p, options)?;
-            Ok((db, storage))
-        })
+        let dir = data_dir.to_path_buf();
+        let (db, storage, residents) = tokio::task::spawn_blocking(
+            move || -> Result<(Db, SqliteStorage, crate::residents::ServerResidents)> {
+                projection::refuse_old_residents(&p, options)?;
+                let db = Db::open(&p, options, &[("projection", projection::MIGRATIONS)])?;
+                let storage = SqliteStorage::open(&p, options)?;
+                let residents = crate::residents::ServerResidents::open(&dir, &db)?;
+                Ok((db, storage, residents))
+            },
+        )
         .await
         .map_err(|e| Error::Io {
             context: "opening the database".into(),
@@ -158,7 +162,6 @@ impl ServerCore {
         let peer_id = PeerId::from(
             db.meta_or_insert(META_PEER_ID, &format!("linli-server-{}", random_hex(8)))?,
         );
-        let phone_key = db.meta_or_insert(META_PHONE_KEY, &random_hex(32))?;
         let registry = Arc::new(Registry::default());
         let (tx, rx) = if projector {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -180,7 +183,7 @@ impl ServerCore {
                 storage,
                 registry,
                 peer_id,
-                phone_key,
+                residents,
                 data_dir: data_dir.to_path_buf(),
                 login_limiter: Default::default(),
                 web_limiter: Default::default(),

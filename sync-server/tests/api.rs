@@ -80,7 +80,7 @@ async fn healthz_answers_without_a_token() {
     let (status, body) = call(&f, "GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["protocol"], 1);
+    assert_eq!(body["protocol"], linli_core::protocol::PROTOCOL_VERSION);
 }
 
 #[tokio::test]

@@ -47,15 +47,23 @@ async fn fixture() -> Fixture {
     }
     core.db.grant_hall("li", "zhongfu").expect("grant");
     core.db.grant_hall("zhao", "xianfeng").expect("grant");
-    // A request as the projection holds it, with markup in its text.
+    // A request as the projection holds it, with markup in its text and
+    // the resident's number sealed to the server, as a kiosk seals it.
+    let sealed = core
+        .residents
+        .seal(&linli_core::resident::Contact {
+            phone: "13812345678".into(),
+            name: None,
+        })
+        .expect("seal");
     core.db
         .with(|c| {
             c.execute(
-                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_masked,
-                     callback_consent, status, kiosk_at_ms, received_ms)
+                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
+                     sealed, callback_consent, status, kiosk_at_ms, received_ms)
                  VALUES ('r1', 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', 'AB12CD', 'repair', '<script>alert(1)</script>, 楼道灯坏了',
-                     '138****5678', 1, 'received', 1, 1)",
-                [],
+                     'h-r1', ?1, 1, 'received', 1, 1)",
+                [&sealed],
             )
             .map(|_| ())
             .map_err(|e| linli_sync_server::Error::db("seed", e))
@@ -575,16 +583,25 @@ async fn volunteer_hours_points_and_the_points_catalogue() {
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .date_naive()
         .to_string();
+    let sealed = f
+        .state
+        .core
+        .residents
+        .seal(&linli_core::resident::Contact {
+            phone: "13600001234".into(),
+            name: Some("王大爷".into()),
+        })
+        .expect("seal");
     f.state
         .core
         .db
         .with(|c| {
             for (id, action, at) in [("s1", "sign_in", now - 2 * 3_600_000), ("s2", "sign_out", now)] {
                 c.execute(
-                    "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, phone_masked,
-                         name, activity_id, kiosk_at_ms, received_ms)
-                     VALUES (?1, 'd', 'xianfeng', 'xianfeng-k1', ?2, 's1', ?3, 'h1', '136****1234', '王大爷', NULL, ?4, ?4)",
-                    rusqlite::params![id, today, action, at],
+                    "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, sealed,
+                         activity_id, kiosk_at_ms, received_ms)
+                     VALUES (?1, 'd', 'xianfeng', 'xianfeng-k1', ?2, 's1', ?3, 'h1', ?5, NULL, ?4, ?4)",
+                    rusqlite::params![id, today, action, at, sealed],
                 )
                 .map_err(|e| linli_sync_server::Error::db("seed", e))?;
             }
@@ -833,4 +850,156 @@ async fn the_console_switches_between_chinese_and_english() {
         body.contains("Password") && !body.contains("密码"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() {
+    let f = fixture().await;
+    // A second request whose resident gave a number but wants no callback.
+    let sealed = f
+        .state
+        .core
+        .residents
+        .seal(&linli_core::resident::Contact {
+            phone: "13900001111".into(),
+            name: None,
+        })
+        .expect("seal");
+    f.state
+        .core
+        .db
+        .with(|c| {
+            c.execute(
+                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
+                     sealed, callback_consent, status, kiosk_at_ms, received_ms)
+                 VALUES ('r2', 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', 'EF34GH', 'idea', '多种树', 'h-r2', ?1, 0, 'received', 2, 2)",
+                [&sealed],
+            )
+            .map(|_| ())
+            .map_err(|e| linli_sync_server::Error::db("seed", e))
+        })
+        .expect("seed");
+    let audited = |f: &Fixture| -> i64 {
+        f.state
+            .core
+            .db
+            .with(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM audit_log WHERE action = 'reveal_phone'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| linli_sync_server::Error::db("audit", e))
+            })
+            .expect("audit")
+    };
+
+    // The list shows masked numbers only, and the reveal button only on the
+    // request that asked for a callback.
+    let (wang, csrf) = sign_in(&f, "wang").await;
+    let list = send(
+        &f,
+        "GET",
+        "/admin/requests?hall=xianfeng",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert!(list.body.contains("138****5678") && list.body.contains("139****1111"));
+    assert!(!list.body.contains("13812345678") && !list.body.contains("13900001111"));
+    assert_eq!(
+        list.body.matches("/reveal").count(),
+        1,
+        "one consented callback"
+    );
+
+    // A central admin reveals it with one click: the number, and an audit row.
+    let r = send(
+        &f,
+        "POST",
+        "/admin/requests/r1/reveal",
+        Some(&wang),
+        Some(&format!("csrf={csrf}&hall=xianfeng")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("tel:13812345678"), "{}", r.body);
+    assert_eq!(audited(&f), 1);
+    let audit = send(&f, "GET", "/admin/audit", Some(&wang), None).await;
+    assert!(audit.body.contains("reveal_phone") && audit.body.contains("r1"));
+    assert!(audit.body.contains("wang"));
+    assert!(
+        !audit.body.contains("13812345678"),
+        "the audit log names the request, not the number"
+    );
+
+    // Refused: without the form token, no consent, a viewer, another hall's staff.
+    let r = send(
+        &f,
+        "POST",
+        "/admin/requests/r1/reveal",
+        Some(&wang),
+        Some("hall=xianfeng"),
+    )
+    .await;
+    assert!(r.status.is_client_error());
+    let r = send(
+        &f,
+        "POST",
+        "/admin/requests/r2/reveal",
+        Some(&wang),
+        Some(&format!("csrf={csrf}&hall=xianfeng")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no consent: {}", r.body);
+    assert!(!r.body.contains("13900001111"));
+    let (zhao, zcsrf) = sign_in(&f, "zhao").await;
+    let viewer_list = send(
+        &f,
+        "GET",
+        "/admin/requests?hall=xianfeng",
+        Some(&zhao),
+        None,
+    )
+    .await;
+    assert!(
+        !viewer_list.body.contains("/reveal"),
+        "viewers get no button"
+    );
+    let r = send(
+        &f,
+        "POST",
+        "/admin/requests/r1/reveal",
+        Some(&zhao),
+        Some(&format!("csrf={zcsrf}&hall=xianfeng")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let (li, lcsrf) = sign_in(&f, "li").await;
+    let r = send(
+        &f,
+        "POST",
+        "/admin/requests/r1/reveal",
+        Some(&li),
+        Some(&format!("csrf={lcsrf}&hall=xianfeng")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        audited(&f),
+        1,
+        "refusals reveal nothing and record no reveal"
+    );
+
+    // Exports never carry the whole number.
+    let csv = send(
+        &f,
+        "GET",
+        "/admin/requests.csv?hall=xianfeng",
+        Some(&wang),
+        None,
+    )
+    .await;
+    assert!(csv.body.contains("138****5678"));
+    assert!(!csv.body.contains("13812345678"));
 }

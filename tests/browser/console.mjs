@@ -2,8 +2,8 @@
 // the admin console as an office worker would: sign in, provision a kiosk,
 // add an activity, answer a request, look at the statistics, export XLSX.
 // Usage: node console.mjs BASE_URL USER PASSWORD HALL SHOTS_DIR
-// Prints one JSON line: { token, requestAnswered, xlsxBytes, statsCanvas,
-// english, chinese }.
+// Prints one JSON line: { token, requestAnswered, revealed, auditReveal,
+// xlsxBytes, statsCanvas, english, chinese }.
 import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 
@@ -42,7 +42,7 @@ await Promise.all([page.waitForLoadState(), page.click("form[action='/admin/cale
 await shot("04-calendar");
 
 await page.goto(`${base}admin/requests?hall=${hall}`);
-const forms = await page.$$("form[action^='/admin/requests/']");
+const forms = await page.$$("form[action^='/admin/requests/']:not([action$='/reveal'])");
 if (forms.length > 0) {
   await forms[0].$eval("select[name=status]", (s) => (s.value = "resolved"));
   await forms[0].$eval("textarea[name=reply]", (t) => (t.value = "浏览器里回复：已处理"));
@@ -50,6 +50,12 @@ if (forms.length > 0) {
   out.requestAnswered = true;
 }
 await shot("05-requests");
+
+// The resident asked for a callback: one click shows the whole number.
+await page.goto(`${base}admin/requests?hall=${hall}`);
+await Promise.all([page.waitForLoadState(), page.click("form[action$='/reveal'] button")]);
+out.revealed = (await page.textContent("#callback-number"))?.trim();
+await shot("05b-callback-number");
 
 await page.goto(`${base}admin/stats?hall=${hall}`);
 await page.waitForSelector("#chart-week canvas", { timeout: 10000 });
@@ -62,6 +68,7 @@ writeFileSync(`${shots}/export.xlsx`, body);
 out.xlsxBytes = body.length;
 
 await page.goto(`${base}admin/audit`);
+out.auditReveal = (await page.content()).includes("reveal_phone");
 await shot("07-audit");
 
 // The language switch: English on the same page, then back to Chinese.

@@ -29,6 +29,27 @@ const DAY_MS: i64 = 86_400_000;
 /// residents, one companion every tenth); requests cycle through the
 /// categories and statuses. Received times are the kiosk times.
 pub fn seed_projection(c: &mut Connection, s: &Seed) -> rusqlite::Result<()> {
+    // The residents' contacts sealed to the server's own key (read from the
+    // database it keeps beside the rows), as kiosks seal them.
+    let seal_key: Option<String> = c
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = 'seal_public_key'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    let sealing = seal_key.and_then(|k| linli_core::resident::SealingKey::from_hex(&k).ok());
+    let contacts: Vec<Option<String>> = (0..5000)
+        .map(|i| {
+            sealing.as_ref().and_then(|k| {
+                k.seal(&linli_core::resident::Contact {
+                    phone: format!("1380000{i:04}"),
+                    name: Some("王阿姨".into()),
+                })
+                .ok()
+            })
+        })
+        .collect();
     let tx = c.transaction()?;
     let span = i64::from(s.days.max(1)) * DAY_MS;
     let at = |i: u32, n: u32| s.now_ms - span + span * i64::from(i) / i64::from(n.max(1));
@@ -41,8 +62,8 @@ pub fn seed_projection(c: &mut Connection, s: &Seed) -> rusqlite::Result<()> {
     {
         let mut ins = tx.prepare(
             "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash,
-                                   phone_masked, name, headcount, companions, kiosk_at_ms, received_ms)
-             VALUES (?1, 'seed', ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?10)",
+                                   sealed, headcount, companions, kiosk_at_ms, received_ms)
+             VALUES (?1, 'seed', ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9)",
         )?;
         for i in 0..s.checkins {
             let t = at(i, s.checkins);
@@ -53,17 +74,16 @@ pub fn seed_projection(c: &mut Connection, s: &Seed) -> rusqlite::Result<()> {
                 date(t).to_string(),
                 s.activity,
                 format!("resident-{}", i % 5000),
-                format!("138****{:04}", i % 5000),
-                "王阿姨",
+                contacts[(i % 5000) as usize],
                 i64::from(i % 10 == 0),
                 t,
             ])?;
         }
         let mut ins = tx.prepare(
             "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
-                                   phone_hash, phone_masked, name, callback_consent, status, reply,
+                                   phone_hash, sealed, callback_consent, status, reply,
                                    updated_ms, kiosk_at_ms, received_ms)
-             VALUES (?1, 'seed', ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, NULL, 0, ?8, NULL, NULL, ?9, ?9)",
+             VALUES (?1, 'seed', ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, 0, ?8, NULL, NULL, ?9, ?9)",
         )?;
         let categories = [
             "sanitation",

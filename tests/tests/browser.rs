@@ -77,6 +77,9 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     let report: serde_json::Value =
         serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
     assert_eq!(report["requestAnswered"], true);
+    // The callback number, revealed with one click, and the reveal audited.
+    assert_eq!(report["revealed"], phone.expose_digits(), "{report}");
+    assert_eq!(report["auditReveal"], true, "{report}");
     assert_eq!(report["statsCanvas"], true);
     assert!(report["xlsxBytes"].as_u64().unwrap_or(0) > 1000);
     // The language switch keeps the reader on the page, in their language.

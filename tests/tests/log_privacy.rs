@@ -324,7 +324,7 @@ async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
     ensure!(refused.status() == 400, "bad number: {}", refused.status());
 
     // Failure paths: a foreign client delivers records that do not fit —
-    // a raw number where the masked one belongs, a named check-in
+    // a raw number where the sealed contact belongs and a name in the clear, a named check-in
     // counting two, a record keyed by a phone number — and tokens are
     // refused.
     let (rogue_id, rogue_token) = server.api.add_kiosk("xianfeng", "外来客户端").await?;
@@ -335,27 +335,19 @@ async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
         .repo
         .create(ledger::new_ledger("xianfeng", &rogue_id, &today)?)
         .await?;
-    let resident = |i: usize, masked: String| ResidentRef {
-        phone_hash: "ab".repeat(32),
-        phone_masked: masked,
-        name: Some(PEOPLE[i].1.to_string()),
+    let resident = |sealed: &str, name: Option<&str>| ResidentRef {
+        pseudonym: "ab".repeat(32),
+        sealed: sealed.to_string(),
+        name_box: name.map(str::to_string),
     };
     let bad = [
         (
             RecordId::new().to_string(),
-            resident(4, PEOPLE[4].0.to_string()),
+            resident(PEOPLE[4].0, Some(PEOPLE[4].1)),
             1,
         ),
-        (
-            RecordId::new().to_string(),
-            resident(0, PhoneNumber::parse(PEOPLE[0].0)?.masked()),
-            2,
-        ),
-        (
-            PEOPLE[2].0.to_string(),
-            resident(2, PhoneNumber::parse(PEOPLE[2].0)?.masked()),
-            1,
-        ),
+        (RecordId::new().to_string(), resident("c2VhbGVk", None), 2),
+        (PEOPLE[2].0.to_string(), resident("c2VhbGVk", None), 1),
     ];
     own.with_document(|d| -> anyhow::Result<()> {
         let checkins = match d.get(automerge::ROOT, ledger::CHECKINS)? {

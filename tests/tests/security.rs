@@ -459,3 +459,100 @@ async fn kiosks_read_their_hall_calendar_but_cannot_change_it() -> anyhow::Resul
     assert_eq!(name.as_deref(), Some("先锋社区党群服务中心"));
     Ok(())
 }
+
+/// Issue 12: status and reply are the server's. A kiosk (or anyone with its
+/// token) that writes them into its own request book moves nothing: the
+/// request stays as staff left it, the write is quarantined with the
+/// reason, and staff's own answers still go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_that_forges_a_status_moves_no_resolution_rate() -> anyhow::Result<()> {
+    use linli_core::model::{RequestCategory, RequestReply, RequestStatus};
+    init_logging();
+    let server = TestServer::start().await?;
+    let mut honest = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let id = honest
+        .node()
+        .record_request(RequestCategory::Repair, "路灯不亮".into(), None, false)
+        .await?
+        .to_string();
+    honest.node().wait_synced(WAIT).await?;
+    let core = server.core()?;
+    let book: String = eventually(WAIT, "the request on the server", || async {
+        let i = id.clone();
+        Ok(core
+            .db
+            .run(move |c| {
+                use rusqlite::OptionalExtension;
+                c.query_row(
+                    "SELECT doc_id FROM requests WHERE record_id = ?1",
+                    [&i],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| linli_sync_server::Error::db("find", e))
+            })
+            .await?)
+    })
+    .await?;
+    honest.power_off().await;
+
+    // Someone with the kiosk's token marks the request resolved in its book.
+    let forger =
+        RawPeer::connect(&server, &honest.token, &protocol::kiosk_peer_id(&honest.id)).await?;
+    let doc = tokio::time::timeout(WAIT, forger.repo.find(DocumentId::from_str(&book)?))
+        .await??
+        .expect("the kiosk's own book");
+    doc.with_document(|d| {
+        requests::set_reply(
+            d,
+            &id,
+            &RequestReply {
+                status: RequestStatus::Resolved,
+                reply: Some("已解决".into()),
+                updated_at_ms: 1_795_000_000_000,
+            },
+        )
+    })?;
+    let quarantined = eventually(WAIT, "the forged answer quarantined", || async {
+        let q = server.api.get("api/v1/halls/xianfeng/quarantine").await?;
+        Ok(q.as_array().and_then(|a| {
+            a.iter()
+                .find(|r| r["record_key"].as_str().is_some_and(|k| k.ends_with(&id)))
+                .cloned()
+        }))
+    })
+    .await?;
+    assert!(
+        quarantined["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("only the server writes")),
+        "{quarantined}"
+    );
+    let listed = server.api.get("api/v1/halls/xianfeng/requests").await?;
+    assert_eq!(listed[0]["status"], "received", "{listed}");
+    assert_eq!(listed[0]["reply"], serde_json::Value::Null, "{listed}");
+    forger.dialer.close();
+    forger.repo.stop().await;
+
+    // Staff answer: that one counts, and is not taken for a forgery.
+    let (status, _) = server
+        .api
+        .post(
+            &format!("api/v1/halls/xianfeng/requests/{id}/reply"),
+            &serde_json::json!({"status": "in_progress", "reply": "已派人查看"}),
+        )
+        .await?;
+    assert_eq!(status, 204);
+    eventually(WAIT, "staff's answer projected", || async {
+        let v = server.api.get("api/v1/halls/xianfeng/requests").await?;
+        Ok((v[0]["status"] == "in_progress").then_some(()))
+    })
+    .await?;
+    let q = server.api.get("api/v1/halls/xianfeng/quarantine").await?;
+    assert_eq!(
+        q.as_array().map(Vec::len),
+        Some(1),
+        "only the forgery is quarantined: {q}"
+    );
+    Ok(())
+}

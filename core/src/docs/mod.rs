@@ -28,8 +28,11 @@ use autosurgeon::{Hydrate, Reconcile};
 
 use crate::{Error, Result};
 
-/// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this build writes and understands. Version 2
+/// (issue 12): residents are pseudonyms with sealed contacts and name boxes
+/// (`model::ResidentRef`); a version-1 record of a resident no longer fits
+/// and is quarantined, never read as a number.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// The four kinds of Linli document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

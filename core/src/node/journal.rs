@@ -68,7 +68,8 @@ pub struct Entry {
     pub payload: String,
     /// Activity, for duplicate check-in lookups.
     pub activity_id: Option<String>,
-    /// Resident's phone hash, for "my requests" and duplicates.
+    /// Resident's pseudonym (column `phone_hash`), for "my requests" and
+    /// duplicates.
     pub phone_hash: Option<String>,
     /// Kiosk time of recording, ms.
     pub created_ms: i64,
@@ -336,15 +337,16 @@ impl Journal {
         )
     }
 
-    /// The short name a resident gave most recently, if any.
-    pub fn latest_name(&self, phone_hash: &str) -> Result<Option<String>> {
+    /// The name box of the short name a resident gave most recently, if
+    /// any (only their own number's key opens it).
+    pub fn latest_name_box(&self, pseudonym: &str) -> Result<Option<String>> {
         self.with(|c| {
             c.query_row(
-                "SELECT COALESCE(json_extract(payload, '$.resident.name'), json_extract(payload, '$.volunteer.name'))
+                "SELECT COALESCE(json_extract(payload, '$.resident.name_box'), json_extract(payload, '$.volunteer.name_box'))
                  FROM journal WHERE phone_hash = ?1
-                   AND COALESCE(json_extract(payload, '$.resident.name'), json_extract(payload, '$.volunteer.name')) IS NOT NULL
+                   AND COALESCE(json_extract(payload, '$.resident.name_box'), json_extract(payload, '$.volunteer.name_box')) IS NOT NULL
                  ORDER BY record_id DESC LIMIT 1",
-                [phone_hash],
+                [pseudonym],
                 |r| r.get(0),
             )
             .optional()

@@ -9,11 +9,13 @@
 //! syncs it. A background task watches the server's
 //! acknowledgements (`they_have_our_changes`) and marks journal rows
 //! synced, lists new documents in the hall directory, and loads the hall
-//! calendar once it can be had.
+//! calendar once it can be had. Residents become pseudonyms and sealed
+//! contacts in [`residents`] before anything is written.
 
 mod applier;
 pub mod dialer;
 pub mod journal;
+pub mod residents;
 
 use std::{
     collections::HashMap,
@@ -34,6 +36,7 @@ use self::{
     applier::{Applier, Pending},
     dialer::{DialFailure, KioskDialer},
     journal::{Entry, Journal},
+    residents::Residents,
 };
 use crate::{
     Error, Result,
@@ -43,7 +46,7 @@ use crate::{
         Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction,
         ShiftEvent,
     },
-    phone::{PhoneKey, PhoneNumber},
+    phone::PhoneNumber,
     protocol::{self, KioskConfig},
     sqlite::{DbOptions, Durability},
     storage::SqliteStorage,
@@ -191,7 +194,7 @@ struct Shared {
     storage: SqliteStorage,
     journal: Journal,
     config: KioskConfig,
-    phone_key: PhoneKey,
+    residents: Residents,
     tz: chrono_tz::Tz,
     clock: Clock,
     docs: tokio::sync::Mutex<HashMap<(DocKind, String), DocHandle>>,
@@ -324,7 +327,15 @@ impl KioskNode {
             None => Url::parse(&server)
                 .map_err(|e| Error::invalid("stored server address", e.to_string()))?,
         };
-        let phone_key = PhoneKey::from_hex(&config.phone_key)?;
+        let Some(identity) = &config.identity else {
+            return Err(Error::invalid(
+                "kiosk store",
+                "it was paired before residents' pseudonyms (protocol 1) and holds residents in the \
+                 old reversible form; this build does not open it. Let it sync with the Linli build \
+                 that wrote it, then pair this kiosk again into an empty data directory",
+            ));
+        };
+        let residents = Residents::new(identity)?;
         let tz = chrono_tz::Tz::from_str(&config.tz).unwrap_or(chrono_tz::Asia::Shanghai);
         let server_peer = PeerId::from(config.server_peer_id.clone());
         let policy_peer = server_peer.clone();
@@ -349,7 +360,7 @@ impl KioskNode {
             storage,
             journal,
             config,
-            phone_key,
+            residents,
             tz,
             clock: options.clock.clone(),
             docs: tokio::sync::Mutex::new(HashMap::new()),
@@ -452,19 +463,31 @@ impl KioskNode {
             .with_timezone(&self.shared.tz)
     }
 
-    /// The resident reference documents keep for a typed number.
-    pub fn resident_ref(&self, r: &ResidentInput) -> ResidentRef {
-        ResidentRef {
-            phone_hash: self.shared.phone_key.hash(&r.phone),
-            phone_masked: r.phone.masked(),
-            name: r.name.clone(),
-        }
+    /// The resident reference documents keep for a typed number: its slow
+    /// pseudonym, the contact sealed to the server, the name boxed.
+    pub async fn resident_ref(&self, r: &ResidentInput) -> Result<ResidentRef> {
+        let (residents, r, now) = (self.shared.residents.clone(), r.clone(), self.now_ms());
+        blocking(move || residents.reference(&r.phone, r.name.as_deref(), now)).await
+    }
+
+    /// A resident's pseudonym (slow the first time in a visit).
+    async fn pseudonym(&self, phone: &PhoneNumber) -> Result<String> {
+        let (residents, phone, now) = (self.shared.residents.clone(), phone.clone(), self.now_ms());
+        blocking(move || Ok(residents.keys(&phone, now)?.pseudonym().to_string())).await
+    }
+
+    /// Forget the keys of the residents of the last visits (idle reset).
+    pub fn forget_residents(&self) {
+        self.shared.residents.forget();
     }
 
     /// Record a check-in. Returns once it is on disk; a second check-in of
     /// the same resident to the same activity records nothing new.
     pub async fn record_checkin(&self, input: NewCheckIn) -> Result<CheckInOutcome> {
-        let resident = input.resident.as_ref().map(|r| self.resident_ref(r));
+        let resident = match &input.resident {
+            Some(r) => Some(self.resident_ref(r).await?),
+            None => None,
+        };
         let checkin = CheckIn {
             activity_id: input.activity_id.clone(),
             headcount: if resident.is_some() {
@@ -480,14 +503,14 @@ impl KioskNode {
         checkin.validate()?;
         if let Some(r) = &checkin.resident {
             let j = self.shared.journal.clone();
-            let (a, h) = (checkin.activity_id.clone(), r.phone_hash.clone());
+            let (a, h) = (checkin.activity_id.clone(), r.pseudonym.clone());
             if blocking(move || j.has_checkin(&a, &h)).await? {
                 return Ok(CheckInOutcome::AlreadyCheckedIn);
             }
         }
         let id = RecordId::new();
         let period = self.local_date(checkin.at_ms);
-        let phone_hash = checkin.resident.as_ref().map(|r| r.phone_hash.clone());
+        let phone_hash = checkin.resident.as_ref().map(|r| r.pseudonym.clone());
         self.record(
             DocKind::Ledger,
             &period,
@@ -542,10 +565,14 @@ impl KioskNode {
         resident: Option<ResidentInput>,
         callback_consent: bool,
     ) -> Result<RecordId> {
+        let resident = match &resident {
+            Some(r) => Some(self.resident_ref(r).await?),
+            None => None,
+        };
         let request = Request {
             category: category.code().to_string(),
             text,
-            resident: resident.as_ref().map(|r| self.resident_ref(r)),
+            resident,
             callback_consent,
             kiosk_id: self.shared.config.kiosk_id.clone(),
             at_ms: self.now_ms(),
@@ -553,7 +580,7 @@ impl KioskNode {
         request.validate()?;
         let id = RecordId::new();
         let month = self.local(request.at_ms).format("%Y-%m").to_string();
-        let phone_hash = request.resident.as_ref().map(|r| r.phone_hash.clone());
+        let phone_hash = request.resident.as_ref().map(|r| r.pseudonym.clone());
         self.record(
             DocKind::RequestBook,
             &month,
@@ -586,7 +613,7 @@ impl KioskNode {
             }
         };
         let event = ShiftEvent {
-            volunteer: self.resident_ref(&volunteer),
+            volunteer: self.resident_ref(&volunteer).await?,
             action: action.code().to_string(),
             shift_id,
             activity_id: activity_id.clone(),
@@ -595,7 +622,7 @@ impl KioskNode {
         };
         event.validate()?;
         let period = self.local_date(event.at_ms);
-        let phone_hash = Some(event.volunteer.phone_hash.clone());
+        let phone_hash = Some(event.volunteer.pseudonym.clone());
         self.record(
             DocKind::Ledger,
             &period,
@@ -831,7 +858,7 @@ impl KioskNode {
     /// A resident's requests made at this kiosk, newest first, with the
     /// server's status and reply as last synced.
     pub async fn my_requests(&self, phone: &PhoneNumber) -> Result<Vec<MyRequest>> {
-        let hash = self.shared.phone_key.hash(phone);
+        let hash = self.pseudonym(phone).await?;
         let j = self.shared.journal.clone();
         let entries = blocking(move || j.by_resident(&hash, requests::REQUESTS)).await?;
         self.shared.applier.settled().await;
@@ -861,9 +888,14 @@ impl KioskNode {
 
     /// The short name this resident gave before at this kiosk, if any.
     pub async fn known_name(&self, phone: &PhoneNumber) -> Result<Option<String>> {
-        let hash = self.shared.phone_key.hash(phone);
+        let (residents, phone, now) = (self.shared.residents.clone(), phone.clone(), self.now_ms());
         let j = self.shared.journal.clone();
-        blocking(move || j.latest_name(&hash)).await
+        blocking(move || {
+            let keys = residents.keys(&phone, now)?;
+            Ok(j.latest_name_box(keys.pseudonym())?
+                .and_then(|b| keys.unlock_name(&b)))
+        })
+        .await
     }
 
     /// Person-times per activity recorded today on this kiosk.
@@ -876,7 +908,7 @@ impl KioskNode {
     /// A volunteer's open shift, hours this month and points, from the
     /// shifts recorded at this kiosk.
     pub async fn volunteer_summary(&self, phone: &PhoneNumber) -> Result<VolunteerSummary> {
-        let hash = self.shared.phone_key.hash(phone);
+        let hash = self.pseudonym(phone).await?;
         let j = self.shared.journal.clone();
         let entries = blocking(move || j.by_resident(&hash, ledger::SHIFTS)).await?;
         let mut ins: HashMap<String, i64> = HashMap::new();

@@ -371,6 +371,7 @@ impl KioskApp {
         self.pending_volunteer = None;
         self.retry_after_failure = None;
         self.last_input_ms = self.now();
+        self.send(Command::ForgetResidents);
     }
 
     fn failed(&mut self, detail: String) {

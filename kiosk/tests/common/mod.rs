@@ -241,6 +241,18 @@ impl Fixture {
             .expect("query")
     }
 
+    /// Two text columns of the one row a projection query returns.
+    pub fn server_row(&self, sql: &'static str) -> (String, String) {
+        self.server
+            .core
+            .db
+            .with(|c| {
+                c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(|e| linli_sync_server::Error::db("test query", e))
+            })
+            .expect("query")
+    }
+
     /// Wait until a projection query returns `want`.
     pub fn until_server(&mut self, sql: &'static str, want: i64) {
         let started = Instant::now();

@@ -252,7 +252,10 @@ async fn list_checkins(
     let (count, person_times, checkins) = state
         .core
         .db
-        .run(move |c| queries::checkins(c, &h, f.as_deref(), t.as_deref(), limit))
+        .run({
+            let core = state.core.clone();
+            move |c| queries::checkins(c, &core.residents, &h, f.as_deref(), t.as_deref(), limit)
+        })
         .await?;
     Ok(Json(CheckinList {
         hall,
@@ -286,7 +289,10 @@ async fn list_requests(
     let rows = state
         .core
         .db
-        .run(move |c| queries::requests(c, &hall, q.status.as_deref()))
+        .run({
+            let core = state.core.clone();
+            move |c| queries::requests(c, &core.residents, &hall, q.status.as_deref())
+        })
         .await?;
     Ok(Json(rows))
 }

@@ -3,9 +3,10 @@
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::{Error, Result, residents::ServerResidents};
 
-/// A projected check-in as the API shows it (masked phone only).
+/// A projected check-in as the API shows it (masked phone only, from the
+/// sealed contact the server opens).
 #[derive(Debug, Serialize)]
 pub struct CheckinRow {
     /// Record id.
@@ -35,6 +36,7 @@ pub struct CheckinRow {
 /// Check-ins of a hall between two dates: (count, person-times, rows).
 pub fn checkins(
     c: &Connection,
+    residents: &ServerResidents,
     hall: &str,
     from: Option<&str>,
     to: Option<&str>,
@@ -53,7 +55,7 @@ pub fn checkins(
         .map_err(err)?;
     let mut stmt = c
         .prepare_cached(
-            "SELECT record_id, kiosk_id, date, activity_id, phone_masked, name, headcount, companions,
+            "SELECT record_id, kiosk_id, date, activity_id, phone_hash, sealed, headcount, companions,
                     kiosk_at_ms, received_ms, clock_skew
              FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3
              ORDER BY kiosk_at_ms, record_id LIMIT ?4",
@@ -61,13 +63,17 @@ pub fn checkins(
         .map_err(err)?;
     let rows = stmt
         .query_map(params![hall, from, to, limit], |r| {
+            let shown = residents.shown(
+                r.get::<_, Option<String>>(4)?.as_deref(),
+                r.get::<_, Option<String>>(5)?.as_deref(),
+            );
             Ok(CheckinRow {
                 id: r.get(0)?,
                 kiosk_id: r.get(1)?,
                 date: r.get(2)?,
                 activity_id: r.get(3)?,
-                phone_masked: r.get(4)?,
-                name: r.get(5)?,
+                phone_masked: shown.masked,
+                name: shown.name,
                 headcount: r.get(6)?,
                 companions: r.get(7)?,
                 kiosk_at_ms: r.get(8)?,
@@ -113,12 +119,17 @@ pub struct RequestRow {
 }
 
 /// Requests of a hall, newest first.
-pub fn requests(c: &Connection, hall: &str, status: Option<&str>) -> Result<Vec<RequestRow>> {
+pub fn requests(
+    c: &Connection,
+    residents: &ServerResidents,
+    hall: &str,
+    status: Option<&str>,
+) -> Result<Vec<RequestRow>> {
     let err = |e| Error::db("listing requests", e);
     let mut stmt = c
         .prepare_cached(
-            "SELECT record_id, reference, kiosk_id, category, text, phone_masked, callback_consent, status, reply,
-                    kiosk_at_ms, received_ms
+            "SELECT record_id, reference, kiosk_id, category, text, phone_hash, callback_consent, status, reply,
+                    kiosk_at_ms, received_ms, sealed
              FROM requests WHERE hall_id = ?1 AND (?2 IS NULL OR status = ?2)
              ORDER BY kiosk_at_ms DESC, record_id DESC",
         )
@@ -130,7 +141,12 @@ pub fn requests(c: &Connection, hall: &str, status: Option<&str>) -> Result<Vec<
             kiosk_id: r.get(2)?,
             category: r.get(3)?,
             text: r.get(4)?,
-            phone_masked: r.get(5)?,
+            phone_masked: residents
+                .shown(
+                    r.get::<_, Option<String>>(5)?.as_deref(),
+                    r.get::<_, Option<String>>(11)?.as_deref(),
+                )
+                .masked,
             callback_consent: r.get(6)?,
             status: r.get(7)?,
             reply: r.get(8)?,

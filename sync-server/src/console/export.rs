@@ -146,6 +146,7 @@ pub async fn workbook_split(
         }
     }
     let db = state.core.db.clone();
+    let core = state.core.clone();
     tokio::task::spawn_blocking(move || {
             let c = db.reader()?;
             let err = |e| Error::db("exporting", e);
@@ -162,7 +163,7 @@ pub async fn workbook_split(
             for h in &halls {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT date, hall_id, kiosk_id, activity_id, phone_masked, name, headcount, companions, kiosk_at_ms, received_ms
+                        "SELECT date, hall_id, kiosk_id, activity_id, phone_hash, sealed, headcount, companions, kiosk_at_ms, received_ms
                          FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date, kiosk_at_ms",
                     )
                     .map_err(err)?;
@@ -183,7 +184,9 @@ pub async fn workbook_split(
                     })
                     .map_err(err)?;
                 for r in rows {
-                    let (d, hall, kiosk, act, phone, name, head, comp, at, rec) = r.map_err(err)?;
+                    let (d, hall, kiosk, act, pseudonym, sealed, head, comp, at, rec) = r.map_err(err)?;
+                    let shown = core.residents.shown(pseudonym.as_deref(), sealed.as_deref());
+                    let (phone, name) = (shown.masked, shown.name);
                     let (kind, title) = info.get(&act).cloned().unwrap_or_else(|| ("other".into(), act.clone()));
                     let (ws, row) = table.row(&mut wb)?;
                     ws.write(row, 0, d.as_str()).map_err(xlsx_err)?;
@@ -223,7 +226,7 @@ pub async fn workbook_split(
             for h in &halls {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT reference, hall_id, category, text, phone_masked, callback_consent, status, reply, kiosk_at_ms
+                        "SELECT reference, hall_id, category, text, phone_hash, callback_consent, status, reply, kiosk_at_ms, sealed
                          FROM requests WHERE hall_id = ?1 ORDER BY kiosk_at_ms",
                     )
                     .map_err(err)?;
@@ -239,11 +242,14 @@ pub async fn workbook_split(
                             r.get::<_, String>(6)?,
                             r.get::<_, Option<String>>(7)?,
                             r.get::<_, i64>(8)?,
+                            r.get::<_, Option<String>>(9)?,
                         ))
                     })
                     .map_err(err)?;
                 for r in rows {
-                    let (reference, hall, cat, text, phone, cb, status, reply, at) = r.map_err(err)?;
+                    let (reference, hall, cat, text, pseudonym, cb, status, reply, at, sealed) = r.map_err(err)?;
+                    // The masked number only: exports never carry a whole one.
+                    let phone = core.residents.shown(pseudonym.as_deref(), sealed.as_deref()).masked;
                     let day = clocks.show(&hall, at);
                     if day.get(..10).is_some_and(|d| d < from.as_str() || d > to.as_str()) {
                         continue;
@@ -267,18 +273,19 @@ pub async fn workbook_split(
             for h in &halls {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT i.hall_id, i.phone_masked, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
+                        "SELECT i.hall_id, i.phone_hash, i.kiosk_at_ms, o.kiosk_at_ms, i.sealed FROM shift_events i
                          LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'
                          WHERE i.action = 'sign_in' AND i.hall_id = ?1 AND i.date BETWEEN ?2 AND ?3 ORDER BY i.kiosk_at_ms",
                     )
                     .map_err(err)?;
                 let rows = stmt
                     .query_map(params![h, from, to], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?))
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, Option<String>>(4)?))
                     })
                     .map_err(err)?;
                 for r in rows {
-                    let (hall, phone, start, end) = r.map_err(err)?;
+                    let (hall, pseudonym, start, end, sealed) = r.map_err(err)?;
+                    let phone = core.residents.shown(Some(&pseudonym), sealed.as_deref()).masked.unwrap_or_default();
                     let (ws, row) = table.row(&mut wb)?;
                     ws.write(row, 0, hall.as_str()).map_err(xlsx_err)?;
                     ws.write(row, 1, phone.as_str()).map_err(xlsx_err)?;

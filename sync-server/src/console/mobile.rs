@@ -16,7 +16,7 @@ use linli_core::{
     docs::requests,
     ids::RecordId,
     model::{Request, RequestCategory},
-    phone::{PhoneKey, PhoneNumber},
+    phone::PhoneNumber,
 };
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
@@ -128,7 +128,9 @@ pub async fn show(
     .into_response())
 }
 
-fn validate(f: &MobileForm, key: &PhoneKey) -> Result<Request, String> {
+/// The request a form describes, and the number the resident typed (its
+/// pseudonym and sealed contact are made by [`resident_of`]).
+fn validate(f: &MobileForm) -> Result<(Request, Option<PhoneNumber>), String> {
     let category = RequestCategory::from_code(&f.category)
         .map_err(|_| "请选择类别 (choose a category)".to_string())?;
     let text = f.text.trim();
@@ -138,17 +140,12 @@ fn validate(f: &MobileForm, key: &PhoneKey) -> Result<Request, String> {
     if text.chars().count() > linli_core::model::MAX_REQUEST_CHARS {
         return Err("内容请在 500 字以内 (at most 500 characters)".into());
     }
-    let resident = match f.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+    let phone = match f.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         None => None,
-        Some(p) => {
-            let phone = PhoneNumber::parse(p)
-                .map_err(|_| "手机号应为 11 位 (a mobile number has 11 digits)".to_string())?;
-            Some(linli_core::model::ResidentRef {
-                phone_hash: key.hash(&phone),
-                phone_masked: phone.masked(),
-                name: None,
-            })
-        }
+        Some(p) => Some(
+            PhoneNumber::parse(p)
+                .map_err(|_| "手机号应为 11 位 (a mobile number has 11 digits)".to_string())?,
+        ),
     };
     let reference = f
         .r#ref
@@ -161,13 +158,36 @@ fn validate(f: &MobileForm, key: &PhoneKey) -> Result<Request, String> {
     let request = Request {
         category: category.code().to_string(),
         text,
-        callback_consent: resident.is_some(),
-        resident,
+        callback_consent: phone.is_some(),
+        resident: None,
         kiosk_id: String::new(),
         at_ms: now_ms(),
     };
-    request.validate().map_err(|e| e.to_string())?;
-    Ok(request)
+    Ok((request, phone))
+}
+
+/// What the request keeps of the resident: the pseudonym kiosks compute
+/// too (slow, so on a blocking thread) and the number sealed to the server.
+async fn resident_of(
+    state: &AppState,
+    phone: PhoneNumber,
+) -> Result<linli_core::model::ResidentRef, crate::Error> {
+    let core = state.core.clone();
+    tokio::task::spawn_blocking(move || {
+        Ok(linli_core::model::ResidentRef {
+            pseudonym: core.residents.pseudonym(&phone)?,
+            sealed: core.residents.seal(&linli_core::resident::Contact {
+                phone: phone.expose_digits().to_string(),
+                name: None,
+            })?,
+            name_box: None,
+        })
+    })
+    .await
+    .map_err(|e| crate::Error::Io {
+        context: "pseudonym worker".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
 }
 
 pub async fn submit(
@@ -175,8 +195,7 @@ pub async fn submit(
     Form(f): Form<MobileForm>,
 ) -> Result<Response, super::PageError> {
     let hall = provision::require_hall(&state.core, &f.hall).await?;
-    let key = PhoneKey::from_hex(&state.core.phone_key)?;
-    let mut request = match validate(&f, &key) {
+    let (mut request, phone) = match validate(&f) {
         Ok(r) => r,
         Err(e) => {
             let page = mobile_page(
@@ -193,8 +212,13 @@ pub async fn submit(
         );
         return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
     }
+    // After the limit: each pseudonym costs tens of milliseconds on purpose.
+    if let Some(phone) = phone {
+        request.resident = Some(resident_of(&state, phone).await?);
+    }
     let web_kiosk = format!("{}-web", hall.id);
     request.kiosk_id = web_kiosk.clone();
+    request.validate()?;
     let tz = hall.time_zone();
     let month = chrono::DateTime::from_timestamp_millis(request.at_ms)
         .unwrap_or_default()

@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/requests", get(requests::show))
         .route("/admin/requests.csv", get(requests::csv))
         .route("/admin/requests/{id}", post(requests::answer))
+        .route("/admin/requests/{id}/reveal", post(requests::reveal))
         .route("/admin/audit", get(audit::show))
         .route("/admin/audit.csv", get(audit::csv))
         .route(

@@ -5,6 +5,12 @@
 //!
 //! The screen shows the newest [`SCREEN_ROWS`] matches and says how many
 //! there are in all; the export always has every match.
+//!
+//! Phone numbers show masked, opened from the sealed contact. When the
+//! resident agreed to a callback, hall staff and central admins (never
+//! viewers) can reveal the whole number with one click ([`reveal`]); each
+//! reveal is in the audit log (who, when, which request) and no export
+//! ever carries a whole number.
 
 use std::io::Write as _;
 
@@ -20,7 +26,12 @@ use rusqlite::{Connection, params};
 use serde::Deserialize;
 
 use super::{Lang, PageError, Session, clock::HallClocks, download, page};
-use crate::{Error, api::AppState, provision, server::now_ms};
+use crate::{
+    Error,
+    api::AppState,
+    provision,
+    server::{ServerCore, now_ms},
+};
 
 /// Most rows one screen shows.
 pub const SCREEN_ROWS: usize = 500;
@@ -103,6 +114,7 @@ struct RequestLine {
     category: String,
     text: String,
     phone: Option<String>,
+    callback: bool,
     status: String,
     reply: Option<String>,
     at: i64,
@@ -121,10 +133,15 @@ struct RequestQuery {
     min_age_days: i64,
     only_overdue: bool,
     now: i64,
+    core: std::sync::Arc<ServerCore>,
 }
 
 impl RequestQuery {
-    fn new(s: &Session, f: &RequestFilter) -> Result<Self, Error> {
+    fn new(
+        s: &Session,
+        f: &RequestFilter,
+        core: std::sync::Arc<ServerCore>,
+    ) -> Result<Self, Error> {
         let hall = empty_none(&f.hall);
         let status = empty_none(&f.status);
         let category = empty_none(&f.category);
@@ -157,6 +174,7 @@ impl RequestQuery {
             min_age_days,
             only_overdue: empty_none(&f.overdue).is_some(),
             now: now_ms(),
+            core,
         })
     }
 
@@ -169,8 +187,8 @@ impl RequestQuery {
         let err = |e| Error::db("listing requests", e);
         let mut stmt = c
             .prepare_cached(
-                "SELECT r.record_id, r.hall_id, r.reference, r.category, r.text, r.phone_masked, r.status, r.reply,
-                        r.kiosk_at_ms, a.assignee
+                "SELECT r.record_id, r.hall_id, r.reference, r.category, r.text, r.phone_hash, r.status, r.reply,
+                        r.kiosk_at_ms, a.assignee, r.sealed, r.callback_consent
                  FROM requests r LEFT JOIN request_assignments a ON a.record_id = r.record_id
                  WHERE r.hall_id = ?1 AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.category = ?3)
                    AND r.kiosk_at_ms <= ?4
@@ -200,7 +218,15 @@ impl RequestQuery {
                             reference: r.get(2)?,
                             category,
                             text: r.get(4)?,
-                            phone: r.get(5)?,
+                            phone: self
+                                .core
+                                .residents
+                                .shown(
+                                    r.get::<_, Option<String>>(5)?.as_deref(),
+                                    r.get::<_, Option<String>>(10)?.as_deref(),
+                                )
+                                .masked,
+                            callback: r.get(11)?,
                             status,
                             reply: r.get(7)?,
                             at,
@@ -225,7 +251,7 @@ pub async fn show(
     Query(f): Query<RequestFilter>,
 ) -> Result<Response, PageError> {
     let l = s.lang;
-    let q = RequestQuery::new(&s, &f)?;
+    let q = RequestQuery::new(&s, &f, state.core.clone())?;
     let (lines, total) = state
         .core
         .db
@@ -273,7 +299,19 @@ pub async fn show(
                         td { (r.hall) }
                         td { (category_label(l, &r.category)) br; small { (l.t("时限", "Deadline")) " " (deadline_days(&r.category)) " " (l.t("天", "days")) } }
                         td { (r.text) @if let Some(a) = &r.assignee { br; (l.t("负责人", "Assignee:")) " " (a) } }
-                        td { (r.phone.clone().unwrap_or_else(|| "-".into())) }
+                        td {
+                            (r.phone.clone().unwrap_or_else(|| "-".into()))
+                            @if r.callback && r.phone.is_some() {
+                                br; small { (l.t("需回电", "callback wanted")) }
+                                @if can_write {
+                                    form method="post" action={ "/admin/requests/" (r.id) "/reveal" } {
+                                        input type="hidden" name="csrf" value=(s.csrf);
+                                        input type="hidden" name="hall" value=(r.hall);
+                                        button type="submit" { (l.t("显示完整号码", "Show full number")) }
+                                    }
+                                }
+                            }
+                        }
                         td { (clocks.show(&r.hall, r.at)) }
                         td {
                             (status_label(l, &r.status))
@@ -385,6 +423,80 @@ pub async fn answer(
     Ok(Redirect::to(&format!("/admin/requests?hall={}", form.hall)).into_response())
 }
 
+/// The reveal form.
+#[derive(Deserialize)]
+pub struct RevealForm {
+    csrf: String,
+    hall: String,
+}
+
+/// `POST /admin/requests/{id}/reveal`: the whole number of a resident who
+/// agreed to a callback, for hall staff and central admins; audited.
+pub async fn reveal(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(form): Form<RevealForm>,
+) -> Result<Response, PageError> {
+    s.check_csrf(&form.csrf)?;
+    s.require_write()?;
+    s.require_hall(&form.hall)?;
+    let (h, i) = (form.hall.clone(), id.clone());
+    let found: Option<(String, Option<String>, bool)> = state
+        .core
+        .db
+        .run(move |c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT reference, sealed, callback_consent FROM requests WHERE hall_id = ?1 AND record_id = ?2",
+                [&h, &i],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| Error::db("reading a request", e))
+        })
+        .await?;
+    let Some((reference, sealed, callback)) = found else {
+        return Err(Error::NotFound(format!("request {id}")).into());
+    };
+    let sealed = match sealed {
+        Some(s) if callback => s,
+        _ => {
+            return Err(Error::Forbidden(
+                "居民未同意回电 (the resident did not ask to be called back)".into(),
+            )
+            .into());
+        }
+    };
+    let number = state.core.residents.reveal(&sealed).map_err(|_| {
+        Error::Config(
+            "这条诉求的号码无法打开 (this request's sealed number cannot be opened)".into(),
+        )
+    })?;
+    // Who, when and which request; never the number itself.
+    s.audit(
+        &state,
+        "reveal_phone",
+        &id,
+        None,
+        Some(format!("{} {}", form.hall, reference)),
+    )
+    .await?;
+    let l = s.lang;
+    Ok(page(
+        l,
+        l.t("回电号码", "Callback number"),
+        Some(&s),
+        html! {
+            p { (l.t("诉求编号", "Request")) " " (reference) " · " (form.hall) }
+            p #callback-number style="font-size: 2em" { a href={ "tel:" (number) } { (number) } }
+            p { small { (l.t("此次查看已记入审计日志。", "This reveal is recorded in the audit log.")) } }
+            p { a href={ "/admin/requests?hall=" (form.hall) } { (l.t("返回诉求台账", "Back to requests")) } }
+        },
+    )
+    .into_response())
+}
+
 /// One CSV field, quoted when it must be.
 pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -400,7 +512,7 @@ pub async fn csv(
     s: Session,
     Query(f): Query<RequestFilter>,
 ) -> Result<Response, PageError> {
-    let q = RequestQuery::new(&s, &f)?;
+    let q = RequestQuery::new(&s, &f, state.core.clone())?;
     let clocks = HallClocks::load(&state).await?;
     s.audit(
         &state,

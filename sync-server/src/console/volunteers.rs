@@ -73,11 +73,13 @@ async fn page_for(
     let (people, catalogue) = state
         .core
         .db
-        .run(move |c| {
+        .run({
+            let core = state.core.clone();
+            move |c| {
             let err = |e| Error::db("reading volunteers", e);
             let mut stmt = c
                 .prepare(
-                    "SELECT i.phone_masked, i.name, i.phone_hash, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
+                    "SELECT i.sealed, i.phone_hash, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
                      JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'
                      WHERE i.action = 'sign_in' AND i.hall_id = ?1 AND substr(i.date, 1, 7) = ?2
                      ORDER BY i.phone_hash",
@@ -85,12 +87,14 @@ async fn page_for(
                 .map_err(err)?;
             let rows = stmt
                 .query_map(params![h, m], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?))
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
                 })
                 .map_err(err)?;
             let mut people: Vec<(String, VolunteerMonth)> = Vec::new();
             for row in rows {
-                let (phone, name, hash, start, end) = row.map_err(err)?;
+                let (sealed, hash, start, end) = row.map_err(err)?;
+                let shown = core.residents.shown(Some(&hash), sealed.as_deref());
+                let (phone, name) = (shown.masked.unwrap_or_else(|| "-".into()), shown.name);
                 let hours = (end - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0;
                 let points = points_for_shift(start, end);
                 match people.last_mut() {
@@ -114,7 +118,7 @@ async fn page_for(
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(err)?;
             Ok((people.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), catalogue))
-        })
+        }})
         .await?;
     let can_write = s.role != "viewer";
     let body = html! {

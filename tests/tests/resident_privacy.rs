@@ -1,0 +1,362 @@
+//! Issue 12, as a privacy reviewer would try it: after real check-ins,
+//! ratings, a request with a callback and a volunteer shift, copy a
+//! kiosk's whole data directory and take a server backup, and look for
+//! the residents' numbers and names everywhere on those disks — in every
+//! file's bytes and in every change of every Automerge document, the keys
+//! those disks hold included. Then open the copied kiosk with no network:
+//! it still recognises the same residents.
+
+use std::{path::Path, time::Duration};
+
+use automerge::Automerge;
+use linli_core::{
+    KioskNode,
+    model::{Activity, RequestCategory, ShiftAction},
+    node::{CheckInOutcome, NewCheckIn, ResidentInput},
+    phone::PhoneNumber,
+};
+use linli_tests::{TestKiosk, TestServer, eventually, init_logging, test_options};
+
+const WAIT: Duration = Duration::from_secs(30);
+/// (number, short name) of the residents in this test.
+const PEOPLE: [(&str, &str); 3] = [
+    ("13812345678", "王秀英"),
+    ("15011112222", "刘桂兰"),
+    ("13612341234", "李建国"),
+];
+
+/// What must not be found: each number whole, its first and last eight
+/// digits, its masked form and its masked halves, and each name as UTF-8,
+/// as JSON's \u escapes and as hex of its UTF-8.
+fn needles() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (phone, name) in PEOPLE {
+        let masked = format!("{}****{}", &phone[..3], &phone[7..]);
+        for s in [
+            phone.to_string(),
+            phone[..8].to_string(),
+            phone[3..].to_string(),
+            masked,
+            format!("****{}", &phone[7..]),
+            name.to_string(),
+            name.chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect(),
+            name.bytes().map(|b| format!("{b:02x}")).collect(),
+        ] {
+            out.push((s.clone(), s.into_bytes()));
+        }
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every needle found in `bytes`, named by `what`.
+fn leaks_in(what: &str, bytes: &[u8], needles: &[(String, Vec<u8>)]) -> Vec<String> {
+    needles
+        .iter()
+        .filter(|(_, n)| find(bytes, n))
+        .map(|(s, _)| format!("{s:?} in {what}"))
+        .collect()
+}
+
+/// Every change of every document stored in the SQLite file `db`, decoded
+/// (documents are stored compressed, so their bytes alone prove nothing).
+fn documents_in(db: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = c.prepare("SELECT key, data FROM samod_storage ORDER BY key")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut docs: std::collections::BTreeMap<String, Automerge> = Default::default();
+    for row in rows {
+        let (key, data) = row?;
+        let Some((doc, _)) = key.split_once('/') else {
+            continue;
+        };
+        if doc == "storage-adapter-id" {
+            continue;
+        }
+        docs.entry(doc.to_string())
+            .or_default()
+            .load_incremental(&data)?;
+    }
+    let mut out = Vec::new();
+    for (id, d) in docs {
+        let mut text = String::new();
+        for change in d.get_changes(&[]) {
+            text.push_str(&format!("{:?}\n", change.decode()));
+        }
+        text.push_str(&serde_json::to_string(&automerge::AutoSerde::from(&d))?);
+        out.push((id, text));
+    }
+    Ok(out)
+}
+
+/// Look through every file under `dir` and every document in its SQLite
+/// files.
+fn search_disk(dir: &Path, what: &str) -> anyhow::Result<(Vec<String>, usize, usize)> {
+    search_disk_for(dir, what, &needles())
+}
+
+/// [`search_disk`] for any needles.
+fn search_disk_for(
+    dir: &Path,
+    what: &str,
+    needles: &[(String, Vec<u8>)],
+) -> anyhow::Result<(Vec<String>, usize, usize)> {
+    let mut leaks = Vec::new();
+    let (mut files, mut docs) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path)?;
+            leaks.extend(leaks_in(
+                &format!("{what} file {}", path.display()),
+                &bytes,
+                needles,
+            ));
+            if bytes.starts_with(b"SQLite format 3") {
+                for (id, text) in documents_in(&path)? {
+                    docs += 1;
+                    leaks.extend(leaks_in(
+                        &format!("{what} document {id}"),
+                        text.as_bytes(),
+                        needles,
+                    ));
+                }
+            }
+        }
+    }
+    Ok((leaks, files, docs))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn input(i: usize, named: bool) -> anyhow::Result<ResidentInput> {
+    Ok(ResidentInput {
+        phone: PhoneNumber::parse(PEOPLE[i].0)?,
+        name: named.then(|| PEOPLE[i].1.to_string()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() -> anyhow::Result<()>
+{
+    init_logging();
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    let now = linli_sync_server::server::now_ms();
+    let act = linli_sync_server::provision::put_activity(
+        &core,
+        "xianfeng",
+        None,
+        Activity {
+            kind: "health_clinic".into(),
+            title: "健康义诊".into(),
+            room: None,
+            starts_at_ms: now - 600_000,
+            ends_at_ms: now + 3_600_000,
+            capacity: None,
+            named_checkin: true,
+            cancelled: false,
+        },
+    )
+    .await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let node = kiosk.node();
+    for i in 0..2 {
+        let outcome = node
+            .record_checkin(NewCheckIn {
+                activity_id: act.clone(),
+                resident: Some(input(i, true)?),
+                headcount: 1,
+                companions: 1,
+            })
+            .await?;
+        assert!(matches!(outcome, CheckInOutcome::Recorded(_)));
+    }
+    node.record_rating(&act, 5, Some("teacher_good".into()))
+        .await?;
+    node.record_request(
+        RequestCategory::Repair,
+        "楼道灯坏了".into(),
+        Some(input(0, true)?),
+        true,
+    )
+    .await?;
+    let shift = node
+        .record_shift(
+            input(2, true)?,
+            ShiftAction::SignIn,
+            None,
+            Some(act.clone()),
+        )
+        .await?;
+    node.record_shift(
+        input(2, true)?,
+        ShiftAction::SignOut,
+        Some(shift.to_string()),
+        Some(act.clone()),
+    )
+    .await?;
+    node.wait_synced(WAIT).await?;
+    server.api.wait_checkins("xianfeng", 2).await?;
+    eventually(WAIT, "the request and the shift projected", || async {
+        let requests = server.api.get("api/v1/halls/xianfeng/requests").await?;
+        let shifts: i64 = core
+            .db
+            .run(|c| {
+                c.query_row("SELECT count(*) FROM shift_events", [], |r| r.get(0))
+                    .map_err(|e| linli_sync_server::Error::db("count", e))
+            })
+            .await?;
+        Ok((requests.as_array().map(Vec::len) == Some(1) && shifts == 2).then_some(()))
+    })
+    .await?;
+
+    // Staff still see what they need: masked numbers and names, opened by
+    // the server from the sealed contacts.
+    let list = server.api.get("api/v1/halls/xianfeng/checkins").await?;
+    let mut shown: Vec<_> = list["checkins"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| (c["phone_masked"].to_string(), c["name"].to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    shown.sort();
+    assert_eq!(
+        shown,
+        [
+            ("\"138****5678\"".to_string(), "\"王秀英\"".to_string()),
+            ("\"150****2222\"".to_string(), "\"刘桂兰\"".to_string()),
+        ]
+    );
+
+    // The kiosk's whole data directory, copied as a thief would, while it
+    // runs (journal, documents, WAL, pairing configuration with its keys).
+    let stolen = tempfile::tempdir()?;
+    copy_dir(&kiosk.data_dir(), stolen.path())?;
+    let (leaks, files, docs) = search_disk(stolen.path(), "the kiosk's")?;
+    println!("kiosk copy: {files} files, {docs} documents searched");
+    assert!(docs >= 3, "the search saw the documents ({docs})");
+    assert!(
+        leaks.is_empty(),
+        "found on the kiosk:\n{}",
+        leaks.join("\n")
+    );
+    // The search does see text the documents hold: the request's words,
+    // and the short reason chip of the rating.
+    let control: Vec<(String, Vec<u8>)> = ["楼道灯坏了", "teacher_good"]
+        .iter()
+        .map(|s| (s.to_string(), s.as_bytes().to_vec()))
+        .collect();
+    let (seen, _, _) = search_disk_for(stolen.path(), "the kiosk's", &control)?;
+    assert!(
+        seen.iter().any(|l| l.contains("document")) && seen.len() >= 2,
+        "the search must find what is there: {seen:?}"
+    );
+
+    // A server backup, and the server's whole data directory without its
+    // residents' key file.
+    let backups = tempfile::tempdir()?;
+    let backup = backups.path().join("linli-backup.sqlite3");
+    linli_sync_server::backup::backup(&server.data_dir(), &backup)?;
+    let (leaks, _, docs) = search_disk(backups.path(), "the backup's")?;
+    println!("server backup: {docs} documents searched");
+    assert!(docs >= 4, "the search saw the documents ({docs})");
+    assert!(
+        leaks.is_empty(),
+        "found in the backup:\n{}",
+        leaks.join("\n")
+    );
+    let copied_server = tempfile::tempdir()?;
+    copy_dir(&server.data_dir(), copied_server.path())?;
+    std::fs::remove_file(
+        copied_server
+            .path()
+            .join(linli_sync_server::residents::KEY_FILE),
+    )?;
+    let (leaks, _, _) = search_disk(copied_server.path(), "the server's (no key file)")?;
+    assert!(
+        leaks.is_empty(),
+        "found on the server's disk:\n{}",
+        leaks.join("\n")
+    );
+    let refused = ServerCoreProbe::open(copied_server.path()).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("missing")),
+        "a server without its key file must refuse to start: {refused:?}"
+    );
+
+    // The copied kiosk, opened with no network, still recognises everyone.
+    let mut options = test_options(stolen.path());
+    options.connect = false;
+    let copy = KioskNode::open(options).await?;
+    let wang = PhoneNumber::parse(PEOPLE[0].0)?;
+    assert_eq!(copy.known_name(&wang).await?.as_deref(), Some("王秀英"));
+    assert_eq!(
+        copy.record_checkin(NewCheckIn {
+            activity_id: act.clone(),
+            resident: Some(input(0, false)?),
+            headcount: 1,
+            companions: 0,
+        })
+        .await?,
+        CheckInOutcome::AlreadyCheckedIn
+    );
+    let mine = copy.my_requests(&wang).await?;
+    assert_eq!(mine.len(), 1, "my requests, offline");
+    let li = copy
+        .volunteer_summary(&PhoneNumber::parse(PEOPLE[2].0)?)
+        .await?;
+    // The shift (a few milliseconds long here) is known and closed.
+    assert!(
+        li.hours_this_month > 0.0 && li.open_shift.is_none(),
+        "{li:?}"
+    );
+    let stranger = PhoneNumber::parse("13900000000")?;
+    assert_eq!(copy.known_name(&stranger).await?, None);
+    assert!(copy.my_requests(&stranger).await?.is_empty());
+    assert_eq!(
+        copy.volunteer_summary(&stranger).await?.hours_this_month,
+        0.0
+    );
+    copy.shutdown().await;
+    Ok(())
+}
+
+/// Opening a server's data directory the way `linli-server` does.
+struct ServerCoreProbe;
+
+impl ServerCoreProbe {
+    async fn open(dir: &Path) -> Result<(), String> {
+        linli_sync_server::ServerCore::open(dir, linli_core::sqlite::Durability::Full, false)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
