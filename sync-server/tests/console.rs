@@ -246,6 +246,156 @@ async fn csv_export_has_a_bom_chinese_headers_and_the_filtered_rows() {
     assert!(audit.body.contains("sign_in"));
 }
 
+/// Text that a spreadsheet would run as a formula (OWASP CSV injection).
+const FORMULAS: [&str; 6] = [
+    "=HYPERLINK(\"http://evil.example\",\"点我\")",
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+];
+
+/// The rows of a CSV export, its BOM and header left out.
+fn csv_rows(body: &str) -> Vec<csv::StringRecord> {
+    let body = body.strip_prefix('\u{feff}').expect("a BOM");
+    csv::ReaderBuilder::new()
+        .from_reader(body.as_bytes())
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid CSV")
+}
+
+#[tokio::test]
+async fn exports_never_hand_a_spreadsheet_a_formula() {
+    let f = fixture().await;
+    f.state
+        .core
+        .db
+        .with(|c| {
+            let err = |e| linli_sync_server::Error::db("seed", e);
+            for (i, text) in FORMULAS.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
+                         callback_consent, status, reply, kiosk_at_ms, received_ms)
+                     VALUES (?1, 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', ?2, 'other', ?3, 0, 'received', ?3, 1, 1)",
+                    rusqlite::params![format!("f{i}"), format!("FX{i}"), text],
+                )
+                .map_err(err)?;
+            }
+            c.execute(
+                "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_masked, name,
+                     headcount, companions, kiosk_at_ms, received_ms)
+                 VALUES ('c1', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11-23', '=act', '138****5678', '@SUM(A1)', 1, 2, 1, 1)",
+                [],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+        .expect("seed");
+    f.state
+        .core
+        .db
+        .audit(
+            "wang",
+            "=action",
+            "+target",
+            Some("-2+3"),
+            Some("@SUM(A1)"),
+            1,
+        )
+        .expect("audit");
+    let (wang, _) = sign_in(&f, "wang").await;
+    let quoted = |s: &str| format!("'{s}");
+
+    // The requests CSV: the text and the reply of each, quoted.
+    let r = send(&f, "GET", "/admin/requests.csv", Some(&wang), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let rows = csv_rows(&r.body);
+    for text in FORMULAS {
+        let row = rows
+            .iter()
+            .find(|row| row.get(3) == Some(quoted(text).as_str()))
+            .unwrap_or_else(|| panic!("{text:?} quoted in {rows:?}"));
+        assert_eq!(row.get(7), Some(quoted(text).as_str()), "the reply too");
+    }
+    assert!(
+        rows.iter()
+            .any(|row| row.get(3) == Some("<script>alert(1)</script>, 楼道灯坏了")),
+        "other text as written"
+    );
+
+    // The audit CSV.
+    let r = send(&f, "GET", "/admin/audit.csv", Some(&wang), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let rows = csv_rows(&r.body);
+    let row = rows
+        .iter()
+        .find(|row| row.get(1) == Some("wang") && row.get(2) == Some("'=action"))
+        .unwrap_or_else(|| panic!("the seeded entry in {rows:?}"));
+    assert_eq!(
+        row.iter().skip(2).collect::<Vec<_>>(),
+        ["'=action", "'+target", "'-2+3", "'@SUM(A1)"]
+    );
+
+    // The workbook: text cells quoted, numbers still numbers.
+    let resp = router(f.state.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/admin/export.xlsx?hall=xianfeng")
+                .header(header::COOKIE, format!("{}={wang}", session::COOKIE))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    use calamine::Reader as _;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let requests = wb.worksheet_range("诉求台账").expect("诉求台账");
+    let cell = |range: &calamine::Range<calamine::Data>, row: usize, col: usize| {
+        range
+            .get((row, col))
+            .cloned()
+            .unwrap_or(calamine::Data::Empty)
+    };
+    let texts: Vec<_> = (1..requests.height())
+        .map(|r| cell(&requests, r, 3))
+        .collect();
+    for text in FORMULAS {
+        assert!(
+            texts.contains(&calamine::Data::String(quoted(text))),
+            "{text:?} quoted in {texts:?}"
+        );
+    }
+    let replies: Vec<_> = (1..requests.height())
+        .map(|r| cell(&requests, r, 7))
+        .collect();
+    assert!(replies.contains(&calamine::Data::String(quoted("@SUM(A1)"))));
+    let checkins = wb.worksheet_range("签到表").expect("签到表");
+    assert_eq!(checkins.height(), 2, "a header and the check-in");
+    assert_eq!(
+        cell(&checkins, 1, 3),
+        calamine::Data::String("'=act".into())
+    );
+    assert_eq!(
+        cell(&checkins, 1, 5),
+        calamine::Data::String("'@SUM(A1)".into())
+    );
+    assert_eq!(
+        cell(&checkins, 1, 6),
+        calamine::Data::Float(1.0),
+        "a number"
+    );
+    assert_eq!(
+        cell(&checkins, 1, 7),
+        calamine::Data::Float(2.0),
+        "a number"
+    );
+}
+
 #[tokio::test]
 async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
     let f = fixture().await;

@@ -14,12 +14,14 @@
 //! - [`mobile`]: the resident mobile page behind the kiosk's QR code.
 //! - [`stats`]: statistics with charts (vendored ECharts).
 //! - [`export`]: the XLSX workbook.
+//! - [`cells`]: export cells safe against formula injection.
 //! - [`download`]: streaming large downloads.
 //! - [`clock`]: times on each hall's own clock.
 //! - [`volunteers`]: hours, points and the points catalogue.
 
 mod audit;
 mod calendar;
+pub mod cells;
 pub mod clock;
 pub mod download;
 pub mod export;

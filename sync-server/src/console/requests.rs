@@ -385,8 +385,10 @@ pub async fn answer(
     Ok(Redirect::to(&format!("/admin/requests?hall={}", form.hall)).into_response())
 }
 
-/// One CSV field, quoted when it must be.
+/// One CSV field, quoted when it must be, never read as a formula
+/// ([`super::cells::text`]).
 pub fn csv_field(s: &str) -> String {
+    let s = super::cells::text(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
