@@ -397,6 +397,99 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
 }
 
 #[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let f = fixture().await;
+    let (wang, _) = sign_in(&f, "wang").await;
+    let token = provision::admin_token(&f.state.core, "wang")
+        .await
+        .expect("token");
+    let cases = [
+        ("/admin/login", None, None, StatusCode::OK),
+        ("/admin/stats", Some(&wang), None, StatusCode::OK),
+        ("/admin/requests.csv", Some(&wang), None, StatusCode::OK),
+        ("/admin/export.xlsx", Some(&wang), None, StatusCode::OK),
+        ("/admin/kiosks", None, None, StatusCode::SEE_OTHER),
+        ("/m/request?hall=xianfeng", None, None, StatusCode::OK),
+        ("/api/v1/halls", None, Some(&token), StatusCode::OK),
+        ("/api/v1/halls", None, None, StatusCode::UNAUTHORIZED),
+        ("/healthz", None, None, StatusCode::OK),
+        ("/nowhere", None, None, StatusCode::NOT_FOUND),
+    ];
+    for (uri, cookie, bearer, status) in cases {
+        let mut req = Request::builder().uri(uri);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, format!("{}={c}", session::COOKIE));
+        }
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let resp = router(f.state.clone())
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(resp.status(), status, "{uri}");
+        let h = resp.headers();
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().expect("csp");
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self';",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{uri}: {csp}");
+        }
+        assert!(!csp.contains("script-src 'self' 'unsafe"), "{uri}: {csp}");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+        assert_eq!(h[header::REFERRER_POLICY], "same-origin", "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn console_pages_run_no_inline_script() {
+    let f = fixture().await;
+    let (wang, _) = sign_in(&f, "wang").await;
+    for uri in [
+        "/admin/login",
+        "/admin",
+        "/admin/kiosks",
+        "/admin/requests",
+        "/admin/stats",
+        "/admin/calendar",
+        "/admin/volunteers",
+        "/admin/audit",
+        "/m/request?hall=xianfeng",
+    ] {
+        let r = send(&f, "GET", uri, Some(&wang), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        for tag in r.body.split("<script").skip(1) {
+            let tag = tag.split('>').next().unwrap_or_default();
+            assert!(
+                tag.contains(" src=\"/admin/assets/") || tag.contains("type=\"application/json\""),
+                "{uri}: an inline script the Content-Security-Policy would block: <script{tag}>"
+            );
+        }
+    }
+    // The statistics page's numbers travel as data, its code as a file.
+    let r = send(&f, "GET", "/admin/stats", Some(&wang), None).await;
+    let data = r
+        .body
+        .split("<script id=\"stats-data\" type=\"application/json\">")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
+        .expect("the data block");
+    let stats: serde_json::Value = serde_json::from_str(data).expect("JSON");
+    assert!(stats["by_week"].is_array(), "{stats}");
+    let js = send(&f, "GET", "/admin/assets/stats.js", None, None).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(
+        js.headers[header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("application/javascript"))
+    );
+    assert!(js.body.contains("getElementById('stats-data')"));
+}
+
+#[tokio::test]
 async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
     let f = fixture().await;
     let (wang, csrf) = sign_in(&f, "wang").await;

@@ -71,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/volunteers/catalogue", post(volunteers::save_item))
         .route("/admin/export.xlsx", get(export::xlsx))
         .route("/admin/assets/echarts.min.js", get(stats::echarts))
+        .route("/admin/assets/stats.js", get(stats::charts))
         .route("/admin/calendar", get(calendar::show))
         .route("/admin/calendar/{hall}", post(calendar::save))
         .route("/admin/calendar/{hall}/{id}/cancel", post(calendar::cancel))
