@@ -1,7 +1,8 @@
 //! Admin sign-in for the console: argon2 password hashes, sessions in a
 //! random cookie (stored hashed; `HttpOnly; Secure; SameSite=Strict`),
 //! a CSRF token per session checked on every form, and a limit on failed
-//! sign-ins per user name.
+//! sign-ins per user name ([`LoginLimiter`], bounded at
+//! [`MAX_TRACKED_NAMES`] names).
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -51,26 +52,73 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Failed sign-ins per user name.
+/// User names [`LoginLimiter`] remembers at most.
+pub const MAX_TRACKED_NAMES: usize = 10_000;
+
+/// Failed sign-ins per user name, in bounded memory.
+///
+/// Names are kept as keyed 64-bit hashes (a name may be any string a
+/// stranger types; its length costs nothing here, and no name is held).
+/// Entries whose window has passed are dropped: every window, and whenever
+/// the map is full. It never holds more than [`MAX_TRACKED_NAMES`]: when a
+/// new name finds it full, it first drops what has expired, then every
+/// name that is not blocked (their partial counts start again; refilling
+/// the map to wipe them takes 10,000 failed sign-ins, an argon2
+/// verification each). Blocked names are never dropped before their
+/// window ends. Should the map still be full — 10,000 names blocked at
+/// once — a new name is not counted until room frees up; the known ones
+/// stay blocked.
 #[derive(Default)]
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, (u32, i64)>>,
+    keys: std::hash::RandomState,
+    failures: Mutex<Failures>,
+}
+
+#[derive(Default)]
+struct Failures {
+    /// Name hash → (failures, when the window began, ms).
+    by_name: HashMap<u64, (u32, i64)>,
+    /// When expired entries were last dropped, ms.
+    swept_ms: i64,
 }
 
 impl LoginLimiter {
+    fn key(&self, user: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.keys, user)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Milliseconds until `user` may try again, if blocked now.
     pub fn blocked(&self, user: &str, now: i64) -> Option<i64> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(user)
+        let key = self.key(user);
+        self.lock()
+            .by_name
+            .get(&key)
             .filter(|(n, since)| *n >= MAX_FAILURES && now - since < FAILURE_WINDOW_MS)
             .map(|(_, since)| FAILURE_WINDOW_MS - (now - since))
     }
 
     /// Count a failure.
     pub fn fail(&self, user: &str, now: i64) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let e = map.entry(user.to_string()).or_insert((0, now));
-        if now - e.1 >= FAILURE_WINDOW_MS {
+        let key = self.key(user);
+        let mut f = self.lock();
+        let live = |since: i64| now - since < FAILURE_WINDOW_MS;
+        if now - f.swept_ms >= FAILURE_WINDOW_MS {
+            f.by_name.retain(|_, (_, since)| live(*since));
+            f.swept_ms = now;
+        }
+        if !f.by_name.contains_key(&key) && f.by_name.len() >= MAX_TRACKED_NAMES {
+            f.by_name
+                .retain(|_, (n, since)| live(*since) && *n >= MAX_FAILURES);
+            if f.by_name.len() >= MAX_TRACKED_NAMES {
+                return;
+            }
+        }
+        let e = f.by_name.entry(key).or_insert((0, now));
+        if !live(e.1) {
             *e = (0, now);
         }
         e.0 += 1;
@@ -78,10 +126,13 @@ impl LoginLimiter {
 
     /// Forget failures after a success.
     pub fn succeed(&self, user: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(user);
+        let key = self.key(user);
+        self.lock().by_name.remove(&key);
+    }
+
+    /// How many user names are remembered now.
+    pub fn tracked(&self) -> usize {
+        self.lock().by_name.len()
     }
 }
 
@@ -260,5 +311,56 @@ mod tests {
         assert!(l.blocked("wang", 1000).is_some());
         assert_eq!(l.blocked("li", 1000), None);
         assert_eq!(l.blocked("wang", FAILURE_WINDOW_MS), None);
+    }
+
+    #[test]
+    fn failures_are_forgotten_once_their_window_has_passed() {
+        let l = LoginLimiter::default();
+        for i in 0..1000 {
+            l.fail(&format!("guess-{i}"), 0);
+        }
+        assert_eq!(l.tracked(), 1000);
+        l.fail("wang", FAILURE_WINDOW_MS);
+        assert_eq!(l.tracked(), 1, "only the fresh failure is left");
+    }
+
+    #[test]
+    fn many_distinct_names_never_grow_the_map_nor_free_a_blocked_name() {
+        let l = LoginLimiter::default();
+        for _ in 0..MAX_FAILURES {
+            l.fail("wang", 0);
+        }
+        l.fail("li", 0);
+        for i in 0..3 * MAX_TRACKED_NAMES {
+            l.fail(&format!("{i}-{}", "x".repeat(i % 100)), 1);
+            assert!(l.tracked() <= MAX_TRACKED_NAMES);
+        }
+        assert!(l.blocked("wang", 2).is_some(), "still blocked");
+        // A name that is not blocked may have been dropped to make room:
+        // it is counted from zero again, and blocked after five more.
+        for _ in 0..MAX_FAILURES {
+            l.fail("li", 2);
+        }
+        assert!(l.blocked("li", 3).is_some());
+    }
+
+    #[test]
+    fn a_map_full_of_blocked_names_refuses_new_ones_and_keeps_blocking() {
+        let l = LoginLimiter::default();
+        for i in 0..MAX_TRACKED_NAMES {
+            for _ in 0..MAX_FAILURES {
+                l.fail(&format!("guess-{i}"), 0);
+            }
+        }
+        assert_eq!(l.tracked(), MAX_TRACKED_NAMES);
+        for _ in 0..MAX_FAILURES {
+            l.fail("newcomer", 1);
+        }
+        assert_eq!(l.tracked(), MAX_TRACKED_NAMES, "no growth");
+        assert_eq!(l.blocked("newcomer", 1), None, "not counted");
+        assert!(l.blocked("guess-0", 1).is_some() && l.blocked("guess-9999", 1).is_some());
+        // Once the window has passed there is room again.
+        l.fail("newcomer", FAILURE_WINDOW_MS);
+        assert_eq!(l.tracked(), 1);
     }
 }
