@@ -387,7 +387,8 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                     context: "reading the password from stdin".into(),
                     source,
                 })?;
-            let hash = crate::console::session::hash_password(line.trim_end_matches(['\r', '\n']))?;
+            let password = line.trim_end_matches(['\r', '\n']).to_string();
+            let hash = crate::console::session::hash_password_async(password).await?;
             let core = open_core(cli).await?;
             let u = user.clone();
             let r = core

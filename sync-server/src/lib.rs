@@ -122,6 +122,8 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
     core.set_idle_timeout(config.idle_timeout);
     core.set_unload_idle_after(config.unload_idle_after);
+    // Make the sign-in's dummy hash now, not during the first sign-in.
+    drop(tokio::task::spawn_blocking(console::session::dummy_hash));
     let demo = if config.demo {
         demo::ensure_demo(&core).await?
     } else {

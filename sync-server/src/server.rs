@@ -49,6 +49,8 @@ pub struct ServerCore {
     pub data_dir: PathBuf,
     /// Failed console sign-ins per user name.
     pub login_limiter: crate::console::session::LoginLimiter,
+    /// Console password checks (off the async workers).
+    pub passwords: crate::console::session::Passwords,
     /// Submissions of the resident mobile page per hall.
     pub web_limiter: crate::console::mobile::WebLimiter,
     /// Failed token checks per client address.
@@ -183,6 +185,7 @@ impl ServerCore {
                 phone_key,
                 data_dir: data_dir.to_path_buf(),
                 login_limiter: Default::default(),
+                passwords: Default::default(),
                 web_limiter: Default::default(),
                 token_limiter: Default::default(),
                 idle_timeout: LiveDuration::new(crate::limits::IDLE_TIMEOUT),

@@ -191,6 +191,39 @@ async fn pages_need_a_session_and_wrong_passwords_are_limited() {
 }
 
 #[tokio::test]
+async fn every_sign_in_costs_one_password_verification_known_name_or_not() {
+    let f = fixture().await;
+    provision::add_admin(&f.state.core, "sun", "viewer")
+        .await
+        .expect("an admin without a password");
+    let passwords = &f.state.core.passwords;
+    for (form, status) in [
+        (
+            "user=nobody&password=whatever+it+is",
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "user=wang&password=wrong+password",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("user=sun&password=good+password", StatusCode::UNAUTHORIZED),
+        ("user=&password=", StatusCode::UNAUTHORIZED),
+        ("user=wang&password=good+password", StatusCode::SEE_OTHER),
+    ] {
+        let before = passwords.verifications();
+        let r = send(&f, "POST", "/admin/login", None, Some(form)).await;
+        assert_eq!(r.status, status, "{form}");
+        assert_eq!(passwords.verifications(), before + 1, "{form}");
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(
+                r.body.contains("用户名或密码不对"),
+                "the same answer: {form}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn central_admin_sees_every_hall_and_markup_is_escaped() {
     let f = fixture().await;
     let (id, _) = sign_in(&f, "wang").await;

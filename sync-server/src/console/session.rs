@@ -1,10 +1,19 @@
-//! Admin sign-in for the console: argon2 password hashes, sessions in a
+//! Admin sign-in for the console: argon2 password hashes (hashed and
+//! verified on the blocking pool; a name without a password is checked
+//! against a dummy hash, so timing does not reveal accounts: [`Passwords`]),
+//! sessions in a
 //! random cookie (stored hashed; `HttpOnly; Secure; SameSite=Strict`),
 //! a CSRF token per session checked on every form, and a limit on failed
 //! sign-ins per user name ([`LoginLimiter`], bounded at
 //! [`MAX_TRACKED_NAMES`] names).
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use axum::http::HeaderMap;
@@ -41,7 +50,8 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::BadRequest(format!("hashing the password: {e}")))
 }
 
-/// True when `password` matches the stored hash.
+/// True when `password` matches the stored hash. Blocks for an argon2
+/// verification: on an async path use [`Passwords::verify`].
 pub fn verify_password(stored: &str, password: &str) -> bool {
     PasswordHash::new(stored)
         .map(|h| {
@@ -50,6 +60,65 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+fn blocking_failed(what: &str, e: tokio::task::JoinError) -> Error {
+    Error::Io {
+        context: what.into(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// [`hash_password`] on the blocking pool, off the async workers.
+pub async fn hash_password_async(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| blocking_failed("hashing a password", e))?
+}
+
+/// The hash a sign-in is checked against when the name has no password
+/// (no such admin, or none set): made once, with the same parameters as
+/// every stored hash, so it costs the same verification.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_password(&random_token()).expect("a random 64-character password always hashes")
+    })
+}
+
+/// The console's password checks. Each is one argon2 verification on the
+/// blocking pool (tens of milliseconds of CPU that must not stall the
+/// async workers serving kiosks), and a name without a password is
+/// verified against [`dummy_hash`], so how long a sign-in takes does not
+/// tell who has an account.
+#[derive(Default)]
+pub struct Passwords {
+    verifications: std::sync::Arc<AtomicU64>,
+}
+
+impl Passwords {
+    /// Whether `password` matches `stored`; with no stored hash, a
+    /// verification against [`dummy_hash`] that always says no.
+    pub async fn verify(&self, stored: Option<String>, password: String) -> Result<bool> {
+        let verifications = self.verifications.clone();
+        tokio::task::spawn_blocking(move || {
+            let hash = match &stored {
+                Some(h) => h.as_str(),
+                None => dummy_hash(),
+            };
+            let matched = verify_password(hash, &password);
+            verifications.fetch_add(1, Ordering::Relaxed);
+            matched && stored.is_some()
+        })
+        .await
+        .map_err(|e| blocking_failed("checking a password", e))
+    }
+
+    /// Argon2 verifications done so far (each sign-in attempt that was not
+    /// refused by the limit does exactly one).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
 }
 
 /// User names [`LoginLimiter`] remembers at most.
@@ -298,6 +367,32 @@ mod tests {
         assert!(!verify_password(&h, "wrong horse"));
         assert!(!verify_password("garbage", "x"));
         assert!(hash_password("short").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_name_without_a_password_costs_a_verification_and_never_matches() {
+        let p = Passwords::default();
+        let h = hash_password_async("correct horse".into())
+            .await
+            .expect("hash");
+        assert!(
+            p.verify(Some(h.clone()), "correct horse".into())
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !p.verify(Some(h), "wrong horse".into())
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !p.verify(None, "correct horse".into())
+                .await
+                .expect("verify")
+        );
+        assert_eq!(p.verifications(), 3);
+        assert!(dummy_hash().starts_with("$argon2"));
+        assert!(std::ptr::eq(dummy_hash(), dummy_hash()), "made once");
     }
 
     #[test]
