@@ -143,7 +143,8 @@ pub enum AdminCommand {
         #[arg(long)]
         user: String,
     },
-    /// Set an admin's console password, read from the first line of stdin.
+    /// Set an admin's console password, read from the first line of stdin;
+    /// signs that admin out of every console session.
     Password {
         /// User name.
         #[arg(long)]
@@ -393,11 +394,15 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let u = user.clone();
             let r = core
                 .db
-                .call(move |db| db.set_admin_password(&u, &hash))
+                .call(move |db| crate::console::session::change_password(db, &u, &hash, None))
                 .await;
             core.stop().await;
-            r?;
-            writeln!(out, "password set for {user}").map_err(io)
+            let ended = r?;
+            writeln!(
+                out,
+                "password set for {user}; {ended} console session(s) ended"
+            )
+            .map_err(io)
         }
         Command::Admin(AdminCommand::Grant { user, hall }) => {
             let core = open_core(cli).await?;

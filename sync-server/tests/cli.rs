@@ -116,6 +116,75 @@ fn provisioning_from_the_command_line_prints_tokens_last() {
     assert!(out.contains("0 records"), "{out}");
 }
 
+#[tokio::test]
+async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
+    use linli_sync_server::{ServerCore, console::session, server::now_ms};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "wang"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "li"]);
+    assert!(ok, "{err}");
+    let open = || async {
+        ServerCore::open(dir.path(), linli_core::sqlite::Durability::Normal, false)
+            .await
+            .expect("open")
+            .0
+    };
+    let core = open().await;
+    let sessions = core
+        .db
+        .call(|db| {
+            let now = now_ms();
+            Ok([
+                session::create(db, "wang", now)?,
+                session::create(db, "wang", now)?,
+                session::create(db, "li", now)?,
+            ])
+        })
+        .await
+        .expect("sessions");
+    core.stop().await;
+    drop(core);
+
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["admin", "password", "--user", "wang"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run linli-server");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        b"a long new password\n",
+    )
+    .expect("write the password");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 console session(s) ended"), "{stdout}");
+    assert!(!stdout.contains("a long new password"));
+
+    let core = open().await;
+    let live = core
+        .db
+        .call(move |db| {
+            sessions
+                .iter()
+                .map(|id| session::lookup(db, id, now_ms()).map(|s| s.map(|s| s.user)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .expect("lookup");
+    core.stop().await;
+    assert_eq!(live, [None, None, Some("li".to_string())]);
+}
+
 #[test]
 fn a_bad_configuration_file_is_refused_with_its_reason() {
     let dir = tempfile::tempdir().expect("tempdir");

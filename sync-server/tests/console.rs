@@ -224,6 +224,151 @@ async fn every_sign_in_costs_one_password_verification_known_name_or_not() {
 }
 
 #[tokio::test]
+async fn changing_a_password_signs_the_admin_out_everywhere_else() {
+    let f = fixture().await;
+    let (here, csrf) = sign_in(&f, "wang").await;
+    let (elsewhere, _) = sign_in(&f, "wang").await;
+    let (li, _) = sign_in(&f, "li").await;
+    let page = send(&f, "GET", "/admin/password", Some(&here), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"current\""));
+    let change = |fields: &str| format!("csrf={csrf}&{fields}");
+
+    // Refusals change nothing.
+    for (fields, status, why) in [
+        (
+            "current=wrong+password&new=brand+new+one&repeat=brand+new+one",
+            StatusCode::UNAUTHORIZED,
+            "当前密码不对",
+        ),
+        (
+            "current=good+password&new=brand+new+one&repeat=brand+new+two",
+            StatusCode::BAD_REQUEST,
+            "两次输入的新密码不一样",
+        ),
+        (
+            "current=good+password&new=short&repeat=short",
+            StatusCode::BAD_REQUEST,
+            "至少 8 个字符",
+        ),
+    ] {
+        let r = send(
+            &f,
+            "POST",
+            "/admin/password",
+            Some(&here),
+            Some(&change(fields)),
+        )
+        .await;
+        assert_eq!(r.status, status, "{fields}");
+        assert!(r.body.contains(why), "{fields}: {}", r.body);
+    }
+    let r = send(
+        &f,
+        "POST",
+        "/admin/password",
+        Some(&here),
+        Some("csrf=forged&current=good+password&new=brand+new+one&repeat=brand+new+one"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f, "GET", "/admin", Some(&elsewhere), None).await;
+    assert_eq!(r.status, StatusCode::OK, "the other session is still there");
+
+    let r = send(
+        &f,
+        "POST",
+        "/admin/password",
+        Some(&here),
+        Some(&change(
+            "current=good+password&new=brand+new+one&repeat=brand+new+one",
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("密码已修改") && r.body.contains("其他登录已退出：1"));
+    let r = send(&f, "GET", "/admin", Some(&here), None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the session that changed it stays"
+    );
+    let r = send(&f, "GET", "/admin", Some(&elsewhere), None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the other one is signed out"
+    );
+    assert_eq!(r.headers[header::LOCATION], "/admin/login");
+    let r = send(&f, "GET", "/admin", Some(&li), None).await;
+    assert_eq!(r.status, StatusCode::OK, "other admins are not affected");
+
+    // Only the new password signs in now.
+    let r = send(
+        &f,
+        "POST",
+        "/admin/login",
+        None,
+        Some("user=wang&password=good+password"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/login",
+        None,
+        Some("user=wang&password=brand+new+one"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let audit = send(&f, "GET", "/admin/audit", Some(&here), None).await;
+    assert!(audit.body.contains("change_password"));
+    assert!(
+        !audit.body.contains("brand new one"),
+        "no password in the log"
+    );
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_against_the_sign_in_limit() {
+    let f = fixture().await;
+    let (here, csrf) = sign_in(&f, "wang").await;
+    let form = |current: &str| {
+        format!("csrf={csrf}&current={current}&new=brand+new+one&repeat=brand+new+one")
+    };
+    for _ in 0..session::MAX_FAILURES {
+        let r = send(
+            &f,
+            "POST",
+            "/admin/password",
+            Some(&here),
+            Some(&form("nope")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(
+        &f,
+        "POST",
+        "/admin/password",
+        Some(&here),
+        Some(&form("good+password")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/login",
+        None,
+        Some("user=wang&password=good+password"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "sign-in too");
+}
+
+#[tokio::test]
 async fn central_admin_sees_every_hall_and_markup_is_escaped() {
     let f = fixture().await;
     let (id, _) = sign_in(&f, "wang").await;
@@ -490,6 +635,7 @@ async fn console_pages_run_no_inline_script() {
         "/admin/calendar",
         "/admin/volunteers",
         "/admin/audit",
+        "/admin/password",
         "/m/request?hall=xianfeng",
     ] {
         let r = send(&f, "GET", uri, Some(&wang), None).await;

@@ -7,6 +7,7 @@
 //! - [`session`]: passwords, sessions, CSRF, sign-in limits.
 //! - [`lang`]: the Chinese/English switch.
 //! - `pages`: sign-in, sign-out and the overview.
+//! - `password`: changing one's own password (ends one's other sessions).
 //! - `kiosks`: the kiosks page, provisioning and revocation.
 //! - [`requests`]: 诉求台账 with its filters, answers and CSV export.
 //! - `audit`: the audit log and its export.
@@ -29,6 +30,7 @@ mod kiosks;
 pub mod lang;
 pub mod mobile;
 mod pages;
+mod password;
 pub mod requests;
 pub mod session;
 pub mod stats;
@@ -51,6 +53,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(pages::login_form).post(pages::login))
         .route("/admin/logout", post(pages::logout))
+        .route(
+            "/admin/password",
+            get(password::show).post(password::change),
+        )
         .route("/admin/lang/{code}", get(lang::switch))
         .route("/admin", get(pages::overview))
         .route("/admin/kiosks", get(kiosks::show).post(kiosks::provision))
@@ -120,6 +126,7 @@ pub fn page(l: Lang, title: &str, session: Option<&Session>, body: Markup) -> Ht
                             form method="post" action="/admin/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
                                 span { (s.user) " (" (s.role) ") " }
+                                a href="/admin/password" { (l.t("修改密码", "Password")) } " "
                                 button type="submit" { (l.t("退出", "Sign out")) }
                             }
                         }

@@ -3,7 +3,8 @@
 //! against a dummy hash, so timing does not reveal accounts: [`Passwords`]),
 //! sessions in a
 //! random cookie (stored hashed; `HttpOnly; Secure; SameSite=Strict`),
-//! a CSRF token per session checked on every form, and a limit on failed
+//! a CSRF token per session checked on every form ([`change_password`]
+//! ends the admin's other sessions), and a limit on failed
 //! sign-ins per user name ([`LoginLimiter`], bounded at
 //! [`MAX_TRACKED_NAMES`] names).
 
@@ -301,6 +302,40 @@ pub fn destroy(db: &Db, id: &str) -> Result<()> {
         c.execute("DELETE FROM sessions WHERE id_hash = ?1", [h])
             .map(|_| ())
             .map_err(|e| Error::db("ending a session", e))
+    })
+}
+
+/// Set `user`'s password (an argon2 hash from [`hash_password`]) and end
+/// their sessions: every one, or every one but the session whose cookie
+/// value is `keep` (the one that made the change). One transaction, so no
+/// other session outlives the old password. Returns how many ended.
+pub fn change_password(
+    db: &Db,
+    user: &str,
+    password_hash: &str,
+    keep: Option<&str>,
+) -> Result<usize> {
+    let keep = keep.map(auth::hash_token);
+    db.with(|c| {
+        let err = |e| Error::db("changing a password", e);
+        let tx = c.transaction().map_err(err)?;
+        let n = tx
+            .execute(
+                "UPDATE admins SET password_hash = ?2 WHERE user = ?1",
+                params![user, password_hash],
+            )
+            .map_err(err)?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("admin {user}")));
+        }
+        let ended = tx
+            .execute(
+                "DELETE FROM sessions WHERE user = ?1 AND id_hash IS NOT ?2",
+                params![user, keep],
+            )
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(ended)
     })
 }
 
