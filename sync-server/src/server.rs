@@ -59,6 +59,8 @@ pub struct ServerCore {
     idle_timeout: LiveDuration,
     /// A hall's repo unused this long is stopped.
     unload_idle_after: LiveDuration,
+    /// Whose `X-Forwarded-For` is believed.
+    trusted_proxies: std::sync::RwLock<Arc<crate::proxies::TrustedProxies>>,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
 }
 
@@ -113,6 +115,22 @@ impl ServerCore {
     /// Set [`ServerCore::unload_idle_after`].
     pub fn set_unload_idle_after(&self, t: Duration) {
         self.unload_idle_after.set(t);
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` names the client.
+    pub fn trusted_proxies(&self) -> Arc<crate::proxies::TrustedProxies> {
+        self.trusted_proxies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Set [`ServerCore::trusted_proxies`].
+    pub fn set_trusted_proxies(&self, proxies: crate::proxies::TrustedProxies) {
+        *self
+            .trusted_proxies
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(proxies);
     }
 
     /// Open the server's data directory (creating it). With `projector`,
@@ -190,6 +208,7 @@ impl ServerCore {
                 token_limiter: Default::default(),
                 idle_timeout: LiveDuration::new(crate::limits::IDLE_TIMEOUT),
                 unload_idle_after: LiveDuration::new(crate::repos::UNLOAD_IDLE_AFTER),
+                trusted_proxies: Default::default(),
                 dirty: tx,
             }),
             rx,

@@ -204,6 +204,66 @@ fn a_bad_configuration_file_is_refused_with_its_reason() {
 }
 
 #[test]
+fn trusted_proxies_come_from_the_file_the_environment_or_the_flag() {
+    use clap::Parser as _;
+    use linli_sync_server::{
+        cli::{Cli, Command, resolve_serve},
+        proxies::TrustedProxies,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("linli.toml");
+    std::fs::write(&cfg, "trusted_proxies = [\"10.0.0.0/8\"]\n").expect("write");
+    let cfg = cfg.to_str().expect("utf-8 path");
+    let resolve = |args: &[&str]| {
+        let cli = Cli::try_parse_from(args).expect("arguments");
+        let Command::Serve(serve) = &cli.command else {
+            panic!("not serve")
+        };
+        resolve_serve(&cli, serve).map(|(config, _)| config.trusted_proxies)
+    };
+    let proxies = |list: &[&str]| TrustedProxies::parse(list).expect("proxies");
+    assert_eq!(
+        resolve(&["linli-server", "serve"]).expect("default"),
+        TrustedProxies::default(),
+        "none by default"
+    );
+    assert_eq!(
+        resolve(&["linli-server", "--config", cfg, "serve"]).expect("file"),
+        proxies(&["10.0.0.0/8"])
+    );
+    assert_eq!(
+        resolve(&[
+            "linli-server",
+            "--config",
+            cfg,
+            "serve",
+            "--trusted-proxies",
+            "127.0.0.1,::1"
+        ])
+        .expect("flag"),
+        proxies(&["127.0.0.1", "::1"]),
+        "the flag wins"
+    );
+    let err = resolve(&["linli-server", "serve", "--trusted-proxies", "proxy.local"])
+        .expect_err("not an address");
+    assert!(
+        err.to_string().contains("trusted proxy \"proxy.local\""),
+        "{err}"
+    );
+    // The environment variable is read (and checked) by the binary.
+    let out = bin()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LINLI_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/33")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("trusted proxy \"10.0.0.0/33\""), "{err}");
+}
+
+#[test]
 fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = bin()
