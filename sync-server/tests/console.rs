@@ -1172,6 +1172,45 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
 }
 
 #[tokio::test]
+async fn the_mobile_page_takes_ten_requests_an_hour_from_one_address() {
+    use linli_sync_server::console::mobile::MAX_PER_ADDRESS;
+    let f = fixture().await;
+    let submit = |from: &'static str| {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/m/request")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .extension(axum::extract::ConnectInfo(
+                from.parse::<std::net::SocketAddr>().expect("address"),
+            ))
+            .body(Body::from(
+                "hall=xianfeng&category=repair&text=%E6%A5%BC%E9%81%93%E7%81%AF%E5%9D%8F%E4%BA%86",
+            ))
+            .expect("request");
+        let app = router(f.state.clone());
+        async move {
+            let resp = app.oneshot(req).await.expect("response");
+            let status = resp.status();
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for _ in 0..MAX_PER_ADDRESS {
+        let (status, body) = submit("203.0.113.7:50000").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = submit("203.0.113.7:50001").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        body.contains("这台设备（网络）提交太多了，请 60 分钟后再试")
+            && body.contains("try again in 60 minutes"),
+        "{body}"
+    );
+    let (status, body) = submit("203.0.113.8:50000").await;
+    assert_eq!(status, StatusCode::OK, "another phone: {body}");
+}
+
+#[tokio::test]
 async fn the_console_switches_between_chinese_and_english() {
     let f = fixture().await;
     let (wang, csrf) = sign_in(&f, "wang").await;
