@@ -1,12 +1,15 @@
-//! Admin sign-in for the console: argon2 password hashes (hashed and
-//! verified on the blocking pool; a name without a password is checked
-//! against a dummy hash, so timing does not reveal accounts: [`Passwords`]),
-//! sessions in a
+//! Admin sign-in for the console: argon2 password hashes, sessions in a
 //! random cookie (stored hashed; `HttpOnly; Secure; SameSite=Strict`),
-//! a CSRF token per session checked on every form ([`change_password`]
-//! ends the admin's other sessions), and a limit on failed
-//! sign-ins per user name ([`LoginLimiter`], bounded at
-//! [`MAX_TRACKED_NAMES`] names).
+//! a CSRF token per session checked on every form, and a limit on failed
+//! sign-ins per user name.
+//!
+//! - Hashing and verifying run on the blocking pool, and a name without a
+//!   password is verified against a dummy hash, so a sign-in's time does
+//!   not tell who has an account ([`Passwords`]).
+//! - Changing a password ends the admin's other sessions
+//!   ([`change_password`]).
+//! - The failure limit's memory is bounded ([`LoginLimiter`],
+//!   [`MAX_TRACKED_NAMES`] names).
 
 use std::{
     collections::HashMap,
