@@ -84,6 +84,11 @@ pub struct ServeArgs {
     /// (default 180).
     #[arg(long, env = "LINLI_UNLOAD_IDLE_AFTER")]
     pub unload_idle_after: Option<u64>,
+    /// Reverse proxies (IP addresses or CIDR blocks, comma-separated) whose
+    /// X-Forwarded-For names the client for per-address limits (default:
+    /// none; the TCP peer is the client).
+    #[arg(long, env = "LINLI_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `hall` commands.
@@ -144,7 +149,8 @@ pub enum AdminCommand {
         #[arg(long)]
         user: String,
     },
-    /// Set an admin's console password, read from the first line of stdin.
+    /// Set an admin's console password, read from the first line of stdin;
+    /// signs that admin out of every console session.
     Password {
         /// User name.
         #[arg(long)]
@@ -179,6 +185,8 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// Seconds a hall's documents stay in memory after the last use.
     pub unload_idle_after: Option<u64>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// An example configuration file.
@@ -195,6 +203,10 @@ durability = "full"
 # tls_key = "/etc/linli/server.key"
 # Seconds a hall's documents stay in memory once its kiosks have gone.
 unload_idle_after = 180
+# Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For header
+# names the client; leave empty unless a proxy forwards to this server.
+trusted_proxies = []
+# trusted_proxies = ["127.0.0.1", "::1", "10.0.0.0/8"]
 "#;
 
 fn load_file(path: Option<&PathBuf>) -> Result<FileConfig> {
@@ -248,6 +260,13 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
             ));
         }
     };
+    let trusted_proxies = crate::proxies::TrustedProxies::parse(
+        &args
+            .trusted_proxies
+            .clone()
+            .or(file.trusted_proxies)
+            .unwrap_or_default(),
+    )?;
     Ok((
         ServeConfig {
             data_dir,
@@ -258,6 +277,7 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
                 crate::repos::UNLOAD_IDLE_AFTER,
                 std::time::Duration::from_secs,
             ),
+            trusted_proxies,
             ..ServeConfig::new(PathBuf::new())
         },
         listen,
@@ -388,16 +408,21 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                     context: "reading the password from stdin".into(),
                     source,
                 })?;
-            let hash = crate::console::session::hash_password(line.trim_end_matches(['\r', '\n']))?;
+            let password = line.trim_end_matches(['\r', '\n']).to_string();
+            let hash = crate::console::session::hash_password_async(password).await?;
             let core = open_core(cli).await?;
             let u = user.clone();
             let r = core
                 .db
-                .call(move |db| db.set_admin_password(&u, &hash))
+                .call(move |db| crate::console::session::change_password(db, &u, &hash, None))
                 .await;
             core.stop().await;
-            r?;
-            writeln!(out, "password set for {user}").map_err(io)
+            let ended = r?;
+            writeln!(
+                out,
+                "password set for {user}; {ended} console session(s) ended"
+            )
+            .map_err(io)
         }
         Command::Admin(AdminCommand::Grant { user, hall }) => {
             let core = open_core(cli).await?;

@@ -175,7 +175,7 @@ pub async fn ensure_demo(core: &ServerCore, now_ms: i64) -> Result<DemoInfo> {
         info.halls_created.push(id.to_string());
     }
     provision::add_admin(core, DEMO_ADMIN, "central").await?;
-    let hash = crate::console::session::hash_password(DEMO_PASSWORD)?;
+    let hash = crate::console::session::hash_password_async(DEMO_PASSWORD.into()).await?;
     core.db
         .call(move |db| db.set_admin_password(DEMO_ADMIN, &hash))
         .await?;

@@ -888,7 +888,7 @@ async fn api_fixture() -> crate::Result<ApiFixture> {
     }
     // One admin signs in with a password (argon2: slow, so only one).
     provision::add_admin(&core, "fz-login", "hall_staff").await?;
-    let hash = console::session::hash_password("fuzz-password")?;
+    let hash = console::session::hash_password_async("fuzz-password".into()).await?;
     core.db
         .call(move |db| db.set_admin_password("fz-login", &hash))
         .await?;

@@ -29,6 +29,7 @@
 //!   replayed by `tests/fuzz_corpus.rs`).
 //! - [`error`]: the crate's error type and its HTTP form.
 //! - [`limits`]: what one client may use of what all share.
+//! - [`proxies`]: the client's address behind trusted reverse proxies.
 //! - [`listen`]: accepting connections, plain or TLS, with timeouts.
 
 pub mod api;
@@ -45,6 +46,7 @@ pub mod limits;
 pub mod listen;
 pub mod projection;
 pub mod provision;
+pub mod proxies;
 pub mod registry;
 pub mod repos;
 pub mod residents;
@@ -85,6 +87,9 @@ pub struct ServeConfig {
     /// A hall's documents leave memory once nothing has used them this
     /// long (see [`repos`]).
     pub unload_idle_after: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see
+    /// [`proxies`]); none by default.
+    pub trusted_proxies: proxies::TrustedProxies,
 }
 
 impl ServeConfig {
@@ -100,6 +105,7 @@ impl ServeConfig {
             header_timeout: listen::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: limits::IDLE_TIMEOUT,
             unload_idle_after: repos::UNLOAD_IDLE_AFTER,
+            trusted_proxies: proxies::TrustedProxies::default(),
         }
     }
 }
@@ -129,6 +135,9 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
     core.set_idle_timeout(config.idle_timeout);
     core.set_unload_idle_after(config.unload_idle_after);
+    core.set_trusted_proxies(config.trusted_proxies.clone());
+    // Make the sign-in's dummy hash now, not during the first sign-in.
+    drop(tokio::task::spawn_blocking(console::session::dummy_hash));
     let demo = if config.demo {
         demo::ensure_demo(&core, config.demo_now_ms.unwrap_or_else(server::now_ms)).await?
     } else {

@@ -11,6 +11,9 @@
 //! | distinct wrong tokens per client address | [`MAX_TOKEN_FAILURES`] per [`TOKEN_FAILURE_WINDOW_MS`] | 429 |
 //! | TLS handshake | [`crate::tls::HANDSHAKE_TIMEOUT`] | socket closed |
 //!
+//! A client's address is the TCP peer's, or behind a trusted reverse proxy
+//! the one it names in `X-Forwarded-For` ([`ClientAddr`], [`crate::proxies`]).
+//!
 //! Records per document and text lengths are checked by the projection's
 //! schema validation (a misfit is quarantined, the rest counts); the
 //! resident page has its own body and rate limits ([`crate::console::mobile`]).
@@ -54,20 +57,26 @@ pub const TOKEN_FAILURE_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// Addresses remembered at most (older ones are forgotten first).
 const MAX_TRACKED: usize = 10_000;
 
-/// The client's address, when the server knows it (not in `oneshot` tests).
+/// The client's address, when the server knows it (not in `oneshot` tests
+/// without a `ConnectInfo`): the TCP peer, or the client a trusted reverse
+/// proxy names in `X-Forwarded-For` ([`crate::proxies`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<crate::api::AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::api::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(peer.map(|peer| {
+            state.core.trusted_proxies().client(peer, &parts.headers)
+        })))
     }
 }
 

@@ -49,6 +49,8 @@ pub struct ServerCore {
     pub data_dir: PathBuf,
     /// Failed console sign-ins per user name.
     pub login_limiter: crate::console::session::LoginLimiter,
+    /// Console password checks (off the async workers).
+    pub passwords: crate::console::session::Passwords,
     /// Submissions of the resident mobile page per hall.
     pub web_limiter: crate::console::mobile::WebLimiter,
     /// Failed token checks per client address.
@@ -57,6 +59,8 @@ pub struct ServerCore {
     idle_timeout: LiveDuration,
     /// A hall's repo unused this long is stopped.
     unload_idle_after: LiveDuration,
+    /// Whose `X-Forwarded-For` is believed.
+    trusted_proxies: std::sync::RwLock<Arc<crate::proxies::TrustedProxies>>,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
 }
 
@@ -110,6 +114,22 @@ impl ServerCore {
     /// Set [`ServerCore::unload_idle_after`].
     pub fn set_unload_idle_after(&self, t: Duration) {
         self.unload_idle_after.set(t);
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` names the client.
+    pub fn trusted_proxies(&self) -> Arc<crate::proxies::TrustedProxies> {
+        self.trusted_proxies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Set [`ServerCore::trusted_proxies`].
+    pub fn set_trusted_proxies(&self, proxies: crate::proxies::TrustedProxies) {
+        *self
+            .trusted_proxies
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(proxies);
     }
 
     /// Open the server's data directory (creating it). With `projector`,
@@ -186,10 +206,12 @@ impl ServerCore {
                 residents,
                 data_dir: data_dir.to_path_buf(),
                 login_limiter: Default::default(),
+                passwords: Default::default(),
                 web_limiter: Default::default(),
                 token_limiter: Default::default(),
                 idle_timeout: LiveDuration::new(crate::limits::IDLE_TIMEOUT),
                 unload_idle_after: LiveDuration::new(crate::repos::UNLOAD_IDLE_AFTER),
+                trusted_proxies: Default::default(),
                 dirty: tx,
             }),
             rx,

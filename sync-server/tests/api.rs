@@ -356,3 +356,67 @@ async fn hall_staff_tokens_reach_only_their_halls() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// `GET /api/v1/halls` with a wrong token, as if from `peer` with an
+/// `X-Forwarded-For` header.
+async fn wrong_token_from(
+    f: &Fixture,
+    peer: &str,
+    forwarded: Option<&str>,
+    n: usize,
+) -> StatusCode {
+    let peer: std::net::SocketAddr = format!("{peer}:40000").parse().expect("peer");
+    let mut req = Request::builder()
+        .uri("/api/v1/halls")
+        .header("authorization", format!("Bearer la_guess_{n}"))
+        .extension(axum::extract::ConnectInfo(peer));
+    if let Some(xff) = forwarded {
+        req = req.header("x-forwarded-for", xff);
+    }
+    router(f.state.clone())
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("response")
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client() {
+    use linli_sync_server::{limits::MAX_TOKEN_FAILURES, proxies::TrustedProxies};
+    let f = fixture().await;
+    f.state
+        .core
+        .set_trusted_proxies(TrustedProxies::parse(&["10.0.0.1"]).expect("proxies"));
+    let proxy = "10.0.0.1";
+    // A guesser behind the proxy uses up its wrong tokens…
+    for n in 0..MAX_TOKEN_FAILURES {
+        let status = wrong_token_from(&f, proxy, Some("6.6.6.6, 203.0.113.7"), n).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = wrong_token_from(&f, proxy, Some("203.0.113.7"), 99).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "blocked, whatever it writes left of the proxy's entry"
+    );
+    // …while another resident behind the same proxy is not blocked.
+    let status = wrong_token_from(&f, proxy, Some("203.0.113.8"), 0).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&f, "GET", "/api/v1/halls", Some(&f.admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A peer that is not a trusted proxy cannot escape its limit by
+    // writing a new X-Forwarded-For each time.
+    for n in 0..MAX_TOKEN_FAILURES {
+        let xff = format!("198.51.100.{n}");
+        let status = wrong_token_from(&f, "192.0.2.50", Some(&xff), n).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = wrong_token_from(&f, "192.0.2.50", Some("198.51.100.200"), 99).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        wrong_token_from(&f, "192.0.2.51", None, 0).await,
+        StatusCode::UNAUTHORIZED,
+        "its neighbour is not blocked"
+    );
+}

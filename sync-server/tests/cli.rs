@@ -116,6 +116,75 @@ fn provisioning_from_the_command_line_prints_tokens_last() {
     assert!(out.contains("0 records"), "{out}");
 }
 
+#[tokio::test]
+async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
+    use linli_sync_server::{ServerCore, console::session, server::now_ms};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "wang"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "li"]);
+    assert!(ok, "{err}");
+    let open = || async {
+        ServerCore::open(dir.path(), linli_core::sqlite::Durability::Normal, false)
+            .await
+            .expect("open")
+            .0
+    };
+    let core = open().await;
+    let sessions = core
+        .db
+        .call(|db| {
+            let now = now_ms();
+            Ok([
+                session::create(db, "wang", now)?,
+                session::create(db, "wang", now)?,
+                session::create(db, "li", now)?,
+            ])
+        })
+        .await
+        .expect("sessions");
+    core.stop().await;
+    drop(core);
+
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["admin", "password", "--user", "wang"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run linli-server");
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        b"a long new password\n",
+    )
+    .expect("write the password");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 console session(s) ended"), "{stdout}");
+    assert!(!stdout.contains("a long new password"));
+
+    let core = open().await;
+    let live = core
+        .db
+        .call(move |db| {
+            sessions
+                .iter()
+                .map(|id| session::lookup(db, id, now_ms()).map(|s| s.map(|s| s.user)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .expect("lookup");
+    core.stop().await;
+    assert_eq!(live, [None, None, Some("li".to_string())]);
+}
+
 #[test]
 fn a_bad_configuration_file_is_refused_with_its_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -132,6 +201,66 @@ fn a_bad_configuration_file_is_refused_with_its_reason() {
     let (ok, out, _) = run(dir.path(), &["print-config"]);
     assert!(ok);
     assert!(out.contains("listen = \"127.0.0.1:7878\""));
+}
+
+#[test]
+fn trusted_proxies_come_from_the_file_the_environment_or_the_flag() {
+    use clap::Parser as _;
+    use linli_sync_server::{
+        cli::{Cli, Command, resolve_serve},
+        proxies::TrustedProxies,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("linli.toml");
+    std::fs::write(&cfg, "trusted_proxies = [\"10.0.0.0/8\"]\n").expect("write");
+    let cfg = cfg.to_str().expect("utf-8 path");
+    let resolve = |args: &[&str]| {
+        let cli = Cli::try_parse_from(args).expect("arguments");
+        let Command::Serve(serve) = &cli.command else {
+            panic!("not serve")
+        };
+        resolve_serve(&cli, serve).map(|(config, _)| config.trusted_proxies)
+    };
+    let proxies = |list: &[&str]| TrustedProxies::parse(list).expect("proxies");
+    assert_eq!(
+        resolve(&["linli-server", "serve"]).expect("default"),
+        TrustedProxies::default(),
+        "none by default"
+    );
+    assert_eq!(
+        resolve(&["linli-server", "--config", cfg, "serve"]).expect("file"),
+        proxies(&["10.0.0.0/8"])
+    );
+    assert_eq!(
+        resolve(&[
+            "linli-server",
+            "--config",
+            cfg,
+            "serve",
+            "--trusted-proxies",
+            "127.0.0.1,::1"
+        ])
+        .expect("flag"),
+        proxies(&["127.0.0.1", "::1"]),
+        "the flag wins"
+    );
+    let err = resolve(&["linli-server", "serve", "--trusted-proxies", "proxy.local"])
+        .expect_err("not an address");
+    assert!(
+        err.to_string().contains("trusted proxy \"proxy.local\""),
+        "{err}"
+    );
+    // The environment variable is read (and checked) by the binary.
+    let out = bin()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LINLI_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/33")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("trusted proxy \"10.0.0.0/33\""), "{err}");
 }
 
 #[test]

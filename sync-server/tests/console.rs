@@ -199,6 +199,184 @@ async fn pages_need_a_session_and_wrong_passwords_are_limited() {
 }
 
 #[tokio::test]
+async fn every_sign_in_costs_one_password_verification_known_name_or_not() {
+    let f = fixture().await;
+    provision::add_admin(&f.state.core, "sun", "viewer")
+        .await
+        .expect("an admin without a password");
+    let passwords = &f.state.core.passwords;
+    for (form, status) in [
+        (
+            "user=nobody&password=whatever+it+is",
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "user=wang&password=wrong+password",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("user=sun&password=good+password", StatusCode::UNAUTHORIZED),
+        ("user=&password=", StatusCode::UNAUTHORIZED),
+        ("user=wang&password=good+password", StatusCode::SEE_OTHER),
+    ] {
+        let before = passwords.verifications();
+        let r = send(&f, "POST", "/admin/login", None, Some(form)).await;
+        assert_eq!(r.status, status, "{form}");
+        assert_eq!(passwords.verifications(), before + 1, "{form}");
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(
+                r.body.contains("用户名或密码不对"),
+                "the same answer: {form}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn changing_a_password_signs_the_admin_out_everywhere_else() {
+    let f = fixture().await;
+    let (here, csrf) = sign_in(&f, "wang").await;
+    let (elsewhere, _) = sign_in(&f, "wang").await;
+    let (li, _) = sign_in(&f, "li").await;
+    let page = send(&f, "GET", "/admin/password", Some(&here), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"current\""));
+    let change = |fields: &str| format!("csrf={csrf}&{fields}");
+
+    // Refusals change nothing.
+    for (fields, status, why) in [
+        (
+            "current=wrong+password&new=brand+new+one&repeat=brand+new+one",
+            StatusCode::UNAUTHORIZED,
+            "当前密码不对",
+        ),
+        (
+            "current=good+password&new=brand+new+one&repeat=brand+new+two",
+            StatusCode::BAD_REQUEST,
+            "两次输入的新密码不一样",
+        ),
+        (
+            "current=good+password&new=short&repeat=short",
+            StatusCode::BAD_REQUEST,
+            "至少 8 个字符",
+        ),
+    ] {
+        let r = send(
+            &f,
+            "POST",
+            "/admin/password",
+            Some(&here),
+            Some(&change(fields)),
+        )
+        .await;
+        assert_eq!(r.status, status, "{fields}");
+        assert!(r.body.contains(why), "{fields}: {}", r.body);
+    }
+    let r = send(
+        &f,
+        "POST",
+        "/admin/password",
+        Some(&here),
+        Some("csrf=forged&current=good+password&new=brand+new+one&repeat=brand+new+one"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f, "GET", "/admin", Some(&elsewhere), None).await;
+    assert_eq!(r.status, StatusCode::OK, "the other session is still there");
+
+    let r = send(
+        &f,
+        "POST",
+        "/admin/password",
+        Some(&here),
+        Some(&change(
+            "current=good+password&new=brand+new+one&repeat=brand+new+one",
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("密码已修改") && r.body.contains("其他登录已退出：1"));
+    let r = send(&f, "GET", "/admin", Some(&here), None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the session that changed it stays"
+    );
+    let r = send(&f, "GET", "/admin", Some(&elsewhere), None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the other one is signed out"
+    );
+    assert_eq!(r.headers[header::LOCATION], "/admin/login");
+    let r = send(&f, "GET", "/admin", Some(&li), None).await;
+    assert_eq!(r.status, StatusCode::OK, "other admins are not affected");
+
+    // Only the new password signs in now.
+    let r = send(
+        &f,
+        "POST",
+        "/admin/login",
+        None,
+        Some("user=wang&password=good+password"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/login",
+        None,
+        Some("user=wang&password=brand+new+one"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let audit = send(&f, "GET", "/admin/audit", Some(&here), None).await;
+    assert!(audit.body.contains("change_password"));
+    assert!(
+        !audit.body.contains("brand new one"),
+        "no password in the log"
+    );
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_against_the_sign_in_limit() {
+    let f = fixture().await;
+    let (here, csrf) = sign_in(&f, "wang").await;
+    let form = |current: &str| {
+        format!("csrf={csrf}&current={current}&new=brand+new+one&repeat=brand+new+one")
+    };
+    for _ in 0..session::MAX_FAILURES {
+        let r = send(
+            &f,
+            "POST",
+            "/admin/password",
+            Some(&here),
+            Some(&form("nope")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(
+        &f,
+        "POST",
+        "/admin/password",
+        Some(&here),
+        Some(&form("good+password")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = send(
+        &f,
+        "POST",
+        "/admin/login",
+        None,
+        Some("user=wang&password=good+password"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "sign-in too");
+}
+
+#[tokio::test]
 async fn central_admin_sees_every_hall_and_markup_is_escaped() {
     let f = fixture().await;
     let (id, _) = sign_in(&f, "wang").await;
@@ -252,6 +430,260 @@ async fn csv_export_has_a_bom_chinese_headers_and_the_filtered_rows() {
     let audit = send(&f, "GET", "/admin/audit", Some(&id), None).await;
     assert!(audit.body.contains("export_requests_csv"));
     assert!(audit.body.contains("sign_in"));
+}
+
+/// Text that a spreadsheet would run as a formula (OWASP CSV injection).
+const FORMULAS: [&str; 6] = [
+    "=HYPERLINK(\"http://evil.example\",\"点我\")",
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+];
+
+/// The rows of a CSV export, its BOM and header left out.
+fn csv_rows(body: &str) -> Vec<csv::StringRecord> {
+    let body = body.strip_prefix('\u{feff}').expect("a BOM");
+    csv::ReaderBuilder::new()
+        .from_reader(body.as_bytes())
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid CSV")
+}
+
+#[tokio::test]
+async fn exports_never_hand_a_spreadsheet_a_formula() {
+    let f = fixture().await;
+    // A name that looks like a formula, sealed as a kiosk seals it.
+    let formula_name = f
+        .state
+        .core
+        .residents
+        .seal(&linli_core::resident::Contact {
+            phone: "13812345678".into(),
+            name: Some("@SUM(A1)".into()),
+        })
+        .expect("seal");
+    f.state
+        .core
+        .db
+        .with(|c| {
+            let err = |e| linli_sync_server::Error::db("seed", e);
+            for (i, text) in FORMULAS.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
+                         callback_consent, status, reply, kiosk_at_ms, received_ms)
+                     VALUES (?1, 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', ?2, 'other', ?3, 0, 'received', ?3, 1, 1)",
+                    rusqlite::params![format!("f{i}"), format!("FX{i}"), text],
+                )
+                .map_err(err)?;
+            }
+            c.execute(
+                "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
+                     headcount, companions, kiosk_at_ms, received_ms)
+                 VALUES ('c1', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11-23', '=act', 'h-c1', ?1, 1, 2, 1, 1)",
+                [&formula_name],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+        .expect("seed");
+    f.state
+        .core
+        .db
+        .audit(
+            "wang",
+            "=action",
+            "+target",
+            Some("-2+3"),
+            Some("@SUM(A1)"),
+            1,
+        )
+        .expect("audit");
+    let (wang, _) = sign_in(&f, "wang").await;
+    let quoted = |s: &str| format!("'{s}");
+
+    // The requests CSV: the text and the reply of each, quoted.
+    let r = send(&f, "GET", "/admin/requests.csv", Some(&wang), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let rows = csv_rows(&r.body);
+    for text in FORMULAS {
+        let row = rows
+            .iter()
+            .find(|row| row.get(3) == Some(quoted(text).as_str()))
+            .unwrap_or_else(|| panic!("{text:?} quoted in {rows:?}"));
+        assert_eq!(row.get(7), Some(quoted(text).as_str()), "the reply too");
+    }
+    assert!(
+        rows.iter()
+            .any(|row| row.get(3) == Some("<script>alert(1)</script>, 楼道灯坏了")),
+        "other text as written"
+    );
+
+    // The audit CSV.
+    let r = send(&f, "GET", "/admin/audit.csv", Some(&wang), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let rows = csv_rows(&r.body);
+    let row = rows
+        .iter()
+        .find(|row| row.get(1) == Some("wang") && row.get(2) == Some("'=action"))
+        .unwrap_or_else(|| panic!("the seeded entry in {rows:?}"));
+    assert_eq!(
+        row.iter().skip(2).collect::<Vec<_>>(),
+        ["'=action", "'+target", "'-2+3", "'@SUM(A1)"]
+    );
+
+    // The workbook: text cells quoted, numbers still numbers.
+    let resp = router(f.state.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/admin/export.xlsx?hall=xianfeng")
+                .header(header::COOKIE, format!("{}={wang}", session::COOKIE))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    use calamine::Reader as _;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let requests = wb.worksheet_range("诉求台账").expect("诉求台账");
+    let cell = |range: &calamine::Range<calamine::Data>, row: usize, col: usize| {
+        range
+            .get((row, col))
+            .cloned()
+            .unwrap_or(calamine::Data::Empty)
+    };
+    let texts: Vec<_> = (1..requests.height())
+        .map(|r| cell(&requests, r, 3))
+        .collect();
+    for text in FORMULAS {
+        assert!(
+            texts.contains(&calamine::Data::String(quoted(text))),
+            "{text:?} quoted in {texts:?}"
+        );
+    }
+    let replies: Vec<_> = (1..requests.height())
+        .map(|r| cell(&requests, r, 7))
+        .collect();
+    assert!(replies.contains(&calamine::Data::String(quoted("@SUM(A1)"))));
+    let checkins = wb.worksheet_range("签到表").expect("签到表");
+    assert_eq!(checkins.height(), 2, "a header and the check-in");
+    assert_eq!(
+        cell(&checkins, 1, 3),
+        calamine::Data::String("'=act".into())
+    );
+    assert_eq!(
+        cell(&checkins, 1, 5),
+        calamine::Data::String("'@SUM(A1)".into())
+    );
+    assert_eq!(
+        cell(&checkins, 1, 6),
+        calamine::Data::Float(1.0),
+        "a number"
+    );
+    assert_eq!(
+        cell(&checkins, 1, 7),
+        calamine::Data::Float(2.0),
+        "a number"
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let f = fixture().await;
+    let (wang, _) = sign_in(&f, "wang").await;
+    let token = provision::admin_token(&f.state.core, "wang")
+        .await
+        .expect("token");
+    let cases = [
+        ("/admin/login", None, None, StatusCode::OK),
+        ("/admin/stats", Some(&wang), None, StatusCode::OK),
+        ("/admin/requests.csv", Some(&wang), None, StatusCode::OK),
+        ("/admin/export.xlsx", Some(&wang), None, StatusCode::OK),
+        ("/admin/kiosks", None, None, StatusCode::SEE_OTHER),
+        ("/m/request?hall=xianfeng", None, None, StatusCode::OK),
+        ("/api/v1/halls", None, Some(&token), StatusCode::OK),
+        ("/api/v1/halls", None, None, StatusCode::UNAUTHORIZED),
+        ("/healthz", None, None, StatusCode::OK),
+        ("/nowhere", None, None, StatusCode::NOT_FOUND),
+    ];
+    for (uri, cookie, bearer, status) in cases {
+        let mut req = Request::builder().uri(uri);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, format!("{}={c}", session::COOKIE));
+        }
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let resp = router(f.state.clone())
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(resp.status(), status, "{uri}");
+        let h = resp.headers();
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().expect("csp");
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self';",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{uri}: {csp}");
+        }
+        assert!(!csp.contains("script-src 'self' 'unsafe"), "{uri}: {csp}");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+        assert_eq!(h[header::REFERRER_POLICY], "same-origin", "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn console_pages_run_no_inline_script() {
+    let f = fixture().await;
+    let (wang, _) = sign_in(&f, "wang").await;
+    for uri in [
+        "/admin/login",
+        "/admin",
+        "/admin/kiosks",
+        "/admin/requests",
+        "/admin/stats",
+        "/admin/calendar",
+        "/admin/volunteers",
+        "/admin/audit",
+        "/admin/password",
+        "/m/request?hall=xianfeng",
+    ] {
+        let r = send(&f, "GET", uri, Some(&wang), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        for tag in r.body.split("<script").skip(1) {
+            let tag = tag.split('>').next().unwrap_or_default();
+            assert!(
+                tag.contains(" src=\"/admin/assets/") || tag.contains("type=\"application/json\""),
+                "{uri}: an inline script the Content-Security-Policy would block: <script{tag}>"
+            );
+        }
+    }
+    // The statistics page's numbers travel as data, its code as a file.
+    let r = send(&f, "GET", "/admin/stats", Some(&wang), None).await;
+    let data = r
+        .body
+        .split("<script id=\"stats-data\" type=\"application/json\">")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
+        .expect("the data block");
+    let stats: serde_json::Value = serde_json::from_str(data).expect("JSON");
+    assert!(stats["by_week"].is_array(), "{stats}");
+    let js = send(&f, "GET", "/admin/assets/stats.js", None, None).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(
+        js.headers[header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("application/javascript"))
+    );
+    assert!(js.body.contains("getElementById('stats-data')"));
 }
 
 #[tokio::test]
@@ -764,6 +1196,45 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
         "escaped, with its reference"
     );
     assert!(list.body.contains("138****5678") && !list.body.contains("13812345678"));
+}
+
+#[tokio::test]
+async fn the_mobile_page_takes_ten_requests_an_hour_from_one_address() {
+    use linli_sync_server::console::mobile::MAX_PER_ADDRESS;
+    let f = fixture().await;
+    let submit = |from: &'static str| {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/m/request")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .extension(axum::extract::ConnectInfo(
+                from.parse::<std::net::SocketAddr>().expect("address"),
+            ))
+            .body(Body::from(
+                "hall=xianfeng&category=repair&text=%E6%A5%BC%E9%81%93%E7%81%AF%E5%9D%8F%E4%BA%86",
+            ))
+            .expect("request");
+        let app = router(f.state.clone());
+        async move {
+            let resp = app.oneshot(req).await.expect("response");
+            let status = resp.status();
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for _ in 0..MAX_PER_ADDRESS {
+        let (status, body) = submit("203.0.113.7:50000").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = submit("203.0.113.7:50001").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        body.contains("这台设备（网络）提交太多了，请 60 分钟后再试")
+            && body.contains("try again in 60 minutes"),
+        "{body}"
+    );
+    let (status, body) = submit("203.0.113.8:50000").await;
+    assert_eq!(status, StatusCode::OK, "another phone: {body}");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 // add an activity, answer a request, look at the statistics, export XLSX.
 // Usage: node console.mjs BASE_URL USER PASSWORD HALL SHOTS_DIR
 // Prints one JSON line: { token, requestAnswered, revealed, auditReveal,
-// xlsxBytes, statsCanvas, english, chinese }.
+// xlsxBytes, statsCanvas, english, chinese, cspViolations }.
 import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 
@@ -16,7 +16,13 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const shot = async (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
-const out = {};
+const out = { cspViolations: [] };
+// Anything the server's Content-Security-Policy blocked on any page.
+page.on("console", (m) => {
+  if (m.type() === "error" && m.text().includes("Content Security Policy")) {
+    out.cspViolations.push(m.text());
+  }
+});
 
 await page.goto(`${base}admin/login`);
 await shot("01-login");

@@ -81,6 +81,11 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     assert_eq!(report["revealed"], phone.expose_digits(), "{report}");
     assert_eq!(report["auditReveal"], true, "{report}");
     assert_eq!(report["statsCanvas"], true);
+    assert_eq!(
+        report["cspViolations"],
+        serde_json::json!([]),
+        "the Content-Security-Policy blocks nothing the console needs"
+    );
     assert!(report["xlsxBytes"].as_u64().unwrap_or(0) > 1000);
     // The language switch keeps the reader on the page, in their language.
     assert_eq!(report["english"], "Statistics", "{report}");

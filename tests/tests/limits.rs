@@ -318,3 +318,63 @@ async fn crafted_automerge_messages_close_the_connection_and_sync_goes_on() -> a
     server.api.wait_checkins("xianfeng", 3).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit() -> anyhow::Result<()>
+{
+    init_logging();
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    let http = reqwest::Client::new();
+    let halls = server.url.join("api/v1/halls")?;
+    let guess = |token: String, forwarded: String| {
+        let req = http
+            .get(halls.clone())
+            .bearer_auth(token)
+            .header("x-forwarded-for", forwarded);
+        async move { anyhow::Ok(req.send().await?.status().as_u16()) }
+    };
+    let sync_via = |forwarded: &str| -> anyhow::Result<_> {
+        let mut req = protocol::sync_url(&server.url)?
+            .as_str()
+            .into_client_request()?;
+        req.headers_mut()
+            .insert("authorization", "Bearer lk_guess_sync".parse()?);
+        req.headers_mut()
+            .insert("x-forwarded-for", forwarded.parse()?);
+        Ok(async move {
+            match tokio_tungstenite::connect_async(req).await {
+                Ok(_) => anyhow::Ok(101),
+                Err(tungstenite::Error::Http(resp)) => Ok(resp.status().as_u16()),
+                Err(e) => Err(e.into()),
+            }
+        })
+    };
+
+    // This server sits behind a proxy on the same machine.
+    core.set_trusted_proxies(linli_sync_server::proxies::TrustedProxies::parse(&[
+        "127.0.0.1",
+    ])?);
+    for i in 0..limits::MAX_TOKEN_FAILURES {
+        let status = guess(format!("la_guess_{i}"), "203.0.113.7".into()).await?;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(guess("la_more".into(), "203.0.113.7".into()).await?, 429);
+    assert_eq!(sync_via("203.0.113.7")?.await?, 429, "/sync too");
+    assert_eq!(
+        guess("la_first".into(), "203.0.113.8".into()).await?,
+        401,
+        "another resident behind the proxy is not blocked"
+    );
+    assert_eq!(sync_via("203.0.113.8")?.await?, 401);
+
+    // Without trusted proxies the header is ignored: a guesser cannot
+    // escape its limit by writing a new X-Forwarded-For each time.
+    core.set_trusted_proxies(Default::default());
+    for i in 0..limits::MAX_TOKEN_FAILURES {
+        let status = guess(format!("la_spoof_{i}"), format!("198.51.100.{i}")).await?;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(guess("la_more".into(), "198.51.100.99".into()).await?, 429);
+    Ok(())
+}

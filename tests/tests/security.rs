@@ -154,22 +154,29 @@ async fn an_older_or_newer_protocol_gets_a_clear_refusal() -> anyhow::Result<()>
     init_logging();
     let server = TestServer::start().await?;
     let kiosk = synced_kiosk(&server, "xianfeng", 0).await?;
-    let resp = reqwest::Client::new()
-        .get(server.url.join("api/v1/kiosk/config")?)
-        .bearer_auth(&kiosk.token)
-        .header(protocol::PROTOCOL_HEADER, "99")
-        .send()
-        .await?;
-    assert_eq!(resp.status(), 426);
-    assert_eq!(resp.headers()[protocol::PROTOCOL_HEADER], "1");
-    let body: serde_json::Value = resp.json().await?;
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("update the kiosk"),
-        "{body}"
-    );
+    // "1" is a kiosk from before residents' pseudonyms: it would still send
+    // reversible phone hashes, so it is refused like any other version.
+    for version in ["99", "1"] {
+        let resp = reqwest::Client::new()
+            .get(server.url.join("api/v1/kiosk/config")?)
+            .bearer_auth(&kiosk.token)
+            .header(protocol::PROTOCOL_HEADER, version)
+            .send()
+            .await?;
+        assert_eq!(resp.status(), 426, "protocol {version}");
+        assert_eq!(
+            resp.headers()[protocol::PROTOCOL_HEADER],
+            protocol::PROTOCOL_VERSION.to_string().as_str()
+        );
+        let body: serde_json::Value = resp.json().await?;
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("update the kiosk"),
+            "{body}"
+        );
+    }
     Ok(())
 }
 

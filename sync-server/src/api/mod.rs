@@ -1,8 +1,10 @@
 //! The HTTP surface: `/healthz`, the JSON API under `/api/v1` (admin API
 //! tokens; the kiosk's own configuration with its kiosk token) and the
 //! `/sync` WebSocket. [`router`] is a plain function so routes are tested
-//! with `oneshot` and no socket.
+//! with `oneshot` and no socket. Every response carries the security
+//! headers of [`headers`].
 
+pub mod headers;
 pub mod queries;
 
 use std::sync::Arc;
@@ -54,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/kiosk/config", get(kiosk_config))
         .merge(crate::console::routes())
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(headers::secure))
         .with_state(state)
 }
 

@@ -13,6 +13,9 @@
 //! A sheet holds at most 1,048,576 rows ([`SHEET_ROWS`]); a longer table
 //! continues on sheets named "签到表 (2)", "签到表 (3)", … each with its
 //! header row again, so two million check-ins still export whole.
+//!
+//! Every text cell goes through [`super::cells::text`], so a resident's
+//! text cannot become a formula in a staff member's spreadsheet.
 
 use std::{collections::HashMap, io::Seek as _};
 
@@ -26,7 +29,7 @@ use rusqlite::params;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::Deserialize;
 
-use super::{PageError, Session, clock::HallClocks, download};
+use super::{PageError, Session, cells, clock::HallClocks, download};
 use crate::{Error, api::AppState, provision};
 
 /// Sheet names, in order.
@@ -189,16 +192,16 @@ pub async fn workbook_split(
                     let (phone, name) = (shown.masked, shown.name);
                     let (kind, title) = info.get(&act).cloned().unwrap_or_else(|| ("other".into(), act.clone()));
                     let (ws, row) = table.row(&mut wb)?;
-                    ws.write(row, 0, d.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 1, hall.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 2, kiosk.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 3, title.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 4, phone.unwrap_or_default()).map_err(xlsx_err)?;
-                    ws.write(row, 5, name.unwrap_or_default()).map_err(xlsx_err)?;
+                    ws.write(row, 0, cells::text(d.as_str())).map_err(xlsx_err)?;
+                    ws.write(row, 1, cells::text(hall.as_str())).map_err(xlsx_err)?;
+                    ws.write(row, 2, cells::text(kiosk.as_str())).map_err(xlsx_err)?;
+                    ws.write(row, 3, cells::text(title.as_str())).map_err(xlsx_err)?;
+                    ws.write(row, 4, cells::text(phone.unwrap_or_default())).map_err(xlsx_err)?;
+                    ws.write(row, 5, cells::text(name.unwrap_or_default())).map_err(xlsx_err)?;
                     ws.write(row, 6, head as f64).map_err(xlsx_err)?;
                     ws.write(row, 7, comp as f64).map_err(xlsx_err)?;
-                    ws.write(row, 8, clocks.show(&hall, at)).map_err(xlsx_err)?;
-                    ws.write(row, 9, clocks.show(&hall, rec)).map_err(xlsx_err)?;
+                    ws.write(row, 8, cells::text(clocks.show(&hall, at))).map_err(xlsx_err)?;
+                    ws.write(row, 9, cells::text(clocks.show(&hall, rec))).map_err(xlsx_err)?;
                     *monthly.entry((d[..7].to_string(), hall, kind)).or_default() += head + comp;
                 }
             }
@@ -211,9 +214,9 @@ pub async fn workbook_split(
             monthly.sort();
             for (i, ((m, hall, kind), n)) in monthly.iter().enumerate() {
                 let r = i as u32 + 1;
-                ws.write(r, 0, m.as_str()).map_err(xlsx_err)?;
-                ws.write(r, 1, hall.as_str()).map_err(xlsx_err)?;
-                ws.write(r, 2, kind.as_str()).map_err(xlsx_err)?;
+                ws.write(r, 0, cells::text(m.as_str())).map_err(xlsx_err)?;
+                ws.write(r, 1, cells::text(hall.as_str())).map_err(xlsx_err)?;
+                ws.write(r, 2, cells::text(kind.as_str())).map_err(xlsx_err)?;
                 ws.write(r, 3, *n as f64).map_err(xlsx_err)?;
             }
 
@@ -259,7 +262,7 @@ pub async fn workbook_split(
                         .into_iter()
                         .enumerate()
                     {
-                        ws.write(row, col as u16, v).map_err(xlsx_err)?;
+                        ws.write(row, col as u16, cells::text(v)).map_err(xlsx_err)?;
                     }
                 }
             }
@@ -287,10 +290,10 @@ pub async fn workbook_split(
                     let (hall, pseudonym, start, end, sealed) = r.map_err(err)?;
                     let phone = core.residents.shown(Some(&pseudonym), sealed.as_deref()).masked.unwrap_or_default();
                     let (ws, row) = table.row(&mut wb)?;
-                    ws.write(row, 0, hall.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 1, phone.as_str()).map_err(xlsx_err)?;
-                    ws.write(row, 2, clocks.show(&hall, start)).map_err(xlsx_err)?;
-                    ws.write(row, 3, end.map(|e| clocks.show(&hall, e)).unwrap_or_default()).map_err(xlsx_err)?;
+                    ws.write(row, 0, cells::text(hall.as_str())).map_err(xlsx_err)?;
+                    ws.write(row, 1, cells::text(phone.as_str())).map_err(xlsx_err)?;
+                    ws.write(row, 2, cells::text(clocks.show(&hall, start))).map_err(xlsx_err)?;
+                    ws.write(row, 3, cells::text(end.map(|e| clocks.show(&hall, e)).unwrap_or_default())).map_err(xlsx_err)?;
                     let hours = end.map_or(0.0, |e| (e - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0);
                     ws.write(row, 4, (hours * 100.0).round() / 100.0).map_err(xlsx_err)?;
                     ws.write(row, 5, f64::from(end.map_or(0, |e| points_for_shift(start, e)))).map_err(xlsx_err)?;

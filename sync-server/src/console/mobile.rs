@@ -1,10 +1,15 @@
 //! The resident mobile page, opened from the kiosk's QR code: a phone's
 //! own input method for a longer request. No account: submissions are
-//! size-limited and rate-limited per hall, and land in the hall's web
-//! request book — a request book the server writes, projected like a
-//! kiosk's, so they appear in the same requests list.
+//! size-limited ([`MAX_BODY`]) and rate-limited, per client address
+//! ([`MAX_PER_ADDRESS`] an hour, so one phone or script cannot fill a
+//! hall's quota; the address is the one [`ClientAddr`] names, behind
+//! trusted proxies too) and per hall ([`MAX_PER_WINDOW`] per ten minutes,
+//! whatever the addresses); each refusal is a 429 saying when to try
+//! again. They land in the hall's web request book — a request book the
+//! server writes, projected like a kiosk's, so they appear in the same
+//! requests list.
 
-use std::{collections::HashMap, str::FromStr, sync::Mutex};
+use std::{collections::HashMap, net::IpAddr, str::FromStr, sync::Mutex};
 
 use axum::{
     Form,
@@ -21,7 +26,7 @@ use linli_core::{
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use crate::{Error, api::AppState, provision, server::now_ms};
+use crate::{Error, api::AppState, limits::ClientAddr, provision, server::now_ms};
 
 /// Submissions a hall's web page accepts per window.
 pub const MAX_PER_WINDOW: u32 = 30;
@@ -29,20 +34,69 @@ pub const MAX_PER_WINDOW: u32 = 30;
 pub const WINDOW_MS: i64 = 10 * 60 * 1000;
 /// Largest form body accepted, bytes.
 pub const MAX_BODY: usize = 16 * 1024;
+/// Submissions one client address may make per [`ADDRESS_WINDOW_MS`].
+pub const MAX_PER_ADDRESS: u32 = 10;
+/// The window of [`MAX_PER_ADDRESS`], ms (an hour).
+pub const ADDRESS_WINDOW_MS: i64 = 60 * 60 * 1000;
+/// Client addresses remembered at most. When full, expired ones are
+/// dropped; if none has expired, a new address is not counted (the
+/// per-hall limit still holds it).
+pub const MAX_ADDRESSES: usize = 10_000;
 
-/// Submissions per hall in the current window.
+/// Submissions per client address and per hall in their current windows.
 #[derive(Default)]
-pub struct WebLimiter(Mutex<HashMap<String, (u32, i64)>>);
+pub struct WebLimiter(Mutex<Windows>);
+
+#[derive(Default)]
+struct Windows {
+    /// Hall → (submissions, when the window began).
+    halls: HashMap<String, (u32, i64)>,
+    /// Client address → (submissions, when the window began).
+    addresses: HashMap<IpAddr, (u32, i64)>,
+}
+
+/// Why a submission was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// This address has used its hour; ms until it may again.
+    Address(i64),
+    /// The hall has had its ten minutes' worth.
+    Hall,
+}
 
 impl WebLimiter {
-    fn allow(&self, hall: &str, now: i64) -> bool {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let e = m.entry(hall.to_string()).or_insert((0, now));
-        if now - e.1 >= WINDOW_MS {
-            *e = (0, now);
+    /// Count a submission to `hall` from `addr`, unless either is over
+    /// its limit (then nothing is counted).
+    fn allow(&self, hall: &str, addr: Option<IpAddr>, now: i64) -> Result<(), Refusal> {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let live = |since: i64| now - since < ADDRESS_WINDOW_MS;
+        if let Some((n, since)) = addr.and_then(|ip| w.addresses.get(&ip))
+            && live(*since)
+            && *n >= MAX_PER_ADDRESS
+        {
+            return Err(Refusal::Address(ADDRESS_WINDOW_MS - (now - since)));
         }
-        e.0 += 1;
-        e.0 <= MAX_PER_WINDOW
+        let h = w.halls.entry(hall.to_string()).or_insert((0, now));
+        if now - h.1 >= WINDOW_MS {
+            *h = (0, now);
+        }
+        if h.0 >= MAX_PER_WINDOW {
+            return Err(Refusal::Hall);
+        }
+        h.0 += 1;
+        let Some(ip) = addr else { return Ok(()) };
+        if !w.addresses.contains_key(&ip) && w.addresses.len() >= MAX_ADDRESSES {
+            w.addresses.retain(|_, (_, since)| live(*since));
+            if w.addresses.len() >= MAX_ADDRESSES {
+                return Ok(());
+            }
+        }
+        let a = w.addresses.entry(ip).or_insert((0, now));
+        if !live(a.1) {
+            *a = (0, now);
+        }
+        a.0 += 1;
+        Ok(())
     }
 }
 
@@ -192,6 +246,7 @@ async fn resident_of(
 
 pub async fn submit(
     State(state): State<AppState>,
+    addr: ClientAddr,
     Form(f): Form<MobileForm>,
 ) -> Result<Response, super::PageError> {
     let hall = provision::require_hall(&state.core, &f.hall).await?;
@@ -205,11 +260,20 @@ pub async fn submit(
             return Ok((StatusCode::BAD_REQUEST, page).into_response());
         }
     };
-    if !state.core.web_limiter.allow(&hall.id, now_ms()) {
-        let page = mobile_page(
-            "请稍后再试",
-            html! { p.err { "提交太多了，请过一会儿再试 (too many submissions; try again in a few minutes)" } },
-        );
+    if let Err(refusal) = state.core.web_limiter.allow(&hall.id, addr.0, now_ms()) {
+        let message = match refusal {
+            Refusal::Address(ms) => {
+                let min = (ms + 59_999) / 60_000;
+                format!(
+                    "这台设备（网络）提交太多了，请 {min} 分钟后再试 (too many submissions from this device or network; try again in {min} minutes)"
+                )
+            }
+            Refusal::Hall => {
+                "提交太多了，请过一会儿再试 (too many submissions; try again in a few minutes)"
+                    .to_string()
+            }
+        };
+        let page = mobile_page("请稍后再试 Please wait", html! { p.err { (message) } });
         return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
     }
     // After the limit: each pseudonym costs tens of milliseconds on purpose.
@@ -276,4 +340,53 @@ async fn web_book(
         })
         .await?;
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(i: u32) -> Option<IpAddr> {
+        Some(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+    }
+
+    #[test]
+    fn an_address_gets_its_hour_and_a_hall_its_ten_minutes() {
+        let l = WebLimiter::default();
+        for _ in 0..MAX_PER_ADDRESS {
+            assert_eq!(l.allow("xianfeng", ip(1), 0), Ok(()));
+        }
+        assert_eq!(
+            l.allow("xianfeng", ip(1), 60_000),
+            Err(Refusal::Address(ADDRESS_WINDOW_MS - 60_000))
+        );
+        assert!(l.allow("zhongfu", ip(1), 0).is_err(), "any hall");
+        assert_eq!(l.allow("xianfeng", ip(2), 0), Ok(()), "another address");
+        assert_eq!(l.allow("xianfeng", ip(1), ADDRESS_WINDOW_MS), Ok(()));
+        // The hall's own limit, whatever the addresses.
+        let l = WebLimiter::default();
+        for i in 0..MAX_PER_WINDOW {
+            assert_eq!(l.allow("xianfeng", ip(i), 0), Ok(()));
+        }
+        assert_eq!(l.allow("xianfeng", ip(999), 0), Err(Refusal::Hall));
+        assert_eq!(l.allow("xianfeng", None, 0), Err(Refusal::Hall));
+        assert_eq!(l.allow("zhongfu", ip(999), 0), Ok(()));
+        assert_eq!(l.allow("xianfeng", ip(999), WINDOW_MS), Ok(()));
+    }
+
+    #[test]
+    fn remembered_addresses_stay_bounded() {
+        let l = WebLimiter::default();
+        let n = u32::try_from(2 * MAX_ADDRESSES).expect("small");
+        for i in 0..n {
+            // A hall each, so the halls' limit stays out of the way.
+            assert_eq!(l.allow(&format!("h{i}"), ip(i), 0), Ok(()));
+        }
+        let w = l.0.lock().expect("lock");
+        assert_eq!(w.addresses.len(), MAX_ADDRESSES);
+        drop(w);
+        // Once their hour has passed, old addresses make room.
+        assert_eq!(l.allow("h0", ip(n), ADDRESS_WINDOW_MS), Ok(()));
+        assert_eq!(l.0.lock().expect("lock").addresses.len(), 1);
+    }
 }

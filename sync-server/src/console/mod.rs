@@ -7,6 +7,7 @@
 //! - [`session`]: passwords, sessions, CSRF, sign-in limits.
 //! - [`lang`]: the Chinese/English switch.
 //! - `pages`: sign-in, sign-out and the overview.
+//! - `password`: changing one's own password (ends one's other sessions).
 //! - `kiosks`: the kiosks page, provisioning and revocation.
 //! - [`requests`]: 诉求台账 with its filters, answers and CSV export.
 //! - `audit`: the audit log and its export.
@@ -14,12 +15,14 @@
 //! - [`mobile`]: the resident mobile page behind the kiosk's QR code.
 //! - [`stats`]: statistics with charts (vendored ECharts).
 //! - [`export`]: the XLSX workbook.
+//! - [`cells`]: export cells safe against formula injection.
 //! - [`download`]: streaming large downloads.
 //! - [`clock`]: times on each hall's own clock.
 //! - [`volunteers`]: hours, points and the points catalogue.
 
 mod audit;
 mod calendar;
+pub mod cells;
 pub mod clock;
 pub mod download;
 pub mod export;
@@ -27,6 +30,7 @@ mod kiosks;
 pub mod lang;
 pub mod mobile;
 mod pages;
+mod password;
 pub mod requests;
 pub mod session;
 pub mod stats;
@@ -49,6 +53,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(pages::login_form).post(pages::login))
         .route("/admin/logout", post(pages::logout))
+        .route(
+            "/admin/password",
+            get(password::show).post(password::change),
+        )
         .route("/admin/lang/{code}", get(lang::switch))
         .route("/admin", get(pages::overview))
         .route("/admin/kiosks", get(kiosks::show).post(kiosks::provision))
@@ -70,6 +78,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/volunteers/catalogue", post(volunteers::save_item))
         .route("/admin/export.xlsx", get(export::xlsx))
         .route("/admin/assets/echarts.min.js", get(stats::echarts))
+        .route("/admin/assets/stats.js", get(stats::charts))
         .route("/admin/calendar", get(calendar::show))
         .route("/admin/calendar/{hall}", post(calendar::save))
         .route("/admin/calendar/{hall}/{id}/cancel", post(calendar::cancel))
@@ -118,6 +127,7 @@ pub fn page(l: Lang, title: &str, session: Option<&Session>, body: Markup) -> Ht
                             form method="post" action="/admin/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
                                 span { (s.user) " (" (s.role) ") " }
+                                a href="/admin/password" { (l.t("修改密码", "Password")) } " "
                                 button type="submit" { (l.t("退出", "Sign out")) }
                             }
                         }

@@ -60,8 +60,13 @@ pub async fn login(
     }
     let user = form.user.clone();
     let found = state.core.db.call(move |db| db.admin_login(&user)).await?;
-    let ok =
-        matches!(&found, Some((_, Some(hash))) if session::verify_password(hash, &form.password));
+    // One argon2 verification whether or not the name has a password.
+    let stored = found.and_then(|(_, hash)| hash);
+    let ok = state
+        .core
+        .passwords
+        .verify(stored, form.password.clone())
+        .await?;
     if !ok {
         limiter.fail(&form.user, now);
         tracing::info!("console sign-in failed");

@@ -497,8 +497,10 @@ pub async fn reveal(
     .into_response())
 }
 
-/// One CSV field, quoted when it must be.
+/// One CSV field, quoted when it must be, never read as a formula
+/// ([`super::cells::text`]).
 pub fn csv_field(s: &str) -> String {
+    let s = super::cells::text(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
