@@ -12,6 +12,9 @@ packages=(
   libegl1 libegl-mesa0 libgl1-mesa-dri libvulkan1 mesa-vulkan-drivers
   xvfb xauth
   chromium
+  # Chinese text in Chromium's screenshots of the console (the kiosk embeds
+  # its own font; the console uses the browser's, as office PCs have).
+  fonts-noto-cjk
 )
 
 missing=()
