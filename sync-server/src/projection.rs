@@ -529,7 +529,17 @@ pub fn store(
     received: i64,
 ) -> Result<Projected> {
     let mut out = Projected::default();
-    for (key, reason) in &a.quarantine {
+    let mut quarantine = a.quarantine.clone();
+    if a.state.is_some() {
+        for row in &a.rows {
+            if let Row::Request(id, _, Some(reply)) = row
+                && !answer_was_given(tx, id, reply)?
+            {
+                quarantine.push((format!("{}/{id}", requests::REQUESTS), FORGED_ANSWER.into()));
+            }
+        }
+    }
+    for (key, reason) in &quarantine {
         let record = match key.rsplit_once('/') {
             Some((_, id)) if linli_core::ids::RecordId::parse(id).is_err() => "(not a record id)",
             _ => key.as_str(),
@@ -548,20 +558,6 @@ pub fn store(
     };
     let period = header.period.clone().unwrap_or_default();
     for row in &a.rows {
-        if let Row::Request(id, _, Some(reply)) = row
-            && !answer_was_given(tx, id, reply)?
-        {
-            let key = format!("{}/{id}", requests::REQUESTS);
-            let reason = "the kiosk wrote a status or reply, which only the server writes; ignored";
-            tracing::warn!(doc = %doc, record = %id, kiosk = %owner_kiosk, "quarantined: {reason}");
-            tx.execute(
-                "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (doc_id, record_key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
-                params![doc, key, owner_hall, owner_kiosk, reason, received],
-            )
-            .map_err(|e| Error::db("quarantining", e))?;
-            out.quarantined += 1;
-        }
         write_row(tx, row, doc, owner_hall, owner_kiosk, &period, received)?;
         out.records += 1;
     }
@@ -635,6 +631,10 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
         })
         .await
 }
+
+/// Why an answer found in a kiosk's request book is not taken.
+const FORGED_ANSWER: &str =
+    "the kiosk wrote a status or reply, which only the server writes; ignored";
 
 /// True when the server itself gave `reply` to request `id`.
 fn answer_was_given(
