@@ -434,3 +434,17 @@ fn volunteers_and_headcount_in_english() {
         1,
     );
 }
+
+#[test]
+fn the_start_screen_shows_todays_date_weekday_and_time_on_the_halls_clock() {
+    let mut k = kiosk();
+    // 10:45 on Tuesday 24 November 2026, Shanghai time.
+    assert!(k.shows("11月24日 星期二 10:45"));
+    k.advance(2 * 3_600_000 + 15 * 60_000);
+    assert!(k.shows("11月24日 星期二 13:00"), "the time moves on");
+    k.tap("English");
+    assert!(k.shows("Tuesday 24 November, 13:00"));
+    // Past midnight it is Wednesday.
+    k.advance(11 * 3_600_000);
+    assert!(k.shows("Wednesday 25 November, 00:00"));
+}

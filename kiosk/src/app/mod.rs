@@ -589,6 +589,11 @@ impl KioskApp {
             .unwrap_or_default()
     }
 
+    /// Now on the hall's clock.
+    fn local_now(&self) -> Option<chrono::DateTime<chrono_tz::Tz>> {
+        self.tz.timestamp_millis_opt(self.now()).single()
+    }
+
     fn hhmm(&self, ms: i64) -> String {
         self.tz
             .timestamp_millis_opt(ms)
@@ -635,6 +640,8 @@ impl KioskApp {
         ) {
             self.warning_shown = false;
             self.last_input_ms = now;
+            // The start screen shows the time: keep it current.
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
             return None;
         }
         ctx.request_repaint_after(std::time::Duration::from_millis(500));

@@ -259,11 +259,22 @@ impl KioskApp {
     }
 
     fn start_screen(&mut self, ui: &mut egui::Ui) {
-        ui.label(
-            RichText::new(self.t(Key::TodaysActivities))
-                .size(TITLE)
-                .strong(),
-        );
+        // Today's date, weekday and time, large: elderly residents orient
+        // by them (on the hall's clock).
+        let today_line = self
+            .local_now()
+            .map(|t| crate::i18n::today_line(self.lang, &t))
+            .unwrap_or_default();
+        ui.horizontal(|ui| {
+            ui.label(
+                RichText::new(self.t(Key::TodaysActivities))
+                    .size(TITLE)
+                    .strong(),
+            );
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                ui.label(RichText::new(today_line).size(TITLE).strong());
+            });
+        });
         let today = self.todays();
         if today.is_empty() {
             ui.label(self.t(Key::NoActivitiesYet));

@@ -45,6 +45,26 @@ impl Lang {
     }
 }
 
+/// Today as the start screen shows it, large, for residents who orient
+/// by the date: `11月24日 星期二 10:45` or `Tuesday 24 November, 10:45`.
+pub fn today_line(lang: Lang, t: &chrono::DateTime<chrono_tz::Tz>) -> String {
+    use chrono::Datelike as _;
+    let weekday = t.weekday().num_days_from_monday() as usize;
+    match lang {
+        Lang::Zh => {
+            const DAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
+            format!(
+                "{}月{}日 星期{} {}",
+                t.month(),
+                t.day(),
+                DAYS[weekday],
+                t.format("%H:%M")
+            )
+        }
+        Lang::En => t.format("%A %-d %B, %H:%M").to_string(),
+    }
+}
+
 /// Common surnames offered on the name grid (data, the same in both languages).
 pub const SURNAMES: [&str; 24] = [
     "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林",
@@ -348,6 +368,22 @@ pub const ALL: [Key; 142] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn today_reads_as_date_weekday_and_time_in_both_languages() {
+        use chrono::TimeZone as _;
+        let t = chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 11, 24, 5, 40, 0)
+            .single()
+            .expect("time");
+        assert_eq!(today_line(Lang::Zh, &t), "11月24日 星期二 05:40");
+        assert_eq!(today_line(Lang::En, &t), "Tuesday 24 November, 05:40");
+        let sunday = chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 11, 29, 21, 5, 0)
+            .single()
+            .expect("time");
+        assert_eq!(today_line(Lang::Zh, &sunday), "11月29日 星期日 21:05");
+    }
 
     #[test]
     fn every_key_has_text_in_both_languages() {
