@@ -995,8 +995,27 @@ mod tests {
             .expect("seed");
         }
         // A v3 database whose check-ins carry no masked number or name is
-        // fine: only counts, nothing reversible.
+        // fine: only counts, nothing reversible. It migrates with its rows,
+        // roll-ups and triggers.
         super::refuse_old_residents(&path, DbOptions::default()).expect("no old residents yet");
+        let upgraded = tempfile::tempdir().expect("dir");
+        std::fs::copy(&path, upgraded.path().join("server.sqlite3")).expect("copy");
+        let db = open(upgraded.path(), MIGRATIONS);
+        db.with(|c| {
+            let (rolled, direct) = rolled_and_direct(c);
+            assert_eq!(rolled, direct);
+            assert_eq!(direct.len(), 1, "the old check-in is still counted");
+            checkin(c, 2, "a", "2026-01-01", "x", Some("q"));
+            c.execute(
+                "UPDATE checkins SET sealed = 's' WHERE record_id = 'c2'",
+                [],
+            )
+            .expect("the new column");
+            let (rolled, direct) = rolled_and_direct(c);
+            assert_eq!(rolled, direct);
+            Ok(())
+        })
+        .expect("upgraded");
         {
             let c = Connection::open(&path).expect("raw");
             c.execute("UPDATE checkins SET phone_masked = '138****5678'", [])
