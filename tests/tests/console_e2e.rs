@@ -228,7 +228,13 @@ async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree() -> anyhow
     );
     assert_eq!(cell(&page, "received"), 1);
     // The chart data is the tables' data: its weekly sum is the API's person-times.
-    let json = page.split("const STATS = ").nth(1).unwrap_or("{}");
+    // The page's JSON data block, which the chart script draws.
+    let json = page
+        .split("id=\"stats-data\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, body)| body.split_once("</script>"))
+        .map_or("{}", |(json, _)| json);
     let stats: serde_json::Value = serde_json::Deserializer::from_str(json)
         .into_iter::<serde_json::Value>()
         .next()
