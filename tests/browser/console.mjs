@@ -3,7 +3,8 @@
 // add an activity, answer a request, look at the statistics, export XLSX.
 // Usage: node console.mjs BASE_URL USER PASSWORD HALL SHOTS_DIR
 // Prints one JSON line: { token, requestAnswered, revealed, auditReveal,
-// xlsxBytes, statsCanvas, english, chinese, cspViolations }.
+// xlsxBytes, statsCanvas, english, chinese, cspViolations, mobileRight,
+// mobileScrollWidth }.
 import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 
@@ -85,5 +86,16 @@ out.english = (await page.textContent("main h1"))?.trim();
 await shot("08-stats-en");
 await Promise.all([page.waitForLoadState(), page.click("header a[lang=zh-CN]")]);
 out.chinese = (await page.textContent("main h1"))?.trim();
+
+// The resident's phone page behind the kiosk's QR code, on a phone 390 px
+// wide: nothing may run past the right edge.
+const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+await phone.goto(`${base}m/request?hall=${hall}`);
+out.mobileRight = await phone.evaluate(() => Math.max(
+  ...[...document.querySelectorAll("textarea, input, select, button")]
+    .filter((e) => e.type !== "hidden")
+    .map((e) => e.getBoundingClientRect().right)));
+out.mobileScrollWidth = await phone.evaluate(() => document.documentElement.scrollWidth);
+await phone.screenshot({ path: `${shots}/09-mobile-390.png`, fullPage: true });
 await browser.close();
 console.log(JSON.stringify(out));

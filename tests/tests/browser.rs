@@ -80,6 +80,13 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     // The callback number, revealed with one click, and the reveal audited.
     assert_eq!(report["revealed"], phone.expose_digits(), "{report}");
     assert_eq!(report["auditReveal"], true, "{report}");
+    // The phone page fits a 390 px wide phone.
+    let right = report["mobileRight"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        right > 300.0 && right <= 390.0,
+        "fields end at {right} px: {report}"
+    );
+    assert_eq!(report["mobileScrollWidth"], 390, "{report}");
     assert_eq!(report["statsCanvas"], true);
     assert_eq!(
         report["cspViolations"],

@@ -119,7 +119,7 @@ fn mobile_page(title: &str, body: Markup) -> Html<String> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) }
-                    style { "body{font-family:sans-serif;font-size:20px;margin:16px;background:#fbf8f1;color:#1a1a1a}select,textarea,input,button{font-size:20px;width:100%;margin:6px 0;padding:8px}button{background:#9e1b1b;color:#fff;border:0;border-radius:6px}.err{color:#9e1b1b}.ok{color:#1b5e20}" }
+                    style { "*{box-sizing:border-box}label{display:block}body{font-family:sans-serif;font-size:20px;margin:16px;background:#fbf8f1;color:#1a1a1a}select,textarea,input,button{font-size:20px;width:100%;max-width:100%;margin:6px 0;padding:8px}button{background:#9e1b1b;color:#fff;border:0;border-radius:6px}.err{color:#9e1b1b}.ok{color:#1b5e20}" }
                 }
                 body { h1 { (title) } (body) }
             }
