@@ -32,13 +32,7 @@ fn a_new_resident_checks_in_with_a_name_and_a_companion_then_is_recognised() {
         1,
     );
     // The server opens what the kiosk sealed: the masked number and the name.
-    let (pseudonym, sealed) =
-        k.server_row("SELECT phone_hash, sealed FROM checkins WHERE companions = 1");
-    let shown = k
-        .server
-        .core
-        .residents
-        .shown(Some(&pseudonym), Some(&sealed));
+    let shown = k.shown_by_server("SELECT phone_hash, sealed FROM checkins WHERE companions = 1");
     assert_eq!(shown.masked.as_deref(), Some("138****5678"));
     assert_eq!(shown.name.as_deref(), Some("王阿姨"));
 
@@ -70,12 +64,7 @@ fn check_in_works_in_english_too() {
     k.tap("Confirm check-in");
     k.until_text("You are checked in");
     k.until_server("SELECT count(*) FROM checkins WHERE sealed IS NOT NULL", 1);
-    let (pseudonym, sealed) = k.server_row("SELECT phone_hash, sealed FROM checkins");
-    let shown = k
-        .server
-        .core
-        .residents
-        .shown(Some(&pseudonym), Some(&sealed));
+    let shown = k.shown_by_server("SELECT phone_hash, sealed FROM checkins");
     assert_eq!(shown.masked.as_deref(), Some("139****1111"));
     assert_eq!(shown.name, None, "no name was given");
     k.tap("中文");

@@ -241,16 +241,22 @@ impl Fixture {
             .expect("query")
     }
 
-    /// Two text columns of the one row a projection query returns.
-    pub fn server_row(&self, sql: &'static str) -> (String, String) {
-        self.server
+    /// What staff see of the resident in the one row `sql` returns
+    /// (pseudonym, sealed contact): the server opens the sealed contact.
+    pub fn shown_by_server(&self, sql: &'static str) -> linli_sync_server::residents::Shown {
+        let (pseudonym, sealed): (String, String) = self
+            .server
             .core
             .db
             .with(|c| {
                 c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
                     .map_err(|e| linli_sync_server::Error::db("test query", e))
             })
-            .expect("query")
+            .expect("query");
+        self.server
+            .core
+            .residents
+            .shown(Some(&pseudonym), Some(&sealed))
     }
 
     /// Wait until a projection query returns `want`.
