@@ -225,8 +225,37 @@ impl std::fmt::Debug for ResidentRef {
 }
 
 impl ResidentRef {
+    /// The pseudonym that stands where an erased resident was. It is not
+    /// 64 hex digits, so no number ever derives it: erased records match
+    /// nobody, link to nobody, and still count as a named visit.
+    pub const ERASED: &'static str = "erased";
+
+    /// What a record of a resident who asked to be erased carries instead
+    /// of them (see `docs::erase`): no pseudonym, no sealed contact, no name.
+    pub fn erased() -> Self {
+        Self {
+            pseudonym: Self::ERASED.to_string(),
+            sealed: String::new(),
+            name_box: None,
+        }
+    }
+
+    /// True for [`ResidentRef::erased`].
+    pub fn is_erased(&self) -> bool {
+        self.pseudonym == Self::ERASED
+    }
+
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
+        if self.is_erased() {
+            if self.sealed.is_empty() && self.name_box.is_none() {
+                return Ok(());
+            }
+            return Err(Error::invalid(
+                "resident",
+                "an erased resident carries no sealed contact and no name",
+            ));
+        }
         if self.pseudonym.len() != 64 || !self.pseudonym.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::invalid(
                 "resident",
@@ -716,6 +745,19 @@ mod tests {
         r = resident();
         r.sealed = "A".repeat(MAX_SEALED_CHARS + 4);
         assert!(r.validate().is_err(), "absurdly long");
+    }
+
+    #[test]
+    fn an_erased_resident_fits_only_with_nothing_beside_it() {
+        assert!(ResidentRef::erased().validate().is_ok());
+        assert!(ResidentRef::erased().is_erased());
+        assert!(!resident().is_erased());
+        let mut r = ResidentRef::erased();
+        r.sealed = resident().sealed;
+        assert!(r.validate().is_err(), "an erased marker with a sealed contact");
+        let mut r = ResidentRef::erased();
+        r.name_box = resident().name_box;
+        assert!(r.validate().is_err(), "an erased marker with a name box");
     }
 
     #[test]

@@ -101,7 +101,8 @@ pub fn open(path: &Path, options: DbOptions) -> Result<Connection> {
         Durability::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;
+         PRAGMA secure_delete=ON;"
     ))
     .map_err(|e| classify_open_error(path, e))?;
     if let Some(max) = options.max_page_count {
@@ -109,6 +110,16 @@ pub fn open(path: &Path, options: DbOptions) -> Result<Connection> {
             .map_err(|e| classify_open_error(path, e))?;
     }
     Ok(conn)
+}
+
+/// Copy the write-ahead log into the database file and truncate it. With
+/// `secure_delete` on (every connection [`open`] makes has it: a resident's
+/// erased record must not linger in free pages), this leaves no copy of
+/// deleted rows in either file. Readers that hold old pages make it wait.
+pub fn checkpoint(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+        .map(|_| ())
+        .map_err(|e| Error::store("checkpointing the write-ahead log", e))
 }
 
 /// Apply the migrations of `component` not yet applied, each in its own

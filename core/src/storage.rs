@@ -128,6 +128,56 @@ impl SqliteStorage {
         })
     }
 
+    /// A document as stored (every chunk samod wrote for it, loaded into
+    /// one), or `None` when nothing is stored for it. Read without a repo,
+    /// so a document can be rebuilt while no repo holds it.
+    pub fn load_document(&self, doc_id: &str) -> Result<Option<automerge::Automerge>> {
+        let chunks: Vec<(String, Vec<u8>)> = self.with_conn(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT key, data FROM samod_storage
+                     WHERE key >= ?1 || '/' AND key < ?1 || '0' ORDER BY key",
+                )
+                .map_err(|e| Error::store("loading a document", e))?;
+            let rows = stmt
+                .query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| Error::store("loading a document", e))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| Error::store("loading a document", e))
+        })?;
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        let mut doc = automerge::Automerge::new();
+        for (key, data) in chunks {
+            doc.load_incremental(&data).map_err(|e| Error::Schema {
+                doc: doc_id.to_string(),
+                reason: format!("stored chunk {key} does not load: {e}"),
+            })?;
+        }
+        Ok(Some(doc))
+    }
+
+    /// Delete everything stored for a document; returns the chunks deleted.
+    /// The connection has `secure_delete` on (see [`crate::sqlite::open`]),
+    /// so the freed pages are overwritten; call [`SqliteStorage::checkpoint`]
+    /// after to clear the write-ahead log of the old pages too.
+    pub fn delete_document(&self, doc_id: &str) -> Result<usize> {
+        self.with_conn(|c| {
+            c.execute(
+                "DELETE FROM samod_storage WHERE key >= ?1 || '/' AND key < ?1 || '0'",
+                [doc_id],
+            )
+            .map_err(|e| Error::store("deleting a document", e))
+        })
+    }
+
+    /// Copy the write-ahead log into the database and truncate it, so
+    /// pages that held deleted data are gone from both files.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.with_conn(|c| crate::sqlite::checkpoint(c))
+    }
+
     fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self
             .inner

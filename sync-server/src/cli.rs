@@ -45,6 +45,9 @@ pub enum Command {
     /// Manage admins.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Residents' personal data.
+    #[command(subcommand)]
+    Resident(ResidentCommand),
     /// Re-create the projection tables from the documents.
     RebuildProjection,
     /// Copy the database to FILE while the server runs (consistent
@@ -128,6 +131,20 @@ pub enum KioskCommand {
     Revoke {
         /// The kiosk's id.
         id: String,
+    },
+}
+
+/// `resident` commands.
+#[derive(Subcommand, Debug)]
+pub enum ResidentCommand {
+    /// Erase one resident on their request: every document that holds them
+    /// is rebuilt without them (counts and statistics stay), and the halls'
+    /// kiosks delete their copies at their next sync. Run it with the
+    /// server stopped, or use the console's erase page while it runs.
+    Erase {
+        /// Their 11-digit mobile number.
+        #[arg(long)]
+        phone: String,
     },
 }
 
@@ -435,6 +452,44 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             core.stop().await;
             r?;
             writeln!(out, "{user} may now see hall {hall}").map_err(io)
+        }
+        Command::Resident(ResidentCommand::Erase { phone }) => {
+            let phone = linli_core::phone::PhoneNumber::parse(phone)
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
+            let dir = data_dir(cli)?;
+            let _lock = crate::backup::lock(&dir).map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "a linli-server is running on {}: erase from its console (Residents → Erase, \
+                     central admins), or stop it and run this again",
+                    dir.display()
+                )),
+                other => other,
+            })?;
+            let core = open_core(cli).await?;
+            let by = format!(
+                "cli:{}",
+                std::env::var("USER").unwrap_or_else(|_| "operator".into())
+            );
+            let r = crate::erasure::erase_resident(&core, &phone, &by).await;
+            core.stop().await;
+            match r? {
+                Some(e) => writeln!(
+                    out,
+                    "resident erased: {} records in {} documents rebuilt without them (halls: {}); \
+                     counts and statistics are unchanged; each hall's kiosks delete their copies at \
+                     their next sync\nerasure {}",
+                    e.records,
+                    e.documents,
+                    e.halls.join(", "),
+                    e.id
+                )
+                .map_err(io),
+                None => writeln!(
+                    out,
+                    "no records of that number are stored on this server: nothing was changed"
+                )
+                .map_err(io),
+            }
         }
         Command::Backup { to } => {
             let dir = data_dir(cli)?;

@@ -106,6 +106,32 @@ const MIGRATIONS: &[&str] = &[
     -- pseudonyms now (residents.rs); their salt is not secret.
     DELETE FROM server_meta WHERE key = 'phone_key';
 ",
+    "
+    -- v6 (issue 12, erasure): a kiosk document rebuilt without an erased
+    -- resident is retired in favour of its replacement: never loaded,
+    -- stored or shared again (its data is deleted), so a kiosk that still
+    -- has it cannot bring it back.
+    ALTER TABLE documents ADD COLUMN retired_ms INTEGER;
+    ALTER TABLE documents ADD COLUMN replaced_by TEXT;
+    -- Each erasure, for the operators' record: who, when, how much. Never
+    -- the number, never the pseudonym.
+    CREATE TABLE erasures (
+        id TEXT PRIMARY KEY NOT NULL,
+        by_user TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        records INTEGER NOT NULL,
+        documents INTEGER NOT NULL
+    );
+    -- The days an erased resident visited each hall, under the erasure's
+    -- random id and pointing at no record: distinct-resident counts over
+    -- any range stay what they were (console::stats).
+    CREATE TABLE erased_visits (
+        erasure_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        PRIMARY KEY (hall_id, date, erasure_id)
+    ) WITHOUT ROWID;
+",
 ];
 
 /// A hall.
@@ -184,6 +210,9 @@ pub struct DocOwner {
     pub kind: Option<String>,
     /// The kiosk that first delivered it.
     pub owner_kiosk: Option<String>,
+    /// Rebuilt without an erased resident and replaced: never loaded,
+    /// stored or shared again.
+    pub retired: bool,
 }
 
 /// Handle to the server's database. Cheap to clone.
@@ -210,13 +239,14 @@ const KIOSK_COLUMNS: &str = "id, hall_id, name, created_ms, revoked_ms, last_see
 /// Who owns a document, on a connection (also used inside transactions).
 pub fn doc_owner(c: &Connection, doc_id: &str) -> Result<Option<DocOwner>> {
     c.query_row(
-        "SELECT hall_id, kind, owner_kiosk FROM documents WHERE doc_id = ?1",
+        "SELECT hall_id, kind, owner_kiosk, retired_ms IS NOT NULL FROM documents WHERE doc_id = ?1",
         [doc_id],
         |r| {
             Ok(DocOwner {
                 hall_id: r.get(0)?,
                 kind: r.get(1)?,
                 owner_kiosk: r.get(2)?,
+                retired: r.get(3)?,
             })
         },
     )
@@ -734,12 +764,13 @@ impl Db {
         })
     }
 
-    /// Every kiosk-delivered document id.
+    /// Every kiosk-delivered document id still in use (not retired).
     pub fn kiosk_documents(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut stmt = c
                 .prepare(
-                    "SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL ORDER BY doc_id",
+                    "SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL AND retired_ms IS NULL
+                     ORDER BY doc_id",
                 )
                 .map_err(|e| Error::db("listing documents", e))?;
             let rows = stmt

@@ -20,6 +20,7 @@
 //! - [`api`]: the HTTP router (`/healthz`, `/api/v1`, `/sync`).
 //! - [`console`]: the admin console (`/admin`): sessions, roles, pages.
 //! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
+//! - [`erasure`]: erasing one resident on request (documents rebuilt).
 //! - [`demo`]: the demo halls and their week of activities.
 //! - [`db`]: the server's own tables.
 //! - [`auth`]: tokens and their hashes.
@@ -39,6 +40,7 @@ pub mod cli;
 pub mod console;
 pub mod db;
 pub mod demo;
+pub mod erasure;
 pub mod error;
 pub mod harness;
 pub mod intake;

@@ -235,6 +235,28 @@ impl HallRepos {
         stopped
     }
 
+    /// Stop the hall's repo if it runs, ending its kiosks' sync connections
+    /// (they reconnect by themselves), then run `work` while no repo of the
+    /// hall can start. A new repo starts on the hall's next use, so no
+    /// document the old one held stays in memory or is saved again.
+    pub async fn with_hall_stopped<T, F>(&self, hall_id: &str, work: impl FnOnce() -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let slot = self.slot(hall_id);
+        let mut running = slot.lock().await;
+        if let Some(repo) = running.take() {
+            for kiosk in self.shared.db.call(|db| db.kiosks()).await? {
+                if kiosk.hall_id == hall_id {
+                    self.shared.registry.kill_kiosk(&kiosk.id);
+                }
+            }
+            stop_repo(&repo.repo).await;
+            tracing::info!(hall = %hall_id, "hall repo stopped for a rebuild");
+        }
+        work().await
+    }
+
     /// Stop every repo (flushing what each holds).
     pub async fn stop(&self) {
         let stops = self.all_slots().into_iter().map(|(_, slot)| async move {
@@ -345,6 +367,10 @@ impl HallStorage {
             return true;
         };
         match self.owners.get(&doc).await {
+            Ok(Some(owner)) if owner.retired => {
+                tracing::debug!(%doc, "a retired document: neither loaded nor stored again");
+                false
+            }
             Ok(Some(owner)) if owner.hall_id.as_str() != &*self.hall_id => {
                 tracing::debug!(%doc, hall = %self.hall_id, "another hall's document: not loaded in this hall's repo");
                 false
@@ -435,6 +461,9 @@ impl SharePolicy {
                 return ShareConfig::none();
             }
         };
+        if owner.retired {
+            return ShareConfig::none();
+        }
         if owner.hall_id != kiosk.hall_id {
             tracing::debug!(doc = %doc, kiosk = %kiosk.kiosk_id, "another hall's document: not shared");
             return ShareConfig::none();

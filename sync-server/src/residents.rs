@@ -200,6 +200,11 @@ impl ServerResidents {
             .map_err(Error::from)
     }
 
+    /// Drop what is cached of a resident (they were erased).
+    pub fn forget(&self, pseudonym: &str) {
+        self.lock().remove(pseudonym);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Shown>> {
         self.shown.lock().unwrap_or_else(|p| p.into_inner())
     }

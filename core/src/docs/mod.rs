@@ -10,10 +10,12 @@
 //! - [`directory`]: which documents exist for a hall.
 //! - [`ledger`]: one kiosk's day of check-ins, ratings and shift events.
 //! - [`requests`]: one kiosk's month of requests, with the server's replies.
+//! - [`erase`]: a kiosk document rebuilt without one resident.
 //! - [`values`]: strings and counts as whichever peer wrote them.
 
 pub mod calendar;
 pub mod directory;
+pub mod erase;
 pub mod ledger;
 pub mod requests;
 pub mod values;

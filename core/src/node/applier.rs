@@ -31,8 +31,9 @@ use tokio::{
 use crate::{
     Error, Result,
     docs::{ledger, requests},
-    model::{CheckIn, Rating, Request, ShiftEvent},
+    model::{CheckIn, Rating, Request, ResidentRef, ShiftEvent},
 };
+use serde::Serialize;
 
 /// A committed record to write into its document.
 pub(super) struct Pending {
@@ -192,6 +193,38 @@ pub(super) fn write_record(
         ledger::RATINGS => ledger::add_rating(doc, key, &from_json::<Rating>(payload)?),
         ledger::SHIFTS => ledger::add_shift_event(doc, key, &from_json::<ShiftEvent>(payload)?),
         requests::REQUESTS => requests::add_request(doc, key, &from_json::<Request>(payload)?),
+        other => Err(Error::invalid(
+            "journal entry",
+            format!("unknown record map {other:?}"),
+        )),
+    }
+}
+
+/// A record as `doc` holds it, as the journal keeps it: its JSON payload
+/// and the pseudonym it is found by (`None` when anonymous or erased).
+/// `Ok(None)` when the document lacks it.
+pub(super) fn read_record(
+    doc: &Automerge,
+    map: &str,
+    key: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    fn found<T: Serialize>(
+        v: Option<T>,
+        who: impl FnOnce(&T) -> Option<&ResidentRef>,
+    ) -> Result<Option<(String, Option<String>)>> {
+        let Some(v) = v else { return Ok(None) };
+        let pseudonym = who(&v)
+            .filter(|r| !r.is_erased())
+            .map(|r| r.pseudonym.clone());
+        let json =
+            serde_json::to_string(&v).map_err(|e| Error::invalid("record", e.to_string()))?;
+        Ok(Some((json, pseudonym)))
+    }
+    match map {
+        ledger::CHECKINS => found(ledger::checkin(doc, key)?, |c| c.resident.as_ref()),
+        ledger::RATINGS => found(ledger::rating(doc, key)?, |_| None),
+        ledger::SHIFTS => found(ledger::shift_event(doc, key)?, |s| Some(&s.volunteer)),
+        requests::REQUESTS => found(requests::request(doc, key)?, |r| r.resident.as_ref()),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),

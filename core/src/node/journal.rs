@@ -450,6 +450,87 @@ impl Journal {
         })
     }
 
+    /// The day or month a document of this kiosk holds, by its id.
+    pub fn doc_by_id(&self, doc_id: &str) -> Result<Option<DocRow>> {
+        self.with(|c| {
+            let row = c
+                .query_row(
+                    "SELECT kind, period, registered FROM kiosk_docs WHERE doc_id = ?1",
+                    [doc_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(|e| Error::store("looking up a document", e))?;
+            row.map(|(kind, period, registered)| {
+                Ok(DocRow {
+                    kind: kind_of(&kind)?,
+                    period,
+                    doc_id: doc_id.to_string(),
+                    registered: registered != 0,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Carry on in the document the server rebuilt for a day or month
+    /// (a resident was erased): one transaction that points the day at
+    /// `new_doc_id`, rewrites each record as the new document holds it
+    /// (`rewrites`: record id, payload, pseudonym — `None` once erased) and
+    /// marks the records it lacks (`missing`) unsynced, so they are written
+    /// into it and sync again.
+    pub fn adopt_rebuilt(
+        &self,
+        kind: DocKind,
+        period: &str,
+        new_doc_id: &str,
+        rewrites: &[(String, String, Option<String>)],
+        missing: &[String],
+    ) -> Result<()> {
+        let r = self.with(|c| {
+            let tx = c
+                .transaction()
+                .map_err(|e| Error::store("adopting a rebuilt document", e))?;
+            tx.execute(
+                "UPDATE kiosk_docs SET doc_id = ?3, registered = 1 WHERE kind = ?1 AND period = ?2",
+                params![kind.name(), period, new_doc_id],
+            )
+            .map_err(|e| Error::store("adopting a rebuilt document", e))?;
+            for (id, payload, pseudonym) in rewrites {
+                tx.execute(
+                    "UPDATE journal SET payload = ?2, phone_hash = ?3 WHERE record_id = ?1",
+                    params![id, payload, pseudonym],
+                )
+                .map_err(|e| Error::store("rewriting a record", e))?;
+            }
+            for id in missing {
+                tx.execute(
+                    "UPDATE journal SET synced_ms = NULL WHERE record_id = ?1",
+                    [id],
+                )
+                .map_err(|e| Error::store("re-queueing a record", e))?;
+            }
+            tx.commit()
+                .map_err(|e| Error::store("adopting a rebuilt document", e))
+        });
+        // Records re-queued: count the backlog again on the next ask.
+        if let Ok(mut n) = self.unsynced.lock() {
+            *n = None;
+        }
+        r
+    }
+
+    /// Clear the write-ahead log of pages that held rewritten rows.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.with(|c| sqlite::checkpoint(c))
+    }
+
     /// Number of documents this kiosk has written.
     pub fn doc_count(&self) -> Result<u64> {
         self.with(|c| {

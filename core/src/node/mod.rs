@@ -209,6 +209,8 @@ struct Shared {
     wake: Arc<tokio::sync::Notify>,
     applier: Applier,
     recording: tokio::sync::Mutex<()>,
+    /// The directory's heads when its retired documents were last acted on.
+    retired_seen: Mutex<Vec<automerge::ChangeHash>>,
     backoff: BackoffConfig,
     trust: crate::tls::Trust,
 }
@@ -375,6 +377,7 @@ impl KioskNode {
             wake,
             applier,
             recording: tokio::sync::Mutex::new(()),
+            retired_seen: Mutex::new(Vec::new()),
             backoff: options.backoff,
             trust: options.trust.clone(),
         });
@@ -651,7 +654,6 @@ impl KioskNode {
     ) -> Result<()> {
         let payload =
             serde_json::to_string(value).map_err(|e| Error::invalid("record", e.to_string()))?;
-        let handle = self.doc_for(kind, period).await?;
         let entry = Entry {
             record_id: id.to_string(),
             doc_kind: kind,
@@ -667,6 +669,9 @@ impl KioskNode {
         // One record at a time from reserving its place to queueing it, so
         // records reach the applier in the order their places were taken.
         let _one_at_a_time = self.shared.recording.lock().await;
+        // Under the same lock, so a document the server rebuilt is never
+        // written to once this kiosk has moved to its replacement.
+        let handle = self.doc_for(kind, period).await?;
         let ticket = self.shared.applier.reserve();
         let j = self.shared.journal.clone();
         blocking(move || j.append(&entry)).await?;
@@ -1150,6 +1155,7 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     )
     .await;
     register_docs(shared).await?;
+    adopt_rebuilt_docs(shared).await?;
 
     // Which documents have unconfirmed records?
     let j = shared.journal.clone();
@@ -1239,4 +1245,108 @@ async fn register_docs(shared: &Arc<Shared>) -> Result<()> {
         blocking(move || j.mark_registered(row.kind, &row.period)).await?;
     }
     Ok(())
+}
+
+/// Act on documents the server rebuilt without an erased resident (see
+/// `docs::erase`): carry on in the new document for each of this kiosk's
+/// own, and delete every retired document from this kiosk's store, so
+/// that nothing here still holds what was erased.
+async fn adopt_rebuilt_docs(shared: &Arc<Shared>) -> Result<()> {
+    let directory = shared.directory.lock().map_err(|_| Error::Stopped)?.clone();
+    let Some(directory) = directory else {
+        return Ok(());
+    };
+    let (heads, retired) = directory
+        .with_document_async(|d| -> Result<_> {
+            Ok((d.get_heads(), directory::retired(d)?))
+        })
+        .await??;
+    let seen = shared
+        .retired_seen
+        .lock()
+        .map(|s| *s == heads)
+        .unwrap_or(false);
+    if seen || retired.is_empty() {
+        return Ok(());
+    }
+    let storage = shared.storage.clone();
+    let stored: std::collections::HashSet<String> =
+        blocking(move || storage.document_ids()).await?.into_iter().collect();
+    let mut done = true;
+    for (old, new_url) in retired {
+        let j = shared.journal.clone();
+        let o = old.clone();
+        let own = blocking(move || j.doc_by_id(&o)).await?;
+        let adopted = match own {
+            Some(row) => adopt_rebuilt(shared, row.kind, &row.period, &new_url).await?,
+            None => true,
+        };
+        if !adopted {
+            done = false;
+            continue;
+        }
+        if stored.contains(&old) {
+            let storage = shared.storage.clone();
+            blocking(move || {
+                storage.delete_document(&old)?;
+                storage.checkpoint()
+            })
+            .await?;
+            tracing::info!("a document rebuilt by the server was deleted from this kiosk's store");
+        }
+    }
+    if done && let Ok(mut s) = shared.retired_seen.lock() {
+        *s = heads;
+    }
+    Ok(())
+}
+
+/// Switch one of this kiosk's days (or months) to the document the server
+/// rebuilt for it. False while the new document cannot be had yet.
+async fn adopt_rebuilt(shared: &Arc<Shared>, kind: DocKind, period: &str, new_url: &str) -> Result<bool> {
+    let new_id = samod::AutomergeUrl::from_str(new_url)
+        .map_err(|e| Error::invalid("rebuilt document URL", e.to_string()))?
+        .document_id()
+        .clone();
+    // No record goes into the old document from here on.
+    let _one_at_a_time = shared.recording.lock().await;
+    shared.applier.settled().await;
+    let found = tokio::time::timeout(Duration::from_secs(10), shared.repo.find(new_id.clone())).await;
+    let Ok(Ok(Some(handle))) = found else {
+        return Ok(false);
+    };
+    let j = shared.journal.clone();
+    let p = period.to_string();
+    let entries = blocking(move || j.of_document(kind, &p)).await?;
+    let (rewrites, missing) = handle
+        .with_document_async(move |d| -> Result<_> {
+            let mut rewrites = Vec::new();
+            let mut missing = Vec::new();
+            for e in entries {
+                match applier::read_record(d, &e.map, &e.record_id)? {
+                    Some((payload, pseudonym)) => rewrites.push((e.record_id, payload, pseudonym)),
+                    None => {
+                        // Recorded here after the server's copy was taken.
+                        let payload: serde_json::Value = serde_json::from_str(&e.payload)
+                            .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
+                        applier::write_record(d, &e.map, &e.record_id, payload)?;
+                        missing.push(e.record_id);
+                    }
+                }
+            }
+            Ok((rewrites, missing))
+        })
+        .await??;
+    let j = shared.journal.clone();
+    let (p, id) = (period.to_string(), new_id.to_string());
+    let carried = missing.len();
+    blocking(move || {
+        j.adopt_rebuilt(kind, &p, &id, &rewrites, &missing)?;
+        j.checkpoint()
+    })
+    .await?;
+    shared.docs.lock().await.insert((kind, period.to_string()), handle);
+    shared.residents.forget();
+    tracing::info!(kind = kind.name(), %period, carried, "carrying on in a document the server rebuilt");
+    Ok(true)
 }

@@ -11,6 +11,7 @@
 //! - `kiosks`: the kiosks page, provisioning and revocation.
 //! - [`requests`]: 诉求台账 with its filters, answers and CSV export.
 //! - `audit`: the audit log and its export.
+//! - `residents`: erasing a resident on request (central admins).
 //! - `calendar`: the activity calendar page.
 //! - [`mobile`]: the resident mobile page behind the kiosk's QR code.
 //! - [`stats`]: statistics with charts (vendored ECharts).
@@ -32,6 +33,7 @@ pub mod mobile;
 mod pages;
 mod password;
 pub mod requests;
+mod residents;
 pub mod session;
 pub mod stats;
 pub mod volunteers;
@@ -65,6 +67,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/requests.csv", get(requests::csv))
         .route("/admin/requests/{id}", post(requests::answer))
         .route("/admin/requests/{id}/reveal", post(requests::reveal))
+        .route("/admin/residents", get(residents::show))
+        .route("/admin/residents/erase", post(residents::erase))
         .route("/admin/audit", get(audit::show))
         .route("/admin/audit.csv", get(audit::csv))
         .route(
@@ -117,6 +121,9 @@ pub fn page(l: Lang, title: &str, session: Option<&Session>, body: Markup) -> Ht
                             a href="/admin/stats" { (l.t("统计", "Statistics")) }
                             a href="/admin/volunteers" { (l.t("志愿者", "Volunteers")) }
                             a href="/admin/audit" { (l.t("操作日志", "Audit")) }
+                            @if session.is_some_and(|s| s.role == "central") {
+                                a href="/admin/residents" { (l.t("居民信息删除", "Erase a resident")) }
+                            }
                         }
                         span.lang {
                             a href="/admin/lang/zh" lang="zh-CN" { "中文" }

@@ -161,9 +161,12 @@ pub async fn compute(
                         "SELECT
                            (SELECT COALESCE(SUM(named), 0) FROM checkin_days
                              WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3),
-                           (SELECT count(*) FROM hall_residents r WHERE r.hall_id = ?1 AND EXISTS (
+                           (SELECT count(*) FROM hall_residents r WHERE r.hall_id = ?1
+                             AND r.phone_hash <> 'erased' AND EXISTS (
                              SELECT 1 FROM checkins c WHERE c.hall_id = r.hall_id
-                               AND c.phone_hash = r.phone_hash AND c.date BETWEEN ?2 AND ?3))",
+                               AND c.phone_hash = r.phone_hash AND c.date BETWEEN ?2 AND ?3))
+                           + (SELECT count(DISTINCT erasure_id) FROM erased_visits
+                             WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3)",
                         params![h, from, to],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )

@@ -82,6 +82,7 @@ async fn page_for(
                     "SELECT i.sealed, i.phone_hash, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
                      JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'
                      WHERE i.action = 'sign_in' AND i.hall_id = ?1 AND substr(i.date, 1, 7) = ?2
+                       AND i.phone_hash <> 'erased'
                      ORDER BY i.phone_hash",
                 )
                 .map_err(err)?;

@@ -1,0 +1,330 @@
+//! Erasing one resident on request (PIPL's right to deletion; issue 12).
+//!
+//! How, and why this way: Automerge history cannot be rewritten, so every
+//! kiosk document that holds the resident is rebuilt from its current
+//! state with their records carrying [`ResidentRef::erased`]
+//! (`linli_core::docs::erase`), the old document is retired (the server
+//! never loads, stores or shares it again) and deleted from the server's
+//! store, and the hall directory names the replacement so that the hall's
+//! kiosks delete their copies and carry on in the new one at their next
+//! sync. Crypto-shredding alone would not do: the pseudonym that links a
+//! person's records is computed from the number on every kiosk (that is
+//! how kiosks recognise residents offline), so no deletable key could
+//! unlink records that carry it; only rebuilt documents do.
+//!
+//! What stays: every record, so person-time counts, ratings, hours and
+//! resolution rates do not move. Distinct-resident counts stay too: the
+//! days the person visited each hall are kept under the erasure's random
+//! id (`erased_visits`), pointing at no record. What goes: their
+//! pseudonym, sealed contact and name box from every document, projection
+//! row and cache on the server, and (after their next sync) from the
+//! hall's kiosks; the callback consent of their requests. SQLite's
+//! `secure_delete` and a WAL checkpoint leave no copy in free pages, so a
+//! backup taken afterwards holds nothing of them either.
+//!
+//! Limits (stated in the README): records of the person that a kiosk has
+//! not yet delivered when the erasure runs arrive later with their
+//! pseudonym; erasing again once the kiosk has synced removes them.
+
+use std::str::FromStr;
+
+use linli_core::{
+    docs::{self, DocKind, directory, erase},
+    model::ResidentRef,
+    phone::PhoneNumber,
+};
+use rusqlite::params;
+use samod::{AutomergeUrl, DocumentId};
+
+use crate::{
+    Error, Result, projection,
+    server::{ServerCore, now_ms},
+};
+
+/// What an erasure did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Erasure {
+    /// Its id in the `erasures` table (random).
+    pub id: String,
+    /// Records that named the resident.
+    pub records: usize,
+    /// Documents rebuilt.
+    pub documents: usize,
+    /// Halls whose kiosks delete their copies at their next sync.
+    pub halls: Vec<String>,
+}
+
+/// What is stored of a resident: records per table, before erasing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Named check-ins.
+    pub checkins: i64,
+    /// Volunteer sign-ins and sign-outs.
+    pub shifts: i64,
+    /// Requests that gave the number.
+    pub requests: i64,
+}
+
+impl Found {
+    /// Every record found.
+    pub fn total(&self) -> i64 {
+        self.checkins + self.shifts + self.requests
+    }
+}
+
+/// The pseudonym of a number (slow on purpose: off the async workers).
+async fn pseudonym_of(core: &std::sync::Arc<ServerCore>, phone: &PhoneNumber) -> Result<String> {
+    let (core, phone) = (core.clone(), phone.clone());
+    tokio::task::spawn_blocking(move || core.residents.pseudonym(&phone))
+        .await
+        .map_err(|e| Error::BadRequest(format!("pseudonym worker: {e}")))?
+}
+
+/// How many records the server holds of the resident with this number.
+pub async fn find(core: &std::sync::Arc<ServerCore>, phone: &PhoneNumber) -> Result<Found> {
+    let p = pseudonym_of(core, phone).await?;
+    core.db
+        .run(move |c| {
+            let count = |table: &str| -> Result<i64> {
+                c.query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE phone_hash = ?1"),
+                    [&p],
+                    |r| r.get(0),
+                )
+                .map_err(|e| Error::db("counting a resident's records", e))
+            };
+            Ok(Found {
+                checkins: count("checkins")?,
+                shifts: count("shift_events")?,
+                requests: count("requests")?,
+            })
+        })
+        .await
+}
+
+/// Erase the resident with this number, for admin `by`. `Ok(None)` when
+/// the server holds no record of them: then nothing is changed.
+pub async fn erase_resident(
+    core: &std::sync::Arc<ServerCore>,
+    phone: &PhoneNumber,
+    by: &str,
+) -> Result<Option<Erasure>> {
+    let pseudonym = pseudonym_of(core, phone).await?;
+    let p = pseudonym.clone();
+    // (hall, document) of every record that names them.
+    let docs: Vec<(String, String)> = core
+        .db
+        .run(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT hall_id, doc_id FROM checkins WHERE phone_hash = ?1
+                     UNION SELECT hall_id, doc_id FROM shift_events WHERE phone_hash = ?1
+                     UNION SELECT hall_id, doc_id FROM requests WHERE phone_hash = ?1
+                     ORDER BY 1, 2",
+                )
+                .map_err(|e| Error::db("finding a resident's documents", e))?;
+            let rows = stmt
+                .query_map([&p], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| Error::db("finding a resident's documents", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("finding a resident's documents", e))
+        })
+        .await?;
+    if docs.is_empty() {
+        return Ok(None);
+    }
+    let id = linli_core::ids::RecordId::new().to_string();
+    let mut out = Erasure {
+        id: id.clone(),
+        records: 0,
+        documents: 0,
+        halls: Vec::new(),
+    };
+    // Distinct-resident counts: the days they came, under this erasure.
+    let (p, e) = (pseudonym.clone(), id.clone());
+    core.db
+        .run(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO erased_visits (erasure_id, hall_id, date)
+                 SELECT DISTINCT ?2, hall_id, date FROM checkins WHERE phone_hash = ?1",
+                params![p, e],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("keeping an erased resident's visit days", e))
+        })
+        .await?;
+    let mut halls: Vec<String> = docs.iter().map(|(h, _)| h.clone()).collect();
+    halls.dedup();
+    for hall in &halls {
+        let olds: Vec<String> = docs
+            .iter()
+            .filter(|(h, _)| h == hall)
+            .map(|(_, d)| d.clone())
+            .collect();
+        out.records += rebuild_hall(core, hall, &olds, &pseudonym).await?;
+        out.documents += olds.len();
+    }
+    out.halls = halls;
+    // Nothing of them is left to count them by.
+    let (p, e, n_records, n_docs, user) = (
+        pseudonym.clone(),
+        id.clone(),
+        out.records,
+        out.documents,
+        by.to_string(),
+    );
+    core.db
+        .run(move |c| {
+            let tx = c
+                .transaction()
+                .map_err(|e| Error::db("finishing an erasure", e))?;
+            tx.execute("DELETE FROM hall_residents WHERE phone_hash = ?1", [&p])
+                .map_err(|e| Error::db("finishing an erasure", e))?;
+            tx.execute(
+                "INSERT INTO erasures (id, by_user, at_ms, records, documents) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![e, user, now_ms(), n_records as i64, n_docs as i64],
+            )
+            .map_err(|e| Error::db("finishing an erasure", e))?;
+            tx.commit()
+                .map_err(|e| Error::db("finishing an erasure", e))?;
+            linli_core::sqlite::checkpoint(c).map_err(Error::from)
+        })
+        .await?;
+    core.residents.forget(&pseudonym);
+    core.storage.checkpoint()?;
+    let after = format!("{} records in {} documents", out.records, out.documents);
+    core.db
+        .audit_async(by, "erase_resident", &id, None, Some(after))
+        .await?;
+    tracing::info!(erasure = %id, records = out.records, documents = out.documents, "a resident was erased");
+    Ok(Some(out))
+}
+
+/// Rebuild the documents `olds` of one hall without the resident; returns
+/// how many records named them.
+async fn rebuild_hall(
+    core: &std::sync::Arc<ServerCore>,
+    hall: &str,
+    olds: &[String],
+    pseudonym: &str,
+) -> Result<usize> {
+    // With the hall's repo stopped, nothing holds the old documents in
+    // memory; once retired, no repo loads, stores or shares them again,
+    // whatever a kiosk that still has them sends.
+    let retire = olds.to_vec();
+    let now = now_ms();
+    core.repos
+        .with_hall_stopped(hall, || async {
+            core.db
+                .run(move |c| {
+                    for d in &retire {
+                        c.execute(
+                            "UPDATE documents SET retired_ms = ?2 WHERE doc_id = ?1 AND retired_ms IS NULL",
+                            params![d, now],
+                        )
+                        .map_err(|e| Error::db("retiring a document", e))?;
+                    }
+                    Ok(())
+                })
+                .await
+        })
+        .await?;
+    let directory_id = core
+        .db
+        .call({
+            let h = hall.to_string();
+            move |db| db.hall(&h)
+        })
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("hall {hall}")))?
+        .directory_doc;
+    let directory_id = DocumentId::from_str(&directory_id)
+        .map_err(|e| Error::BadRequest(format!("directory id: {e}")))?;
+    let mut erased = 0;
+    for old in olds {
+        let storage = core.storage.clone();
+        let o = old.clone();
+        let content = tokio::task::spawn_blocking(move || storage.load_document(&o))
+            .await
+            .map_err(|e| Error::BadRequest(format!("store worker: {e}")))??;
+        let Some(content) = content else {
+            // Listed in the projection but gone from the store: nothing to
+            // rebuild; its rows go below.
+            forget_projected(core, old).await?;
+            continue;
+        };
+        let p = pseudonym.to_string();
+        let rebuilt = tokio::task::spawn_blocking(move || erase::without_resident(&content, &p))
+            .await
+            .map_err(|e| Error::BadRequest(format!("rebuild worker: {e}")))??;
+        erased += rebuilt.erased;
+        let key = directory::entry_key(rebuilt.kind, &rebuilt.kiosk_id, &rebuilt.period);
+        let handle = core.repos.create(hall, rebuilt.doc).await?;
+        let new_id = handle.document_id().clone();
+        let (n, h, k) = (new_id.to_string(), hall.to_string(), rebuilt.kiosk_id.clone());
+        let o = old.clone();
+        core.db
+            .run(move |c| {
+                c.execute(
+                    "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![n, h, k, now_ms()],
+                )
+                .map_err(|e| Error::db("claiming a rebuilt document", e))?;
+                c.execute("UPDATE documents SET replaced_by = ?2 WHERE doc_id = ?1", params![o, n])
+                    .map_err(|e| Error::db("retiring a document", e))?;
+                Ok(())
+            })
+            .await?;
+        let dir = core
+            .repos
+            .find_in(hall, directory_id.clone())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("the directory of hall {hall}")))?;
+        let (o, url) = (old.clone(), AutomergeUrl::from(&new_id).to_string());
+        let h = hall.to_string();
+        dir.with_document_async(move |d| {
+            docs::expect_header(d, DocKind::Directory, &h, None)?;
+            directory::retire(d, &key, &o, &url)
+        })
+        .await??;
+        forget_projected(core, old).await?;
+        let storage = core.storage.clone();
+        let o = old.clone();
+        tokio::task::spawn_blocking(move || storage.delete_document(&o))
+            .await
+            .map_err(|e| Error::BadRequest(format!("store worker: {e}")))??;
+        projection::project_document(core, &new_id).await?;
+    }
+    Ok(erased)
+}
+
+/// Take a retired document's rows out of the projection.
+async fn forget_projected(core: &ServerCore, doc: &str) -> Result<()> {
+    let d = doc.to_string();
+    core.db
+        .run(move |c| {
+            let tx = c
+                .transaction()
+                .map_err(|e| Error::db("forgetting a retired document", e))?;
+            for table in [
+                "checkins",
+                "ratings",
+                "shift_events",
+                "requests",
+                "quarantine",
+                "projection_state",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&d])
+                    .map_err(|e| Error::db("forgetting a retired document", e))?;
+            }
+            tx.commit()
+                .map_err(|e| Error::db("forgetting a retired document", e))
+        })
+        .await
+}
+
+/// True for the marker erased records carry in the projection's
+/// `phone_hash` column.
+pub fn is_erased(pseudonym: &str) -> bool {
+    pseudonym == ResidentRef::ERASED
+}
