@@ -754,7 +754,10 @@ mod tests {
         assert!(!resident().is_erased());
         let mut r = ResidentRef::erased();
         r.sealed = resident().sealed;
-        assert!(r.validate().is_err(), "an erased marker with a sealed contact");
+        assert!(
+            r.validate().is_err(),
+            "an erased marker with a sealed contact"
+        );
         let mut r = ResidentRef::erased();
         r.name_box = resident().name_box;
         assert!(r.validate().is_err(), "an erased marker with a name box");

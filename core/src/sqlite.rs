@@ -117,9 +117,11 @@ pub fn open(path: &Path, options: DbOptions) -> Result<Connection> {
 /// erased record must not linger in free pages), this leaves no copy of
 /// deleted rows in either file. Readers that hold old pages make it wait.
 pub fn checkpoint(conn: &Connection) -> Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
-        .map(|_| ())
-        .map_err(|e| Error::store("checkpointing the write-ahead log", e))
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|_| ())
+    .map_err(|e| Error::store("checkpointing the write-ahead log", e))
 }
 
 /// Apply the migrations of `component` not yet applied, each in its own

@@ -261,7 +261,11 @@ async fn rebuild_hall(
         let key = directory::entry_key(rebuilt.kind, &rebuilt.kiosk_id, &rebuilt.period);
         let handle = core.repos.create(hall, rebuilt.doc).await?;
         let new_id = handle.document_id().clone();
-        let (n, h, k) = (new_id.to_string(), hall.to_string(), rebuilt.kiosk_id.clone());
+        let (n, h, k) = (
+            new_id.to_string(),
+            hall.to_string(),
+            rebuilt.kiosk_id.clone(),
+        );
         let o = old.clone();
         core.db
             .run(move |c| {

@@ -239,7 +239,11 @@ impl HallRepos {
     /// (they reconnect by themselves), then run `work` while no repo of the
     /// hall can start. A new repo starts on the hall's next use, so no
     /// document the old one held stays in memory or is saved again.
-    pub async fn with_hall_stopped<T, F>(&self, hall_id: &str, work: impl FnOnce() -> F) -> Result<T>
+    pub async fn with_hall_stopped<T, F>(
+        &self,
+        hall_id: &str,
+        work: impl FnOnce() -> F,
+    ) -> Result<T>
     where
         F: Future<Output = Result<T>>,
     {

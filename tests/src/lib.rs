@@ -12,11 +12,13 @@
 //! - [`RawPeer`]: a bare samod peer with a kiosk token, for hostile and
 //!   foreign-client scenarios.
 //! - [`eventually`]: poll a condition with a deadline.
+//! - [`disk`]: searching copied disks for what must not be there.
 //! - [`seed`]: projected rows written straight into a server's database.
 //! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
 //! - [`soak`]: many kiosks for a long time; server memory over time.
 
 pub mod console_bench;
+pub mod disk;
 pub mod fault;
 pub mod many;
 pub mod raw_wire;

@@ -8,14 +8,17 @@
 
 use std::{path::Path, time::Duration};
 
-use automerge::Automerge;
 use linli_core::{
     KioskNode,
     model::{Activity, RequestCategory, ShiftAction},
     node::{CheckInOutcome, NewCheckIn, ResidentInput},
     phone::PhoneNumber,
 };
-use linli_tests::{TestKiosk, TestServer, eventually, init_logging, test_options};
+use linli_tests::{
+    TestKiosk, TestServer,
+    disk::{copy_dir, search_disk_for},
+    eventually, init_logging, test_options,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// (number, short name) of the residents in this test.
@@ -50,108 +53,10 @@ fn needles() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every needle found in `bytes`, named by `what`.
-fn leaks_in(what: &str, bytes: &[u8], needles: &[(String, Vec<u8>)]) -> Vec<String> {
-    needles
-        .iter()
-        .filter(|(_, n)| find(bytes, n))
-        .map(|(s, _)| format!("{s:?} in {what}"))
-        .collect()
-}
-
-/// Every change of every document stored in the SQLite file `db`, decoded
-/// (documents are stored compressed, so their bytes alone prove nothing).
-fn documents_in(db: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut stmt = c.prepare("SELECT key, data FROM samod_storage ORDER BY key")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    let mut docs: std::collections::BTreeMap<String, Automerge> = Default::default();
-    for row in rows {
-        let (key, data) = row?;
-        let Some((doc, _)) = key.split_once('/') else {
-            continue;
-        };
-        if doc == "storage-adapter-id" {
-            continue;
-        }
-        docs.entry(doc.to_string())
-            .or_default()
-            .load_incremental(&data)?;
-    }
-    let mut out = Vec::new();
-    for (id, d) in docs {
-        let mut text = String::new();
-        for change in d.get_changes(&[]) {
-            text.push_str(&format!("{:?}\n", change.decode()));
-        }
-        text.push_str(&serde_json::to_string(&automerge::AutoSerde::from(&d))?);
-        out.push((id, text));
-    }
-    Ok(out)
-}
-
 /// Look through every file under `dir` and every document in its SQLite
 /// files.
 fn search_disk(dir: &Path, what: &str) -> anyhow::Result<(Vec<String>, usize, usize)> {
     search_disk_for(dir, what, &needles())
-}
-
-/// [`search_disk`] for any needles.
-fn search_disk_for(
-    dir: &Path,
-    what: &str,
-    needles: &[(String, Vec<u8>)],
-) -> anyhow::Result<(Vec<String>, usize, usize)> {
-    let mut leaks = Vec::new();
-    let (mut files, mut docs) = (0, 0);
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            files += 1;
-            let bytes = std::fs::read(&path)?;
-            leaks.extend(leaks_in(
-                &format!("{what} file {}", path.display()),
-                &bytes,
-                needles,
-            ));
-            if bytes.starts_with(b"SQLite format 3") {
-                for (id, text) in documents_in(&path)? {
-                    docs += 1;
-                    leaks.extend(leaks_in(
-                        &format!("{what} document {id}"),
-                        text.as_bytes(),
-                        needles,
-                    ));
-                }
-            }
-        }
-    }
-    Ok((leaks, files, docs))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }
 
 fn input(i: usize, named: bool) -> anyhow::Result<ResidentInput> {

@@ -100,8 +100,13 @@ mod tests {
         assert!(register(&mut d, &key, "automerge:old").unwrap());
         assert!(retired(&d).unwrap().is_empty());
         retire(&mut d, &key, "old", "automerge:new").unwrap();
-        retire(&mut d, &entry_key(DocKind::Ledger, "k1", "2026-11-25"), "old2", "automerge:new2")
-            .unwrap();
+        retire(
+            &mut d,
+            &entry_key(DocKind::Ledger, "k1", "2026-11-25"),
+            "old2",
+            "automerge:new2",
+        )
+        .unwrap();
         assert_eq!(
             retired(&d).unwrap(),
             vec![
@@ -109,6 +114,10 @@ mod tests {
                 ("old2".to_string(), "automerge:new2".to_string())
             ]
         );
-        assert!(entries(&d).unwrap().contains(&(key, "automerge:new".to_string())));
+        assert!(
+            entries(&d)
+                .unwrap()
+                .contains(&(key, "automerge:new".to_string()))
+        );
     }
 }

@@ -18,10 +18,7 @@
 use automerge::Automerge;
 
 use super::{DocKind, header, ledger, requests};
-use crate::{
-    Error, Result,
-    model::ResidentRef,
-};
+use crate::{Error, Result, model::ResidentRef};
 
 /// A document rebuilt without a resident.
 pub struct Rebuilt {
@@ -202,16 +199,38 @@ mod tests {
 
         let r = without_resident(&old, &a).unwrap();
         assert_eq!((r.erased, r.kept, r.dropped), (3, 2, 0));
-        assert_eq!((r.kind, r.kiosk_id.as_str(), r.period.as_str()), (DocKind::Ledger, "k1", "2026-11-24"));
+        assert_eq!(
+            (r.kind, r.kiosk_id.as_str(), r.period.as_str()),
+            (DocKind::Ledger, "k1", "2026-11-24")
+        );
         let new = r.doc;
-        assert!(!history_text(&new).contains(&a), "no change of the new document names them");
-        assert!(!history_text(&new).contains("c2VhbGVk\", "), "nor their sealed contact");
+        assert!(
+            !history_text(&new).contains(&a),
+            "no change of the new document names them"
+        );
+        assert!(
+            !history_text(&new).contains("c2VhbGVk\", "),
+            "nor their sealed contact"
+        );
         let c1 = ledger::checkin(&new, "c1").unwrap().unwrap();
         assert!(c1.resident.unwrap().is_erased());
-        assert_eq!(ledger::checkin(&new, "c2").unwrap().unwrap(), checkin(Some(person('b')), 1));
+        assert_eq!(
+            ledger::checkin(&new, "c2").unwrap().unwrap(),
+            checkin(Some(person('b')), 1)
+        );
         assert_eq!(ledger::checkin(&new, "c3").unwrap().unwrap().headcount, 4);
-        assert!(ledger::shift_event(&new, "s1").unwrap().unwrap().volunteer.is_erased());
-        assert_eq!(ledger::checkin_ids(&new).unwrap().len(), 4, "every visit still counts");
+        assert!(
+            ledger::shift_event(&new, "s1")
+                .unwrap()
+                .unwrap()
+                .volunteer
+                .is_erased()
+        );
+        assert_eq!(
+            ledger::checkin_ids(&new).unwrap().len(),
+            4,
+            "every visit still counts"
+        );
         assert_eq!(header(&new).unwrap().hall_id, "h1");
     }
 
@@ -254,7 +273,15 @@ mod tests {
         .unwrap();
         let r = without_resident(&old, &"a".repeat(64)).unwrap();
         assert_eq!((r.erased, r.kept, r.dropped), (0, 1, 1));
-        assert!(r.doc.get(&super::super::map_obj(&r.doc, ledger::CHECKINS).unwrap(), "junk").unwrap().is_none());
+        assert!(
+            r.doc
+                .get(
+                    &super::super::map_obj(&r.doc, ledger::CHECKINS).unwrap(),
+                    "junk"
+                )
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

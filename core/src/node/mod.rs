@@ -1257,9 +1257,7 @@ async fn adopt_rebuilt_docs(shared: &Arc<Shared>) -> Result<()> {
         return Ok(());
     };
     let (heads, retired) = directory
-        .with_document_async(|d| -> Result<_> {
-            Ok((d.get_heads(), directory::retired(d)?))
-        })
+        .with_document_async(|d| -> Result<_> { Ok((d.get_heads(), directory::retired(d)?)) })
         .await??;
     let seen = shared
         .retired_seen
@@ -1270,8 +1268,10 @@ async fn adopt_rebuilt_docs(shared: &Arc<Shared>) -> Result<()> {
         return Ok(());
     }
     let storage = shared.storage.clone();
-    let stored: std::collections::HashSet<String> =
-        blocking(move || storage.document_ids()).await?.into_iter().collect();
+    let stored: std::collections::HashSet<String> = blocking(move || storage.document_ids())
+        .await?
+        .into_iter()
+        .collect();
     let mut done = true;
     for (old, new_url) in retired {
         let j = shared.journal.clone();
@@ -1303,7 +1303,12 @@ async fn adopt_rebuilt_docs(shared: &Arc<Shared>) -> Result<()> {
 
 /// Switch one of this kiosk's days (or months) to the document the server
 /// rebuilt for it. False while the new document cannot be had yet.
-async fn adopt_rebuilt(shared: &Arc<Shared>, kind: DocKind, period: &str, new_url: &str) -> Result<bool> {
+async fn adopt_rebuilt(
+    shared: &Arc<Shared>,
+    kind: DocKind,
+    period: &str,
+    new_url: &str,
+) -> Result<bool> {
     let new_id = samod::AutomergeUrl::from_str(new_url)
         .map_err(|e| Error::invalid("rebuilt document URL", e.to_string()))?
         .document_id()
@@ -1311,7 +1316,8 @@ async fn adopt_rebuilt(shared: &Arc<Shared>, kind: DocKind, period: &str, new_ur
     // No record goes into the old document from here on.
     let _one_at_a_time = shared.recording.lock().await;
     shared.applier.settled().await;
-    let found = tokio::time::timeout(Duration::from_secs(10), shared.repo.find(new_id.clone())).await;
+    let found =
+        tokio::time::timeout(Duration::from_secs(10), shared.repo.find(new_id.clone())).await;
     let Ok(Ok(Some(handle))) = found else {
         return Ok(false);
     };
@@ -1345,7 +1351,11 @@ async fn adopt_rebuilt(shared: &Arc<Shared>, kind: DocKind, period: &str, new_ur
         j.checkpoint()
     })
     .await?;
-    shared.docs.lock().await.insert((kind, period.to_string()), handle);
+    shared
+        .docs
+        .lock()
+        .await
+        .insert((kind, period.to_string()), handle);
     shared.residents.forget();
     tracing::info!(kind = kind.name(), %period, carried, "carrying on in a document the server rebuilt");
     Ok(true)

@@ -1,0 +1,470 @@
+//! Issue 12, erasure, as a resident's request would be carried out: two
+//! kiosks of a hall record a resident (check-ins at both, a request with a
+//! callback, a volunteer shift) beside others; a central admin erases them
+//! from the console (preview, confirm); the kiosks sync. Then neither
+//! kiosk's copied data directory, nor a server backup taken afterwards,
+//! holds their pseudonym, sealed contact, name box, number or name — in
+//! file bytes or in any change of any document — while the other
+//! residents are still there, their records no longer link to each other,
+//! statistics are what they were, and both kiosks carry on recording.
+//! A kiosk that was offline during the erasure keeps what it recorded
+//! meanwhile. Erasing someone with no records says so and changes nothing.
+
+use std::time::Duration;
+
+use linli_core::{
+    model::{Activity, RequestCategory, ShiftAction},
+    node::{CheckInOutcome, NewCheckIn, ResidentInput},
+    phone::PhoneNumber,
+};
+use linli_tests::{
+    TestKiosk, TestServer, console_session,
+    disk::{copy_dir, search_disk_for},
+    eventually, init_logging,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+const ERASED: (&str, &str) = ("13812345678", "王秀英");
+const KEPT: (&str, &str) = ("15011112222", "刘桂兰");
+
+fn person(who: (&str, &str)) -> anyhow::Result<ResidentInput> {
+    Ok(ResidentInput {
+        phone: PhoneNumber::parse(who.0)?,
+        name: Some(who.1.to_string()),
+    })
+}
+
+fn needles_of(strings: &[String]) -> Vec<(String, Vec<u8>)> {
+    strings
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| (s.clone(), s.as_bytes().to_vec()))
+        .collect()
+}
+
+/// Every string that could lead back to a resident, their pseudonym
+/// first: what the server and kiosks store of them (pseudonym, sealed
+/// contacts, name boxes) and the number and name themselves.
+async fn traces_of(
+    core: &linli_sync_server::ServerCore,
+    kiosks: &[&TestKiosk],
+    who: (&str, &str),
+) -> anyhow::Result<Vec<String>> {
+    let pseudonym = core.residents.pseudonym(&PhoneNumber::parse(who.0)?)?;
+    let p = pseudonym.clone();
+    let mut out: Vec<String> = core
+        .db
+        .run(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT sealed FROM checkins WHERE phone_hash = ?1 UNION SELECT sealed FROM shift_events WHERE phone_hash = ?1
+                     UNION SELECT sealed FROM requests WHERE phone_hash = ?1",
+                )
+                .map_err(|e| linli_sync_server::Error::db("sealed", e))?;
+            let rows = stmt
+                .query_map([&p], |r| r.get::<_, Option<String>>(0))
+                .map_err(|e| linli_sync_server::Error::db("sealed", e))?;
+            Ok(rows.filter_map(|r| r.ok().flatten()).collect())
+        })
+        .await?;
+    for k in kiosks {
+        let c = rusqlite::Connection::open(k.data_dir().join(linli_core::node::STORE_FILE))?;
+        let mut stmt = c.prepare(
+            "SELECT COALESCE(json_extract(payload, '$.resident.name_box'), json_extract(payload, '$.volunteer.name_box'))
+             FROM journal WHERE phone_hash = ?1",
+        )?;
+        let boxes = stmt.query_map([&pseudonym], |r| r.get::<_, Option<String>>(0))?;
+        out.extend(boxes.filter_map(|b| b.ok().flatten()));
+    }
+    out.insert(0, pseudonym);
+    out.push(who.0.to_string());
+    out.push(format!("{}****{}", &who.0[..3], &who.0[7..]));
+    out.push(who.1.to_string());
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|s| seen.insert(s.clone()));
+    Ok(out)
+}
+
+async fn count(core: &linli_sync_server::ServerCore, sql: &'static str) -> anyhow::Result<i64> {
+    Ok(core
+        .db
+        .run(move |c| {
+            c.query_row(sql, [], |r| r.get(0))
+                .map_err(|e| linli_sync_server::Error::db("count", e))
+        })
+        .await?)
+}
+
+/// What the statistics page shows for the whole test period.
+async fn stats(console: &Console) -> anyhow::Result<(String, String)> {
+    let page = console
+        .get("admin/stats?from=2000-01-01&to=2099-12-31")
+        .await?;
+    let cell = |id: &str| {
+        page.split(&format!("id=\"{id}\">"))
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    Ok((cell("visits"), cell("residents")))
+}
+
+struct Console {
+    http: reqwest::Client,
+    base: url::Url,
+    cookie: String,
+    csrf: String,
+}
+
+impl Console {
+    async fn sign_in(server: &TestServer) -> anyhow::Result<Self> {
+        let (http, cookie) = console_session(server, "admin", "good password").await?;
+        let mut c = Console {
+            http,
+            base: server.url.clone(),
+            cookie,
+            csrf: String::new(),
+        };
+        let page = c.get("admin/residents").await?;
+        c.csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        Ok(c)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .get(self.base.join(path)?)
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 200, "GET {path}: {}", r.status());
+        Ok(r.text().await?)
+    }
+
+    async fn erase(&self, phone: &str, confirm: bool) -> anyhow::Result<(u16, String)> {
+        let mut form = vec![("csrf", self.csrf.as_str()), ("phone", phone)];
+        if confirm {
+            form.push(("confirm", "yes"));
+        }
+        let r = self
+            .http
+            .post(self.base.join("admin/residents/erase")?)
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await?;
+        Ok((r.status().as_u16(), r.text().await?))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts_stay()
+-> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    let now = linli_sync_server::server::now_ms();
+    let act = linli_sync_server::provision::put_activity(
+        &core,
+        "xianfeng",
+        None,
+        Activity {
+            kind: "health_clinic".into(),
+            title: "健康义诊".into(),
+            room: None,
+            starts_at_ms: now - 600_000,
+            ends_at_ms: now + 3_600_000,
+            capacity: None,
+            named_checkin: true,
+            cancelled: false,
+        },
+    )
+    .await?;
+    let mut a = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let b = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let checkin = |who| -> anyhow::Result<NewCheckIn> {
+        Ok(NewCheckIn {
+            activity_id: act.clone(),
+            resident: Some(person(who)?),
+            headcount: 1,
+            companions: 1,
+        })
+    };
+    for who in [ERASED, KEPT] {
+        assert!(matches!(
+            a.node().record_checkin(checkin(who)?).await?,
+            CheckInOutcome::Recorded(_)
+        ));
+    }
+    b.node().record_checkin(checkin(ERASED)?).await?;
+    a.node()
+        .record_request(
+            RequestCategory::Repair,
+            "楼道灯坏了".into(),
+            Some(person(ERASED)?),
+            true,
+        )
+        .await?;
+    let shift = b
+        .node()
+        .record_shift(
+            person(ERASED)?,
+            ShiftAction::SignIn,
+            None,
+            Some(act.clone()),
+        )
+        .await?;
+    b.node()
+        .record_shift(
+            person(ERASED)?,
+            ShiftAction::SignOut,
+            Some(shift.to_string()),
+            Some(act.clone()),
+        )
+        .await?;
+    a.node().wait_synced(WAIT).await?;
+    b.node().wait_synced(WAIT).await?;
+    server.api.wait_checkins("xianfeng", 3).await?;
+    eventually(WAIT, "the request and the shift projected", || async {
+        let n = count(
+            &core,
+            "SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM shift_events)",
+        )
+        .await?;
+        Ok((n == 3).then_some(()))
+    })
+    .await?;
+
+    let console = Console::sign_in(&server).await?;
+    let before = stats(&console).await?;
+    assert_eq!(
+        before,
+        ("3".to_string(), "2".to_string()),
+        "visits, residents"
+    );
+    let gone = traces_of(&core, &[&a, &b], ERASED).await?;
+    let kept = traces_of(&core, &[&a, &b], KEPT).await?;
+    assert!(
+        gone.len() >= 6,
+        "pseudonym, sealed contacts and name boxes found: {}",
+        gone.len()
+    );
+
+    // Kiosk A is offline while the erasure runs and records meanwhile.
+    a.power_off().await;
+    a.power_on(false).await?;
+    let offline_visit = a
+        .node()
+        .record_checkin(NewCheckIn {
+            activity_id: act.clone(),
+            resident: None,
+            headcount: 3,
+            companions: 0,
+        })
+        .await?;
+    assert!(matches!(offline_visit, CheckInOutcome::Recorded(_)));
+
+    // Preview: what is stored, and a confirm step; nothing changed yet.
+    let (status, preview) = console.erase(ERASED.0, false).await?;
+    assert_eq!(status, 200, "{preview}");
+    assert!(preview.contains("id=\"erase-found\""), "{preview}");
+    assert!(preview.contains("id=\"erase-confirm\""));
+    assert_eq!(count(&core, "SELECT count(*) FROM erasures").await?, 0);
+    let (status, done) = console.erase(ERASED.0, true).await?;
+    assert_eq!(status, 200, "{done}");
+    assert!(done.contains("id=\"erase-done\""), "{done}");
+    assert!(!done.contains(ERASED.0), "the number is not shown back");
+    let audit: Vec<(String, String, String)> = core
+        .db
+        .run(|c| {
+            let mut st = c
+                .prepare("SELECT user, action, COALESCE(after, '') FROM audit_log WHERE action = 'erase_resident'")
+                .map_err(|e| linli_sync_server::Error::db("audit", e))?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(|e| linli_sync_server::Error::db("audit", e))?;
+            Ok(rows.filter_map(Result::ok).collect())
+        })
+        .await?;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].0, "admin");
+    assert!(audit[0].2.contains("5 records"), "{audit:?}");
+
+    // The kiosks sync: A comes back online and carries its offline visit
+    // into the rebuilt ledger.
+    a.node().go_online()?;
+    for k in [&a, &b] {
+        let store = k.data_dir().join(linli_core::node::STORE_FILE);
+        let needles = needles_of(&gone[..1]);
+        eventually(WAIT, "the kiosk dropped the erased resident", || {
+            let store = store.clone();
+            let needles = needles.clone();
+            async move {
+                let dir = tempfile::tempdir()?;
+                std::fs::copy(&store, dir.path().join("k.sqlite3"))?;
+                let wal = store.with_extension("sqlite3-wal");
+                if wal.exists() {
+                    std::fs::copy(&wal, dir.path().join("k.sqlite3-wal"))?;
+                }
+                let (found, _, _) = search_disk_for(dir.path(), "kiosk", &needles)?;
+                Ok(found.is_empty().then_some(()))
+            }
+        })
+        .await?;
+    }
+    a.node().wait_synced(WAIT).await?;
+    server.api.wait_checkins("xianfeng", 4).await?;
+
+    // Nothing of them on either kiosk's disk, nor in a backup taken now.
+    let needles = needles_of(&gone);
+    for (name, k) in [("A", &a), ("B", &b)] {
+        let copy = tempfile::tempdir()?;
+        copy_dir(&k.data_dir(), copy.path())?;
+        let (found, files, docs) =
+            search_disk_for(copy.path(), &format!("kiosk {name}"), &needles)?;
+        println!("kiosk {name}: {files} files, {docs} documents searched");
+        assert!(
+            found.is_empty(),
+            "left on kiosk {name}:\n{}",
+            found.join("\n")
+        );
+        let (seen, _, _) = search_disk_for(copy.path(), "kiosk", &needles_of(&kept[..1]))?;
+        if name == "A" {
+            assert!(
+                !seen.is_empty(),
+                "the search does find a resident who is still there"
+            );
+        }
+    }
+    let backups = tempfile::tempdir()?;
+    linli_sync_server::backup::backup(&server.data_dir(), &backups.path().join("b.sqlite3"))?;
+    let (found, _, docs) = search_disk_for(backups.path(), "the backup", &needles)?;
+    assert!(docs >= 4, "documents searched in the backup: {docs}");
+    assert!(
+        found.is_empty(),
+        "left in the backup:\n{}",
+        found.join("\n")
+    );
+    let (seen, _, _) = search_disk_for(backups.path(), "the backup", &needles_of(&kept))?;
+    assert!(
+        !seen.is_empty(),
+        "the other resident is still in the backup"
+    );
+    let (found, _, _) = search_disk_for(&server.data_dir(), "the server", &needles)?;
+    assert!(
+        found.is_empty(),
+        "left on the server's disk:\n{}",
+        found.join("\n")
+    );
+
+    // Their records stay, unlinked, and the numbers are what they were
+    // (plus A's offline headcount of three, which is no named visit).
+    assert_eq!(
+        count(
+            &core,
+            "SELECT count(*) FROM checkins WHERE phone_hash = 'erased'"
+        )
+        .await?,
+        2
+    );
+    assert_eq!(
+        count(
+            &core,
+            "SELECT count(*) FROM shift_events WHERE phone_hash = 'erased' AND sealed = ''"
+        )
+        .await?,
+        2
+    );
+    assert_eq!(
+        count(
+            &core,
+            "SELECT count(*) FROM requests WHERE phone_hash = 'erased' AND callback_consent = 0"
+        )
+        .await?,
+        1
+    );
+    assert_eq!(
+        stats(&console).await?,
+        before,
+        "visits and distinct residents unchanged"
+    );
+    assert_eq!(
+        count(&core, "SELECT COALESCE(SUM(persons), 0) FROM checkin_days").await?,
+        3 * 2 + 3,
+        "person-times: three named check-ins with a companion each, and the headcount of three"
+    );
+
+    // The kiosks carry on, and no longer know the erased resident.
+    let erased_phone = PhoneNumber::parse(ERASED.0)?;
+    for k in [&a, &b] {
+        assert_eq!(k.node().known_name(&erased_phone).await?, None);
+        assert!(k.node().my_requests(&erased_phone).await?.is_empty());
+        assert_eq!(k.node().volunteer_summary(&erased_phone).await?.points, 0);
+    }
+    assert_eq!(
+        a.node()
+            .known_name(&PhoneNumber::parse(KEPT.0)?)
+            .await?
+            .as_deref(),
+        Some(KEPT.1)
+    );
+    assert_eq!(
+        a.node().record_checkin(checkin(KEPT)?).await?,
+        CheckInOutcome::AlreadyCheckedIn,
+        "still recognised offline-style by the journal"
+    );
+    b.node().record_checkin(checkin(KEPT)?).await?;
+    b.node().wait_synced(WAIT).await?;
+    server.api.wait_checkins("xianfeng", 5).await?;
+
+    // Erasing them again, or anyone with no records: said, nothing changed.
+    let docs_before = count(&core, "SELECT count(*) FROM documents").await?;
+    let (status, again) = console.erase(ERASED.0, true).await?;
+    assert_eq!(status, 200);
+    assert!(again.contains("id=\"erase-none\""), "{again}");
+    let (_, stranger) = console.erase("13900000000", false).await?;
+    assert!(stranger.contains("id=\"erase-none\""), "{stranger}");
+    assert_eq!(
+        count(&core, "SELECT count(*) FROM documents").await?,
+        docs_before
+    );
+    assert_eq!(count(&core, "SELECT count(*) FROM erasures").await?, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_central_admins_erase_and_a_bad_number_is_refused() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    linli_sync_server::provision::add_admin(&core, "staff", "hall_staff").await?;
+    let (http, cookie) = console_session(&server, "staff", "good password").await?;
+    let r = http
+        .get(server.url.join("admin/residents")?)
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403, "hall staff do not erase");
+    let console = Console::sign_in(&server).await?;
+    let (status, _) = console.erase("1381234", true).await?;
+    assert_eq!(status, 400, "not a mobile number");
+    let mut forged = Console::sign_in(&server).await?;
+    forged.csrf = "0".repeat(64);
+    let (status, _) = forged.erase(ERASED.0, true).await?;
+    assert_eq!(status, 403, "a form from elsewhere");
+    assert_eq!(
+        count(
+            &core,
+            "SELECT count(*) FROM audit_log WHERE action = 'erase_resident'"
+        )
+        .await?,
+        0
+    );
+    Ok(())
+}
