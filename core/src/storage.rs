@@ -175,7 +175,7 @@ impl SqliteStorage {
     /// Copy the write-ahead log into the database and truncate it, so
     /// pages that held deleted data are gone from both files.
     pub fn checkpoint(&self) -> Result<()> {
-        self.with_conn(|c| crate::sqlite::checkpoint(c))
+        self.with_conn(crate::sqlite::checkpoint)
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {

@@ -39,6 +39,8 @@ fn every_command_documents_itself() {
         vec!["admin", "add", "--help"],
         vec!["admin", "token", "--help"],
         vec!["rebuild-projection", "--help"],
+        vec!["resident", "--help"],
+        vec!["resident", "erase", "--help"],
     ] {
         let (ok, out, _) = run(dir.path(), &cmd);
         assert!(ok, "{cmd:?}");
@@ -312,4 +314,103 @@ fn serve_stops_cleanly_on_sigterm() {
     let (ok, out, _) = run(dir.path(), &["hall", "list"]);
     assert!(ok);
     assert_eq!(out.lines().count(), 4, "{out}");
+}
+
+#[tokio::test]
+async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
+    use linli_core::{
+        docs::ledger,
+        ids::RecordId,
+        model::{CheckIn, ResidentRef},
+        phone::PhoneNumber,
+        resident::Contact,
+    };
+    use linli_sync_server::{ServerCore, projection, provision, server::now_ms};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (core, _) = ServerCore::open(dir.path(), linli_core::sqlite::Durability::Normal, false)
+        .await
+        .expect("open");
+    provision::add_hall(&core, "xianfeng", "先锋", "Asia/Shanghai")
+        .await
+        .expect("hall");
+    let (kiosk, _) = provision::add_kiosk(&core, "xianfeng", "大厅")
+        .await
+        .expect("kiosk");
+    let phone = PhoneNumber::parse("13812345678").expect("phone");
+    let resident = ResidentRef {
+        pseudonym: core.residents.pseudonym(&phone).expect("pseudonym"),
+        sealed: core
+            .residents
+            .seal(&Contact {
+                phone: phone.expose_digits().to_string(),
+                name: Some("王秀英".into()),
+            })
+            .expect("seal"),
+        name_box: None,
+    };
+    let mut day = ledger::new_ledger("xianfeng", &kiosk.id, "2026-11-24").expect("ledger");
+    for r in [Some(resident), None] {
+        ledger::add_checkin(
+            &mut day,
+            &RecordId::new().to_string(),
+            &CheckIn {
+                activity_id: "act".into(),
+                headcount: 1,
+                resident: r,
+                companions: 0,
+                kiosk_id: kiosk.id.clone(),
+                at_ms: now_ms(),
+            },
+        )
+        .expect("check-in");
+    }
+    let handle = core.repos.create("xianfeng", day).await.expect("create");
+    let (d, k) = (handle.document_id().to_string(), kiosk.id.clone());
+    core.db
+        .call(move |db| db.claim_doc(&d, "xianfeng", &k, now_ms()))
+        .await
+        .expect("claim");
+    projection::project_document(&core, handle.document_id())
+        .await
+        .expect("project");
+    drop(handle);
+    core.stop().await;
+    drop(core);
+
+    // While a server runs on the directory: refused, pointing at the console.
+    let lock = linli_sync_server::backup::lock(dir.path()).expect("lock");
+    let (ok, _, err) = run(dir.path(), &["resident", "erase", "--phone", "13812345678"]);
+    assert!(!ok);
+    assert!(err.contains("running") && err.contains("console"), "{err}");
+    drop(lock);
+
+    let (ok, _, err) = run(dir.path(), &["resident", "erase", "--phone", "1381234"]);
+    assert!(!ok, "not a mobile number");
+    assert!(!err.is_empty());
+    let (ok, out, err) = run(dir.path(), &["resident", "erase", "--phone", "13812345678"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("resident erased: 1 records in 1 documents"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("13812345678") && !err.contains("13812345678"),
+        "the number is never printed"
+    );
+    let (ok, out, err) = run(dir.path(), &["resident", "erase", "--phone", "13812345678"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("nothing was changed"), "{out}");
+
+    let db =
+        rusqlite::Connection::open(dir.path().join(linli_sync_server::db::DB_FILE)).expect("db");
+    let (erased, total, audited): (i64, i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM checkins WHERE phone_hash = 'erased'),
+                    (SELECT count(*) FROM checkins),
+                    (SELECT count(*) FROM audit_log WHERE action = 'erase_resident' AND user LIKE 'cli:%')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("counts");
+    assert_eq!((erased, total, audited), (1, 2, 1));
 }

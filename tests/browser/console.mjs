@@ -1,14 +1,15 @@
 // Drives Debian's Chromium (playwright-core, no browser download) through
 // the admin console as an office worker would: sign in, provision a kiosk,
 // add an activity, answer a request, look at the statistics, export XLSX.
-// Usage: node console.mjs BASE_URL USER PASSWORD HALL SHOTS_DIR
+// Last, it erases the resident with ERASE_PHONE (preview, confirm, audit).
+// Usage: node console.mjs BASE_URL USER PASSWORD HALL SHOTS_DIR ERASE_PHONE
 // Prints one JSON line: { token, requestAnswered, revealed, auditReveal,
 // xlsxBytes, statsCanvas, english, chinese, cspViolations, mobileRight,
-// mobileScrollWidth }.
+// mobileScrollWidth, eraseFound, erased, auditErase }.
 import { chromium } from "playwright-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 
-const [base, user, password, hall, shots] = process.argv.slice(2);
+const [base, user, password, hall, shots, erasePhone] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -97,5 +98,19 @@ out.mobileRight = await phone.evaluate(() => Math.max(
     .map((e) => e.getBoundingClientRect().right)));
 out.mobileScrollWidth = await phone.evaluate(() => document.documentElement.scrollWidth);
 await phone.screenshot({ path: `${shots}/09-mobile-390.png`, fullPage: true });
+
+// A resident asks to be erased: the central admin finds them, sees what is
+// stored, confirms; the erasure is in the audit log.
+await page.goto(`${base}admin/residents`);
+await page.fill("#erase-phone", erasePhone);
+await shot("10-erase-form");
+await Promise.all([page.waitForLoadState(), page.click("#erase-find")]);
+out.eraseFound = (await page.textContent("#erase-found"))?.trim();
+await shot("11-erase-preview");
+await Promise.all([page.waitForLoadState(), page.click("#erase-confirm")]);
+out.erased = (await page.textContent("#erase-done"))?.trim();
+await shot("12-erase-done");
+await page.goto(`${base}admin/audit`);
+out.auditErase = (await page.content()).includes("erase_resident");
 await browser.close();
 console.log(JSON.stringify(out));

@@ -2,15 +2,15 @@
 //! tests/browser) through the admin console against a real server: sign
 //! in, provision a kiosk (its token pairs a real kiosk), add an activity
 //! (it reaches the kiosk), answer a request (the reply reaches the kiosk),
-//! look at the statistics chart, export XLSX (read back). Screenshots land
-//! in tests/browser/shots.
+//! look at the statistics chart, export XLSX (read back), erase a resident
+//! (the kiosk forgets them). Screenshots land in tests/browser/shots.
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use linli_core::{
     KioskNode,
     model::{RequestCategory, RequestStatus},
-    node::ResidentInput,
+    node::{NewCheckIn, ResidentInput},
 };
 use linli_tests::{TestKiosk, TestServer, eventually, init_logging, test_options, test_phone};
 
@@ -57,13 +57,30 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     )
     .await?;
 
+    // A resident who will ask to be erased.
+    let leaving = test_phone(6, 7)?;
+    let leaving_checkin = || NewCheckIn {
+        activity_id: "act-1".into(),
+        resident: Some(ResidentInput {
+            phone: leaving.clone(),
+            name: Some("赵大爷".into()),
+        }),
+        headcount: 1,
+        companions: 0,
+    };
+    kiosk.node().record_checkin(leaving_checkin()).await?;
+    kiosk.node().wait_synced(Duration::from_secs(20)).await?;
+    server.api.wait_checkins("xianfeng", 6).await?;
+
     let url = server.url.to_string();
     let shots = browser_dir().join("shots");
+    let erase_phone = leaving.expose_digits().to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(browser_dir().join("console.mjs"))
             .args([url.as_str(), "admin", "good password", "xianfeng"])
             .arg(&shots)
+            .arg(&erase_phone)
             .current_dir(browser_dir())
             .output()
     })
@@ -94,6 +111,32 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
         "the Content-Security-Policy blocks nothing the console needs"
     );
     assert!(report["xlsxBytes"].as_u64().unwrap_or(0) > 1000);
+    // Erased from the browser: the preview found their check-in, the
+    // erasure is audited, and the kiosk no longer knows them.
+    assert!(
+        report["eraseFound"]
+            .as_str()
+            .is_some_and(|s| s.contains('1')),
+        "{report}"
+    );
+    assert!(
+        report["erased"].as_str().is_some_and(|s| !s.is_empty()),
+        "{report}"
+    );
+    assert_eq!(report["auditErase"], true, "{report}");
+    eventually(
+        Duration::from_secs(20),
+        "the kiosk forgot the erased resident",
+        || async { Ok((kiosk.node().known_name(&leaving).await?.is_none()).then_some(())) },
+    )
+    .await?;
+    assert!(
+        matches!(
+            kiosk.node().record_checkin(leaving_checkin()).await?,
+            linli_core::node::CheckInOutcome::Recorded(_)
+        ),
+        "a new visit, not 'already checked in': nothing links it to the erased one"
+    );
     // The language switch keeps the reader on the page, in their language.
     assert_eq!(report["english"], "Statistics", "{report}");
     assert_eq!(report["chinese"], "统计", "{report}");

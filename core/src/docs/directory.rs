@@ -95,20 +95,20 @@ mod tests {
 
     #[test]
     fn a_retired_document_is_replaced_in_its_entry_and_listed() {
-        let mut d = new_directory("h1").unwrap();
+        let mut d = new_directory("h1").expect("fixture");
         let key = entry_key(DocKind::Ledger, "k1", "2026-11-24");
-        assert!(register(&mut d, &key, "automerge:old").unwrap());
-        assert!(retired(&d).unwrap().is_empty());
-        retire(&mut d, &key, "old", "automerge:new").unwrap();
+        assert!(register(&mut d, &key, "automerge:old").expect("fixture"));
+        assert!(retired(&d).expect("fixture").is_empty());
+        retire(&mut d, &key, "old", "automerge:new").expect("fixture");
         retire(
             &mut d,
             &entry_key(DocKind::Ledger, "k1", "2026-11-25"),
             "old2",
             "automerge:new2",
         )
-        .unwrap();
+        .expect("fixture");
         assert_eq!(
-            retired(&d).unwrap(),
+            retired(&d).expect("fixture"),
             vec![
                 ("old".to_string(), "automerge:new".to_string()),
                 ("old2".to_string(), "automerge:new2".to_string())
@@ -116,7 +116,7 @@ mod tests {
         );
         assert!(
             entries(&d)
-                .unwrap()
+                .expect("fixture")
                 .contains(&(key, "automerge:new".to_string()))
         );
     }

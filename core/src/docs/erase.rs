@@ -180,11 +180,11 @@ mod tests {
 
     #[test]
     fn a_ledger_keeps_every_count_and_loses_the_resident_from_its_history() {
-        let mut old = ledger::new_ledger("h1", "k1", "2026-11-24").unwrap();
-        ledger::add_checkin(&mut old, "c1", &checkin(Some(person('a')), 1)).unwrap();
-        ledger::add_checkin(&mut old, "c2", &checkin(Some(person('b')), 1)).unwrap();
-        ledger::add_checkin(&mut old, "c3", &checkin(None, 4)).unwrap();
-        ledger::add_checkin(&mut old, "c4", &checkin(Some(person('a')), 1)).unwrap();
+        let mut old = ledger::new_ledger("h1", "k1", "2026-11-24").expect("fixture");
+        ledger::add_checkin(&mut old, "c1", &checkin(Some(person('a')), 1)).expect("fixture");
+        ledger::add_checkin(&mut old, "c2", &checkin(Some(person('b')), 1)).expect("fixture");
+        ledger::add_checkin(&mut old, "c3", &checkin(None, 4)).expect("fixture");
+        ledger::add_checkin(&mut old, "c4", &checkin(Some(person('a')), 1)).expect("fixture");
         let shift = ShiftEvent {
             volunteer: person('a'),
             action: "sign_in".into(),
@@ -193,11 +193,11 @@ mod tests {
             kiosk_id: "k1".into(),
             at_ms: 1_790_000_000_000,
         };
-        ledger::add_shift_event(&mut old, "s1", &shift).unwrap();
+        ledger::add_shift_event(&mut old, "s1", &shift).expect("fixture");
         let a = "a".repeat(64);
         assert!(history_text(&old).contains(&a));
 
-        let r = without_resident(&old, &a).unwrap();
+        let r = without_resident(&old, &a).expect("fixture");
         assert_eq!((r.erased, r.kept, r.dropped), (3, 2, 0));
         assert_eq!(
             (r.kind, r.kiosk_id.as_str(), r.period.as_str()),
@@ -212,31 +212,31 @@ mod tests {
             !history_text(&new).contains("c2VhbGVk\", "),
             "nor their sealed contact"
         );
-        let c1 = ledger::checkin(&new, "c1").unwrap().unwrap();
-        assert!(c1.resident.unwrap().is_erased());
+        let c1 = ledger::checkin(&new, "c1").expect("fixture").expect("fixture");
+        assert!(c1.resident.expect("fixture").is_erased());
         assert_eq!(
-            ledger::checkin(&new, "c2").unwrap().unwrap(),
+            ledger::checkin(&new, "c2").expect("fixture").expect("fixture"),
             checkin(Some(person('b')), 1)
         );
-        assert_eq!(ledger::checkin(&new, "c3").unwrap().unwrap().headcount, 4);
+        assert_eq!(ledger::checkin(&new, "c3").expect("fixture").expect("fixture").headcount, 4);
         assert!(
             ledger::shift_event(&new, "s1")
-                .unwrap()
-                .unwrap()
+                .expect("fixture")
+                .expect("fixture")
                 .volunteer
                 .is_erased()
         );
         assert_eq!(
-            ledger::checkin_ids(&new).unwrap().len(),
+            ledger::checkin_ids(&new).expect("fixture").len(),
             4,
             "every visit still counts"
         );
-        assert_eq!(header(&new).unwrap().hall_id, "h1");
+        assert_eq!(header(&new).expect("fixture").hall_id, "h1");
     }
 
     #[test]
     fn a_request_book_keeps_the_servers_answers_and_drops_the_callback() {
-        let mut old = requests::new_request_book("h1", "k1", "2026-11").unwrap();
+        let mut old = requests::new_request_book("h1", "k1", "2026-11").expect("fixture");
         let req = Request {
             category: "repair".into(),
             text: "楼道灯坏了".into(),
@@ -245,48 +245,48 @@ mod tests {
             kiosk_id: "k1".into(),
             at_ms: 1_790_000_000_000,
         };
-        requests::add_request(&mut old, "r1", &req).unwrap();
+        requests::add_request(&mut old, "r1", &req).expect("fixture");
         let reply = RequestReply {
             status: RequestStatus::Resolved,
             reply: Some("已修好".into()),
             updated_at_ms: 1_790_000_100_000,
         };
-        requests::set_reply(&mut old, "r1", &reply).unwrap();
-        let r = without_resident(&old, &"a".repeat(64)).unwrap();
+        requests::set_reply(&mut old, "r1", &reply).expect("fixture");
+        let r = without_resident(&old, &"a".repeat(64)).expect("fixture");
         assert_eq!(r.erased, 1);
-        let got = requests::request(&r.doc, "r1").unwrap().unwrap();
-        assert!(got.resident.unwrap().is_erased());
+        let got = requests::request(&r.doc, "r1").expect("fixture").expect("fixture");
+        assert!(got.resident.expect("fixture").is_erased());
         assert!(!got.callback_consent);
         assert_eq!(got.text, "楼道灯坏了");
-        assert_eq!(requests::reply(&r.doc, "r1").unwrap(), Some(reply));
+        assert_eq!(requests::reply(&r.doc, "r1").expect("fixture"), Some(reply));
     }
 
     #[test]
     fn a_record_that_does_not_fit_is_left_out_and_counted() {
-        let mut old = ledger::new_ledger("h1", "k1", "2026-11-24").unwrap();
-        ledger::add_checkin(&mut old, "c1", &checkin(None, 2)).unwrap();
-        let obj = super::super::map_obj(&old, ledger::CHECKINS).unwrap();
+        let mut old = ledger::new_ledger("h1", "k1", "2026-11-24").expect("fixture");
+        ledger::add_checkin(&mut old, "c1", &checkin(None, 2)).expect("fixture");
+        let obj = super::super::map_obj(&old, ledger::CHECKINS).expect("fixture");
         old.transact::<_, _, automerge::AutomergeError>(|tx| {
             use automerge::transaction::Transactable;
             tx.put(&obj, "junk", "13812345678")
         })
-        .unwrap();
-        let r = without_resident(&old, &"a".repeat(64)).unwrap();
+        .expect("fixture");
+        let r = without_resident(&old, &"a".repeat(64)).expect("fixture");
         assert_eq!((r.erased, r.kept, r.dropped), (0, 1, 1));
         assert!(
             r.doc
                 .get(
-                    &super::super::map_obj(&r.doc, ledger::CHECKINS).unwrap(),
+                    super::super::map_obj(&r.doc, ledger::CHECKINS).expect("fixture"),
                     "junk"
                 )
-                .unwrap()
+                .expect("fixture")
                 .is_none()
         );
     }
 
     #[test]
     fn a_hall_document_is_refused() {
-        let cal = super::super::calendar::new_calendar("h1", "Hall", "Asia/Shanghai").unwrap();
+        let cal = super::super::calendar::new_calendar("h1", "Hall", "Asia/Shanghai").expect("fixture");
         assert!(without_resident(&cal, &"a".repeat(64)).is_err());
     }
 }

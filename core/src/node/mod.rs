@@ -1313,14 +1313,15 @@ async fn adopt_rebuilt(
         .map_err(|e| Error::invalid("rebuilt document URL", e.to_string()))?
         .document_id()
         .clone();
-    // No record goes into the old document from here on.
-    let _one_at_a_time = shared.recording.lock().await;
-    shared.applier.settled().await;
+    // Fetched before taps are held up: it may take a while to arrive.
     let found =
         tokio::time::timeout(Duration::from_secs(10), shared.repo.find(new_id.clone())).await;
     let Ok(Ok(Some(handle))) = found else {
         return Ok(false);
     };
+    // No record goes into the old document from here on.
+    let _one_at_a_time = shared.recording.lock().await;
+    shared.applier.settled().await;
     let j = shared.journal.clone();
     let p = period.to_string();
     let entries = blocking(move || j.of_document(kind, &p)).await?;
