@@ -271,6 +271,18 @@ impl OpeningKey {
         SealingKey(self.0.public_key())
     }
 
+    /// A tag of a pseudonym that only this key computes (HKDF-SHA256 keyed
+    /// by it): how the server remembers an erased resident for a while
+    /// without a backup (which never holds this key) being able to tell
+    /// whether a guessed number was erased.
+    pub fn tag(&self, pseudonym: &str) -> String {
+        let hk = Hkdf::<Sha256>::new(Some(b"linli erasure watch v1"), &self.0.to_bytes());
+        let mut out = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's limit of 8160: never fails.
+        let _ = hk.expand(pseudonym.as_bytes(), &mut out);
+        hex::encode(out)
+    }
+
     /// Open a sealed contact; an error if it was not sealed to this key or
     /// does not hold a contact.
     pub fn open(&self, sealed: &str) -> Result<Contact> {

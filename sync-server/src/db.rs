@@ -131,6 +131,15 @@ const MIGRATIONS: &[&str] = &[
         date TEXT NOT NULL,
         PRIMARY KEY (hall_id, date, erasure_id)
     ) WITHOUT ROWID;
+    -- For a while after an erasure, records of the person that a kiosk
+    -- delivers late (it was offline) are erased as they arrive
+    -- (erasure::ERASURE_WATCH_DAYS). Kept as a tag only the residents' key
+    -- computes from the pseudonym (never in a backup), then dropped.
+    CREATE TABLE erasure_watch (
+        tag TEXT PRIMARY KEY NOT NULL,
+        erasure_id TEXT NOT NULL,
+        until_ms INTEGER NOT NULL
+    );
 ",
 ];
 

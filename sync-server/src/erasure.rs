@@ -22,15 +22,15 @@
 //! `secure_delete` and a WAL checkpoint leave no copy in free pages, so a
 //! backup taken afterwards holds nothing of them either.
 //!
-//! Limits (stated in the README): records of the person that a kiosk has
-//! not yet delivered when the erasure runs arrive later with their
-//! pseudonym; erasing again once the kiosk has synced removes them.
+//! Records of the person that a kiosk had not delivered when the erasure
+//! ran (it was offline) arrive later with their pseudonym: for
+//! [`ERASURE_WATCH_DAYS`] the projector spots them and they are erased the
+//! same way as they arrive.
 
 use std::str::FromStr;
 
 use linli_core::{
     docs::{self, DocKind, directory, erase},
-    model::ResidentRef,
     phone::PhoneNumber,
 };
 use rusqlite::params;
@@ -102,6 +102,17 @@ pub async fn find(core: &std::sync::Arc<ServerCore>, phone: &PhoneNumber) -> Res
         .await
 }
 
+/// How long after an erasure records of the person that arrive late (from
+/// a kiosk that was offline) are erased as they arrive. Until then the
+/// server keeps, in `erasure_watch`, a tag of the pseudonym keyed by the
+/// residents' key (`OpeningKey::tag`), which a backup never holds: a copied
+/// database cannot even tell whether a guessed number was erased.
+pub const ERASURE_WATCH_DAYS: i64 = 90;
+
+/// One erasure at a time: two of the same person (one from the console,
+/// one for late records) must not rebuild the same documents at once.
+static ERASING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Erase the resident with this number, for admin `by`. `Ok(None)` when
 /// the server holds no record of them: then nothing is changed.
 pub async fn erase_resident(
@@ -110,6 +121,61 @@ pub async fn erase_resident(
     by: &str,
 ) -> Result<Option<Erasure>> {
     let pseudonym = pseudonym_of(core, phone).await?;
+    erase_pseudonym(core, &pseudonym, by).await
+}
+
+/// Erase records of an erased resident that arrived after their erasure
+/// (the projector found them; see [`ERASURE_WATCH_DAYS`]).
+pub async fn erase_late(
+    core: std::sync::Arc<ServerCore>,
+    pseudonym: String,
+) -> Result<Option<Erasure>> {
+    erase_pseudonym(&core, &pseudonym, "erasure-watch").await
+}
+
+/// The erasure id of a tag still on watch.
+fn watched(c: &rusqlite::Connection, tag: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    c.query_row(
+        "SELECT erasure_id FROM erasure_watch WHERE tag = ?1 AND until_ms > ?2",
+        params![tag, now_ms()],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(|e| Error::db("reading the erasure watch", e))
+}
+
+/// Of the pseudonyms just projected, with their watch tags, those of
+/// residents erased within [`ERASURE_WATCH_DAYS`] (expired watches are
+/// dropped on the way).
+pub fn late_arrivals(c: &rusqlite::Connection, tagged: &[(String, String)]) -> Result<Vec<String>> {
+    c.execute("DELETE FROM erasure_watch WHERE until_ms <= ?1", [now_ms()])
+        .map_err(|e| Error::db("expiring the erasure watch", e))?;
+    let mut out = Vec::new();
+    for (pseudonym, tag) in tagged {
+        if watched(c, tag)?.is_some() {
+            out.push(pseudonym.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// True when anyone is on the erasure watch (so projecting need not tag
+/// pseudonyms when no one is).
+pub fn watching(c: &rusqlite::Connection) -> Result<bool> {
+    c.query_row("SELECT EXISTS (SELECT 1 FROM erasure_watch)", [], |r| {
+        r.get(0)
+    })
+    .map_err(|e| Error::db("reading the erasure watch", e))
+}
+
+async fn erase_pseudonym(
+    core: &std::sync::Arc<ServerCore>,
+    pseudonym: &str,
+    by: &str,
+) -> Result<Option<Erasure>> {
+    let _one_at_a_time = ERASING.lock().await;
+    let pseudonym = pseudonym.to_string();
     let p = pseudonym.clone();
     // (hall, document) of every record that names them.
     let docs: Vec<(String, String)> = core
@@ -133,7 +199,12 @@ pub async fn erase_resident(
     if docs.is_empty() {
         return Ok(None);
     }
-    let id = linli_core::ids::RecordId::new().to_string();
+    let tag = core.residents.watch_tag(&pseudonym);
+    let t = tag.clone();
+    let earlier = core.db.run(move |c| watched(c, &t)).await?;
+    let id = earlier
+        .clone()
+        .unwrap_or_else(|| linli_core::ids::RecordId::new().to_string());
     let mut out = Erasure {
         id: id.clone(),
         records: 0,
@@ -166,8 +237,9 @@ pub async fn erase_resident(
     }
     out.halls = halls;
     // Nothing of them is left to count them by.
-    let (p, e, n_records, n_docs, user) = (
+    let (p, t, e, n_records, n_docs, user) = (
         pseudonym.clone(),
+        tag,
         id.clone(),
         out.records,
         out.documents,
@@ -181,8 +253,16 @@ pub async fn erase_resident(
             tx.execute("DELETE FROM hall_residents WHERE phone_hash = ?1", [&p])
                 .map_err(|e| Error::db("finishing an erasure", e))?;
             tx.execute(
-                "INSERT INTO erasures (id, by_user, at_ms, records, documents) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO erasures (id, by_user, at_ms, records, documents) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET records = records + excluded.records,
+                     documents = documents + excluded.documents",
                 params![e, user, now_ms(), n_records as i64, n_docs as i64],
+            )
+            .map_err(|e| Error::db("finishing an erasure", e))?;
+            tx.execute(
+                "INSERT INTO erasure_watch (tag, erasure_id, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tag) DO NOTHING",
+                params![t, e, now_ms() + ERASURE_WATCH_DAYS * 86_400_000],
             )
             .map_err(|e| Error::db("finishing an erasure", e))?;
             tx.commit()
@@ -193,8 +273,13 @@ pub async fn erase_resident(
     core.residents.forget(&pseudonym);
     core.storage.checkpoint()?;
     let after = format!("{} records in {} documents", out.records, out.documents);
+    let action = if earlier.is_some() {
+        "erase_resident_again"
+    } else {
+        "erase_resident"
+    };
     core.db
-        .audit_async(by, "erase_resident", &id, None, Some(after))
+        .audit_async(by, action, &id, None, Some(after))
         .await?;
     tracing::info!(erasure = %id, records = out.records, documents = out.documents, "a resident was erased");
     Ok(Some(out))
@@ -325,10 +410,4 @@ async fn forget_projected(core: &ServerCore, doc: &str) -> Result<()> {
                 .map_err(|e| Error::db("forgetting a retired document", e))
         })
         .await
-}
-
-/// True for the marker erased records carry in the projection's
-/// `phone_hash` column.
-pub fn is_erased(pseudonym: &str) -> bool {
-    pseudonym == ResidentRef::ERASED
 }

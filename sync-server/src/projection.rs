@@ -259,6 +259,12 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT record_id, status, reply, COALESCE(updated_ms, 0) FROM requests
         WHERE status <> 'received' OR reply IS NOT NULL;
 ",
+    "
+    -- v6 (issue 12, erasure): a resident's shifts and requests found by
+    -- pseudonym without a scan (erasing them, and erasing late arrivals).
+    CREATE INDEX shift_events_phone ON shift_events (phone_hash);
+    CREATE INDEX requests_phone ON requests (phone_hash);
+",
 ];
 
 /// A record kiosk clocks may be ahead of the server by before it is flagged.
@@ -305,6 +311,11 @@ pub struct Projected {
     pub records: usize,
     /// Records quarantined.
     pub quarantined: usize,
+    /// Pseudonyms of erased residents whose records just arrived late
+    /// (see `erasure::ERASURE_WATCH_DAYS`): to be erased in turn. Never
+    /// serialized.
+    #[serde(skip)]
+    pub late_erasures: Vec<String>,
 }
 
 fn read_row(d: &Automerge, kind: DocKind, map: &str, key: &str) -> linli_core::Result<Option<Row>> {
@@ -452,6 +463,21 @@ impl Assessment {
     /// Ids of the records that go into the tables.
     pub fn record_ids(&self) -> impl Iterator<Item = &str> {
         self.rows.iter().map(Row::id)
+    }
+
+    /// The distinct pseudonyms of residents those records name.
+    fn pseudonyms(&self) -> BTreeSet<String> {
+        self.rows
+            .iter()
+            .filter_map(|r| match r {
+                Row::CheckIn(_, c) => c.resident.as_ref(),
+                Row::Shift(_, s) => Some(&s.volunteer),
+                Row::Request(_, q, _) => q.resident.as_ref(),
+                Row::Rating(..) => None,
+            })
+            .filter(|r| !r.is_erased())
+            .map(|r| r.pseudonym.clone())
+            .collect()
     }
 }
 
@@ -613,12 +639,22 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
     };
     let received = now_ms();
     let doc_s = doc.to_string();
+    // Tags for the erasure watch (cheap: a keyed hash per resident named
+    // by the records that changed).
+    let tagged: Vec<(String, String)> = assessment
+        .pseudonyms()
+        .into_iter()
+        .map(|p| {
+            let tag = core.residents.watch_tag(&p);
+            (p, tag)
+        })
+        .collect();
     core.db
         .run(move |c| {
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(|e| Error::db("projecting", e))?;
-            let out = store(
+            let mut out = store(
                 &tx,
                 &doc_s,
                 &owner.hall_id,
@@ -626,6 +662,9 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
                 &assessment,
                 received,
             )?;
+            if out.records > 0 && crate::erasure::watching(&tx)? {
+                out.late_erasures = crate::erasure::late_arrivals(&tx, &tagged)?;
+            }
             tx.commit().map_err(|e| Error::db("projecting", e))?;
             Ok(out)
         })
@@ -787,8 +826,28 @@ pub async fn run(
             let Ok(doc) = DocumentId::from_str(&id) else {
                 continue;
             };
-            if let Err(e) = project_document(&core, &doc).await {
-                tracing::error!(doc = %id, error = %e, "projection failed; the document is kept and will be projected again on its next change or a rebuild");
+            match project_document(&core, &doc).await {
+                Ok(p) => {
+                    for pseudonym in p.late_erasures {
+                        // Off this loop: an erasure stops the hall's repo
+                        // and projects the documents it rebuilds.
+                        let core = core.clone();
+                        tokio::spawn(async move {
+                            match crate::erasure::erase_late(core, pseudonym).await {
+                                Ok(e) => tracing::info!(
+                                    records = e.map_or(0, |e| e.records),
+                                    "records of an erased resident arrived late and were erased"
+                                ),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "erasing records of an erased resident that arrived late failed; they are erased when the next of their records arrives, or by erasing again")
+                                }
+                            }
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "projection failed; the document is kept and will be projected again on its next change or a rebuild");
+                }
             }
         }
     }

@@ -200,6 +200,13 @@ impl ServerResidents {
             .map_err(Error::from)
     }
 
+    /// The tag the erasure watch keeps of a pseudonym (see
+    /// `erasure::ERASURE_WATCH_DAYS`): keyed by the residents' key, so a
+    /// copied database or backup cannot test a guessed number against it.
+    pub fn watch_tag(&self, pseudonym: &str) -> String {
+        self.opening.tag(pseudonym)
+    }
+
     /// Drop what is cached of a resident (they were erased).
     pub fn forget(&self, pseudonym: &str) {
         self.lock().remove(pseudonym);

@@ -8,7 +8,8 @@
 //! residents are still there, their records no longer link to each other,
 //! statistics are what they were, and both kiosks carry on recording.
 //! A kiosk that was offline during the erasure keeps what it recorded
-//! meanwhile. Erasing someone with no records says so and changes nothing.
+//! meanwhile, and the resident's visit it recorded then is erased as it
+//! arrives. Erasing someone with no records says so and changes nothing.
 
 use std::time::Duration;
 
@@ -186,6 +187,22 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         },
     )
     .await?;
+    let act2 = linli_sync_server::provision::put_activity(
+        &core,
+        "xianfeng",
+        None,
+        Activity {
+            kind: "lecture".into(),
+            title: "防诈骗讲座".into(),
+            room: None,
+            starts_at_ms: now - 600_000,
+            ends_at_ms: now + 3_600_000,
+            capacity: None,
+            named_checkin: true,
+            cancelled: false,
+        },
+    )
+    .await?;
     let mut a = TestKiosk::pair(&server, "xianfeng", true).await?;
     let b = TestKiosk::pair(&server, "xianfeng", true).await?;
     let checkin = |who| -> anyhow::Result<NewCheckIn> {
@@ -269,6 +286,16 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         })
         .await?;
     assert!(matches!(offline_visit, CheckInOutcome::Recorded(_)));
+    // The resident comes by once more, at the kiosk that cannot reach the
+    // server: that record arrives after the erasure, and is erased too.
+    let late = a
+        .node()
+        .record_checkin(NewCheckIn {
+            activity_id: act2.clone(),
+            ..checkin(ERASED)?
+        })
+        .await?;
+    assert!(matches!(late, CheckInOutcome::Recorded(_)));
 
     // Preview: what is stored, and a confirm step; nothing changed yet.
     let (status, preview) = console.erase(ERASED.0, false).await?;
@@ -319,7 +346,16 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         .await?;
     }
     a.node().wait_synced(WAIT).await?;
-    server.api.wait_checkins("xianfeng", 4).await?;
+    server.api.wait_checkins("xianfeng", 5).await?;
+    eventually(WAIT, "the late record erased", || async {
+        let n = count(
+            &core,
+            "SELECT count(*) FROM checkins WHERE phone_hash = 'erased'",
+        )
+        .await?;
+        Ok((n == 3).then_some(()))
+    })
+    .await?;
 
     // Nothing of them on either kiosk's disk, nor in a backup taken now.
     let needles = needles_of(&gone);
@@ -363,15 +399,16 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         found.join("\n")
     );
 
-    // Their records stay, unlinked, and the numbers are what they were
-    // (plus A's offline headcount of three, which is no named visit).
+    // Their records stay, unlinked, and the numbers are what they were,
+    // plus what A recorded offline: a headcount of three (no named visit)
+    // and the erased resident's late visit (named, and the same resident).
     assert_eq!(
         count(
             &core,
             "SELECT count(*) FROM checkins WHERE phone_hash = 'erased'"
         )
         .await?,
-        2
+        3
     );
     assert_eq!(
         count(
@@ -391,13 +428,27 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     );
     assert_eq!(
         stats(&console).await?,
-        before,
-        "visits and distinct residents unchanged"
+        ("4".to_string(), "2".to_string()),
+        "one named visit more, and still two distinct residents"
     );
     assert_eq!(
         count(&core, "SELECT COALESCE(SUM(persons), 0) FROM checkin_days").await?,
-        3 * 2 + 3,
-        "person-times: three named check-ins with a companion each, and the headcount of three"
+        4 * 2 + 3,
+        "person-times: four named check-ins with a companion each, and the headcount of three"
+    );
+    assert_eq!(
+        count(
+            &core,
+            "SELECT count(*) FROM audit_log WHERE action = 'erase_resident_again' AND user = 'erasure-watch'"
+        )
+        .await?,
+        1,
+        "the late record's erasure is audited"
+    );
+    assert_eq!(
+        count(&core, "SELECT count(*) FROM erasure_watch").await?,
+        1,
+        "kept a while, as a keyed tag (the backup search above did not find the pseudonym)"
     );
 
     // The kiosks carry on, and no longer know the erased resident.
@@ -421,7 +472,7 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     );
     b.node().record_checkin(checkin(KEPT)?).await?;
     b.node().wait_synced(WAIT).await?;
-    server.api.wait_checkins("xianfeng", 5).await?;
+    server.api.wait_checkins("xianfeng", 6).await?;
 
     // Erasing them again, or anyone with no records: said, nothing changed.
     let docs_before = count(&core, "SELECT count(*) FROM documents").await?;

@@ -212,13 +212,23 @@ mod tests {
             !history_text(&new).contains("c2VhbGVk\", "),
             "nor their sealed contact"
         );
-        let c1 = ledger::checkin(&new, "c1").expect("fixture").expect("fixture");
+        let c1 = ledger::checkin(&new, "c1")
+            .expect("fixture")
+            .expect("fixture");
         assert!(c1.resident.expect("fixture").is_erased());
         assert_eq!(
-            ledger::checkin(&new, "c2").expect("fixture").expect("fixture"),
+            ledger::checkin(&new, "c2")
+                .expect("fixture")
+                .expect("fixture"),
             checkin(Some(person('b')), 1)
         );
-        assert_eq!(ledger::checkin(&new, "c3").expect("fixture").expect("fixture").headcount, 4);
+        assert_eq!(
+            ledger::checkin(&new, "c3")
+                .expect("fixture")
+                .expect("fixture")
+                .headcount,
+            4
+        );
         assert!(
             ledger::shift_event(&new, "s1")
                 .expect("fixture")
@@ -254,7 +264,9 @@ mod tests {
         requests::set_reply(&mut old, "r1", &reply).expect("fixture");
         let r = without_resident(&old, &"a".repeat(64)).expect("fixture");
         assert_eq!(r.erased, 1);
-        let got = requests::request(&r.doc, "r1").expect("fixture").expect("fixture");
+        let got = requests::request(&r.doc, "r1")
+            .expect("fixture")
+            .expect("fixture");
         assert!(got.resident.expect("fixture").is_erased());
         assert!(!got.callback_consent);
         assert_eq!(got.text, "楼道灯坏了");
@@ -286,7 +298,8 @@ mod tests {
 
     #[test]
     fn a_hall_document_is_refused() {
-        let cal = super::super::calendar::new_calendar("h1", "Hall", "Asia/Shanghai").expect("fixture");
+        let cal =
+            super::super::calendar::new_calendar("h1", "Hall", "Asia/Shanghai").expect("fixture");
         assert!(without_resident(&cal, &"a".repeat(64)).is_err());
     }
 }

@@ -82,7 +82,7 @@ pub async fn erase(
                     p #erase-none { (l.t("本服务器没有这个号码的记录，无需删除，没有任何改动。", "No record of this number is stored on this server: there is nothing to erase and nothing was changed.")) }
                     p { a href="/admin/residents" { (l.t("返回", "Back")) } }
                 } @else {
-                    p #erase-found { (l.t("找到此号码的记录：", "Records of this number: "))
+                    p #erase-found { (phone.masked()) " · " (l.t("找到此号码的记录：", "Records of this number: "))
                         (found.checkins) (l.t(" 次签到，", " check-ins, "))
                         (found.shifts) (l.t(" 条志愿服务记录，", " volunteer shift events, "))
                         (found.requests) (l.t(" 条诉求。", " requests."))
