@@ -437,3 +437,25 @@ fn the_start_screen_shows_todays_date_weekday_and_time_on_the_halls_clock() {
     k.advance(11 * 3_600_000);
     assert!(k.shows("Wednesday 25 November, 00:00"));
 }
+
+#[test]
+fn at_night_the_demo_still_has_an_activity_to_check_in_to_and_one_to_rate() {
+    for (hh, mm) in [(5, 40), (23, 10)] {
+        let mut k = common::kiosk_at(common::at_hall_time(hh, mm));
+        k.tap("签到");
+        assert!(k.shows("棋牌活动"), "{hh:02}:{mm:02}: open for check-in");
+        assert!(!k.shows("现在没有可以签到的活动"));
+        k.tap("回首页");
+        k.tap("评价");
+        assert!(
+            !k.shows("今天还没有可以评价的活动"),
+            "{hh:02}:{mm:02}: something to rate"
+        );
+        if hh == 5 {
+            assert!(
+                k.shows("防诈骗宣传讲座"),
+                "the talk that ran earlier tonight"
+            );
+        }
+    }
+}

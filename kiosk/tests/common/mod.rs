@@ -32,11 +32,7 @@ pub fn test_day() -> chrono::NaiveDate {
 /// 10:45 on [`test_day`] in the hall: the clinic (named check-in) and the
 /// elderly meal (headcount) are both open.
 pub fn morning() -> i64 {
-    let tz = chrono_tz::Asia::Shanghai;
-    tz.from_local_datetime(&test_day().and_hms_opt(10, 45, 0).expect("time"))
-        .single()
-        .expect("unambiguous")
-        .timestamp_millis()
+    at_hall_time(10, 45)
 }
 
 pub struct Fixture {
@@ -84,13 +80,28 @@ pub fn unpaired() -> (Fixture, String) {
     )
 }
 
+/// `hh:mm` on [`test_day`] in the hall.
+pub fn at_hall_time(hh: u32, mm: u32) -> i64 {
+    let tz = chrono_tz::Asia::Shanghai;
+    tz.from_local_datetime(&test_day().and_hms_opt(hh, mm, 0).expect("time"))
+        .single()
+        .expect("unambiguous")
+        .timestamp_millis()
+}
+
 /// A paired kiosk on the start screen with the hall calendar loaded.
 pub fn kiosk() -> Fixture {
+    kiosk_at(morning())
+}
+
+/// [`kiosk`], with the demo server started and the kiosk's clock set at
+/// `moment`.
+pub fn kiosk_at(moment: i64) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let server =
-        DemoServer::start_at(&dir.path().join("server"), Some(morning())).expect("demo server");
+        DemoServer::start_at(&dir.path().join("server"), Some(moment)).expect("demo server");
     let token = server.provision_kiosk("测试终端").expect("kiosk");
-    let now = Arc::new(AtomicI64::new(morning()));
+    let now = Arc::new(AtomicI64::new(moment));
     let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));
     options.clock = clock(&now);
     let start = Start::Pair {
