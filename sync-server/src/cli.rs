@@ -50,6 +50,11 @@ pub enum Command {
     Resident(ResidentCommand),
     /// Re-create the projection tables from the documents.
     RebuildProjection,
+    /// Convert a database written before residents were pseudonyms (Linli
+    /// 0.1: keyed phone hashes beside masked numbers) in place: every
+    /// resident becomes a pseudonym with a sealed contact, every document
+    /// that held the old form is replaced. Stop the server first.
+    UpgradeResidents,
     /// Copy the database to FILE while the server runs (consistent
     /// snapshot). The residents' key file is not in it: keep it apart.
     Backup {
@@ -527,6 +532,33 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                     writeln!(out, "the replaced database is kept as {}", kept.display()).map_err(io)
                 }
                 None => Ok(()),
+            }
+        }
+        Command::UpgradeResidents => {
+            let dir = data_dir(cli)?;
+            let _lock = crate::backup::lock(&dir)?;
+            let mut err = std::io::stderr();
+            let u = crate::upgrade::upgrade_residents(&dir, |done, total| {
+                let _ = write!(err, "\rconverting documents: {done}/{total}");
+            })
+            .await;
+            let _ = writeln!(std::io::stderr());
+            let u = u?;
+            if u.documents == 0 {
+                writeln!(
+                    out,
+                    "nothing to upgrade: no document holds residents of the old form"
+                )
+                .map_err(io)
+            } else {
+                writeln!(
+                    out,
+                    "upgraded: {} residents ({} whose number could not be recovered are erased), \
+                     {} records in {} documents replaced; the old phone key is deleted. Pair each \
+                     kiosk again into an empty data directory",
+                    u.residents, u.unrecoverable, u.records, u.documents
+                )
+                .map_err(io)
             }
         }
         Command::RebuildProjection => {

@@ -21,6 +21,8 @@
 //! - [`console`]: the admin console (`/admin`): sessions, roles, pages.
 //! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
 //! - [`erasure`]: erasing one resident on request (documents rebuilt).
+//! - [`replace`]: replacing kiosk documents by rebuilt ones.
+//! - [`upgrade`]: converting a database of the old resident form in place.
 //! - [`demo`]: the demo halls and their week of activities.
 //! - [`db`]: the server's own tables.
 //! - [`auth`]: tokens and their hashes.
@@ -50,11 +52,13 @@ pub mod projection;
 pub mod provision;
 pub mod proxies;
 pub mod registry;
+pub mod replace;
 pub mod repos;
 pub mod residents;
 pub mod server;
 pub mod sync_ws;
 pub mod tls;
+pub mod upgrade;
 pub mod wire;
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};

@@ -437,8 +437,8 @@ pub fn refuse_old_residents(
         return Err(Error::Config(format!(
             "{} holds {old} records of residents in the form used before Linli 0.2 (keyed phone \
              hashes with masked numbers), which a copy of it could turn back into numbers; this \
-             build does not mix them with pseudonyms. Nothing was changed. Keep serving it with \
-             the Linli build that wrote it, or start this one on an empty data directory",
+             build does not mix them with pseudonyms. Nothing was changed. To convert it in place, \
+             stop the server and run: linli-server upgrade-residents",
             path.display()
         )));
     }

@@ -22,6 +22,7 @@ use std::{
 };
 
 use linli_core::{
+    model::ResidentRef,
     phone::PhoneNumber,
     resident::{Contact, IdentityConfig, OpeningKey, Pseudonymizer, SALT_BYTES},
 };
@@ -156,6 +157,22 @@ impl ServerResidents {
             .identify(phone)
             .map(|k| k.pseudonym().to_string())
             .map_err(Error::from)
+    }
+
+    /// What a record keeps of a resident with this number and name, as a
+    /// kiosk would write it: pseudonym, sealed contact, name box (one slow
+    /// evaluation; call it on a blocking thread).
+    pub fn reference(&self, phone: &PhoneNumber, name: Option<&str>) -> Result<ResidentRef> {
+        let keys = self.pseudonymizer.identify(phone)?;
+        let sealed = self.seal(&Contact {
+            phone: phone.expose_digits().to_string(),
+            name: name.map(str::to_string),
+        })?;
+        Ok(ResidentRef {
+            pseudonym: keys.pseudonym().to_string(),
+            sealed,
+            name_box: name.map(|n| keys.lock_name(n)).transpose()?,
+        })
     }
 
     /// Seal a contact to this server (the mobile page, which has the

@@ -41,6 +41,7 @@ fn every_command_documents_itself() {
         vec!["rebuild-projection", "--help"],
         vec!["resident", "--help"],
         vec!["resident", "erase", "--help"],
+        vec!["upgrade-residents", "--help"],
     ] {
         let (ok, out, _) = run(dir.path(), &cmd);
         assert!(ok, "{cmd:?}");

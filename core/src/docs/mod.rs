@@ -11,6 +11,7 @@
 //! - [`ledger`]: one kiosk's day of check-ins, ratings and shift events.
 //! - [`requests`]: one kiosk's month of requests, with the server's replies.
 //! - [`erase`]: a kiosk document rebuilt without one resident.
+//! - [`upgrade`]: a version-1 kiosk document converted to this version.
 //! - [`values`]: strings and counts as whichever peer wrote them.
 
 pub mod calendar;
@@ -18,6 +19,7 @@ pub mod directory;
 pub mod erase;
 pub mod ledger;
 pub mod requests;
+pub mod upgrade;
 pub mod values;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -334,7 +334,9 @@ impl KioskNode {
                 "kiosk store",
                 "it was paired before residents' pseudonyms (protocol 1) and holds residents in the \
                  old reversible form; this build does not open it. Let it sync with the Linli build \
-                 that wrote it, then pair this kiosk again into an empty data directory",
+                 that wrote it before the server is converted (linli-server upgrade-residents), then \
+                 delete this data directory and pair the kiosk again: linli-kiosk --data-dir EMPTY_DIR \
+                 --server URL --token TOKEN (a new token from the console's kiosks page)",
             ));
         };
         let residents = Residents::new(identity)?;

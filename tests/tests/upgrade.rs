@@ -1,0 +1,255 @@
+//! Issue 12, the upgrade: a server database as Linli 0.1 left it (keyed
+//! phone hashes beside masked numbers and names, in documents of schema
+//! version 1 and in the projection, with the old key in the database) is
+//! refused by this build with a message naming the command that converts
+//! it; `linli-server upgrade-residents` converts it in place; afterwards
+//! nothing of the old form is in the database file (bytes or any change of
+//! any document), residents are pseudonyms whose sealed contacts open to
+//! the same number and name, a request's answer is kept, and a second run
+//! has nothing to do.
+
+use std::path::Path;
+
+use automerge::{Automerge, ObjType, ROOT, transaction::Transactable};
+use clap::Parser;
+use hmac::{Hmac, Mac};
+use linli_core::{phone::PhoneNumber, sqlite::Durability};
+use linli_sync_server::{
+    ServerCore,
+    cli::{Cli, run_command},
+    projection, provision,
+    server::now_ms,
+};
+use linli_tests::disk::search_disk_for;
+use sha2::Sha256;
+
+const PHONE: &str = "13812345678";
+const NAME: &str = "王秀英";
+const OLD_KEY: &[u8] = b"linli-0.1 phone key, 32 bytes !!";
+
+fn old_hash() -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(OLD_KEY).expect("key");
+    mac.update(PHONE.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A kiosk document of schema version 1 with one record naming the
+/// resident the old way (and, for a request book, the server's answer).
+fn v1_doc(kind: &str, kiosk: &str, period: &str, map: &str, id: &str) -> Automerge {
+    let mut d = Automerge::new();
+    d.transact::<_, _, automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, "schema", kind)?;
+        tx.put(ROOT, "version", 1_u64)?;
+        tx.put(ROOT, "hall_id", "xianfeng")?;
+        tx.put(ROOT, "kiosk_id", kiosk)?;
+        tx.put(ROOT, "period", period)?;
+        let maps: &[&str] = if kind == "linli.ledger" {
+            &["checkins", "ratings", "shifts"]
+        } else {
+            &["requests"]
+        };
+        for m in maps {
+            let obj = tx.put_object(ROOT, *m, ObjType::Map)?;
+            if *m != map {
+                continue;
+            }
+            let rec = tx.put_object(&obj, id, ObjType::Map)?;
+            tx.put(&rec, "kiosk_id", kiosk)?;
+            tx.put(&rec, "at_ms", now_ms() - 3_600_000)?;
+            if map == "checkins" {
+                tx.put(&rec, "activity_id", "act")?;
+                tx.put(&rec, "headcount", 1_u64)?;
+                tx.put(&rec, "companions", 1_u64)?;
+            } else {
+                tx.put(&rec, "category", "repair")?;
+                tx.put(&rec, "text", "楼道灯坏了")?;
+                tx.put(&rec, "callback_consent", true)?;
+                tx.put(&rec, "status", "resolved")?;
+                tx.put(&rec, "reply", "已修好")?;
+                tx.put(&rec, "updated_at_ms", 1_790_000_000_000_i64)?;
+            }
+            let r = tx.put_object(&rec, "resident", ObjType::Map)?;
+            tx.put(&r, "phone_hash", old_hash())?;
+            tx.put(&r, "phone_masked", "138****5678")?;
+            tx.put(&r, "name", NAME)?;
+        }
+        Ok(())
+    })
+    .expect("v1 document");
+    d
+}
+
+/// Turn a fresh server's projection back into the 0.1 one (migrations 1–3)
+/// with its rows of the old form, and put the old key back.
+fn age_the_database(
+    dir: &Path,
+    checkin: &str,
+    request: &str,
+    docs: &[String],
+) -> anyhow::Result<()> {
+    let mut c = rusqlite::Connection::open(dir.join(linli_sync_server::db::DB_FILE))?;
+    for t in [
+        "projection_state",
+        "checkins",
+        "ratings",
+        "shift_events",
+        "requests",
+        "quarantine",
+        "checkin_days",
+        "rating_days",
+        "hall_residents",
+        "request_answers",
+    ] {
+        c.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
+    }
+    c.execute(
+        "DELETE FROM linli_migrations WHERE component = 'projection'",
+        [],
+    )?;
+    linli_core::sqlite::migrate(&mut c, "projection", &projection::MIGRATIONS[..3])?;
+    c.execute(
+        "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, phone_masked, name,
+             headcount, companions, kiosk_at_ms, received_ms) VALUES (?1, ?2, 'xianfeng', 'k', '2026-11-24', 'act', ?3, '138****5678', ?4, 1, 1, 0, 0)",
+        rusqlite::params![checkin, docs[0], old_hash(), NAME],
+    )?;
+    c.execute(
+        "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
+             phone_masked, name, callback_consent, status, reply, updated_ms, kiosk_at_ms, received_ms)
+         VALUES (?1, ?2, 'xianfeng', 'k', '2026-11', 'R1', 'repair', '楼道灯坏了', ?3, '138****5678', ?4, 1, 'resolved', '已修好', 1790000000000, 0, 0)",
+        rusqlite::params![request, docs[1], old_hash(), NAME],
+    )?;
+    c.execute(
+        "INSERT OR REPLACE INTO server_meta (key, value) VALUES ('phone_key', ?1)",
+        [hex::encode(OLD_KEY)],
+    )?;
+    Ok(())
+}
+
+async fn cli(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let mut argv = vec![
+        "linli-server",
+        "--data-dir",
+        dir.to_str().unwrap_or_default(),
+    ];
+    argv.extend(args);
+    let mut out = Vec::new();
+    run_command(&Cli::try_parse_from(argv)?, &mut out).await?;
+    Ok(String::from_utf8(out)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_old_form_is_converted_in_place_and_keeps_nothing_of_it()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (core, _) = ServerCore::open(dir.path(), Durability::Normal, false).await?;
+    provision::add_hall(&core, "xianfeng", "先锋", "Asia/Shanghai").await?;
+    let (kiosk, _) = provision::add_kiosk(&core, "xianfeng", "大厅").await?;
+    let (checkin, request) = (
+        linli_core::ids::RecordId::new().to_string(),
+        linli_core::ids::RecordId::new().to_string(),
+    );
+    let mut docs = Vec::new();
+    for doc in [
+        v1_doc(
+            "linli.ledger",
+            &kiosk.id,
+            "2026-11-24",
+            "checkins",
+            &checkin,
+        ),
+        v1_doc("linli.requests", &kiosk.id, "2026-11", "requests", &request),
+    ] {
+        let h = core.repos.create("xianfeng", doc).await?;
+        let (d, k) = (h.document_id().to_string(), kiosk.id.clone());
+        core.db
+            .call(move |db| db.claim_doc(&d, "xianfeng", &k, now_ms()))
+            .await?;
+        docs.push(h.document_id().to_string());
+    }
+    core.stop().await;
+    drop(core);
+    age_the_database(dir.path(), &checkin, &request, &docs)?;
+
+    // This build refuses it, naming the command.
+    let refused = ServerCore::open(dir.path(), Durability::Normal, false)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("linli-server upgrade-residents"),
+        "{refused}"
+    );
+
+    let needles: Vec<(String, Vec<u8>)> = ["138****5678", NAME, &old_hash(), &hex::encode(OLD_KEY)]
+        .iter()
+        .map(|s| (s.to_string(), s.as_bytes().to_vec()))
+        .collect();
+    let (before, _, _) = search_disk_for(dir.path(), "the old server", &needles)?;
+    assert!(
+        before.iter().any(|f| f.contains("document")) && before.iter().any(|f| f.contains("file")),
+        "the search sees the old form in documents and in the file: {before:?}"
+    );
+
+    let out = cli(dir.path(), &["upgrade-residents"]).await?;
+    assert!(
+        out.contains("upgraded: 1 residents (0 whose number could not be recovered are erased), 2 records in 2 documents"),
+        "{out}"
+    );
+
+    // Nothing of the old form anywhere in the data directory.
+    let (found, _, searched) = search_disk_for(dir.path(), "the converted server", &needles)?;
+    assert!(searched >= 4, "documents searched: {searched}");
+    assert!(
+        found.is_empty(),
+        "left of the old form:\n{}",
+        found.join("\n")
+    );
+
+    // Residents are pseudonyms whose sealed contacts open to them.
+    let (core, _) = ServerCore::open(dir.path(), Durability::Normal, false).await?;
+    let pseudonym = core.residents.pseudonym(&PhoneNumber::parse(PHONE)?)?;
+    let (p, c2, r2) = (pseudonym.clone(), checkin.clone(), request.clone());
+    let rows: (String, Option<String>, String, Option<String>, String) = core
+        .db
+        .run(move |c| {
+            c.query_row(
+                "SELECT k.phone_hash, k.sealed, r.phone_hash, r.sealed, r.status FROM checkins k, requests r
+                 WHERE k.record_id = ?1 AND r.record_id = ?2",
+                [&c2, &r2],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .map_err(|e| linli_sync_server::Error::db("rows", e))
+        })
+        .await?;
+    assert_eq!((rows.0.as_str(), rows.2.as_str()), (p.as_str(), p.as_str()));
+    assert_eq!(rows.4, "resolved", "the answer is kept");
+    let shown = core.residents.shown(Some(&pseudonym), rows.1.as_deref());
+    assert_eq!(
+        (shown.masked.as_deref(), shown.name.as_deref()),
+        (Some("138****5678"), Some(NAME))
+    );
+    assert_eq!(
+        core.residents
+            .reveal(rows.3.as_deref().unwrap_or_default())?,
+        PHONE
+    );
+    let retired: i64 = core
+        .db
+        .run(|c| {
+            c.query_row(
+                "SELECT count(*) FROM documents WHERE retired_ms IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| linli_sync_server::Error::db("retired", e))
+        })
+        .await?;
+    assert_eq!(retired, 2, "both old documents retired");
+    core.stop().await;
+    drop(core);
+
+    let again = cli(dir.path(), &["upgrade-residents"]).await?;
+    assert!(again.contains("nothing to upgrade"), "{again}");
+    Ok(())
+}
