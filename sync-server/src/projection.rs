@@ -1082,7 +1082,10 @@ mod tests {
         }
         let before = std::fs::read(&path).expect("bytes");
         let err = super::refuse_old_residents(&path, DbOptions::default()).expect_err("refused");
-        assert!(err.to_string().contains("linli-server upgrade-residents"), "{err}");
+        assert!(
+            err.to_string().contains("linli-server upgrade-residents"),
+            "{err}"
+        );
         assert_eq!(
             std::fs::read(&path).expect("bytes"),
             before,

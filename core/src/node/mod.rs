@@ -1275,20 +1275,25 @@ async fn adopt_rebuilt_docs(shared: &Arc<Shared>) -> Result<()> {
         .into_iter()
         .collect();
     let mut done = true;
-    for (old, new_url) in retired {
+    let replaced_by: HashMap<String, String> = retired.iter().cloned().collect();
+    for (old, new_url) in &retired {
         let j = shared.journal.clone();
         let o = old.clone();
         let own = blocking(move || j.doc_by_id(&o)).await?;
         let adopted = match own {
-            Some(row) => adopt_rebuilt(shared, row.kind, &row.period, &new_url).await?,
+            Some(row) => {
+                let latest = latest_replacement(&replaced_by, new_url);
+                adopt_rebuilt(shared, row.kind, &row.period, &latest).await?
+            }
             None => true,
         };
         if !adopted {
             done = false;
             continue;
         }
-        if stored.contains(&old) {
+        if stored.contains(old) {
             let storage = shared.storage.clone();
+            let old = old.clone();
             blocking(move || {
                 storage.delete_document(&old)?;
                 storage.checkpoint()
@@ -1301,6 +1306,24 @@ async fn adopt_rebuilt_docs(shared: &Arc<Shared>) -> Result<()> {
         *s = heads;
     }
     Ok(())
+}
+
+/// The last of a chain of replacements: a document rebuilt twice while a
+/// kiosk was away (a second erasure) is retired in favour of a third, and
+/// only that one is still shared.
+fn latest_replacement(replaced_by: &HashMap<String, String>, url: &str) -> String {
+    let mut url = url.to_string();
+    // Each step follows one retirement; there are no more steps than those.
+    for _ in 0..replaced_by.len() {
+        let next = samod::AutomergeUrl::from_str(&url)
+            .ok()
+            .and_then(|u| replaced_by.get(&u.document_id().to_string()).cloned());
+        match next {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    url
 }
 
 /// Switch one of this kiosk's days (or months) to the document the server
@@ -1362,4 +1385,22 @@ async fn adopt_rebuilt(
     shared.residents.forget();
     tracing::info!(kind = kind.name(), %period, carried, "carrying on in a document the server rebuilt");
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_rebuilt_twice_is_followed_to_its_last_replacement() {
+        let ids: Vec<DocumentId> = (0..3).map(|_| DocumentId::new(&mut rand::rng())).collect();
+        let url = |i: usize| samod::AutomergeUrl::from(&ids[i]).to_string();
+        let chain: HashMap<String, String> =
+            [(ids[0].to_string(), url(1)), (ids[1].to_string(), url(2))]
+                .into_iter()
+                .collect();
+        assert_eq!(latest_replacement(&chain, &url(1)), url(2));
+        assert_eq!(latest_replacement(&chain, &url(2)), url(2));
+        assert_eq!(latest_replacement(&HashMap::new(), &url(1)), url(1));
+    }
 }
