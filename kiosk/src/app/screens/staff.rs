@@ -1,0 +1,151 @@
+//! The staff PIN and the staff screen (settings, sync, diagnostics).
+
+use super::*;
+
+impl KioskApp {
+    pub(super) fn pin_screen(
+        &mut self,
+        ui: &mut egui::Ui,
+        mut digits: String,
+        mut error: Option<String>,
+    ) {
+        ui.label(RichText::new(self.t(Key::EnterPin)).size(TITLE));
+        let mut next = false;
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                keypad(ui, self.lang, &mut digits, 8);
+            });
+            ui.add_space(32.0);
+            ui.vertical(|ui| {
+                ui.label(RichText::new("●".repeat(digits.len()) + "_").size(48.0));
+                if let Some(e) = &error {
+                    ui.label(RichText::new(format!("！ {e}")).color(PRIMARY));
+                }
+                next = primary(ui, self.t(Key::Next), 320.0).clicked();
+                if plain(ui, self.t(Key::Back), 320.0).clicked() {
+                    self.reset();
+                }
+            });
+        });
+        if self.screen == Screen::Start {
+            return;
+        }
+        if next {
+            let now = self.now();
+            let stored = self.staff_pin.clone().unwrap_or_default();
+            if self.pin_guard.attempt(&stored, &digits, now) {
+                self.send(Command::TodayStats);
+                self.screen = Screen::Staff;
+                return;
+            }
+            error = Some(match self.pin_guard.locked(now) {
+                Some(ms) => format!("{} {}", self.t(Key::PinLocked), (ms + 59_999) / 60_000),
+                None => self.t(Key::PinWrong).to_string(),
+            });
+            digits.clear();
+        }
+        self.screen = Screen::Pin { digits, error };
+    }
+
+    pub(super) fn staff_screen(&mut self, ui: &mut egui::Ui) {
+        ui.label(RichText::new(self.t(Key::StaffTitle)).size(TITLE).strong());
+        // Three columns so everything fits one screen: today, sync and
+        // kiosk, settings.
+        ui.columns(3, |cols| {
+            let ui = &mut cols[0];
+            ui.label(RichText::new(self.t(Key::TodayCheckins)).strong());
+            for (id, a) in self.todays() {
+                let n = self.today.get(&id).copied().unwrap_or(0);
+                ui.label(
+                    RichText::new(format!("{} {}  {n}", self.hhmm(a.starts_at_ms), a.title))
+                        .size(20.0),
+                );
+                if !a.named_checkin
+                    && plain(ui, &format!("{} · {}", a.title, self.t(Key::AddOne)), 300.0).clicked()
+                {
+                    self.screen = Screen::Headcount {
+                        activity_id: id.clone(),
+                        title: a.title.clone(),
+                        count: 0,
+                    };
+                }
+            }
+            let ui = &mut cols[1];
+            ui.label(RichText::new(self.t(Key::SyncDetails)).strong());
+            let s = self.status.clone();
+            let small = |t: String| RichText::new(t).size(20.0);
+            ui.label(small(
+                self.t(if s.online { Key::Online } else { Key::Offline })
+                    .to_string(),
+            ));
+            ui.label(small(format!(
+                "{} {}",
+                s.waiting,
+                self.t(Key::WaitingToSync)
+            )));
+            if let Some(ms) = s.last_sync_ms {
+                ui.label(small(format!(
+                    "{} {}",
+                    self.t(Key::LastSync),
+                    self.hhmm(ms)
+                )));
+            }
+            if let Some(e) = s.last_error.as_ref().or(s.store_error.as_ref()) {
+                ui.label(small(format!("{}: {e}", self.t(Key::LastError))).color(PRIMARY));
+            }
+            if s.needs_repair {
+                ui.label(small(self.t(Key::NeedsRepair).to_string()).color(PRIMARY));
+            }
+            ui.label(RichText::new(self.t(Key::KioskInfo)).strong());
+            ui.label(small(format!("{}: {}", self.t(Key::Hall), self.hall_name)));
+            ui.label(small(format!(
+                "{}: {}",
+                self.t(Key::KioskId),
+                self.kiosk_id
+            )));
+            ui.label(small(format!(
+                "{}: {}",
+                self.t(Key::Version),
+                linli_core::protocol::APP_VERSION
+            )));
+            ui.label(small(format!("{}: {}", self.t(Key::Server), self.server)));
+            let ui = &mut cols[2];
+            if primary(ui, self.t(Key::ExitStaff), 360.0).clicked() {
+                self.reset();
+            }
+            ui.label(RichText::new(self.t(Key::DefaultLanguage)).strong());
+            ui.horizontal_wrapped(|ui| {
+                for lang in [Lang::Zh, Lang::En] {
+                    let label = self.t(if lang == Lang::Zh {
+                        Key::LangNameZh
+                    } else {
+                        Key::LangNameEn
+                    });
+                    if chip(ui, label, self.default_lang == lang).clicked() {
+                        self.default_lang = lang;
+                        self.send(Command::SetSetting("lang".into(), lang.code().into()));
+                    }
+                }
+            });
+            ui.label(RichText::new(self.t(Key::IdleTimeout)).strong());
+            ui.horizontal_wrapped(|ui| {
+                for secs in [30u32, 60, 120, 300] {
+                    if chip(ui, &secs.to_string(), self.idle_secs == secs).clicked() {
+                        self.idle_secs = secs;
+                        self.send(Command::SetSetting("idle_secs".into(), secs.to_string()));
+                    }
+                }
+            });
+            if plain(ui, self.t(Key::LeaveFullscreen), 360.0).clicked() {
+                ui.ctx()
+                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(false));
+            }
+            if plain(ui, self.t(Key::Repair), 360.0).clicked() {
+                self.screen = Screen::Pair(PairForm {
+                    server: self.server.clone(),
+                    ..PairForm::default()
+                });
+            }
+        });
+    }
+}
