@@ -93,6 +93,38 @@ pub enum Command {
     Shutdown,
 }
 
+/// Why a command failed, so the screen can say what to do about it: a
+/// full store needs staff, input that does not fit needs the resident,
+/// anything else may pass when tried again. What was stored before is
+/// never lost in any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The kiosk's store is full (disk full or its size cap).
+    StoreFull(String),
+    /// What was entered does not fit the record.
+    BadInput(String),
+    /// Anything else (the store failed otherwise, the kiosk is stopping).
+    Other(String),
+}
+
+impl From<linli_core::Error> for Failure {
+    fn from(e: linli_core::Error) -> Self {
+        match e {
+            linli_core::Error::StoreFull(_) => Failure::StoreFull(e.to_string()),
+            linli_core::Error::Invalid { .. } => Failure::BadInput(e.to_string()),
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::StoreFull(s) | Failure::BadInput(s) | Failure::Other(s) => f.write_str(s),
+        }
+    }
+}
+
 /// What the worker tells the UI.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -120,19 +152,19 @@ pub enum Event {
     /// A name lookup.
     Known(PhoneNumber, Option<String>),
     /// Result of a check-in.
-    CheckedIn(Result<CheckInOutcome, String>),
+    CheckedIn(Result<CheckInOutcome, Failure>),
     /// Result of a headcount tap.
-    Counted(Result<(), String>),
+    Counted(Result<(), Failure>),
     /// Result of a rating.
-    Rated(Result<(), String>),
+    Rated(Result<(), Failure>),
     /// Result of a request: its id.
-    RequestSaved(Result<RecordId, String>),
+    RequestSaved(Result<RecordId, Failure>),
     /// A resident's requests.
-    MyRequests(Result<Vec<MyRequest>, String>),
+    MyRequests(Result<Vec<MyRequest>, Failure>),
     /// A volunteer's standing.
-    Volunteer(Result<VolunteerSummary, String>),
+    Volunteer(Result<VolunteerSummary, Failure>),
     /// Result of a sign-in or sign-out.
-    ShiftSaved(Result<ShiftAction, String>),
+    ShiftSaved(Result<ShiftAction, Failure>),
     /// The node could not start.
     Fatal(String),
 }
@@ -278,7 +310,7 @@ async fn refresh_stats(
 }
 
 async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
-    let err = |e: linli_core::Error| e.to_string();
+    let err = Failure::from;
     match cmd {
         Command::LookUp(phone) => {
             let name = node.known_name(&phone).await.ok().flatten();
@@ -371,5 +403,22 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
             }
         }
         Command::Shutdown => {}
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::Failure;
+
+    #[test]
+    fn a_full_store_bad_input_and_other_failures_are_told_apart() {
+        let full = Failure::from(linli_core::Error::StoreFull("disk full".into()));
+        assert!(matches!(full, Failure::StoreFull(_)));
+        let bad = Failure::from(linli_core::Error::invalid("headcount", "must be 1 to 200"));
+        assert!(matches!(&bad, Failure::BadInput(s) if s.contains("headcount")));
+        assert!(matches!(
+            Failure::from(linli_core::Error::Stopped),
+            Failure::Other(_)
+        ));
     }
 }

@@ -379,6 +379,10 @@ fn a_full_store_gives_a_clear_message_keeps_what_was_entered_and_the_kiosk_runs_
         });
         if k.shows("没能保存") {
             failed = true;
+            assert!(
+                k.shows("终端的存储空间已满"),
+                "a full store is told apart from other failures"
+            );
             assert!(k.shows("请联系工作人员"), "a hint for staff");
             assert!(k.shows("full"), "the reason, for staff");
             // What was entered is kept: back to the confirmation, same number.

@@ -22,7 +22,7 @@ use linli_core::{
 use crate::{
     i18n::{Key, Lang},
     pin,
-    worker::{Command, Event, Start, Worker},
+    worker::{Command, Event, Failure, Start, Worker},
 };
 
 /// Wall clock in ms (injected so tests control "now").
@@ -374,12 +374,17 @@ impl KioskApp {
         self.send(Command::ForgetResidents);
     }
 
-    fn failed(&mut self, detail: String) {
+    fn failed(&mut self, failure: Failure) {
         let retry = self.retry_after_failure.take().map(Box::new);
+        let message = match &failure {
+            Failure::StoreFull(_) => Key::StoreFull,
+            Failure::BadInput(_) => Key::InputRefused,
+            Failure::Other(_) => Key::RecordFailed,
+        };
         self.screen = Screen::Done {
             ok: false,
-            message: Key::RecordFailed,
-            detail: Some(detail),
+            message,
+            detail: Some(failure.to_string()),
             reference: None,
             qr: None,
             retry,

@@ -34,6 +34,12 @@ pub fn text(key: Key) -> &'static str {
         Key::CheckedIn => "You are checked in. Welcome!",
         Key::AlreadyCheckedIn => "You are already checked in",
         Key::RecordFailed => "Could not save; what you entered is kept, please try again",
+        Key::StoreFull => {
+            "Could not save: the kiosk's storage is full. What you entered is kept, and so is everything saved before"
+        }
+        Key::InputRefused => {
+            "Could not save: what was entered does not fit; please check it and try again"
+        }
         Key::StaffHint => "Please ask a member of staff",
         Key::Starting => "Starting…",
         Key::Saving => "Saving…",

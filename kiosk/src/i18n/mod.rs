@@ -104,6 +104,10 @@ pub enum Key {
     CheckedIn,
     AlreadyCheckedIn,
     RecordFailed,
+    /// A record could not be saved because the kiosk's store is full.
+    StoreFull,
+    /// What was entered does not fit the record.
+    InputRefused,
     StaffHint,
     Starting,
     Saving,
@@ -220,7 +224,7 @@ pub enum Key {
 }
 
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 142] = [
+pub const ALL: [Key; 144] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -250,6 +254,8 @@ pub const ALL: [Key; 142] = [
     Key::CheckedIn,
     Key::AlreadyCheckedIn,
     Key::RecordFailed,
+    Key::StoreFull,
+    Key::InputRefused,
     Key::StaffHint,
     Key::Starting,
     Key::Saving,

@@ -34,6 +34,8 @@ pub fn text(key: Key) -> &'static str {
         Key::CheckedIn => "签到成功，欢迎您！",
         Key::AlreadyCheckedIn => "您已经签到过了，不用再签",
         Key::RecordFailed => "没能保存，您输入的内容还在，请再试一次",
+        Key::StoreFull => "没能保存：终端的存储空间已满。您输入的内容还在，之前保存的记录也都在",
+        Key::InputRefused => "没能保存：输入的内容不符合要求，请检查后再试",
         Key::StaffHint => "请联系工作人员",
         Key::Starting => "正在启动……",
         Key::Saving => "正在保存……",
