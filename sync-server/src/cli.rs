@@ -554,8 +554,8 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                 writeln!(
                     out,
                     "upgraded: {} residents ({} whose number could not be recovered are erased), \
-                     {} records in {} documents replaced; the old phone key is deleted. Pair each \
-                     kiosk again into an empty data directory",
+                     {} records in {} documents replaced; the old phone key is deleted. Each kiosk \
+                     converts its own store when it next starts with this server reachable",
                     u.residents, u.unrecoverable, u.records, u.documents
                 )
                 .map_err(io)

@@ -14,9 +14,9 @@
 //! to requests are kept. A resident whose number cannot be recovered
 //! (a damaged record) becomes an erased one: the record still counts.
 //!
-//! Kiosks: a kiosk store of the old form cannot sync with a converted
-//! server. Let every kiosk sync before upgrading the server, then pair
-//! each kiosk again into an empty data directory (the old one is deleted).
+//! Kiosks convert their own stores against the converted server when they
+//! next start (`linli_core::node::upgrade`), adopting the replaced
+//! documents the way they adopt any rebuilt one.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -24,16 +24,12 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use hmac::{Hmac, Mac};
+use crate::{Error, Result, db::DB_FILE, projection, replace, server::ServerCore};
 use linli_core::{
     docs::upgrade::{self, OldResident},
     model::ResidentRef,
-    phone::PhoneNumber,
     sqlite::{DbOptions, Durability},
 };
-use sha2::Sha256;
-
-use crate::{Error, Result, db::DB_FILE, projection, replace, server::ServerCore};
 
 /// What an upgrade did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -46,25 +42,6 @@ pub struct Upgraded {
     pub records: usize,
     /// Documents replaced.
     pub documents: usize,
-}
-
-/// The number behind an old phone hash: the masked form leaves four digits
-/// open, the old key tells which.
-fn recover(key: &[u8], old: &OldResident) -> Option<PhoneNumber> {
-    let m = old.phone_masked.as_bytes();
-    if !linli_core::phone::is_masked(&old.phone_masked) {
-        return None;
-    }
-    let want = hex::decode(&old.phone_hash).ok()?;
-    let (head, tail) = (&old.phone_masked[..3], std::str::from_utf8(&m[7..]).ok()?);
-    (0..10_000).find_map(|i| {
-        let digits = format!("{head}{i:04}{tail}");
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).ok()?;
-        mac.update(digits.as_bytes());
-        mac.verify_slice(&want)
-            .ok()
-            .and_then(|()| PhoneNumber::parse(&digits).ok())
-    })
 }
 
 /// The old key and whether the projection still has the old columns.
@@ -193,7 +170,7 @@ async fn convert(
                 if let Some(r) = converted.lock().ok().and_then(|c| c.get(old).cloned()) {
                     return Ok(r);
                 }
-                let r = match recover(&key, old) {
+                let r = match upgrade::recover_number(&key, old) {
                     Some(phone) => core2
                         .residents
                         .reference(&phone, old.name.as_deref())
@@ -235,35 +212,4 @@ async fn convert(
     core.storage.checkpoint()?;
     progress(docs.len() * 2, docs.len() * 2);
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_old_key_and_the_masked_digits_give_the_number_back() {
-        let key = b"0123456789abcdef0123456789abcdef".to_vec();
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("key");
-        mac.update(b"13812345678");
-        let old = OldResident {
-            phone_hash: hex::encode(mac.finalize().into_bytes()),
-            phone_masked: "138****5678".into(),
-            name: None,
-        };
-        assert_eq!(
-            recover(&key, &old).map(|p| p.expose_digits().to_string()),
-            Some("13812345678".into())
-        );
-        let damaged = OldResident {
-            phone_masked: "138****5679".into(),
-            ..old.clone()
-        };
-        assert_eq!(recover(&key, &damaged), None, "another number's digits");
-        let foreign = OldResident {
-            phone_masked: "not a number".into(),
-            ..old
-        };
-        assert_eq!(recover(&key, &foreign), None);
-    }
 }

@@ -6,7 +6,10 @@
 //! nothing of the old form is in the database file (bytes or any change of
 //! any document), residents are pseudonyms whose sealed contacts open to
 //! the same number and name, a request's answer is kept, and a second run
-//! has nothing to do.
+//! has nothing to do. A kiosk store of the old form then converts itself
+//! against the converted server: nothing of the old form is left on its
+//! disk, it still recognises its residents, and a visit it recorded offline
+//! before the upgrade reaches the server under the resident's pseudonym.
 
 use std::path::Path;
 
@@ -251,5 +254,359 @@ async fn a_database_of_the_old_form_is_converted_in_place_and_keeps_nothing_of_i
 
     let again = cli(dir.path(), &["upgrade-residents"]).await?;
     assert!(again.contains("nothing to upgrade"), "{again}");
+    Ok(())
+}
+
+/// Put a JSON value into an Automerge object as Linli 0.1 wrote records.
+fn put_json(
+    tx: &mut impl Transactable,
+    obj: &automerge::ObjId,
+    key: &str,
+    v: &serde_json::Value,
+) -> anyhow::Result<()> {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let o = tx.put_object(obj, key, ObjType::Map)?;
+            for (k, x) in m {
+                put_json(tx, &o, k, x)?;
+            }
+        }
+        Value::String(s) => tx.put(obj, key, s.as_str())?,
+        Value::Bool(b) => tx.put(obj, key, *b)?,
+        Value::Number(n) => tx.put(obj, key, n.as_i64().unwrap_or_default())?,
+        Value::Null | Value::Array(_) => {}
+    }
+    Ok(())
+}
+
+/// The resident of the old form behind a new one.
+fn old_form(
+    r: &serde_json::Value,
+    people: &std::collections::HashMap<String, (String, String)>,
+) -> serde_json::Value {
+    let Some((phone, name)) = r["pseudonym"].as_str().and_then(|p| people.get(p)) else {
+        return r.clone();
+    };
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(OLD_KEY).expect("key");
+    mac.update(phone.as_bytes());
+    serde_json::json!({
+        "phone_hash": hex::encode(mac.finalize().into_bytes()),
+        "phone_masked": format!("{}****{}", &phone[..3], &phone[7..]),
+        "name": name,
+    })
+}
+
+/// A version-1 document of `rows` (journal rows: map, record id, payload).
+fn v1_from_rows(
+    kind: &str,
+    kiosk: &str,
+    period: &str,
+    rows: &[(String, String, serde_json::Value)],
+) -> anyhow::Result<Vec<u8>> {
+    let mut d = Automerge::new();
+    let mut tx = d.transaction();
+    tx.put(
+        ROOT,
+        "schema",
+        if kind == "ledger" {
+            "linli.ledger"
+        } else {
+            "linli.requests"
+        },
+    )?;
+    tx.put(ROOT, "version", 1_u64)?;
+    tx.put(ROOT, "hall_id", "xianfeng")?;
+    tx.put(ROOT, "kiosk_id", kiosk)?;
+    tx.put(ROOT, "period", period)?;
+    let maps: &[&str] = if kind == "ledger" {
+        &["checkins", "ratings", "shifts"]
+    } else {
+        &["requests"]
+    };
+    for m in maps {
+        let obj = tx.put_object(ROOT, *m, ObjType::Map)?;
+        for (map, id, payload) in rows {
+            if map == m {
+                put_json(&mut tx, &obj, id, payload)?;
+            }
+        }
+    }
+    tx.commit();
+    Ok(d.save())
+}
+
+/// Turn a paired kiosk's store and its server back into what Linli 0.1
+/// left: old-form journal and configuration (with the old key), and every
+/// kiosk document rewritten as a version-1 document under the same id on
+/// both sides (the server's without the records it never confirmed).
+fn age_kiosk_and_server(
+    kiosk_dir: &Path,
+    server_dir: &Path,
+    people: &std::collections::HashMap<String, (String, String)>,
+) -> anyhow::Result<()> {
+    let k = rusqlite::Connection::open(kiosk_dir.join(linli_core::node::STORE_FILE))?;
+    let s = rusqlite::Connection::open(server_dir.join(linli_sync_server::db::DB_FILE))?;
+    let config: String = k.query_row(
+        "SELECT value FROM kiosk_meta WHERE key = 'config'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut config: serde_json::Value = serde_json::from_str(&config)?;
+    let kiosk_id = config["kiosk_id"].as_str().unwrap_or_default().to_string();
+    config.as_object_mut().map(|o| o.remove("identity"));
+    config["phone_key"] = hex::encode(OLD_KEY).into();
+    config["protocol"] = 1.into();
+    k.execute(
+        "UPDATE kiosk_meta SET value = ?1 WHERE key = 'config'",
+        [config.to_string()],
+    )?;
+    let rows: Vec<(String, String, String, String, String, bool)> = k
+        .prepare(
+            "SELECT record_id, doc_kind, period, map, payload, synced_ms IS NOT NULL FROM journal",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut aged = Vec::new();
+    for (id, kind, period, map, payload, synced) in rows {
+        let mut v: serde_json::Value = serde_json::from_str(&payload)?;
+        let mut hash = None;
+        for field in ["resident", "volunteer"] {
+            if v[field].is_object() {
+                v[field] = old_form(&v[field], people);
+                hash = v[field]["phone_hash"].as_str().map(str::to_string);
+            }
+        }
+        k.execute(
+            "UPDATE journal SET payload = ?2, phone_hash = ?3 WHERE record_id = ?1",
+            rusqlite::params![id, v.to_string(), hash],
+        )?;
+        aged.push((kind, period, map, id, v, synced));
+    }
+    let docs: Vec<(String, String, String)> = k
+        .prepare("SELECT kind, period, doc_id FROM kiosk_docs")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (kind, period, doc) in docs {
+        let of_doc = |all: bool| -> Vec<(String, String, serde_json::Value)> {
+            aged.iter()
+                .filter(|a| a.0 == kind && a.1 == period && (all || a.5))
+                .map(|a| (a.2.clone(), a.3.clone(), a.4.clone()))
+                .collect()
+        };
+        for (c, bytes) in [
+            (&k, v1_from_rows(&kind, &kiosk_id, &period, &of_doc(true))?),
+            (&s, v1_from_rows(&kind, &kiosk_id, &period, &of_doc(false))?),
+        ] {
+            c.execute(
+                "DELETE FROM samod_storage WHERE key >= ?1 || '/' AND key < ?1 || '0'",
+                [&doc],
+            )?;
+            c.execute(
+                "INSERT INTO samod_storage (key, data) VALUES (?1, ?2)",
+                rusqlite::params![format!("{doc}/snapshot/v1fixture"), bytes],
+            )?;
+        }
+    }
+    s.execute(
+        "INSERT OR REPLACE INTO server_meta (key, value) VALUES ('phone_key', ?1)",
+        [hex::encode(OLD_KEY)],
+    )?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_converted()
+-> anyhow::Result<()> {
+    use linli_core::{
+        model::{Activity, RequestCategory},
+        node::{CheckInOutcome, NewCheckIn, ResidentInput},
+    };
+    linli_tests::init_logging();
+    let mut server = linli_tests::TestServer::start().await?;
+    let core = server.core()?;
+    let now = now_ms();
+    let act = provision::put_activity(
+        &core,
+        "xianfeng",
+        None,
+        Activity {
+            kind: "health_clinic".into(),
+            title: "健康义诊".into(),
+            room: None,
+            starts_at_ms: now - 600_000,
+            ends_at_ms: now + 3_600_000,
+            capacity: None,
+            named_checkin: true,
+            cancelled: false,
+        },
+    )
+    .await?;
+    const OTHER: (&str, &str) = ("15011112222", "刘桂兰");
+    let person = |who: (&str, &str)| -> anyhow::Result<ResidentInput> {
+        Ok(ResidentInput {
+            phone: PhoneNumber::parse(who.0)?,
+            name: Some(who.1.into()),
+        })
+    };
+    let visit = |who| -> anyhow::Result<NewCheckIn> {
+        Ok(NewCheckIn {
+            activity_id: act.clone(),
+            resident: Some(person(who)?),
+            headcount: 1,
+            companions: 0,
+        })
+    };
+    let mut kiosk = linli_tests::TestKiosk::pair(&server, "xianfeng", true).await?;
+    kiosk.node().record_checkin(visit((PHONE, NAME))?).await?;
+    kiosk
+        .node()
+        .record_request(
+            RequestCategory::Repair,
+            "楼道灯坏了".into(),
+            Some(person((PHONE, NAME))?),
+            true,
+        )
+        .await?;
+    kiosk
+        .node()
+        .wait_synced(std::time::Duration::from_secs(30))
+        .await?;
+    server.api.wait_checkins("xianfeng", 1).await?;
+    // One more visit while the kiosk is offline: never confirmed.
+    kiosk.power_off().await;
+    kiosk.power_on(false).await?;
+    kiosk.node().record_checkin(visit(OTHER)?).await?;
+    kiosk.power_off().await;
+    let mut people = std::collections::HashMap::new();
+    for (p, n) in [(PHONE, NAME), OTHER] {
+        people.insert(
+            core.residents.pseudonym(&PhoneNumber::parse(p)?)?,
+            (p.to_string(), n.to_string()),
+        );
+    }
+    drop(core);
+    server.stop().await?;
+    age_kiosk_and_server(&kiosk.data_dir(), &server.data_dir(), &people)?;
+    let old_needles: Vec<(String, Vec<u8>)> = [
+        "138****5678",
+        "150****2222",
+        NAME,
+        OTHER.1,
+        &old_hash(),
+        &hex::encode(OLD_KEY),
+    ]
+    .iter()
+    .map(|s| (s.to_string(), s.as_bytes().to_vec()))
+    .collect();
+    let (before, _, _) = search_disk_for(&kiosk.data_dir(), "the old kiosk", &old_needles)?;
+    assert!(before.iter().any(|f| f.contains("document")), "{before:?}");
+
+    // With its server stopped, the old store is refused and left as it is.
+    let refused = linli_core::KioskNode::open(linli_tests::test_options(&kiosk.data_dir()))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("linli-server upgrade-residents")
+            && refused.contains("Nothing was changed"),
+        "{refused}"
+    );
+    let (still, _, _) = search_disk_for(&kiosk.data_dir(), "the old kiosk", &old_needles)?;
+    assert_eq!(still.len(), before.len(), "nothing changed");
+
+    let out = cli(&server.data_dir(), &["upgrade-residents"]).await?;
+    assert!(out.contains("upgraded:"), "{out}");
+    server.restart().await?;
+    kiosk.power_on(true).await?;
+
+    let dir = kiosk.data_dir();
+    linli_tests::eventually(
+        std::time::Duration::from_secs(60),
+        "the kiosk store converted",
+        || {
+            let (dir, needles) = (dir.clone(), old_needles.clone());
+            async move {
+                let copy = tempfile::tempdir()?;
+                linli_tests::disk::copy_dir(&dir, copy.path())?;
+                let (found, _, _) = search_disk_for(copy.path(), "the kiosk", &needles)?;
+                Ok(found.is_empty().then_some(()))
+            }
+        },
+    )
+    .await?;
+    kiosk
+        .node()
+        .wait_synced(std::time::Duration::from_secs(30))
+        .await?;
+    server.api.wait_checkins("xianfeng", 2).await?;
+    let store = kiosk.data_dir().join(linli_core::node::STORE_FILE);
+    linli_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "the conversion finished",
+        || {
+            let store = store.clone();
+            async move {
+                let c = rusqlite::Connection::open(&store)?;
+                let pending: i64 = c.query_row(
+                    "SELECT count(*) FROM kiosk_meta WHERE key = 'upgrade.old_documents'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                Ok((pending == 0).then_some(()))
+            }
+        },
+    )
+    .await?;
+    let node = kiosk.node();
+    assert_eq!(
+        node.known_name(&PhoneNumber::parse(PHONE)?)
+            .await?
+            .as_deref(),
+        Some(NAME)
+    );
+    assert_eq!(
+        node.known_name(&PhoneNumber::parse(OTHER.0)?)
+            .await?
+            .as_deref(),
+        Some(OTHER.1)
+    );
+    assert_eq!(
+        node.record_checkin(visit((PHONE, NAME))?).await?,
+        CheckInOutcome::AlreadyCheckedIn
+    );
+    assert_eq!(
+        node.my_requests(&PhoneNumber::parse(PHONE)?).await?.len(),
+        1
+    );
+    let core = server.core()?;
+    let pseudonyms: Vec<String> = core
+        .db
+        .run(|c| {
+            let mut st = c
+                .prepare("SELECT phone_hash FROM checkins ORDER BY phone_hash")
+                .map_err(|e| linli_sync_server::Error::db("q", e))?;
+            let rows = st
+                .query_map([], |r| r.get(0))
+                .map_err(|e| linli_sync_server::Error::db("q", e))?;
+            Ok(rows.filter_map(Result::ok).collect())
+        })
+        .await?;
+    let mut want: Vec<String> = people.keys().cloned().collect();
+    want.sort();
+    assert_eq!(
+        pseudonyms, want,
+        "both visits, each under its resident's pseudonym"
+    );
     Ok(())
 }

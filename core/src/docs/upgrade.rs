@@ -18,6 +18,7 @@ use super::{DocKind, erase::Rebuilt, header, ledger, requests};
 use crate::{
     Error, Result,
     model::{CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftEvent},
+    phone::PhoneNumber,
 };
 
 /// A resident as schema version 1 wrote them.
@@ -30,6 +31,26 @@ pub struct OldResident {
     /// The short name, in the clear.
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// The number behind an old resident: the masked form leaves four digits
+/// open and the old phone key (HMAC-SHA256) tells which — the weakness
+/// that made the old form reversible, used once more to convert it.
+pub fn recover_number(old_key: &[u8], old: &OldResident) -> Option<PhoneNumber> {
+    use hmac::{Hmac, Mac};
+    if !crate::phone::is_masked(&old.phone_masked) {
+        return None;
+    }
+    let want = hex::decode(&old.phone_hash).ok()?;
+    let (head, tail) = (&old.phone_masked[..3], &old.phone_masked[7..]);
+    (0..10_000).find_map(|i| {
+        let digits = format!("{head}{i:04}{tail}");
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(old_key).ok()?;
+        mac.update(digits.as_bytes());
+        mac.verify_slice(&want)
+            .ok()
+            .and_then(|()| PhoneNumber::parse(&digits).ok())
+    })
 }
 
 /// True when a record's resident field is of the old form.
@@ -210,6 +231,36 @@ mod tests {
         })
         .expect("v1 ledger");
         d
+    }
+
+    #[test]
+    fn the_old_key_and_the_masked_digits_give_the_number_back() {
+        use hmac::{Hmac, Mac};
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).expect("key");
+        mac.update(b"13812345678");
+        let old = OldResident {
+            phone_hash: hex::encode(mac.finalize().into_bytes()),
+            phone_masked: "138****5678".into(),
+            name: None,
+        };
+        assert_eq!(
+            recover_number(&key, &old).map(|p| p.expose_digits().to_string()),
+            Some("13812345678".into())
+        );
+        let damaged = OldResident {
+            phone_masked: "138****5679".into(),
+            ..old.clone()
+        };
+        assert!(
+            recover_number(&key, &damaged).is_none(),
+            "another number's digits"
+        );
+        let foreign = OldResident {
+            phone_masked: "not a number".into(),
+            ..old
+        };
+        assert!(recover_number(&key, &foreign).is_none());
     }
 
     #[test]

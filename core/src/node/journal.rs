@@ -526,6 +526,138 @@ impl Journal {
         r
     }
 
+    /// Remove a pairing value.
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM kiosk_meta WHERE key = ?1", [key])
+                .map(|_| ())
+                .map_err(|e| Error::store("removing a setting", e))
+        })
+    }
+
+    /// Records still holding a resident of the old reversible form (a store
+    /// of Linli 0.1; see `node::upgrade`).
+    pub fn old_form_entries(&self) -> Result<Vec<Entry>> {
+        self.query_entries(
+            &format!(
+                "SELECT {} FROM journal WHERE payload LIKE '%\"phone_hash\"%' ORDER BY record_id",
+                Self::COLUMNS
+            ),
+            [],
+        )
+    }
+
+    /// Convert a store of the old form in one transaction: each record
+    /// rewritten (`rewrites`: record id, payload, pseudonym), the new pairing
+    /// configuration kept, and the store marked as converting until its
+    /// documents are replaced too.
+    pub fn convert_old_form(
+        &self,
+        rewrites: &[(String, String, Option<String>)],
+        config_key: &str,
+        config_json: &str,
+        pending_key: &str,
+    ) -> Result<()> {
+        let r = self.with(|c| {
+            let tx = c
+                .transaction()
+                .map_err(|e| Error::store("converting the store", e))?;
+            for (id, payload, pseudonym) in rewrites {
+                tx.execute(
+                    "UPDATE journal SET payload = ?2, phone_hash = ?3 WHERE record_id = ?1",
+                    params![id, payload, pseudonym],
+                )
+                .map_err(|e| Error::store("converting a record", e))?;
+            }
+            for (k, v) in [(config_key, config_json), (pending_key, "1")] {
+                tx.execute(
+                    "INSERT INTO kiosk_meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![k, v],
+                )
+                .map_err(|e| Error::store("converting the store", e))?;
+            }
+            tx.commit()
+                .map_err(|e| Error::store("converting the store", e))?;
+            sqlite::checkpoint(c)
+        });
+        if let Ok(mut n) = self.unsynced.lock() {
+            *n = None;
+        }
+        r
+    }
+
+    /// Every document this kiosk has made.
+    pub fn docs(&self) -> Result<Vec<DocRow>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT kind, period, doc_id, registered FROM kiosk_docs ORDER BY kind, period",
+                )
+                .map_err(|e| Error::store("listing documents", e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(|e| Error::store("listing documents", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (kind, period, doc_id, registered) =
+                    row.map_err(|e| Error::store("listing documents", e))?;
+                out.push(DocRow {
+                    kind: kind_of(&kind)?,
+                    period,
+                    doc_id,
+                    registered: registered != 0,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// True when the server confirmed any record of this day or month.
+    pub fn any_synced(&self, kind: DocKind, period: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM journal WHERE doc_kind = ?1 AND period = ?2 AND synced_ms IS NOT NULL)",
+                params![kind.name(), period],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::store("reading the journal", e))
+        })
+    }
+
+    /// Forget the document of a day or month (it is made again from the
+    /// journal): its records wait to sync again.
+    pub fn forget_doc(&self, kind: DocKind, period: &str) -> Result<()> {
+        let r = self.with(|c| {
+            let tx = c
+                .transaction()
+                .map_err(|e| Error::store("forgetting a document", e))?;
+            tx.execute(
+                "DELETE FROM kiosk_docs WHERE kind = ?1 AND period = ?2",
+                params![kind.name(), period],
+            )
+            .map_err(|e| Error::store("forgetting a document", e))?;
+            tx.execute(
+                "UPDATE journal SET synced_ms = NULL WHERE doc_kind = ?1 AND period = ?2",
+                params![kind.name(), period],
+            )
+            .map_err(|e| Error::store("forgetting a document", e))?;
+            tx.commit()
+                .map_err(|e| Error::store("forgetting a document", e))
+        });
+        if let Ok(mut n) = self.unsynced.lock() {
+            *n = None;
+        }
+        r
+    }
+
     /// Clear the write-ahead log of pages that held rewritten rows.
     pub fn checkpoint(&self) -> Result<()> {
         self.with(|c| sqlite::checkpoint(c))

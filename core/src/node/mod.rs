@@ -16,6 +16,7 @@ mod applier;
 pub mod dialer;
 pub mod journal;
 pub mod residents;
+mod upgrade;
 
 use std::{
     collections::HashMap,
@@ -322,21 +323,36 @@ impl KioskNode {
         let (Some(server), Some(token), Some(config_json)) = meta else {
             return Err(Error::NotProvisioned);
         };
-        let config: KioskConfig = serde_json::from_str(&config_json)
+        let mut config: KioskConfig = serde_json::from_str(&config_json)
             .map_err(|e| Error::invalid("stored kiosk configuration", e.to_string()))?;
         let server_url = match &options.server_override {
             Some(url) => url.clone(),
             None => Url::parse(&server)
                 .map_err(|e| Error::invalid("stored server address", e.to_string()))?,
         };
+        if config.identity.is_none() && config_json.contains("\"phone_key\"") {
+            // A store of Linli 0.1: converted in place if its server can say how.
+            let server_url = Url::parse(&server)
+                .map_err(|e| Error::invalid("stored server address", e.to_string()))?;
+            let url = options.server_override.as_ref().unwrap_or(&server_url);
+            config = upgrade::convert_store(
+                &journal,
+                &config_json,
+                url,
+                &token,
+                &options.trust,
+                META_CONFIG,
+                (options.clock)(),
+            )
+            .await?;
+        }
         let Some(identity) = &config.identity else {
             return Err(Error::invalid(
                 "kiosk store",
-                "it was paired before residents' pseudonyms (protocol 1) and holds residents in the \
-                 old reversible form; this build does not open it. Let it sync with the Linli build \
-                 that wrote it before the server is converted (linli-server upgrade-residents), then \
-                 delete this data directory and pair the kiosk again: linli-kiosk --data-dir EMPTY_DIR \
-                 --server URL --token TOKEN (a new token from the console's kiosks page)",
+                "its pairing configuration has no residents' identity keys and no old phone key, so \
+                 it can be neither opened nor converted; pair the kiosk again into an empty data \
+                 directory: linli-kiosk --data-dir EMPTY_DIR --server URL --token TOKEN (a new token \
+                 from the console's kiosks page)",
             ));
         };
         let residents = Residents::new(identity)?;
@@ -691,49 +707,7 @@ impl KioskNode {
 
     /// The document for a day (ledger) or month (request book), made if new.
     async fn doc_for(&self, kind: DocKind, period: &str) -> Result<DocHandle> {
-        let mut docs = self.shared.docs.lock().await;
-        if let Some(h) = docs.get(&(kind, period.to_string())) {
-            return Ok(h.clone());
-        }
-        let j = self.shared.journal.clone();
-        let p = period.to_string();
-        let existing = blocking(move || j.doc(kind, &p)).await?;
-        let handle = match existing {
-            Some(row) => {
-                let id = DocumentId::from_str(&row.doc_id)
-                    .map_err(|e| Error::invalid("stored document id", e.to_string()))?;
-                self.shared
-                    .repo
-                    .find(id)
-                    .await?
-                    .ok_or_else(|| Error::Schema {
-                        doc: row.doc_id.clone(),
-                        reason: "listed in this kiosk's store but its data is missing".into(),
-                    })?
-            }
-            None => {
-                let cfg = &self.shared.config;
-                let doc = match kind {
-                    DocKind::Ledger => ledger::new_ledger(&cfg.hall_id, &cfg.kiosk_id, period)?,
-                    DocKind::RequestBook => {
-                        requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?
-                    }
-                    other => {
-                        return Err(Error::invalid(
-                            "document",
-                            format!("kiosks do not create {}", other.name()),
-                        ));
-                    }
-                };
-                let handle = self.shared.repo.create(doc).await?;
-                let j = self.shared.journal.clone();
-                let (p, id) = (period.to_string(), handle.document_id().to_string());
-                blocking(move || j.add_doc(kind, &p, &id)).await?;
-                handle
-            }
-        };
-        docs.insert((kind, period.to_string()), handle.clone());
-        Ok(handle)
+        doc_for(&self.shared, kind, period).await
     }
 
     /// Re-apply journal rows missing from their documents (after a crash
@@ -1083,6 +1057,69 @@ impl KioskNode {
     }
 }
 
+/// The document for a day (ledger) or month (request book), made if new.
+async fn doc_for(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result<DocHandle> {
+    let mut docs = shared.docs.lock().await;
+    if let Some(h) = docs.get(&(kind, period.to_string())) {
+        return Ok(h.clone());
+    }
+    let j = shared.journal.clone();
+    let p = period.to_string();
+    let existing = blocking(move || j.doc(kind, &p)).await?;
+    let handle = match existing {
+        Some(row) => {
+            let id = DocumentId::from_str(&row.doc_id)
+                .map_err(|e| Error::invalid("stored document id", e.to_string()))?;
+            shared.repo.find(id).await?.ok_or_else(|| Error::Schema {
+                doc: row.doc_id.clone(),
+                reason: "listed in this kiosk's store but its data is missing".into(),
+            })?
+        }
+        None => {
+            let cfg = &shared.config;
+            let doc = match kind {
+                DocKind::Ledger => ledger::new_ledger(&cfg.hall_id, &cfg.kiosk_id, period)?,
+                DocKind::RequestBook => {
+                    requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?
+                }
+                other => {
+                    return Err(Error::invalid(
+                        "document",
+                        format!("kiosks do not create {}", other.name()),
+                    ));
+                }
+            };
+            let handle = shared.repo.create(doc).await?;
+            let j = shared.journal.clone();
+            let (p, id) = (period.to_string(), handle.document_id().to_string());
+            blocking(move || j.add_doc(kind, &p, &id)).await?;
+            handle
+        }
+    };
+    docs.insert((kind, period.to_string()), handle.clone());
+    Ok(handle)
+}
+
+/// Write every journalled record of a day or month into its document
+/// (made if new), each as its own change.
+async fn rewrite_from_journal(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result<()> {
+    let handle = doc_for(shared, kind, period).await?;
+    let j = shared.journal.clone();
+    let p = period.to_string();
+    let entries = blocking(move || j.of_document(kind, &p)).await?;
+    handle
+        .with_document_async(move |d| -> Result<()> {
+            for e in entries {
+                let payload: serde_json::Value = serde_json::from_str(&e.payload)
+                    .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
+                applier::write_record(d, &e.map, &e.record_id, payload)?;
+            }
+            Ok(())
+        })
+        .await??;
+    Ok(())
+}
+
 fn has_key(doc: &Automerge, map: &str, key: &str) -> bool {
     ledger::contains(doc, map, key).unwrap_or(false)
 }
@@ -1158,6 +1195,7 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     .await;
     register_docs(shared).await?;
     adopt_rebuilt_docs(shared).await?;
+    upgrade::finish(shared).await?;
 
     // Which documents have unconfirmed records?
     let j = shared.journal.clone();
