@@ -103,6 +103,12 @@ where
                 .map_err(|e| Error::db("claiming a rebuilt document", e))?;
                 c.execute("UPDATE documents SET replaced_by = ?2 WHERE doc_id = ?1", params![o, n])
                     .map_err(|e| Error::db("retiring a document", e))?;
+                // The resident phone page's request book is found by name.
+                c.execute(
+                    "UPDATE server_meta SET value = ?2 WHERE key LIKE 'webbook/%' AND value = ?1",
+                    params![o, n],
+                )
+                .map_err(|e| Error::db("retiring a document", e))?;
                 Ok(())
             })
             .await?;

@@ -245,6 +245,25 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
             Some(act.clone()),
         )
         .await?;
+    // And a request from the phone page behind the kiosk's QR code.
+    let web = |phone: &'static str| {
+        let url = server.url.join("m/request");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url?)
+                .form(&[
+                    ("hall", "xianfeng"),
+                    ("category", "repair"),
+                    ("text", "电梯坏了"),
+                    ("phone", phone),
+                ])
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "phone page: {}", r.status());
+            anyhow::Ok(())
+        }
+    };
+    web(ERASED.0).await?;
     a.node().wait_synced(WAIT).await?;
     b.node().wait_synced(WAIT).await?;
     server.api.wait_checkins("xianfeng", 3).await?;
@@ -254,7 +273,7 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
             "SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM shift_events)",
         )
         .await?;
-        Ok((n == 3).then_some(()))
+        Ok((n == 4).then_some(()))
     })
     .await?;
 
@@ -321,7 +340,7 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         .await?;
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0].0, "admin");
-    assert!(audit[0].2.contains("5 records"), "{audit:?}");
+    assert!(audit[0].2.contains("6 records"), "{audit:?}");
 
     // The kiosks sync: A comes back online and carries its offline visit
     // into the rebuilt ledger.
@@ -424,7 +443,21 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
             "SELECT count(*) FROM requests WHERE phone_hash = 'erased' AND callback_consent = 0"
         )
         .await?,
-        1
+        2,
+        "the kiosk's request and the phone page's"
+    );
+    // The phone page goes on in its rebuilt book (no new book per request).
+    let docs_now = count(&core, "SELECT count(*) FROM documents").await?;
+    web(KEPT.0).await?;
+    web(KEPT.0).await?;
+    eventually(WAIT, "the phone page's requests projected", || async {
+        let n = count(&core, "SELECT count(*) FROM requests").await?;
+        Ok((n == 4).then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        count(&core, "SELECT count(*) FROM documents").await?,
+        docs_now
     );
     assert_eq!(
         stats(&console).await?,
