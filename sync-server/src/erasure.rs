@@ -18,7 +18,9 @@
 //! id (`erased_visits`), pointing at no record. What goes: their
 //! pseudonym, sealed contact and name box from every document, projection
 //! row and cache on the server, and (after their next sync) from the
-//! hall's kiosks; the callback consent of their requests. SQLite's
+//! hall's kiosks; the callback consent of their requests; their number and
+//! names wherever they wrote them into a request's text (the phone page
+//! takes free text). SQLite's
 //! `secure_delete` and a WAL checkpoint leave no copy in free pages, so a
 //! backup taken afterwards holds nothing of them either.
 //!
@@ -218,6 +220,35 @@ async fn erase_pseudonym(
             .map_err(|e| Error::db("keeping an erased resident's visit days", e))
         })
         .await?;
+    // Their number and names, from their sealed contacts: scrubbed from
+    // the free text of their requests.
+    let p = pseudonym.clone();
+    let sealed: Vec<String> = core
+        .db
+        .run(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT sealed FROM checkins WHERE phone_hash = ?1 AND sealed IS NOT NULL
+                     UNION SELECT sealed FROM shift_events WHERE phone_hash = ?1 AND sealed IS NOT NULL
+                     UNION SELECT sealed FROM requests WHERE phone_hash = ?1 AND sealed IS NOT NULL",
+                )
+                .map_err(|e| Error::db("reading a resident's contacts", e))?;
+            let rows = stmt
+                .query_map([&p], |r| r.get(0))
+                .map_err(|e| Error::db("reading a resident's contacts", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("reading a resident's contacts", e))
+        })
+        .await?;
+    let mut scrub: Vec<String> = Vec::new();
+    for s in &sealed {
+        if let Ok(c) = core.residents.open_contact(s) {
+            scrub.push(c.phone);
+            scrub.extend(c.name);
+        }
+    }
+    scrub.sort();
+    scrub.dedup();
     let mut halls: Vec<String> = docs.iter().map(|(h, _)| h.clone()).collect();
     halls.dedup();
     for hall in &halls {
@@ -226,9 +257,9 @@ async fn erase_pseudonym(
             .filter(|(h, _)| h == hall)
             .map(|(_, d)| d.clone())
             .collect();
-        let p = pseudonym.clone();
+        let (p, scrub) = (pseudonym.clone(), scrub.clone());
         out.records += replace::replace_documents(core, hall, &olds, move |old| {
-            erase::without_resident(old, &p).map(|r| {
+            erase::without_resident(old, &p, &scrub).map(|r| {
                 let erased = r.erased;
                 (r, erased)
             })

@@ -79,6 +79,7 @@ async fn traces_of(
     }
     out.insert(0, pseudonym);
     out.push(who.0.to_string());
+    out.push(format!("{} {} {}", &who.0[..3], &who.0[3..7], &who.0[7..]));
     out.push(format!("{}****{}", &who.0[..3], &who.0[7..]));
     out.push(who.1.to_string());
     let mut seen = std::collections::HashSet::new();
@@ -254,7 +255,16 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
                 .form(&[
                     ("hall", "xianfeng"),
                     ("category", "repair"),
-                    ("text", "电梯坏了"),
+                    (
+                        "text",
+                        &format!(
+                            "我是{}，电话{} {} {}，电梯坏了",
+                            if phone == ERASED.0 { ERASED.1 } else { KEPT.1 },
+                            &phone[..3],
+                            &phone[3..7],
+                            &phone[7..]
+                        ),
+                    ),
                     ("phone", phone),
                 ])
                 .send()

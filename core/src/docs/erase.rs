@@ -48,8 +48,11 @@ fn erase_ref(r: &mut ResidentRef, pseudonym: &str) -> bool {
 }
 
 /// Rebuild `old` (a ledger or request book) with the records of the
-/// resident whose pseudonym is `pseudonym` erased.
-pub fn without_resident(old: &Automerge, pseudonym: &str) -> Result<Rebuilt> {
+/// resident whose pseudonym is `pseudonym` erased. In the text of their
+/// requests (free text from the phone page may hold anything) each of
+/// `scrub` — their number, however it is spaced, and their names — is
+/// replaced by `***`.
+pub fn without_resident(old: &Automerge, pseudonym: &str, scrub: &[String]) -> Result<Rebuilt> {
     let h = header(old)?;
     let (Some(kiosk_id), Some(period)) = (h.kiosk_id.clone(), h.period.clone()) else {
         return Err(Error::Schema {
@@ -117,6 +120,7 @@ pub fn without_resident(old: &Automerge, pseudonym: &str) -> Result<Rebuilt> {
                         if e {
                             // Nobody is left to call back.
                             r.callback_consent = false;
+                            r.text = scrub_text(&r.text, scrub);
                         }
                         requests::add_request(&mut doc, &id, &r)?;
                         if let Ok(Some(reply)) = requests::reply(old, &id) {
@@ -139,6 +143,55 @@ pub fn without_resident(old: &Automerge, pseudonym: &str) -> Result<Rebuilt> {
     out.doc = doc;
     out.dropped = dropped;
     Ok(out)
+}
+
+/// `text` with every occurrence of each of `needles` replaced by `***`:
+/// a needle of digits matches with spaces, hyphens or dots between them
+/// (as people write numbers), any other needle of two or more characters
+/// matches as it is.
+pub fn scrub_text(text: &str, needles: &[String]) -> String {
+    let mut out = text.to_string();
+    for needle in needles {
+        if needle.chars().count() < 2 {
+            continue;
+        }
+        out = if needle.chars().all(|c| c.is_ascii_digit()) {
+            scrub_digits(&out, needle)
+        } else {
+            out.replace(needle.as_str(), "***")
+        };
+    }
+    out
+}
+
+fn scrub_digits(text: &str, digits: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let want: Vec<char> = digits.chars().collect();
+    let is_sep = |c: char| matches!(c, ' ' | '-' | '.' | '\u{3000}');
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        // Try a match starting here.
+        let (mut j, mut k) = (i, 0);
+        while j < chars.len() && k < want.len() {
+            if chars[j] == want[k] {
+                k += 1;
+                j += 1;
+            } else if k > 0 && is_sep(chars[j]) {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if k == want.len() {
+            out.push_str("***");
+            i = j;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -197,7 +250,7 @@ mod tests {
         let a = "a".repeat(64);
         assert!(history_text(&old).contains(&a));
 
-        let r = without_resident(&old, &a).expect("fixture");
+        let r = without_resident(&old, &a, &[]).expect("fixture");
         assert_eq!((r.erased, r.kept, r.dropped), (3, 2, 0));
         assert_eq!(
             (r.kind, r.kiosk_id.as_str(), r.period.as_str()),
@@ -262,7 +315,7 @@ mod tests {
             updated_at_ms: 1_790_000_100_000,
         };
         requests::set_reply(&mut old, "r1", &reply).expect("fixture");
-        let r = without_resident(&old, &"a".repeat(64)).expect("fixture");
+        let r = without_resident(&old, &"a".repeat(64), &["王秀英".to_string()]).expect("fixture");
         assert_eq!(r.erased, 1);
         let got = requests::request(&r.doc, "r1")
             .expect("fixture")
@@ -283,7 +336,7 @@ mod tests {
             tx.put(&obj, "junk", "13812345678")
         })
         .expect("fixture");
-        let r = without_resident(&old, &"a".repeat(64)).expect("fixture");
+        let r = without_resident(&old, &"a".repeat(64), &[]).expect("fixture");
         assert_eq!((r.erased, r.kept, r.dropped), (0, 1, 1));
         assert!(
             r.doc
@@ -300,6 +353,32 @@ mod tests {
     fn a_hall_document_is_refused() {
         let cal =
             super::super::calendar::new_calendar("h1", "Hall", "Asia/Shanghai").expect("fixture");
-        assert!(without_resident(&cal, &"a".repeat(64)).is_err());
+        assert!(without_resident(&cal, &"a".repeat(64), &[]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::scrub_text;
+
+    #[test]
+    fn a_number_however_spaced_and_a_name_leave_free_text() {
+        let needles = [
+            "13812345678".to_string(),
+            "王秀英".to_string(),
+            "王".to_string(),
+        ];
+        assert_eq!(
+            scrub_text(
+                "我是王秀英，电话138 1234 5678，或13812345678，或138-1234-5678。王先生",
+                &needles
+            ),
+            "我是***，电话***，或***，或***。王先生"
+        );
+        assert_eq!(
+            scrub_text("电梯坏了 1381234567", &needles),
+            "电梯坏了 1381234567",
+            "ten digits are another number"
+        );
     }
 }
