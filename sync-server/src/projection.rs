@@ -260,8 +260,9 @@ pub const MIGRATIONS: &[&str] = &[
         WHERE status <> 'received' OR reply IS NOT NULL;
 ",
     "
-    -- v6 (issue 12, erasure): a resident's shifts and requests found by
-    -- pseudonym without a scan (erasing them, and erasing late arrivals).
+    -- v6 (issue 12, erasure): a resident's records found by pseudonym
+    -- without a scan, in every hall at once (erasing them).
+    CREATE INDEX checkins_phone ON checkins (phone_hash);
     CREATE INDEX shift_events_phone ON shift_events (phone_hash);
     CREATE INDEX requests_phone ON requests (phone_hash);
 ",
