@@ -141,6 +141,26 @@ pub struct ResidentKeys {
 }
 
 impl ResidentKeys {
+    /// What a record keeps of the resident these keys belong to, who typed
+    /// `phone` and gave `name`: the pseudonym, the number and name sealed
+    /// to the server (`sealing`), the name boxed under these keys.
+    pub fn reference(
+        &self,
+        sealing: &SealingKey,
+        phone: &PhoneNumber,
+        name: Option<&str>,
+    ) -> Result<crate::model::ResidentRef> {
+        let sealed = sealing.seal(&Contact {
+            phone: phone.expose_digits().to_string(),
+            name: name.map(str::to_string),
+        })?;
+        Ok(crate::model::ResidentRef {
+            pseudonym: self.pseudonym.clone(),
+            sealed,
+            name_box: name.map(|n| self.lock_name(n)).transpose()?,
+        })
+    }
+
     /// The pseudonym documents and tables carry (64 hex digits).
     pub fn pseudonym(&self) -> &str {
         &self.pseudonym

@@ -163,16 +163,11 @@ impl ServerResidents {
     /// kiosk would write it: pseudonym, sealed contact, name box (one slow
     /// evaluation; call it on a blocking thread).
     pub fn reference(&self, phone: &PhoneNumber, name: Option<&str>) -> Result<ResidentRef> {
-        let keys = self.pseudonymizer.identify(phone)?;
-        let sealed = self.seal(&Contact {
-            phone: phone.expose_digits().to_string(),
-            name: name.map(str::to_string),
-        })?;
-        Ok(ResidentRef {
-            pseudonym: keys.pseudonym().to_string(),
-            sealed,
-            name_box: name.map(|n| keys.lock_name(n)).transpose()?,
-        })
+        Ok(self.pseudonymizer.identify(phone)?.reference(
+            &self.opening.sealing_key(),
+            phone,
+            name,
+        )?)
     }
 
     /// Seal a contact to this server (the mobile page, which has the

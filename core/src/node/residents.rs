@@ -21,7 +21,7 @@ use crate::{
     Error, Result,
     model::{ResidentRef, check_short_name},
     phone::PhoneNumber,
-    resident::{Contact, IdentityConfig, Pseudonymizer, ResidentKeys, SealingKey},
+    resident::{IdentityConfig, Pseudonymizer, ResidentKeys, SealingKey},
 };
 
 /// Residents whose keys stay in memory.
@@ -91,16 +91,8 @@ impl Residents {
         if let Some(n) = name {
             check_short_name(n)?;
         }
-        let keys = self.keys(phone, now_ms)?;
-        let sealed = self.sealing.seal(&Contact {
-            phone: phone.expose_digits().to_string(),
-            name: name.map(str::to_string),
-        })?;
-        Ok(ResidentRef {
-            pseudonym: keys.pseudonym().to_string(),
-            sealed,
-            name_box: name.map(|n| keys.lock_name(n)).transpose()?,
-        })
+        self.keys(phone, now_ms)?
+            .reference(&self.sealing, phone, name)
     }
 
     /// Forget every cached key (the kiosk went idle).
