@@ -311,6 +311,34 @@ pub async fn console_session(
     Ok((http, cookie))
 }
 
+/// Put an activity with named check-in into `hall`'s calendar, open from
+/// ten minutes ago for an hour (a clinic unless `kind` says otherwise);
+/// returns its id.
+pub async fn open_activity(
+    core: &ServerCore,
+    hall: &str,
+    kind: &str,
+    title: &str,
+) -> anyhow::Result<String> {
+    let now = linli_sync_server::server::now_ms();
+    Ok(linli_sync_server::provision::put_activity(
+        core,
+        hall,
+        None,
+        linli_core::model::Activity {
+            kind: kind.into(),
+            title: title.into(),
+            room: None,
+            starts_at_ms: now - 600_000,
+            ends_at_ms: now + 3_600_000,
+            capacity: None,
+            named_checkin: true,
+            cancelled: false,
+        },
+    )
+    .await?)
+}
+
 /// A distinct valid phone number for (seed, i).
 pub fn test_phone(seed: u32, i: usize) -> anyhow::Result<PhoneNumber> {
     let n = (u64::from(seed) * 1_000_000 + i as u64) % 100_000_000;

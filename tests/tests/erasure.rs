@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use linli_core::{
-    model::{Activity, RequestCategory, ShiftAction},
+    model::{RequestCategory, ShiftAction},
     node::{CheckInOutcome, NewCheckIn, ResidentInput},
     phone::PhoneNumber,
 };
@@ -171,39 +171,8 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     init_logging();
     let server = TestServer::start().await?;
     let core = server.core()?;
-    let now = linli_sync_server::server::now_ms();
-    let act = linli_sync_server::provision::put_activity(
-        &core,
-        "xianfeng",
-        None,
-        Activity {
-            kind: "health_clinic".into(),
-            title: "健康义诊".into(),
-            room: None,
-            starts_at_ms: now - 600_000,
-            ends_at_ms: now + 3_600_000,
-            capacity: None,
-            named_checkin: true,
-            cancelled: false,
-        },
-    )
-    .await?;
-    let act2 = linli_sync_server::provision::put_activity(
-        &core,
-        "xianfeng",
-        None,
-        Activity {
-            kind: "lecture".into(),
-            title: "防诈骗讲座".into(),
-            room: None,
-            starts_at_ms: now - 600_000,
-            ends_at_ms: now + 3_600_000,
-            capacity: None,
-            named_checkin: true,
-            cancelled: false,
-        },
-    )
-    .await?;
+    let act = linli_tests::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    let act2 = linli_tests::open_activity(&core, "xianfeng", "lecture", "防诈骗讲座").await?;
     let mut a = TestKiosk::pair(&server, "xianfeng", true).await?;
     let b = TestKiosk::pair(&server, "xianfeng", true).await?;
     let checkin = |who| -> anyhow::Result<NewCheckIn> {

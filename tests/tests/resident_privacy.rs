@@ -10,7 +10,7 @@ use std::{path::Path, time::Duration};
 
 use linli_core::{
     KioskNode,
-    model::{Activity, RequestCategory, ShiftAction},
+    model::{RequestCategory, ShiftAction},
     node::{CheckInOutcome, NewCheckIn, ResidentInput},
     phone::PhoneNumber,
 };
@@ -72,23 +72,7 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
     init_logging();
     let server = TestServer::start().await?;
     let core = server.core()?;
-    let now = linli_sync_server::server::now_ms();
-    let act = linli_sync_server::provision::put_activity(
-        &core,
-        "xianfeng",
-        None,
-        Activity {
-            kind: "health_clinic".into(),
-            title: "健康义诊".into(),
-            room: None,
-            starts_at_ms: now - 600_000,
-            ends_at_ms: now + 3_600_000,
-            capacity: None,
-            named_checkin: true,
-            cancelled: false,
-        },
-    )
-    .await?;
+    let act = linli_tests::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let node = kiosk.node();
     for i in 0..2 {

@@ -428,29 +428,13 @@ fn age_kiosk_and_server(
 async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_converted()
 -> anyhow::Result<()> {
     use linli_core::{
-        model::{Activity, RequestCategory},
+        model::RequestCategory,
         node::{CheckInOutcome, NewCheckIn, ResidentInput},
     };
     linli_tests::init_logging();
     let mut server = linli_tests::TestServer::start().await?;
     let core = server.core()?;
-    let now = now_ms();
-    let act = provision::put_activity(
-        &core,
-        "xianfeng",
-        None,
-        Activity {
-            kind: "health_clinic".into(),
-            title: "健康义诊".into(),
-            room: None,
-            starts_at_ms: now - 600_000,
-            ends_at_ms: now + 3_600_000,
-            capacity: None,
-            named_checkin: true,
-            cancelled: false,
-        },
-    )
-    .await?;
+    let act = linli_tests::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
     const OTHER: (&str, &str) = ("15011112222", "刘桂兰");
     let person = |who: (&str, &str)| -> anyhow::Result<ResidentInput> {
         Ok(ResidentInput {
