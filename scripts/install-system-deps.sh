@@ -15,6 +15,8 @@ packages=(
   # Chinese text in Chromium's screenshots of the console (the kiosk embeds
   # its own font; the console uses the browser's, as office PCs have).
   fonts-noto-cjk
+  # Spoken prompts on the kiosk (voice cmn for Mandarin, en for English).
+  espeak-ng
 )
 
 missing=()

@@ -12,6 +12,7 @@
 //! - [`fonts`]: the embedded CJK font.
 //! - [`pin`]: the staff PIN (salted hash, lockout).
 //! - [`qr`]: QR codes for the mobile request page.
+//! - [`speech`]: spoken prompts through espeak-ng (a staff setting).
 //! - [`demo`]: an in-process server with demo data, for the README's command.
 
 pub mod app;
@@ -20,4 +21,5 @@ pub mod fonts;
 pub mod i18n;
 pub mod pin;
 pub mod qr;
+pub mod speech;
 pub mod worker;

@@ -170,7 +170,7 @@ pub enum Event {
 }
 
 /// The settings the worker reports at start.
-pub const SETTINGS: [&str; 3] = ["lang", "idle_secs", "staff_pin"];
+pub const SETTINGS: [&str; 4] = ["lang", "idle_secs", "staff_pin", "speech"];
 
 /// Handle to the worker thread.
 pub struct Worker {

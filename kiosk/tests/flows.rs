@@ -463,3 +463,56 @@ fn at_night_the_demo_still_has_an_activity_to_check_in_to_and_one_to_rate() {
         }
     }
 }
+
+#[test]
+fn with_spoken_prompts_on_each_screen_title_and_the_touched_button_are_read_aloud() {
+    let mut k = kiosk();
+    assert!(k.harness.state().spoken().is_empty(), "off by default");
+    k.tap("签到");
+    assert!(k.harness.state().spoken().is_empty(), "still off");
+    k.tap("回首页");
+    // Staff turn it on.
+    k.tap("工作人员");
+    k.type_digits(PIN);
+    k.tap("下一步");
+    k.until_text("工作人员模式");
+    k.tap("开");
+    k.tap("退出工作人员模式");
+    let said = |k: &common::Fixture| k.harness.state().spoken().to_vec();
+    assert_eq!(
+        said(&k).last().map(String::as_str),
+        Some("退出工作人员模式，今日活动")
+    );
+    k.tap("签到");
+    assert_eq!(
+        said(&k).last().map(String::as_str),
+        Some("签到，请选择活动")
+    );
+    k.tap_containing("健康义诊");
+    assert!(
+        said(&k)
+            .last()
+            .is_some_and(|s| s.ends_with("请输入手机号码")),
+        "{:?}",
+        said(&k)
+    );
+    // In English, in English.
+    k.tap("English");
+    assert_eq!(
+        said(&k).last().map(String::as_str),
+        Some("English，Type your mobile number")
+    );
+    // Home is the resident's way out: the kiosk's own language again.
+    k.tap("Home");
+    assert_eq!(said(&k).last().map(String::as_str), Some("Home，今日活动"));
+    let n = said(&k).len();
+    // The idle reset stops speech and says nothing of the last person.
+    k.tap("签到");
+    k.advance(61_000);
+    k.until_text("今日活动");
+    assert!(said(&k).len() <= n + 2, "{:?}", &said(&k)[n..]);
+    assert!(
+        !said(&k).iter().any(|s| s.contains("138")),
+        "no number is ever read out"
+    );
+}

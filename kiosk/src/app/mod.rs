@@ -237,6 +237,10 @@ pub struct KioskApp {
     last_rating: Option<(String, i64)>,
     pending_volunteer: Option<PhoneNumber>,
     retry_after_failure: Option<Screen>,
+    /// Spoken prompts (off unless staff turn them on).
+    speech: crate::speech::Speech,
+    /// The screen title last read aloud.
+    spoken_title: Option<String>,
     styled: bool,
     warning_shown: bool,
 }
@@ -295,6 +299,8 @@ impl KioskApp {
             last_rating: None,
             pending_volunteer: None,
             retry_after_failure: None,
+            speech: crate::speech::Speech::default(),
+            spoken_title: None,
             styled: false,
             warning_shown: false,
         }
@@ -366,6 +372,9 @@ impl KioskApp {
 
     /// Back to the start screen, forgetting everything of the last person.
     pub fn reset(&mut self) {
+        // Nothing of the last person is said once they have gone.
+        self.speech.stop();
+        self.spoken_title = None;
         self.screen = Screen::Start;
         self.lang = self.default_lang;
         self.pending_volunteer = None;
@@ -446,6 +455,7 @@ impl KioskApp {
                             self.idle_secs = v.parse().unwrap_or(DEFAULT_IDLE_SECS).clamp(15, 600)
                         }
                         "staff_pin" => self.staff_pin = Some(v),
+                        "speech" => self.speech.set_enabled(v == "on"),
                         _ => {}
                     }
                 }
@@ -703,6 +713,66 @@ impl KioskApp {
             }
             egui::ScrollArea::vertical().show(ui, |ui| self.screen_ui(ui));
         });
+        self.speak(&ctx);
+    }
+
+    /// Spoken prompts on (as the staff setting does; for tests and demos).
+    pub fn with_speech(mut self, on: bool) -> Self {
+        self.speech.set_enabled(on);
+        self
+    }
+
+    /// What was handed to the speech program, oldest first.
+    pub fn spoken(&self) -> &[String] {
+        self.speech.said()
+    }
+
+    /// The title read aloud when a screen opens.
+    fn screen_title(&self) -> Option<String> {
+        let key = match &self.screen {
+            Screen::Start => Key::TodaysActivities,
+            Screen::Pick(Purpose::CheckIn) => Key::PickActivity,
+            Screen::Pick(Purpose::Rate) => Key::RateWhich,
+            Screen::Phone { .. } => Key::EnterPhone,
+            Screen::Name { .. } => Key::WelcomeNew,
+            Screen::Headcount { .. } => Key::HeadcountOnly,
+            Screen::Category => Key::ChooseCategory,
+            Screen::Callback { .. } => Key::WantCallback,
+            Screen::MyRequests(_) => Key::MyRequests,
+            Screen::Pin { .. } => Key::EnterPin,
+            Screen::Staff => Key::StaffTitle,
+            Screen::Done { message, .. } => *message,
+            Screen::Confirm { title, .. } | Screen::Faces { title, .. } => {
+                return Some(title.clone());
+            }
+            _ => return None,
+        };
+        Some(self.t(key).to_string())
+    }
+
+    /// Read aloud what this frame touched and the screen it opened, as one
+    /// utterance (a new one cuts the old short).
+    fn speak(&mut self, ctx: &egui::Context) {
+        if !self.speech.enabled() {
+            return;
+        }
+        let mut parts: Vec<String> = ctx.output(|o| {
+            o.events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::output::OutputEvent::Clicked(info) => info.label.clone(),
+                    _ => None,
+                })
+                .collect()
+        });
+        let title = self.screen_title();
+        if title != self.spoken_title {
+            parts.extend(title.clone());
+            self.spoken_title = title;
+        }
+        if !parts.is_empty() {
+            self.speech.say(&parts.join("，"), self.lang);
+        }
     }
 }
 

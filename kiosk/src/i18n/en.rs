@@ -40,6 +40,9 @@ pub fn text(key: Key) -> &'static str {
         Key::InputRefused => {
             "Could not save: what was entered does not fit; please check it and try again"
         }
+        Key::SpokenPrompts => "Spoken prompts",
+        Key::SettingOn => "On",
+        Key::SettingOff => "Off",
         Key::StaffHint => "Please ask a member of staff",
         Key::Starting => "Starting…",
         Key::Saving => "Saving…",

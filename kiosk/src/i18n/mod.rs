@@ -108,6 +108,12 @@ pub enum Key {
     StoreFull,
     /// What was entered does not fit the record.
     InputRefused,
+    /// The staff setting that reads prompts aloud.
+    SpokenPrompts,
+    /// A setting that is on.
+    SettingOn,
+    /// A setting that is off.
+    SettingOff,
     StaffHint,
     Starting,
     Saving,
@@ -224,7 +230,7 @@ pub enum Key {
 }
 
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 144] = [
+pub const ALL: [Key; 147] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -256,6 +262,9 @@ pub const ALL: [Key; 144] = [
     Key::RecordFailed,
     Key::StoreFull,
     Key::InputRefused,
+    Key::SpokenPrompts,
+    Key::SettingOn,
+    Key::SettingOff,
     Key::StaffHint,
     Key::Starting,
     Key::Saving,

@@ -136,6 +136,17 @@ impl KioskApp {
                     }
                 }
             });
+            ui.label(RichText::new(self.t(Key::SpokenPrompts)).strong());
+            ui.horizontal_wrapped(|ui| {
+                for on in [true, false] {
+                    let label = self.t(if on { Key::SettingOn } else { Key::SettingOff });
+                    if chip(ui, label, self.speech.enabled() == on).clicked() {
+                        self.speech.set_enabled(on);
+                        let v = if on { "on" } else { "off" };
+                        self.send(Command::SetSetting("speech".into(), v.into()));
+                    }
+                }
+            });
             if plain(ui, self.t(Key::LeaveFullscreen), 360.0).clicked() {
                 ui.ctx()
                     .send_viewport_cmd(egui::ViewportCommand::Fullscreen(false));
