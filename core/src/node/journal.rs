@@ -410,28 +410,37 @@ impl Journal {
 
     /// Documents not yet listed in the hall directory.
     pub fn unregistered_docs(&self) -> Result<Vec<DocRow>> {
+        self.doc_rows("WHERE registered = 0")
+    }
+
+    /// The documents `filter` (a `WHERE` clause, or empty) selects, by
+    /// kind and period.
+    fn doc_rows(&self, filter: &str) -> Result<Vec<DocRow>> {
         self.with(|c| {
+            let err = |e| Error::store("listing documents", e);
             let mut stmt = c
-                .prepare_cached("SELECT kind, period, doc_id FROM kiosk_docs WHERE registered = 0")
-                .map_err(|e| Error::store("listing documents", e))?;
+                .prepare_cached(&format!(
+                    "SELECT kind, period, doc_id, registered FROM kiosk_docs {filter} ORDER BY kind, period"
+                ))
+                .map_err(err)?;
             let rows = stmt
                 .query_map([], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
                     ))
                 })
-                .map_err(|e| Error::store("listing documents", e))?;
+                .map_err(err)?;
             let mut out = Vec::new();
             for row in rows {
-                let (kind, period, doc_id) =
-                    row.map_err(|e| Error::store("listing documents", e))?;
+                let (kind, period, doc_id, registered) = row.map_err(err)?;
                 out.push(DocRow {
                     kind: kind_of(&kind)?,
                     period,
                     doc_id,
-                    registered: false,
+                    registered: registered != 0,
                 });
             }
             Ok(out)
@@ -589,35 +598,7 @@ impl Journal {
 
     /// Every document this kiosk has made.
     pub fn docs(&self) -> Result<Vec<DocRow>> {
-        self.with(|c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT kind, period, doc_id, registered FROM kiosk_docs ORDER BY kind, period",
-                )
-                .map_err(|e| Error::store("listing documents", e))?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })
-                .map_err(|e| Error::store("listing documents", e))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (kind, period, doc_id, registered) =
-                    row.map_err(|e| Error::store("listing documents", e))?;
-                out.push(DocRow {
-                    kind: kind_of(&kind)?,
-                    period,
-                    doc_id,
-                    registered: registered != 0,
-                });
-            }
-            Ok(out)
-        })
+        self.doc_rows("")
     }
 
     /// True when the server confirmed any record of this day or month.
