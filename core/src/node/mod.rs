@@ -212,6 +212,9 @@ struct Shared {
     recording: tokio::sync::Mutex<()>,
     /// The directory's heads when its retired documents were last acted on.
     retired_seen: Mutex<Vec<automerge::ChangeHash>>,
+    /// A store of Linli 0.1 still has documents of the old form (read once
+    /// at open, so sync rounds do not ask the disk; see `upgrade::finish`).
+    converting: std::sync::atomic::AtomicBool,
     backoff: BackoffConfig,
     trust: crate::tls::Trust,
 }
@@ -346,6 +349,10 @@ impl KioskNode {
             )
             .await?;
         }
+        let j = journal.clone();
+        let converting = blocking(move || j.meta(upgrade::META_PENDING))
+            .await?
+            .is_some();
         let Some(identity) = &config.identity else {
             return Err(Error::invalid(
                 "kiosk store",
@@ -396,6 +403,7 @@ impl KioskNode {
             applier,
             recording: tokio::sync::Mutex::new(()),
             retired_seen: Mutex::new(Vec::new()),
+            converting: std::sync::atomic::AtomicBool::new(converting),
             backoff: options.backoff,
             trust: options.trust.clone(),
         });

@@ -146,8 +146,8 @@ fn convert_entry(
 /// Documents the server holds are left to adoption. Clears the mark once
 /// none of the old form is left.
 pub(super) async fn finish(shared: &Arc<Shared>) -> Result<()> {
-    let j = shared.journal.clone();
-    if blocking(move || j.meta(META_PENDING)).await?.is_none() {
+    use std::sync::atomic::Ordering;
+    if !shared.converting.load(Ordering::Relaxed) {
         return Ok(());
     }
     let directory = shared.directory.lock().map_err(|_| Error::Stopped)?.clone();
@@ -209,6 +209,7 @@ pub(super) async fn finish(shared: &Arc<Shared>) -> Result<()> {
     if left == 0 {
         let j = shared.journal.clone();
         blocking(move || j.delete_meta(META_PENDING)).await?;
+        shared.converting.store(false, Ordering::Relaxed);
         tracing::info!("kiosk store conversion finished: no document of the old form is left");
     }
     Ok(())
