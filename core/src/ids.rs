@@ -98,6 +98,15 @@ impl RecordId {
         Self(uuid::Uuid::now_v7())
     }
 
+    /// An id for a record made at `ms` (Unix milliseconds): what a kiosk
+    /// that made it then would have given it (the demo's history).
+    pub fn made_at(ms: i64) -> Self {
+        let ms = u64::try_from(ms).unwrap_or(0);
+        let ts =
+            uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000);
+        Self(uuid::Uuid::new_v7(ts))
+    }
+
     /// Parse from the text form used as a document map key.
     pub fn parse(s: &str) -> Result<Self> {
         uuid::Uuid::parse_str(s)

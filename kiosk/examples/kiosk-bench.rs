@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         .expect("time")
         .timestamp_millis();
     let work = tempfile::tempdir()?;
-    let server = DemoServer::start(&work.path().join("server"))?;
+    let server = DemoServer::start_at(&work.path().join("server"), None, false)?;
     let rt = tokio::runtime::Runtime::new()?;
     let now = Arc::new(AtomicI64::new(morning));
 

@@ -24,14 +24,19 @@ pub struct DemoServer {
 
 impl DemoServer {
     /// Start a server with demo data in `data_dir`, its calendar built
-    /// around now.
+    /// around now, with the demo's history (what the console shows).
     pub fn start(data_dir: &Path) -> linli_sync_server::Result<Self> {
-        Self::start_at(data_dir, None)
+        Self::start_at(data_dir, None, true)
     }
 
     /// Start a server with demo data in `data_dir`, its calendar built
-    /// around `now_ms` (a pinned moment for tests; `None` is now).
-    pub fn start_at(data_dir: &Path, now_ms: Option<i64>) -> linli_sync_server::Result<Self> {
+    /// around `now_ms` (a pinned moment for tests; `None` is now), with or
+    /// without the demo's history.
+    pub fn start_at(
+        data_dir: &Path,
+        now_ms: Option<i64>,
+        history: bool,
+    ) -> linli_sync_server::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -43,6 +48,7 @@ impl DemoServer {
         let mut config = ServeConfig::new(data_dir);
         config.demo = true;
         config.demo_now_ms = now_ms;
+        config.demo_history = history;
         let (ready, listener) = runtime.block_on(async {
             let ready = linli_sync_server::prepare(&config).await?;
             let listener =

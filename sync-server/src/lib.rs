@@ -79,6 +79,9 @@ pub struct ServeConfig {
     /// `None` is now. Tests pin it so what they see does not depend on the
     /// day they run.
     pub demo_now_ms: Option<i64>,
+    /// With `demo`, new demo halls also get about 90 days of history
+    /// (`demo::history`); tests that count records turn it off.
+    pub demo_history: bool,
     /// Commit durability of the server's store.
     pub durability: Durability,
     /// Serve HTTPS/WSS with this certificate and key (else plain HTTP).
@@ -105,6 +108,7 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             demo: false,
             demo_now_ms: None,
+            demo_history: true,
             durability: Durability::Full,
             tls: None,
             max_db_pages: None,
@@ -145,7 +149,18 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     // Make the sign-in's dummy hash now, not during the first sign-in.
     drop(tokio::task::spawn_blocking(console::session::dummy_hash));
     let demo = if config.demo {
-        demo::ensure_demo(&core, config.demo_now_ms.unwrap_or_else(server::now_ms)).await?
+        let now = config.demo_now_ms.unwrap_or_else(server::now_ms);
+        let info = demo::ensure_demo(&core, now).await?;
+        if config.demo_history && !info.halls_created.is_empty() {
+            let (core, halls) = (core.clone(), info.halls_created.clone());
+            tokio::spawn(async move {
+                let halls: Vec<&str> = halls.iter().map(String::as_str).collect();
+                if let Err(e) = demo::history::seed(&core, &halls, now).await {
+                    tracing::error!(error = %e, "seeding the demo's history failed");
+                }
+            });
+        }
+        info
     } else {
         demo::DemoInfo::default()
     };

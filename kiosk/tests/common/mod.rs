@@ -53,8 +53,8 @@ pub fn clock(now: &Arc<AtomicI64>) -> Clock {
 /// fresh kiosk token for it.
 pub fn unpaired() -> (Fixture, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server =
-        DemoServer::start_at(&dir.path().join("server"), Some(morning())).expect("demo server");
+    let server = DemoServer::start_at(&dir.path().join("server"), Some(morning()), false)
+        .expect("demo server");
     let token = server.provision_kiosk("测试终端").expect("kiosk");
     let now = Arc::new(AtomicI64::new(morning()));
     let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));
@@ -99,7 +99,7 @@ pub fn kiosk() -> Fixture {
 pub fn kiosk_at(moment: i64) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let server =
-        DemoServer::start_at(&dir.path().join("server"), Some(moment)).expect("demo server");
+        DemoServer::start_at(&dir.path().join("server"), Some(moment), false).expect("demo server");
     let token = server.provision_kiosk("测试终端").expect("kiosk");
     let now = Arc::new(AtomicI64::new(moment));
     let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));

@@ -15,6 +15,8 @@ use linli_core::model::{Activity, ActivityKind};
 
 use crate::{Result, provision, server::ServerCore};
 
+pub mod history;
+
 /// (id, name) of the demo halls.
 pub const DEMO_HALLS: [(&str, &str); 4] = [
     ("xianfeng", "先锋社区党群服务中心"),
@@ -146,18 +148,23 @@ fn at(tz: chrono_tz::Tz, day: NaiveDate, (h, m): (u32, u32)) -> i64 {
 /// A week of activities from `first_day` for one hall.
 pub fn week_of_activities(tz: chrono_tz::Tz, first_day: NaiveDate) -> Vec<Activity> {
     (0..7)
-        .flat_map(|i| {
-            let day = first_day + Duration::days(i);
-            day_plan(day.weekday()).into_iter().map(move |s| Activity {
-                kind: s.kind.code().to_string(),
-                title: s.title.to_string(),
-                room: Some(s.room.to_string()),
-                starts_at_ms: at(tz, day, s.start),
-                ends_at_ms: at(tz, day, s.end),
-                capacity: s.capacity,
-                named_checkin: s.named,
-                cancelled: false,
-            })
+        .flat_map(|i| day_of_activities(tz, first_day + Duration::days(i)))
+        .collect()
+}
+
+/// The typical activities of one day in a demo hall.
+pub fn day_of_activities(tz: chrono_tz::Tz, day: NaiveDate) -> Vec<Activity> {
+    day_plan(day.weekday())
+        .into_iter()
+        .map(move |s| Activity {
+            kind: s.kind.code().to_string(),
+            title: s.title.to_string(),
+            room: Some(s.room.to_string()),
+            starts_at_ms: at(tz, day, s.start),
+            ends_at_ms: at(tz, day, s.end),
+            capacity: s.capacity,
+            named_checkin: s.named,
+            cancelled: false,
         })
         .collect()
 }
@@ -260,7 +267,8 @@ async fn fill_calendar(core: &ServerCore, hall: &str, now_ms: i64) -> Result<usi
 /// Create the demo halls, their calendars (a week from the day of `now_ms`
 /// in the hall, and what that moment needs: [`around_now`]) and the demo
 /// admin, unless the server already has halls. A demo server started again
-/// later gets the week and the moment of its new start added.
+/// later gets the week and the moment of its new start added. The halls'
+/// past is [`history::seed`]'s (the server seeds it in the background).
 pub async fn ensure_demo(core: &ServerCore, now_ms: i64) -> Result<DemoInfo> {
     let mut info = DemoInfo::default();
     let halls = core.db.call(|db| db.halls()).await?;

@@ -1,0 +1,30 @@
+// Looks at a demo server's console as the central admin trying Linli
+// would: signs in with the demo account, opens the overview and the
+// statistics, and takes screenshots of both.
+// Usage: node demo-console.mjs BASE_URL SHOTS_DIR
+// Prints one JSON line: { overviewText, statsData, statsCanvas }.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const [base, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+await page.goto(`${base}admin/login`);
+await page.fill("input[name=user]", "demo-admin");
+await page.fill("input[name=password]", "linli-demo");
+await Promise.all([page.waitForURL(`${base}admin`), page.click("button[type=submit]")]);
+await page.screenshot({ path: `${shots}/demo-overview.png`, fullPage: true });
+const overviewText = await page.textContent("body");
+await page.goto(`${base}admin/stats`);
+await page.waitForSelector("canvas");
+await page.waitForTimeout(500);
+await page.screenshot({ path: `${shots}/demo-stats.png`, fullPage: true });
+const statsData = JSON.parse(await page.textContent("#stats-data"));
+const statsCanvas = await page.locator("canvas").count();
+console.log(JSON.stringify({ overviewText, statsData, statsCanvas }));
+await browser.close();
