@@ -6,16 +6,12 @@
 // Prints one JSON line: { token, requestAnswered, revealed, auditReveal,
 // xlsxBytes, statsCanvas, english, chinese, cspViolations, mobileRight,
 // mobileScrollWidth, eraseFound, erased, auditErase }.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import { mkdirSync, writeFileSync } from "node:fs";
 
 const [base, user, password, hall, shots, erasePhone] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const shot = async (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 const out = { cspViolations: [] };

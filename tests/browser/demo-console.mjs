@@ -3,16 +3,12 @@
 // statistics, and takes screenshots of both.
 // Usage: node demo-console.mjs BASE_URL SHOTS_DIR
 // Prints one JSON line: { overviewText, statsData, statsCanvas }.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import { mkdirSync } from "node:fs";
 
 const [base, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 await page.goto(`${base}admin/login`);
 await page.fill("input[name=user]", "demo-admin");

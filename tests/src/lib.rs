@@ -17,6 +17,7 @@
 //! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
 //! - [`soak`]: many kiosks for a long time; server memory over time.
 
+pub mod browser;
 pub mod console_bench;
 pub mod disk;
 pub mod fault;

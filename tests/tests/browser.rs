@@ -5,27 +5,20 @@
 //! look at the statistics chart, export XLSX (read back), erase a resident
 //! (the kiosk forgets them). Screenshots land in tests/browser/shots.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::time::Duration;
 
 use linli_core::{
     KioskNode,
     model::{RequestCategory, RequestStatus},
     node::{NewCheckIn, ResidentInput},
 };
-use linli_tests::{TestKiosk, TestServer, eventually, init_logging, test_options, test_phone};
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
+use linli_tests::{
+    TestKiosk, TestServer, browser, eventually, init_logging, test_options, test_phone,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     init_logging();
-    anyhow::ensure!(
-        browser_dir().join("node_modules/playwright-core").exists()
-            && std::path::Path::new("/usr/bin/chromium").exists(),
-        "Chromium or playwright-core is missing: run scripts/install-system-deps.sh"
-    );
     let server = TestServer::start().await?;
     let core = server.core()?;
     let hash = linli_sync_server::console::session::hash_password("good password")?;
@@ -73,26 +66,22 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     server.api.wait_checkins("xianfeng", 6).await?;
 
     let url = server.url.to_string();
-    let shots = browser_dir().join("shots");
+    let shots = browser::shots_dir().to_string_lossy().into_owned();
     let erase_phone = leaving.expose_digits().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(browser_dir().join("console.mjs"))
-            .args([url.as_str(), "admin", "good password", "xianfeng"])
-            .arg(&shots)
-            .arg(&erase_phone)
-            .current_dir(browser_dir())
-            .output()
+    let report = tokio::task::spawn_blocking(move || {
+        browser::run_script(
+            "console.mjs",
+            &[
+                &url,
+                "admin",
+                "good password",
+                "xianfeng",
+                &shots,
+                &erase_phone,
+            ],
+        )
     })
     .await??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(
-        out.status.success(),
-        "browser run failed: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
     assert_eq!(report["requestAnswered"], true);
     // The callback number, revealed with one click, and the reveal audited.
     assert_eq!(report["revealed"], phone.expose_digits(), "{report}");

@@ -4,23 +4,14 @@
 //! demo account. The overview and the statistics show a quarter of hall
 //! life, not zeros; screenshots land in tests/browser/shots.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::time::Duration;
 
 use linli_sync_server::{ServeConfig, demo::history::HISTORY_DAYS};
-use linli_tests::{eventually, init_logging};
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
+use linli_tests::{browser, eventually, init_logging};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_console_shows_a_quarter_of_hall_life() -> anyhow::Result<()> {
     init_logging();
-    anyhow::ensure!(
-        browser_dir().join("node_modules/playwright-core").exists()
-            && std::path::Path::new("/usr/bin/chromium").exists(),
-        "Chromium or playwright-core is missing: run scripts/install-system-deps.sh"
-    );
     let dir = tempfile::tempdir()?;
     let mut config = ServeConfig::new(dir.path());
     config.demo = true;
@@ -46,7 +37,7 @@ async fn the_demo_console_shows_a_quarter_of_hall_life() -> anyhow::Result<()> {
                 .await
         }
     };
-    eventually(Duration::from_secs(240), "the demo's history", || async {
+    eventually(Duration::from_secs(600), "the demo's history", || async {
         Ok((count(
             "SELECT count(*) FROM requests WHERE hall_id = 'zhongfu' AND status != 'received'",
         )
@@ -58,27 +49,11 @@ async fn the_demo_console_shows_a_quarter_of_hall_life() -> anyhow::Result<()> {
     let ledgers = count("SELECT count(*) FROM projection_state WHERE kind = 'ledger'").await?;
     assert_eq!(ledgers, 4 * HISTORY_DAYS, "a ledger per hall and day");
 
-    let shots = browser_dir().join("shots");
-    let out = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || {
-            Command::new("node")
-                .arg(browser_dir().join("demo-console.mjs"))
-                .arg(&url)
-                .arg(&shots)
-                .current_dir(browser_dir())
-                .output()
-        }
+    let shots = browser::shots_dir().to_string_lossy().into_owned();
+    let report = tokio::task::spawn_blocking(move || {
+        browser::run_script("demo-console.mjs", &[&url, &shots])
     })
     .await??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(
-        out.status.success(),
-        "browser run failed: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))?;
     // The overview names every demo hall; the statistics of the default
     // period (the last 30 days) have weeks, kinds, residents, ratings and
     // requests, some resolved.
