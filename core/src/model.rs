@@ -286,13 +286,99 @@ pub fn check_short_name(name: &str) -> Result<()> {
     check_text("short name", name, MAX_NAME_CHARS, true)
 }
 
+/// Longest name of a walk-in service (e.g. 医保办理).
+pub const MAX_SERVICE_NAME_CHARS: usize = 20;
+/// Most walk-in services a hall may list (the kiosk shows them all on one screen).
+pub const MAX_SERVICES: usize = 16;
+/// The statistics kind of walk-in visits, beside the [`ActivityKind`] codes.
+pub const WALK_IN_KIND: &str = "walk_in";
+
+/// A kind of everyday service residents walk in for without an activity
+/// (办事, 咨询, 医保办理, …): the hall lists them in its calendar document
+/// (see `docs::calendar`), the kiosk offers them under 到访/办事, and a
+/// walk-in check-in names one. Written by the server only. A service the
+/// hall no longer offers is retired, never deleted, so past visits keep
+/// their name.
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct WalkInService {
+    /// Its name, e.g. 医保办理.
+    #[autosurgeon(hydrate = "crate::docs::values::string")]
+    pub name: String,
+    /// Its name in English, when the hall gave one (else the kiosk shows `name`).
+    #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
+    pub name_en: Option<String>,
+    /// Place in the kiosk's list (smallest first).
+    #[autosurgeon(hydrate = "crate::docs::values::count")]
+    pub position: u32,
+    /// No longer offered at the kiosk.
+    pub retired: bool,
+}
+
+impl WalkInService {
+    /// Check every field.
+    pub fn validate(&self) -> Result<()> {
+        check_text("service name", &self.name, MAX_SERVICE_NAME_CHARS, true)?;
+        if self.name.contains('\n') {
+            return Err(Error::invalid("service name", "must be one line"));
+        }
+        if let Some(en) = &self.name_en {
+            check_text("service name (English)", en, MAX_SHORT_CHARS, false)?;
+            if en.contains('\n') {
+                return Err(Error::invalid("service name (English)", "must be one line"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name to show in `english` or Chinese.
+    pub fn label(&self, english: bool) -> &str {
+        match &self.name_en {
+            Some(en) if english && !en.trim().is_empty() => en,
+            _ => &self.name,
+        }
+    }
+}
+
+/// The services a new hall starts with (ids, then what residents see);
+/// the hall changes them in the console.
+pub fn standard_services() -> Vec<(&'static str, WalkInService)> {
+    [
+        ("affairs", "办事", "General affairs"),
+        ("consultation", "咨询", "Enquiries"),
+        ("medical_insurance", "医保办理", "Medical insurance"),
+        ("social_insurance", "社保办理", "Social insurance"),
+        ("convenience", "便民服务", "Everyday services"),
+    ]
+    .into_iter()
+    .zip(0..)
+    .map(|((id, name, en), position)| {
+        (
+            id,
+            WalkInService {
+                name: name.to_string(),
+                name_en: Some(en.to_string()),
+                position,
+                retired: false,
+            },
+        )
+    })
+    .collect()
+}
+
 /// One check-in: a named resident (with companions), or an anonymous
-/// headcount tap.
+/// headcount tap; to a scheduled activity, or a walk-in visit for one of
+/// the hall's everyday services.
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct CheckIn {
-    /// The activity's id in the hall calendar.
+    /// The activity's id in the hall calendar; empty for a walk-in.
     #[autosurgeon(hydrate = "crate::docs::values::string")]
     pub activity_id: String,
+    /// For a walk-in, the service's id in the hall calendar (see
+    /// [`WalkInService`]); `None` for an activity. Records written before
+    /// walk-ins existed have no such field, which reads as `None`.
+    #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// The resident, or `None` for a headcount tap.
     pub resident: Option<ResidentRef>,
     /// People counted by this tap without names (1 for a named check-in).
@@ -311,7 +397,18 @@ pub struct CheckIn {
 impl CheckIn {
     /// Check every field.
     pub fn validate(&self) -> Result<()> {
-        check_text("activity", &self.activity_id, 64, true)?;
+        match &self.service {
+            None => check_text("activity", &self.activity_id, 64, true)?,
+            Some(service) => {
+                check_text("service", service, 64, true)?;
+                if !self.activity_id.is_empty() {
+                    return Err(Error::invalid(
+                        "service",
+                        "a check-in is for an activity or a walk-in service, not both",
+                    ));
+                }
+            }
+        }
         check_time("check-in time", self.at_ms)?;
         if let Some(r) = &self.resident {
             r.validate()?;
@@ -334,6 +431,11 @@ impl CheckIn {
             ));
         }
         Ok(())
+    }
+
+    /// True for a walk-in visit (a service, no activity).
+    pub fn is_walk_in(&self) -> bool {
+        self.service.is_some()
     }
 
     /// Person-times (人次) this check-in stands for.
@@ -636,6 +738,7 @@ mod tests {
     fn checkin_bounds_are_enforced() {
         let mut c = CheckIn {
             activity_id: "act".into(),
+            service: None,
             resident: Some(resident()),
             headcount: 1,
             companions: 2,
@@ -665,9 +768,64 @@ mod tests {
     }
 
     #[test]
+    fn a_checkin_is_for_an_activity_or_a_service_never_both_or_neither() {
+        let mut c = CheckIn {
+            activity_id: String::new(),
+            service: Some("medical_insurance".into()),
+            resident: None,
+            headcount: 1,
+            companions: 0,
+            kiosk_id: "k1".into(),
+            at_ms: 0,
+        };
+        assert!(c.validate().is_ok(), "a walk-in");
+        assert!(c.is_walk_in());
+        c.activity_id = "act".into();
+        let err = c.validate().expect_err("both").to_string();
+        assert!(err.contains("not both"), "{err}");
+        c.activity_id.clear();
+        c.service = Some(" ".into());
+        assert!(c.validate().is_err(), "a blank service");
+        c.service = Some("x".repeat(65));
+        assert!(c.validate().is_err(), "an absurd service id");
+        c.service = None;
+        let err = c.validate().expect_err("neither").to_string();
+        assert!(err.contains("activity"), "{err}");
+        let json = serde_json::to_string(&CheckIn {
+            activity_id: "act".into(),
+            ..c.clone()
+        })
+        .expect("json");
+        assert!(
+            !json.contains("service"),
+            "an activity check-in serializes as before walk-ins: {json}"
+        );
+    }
+
+    #[test]
+    fn walk_in_services_have_a_name_on_one_line() {
+        for (_, s) in standard_services() {
+            assert!(s.validate().is_ok(), "{s:?}");
+            assert_ne!(s.label(true), s.label(false));
+        }
+        let mut s = standard_services().remove(2).1;
+        assert_eq!(s.label(false), "医保办理");
+        assert_eq!(s.label(true), "Medical insurance");
+        s.name_en = Some(" ".into());
+        assert_eq!(s.label(true), "医保办理", "a blank English name falls back");
+        s.name = "医保\n办理".into();
+        assert!(s.validate().is_err());
+        s.name = "医".repeat(MAX_SERVICE_NAME_CHARS + 1);
+        assert!(s.validate().is_err());
+        s.name = String::new();
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
     fn times_a_clock_cannot_show_are_refused() {
         let mut c = CheckIn {
             activity_id: "act".into(),
+            service: None,
             resident: None,
             headcount: 1,
             companions: 0,

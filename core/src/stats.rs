@@ -34,6 +34,7 @@ mod tests {
     fn person_times_count_companions_and_headcounts() {
         let named = CheckIn {
             activity_id: "a".into(),
+            service: None,
             resident: None,
             headcount: 1,
             companions: 2,

@@ -11,8 +11,8 @@ use std::{
 use linli_core::{
     KioskNode, KioskNodeOptions, SyncStatus,
     ids::RecordId,
-    model::{Activity, RequestCategory, ShiftAction},
-    node::{CheckInOutcome, MyRequest, NewCheckIn, ResidentInput, VolunteerSummary},
+    model::{Activity, RequestCategory, ShiftAction, WalkInService},
+    node::{CheckInOutcome, MyRequest, NewCheckIn, NewWalkIn, ResidentInput, VolunteerSummary},
     phone::PhoneNumber,
 };
 use url::Url;
@@ -43,6 +43,15 @@ pub enum Command {
         activity_id: String,
         /// The resident.
         resident: ResidentInput,
+        /// Companions.
+        companions: u32,
+    },
+    /// A walk-in visit for one of the hall's services.
+    WalkIn {
+        /// The service.
+        service: String,
+        /// The resident, or `None` when they leave no number.
+        resident: Option<ResidentInput>,
         /// Companions.
         companions: u32,
     },
@@ -147,6 +156,8 @@ pub enum Event {
     Status(SyncStatus),
     /// The hall calendar (all activities, by start).
     Activities(Vec<(String, Activity)>),
+    /// The walk-in services the hall offers (in the kiosk's order).
+    Services(Vec<(String, WalkInService)>),
     /// Person-times per activity today on this kiosk.
     TodayStats(Vec<(String, u64)>),
     /// A name lookup.
@@ -266,6 +277,7 @@ async fn run(
     let mut status = node.status();
     send(Event::Status(status.borrow().clone()));
     let mut last_activities: Option<Vec<(String, Activity)>> = None;
+    let mut last_services: Option<Vec<(String, WalkInService)>> = None;
     let mut last_stats: Option<Vec<(String, u64)>> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
@@ -288,6 +300,12 @@ async fn run(
                     send(Event::Activities(acts.clone()));
                     send(ready(&node, node.hall_name().await));
                     last_activities = Some(acts);
+                }
+                if let Ok(services) = node.services().await
+                    && last_services.as_ref() != Some(&services)
+                {
+                    send(Event::Services(services.clone()));
+                    last_services = Some(services);
                 }
                 refresh_stats(&node, &mut last_stats, &send).await;
             }
@@ -326,6 +344,21 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
                     activity_id,
                     resident: Some(resident),
                     headcount: 1,
+                    companions,
+                })
+                .await
+                .map_err(err);
+            send(Event::CheckedIn(r));
+        }
+        Command::WalkIn {
+            service,
+            resident,
+            companions,
+        } => {
+            let r = node
+                .record_walk_in(NewWalkIn {
+                    service,
+                    resident,
                     companions,
                 })
                 .await

@@ -88,6 +88,99 @@ fn headcount_activities_count_each_tap() {
 }
 
 #[test]
+fn a_walk_in_registers_for_a_service_with_a_number_or_without_one() {
+    let mut k = kiosk();
+    k.until("the hall's services", |app| app.has_services());
+    k.tap("签到");
+    k.tap("到访/办事");
+    assert!(k.shows("您今天来办什么事"));
+    for service in ["办事", "咨询", "医保办理", "社保办理", "便民服务"] {
+        assert!(k.shows(service), "{service} is offered");
+    }
+    k.tap("医保办理");
+    assert!(k.shows("医保办理 · 请输入手机号码"));
+    k.type_digits("13812345678");
+    k.tap("下一步");
+    k.until_text("第一次来");
+    k.tap("跳过");
+    assert!(k.shows("138****5678"));
+    k.tap("确认登记");
+    k.until_text("已登记，请稍候");
+    k.until_server(
+        "SELECT count(*) FROM checkins WHERE service = 'medical_insurance' AND activity_id = ''
+         AND phone_hash IS NOT NULL AND sealed IS NOT NULL",
+        1,
+    );
+    // The same resident for the same service today counts once.
+    k.tap("回首页");
+    k.tap("签到");
+    k.tap("到访/办事");
+    k.tap("医保办理");
+    k.type_digits("13812345678");
+    k.tap("下一步");
+    k.until_text("第一次来");
+    k.tap("跳过");
+    k.tap("确认登记");
+    k.until_text("今天已为您登记过这项服务");
+    // Someone who leaves no number is counted too, once.
+    k.tap("回首页");
+    k.tap("签到");
+    k.tap("到访/办事");
+    k.tap("咨询");
+    k.tap("不留号码，直接登记");
+    k.until_text("已登记，请稍候");
+    k.until_server(
+        "SELECT count(*) FROM checkins WHERE service = 'consultation' AND phone_hash IS NULL AND headcount = 1",
+        1,
+    );
+    k.until_server("SELECT count(*) FROM checkins", 2);
+    // Back from the services goes to the activities, not home.
+    k.tap("回首页");
+    k.tap("签到");
+    k.tap("到访/办事");
+    k.tap("返回");
+    assert!(k.shows("请选择活动"));
+}
+
+#[test]
+fn walk_ins_in_english_show_the_services_english_names() {
+    let mut k = kiosk();
+    k.until("the hall's services", |app| app.has_services());
+    k.tap("English");
+    k.tap("Check in");
+    k.tap("Walk-in services");
+    assert!(k.shows("What have you come in for?"));
+    assert!(
+        !k.shows("社保办理"),
+        "English names where the hall gave them"
+    );
+    k.tap("Social insurance");
+    k.tap("Register without a number");
+    k.until_text("You are registered");
+    k.until_server(
+        "SELECT count(*) FROM checkins WHERE service = 'social_insurance' AND phone_hash IS NULL",
+        1,
+    );
+    // Home hands the kiosk back in its own language.
+    k.tap("Home");
+    k.tap("English");
+    k.tap("Check in");
+    k.tap("Walk-in services");
+    k.tap("Enquiries");
+    k.type_digits("13900002222");
+    k.tap("Next");
+    k.until_text("First visit?");
+    k.tap("Skip");
+    k.tap("+");
+    k.tap("Confirm");
+    k.until_text("You are registered");
+    k.until_server(
+        "SELECT count(*) FROM checkins WHERE service = 'consultation' AND companions = 1 AND phone_hash IS NOT NULL",
+        1,
+    );
+}
+
+#[test]
 fn one_tap_on_a_face_rates_and_a_repeat_counts_once() {
     let mut k = kiosk();
     k.tap("评价");
@@ -495,6 +588,20 @@ fn with_spoken_prompts_on_each_screen_title_and_the_touched_button_are_read_alou
             .is_some_and(|s| s.ends_with("请输入手机号码")),
         "{:?}",
         said(&k)
+    );
+    // The walk-in services screen is read out too.
+    k.tap("返回");
+    k.until("the hall's services", |app| app.has_services());
+    k.tap("签到");
+    k.tap("到访/办事");
+    assert_eq!(
+        said(&k).last().map(String::as_str),
+        Some("到访/办事，您今天来办什么事？请点一项")
+    );
+    k.tap("便民服务");
+    assert_eq!(
+        said(&k).last().map(String::as_str),
+        Some("便民服务，请输入手机号码")
     );
     // In English, in English.
     k.tap("English");

@@ -156,6 +156,7 @@ fn base_ledger() -> Option<&'static (Automerge, Vec<ChangeHash>)> {
         let id = uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0001).to_string();
         let checkin = CheckIn {
             activity_id: "act-1".into(),
+            service: None,
             resident: None,
             headcount: 3,
             companions: 0,
@@ -929,6 +930,7 @@ async fn api_fixture() -> crate::Result<ApiFixture> {
         &RecordId::new().to_string(),
         &CheckIn {
             activity_id: activity_id.clone(),
+            service: None,
             resident: Some(resident.clone()),
             headcount: 1,
             companions: 2,

@@ -146,6 +146,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     core.set_idle_timeout(config.idle_timeout);
     core.set_unload_idle_after(config.unload_idle_after);
     core.set_trusted_proxies(config.trusted_proxies.clone());
+    provision::ensure_services(&core).await?;
     // Make the sign-in's dummy hash now, not during the first sign-in.
     drop(tokio::task::spawn_blocking(console::session::dummy_hash));
     let demo = if config.demo {

@@ -266,7 +266,57 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX shift_events_phone ON shift_events (phone_hash);
     CREATE INDEX requests_phone ON requests (phone_hash);
 ",
+    "
+    -- v7 (issue 13): walk-in visits name a service of the hall instead of
+    -- an activity (activity_id is empty). The daily roll-up keeps them
+    -- apart by service under the key 'walk-in:' || service, so statistics
+    -- by service read roll-ups too.
+    ALTER TABLE checkins ADD COLUMN service TEXT;
+    DROP TRIGGER checkin_days_insert;
+    DROP TRIGGER checkin_days_delete;
+    DROP TRIGGER checkin_days_update;
+    CREATE TRIGGER checkin_days_insert AFTER INSERT ON checkins BEGIN
+        INSERT INTO checkin_days (hall_id, date, activity_id)
+            SELECT NEW.hall_id, NEW.date, COALESCE('walk-in:' || NEW.service, NEW.activity_id)
+            WHERE NOT EXISTS (SELECT 1 FROM checkin_days WHERE hall_id = NEW.hall_id AND date = NEW.date
+                AND activity_id = COALESCE('walk-in:' || NEW.service, NEW.activity_id));
+        UPDATE checkin_days SET persons = persons + NEW.headcount + NEW.companions,
+                named = named + (NEW.phone_hash IS NOT NULL)
+            WHERE hall_id = NEW.hall_id AND date = NEW.date
+                AND activity_id = COALESCE('walk-in:' || NEW.service, NEW.activity_id);
+    END;
+    CREATE TRIGGER checkin_days_delete AFTER DELETE ON checkins BEGIN
+        UPDATE checkin_days SET persons = persons - OLD.headcount - OLD.companions,
+                named = named - (OLD.phone_hash IS NOT NULL)
+            WHERE hall_id = OLD.hall_id AND date = OLD.date
+                AND activity_id = COALESCE('walk-in:' || OLD.service, OLD.activity_id);
+    END;
+    CREATE TRIGGER checkin_days_update
+        AFTER UPDATE OF hall_id, date, activity_id, service, headcount, companions, phone_hash ON checkins BEGIN
+        UPDATE checkin_days SET persons = persons - OLD.headcount - OLD.companions,
+                named = named - (OLD.phone_hash IS NOT NULL)
+            WHERE hall_id = OLD.hall_id AND date = OLD.date
+                AND activity_id = COALESCE('walk-in:' || OLD.service, OLD.activity_id);
+        INSERT INTO checkin_days (hall_id, date, activity_id)
+            SELECT NEW.hall_id, NEW.date, COALESCE('walk-in:' || NEW.service, NEW.activity_id)
+            WHERE NOT EXISTS (SELECT 1 FROM checkin_days WHERE hall_id = NEW.hall_id AND date = NEW.date
+                AND activity_id = COALESCE('walk-in:' || NEW.service, NEW.activity_id));
+        UPDATE checkin_days SET persons = persons + NEW.headcount + NEW.companions,
+                named = named + (NEW.phone_hash IS NOT NULL)
+            WHERE hall_id = NEW.hall_id AND date = NEW.date
+                AND activity_id = COALESCE('walk-in:' || NEW.service, NEW.activity_id);
+    END;
+",
 ];
+
+/// How the daily roll-up (`checkin_days.activity_id`) keys walk-in visits:
+/// this prefix and the service's id.
+pub const WALK_IN_KEY_PREFIX: &str = "walk-in:";
+
+/// The service of a roll-up key, when it is a walk-in's.
+pub fn walk_in_service(rollup_key: &str) -> Option<&str> {
+    rollup_key.strip_prefix(WALK_IN_KEY_PREFIX)
+}
 
 /// A record kiosk clocks may be ahead of the server by before it is flagged.
 pub const CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
@@ -713,10 +763,10 @@ fn write_row(
 ) -> Result<()> {
     let r = match row {
         Row::CheckIn(id, c) => tx.prepare_cached("INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
-                 headcount, companions, kiosk_at_ms, received_ms, clock_skew)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id, headcount = excluded.headcount,
-                 companions = excluded.companions, sealed = excluded.sealed")
+                 headcount, companions, kiosk_at_ms, received_ms, clock_skew, service)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id, service = excluded.service,
+                 headcount = excluded.headcount, companions = excluded.companions, sealed = excluded.sealed")
             .and_then(|mut st| st.execute(params![
                 id,
                 doc,
@@ -730,7 +780,8 @@ fn write_row(
                 c.companions,
                 c.at_ms,
                 received,
-                c.at_ms.saturating_sub(received) > CLOCK_SKEW_MS
+                c.at_ms.saturating_sub(received) > CLOCK_SKEW_MS,
+                c.service
             ])),
         Row::Rating(id, r) => tx.prepare_cached("INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, reason, kiosk_at_ms, received_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)

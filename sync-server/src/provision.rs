@@ -1,14 +1,14 @@
 //! Provisioning: halls (with their calendar and directory documents),
 //! kiosks and their tokens, admins and their API tokens, and the
-//! server-side edits of documents (activities, request replies). The CLI,
-//! the JSON API and the demo all go through here.
+//! server-side edits of documents (activities, walk-in services, request
+//! replies). The CLI, the JSON API and the demo all go through here.
 
 use std::str::FromStr;
 
 use linli_core::{
     docs::{DocKind, calendar, directory, requests},
     ids::{HallId, RecordId},
-    model::{Activity, RequestReply},
+    model::{Activity, RequestReply, WalkInService, standard_services},
     protocol::{KioskConfig, PROTOCOL_VERSION},
 };
 use samod::{AutomergeUrl, DocumentId};
@@ -41,7 +41,80 @@ pub fn doc_url(id: &str) -> Result<String> {
     Ok(AutomergeUrl::from(&doc).to_string())
 }
 
-/// Add a hall with an empty calendar and directory.
+fn add_standard_services(doc: &mut automerge::Automerge) -> linli_core::Result<()> {
+    for (id, service) in standard_services() {
+        calendar::put_service(doc, id, &service)?;
+    }
+    Ok(())
+}
+
+/// The server_meta key set once every hall has a list of walk-in services.
+const SERVICES_ADDED: &str = "walk_in_services_added";
+
+/// Give the standard walk-in services to every hall whose calendar
+/// predates them (it has no services map; a hall that removed all of its
+/// services keeps none). Runs once per database, at start.
+pub async fn ensure_services(core: &ServerCore) -> Result<()> {
+    if core.db.call(|db| db.meta(SERVICES_ADDED)).await?.is_some() {
+        return Ok(());
+    }
+    for hall in core.db.call(|db| db.halls()).await? {
+        let handle = hall_doc(core, &hall.id, &hall.calendar_doc).await?;
+        let added = handle
+            .with_document_async(|d| {
+                if calendar::has_services(d)? {
+                    return Ok(false);
+                }
+                add_standard_services(d).map(|()| true)
+            })
+            .await??;
+        if added {
+            tracing::info!(hall = %hall.id, "standard walk-in services added");
+        }
+    }
+    core.db.call(|db| db.set_meta(SERVICES_ADDED, "1")).await
+}
+
+/// Add (id `None`, placed last) or change a walk-in service in a hall's
+/// calendar; returns its id.
+pub async fn put_service(
+    core: &ServerCore,
+    hall_id: &str,
+    id: Option<String>,
+    mut service: WalkInService,
+) -> Result<String> {
+    service.validate()?;
+    let hall = require_hall(core, hall_id).await?;
+    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
+    let key = id.unwrap_or_else(|| RecordId::new().to_string());
+    let id = key.clone();
+    handle
+        .with_document_async(move |d| {
+            let all = calendar::services(d)?;
+            match all.iter().find(|(i, _)| *i == key) {
+                Some((_, old)) => service.position = old.position,
+                None => {
+                    service.position = all.iter().map(|(_, s)| s.position + 1).max().unwrap_or(0)
+                }
+            }
+            calendar::put_service(d, &key, &service)
+        })
+        .await??;
+    Ok(id)
+}
+
+/// Every walk-in service of a hall's calendar (retired ones too), in the
+/// kiosk's order.
+pub async fn services(core: &ServerCore, hall_id: &str) -> Result<Vec<(String, WalkInService)>> {
+    let hall = require_hall(core, hall_id).await?;
+    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
+    Ok(handle
+        .with_document_async(|d| calendar::services(d))
+        .await??)
+}
+
+/// Add a hall with an empty calendar (but for the standard walk-in
+/// services) and directory.
 pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Result<Hall> {
     let id = HallId::new(id)?;
     check_name("hall name", name, 40)?;
@@ -66,6 +139,7 @@ pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Resu
         .repos
         .create(id.as_str(), directory::new_directory(id.as_str())?)
         .await?;
+    cal.with_document_async(add_standard_services).await??;
     let hall = Hall {
         id: id.to_string(),
         name: name.to_string(),

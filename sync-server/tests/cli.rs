@@ -356,6 +356,7 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
             &RecordId::new().to_string(),
             &CheckIn {
                 activity_id: "act".into(),
+                service: None,
                 headcount: 1,
                 resident: r,
                 companions: 0,

@@ -577,16 +577,21 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
         calamine::Data::String("'=act".into())
     );
     assert_eq!(
-        cell(&checkins, 1, 5),
-        calamine::Data::String("'@SUM(A1)".into())
+        cell(&checkins, 1, 4),
+        calamine::Data::String("其他".into()),
+        "an activity not in the calendar is of kind other"
     );
     assert_eq!(
         cell(&checkins, 1, 6),
+        calamine::Data::String("'@SUM(A1)".into())
+    );
+    assert_eq!(
+        cell(&checkins, 1, 7),
         calamine::Data::Float(1.0),
         "a number"
     );
     assert_eq!(
-        cell(&checkins, 1, 7),
+        cell(&checkins, 1, 8),
         calamine::Data::Float(2.0),
         "a number"
     );

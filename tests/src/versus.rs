@@ -163,6 +163,7 @@ impl LinliServer {
 pub fn checkin(kiosk_id: &str) -> CheckIn {
     CheckIn {
         activity_id: "bench-activity".into(),
+        service: None,
         resident: None,
         headcount: 1,
         companions: 0,

@@ -149,6 +149,7 @@ fn day_ledger(
     for i in 0..2 {
         let checkin = CheckIn {
             activity_id: "act-1".into(),
+            service: None,
             resident: None,
             headcount: 1 + i,
             companions: 0,

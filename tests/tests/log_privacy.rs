@@ -362,6 +362,7 @@ async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
                 key.as_str(),
                 &CheckIn {
                     activity_id: act.clone(),
+                    service: None,
                     resident: Some(r.clone()),
                     headcount: *headcount,
                     companions: 0,

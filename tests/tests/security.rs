@@ -242,6 +242,7 @@ async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() 
             &linli_core::ids::RecordId::new().to_string(),
             &CheckIn {
                 activity_id: "act-1".into(),
+                service: None,
                 resident: None,
                 headcount: 50,
                 companions: 0,
@@ -282,6 +283,7 @@ async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() 
             &linli_core::ids::RecordId::new().to_string(),
             &CheckIn {
                 activity_id: "act-1".into(),
+                service: None,
                 resident: None,
                 headcount: 9,
                 companions: 0,
@@ -301,6 +303,7 @@ async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() 
             &linli_core::ids::RecordId::new().to_string(),
             &CheckIn {
                 activity_id: "act-1".into(),
+                service: None,
                 resident: None,
                 headcount: 2,
                 companions: 0,

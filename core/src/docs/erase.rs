@@ -212,6 +212,7 @@ mod tests {
     fn checkin(r: Option<ResidentRef>, headcount: u32) -> CheckIn {
         CheckIn {
             activity_id: "act".into(),
+            service: None,
             resident: r,
             headcount,
             companions: 1,

@@ -45,7 +45,7 @@ use crate::{
     ids::RecordId,
     model::{
         Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction,
-        ShiftEvent,
+        ShiftEvent, WalkInService,
     },
     phone::PhoneNumber,
     protocol::{self, KioskConfig},
@@ -151,6 +151,17 @@ pub struct NewCheckIn {
     pub resident: Option<ResidentInput>,
     /// People in a headcount tap (ignored for named check-ins).
     pub headcount: u32,
+    /// Companions.
+    pub companions: u32,
+}
+
+/// A walk-in visit to record: a resident (or someone who left no number)
+/// came for one of the hall's everyday services, no activity.
+pub struct NewWalkIn {
+    /// The service's id in the hall calendar.
+    pub service: String,
+    /// Named resident, or `None` when they leave no number (counted once).
+    pub resident: Option<ResidentInput>,
     /// Companions.
     pub companions: u32,
 }
@@ -513,32 +524,67 @@ impl KioskNode {
     /// Record a check-in. Returns once it is on disk; a second check-in of
     /// the same resident to the same activity records nothing new.
     pub async fn record_checkin(&self, input: NewCheckIn) -> Result<CheckInOutcome> {
-        let resident = match &input.resident {
+        self.record_visit(
+            input.activity_id,
+            None,
+            input.resident,
+            input.headcount,
+            input.companions,
+        )
+        .await
+    }
+
+    /// Record a walk-in visit for one of the hall's services. Returns once
+    /// it is on disk; the same resident for the same service on the same
+    /// day is counted once (a second tap records nothing new). Someone who
+    /// leaves no number counts as one person.
+    pub async fn record_walk_in(&self, input: NewWalkIn) -> Result<CheckInOutcome> {
+        self.record_visit(
+            String::new(),
+            Some(input.service),
+            input.resident,
+            1,
+            input.companions,
+        )
+        .await
+    }
+
+    async fn record_visit(
+        &self,
+        activity_id: String,
+        service: Option<String>,
+        resident: Option<ResidentInput>,
+        headcount: u32,
+        companions: u32,
+    ) -> Result<CheckInOutcome> {
+        let resident = match &resident {
             Some(r) => Some(self.resident_ref(r).await?),
             None => None,
         };
         let checkin = CheckIn {
-            activity_id: input.activity_id.clone(),
-            headcount: if resident.is_some() {
-                1
-            } else {
-                input.headcount
-            },
+            activity_id,
+            service,
+            headcount: if resident.is_some() { 1 } else { headcount },
             resident,
-            companions: input.companions,
+            companions,
             kiosk_id: self.shared.config.kiosk_id.clone(),
             at_ms: self.now_ms(),
         };
         checkin.validate()?;
+        let period = self.local_date(checkin.at_ms);
+        // What a resident is counted once for: an activity, or a service on a day.
+        let visited = match &checkin.service {
+            None => checkin.activity_id.clone(),
+            Some(service) => format!("walk-in:{service}:{period}"),
+        };
         if let Some(r) = &checkin.resident {
             let j = self.shared.journal.clone();
-            let (a, h) = (checkin.activity_id.clone(), r.pseudonym.clone());
+            let (a, h) = (visited.clone(), r.pseudonym.clone());
             if blocking(move || j.has_checkin(&a, &h)).await? {
                 return Ok(CheckInOutcome::AlreadyCheckedIn);
             }
         }
         let id = RecordId::new();
-        let period = self.local_date(checkin.at_ms);
         let phone_hash = checkin.resident.as_ref().map(|r| r.pseudonym.clone());
         self.record(
             DocKind::Ledger,
@@ -546,7 +592,7 @@ impl KioskNode {
             ledger::CHECKINS,
             id,
             &checkin,
-            Some(checkin.activity_id.clone()),
+            Some(visited),
             phone_hash,
             checkin.at_ms,
         )
@@ -831,6 +877,22 @@ impl KioskNode {
             Some(h) => h.with_document_async(|d| calendar::activities(d)).await?,
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The walk-in services the hall offers now (retired ones left out),
+    /// in the kiosk's order, once the calendar has been loaded.
+    pub async fn services(&self) -> Result<Vec<(String, WalkInService)>> {
+        let handle = self
+            .shared
+            .calendar
+            .lock()
+            .map_err(|_| Error::Stopped)?
+            .clone();
+        let all = match handle {
+            Some(h) => h.with_document_async(|d| calendar::services(d)).await??,
+            None => Vec::new(),
+        };
+        Ok(all.into_iter().filter(|(_, s)| !s.retired).collect())
     }
 
     /// The hall's name from the calendar (or pairing).

@@ -14,7 +14,7 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::TimeZone;
 use linli_core::{
     KioskNodeOptions, SyncStatus,
-    model::{Activity, RequestCategory},
+    model::{Activity, RequestCategory, WalkInService},
     node::{CheckInOutcome, MyRequest, ResidentInput, VolunteerSummary},
     phone::PhoneNumber,
 };
@@ -35,13 +35,22 @@ pub const DEFAULT_IDLE_SECS: u32 = 60;
 /// The warning shows this many seconds before the timeout.
 pub const IDLE_WARNING_SECS: u32 = 10;
 
+/// What a resident checks in to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Visit {
+    /// A scheduled activity, by id.
+    Activity(String),
+    /// A walk-in visit for one of the hall's services, by id.
+    Service(String),
+}
+
 /// What a typed phone number is for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PhoneFor {
-    /// Checking in to an activity.
+    /// Checking in to an activity or for a walk-in service.
     CheckIn {
-        /// Activity id.
-        activity_id: String,
+        /// What to.
+        visit: Visit,
         /// Its title.
         title: String,
     },
@@ -95,6 +104,8 @@ pub enum Screen {
     Start,
     /// Choose an activity.
     Pick(Purpose),
+    /// Choose the walk-in service a resident came for.
+    Services,
     /// Type a phone number.
     Phone {
         /// What for.
@@ -106,8 +117,8 @@ pub enum Screen {
     },
     /// Waiting for the name lookup.
     LookingUp {
-        /// Activity id.
-        activity_id: String,
+        /// What to.
+        visit: Visit,
         /// Its title.
         title: String,
         /// The number.
@@ -115,8 +126,8 @@ pub enum Screen {
     },
     /// A new resident may leave a short name.
     Name {
-        /// Activity id.
-        activity_id: String,
+        /// What to.
+        visit: Visit,
         /// Its title.
         title: String,
         /// The number.
@@ -126,8 +137,8 @@ pub enum Screen {
     },
     /// Confirm with the masked number, name and companions.
     Confirm {
-        /// Activity id.
-        activity_id: String,
+        /// What to.
+        visit: Visit,
         /// Its title.
         title: String,
         /// The number.
@@ -226,6 +237,11 @@ pub struct KioskApp {
     server: String,
     status: SyncStatus,
     activities: Vec<(String, Activity)>,
+    services: Vec<(String, WalkInService)>,
+    /// What the outcome screen says once the check-in under way is
+    /// recorded, or found already recorded (an activity's words, or a
+    /// walk-in's).
+    checkin_messages: (Key, Key),
     today: HashMap<String, u64>,
     idle_secs: u32,
     last_input_ms: i64,
@@ -288,6 +304,8 @@ impl KioskApp {
             server: String::new(),
             status: SyncStatus::default(),
             activities: Vec::new(),
+            services: Vec::new(),
+            checkin_messages: (Key::CheckedIn, Key::AlreadyCheckedIn),
             today: HashMap::new(),
             idle_secs: DEFAULT_IDLE_SECS,
             last_input_ms: now,
@@ -368,6 +386,11 @@ impl KioskApp {
     /// True once the hall calendar has arrived.
     pub fn has_activities(&self) -> bool {
         !self.activities.is_empty()
+    }
+
+    /// True once the hall's walk-in services have arrived (with the calendar).
+    pub fn has_services(&self) -> bool {
+        !self.services.is_empty()
     }
 
     /// Back to the start screen, forgetting everything of the last person.
@@ -462,26 +485,27 @@ impl KioskApp {
             }
             Event::Status(s) => self.status = s,
             Event::Activities(a) => self.activities = a,
+            Event::Services(s) => self.services = s,
             Event::TodayStats(s) => self.today = s.into_iter().collect(),
             Event::Known(phone, name) => {
                 if let Screen::LookingUp {
-                    activity_id,
+                    visit,
                     title,
                     phone: p,
                 } = &self.screen
                     && *p == phone
                 {
-                    let (activity_id, title) = (activity_id.clone(), title.clone());
+                    let (visit, title) = (visit.clone(), title.clone());
                     self.screen = match name {
                         Some(name) => Screen::Confirm {
-                            activity_id,
+                            visit,
                             title,
                             phone,
                             name: Some(name),
                             companions: 0,
                         },
                         None => Screen::Name {
-                            activity_id,
+                            visit,
                             title,
                             phone,
                             surname: None,
@@ -490,8 +514,8 @@ impl KioskApp {
                 }
             }
             Event::CheckedIn(r) => match r {
-                Ok(CheckInOutcome::Recorded(_)) => self.done(Key::CheckedIn),
-                Ok(CheckInOutcome::AlreadyCheckedIn) => self.done(Key::AlreadyCheckedIn),
+                Ok(CheckInOutcome::Recorded(_)) => self.done(self.checkin_messages.0),
+                Ok(CheckInOutcome::AlreadyCheckedIn) => self.done(self.checkin_messages.1),
                 Err(e) => self.failed(e),
             },
             Event::Counted(r) => {
@@ -733,6 +757,7 @@ impl KioskApp {
             Screen::Start => Key::TodaysActivities,
             Screen::Pick(Purpose::CheckIn) => Key::PickActivity,
             Screen::Pick(Purpose::Rate) => Key::RateWhich,
+            Screen::Services => Key::WhichService,
             Screen::Phone { .. } => Key::EnterPhone,
             Screen::Name { .. } => Key::WelcomeNew,
             Screen::Headcount { .. } => Key::HeadcountOnly,

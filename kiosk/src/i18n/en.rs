@@ -33,6 +33,12 @@ pub fn text(key: Key) -> &'static str {
         Key::Companions => "People with you",
         Key::CheckedIn => "You are checked in. Welcome!",
         Key::AlreadyCheckedIn => "You are already checked in",
+        Key::WalkIn => "Walk-in services",
+        Key::WhichService => "What have you come in for? Tap one",
+        Key::NoNumber => "Register without a number",
+        Key::ConfirmWalkIn => "Confirm",
+        Key::WalkInRecorded => "You are registered. A member of staff will be with you shortly",
+        Key::AlreadyWalkedIn => "You are already registered for this today. Please wait a moment",
         Key::RecordFailed => "Could not save; what you entered is kept, please try again",
         Key::StoreFull => {
             "Could not save: the kiosk's storage is full. What you entered is kept, and so is everything saved before"

@@ -103,6 +103,18 @@ pub enum Key {
     Companions,
     CheckedIn,
     AlreadyCheckedIn,
+    /// The standing entry for walk-in services on the check-in screen.
+    WalkIn,
+    /// Title of the walk-in services screen.
+    WhichService,
+    /// A walk-in registered without a phone number.
+    NoNumber,
+    /// Confirming a walk-in.
+    ConfirmWalkIn,
+    /// A walk-in was recorded.
+    WalkInRecorded,
+    /// This resident was already registered for this service today.
+    AlreadyWalkedIn,
     RecordFailed,
     /// A record could not be saved because the kiosk's store is full.
     StoreFull,
@@ -230,7 +242,7 @@ pub enum Key {
 }
 
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 147] = [
+pub const ALL: [Key; 153] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -259,6 +271,12 @@ pub const ALL: [Key; 147] = [
     Key::Companions,
     Key::CheckedIn,
     Key::AlreadyCheckedIn,
+    Key::WalkIn,
+    Key::WhichService,
+    Key::NoNumber,
+    Key::ConfirmWalkIn,
+    Key::WalkInRecorded,
+    Key::AlreadyWalkedIn,
     Key::RecordFailed,
     Key::StoreFull,
     Key::InputRefused,

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync", get(sync_ws::sync_handler))
         .route("/api/v1/halls", get(list_halls))
         .route("/api/v1/halls/{hall}/checkins", get(list_checkins))
+        .route("/api/v1/halls/{hall}/services", get(list_services))
         .route("/api/v1/halls/{hall}/requests", get(list_requests))
         .route(
             "/api/v1/halls/{hall}/requests/{id}/reply",
@@ -233,6 +234,8 @@ struct CheckinList {
     to: Option<String>,
     count: u64,
     person_times: u64,
+    /// Of `person_times`, walk-in visits (their own kind beside activities).
+    walk_in_person_times: u64,
     returned: usize,
     checkins: Vec<CheckinRow>,
 }
@@ -252,7 +255,7 @@ async fn list_checkins(
         return Err(Error::BadRequest("limit may be at most 100000".into()));
     }
     let (h, f, t) = (hall.clone(), from.clone(), to.clone());
-    let (count, person_times, checkins) = state
+    let (counts, checkins) = state
         .core
         .db
         .run({
@@ -264,11 +267,43 @@ async fn list_checkins(
         hall,
         from,
         to,
-        count,
-        person_times,
+        count: counts.count,
+        person_times: counts.person_times,
+        walk_in_person_times: counts.walk_in_person_times,
         returned: checkins.len(),
         checkins,
     }))
+}
+
+/// A walk-in service as `GET /api/v1/halls/{hall}/services` lists it.
+#[derive(Serialize)]
+struct ServiceRow {
+    id: String,
+    name: String,
+    name_en: Option<String>,
+    retired: bool,
+}
+
+/// The hall's walk-in services (retired ones too: past visits name them).
+async fn list_services(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(hall): Path<String>,
+) -> Result<Json<Vec<ServiceRow>>> {
+    require_hall(&state, &hall).await?;
+    admin.require_hall(&hall)?;
+    let services = provision::services(&state.core, &hall).await?;
+    Ok(Json(
+        services
+            .into_iter()
+            .map(|(id, s)| ServiceRow {
+                id,
+                name: s.name,
+                name_en: s.name_en,
+                retired: s.retired,
+            })
+            .collect(),
+    ))
 }
 
 /// Query of `GET /api/v1/halls/{hall}/requests`.

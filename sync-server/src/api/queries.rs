@@ -15,8 +15,12 @@ pub struct CheckinRow {
     pub kiosk_id: String,
     /// Hall-local date.
     pub date: String,
-    /// Activity.
+    /// `activity`, or `walk_in` for a walk-in visit for a service.
+    pub kind: &'static str,
+    /// Activity (empty for a walk-in).
     pub activity_id: String,
+    /// For a walk-in, the service's id (see `GET /api/v1/halls/{hall}/services`).
+    pub service: Option<String>,
     /// Masked phone, for named check-ins.
     pub phone_masked: Option<String>,
     /// Short name, if given.
@@ -33,7 +37,19 @@ pub struct CheckinRow {
     pub clock_skew: bool,
 }
 
-/// Check-ins of a hall between two dates: (count, person-times, rows).
+/// The counts of [`checkins`]: every check-in in the range, not only
+/// those returned.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CheckinCounts {
+    /// Check-ins.
+    pub count: u64,
+    /// Person-times of all of them.
+    pub person_times: u64,
+    /// Person-times of walk-in visits among them.
+    pub walk_in_person_times: u64,
+}
+
+/// Check-ins of a hall between two dates: their counts and the first rows.
 pub fn checkins(
     c: &Connection,
     residents: &ServerResidents,
@@ -41,22 +57,23 @@ pub fn checkins(
     from: Option<&str>,
     to: Option<&str>,
     limit: u32,
-) -> Result<(u64, u64, Vec<CheckinRow>)> {
+) -> Result<(CheckinCounts, Vec<CheckinRow>)> {
     let from = from.unwrap_or("0000-00-00");
     let to = to.unwrap_or("9999-99-99");
     let err = |e| Error::db("listing check-ins", e);
-    let (count, pt): (i64, i64) = c
+    let (count, pt, walk_ins): (i64, i64, i64) = c
         .query_row(
-            "SELECT count(*), COALESCE(SUM(headcount + companions), 0) FROM checkins
-             WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3",
+            "SELECT count(*), COALESCE(SUM(headcount + companions), 0),
+                    COALESCE(SUM(CASE WHEN service IS NOT NULL THEN headcount + companions END), 0)
+             FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3",
             params![hall, from, to],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .map_err(err)?;
     let mut stmt = c
         .prepare_cached(
             "SELECT record_id, kiosk_id, date, activity_id, phone_hash, sealed, headcount, companions,
-                    kiosk_at_ms, received_ms, clock_skew
+                    kiosk_at_ms, received_ms, clock_skew, service
              FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3
              ORDER BY kiosk_at_ms, record_id LIMIT ?4",
         )
@@ -67,11 +84,18 @@ pub fn checkins(
                 r.get::<_, Option<String>>(4)?.as_deref(),
                 r.get::<_, Option<String>>(5)?.as_deref(),
             );
+            let service: Option<String> = r.get(11)?;
             Ok(CheckinRow {
                 id: r.get(0)?,
                 kiosk_id: r.get(1)?,
                 date: r.get(2)?,
+                kind: if service.is_some() {
+                    "walk_in"
+                } else {
+                    "activity"
+                },
                 activity_id: r.get(3)?,
+                service,
                 phone_masked: shown.masked,
                 name: shown.name,
                 headcount: r.get(6)?,
@@ -84,9 +108,13 @@ pub fn checkins(
         .map_err(err)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(err)?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok((
-        u64::try_from(count).unwrap_or(0),
-        u64::try_from(pt).unwrap_or(0),
+        CheckinCounts {
+            count: n(count),
+            person_times: n(pt),
+            walk_in_person_times: n(walk_ins),
+        },
         rows,
     ))
 }

@@ -68,6 +68,16 @@ pub(super) fn kind_label(l: Lang, kind: ActivityKind) -> &'static str {
     }
 }
 
+/// The name of a statistics kind code (an activity kind's, or walk-in
+/// visits') in the reader's language.
+pub(super) fn kind_code_label(l: Lang, code: &str) -> &'static str {
+    if code == linli_core::model::WALK_IN_KIND {
+        l.t("到访办事", "walk-in")
+    } else {
+        kind_label(l, ActivityKind::from_code(code))
+    }
+}
+
 /// Turn the form into activities (one per repeated week), or say which
 /// field is wrong.
 fn parse(form: &ActivityForm, tz: chrono_tz::Tz) -> Result<(Activity, u32), String> {

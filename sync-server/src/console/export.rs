@@ -1,6 +1,7 @@
 //! The XLSX export: one workbook, one sheet per table, Chinese headers —
-//! 签到表 (check-ins), 服务人次月报 (monthly person-times by hall and
-//! activity kind), 诉求台账 (requests), 志愿时长积分明细 (volunteer shifts
+//! 签到表 (check-ins, walk-in visits among them with their service),
+//! 服务人次月报 (monthly person-times by hall and activity kind, walk-ins
+//! as 到访办事), 诉求台账 (requests), 志愿时长积分明细 (volunteer shifts
 //! with hours and points) — for the halls and dates the screen's filters
 //! name. Rows come from the same projection the pages read.
 //!
@@ -24,12 +25,14 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use linli_core::model::points_for_shift;
+use linli_core::model::{WALK_IN_KIND, points_for_shift};
 use rusqlite::params;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::Deserialize;
 
-use super::{PageError, Session, cells, clock::HallClocks, download};
+use super::{
+    Lang, PageError, Session, calendar::kind_code_label, cells, clock::HallClocks, download,
+};
 use crate::{Error, api::AppState, provision};
 
 /// Sheet names, in order.
@@ -142,10 +145,14 @@ pub async fn workbook_split(
     rows_per_sheet: u32,
 ) -> Result<std::fs::File, Error> {
     let mut info: HashMap<String, (String, String)> = HashMap::new();
+    let mut services: HashMap<(String, String), String> = HashMap::new();
     let clocks = HallClocks::load(state).await?;
     for h in &halls {
         for (id, a) in provision::activities(&state.core, h).await? {
             info.insert(id, (a.kind.clone(), a.title.clone()));
+        }
+        for (id, service) in provision::services(&state.core, h).await? {
+            services.insert((h.clone(), id), service.name);
         }
     }
     let db = state.core.db.clone();
@@ -159,14 +166,14 @@ pub async fn workbook_split(
             let mut table = Table::new(
                 &mut wb,
                 SHEETS[0],
-                &["日期", "服务中心", "终端", "活动", "手机（脱敏）", "称呼", "人数", "同行", "终端时间", "接收时间"],
+                &["日期", "服务中心", "终端", "活动或服务项目", "类别", "手机（脱敏）", "称呼", "人数", "同行", "终端时间", "接收时间"],
                 rows_per_sheet,
             )?;
             let mut monthly: HashMap<(String, String, String), i64> = HashMap::new();
             for h in &halls {
                 let mut stmt = c
                     .prepare_cached(
-                        "SELECT date, hall_id, kiosk_id, activity_id, phone_hash, sealed, headcount, companions, kiosk_at_ms, received_ms
+                        "SELECT date, hall_id, kiosk_id, activity_id, phone_hash, sealed, headcount, companions, kiosk_at_ms, received_ms, service
                          FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date, kiosk_at_ms",
                     )
                     .map_err(err)?;
@@ -183,25 +190,33 @@ pub async fn workbook_split(
                             r.get::<_, i64>(7)?,
                             r.get::<_, i64>(8)?,
                             r.get::<_, i64>(9)?,
+                            r.get::<_, Option<String>>(10)?,
                         ))
                     })
                     .map_err(err)?;
                 for r in rows {
-                    let (d, hall, kiosk, act, pseudonym, sealed, head, comp, at, rec) = r.map_err(err)?;
+                    let (d, hall, kiosk, act, pseudonym, sealed, head, comp, at, rec, service) = r.map_err(err)?;
                     let shown = core.residents.shown(pseudonym.as_deref(), sealed.as_deref());
                     let (phone, name) = (shown.masked, shown.name);
-                    let (kind, title) = info.get(&act).cloned().unwrap_or_else(|| ("other".into(), act.clone()));
+                    let (kind, title) = match service {
+                        Some(service) => {
+                            let name = services.get(&(hall.clone(), service.clone())).cloned();
+                            (WALK_IN_KIND.to_string(), name.unwrap_or(service))
+                        }
+                        None => info.get(&act).cloned().unwrap_or_else(|| ("other".into(), act.clone())),
+                    };
                     let (ws, row) = table.row(&mut wb)?;
                     ws.write(row, 0, cells::text(d.as_str())).map_err(xlsx_err)?;
                     ws.write(row, 1, cells::text(hall.as_str())).map_err(xlsx_err)?;
                     ws.write(row, 2, cells::text(kiosk.as_str())).map_err(xlsx_err)?;
                     ws.write(row, 3, cells::text(title.as_str())).map_err(xlsx_err)?;
-                    ws.write(row, 4, cells::text(phone.unwrap_or_default())).map_err(xlsx_err)?;
-                    ws.write(row, 5, cells::text(name.unwrap_or_default())).map_err(xlsx_err)?;
-                    ws.write(row, 6, head as f64).map_err(xlsx_err)?;
-                    ws.write(row, 7, comp as f64).map_err(xlsx_err)?;
-                    ws.write(row, 8, cells::text(clocks.show(&hall, at))).map_err(xlsx_err)?;
-                    ws.write(row, 9, cells::text(clocks.show(&hall, rec))).map_err(xlsx_err)?;
+                    ws.write(row, 4, cells::text(kind_code_label(Lang::Zh, &kind))).map_err(xlsx_err)?;
+                    ws.write(row, 5, cells::text(phone.unwrap_or_default())).map_err(xlsx_err)?;
+                    ws.write(row, 6, cells::text(name.unwrap_or_default())).map_err(xlsx_err)?;
+                    ws.write(row, 7, head as f64).map_err(xlsx_err)?;
+                    ws.write(row, 8, comp as f64).map_err(xlsx_err)?;
+                    ws.write(row, 9, cells::text(clocks.show(&hall, at))).map_err(xlsx_err)?;
+                    ws.write(row, 10, cells::text(clocks.show(&hall, rec))).map_err(xlsx_err)?;
                     *monthly.entry((d[..7].to_string(), hall, kind)).or_default() += head + comp;
                 }
             }
@@ -216,7 +231,7 @@ pub async fn workbook_split(
                 let r = i as u32 + 1;
                 ws.write(r, 0, cells::text(m.as_str())).map_err(xlsx_err)?;
                 ws.write(r, 1, cells::text(hall.as_str())).map_err(xlsx_err)?;
-                ws.write(r, 2, cells::text(kind.as_str())).map_err(xlsx_err)?;
+                ws.write(r, 2, cells::text(kind_code_label(Lang::Zh, kind))).map_err(xlsx_err)?;
                 ws.write(r, 3, *n as f64).map_err(xlsx_err)?;
             }
 

@@ -13,6 +13,7 @@
 //! - `audit`: the audit log and its export.
 //! - `residents`: erasing a resident on request (central admins).
 //! - `calendar`: the activity calendar page.
+//! - `services`: the walk-in services a hall's kiosks offer.
 //! - [`mobile`]: the resident mobile page behind the kiosk's QR code.
 //! - [`stats`]: statistics with charts (vendored ECharts).
 //! - [`export`]: the XLSX workbook.
@@ -34,6 +35,7 @@ mod pages;
 mod password;
 pub mod requests;
 mod residents;
+mod services;
 pub mod session;
 pub mod stats;
 pub mod volunteers;
@@ -86,6 +88,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/calendar", get(calendar::show))
         .route("/admin/calendar/{hall}", post(calendar::save))
         .route("/admin/calendar/{hall}/{id}/cancel", post(calendar::cancel))
+        .route("/admin/services", get(services::show))
+        .route("/admin/services/{hall}", post(services::save))
+        .route("/admin/services/{hall}/{id}/retire", post(services::retire))
 }
 
 const CSS: &str = "
@@ -117,6 +122,7 @@ pub fn page(l: Lang, title: &str, session: Option<&Session>, body: Markup) -> Ht
                             a href="/admin" { (l.t("概览", "Overview")) }
                             a href="/admin/kiosks" { (l.t("终端", "Kiosks")) }
                             a href="/admin/calendar" { (l.t("活动日历", "Calendar")) }
+                            a href="/admin/services" { (l.t("到访服务", "Walk-in services")) }
                             a href="/admin/requests" { (l.t("诉求台账", "Requests")) }
                             a href="/admin/stats" { (l.t("统计", "Statistics")) }
                             a href="/admin/volunteers" { (l.t("志愿者", "Volunteers")) }

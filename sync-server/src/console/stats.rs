@@ -1,5 +1,6 @@
 //! The statistics page: person-times by hall and week and by activity
-//! kind, unique residents versus visits, satisfaction by activity, and
+//! kind (walk-in visits as a kind of their own, and by service), unique
+//! residents versus visits, satisfaction by activity, and
 //! requests received versus resolved with the median days to resolve — as
 //! charts (Apache ECharts, vendored in `assets/vendor/echarts` and served
 //! from this binary) with the same numbers in tables beside them. Every
@@ -13,13 +14,13 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use linli_core::model::ActivityKind;
+use linli_core::model::WALK_IN_KIND;
 use maud::{PreEscaped, html};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::{PageError, Session, page};
-use crate::{Error, api::AppState, provision};
+use crate::{Error, api::AppState, projection, provision};
 
 /// The vendored chart library.
 pub const ECHARTS_JS: &[u8] = include_bytes!("../../assets/vendor/echarts/echarts.common.min.js");
@@ -63,8 +64,10 @@ pub struct StatsQuery {
 pub struct Stats {
     /// (hall, ISO week like 2026-W48, person-times).
     pub by_week: Vec<(String, String, i64)>,
-    /// (activity kind code, person-times).
+    /// (activity kind code, or `walk_in`, person-times).
     pub by_kind: Vec<(String, i64)>,
+    /// Walk-in visits: (service name, person-times).
+    pub by_service: Vec<(String, i64)>,
     /// Check-ins with a resident, and distinct residents among them.
     pub visits: i64,
     /// Distinct residents.
@@ -97,6 +100,8 @@ pub async fn compute(
 ) -> Result<Stats, Error> {
     // Activity kinds and titles live in the hall calendars.
     let mut info: HashMap<String, (String, String)> = HashMap::new();
+    // Walk-in services by roll-up key ("walk-in:<id>"), per hall: their names.
+    let mut service_names: HashMap<(String, String), String> = HashMap::new();
     // Request windows are each hall's own days: [first ms of `from`,
     // first ms of the day after `to`) on the hall's clock.
     let mut windows: HashMap<String, (i64, i64)> = HashMap::new();
@@ -108,6 +113,9 @@ pub async fn compute(
     for h in &halls {
         for (id, a) in provision::activities(&state.core, h).await? {
             info.insert(id, (a.kind.clone(), a.title.clone()));
+        }
+        for (id, service) in provision::services(&state.core, h).await? {
+            service_names.insert((h.clone(), id), service.name);
         }
         let hall = provision::require_hall(&state.core, h).await?;
         windows.insert(
@@ -127,6 +135,7 @@ pub async fn compute(
             let mut st = Stats::default();
             let mut kinds: HashMap<String, i64> = HashMap::new();
             let mut titles: HashMap<String, (i64, i64)> = HashMap::new();
+            let mut services: HashMap<String, i64> = HashMap::new();
             for h in &halls {
                 let (from_ms, to_ms) = windows.get(h).copied().unwrap_or_default();
                 let mut stmt = c
@@ -153,6 +162,15 @@ pub async fn compute(
                     .map_err(err)?;
                 for row in rows {
                     let (a, n) = row.map_err(err)?;
+                    if let Some(service) = projection::walk_in_service(&a) {
+                        *kinds.entry(WALK_IN_KIND.to_string()).or_default() += n;
+                        let name = service_names
+                            .get(&(h.clone(), service.to_string()))
+                            .cloned()
+                            .unwrap_or_else(|| service.to_string());
+                        *services.entry(name).or_default() += n;
+                        continue;
+                    }
                     let kind = info.get(&a).map_or_else(|| "other".to_string(), |(k, _)| k.clone());
                     *kinds.entry(kind).or_default() += n;
                 }
@@ -222,6 +240,9 @@ pub async fn compute(
             let mut by_kind: Vec<_> = kinds.into_iter().collect();
             by_kind.sort();
             st.by_kind = by_kind;
+            let mut by_service: Vec<_> = services.into_iter().collect();
+            by_service.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            st.by_service = by_service;
             let mut sat: Vec<_> = titles
                 .into_iter()
                 .map(|(t, (n, sum))| (t, n, if n > 0 { sum as f64 / n as f64 } else { 0.0 }))
@@ -264,7 +285,7 @@ pub async fn show(
     let mut st = compute(&state, halls, &from, &to).await?;
     // Kinds by name in the reader's language, in the table and the chart alike.
     for (kind, _) in &mut st.by_kind {
-        *kind = super::calendar::kind_label(l, ActivityKind::from_code(kind)).to_string();
+        *kind = super::calendar::kind_code_label(l, kind).to_string();
     }
     let rate = if st.received > 0 {
         format!("{:.0}%", 100.0 * st.resolved as f64 / st.received as f64)
@@ -286,6 +307,9 @@ pub async fn show(
         h2 { (l.t("按活动类别", "By activity kind")) }
         div #chart-kind style="height:280px" {}
         table { tr { th { (l.t("类别", "Kind")) } th { (l.t("人次", "Person-times")) } } @for (k, n) in &st.by_kind { tr { td { (k) } td.n { (n) } } } }
+        h2 { (l.t("到访办事（按服务项目）", "Walk-in visits by service")) }
+        @if st.by_service.is_empty() { p { (l.t("这段时间没有到访办事记录。", "No walk-in visits in this period.")) } }
+        @else { table #by-service { tr { th { (l.t("服务项目", "Service")) } th { (l.t("人次", "Person-times")) } } @for (name, n) in &st.by_service { tr { td { (name) } td.n { (n) } } } } }
         h2 { (l.t("居民与到访", "Residents and visits")) }
         table { tr { th { (l.t("实名到访", "Named visits")) } th { (l.t("不同居民", "Distinct residents")) } } tr { td #visits { (st.visits) } td #residents { (st.residents) } } }
         h2 { (l.t("满意度", "Satisfaction by activity")) }

@@ -27,7 +27,7 @@ use linli_core::{
     ids::RecordId,
     model::{
         Activity, ActivityKind, CheckIn, Rating, Request, RequestCategory, RequestReply,
-        RequestStatus, ResidentRef, ShiftAction, ShiftEvent,
+        RequestStatus, ResidentRef, ShiftAction, ShiftEvent, standard_services,
     },
     phone::PhoneNumber,
     resident::{Pseudonymizer, SealingKey},
@@ -119,8 +119,10 @@ const RESOLVED_REPLIES: [&str; 3] = [
 pub struct Seeded {
     /// Day ledgers written.
     pub ledgers: usize,
-    /// Check-in records (named and headcount taps).
+    /// Check-in records (named and headcount taps, walk-ins among them).
     pub checkins: usize,
+    /// Of those, walk-in visits for the hall's everyday services.
+    pub walk_ins: usize,
     /// Ratings.
     pub ratings: usize,
     /// Volunteer shifts (a sign-in and its sign-out).
@@ -133,6 +135,7 @@ impl std::ops::AddAssign for Seeded {
     fn add_assign(&mut self, o: Self) {
         self.ledgers += o.ledgers;
         self.checkins += o.checkins;
+        self.walk_ins += o.walk_ins;
         self.ratings += o.ratings;
         self.shifts += o.shifts;
         self.requests += o.requests;
@@ -305,6 +308,9 @@ async fn seed_hall(
                     counts.ratings += n.1;
                     counts.shifts += n.2;
                 }
+                let walk_ins = write_walk_ins(&mut doc, &kiosk_id, tz, *day, &cast, &mut rng)?;
+                counts.walk_ins += walk_ins;
+                counts.checkins += walk_ins;
                 counts.ledgers += 1;
                 ledgers.push((date, doc));
             }
@@ -398,6 +404,57 @@ async fn seed_hall(
     Ok(seeded)
 }
 
+/// A day's walk-in visits in a ledger (busier on weekdays, none on
+/// Sundays, office hours): residents come for the hall's standard
+/// services, most of them leaving their number, some not. A resident
+/// comes for a service once a day, as the kiosk counts them. Returns how
+/// many.
+fn write_walk_ins(
+    doc: &mut Automerge,
+    kiosk: &str,
+    tz: chrono_tz::Tz,
+    day: NaiveDate,
+    cast: &[ResidentRef],
+    rng: &mut StdRng,
+) -> Result<usize> {
+    use chrono::Datelike as _;
+    let services = standard_services();
+    // 办事 and 咨询 most, then 医保, 社保 and 便民服务.
+    const WEIGHTS: [u32; 5] = [30, 25, 15, 15, 15];
+    let n = match day.weekday() {
+        chrono::Weekday::Sun => 0,
+        chrono::Weekday::Sat => rng.random_range(2..=5),
+        _ => rng.random_range(6..=14),
+    };
+    let mut named_today: std::collections::HashSet<(usize, usize)> = Default::default();
+    for _ in 0..n {
+        let mut pick = rng.random_range(0..WEIGHTS.iter().sum::<u32>());
+        let service = WEIGHTS
+            .iter()
+            .position(|w| {
+                let here = pick < *w;
+                pick = pick.saturating_sub(*w);
+                here
+            })
+            .unwrap_or(0);
+        let at_ms = super::at(tz, day, (rng.random_range(9..17), rng.random_range(0..60)));
+        let who = rng.random_range(0..cast.len());
+        let resident =
+            (rng.random_bool(0.7) && named_today.insert((service, who))).then(|| cast[who].clone());
+        let c = CheckIn {
+            activity_id: String::new(),
+            service: Some(services[service].0.to_string()),
+            resident,
+            headcount: 1,
+            companions: u32::from(rng.random_bool(0.08)),
+            kiosk_id: kiosk.to_string(),
+            at_ms,
+        };
+        ledger::add_checkin(doc, &RecordId::made_at(at_ms).to_string(), &c)?;
+    }
+    Ok(n)
+}
+
 /// The records of one past activity in a ledger: check-ins (named, with
 /// the odd companion, or headcount taps), ratings, and for a volunteer
 /// activity the volunteers' shifts. Returns (check-ins, ratings, shifts).
@@ -448,6 +505,7 @@ fn write_activity(
             let at_ms = arrival(rng);
             let c = CheckIn {
                 activity_id: activity_id.to_string(),
+                service: None,
                 resident: Some((*r).clone()),
                 headcount: 1,
                 companions: u32::from(rng.random_bool(0.12)),
@@ -465,6 +523,7 @@ fn write_activity(
             let headcount = rng.random_range(2..=6u32);
             let c = CheckIn {
                 activity_id: activity_id.to_string(),
+                service: None,
                 resident: None,
                 headcount,
                 companions: 0,
@@ -559,6 +618,28 @@ mod tests {
             "nothing quarantined"
         );
         assert!(seeded.checkins > 4 * 90 * 5, "{seeded:?}");
+        // Walk-in visits, for the halls' services, named and not.
+        assert!(seeded.walk_ins > 4 * 50, "{seeded:?}");
+        assert_eq!(
+            count(
+                &core,
+                "SELECT count(*) FROM checkins WHERE service IS NOT NULL"
+            ) as usize,
+            seeded.walk_ins
+        );
+        assert_eq!(
+            count(
+                &core,
+                "SELECT count(DISTINCT service) FROM checkins WHERE activity_id = ''"
+            ),
+            5
+        );
+        assert!(
+            count(
+                &core,
+                "SELECT count(*) FROM checkins WHERE service IS NOT NULL AND phone_hash IS NULL"
+            ) > 10
+        );
         // Named and anonymous, requests in every state, replies given.
         assert!(count(&core, "SELECT count(DISTINCT phone_hash) FROM checkins") >= 20);
         assert!(

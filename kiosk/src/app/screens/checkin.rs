@@ -1,5 +1,6 @@
-//! Checking in: choosing the activity, the number, the name, companions,
-//! confirming; and counting a group by headcount.
+//! Checking in: choosing the activity (or, under 到访/办事, the walk-in
+//! service), the number, the name, companions, confirming; and counting a
+//! group by headcount. A walk-in may also be registered without a number.
 
 use super::*;
 
@@ -39,7 +40,7 @@ impl KioskApp {
                     },
                     Purpose::CheckIn if a.named_checkin => Screen::Phone {
                         purpose: PhoneFor::CheckIn {
-                            activity_id: id,
+                            visit: Visit::Activity(id),
                             title: a.title.clone(),
                         },
                         digits: String::new(),
@@ -52,6 +53,42 @@ impl KioskApp {
                     },
                 };
             }
+        }
+        // The standing entry for everyday services: no activity needed.
+        if purpose == Purpose::CheckIn && !self.services.is_empty() {
+            ui.add_space(24.0);
+            if primary(ui, self.t(Key::WalkIn), width).clicked() {
+                self.screen = Screen::Services;
+            }
+        }
+    }
+
+    pub(super) fn services_screen(&mut self, ui: &mut egui::Ui) {
+        ui.label(RichText::new(self.t(Key::WhichService)).size(TITLE));
+        let english = self.lang == Lang::En;
+        let mut chosen = None;
+        // Two big buttons a row: all of a hall's services fit one screen.
+        for row in self.services.chunks(2) {
+            ui.horizontal(|ui| {
+                for (id, service) in row {
+                    if plain(ui, service.label(english), 440.0).clicked() {
+                        chosen = Some((id.clone(), service.label(english).to_string()));
+                    }
+                }
+            });
+        }
+        if plain(ui, self.t(Key::Back), 320.0).clicked() {
+            self.screen = Screen::Pick(Purpose::CheckIn);
+        }
+        if let Some((id, title)) = chosen {
+            self.screen = Screen::Phone {
+                purpose: PhoneFor::CheckIn {
+                    visit: Visit::Service(id),
+                    title,
+                },
+                digits: String::new(),
+                error: None,
+            };
         }
     }
 
@@ -68,6 +105,7 @@ impl KioskApp {
         };
         ui.label(RichText::new(heading).size(TITLE));
         let mut next = false;
+        let mut anonymous = None;
         // Keypad on the left, the number and the actions on the right: all
         // of it fits one screen, nothing to scroll.
         ui.horizontal_top(|ui| {
@@ -88,12 +126,24 @@ impl KioskApp {
                     ui.label(RichText::new(format!("！ {}", self.t(e))).color(PRIMARY));
                 }
                 next = primary(ui, self.t(Key::Next), 320.0).clicked();
+                if let PhoneFor::CheckIn {
+                    visit: Visit::Service(service),
+                    ..
+                } = &purpose
+                    && plain(ui, self.t(Key::NoNumber), 320.0).clicked()
+                {
+                    anonymous = Some(service.clone());
+                }
                 if plain(ui, self.t(Key::Back), 320.0).clicked() {
                     self.reset();
                 }
             });
         });
         if self.screen == Screen::Start {
+            return;
+        }
+        if let Some(service) = anonymous {
+            self.walk_in(service, None, 0, None);
             return;
         }
         if !next {
@@ -116,10 +166,10 @@ impl KioskApp {
             }
         };
         match purpose {
-            PhoneFor::CheckIn { activity_id, title } => {
+            PhoneFor::CheckIn { visit, title } => {
                 self.send(Command::LookUp(phone.clone()));
                 self.screen = Screen::LookingUp {
-                    activity_id,
+                    visit,
                     title,
                     phone,
                 };
@@ -142,7 +192,7 @@ impl KioskApp {
     pub(super) fn name_screen(
         &mut self,
         ui: &mut egui::Ui,
-        activity_id: String,
+        visit: Visit,
         title: String,
         phone: PhoneNumber,
         surname: Option<String>,
@@ -187,14 +237,14 @@ impl KioskApp {
         }
         self.screen = match next {
             Some(name) => Screen::Confirm {
-                activity_id,
+                visit,
                 title,
                 phone,
                 name,
                 companions: 0,
             },
             None => Screen::Name {
-                activity_id,
+                visit,
                 title,
                 phone,
                 surname: chosen,
@@ -205,7 +255,7 @@ impl KioskApp {
     pub(super) fn confirm_screen(
         &mut self,
         ui: &mut egui::Ui,
-        activity_id: String,
+        visit: Visit,
         title: String,
         phone: PhoneNumber,
         name: Option<String>,
@@ -241,23 +291,54 @@ impl KioskApp {
             }
         });
         let screen = Screen::Confirm {
-            activity_id: activity_id.clone(),
+            visit: visit.clone(),
             title,
             phone: phone.clone(),
             name: name.clone(),
             companions,
         };
-        if primary(ui, self.t(Key::Confirm), 480.0).clicked() {
-            self.retry_after_failure = Some(screen);
-            self.send(Command::CheckIn {
-                activity_id,
-                resident: Self::resident(&phone, name),
-                companions,
-            });
-            self.screen = Screen::Saving;
-        } else {
+        let confirm = match visit {
+            Visit::Activity(_) => Key::Confirm,
+            Visit::Service(_) => Key::ConfirmWalkIn,
+        };
+        if !primary(ui, self.t(confirm), 480.0).clicked() {
             self.screen = screen;
+            return;
         }
+        let resident = Self::resident(&phone, name);
+        match visit {
+            Visit::Activity(activity_id) => {
+                self.retry_after_failure = Some(screen);
+                self.checkin_messages = (Key::CheckedIn, Key::AlreadyCheckedIn);
+                self.send(Command::CheckIn {
+                    activity_id,
+                    resident,
+                    companions,
+                });
+                self.screen = Screen::Saving;
+            }
+            Visit::Service(service) => {
+                self.walk_in(service, Some(resident), companions, Some(screen))
+            }
+        }
+    }
+
+    /// Record a walk-in; a failure offers `retry` (what was entered) again.
+    fn walk_in(
+        &mut self,
+        service: String,
+        resident: Option<ResidentInput>,
+        companions: u32,
+        retry: Option<Screen>,
+    ) {
+        self.retry_after_failure = retry.or_else(|| Some(self.screen.clone()));
+        self.checkin_messages = (Key::WalkInRecorded, Key::AlreadyWalkedIn);
+        self.send(Command::WalkIn {
+            service,
+            resident,
+            companions,
+        });
+        self.screen = Screen::Saving;
     }
 
     pub(super) fn headcount_screen(

@@ -16,11 +16,12 @@ mod volunteer;
 use egui::{Align, Layout, RichText};
 use linli_core::{
     model::{MAX_COMPANIONS, RequestCategory, RequestStatus, ShiftAction},
+    node::ResidentInput,
     phone::PhoneNumber,
 };
 
 use super::{
-    KioskApp, PairForm, PhoneFor, Purpose, Screen,
+    KioskApp, PairForm, PhoneFor, Purpose, Screen, Visit,
     widgets::{
         BODY, INK, OK_GREEN, PRIMARY, TARGET, TITLE, WARN, chip, face, keypad, plain, primary,
     },
@@ -166,6 +167,7 @@ impl KioskApp {
             Screen::Pair(form) => self.pair_screen(ui, form),
             Screen::Start => self.start_screen(ui),
             Screen::Pick(purpose) => self.pick_screen(ui, purpose),
+            Screen::Services => self.services_screen(ui),
             Screen::Phone {
                 purpose,
                 digits,
@@ -175,18 +177,18 @@ impl KioskApp {
                 ui.label(RichText::new(self.t(Key::Saving)).size(TITLE));
             }
             Screen::Name {
-                activity_id,
+                visit,
                 title,
                 phone,
                 surname,
-            } => self.name_screen(ui, activity_id, title, phone, surname),
+            } => self.name_screen(ui, visit, title, phone, surname),
             Screen::Confirm {
-                activity_id,
+                visit,
                 title,
                 phone,
                 name,
                 companions,
-            } => self.confirm_screen(ui, activity_id, title, phone, name, companions),
+            } => self.confirm_screen(ui, visit, title, phone, name, companions),
             Screen::Headcount {
                 activity_id,
                 title,
