@@ -304,6 +304,8 @@ impl NodeServer {
             let status = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
                 .current_dir(package_dir)
+                // Its report goes with the bench's progress, off the figures.
+                .stdout(std::io::stderr())
                 .status()
                 .await
                 .context("running npm (install Node.js and npm)")?;

@@ -1,7 +1,8 @@
 //! `linli-bench`: prints figures as a table, each the median of `--runs`
 //! runs, ratios taken within the same run (no assertions). Build in release
 //! mode with the other binaries it starts:
-//! `cargo build --release -p linli-tests --bins && target/release/linli-bench`.
+//! `cargo build --release -p linli-tests --bins && target/release/linli-bench`
+//! (`--json`: one JSON object per line per figure, ratios under `"ratio"`).
 //!
 //! 1. Tap to disk: check-in commit latency on the kiosk store (p50/p99
 //!    over `--commits`) versus a bare SQLite WAL insert with the same
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use linli_core::node::{NewCheckIn, ResidentInput};
 use linli_tests::{TestKiosk, TestServer, console_bench, many, test_phone, versus, years};
+use serde_json::json;
 
 /// Linli benchmarks.
 #[derive(Parser, Debug)]
@@ -75,6 +77,13 @@ struct Args {
     /// Projected check-ins under the admin console (0 leaves it out).
     #[arg(long, default_value_t = 2_000_000)]
     admin_checkins: u32,
+    /// Print one JSON object per line per figure instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Where the Node.js server's npm package is (`node_modules` is
+    /// installed there with `npm ci` when missing); default `tests/bench-node`.
+    #[arg(long)]
+    node_package: Option<std::path::PathBuf>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -224,9 +233,36 @@ async fn reconnect(server: &TestServer, hall: &str, checkins: usize) -> anyhow::
     })
 }
 
-/// Print one row of the table.
-fn emit((figure, value): (String, String)) {
-    println!("| {figure} | {value} |");
+/// Where figures go: rows of a Markdown table, or with `--json` one JSON
+/// object per line (`{"figure": …, "value": …}` and the figure's numbers,
+/// a ratio of two of them under `"ratio"`) for scripts to read.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn header(&self, runs: usize) {
+        if !self.json {
+            println!("| figure (median of {runs} runs unless said) | value |");
+            println!("| --- | --- |");
+        }
+    }
+
+    /// One figure: its name, its value as the table shows it, and its
+    /// numbers (a JSON object) for `--json`.
+    fn emit(&self, (figure, value): (String, String), numbers: serde_json::Value) {
+        if self.json {
+            let mut line = serde_json::json!({ "figure": figure, "value": value });
+            if let (Some(line), serde_json::Value::Object(numbers)) =
+                (line.as_object_mut(), numbers)
+            {
+                line.extend(numbers);
+            }
+            println!("{line}");
+        } else {
+            println!("| {figure} | {value} |");
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -236,8 +272,8 @@ async fn main() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     // Each figure is printed as soon as it is measured, so a long run that
     // fails late still leaves what it measured.
-    println!("| figure (median of {runs} runs unless said) | value |");
-    println!("| --- | --- |");
+    let out = Out { json: args.json };
+    out.header(runs);
 
     // 1. Tap to disk.
     if args.commits > 0 {
@@ -252,22 +288,31 @@ async fn main() -> anyhow::Result<()> {
             m(&|t| t.bare.0),
             m(&|t| t.bare.1),
         );
-        emit((
-            format!("tap to disk p50 / p99, n={} (FULL sync)", args.commits),
-            format!("{k50:.2} / {k99:.2} ms"),
-        ));
-        emit((
-            "bare SQLite WAL insert p50 / p99 (FULL sync)".into(),
-            format!("{b50:.2} / {b99:.2} ms"),
-        ));
-        emit((
-            "tap to disk / bare SQLite, p50 / p99".into(),
-            format!(
-                "{:.2}× / {:.2}×",
-                median(taps.iter().map(|t| t.kiosk.0 / t.bare.0).collect()),
-                median(taps.iter().map(|t| t.kiosk.1 / t.bare.1).collect())
+        out.emit(
+            (
+                format!("tap to disk p50 / p99, n={} (FULL sync)", args.commits),
+                format!("{k50:.2} / {k99:.2} ms"),
             ),
-        ));
+            json!({ "p50_ms": k50, "p99_ms": k99, "n": args.commits }),
+        );
+        out.emit(
+            (
+                "bare SQLite WAL insert p50 / p99 (FULL sync)".into(),
+                format!("{b50:.2} / {b99:.2} ms"),
+            ),
+            json!({ "p50_ms": b50, "p99_ms": b99 }),
+        );
+        let (r50, r99) = (
+            median(taps.iter().map(|t| t.kiosk.0 / t.bare.0).collect()),
+            median(taps.iter().map(|t| t.kiosk.1 / t.bare.1).collect()),
+        );
+        out.emit(
+            (
+                "tap to disk / bare SQLite, p50 / p99".into(),
+                format!("{r50:.2}× / {r99:.2}×"),
+            ),
+            json!({ "ratio": r99, "ratio_p50": r50 }),
+        );
     }
 
     // 2. Reconnect.
@@ -279,35 +324,50 @@ async fn main() -> anyhow::Result<()> {
             recs.push(reconnect(&server, hall, args.checkins).await?);
         }
         let r = |f: &dyn Fn(&Reconnect) -> f64| median(recs.iter().map(f).collect());
-        emit((
-            format!(
-                "reconnect: {} offline check-ins on the server",
-                args.checkins
+        let (converge, alone) = (r(&|x| x.converge_s), r(&|x| x.automerge_s));
+        out.emit(
+            (
+                format!(
+                    "reconnect: {} offline check-ins on the server",
+                    args.checkins
+                ),
+                format!("{converge:.2} s"),
             ),
-            format!("{:.2} s", r(&|x| x.converge_s)),
-        ));
-        emit((
-            "Automerge alone applying the same changes".into(),
-            format!("{:.2} s", r(&|x| x.automerge_s)),
-        ));
-        emit((
-            "reconnect / Automerge alone".into(),
-            format!("{:.2}×", r(&|x| x.converge_s / x.automerge_s)),
-        ));
-        emit((
-            "bytes sent / the ledger's saved size (Automerge save)".into(),
-            format!(
-                "{:.0} / {:.0} = {:.2}",
-                r(&|x| x.sent as f64),
-                r(&|x| x.saved as f64),
-                r(&|x| x.sent as f64 / x.saved.max(1) as f64)
+            json!({ "seconds": converge, "records": args.checkins }),
+        );
+        out.emit(
+            (
+                "Automerge alone applying the same changes".into(),
+                format!("{alone:.2} s"),
             ),
-        ));
+            json!({ "seconds": alone }),
+        );
+        let ratio = r(&|x| x.converge_s / x.automerge_s);
+        out.emit(
+            ("reconnect / Automerge alone".into(), format!("{ratio:.2}×")),
+            json!({ "ratio": ratio }),
+        );
+        let (sent, saved, ratio) = (
+            r(&|x| x.sent as f64),
+            r(&|x| x.saved as f64),
+            r(&|x| x.sent as f64 / x.saved.max(1) as f64),
+        );
+        out.emit(
+            (
+                "bytes sent / the ledger's saved size (Automerge save)".into(),
+                format!("{sent:.0} / {saved:.0} = {ratio:.2}"),
+            ),
+            json!({ "sent_bytes": sent, "saved_bytes": saved, "ratio": ratio }),
+        );
     }
 
     // 3. Against the Node.js sync server.
     if !args.no_node && args.versus_kiosks > 0 {
         let node_bin = linli_tests::fault::node_bin()?;
+        let node_package = args
+            .node_package
+            .clone()
+            .unwrap_or_else(versus::node_package_dir);
         let w = versus::Workload {
             kiosks: args.versus_kiosks,
             checkins: args.versus_checkins,
@@ -317,40 +377,49 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("side by side, run {}: linli-server", run + 1);
             let ours = versus::linli(&node_bin, w).await?;
             eprintln!("side by side, run {}: Node.js sync server", run + 1);
-            let theirs = versus::node(&versus::node_package_dir(), w).await?;
+            let theirs = versus::node(&node_package, w).await?;
             pairs.push((ours, theirs));
         }
         let v = |f: &dyn Fn(&(versus::Outcome, versus::Outcome)) -> f64| {
             median(pairs.iter().map(f).collect())
         };
         let label = format!("{} kiosks × {} check-ins", w.kiosks, w.checkins);
-        emit((
-            format!("{label}: seconds to converge, linli / Node"),
-            format!(
-                "{:.2} / {:.2} s = {:.2}× the Node throughput",
-                v(&|p| p.0.converge_s),
-                v(&|p| p.1.converge_s),
-                v(&|p| p.1.converge_s / p.0.converge_s)
+        let (ours, theirs, ratio) = (
+            v(&|p| p.0.converge_s),
+            v(&|p| p.1.converge_s),
+            v(&|p| p.1.converge_s / p.0.converge_s),
+        );
+        out.emit(
+            (
+                format!("{label}: seconds to converge, linli / Node"),
+                format!("{ours:.2} / {theirs:.2} s = {ratio:.2}× the Node throughput"),
             ),
-        ));
-        emit((
-            format!("{label}: server CPU seconds, linli / Node"),
-            format!(
-                "{:.2} / {:.2} = {:.2}",
-                v(&|p| p.0.cpu_s),
-                v(&|p| p.1.cpu_s),
-                v(&|p| p.0.cpu_s / p.1.cpu_s)
+            json!({ "linli_s": ours, "node_s": theirs, "ratio": ratio }),
+        );
+        let (ours, theirs, ratio) = (
+            v(&|p| p.0.cpu_s),
+            v(&|p| p.1.cpu_s),
+            v(&|p| p.0.cpu_s / p.1.cpu_s),
+        );
+        out.emit(
+            (
+                format!("{label}: server CPU seconds, linli / Node"),
+                format!("{ours:.2} / {theirs:.2} = {ratio:.2}"),
             ),
-        ));
-        emit((
-            format!("{label}: server peak RSS, linli / Node"),
-            format!(
-                "{:.0} / {:.0} MiB = {:.2}",
-                v(&|p| p.0.peak_rss_kib as f64 / 1024.0),
-                v(&|p| p.1.peak_rss_kib as f64 / 1024.0),
-                v(&|p| p.0.peak_rss_kib as f64 / p.1.peak_rss_kib as f64)
+            json!({ "linli_cpu_s": ours, "node_cpu_s": theirs, "ratio": ratio }),
+        );
+        let (ours, theirs, ratio) = (
+            v(&|p| p.0.peak_rss_kib as f64 / 1024.0),
+            v(&|p| p.1.peak_rss_kib as f64 / 1024.0),
+            v(&|p| p.0.peak_rss_kib as f64 / p.1.peak_rss_kib as f64),
+        );
+        out.emit(
+            (
+                format!("{label}: server peak RSS, linli / Node"),
+                format!("{ours:.0} / {theirs:.0} MiB = {ratio:.2}"),
             ),
-        ));
+            json!({ "linli_mib": ours, "node_mib": theirs, "ratio": ratio }),
+        );
     }
 
     // 4. Many kiosks.
@@ -367,27 +436,38 @@ async fn main() -> anyhow::Result<()> {
             "{} kiosks ({} a hall), a check-in a second each for {} s",
             args.many_kiosks, args.many_per_hall, args.many_seconds
         );
-        emit((
-            format!("{label}: sync latency p50 / p99 (one run)"),
-            format!(
-                "{:.0} / {:.0} ms over {} writes",
-                ms(percentile(&report.latencies, 0.5)),
-                ms(percentile(&report.latencies, 0.99)),
-                report.latencies.len()
+        let (p50, p99) = (
+            ms(percentile(&report.latencies, 0.5)),
+            ms(percentile(&report.latencies, 0.99)),
+        );
+        out.emit(
+            (
+                format!("{label}: sync latency p50 / p99 (one run)"),
+                format!(
+                    "{p50:.0} / {p99:.0} ms over {} writes",
+                    report.latencies.len()
+                ),
             ),
-        ));
-        emit((
-            format!("{label}: server RSS at the end / peak"),
-            format!(
-                "{} / {} MiB",
-                report.end_rss_kib / 1024,
-                report.peak_rss_kib / 1024
+            json!({ "p50_ms": p50, "p99_ms": p99, "writes": report.latencies.len() }),
+        );
+        out.emit(
+            (
+                format!("{label}: server RSS at the end / peak"),
+                format!(
+                    "{} / {} MiB",
+                    report.end_rss_kib / 1024,
+                    report.peak_rss_kib / 1024
+                ),
             ),
-        ));
-        emit((
-            format!("{label}: errors (unconfirmed within 10 s); seconds to connect all"),
-            format!("{}; {:.1} s", report.errors, report.connect_s),
-        ));
+            json!({ "end_mib": report.end_rss_kib / 1024, "peak_mib": report.peak_rss_kib / 1024 }),
+        );
+        out.emit(
+            (
+                format!("{label}: errors (unconfirmed within 10 s); seconds to connect all"),
+                format!("{}; {:.1} s", report.errors, report.connect_s),
+            ),
+            json!({ "errors": report.errors, "connect_s": report.connect_s }),
+        );
     }
 
     // 5. Years of documents.
@@ -407,11 +487,14 @@ async fn main() -> anyhow::Result<()> {
             args.years_days,
             y.db_bytes >> 20
         );
-        emit((
-            format!("{label}: restart, spawn to ready (one run)"),
-            format!("{:.2} s", y.restart_s),
-        ));
-        emit((
+        out.emit(
+            (
+                format!("{label}: restart, spawn to ready (one run)"),
+                format!("{:.2} s", y.restart_s),
+            ),
+            json!({ "seconds": y.restart_s, "documents": y.documents }),
+        );
+        out.emit((
             format!(
                 "{label}: server RSS idle / after the kiosks synced once / {} s after they left (halls unloaded after {} s idle)",
                 years::AFTER_S,
@@ -423,17 +506,24 @@ async fn main() -> anyhow::Result<()> {
                 y.synced_rss_kib / 1024,
                 y.after_rss_kib / 1024
             ),
-        ));
-        emit((
-            format!("{label}: kiosks that fetched today's ledger, in seconds"),
-            match &y.stalled {
-                None => format!("all {} in {:.1} s", y.synced, y.sync_all_s),
-                Some(why) => format!(
-                    "{} in {:.1} s, then a fetch took over 60 s ({why})",
-                    y.synced, y.sync_all_s
-                ),
-            },
-        ));
+        ), json!({
+            "idle_mib": y.idle_rss_kib / 1024,
+            "synced_mib": y.synced_rss_kib / 1024,
+            "after_mib": y.after_rss_kib / 1024,
+        }));
+        out.emit(
+            (
+                format!("{label}: kiosks that fetched today's ledger, in seconds"),
+                match &y.stalled {
+                    None => format!("all {} in {:.1} s", y.synced, y.sync_all_s),
+                    Some(why) => format!(
+                        "{} in {:.1} s, then a fetch took over 60 s ({why})",
+                        y.synced, y.sync_all_s
+                    ),
+                },
+            ),
+            json!({ "synced": y.synced, "seconds": y.sync_all_s, "stalled": y.stalled.is_some() }),
+        );
     }
 
     // 6. Admin at scale.
@@ -443,18 +533,21 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .filter(|f| f.label.starts_with("statistics") || f.label.starts_with("XLSX"))
         {
-            emit((
-                format!(
-                    "admin over {} check-ins and 100000 requests: {}",
-                    args.admin_checkins, f.label
+            out.emit(
+                (
+                    format!(
+                        "admin over {} check-ins and 100000 requests: {}",
+                        args.admin_checkins, f.label
+                    ),
+                    format!(
+                        "{:.0} ms (worst {:.0} ms, {} bytes)",
+                        ms(f.median),
+                        ms(f.worst),
+                        f.bytes
+                    ),
                 ),
-                format!(
-                    "{:.0} ms (worst {:.0} ms, {} bytes)",
-                    ms(f.median),
-                    ms(f.worst),
-                    f.bytes
-                ),
-            ));
+                json!({ "median_ms": ms(f.median), "worst_ms": ms(f.worst), "bytes": f.bytes }),
+            );
         }
     }
 

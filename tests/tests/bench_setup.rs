@@ -1,0 +1,118 @@
+//! `linli-bench` runs on a fresh machine as the README says: its
+//! side-by-side run installs the Node.js Automerge sync server with
+//! `npm ci` from the committed lock file (here into a fresh copy of
+//! `tests/bench-node`, as a new checkout has it), and every figure prints,
+//! as JSON lines with `--json` and as the table without. Tiny sizes: this
+//! checks the bench's set-up path and its output, not its figures.
+
+use std::{path::Path, process::Command};
+
+fn bench(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_linli-bench"))
+        .args(args)
+        .output()
+        .expect("linli-bench runs");
+    assert!(
+        out.status.success(),
+        "linli-bench {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure() {
+    let package = tempfile::tempdir().expect("tempdir");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-node");
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(committed.join(file), package.path().join(file)).expect("copy");
+    }
+    let dir = package.path().to_string_lossy().to_string();
+    let stdout = bench(&[
+        "--json",
+        "--runs",
+        "1",
+        "--commits",
+        "5",
+        "--checkins",
+        "20",
+        "--versus-kiosks",
+        "2",
+        "--versus-checkins",
+        "5",
+        "--many-kiosks",
+        "2",
+        "--many-per-hall",
+        "2",
+        "--many-seconds",
+        "2",
+        "--years-halls",
+        "0",
+        "--admin-checkins",
+        "0",
+        "--node-package",
+        &dir,
+    ]);
+    assert!(
+        package
+            .path()
+            .join("node_modules/@automerge/automerge-repo-sync-server/src/index.js")
+            .exists(),
+        "npm ci installed the Node.js server from the lock file"
+    );
+    let figures: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    // Tap to disk 3, reconnect 4, side by side 3, many kiosks 3.
+    assert_eq!(figures.len(), 13, "{stdout}");
+    for f in &figures {
+        assert!(f["figure"].is_string() && f["value"].is_string(), "{f}");
+    }
+    let side_by_side: Vec<_> = figures
+        .iter()
+        .filter(|f| {
+            f["figure"]
+                .as_str()
+                .is_some_and(|s| s.contains("linli / Node"))
+        })
+        .collect();
+    assert_eq!(side_by_side.len(), 3, "{stdout}");
+    for f in side_by_side {
+        let ratio = f["ratio"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            ratio.is_finite() && ratio > 0.0,
+            "a ratio of two measurements: {f}"
+        );
+    }
+    let many = figures
+        .iter()
+        .find(|f| f["figure"].as_str().is_some_and(|s| s.contains("errors")))
+        .expect("the many-kiosks errors figure");
+    assert_eq!(many["errors"], 0, "{many}");
+
+    // Without --json: the table, as the README shows it.
+    let table = bench(&[
+        "--runs",
+        "1",
+        "--commits",
+        "3",
+        "--checkins",
+        "0",
+        "--versus-kiosks",
+        "0",
+        "--many-kiosks",
+        "0",
+        "--years-halls",
+        "0",
+        "--admin-checkins",
+        "0",
+    ]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows[0], "| figure (median of 1 runs unless said) | value |");
+    assert_eq!(rows.len(), 2 + 3, "{table}");
+    assert!(
+        rows[2].starts_with("| tap to disk p50 / p99, n=3"),
+        "{table}"
+    );
+}
