@@ -42,6 +42,18 @@ fn check_in_keypad_and_name_grid() {
 }
 
 #[test]
+fn walk_in_services_and_their_number_screen() {
+    let mut k = kiosk();
+    k.until("the hall's services", |app| app.has_services());
+    k.tap("签到");
+    snap(&mut k, "checkin_pick");
+    k.tap("到访/办事");
+    snap(&mut k, "walk_in_services");
+    k.tap("医保办理");
+    snap(&mut k, "walk_in_phone");
+}
+
+#[test]
 fn rating_faces() {
     let mut k = kiosk();
     k.tap("评价");

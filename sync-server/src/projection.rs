@@ -999,7 +999,8 @@ mod tests {
         .concat();
         let direct = [
             rows(
-                "SELECT hall_id, date, activity_id, SUM(headcount + companions), count(phone_hash)
+                "SELECT hall_id, date, COALESCE('walk-in:' || service, activity_id),
+                    SUM(headcount + companions), count(phone_hash)
                   FROM checkins GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             ),
             rows(
@@ -1042,12 +1043,31 @@ mod tests {
                  INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, kiosk_at_ms, received_ms)
                      VALUES ('r13', 'd', 'b', 'k', '2026-11-02', 'clinic', 2, 0, 0), ('r14', 'd', 'b', 'k', '2026-11-02', 'new', 3, 0, 0)
                    ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason;
-                 DELETE FROM ratings WHERE record_id = 'r30';",
+                 DELETE FROM ratings WHERE record_id = 'r30';
+                 -- Walk-ins: apart by service, moved between services, to
+                 -- an activity and back, deleted.
+                 INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, service,
+                     headcount, companions, kiosk_at_ms, received_ms)
+                     VALUES ('w1', 'd', 'a', 'k', '2026-11-01', '', 'consultation', 1, 0, 0, 0),
+                     ('w2', 'd', 'a', 'k', '2026-11-01', '', 'consultation', 1, 1, 0, 0),
+                     ('w3', 'd', 'a', 'k', '2026-11-01', '', 'medical_insurance', 1, 0, 0, 0),
+                     ('w4', 'd', 'b', 'k', '2026-11-02', '', 'affairs', 1, 0, 0, 0),
+                     ('w5', 'd', 'b', 'k', '2026-11-02', '', 'affairs', 1, 0, 0, 0);
+                 UPDATE checkins SET phone_hash = 'p3' WHERE record_id = 'w1';
+                 UPDATE checkins SET service = 'affairs' WHERE record_id = 'w3';
+                 UPDATE checkins SET service = NULL, activity_id = 'clinic' WHERE record_id = 'w4';
+                 UPDATE checkins SET service = 'convenience', activity_id = '' WHERE record_id = 'c15';
+                 DELETE FROM checkins WHERE record_id = 'w5';",
             )
             .expect("changes");
             let (rolled, direct) = rolled_and_direct(c);
             assert_eq!(rolled, direct);
             assert!(direct.len() > 10, "the test covers several groups");
+            let walk_in_groups = rolled
+                .iter()
+                .filter(|g| g.2.starts_with(super::WALK_IN_KEY_PREFIX))
+                .count();
+            assert_eq!(walk_in_groups, 3, "walk-ins by service: {rolled:?}");
             let missing: i64 = c
                 .query_row(
                     "SELECT count(*) FROM (SELECT DISTINCT hall_id, phone_hash FROM checkins WHERE phone_hash IS NOT NULL)

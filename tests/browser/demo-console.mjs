@@ -1,8 +1,8 @@
 // Looks at a demo server's console as the central admin trying Linli
 // would: signs in with the demo account, opens the overview and the
-// statistics, and takes screenshots of both.
+// statistics and the walk-in services page, and takes screenshots of them.
 // Usage: node demo-console.mjs BASE_URL SHOTS_DIR
-// Prints one JSON line: { overviewText, statsData, statsCanvas }.
+// Prints one JSON line: { overviewText, statsData, statsCanvas, servicesText }.
 import { launch } from "./launch.mjs";
 import { mkdirSync } from "node:fs";
 
@@ -22,5 +22,8 @@ await page.waitForTimeout(500);
 await page.screenshot({ path: `${shots}/demo-stats.png`, fullPage: true });
 const statsData = JSON.parse(await page.textContent("#stats-data"));
 const statsCanvas = await page.locator("canvas").count();
-console.log(JSON.stringify({ overviewText, statsData, statsCanvas }));
+await page.goto(`${base}admin/services`);
+await page.screenshot({ path: `${shots}/demo-services.png`, fullPage: true });
+const servicesText = await page.textContent("#services");
+console.log(JSON.stringify({ overviewText, statsData, statsCanvas, servicesText }));
 await browser.close();

@@ -167,6 +167,17 @@ async fn a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk() -> 
     Ok(())
 }
 
+/// The statistics page's JSON data block, which its chart script draws.
+fn chart_data(page: &str) -> anyhow::Result<serde_json::Value> {
+    let json = page
+        .split("id=\"stats-data\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, body)| body.split_once("</script>"))
+        .map_or("{}", |(json, _)| json);
+    Ok(serde_json::from_str(json)?)
+}
+
 fn cell(page: &str, id: &str) -> i64 {
     page.split(&format!("id=\"{id}\">"))
         .nth(1)
@@ -229,16 +240,7 @@ async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree() -> anyhow
     assert_eq!(cell(&page, "received"), 1);
     // The chart data is the tables' data: its weekly sum is the API's person-times.
     // The page's JSON data block, which the chart script draws.
-    let json = page
-        .split("id=\"stats-data\"")
-        .nth(1)
-        .and_then(|rest| rest.split_once('>'))
-        .and_then(|(_, body)| body.split_once("</script>"))
-        .map_or("{}", |(json, _)| json);
-    let stats: serde_json::Value = serde_json::Deserializer::from_str(json)
-        .into_iter::<serde_json::Value>()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no chart data"))??;
+    let stats = chart_data(&page)?;
     let week_sum: i64 = stats["by_week"]
         .as_array()
         .into_iter()
@@ -468,5 +470,189 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
         "{row}"
     );
     assert!(row.contains("rating score 9 is out of range"), "{row}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walk_in_services_set_in_the_console_reach_the_kiosk_and_count_as_their_own_kind()
+-> anyhow::Result<()> {
+    use linli_core::node::{CheckInOutcome, NewWalkIn};
+    init_logging();
+    let server = TestServer::start().await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let console = sign_in(&server).await?;
+    // Every new hall starts with the standard five.
+    let page = console
+        .get("admin/services?hall=xianfeng")
+        .await?
+        .text()
+        .await?;
+    for name in ["办事", "咨询", "医保办理", "社保办理", "便民服务"] {
+        assert!(page.contains(name), "{name}");
+    }
+    // The hall adds one, renames one and retires one.
+    let add = [("name", "老年证办理"), ("name_en", "Senior citizen card")];
+    assert_eq!(console.post("admin/services/xianfeng", &add).await?, 303);
+    let rename = [
+        ("id", "convenience"),
+        ("name", "便民服务站"),
+        ("name_en", ""),
+    ];
+    assert_eq!(console.post("admin/services/xianfeng", &rename).await?, 303);
+    let retire = "admin/services/xianfeng/consultation/retire";
+    assert_eq!(console.post(retire, &[]).await?, 303);
+    // A blank name is refused with the reason, an unknown service is not
+    // found, and neither changes anything.
+    let resp = console
+        .http
+        .post(console.base.join("admin/services/xianfeng")?)
+        .header("cookie", &console.cookie)
+        .form(&[("csrf", console.csrf.as_str()), ("name", "  ")])
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await?.contains("请填写服务名称"));
+    let unknown = [("id", "no-such-service"), ("name", "办事")];
+    assert_eq!(
+        console.post("admin/services/xianfeng", &unknown).await?,
+        404
+    );
+    let listed = server.api.get("api/v1/halls/xianfeng/services").await?;
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .any(|s| s["id"] == "consultation" && s["retired"] == true)
+    );
+
+    // The kiosk gets the list: the new one last, the retired one gone.
+    let services = eventually(
+        Duration::from_secs(20),
+        "the services on the kiosk",
+        || async {
+            let s = kiosk.node().services().await?;
+            let names: Vec<&str> = s.iter().map(|(_, s)| s.name.as_str()).collect();
+            Ok(
+                (names == ["办事", "医保办理", "社保办理", "便民服务站", "老年证办理"])
+                    .then_some(s),
+            )
+        },
+    )
+    .await?;
+    let senior = services[4].0.clone();
+
+    // Three named check-ins to an activity, five walk-ins (one with a
+    // companion, one without a number), and a repeat that counts once.
+    kiosk.record_checkins("act-a", 3, 6).await?;
+    for i in 0..4 {
+        let outcome = kiosk
+            .node()
+            .record_walk_in(NewWalkIn {
+                service: senior.clone(),
+                resident: Some(ResidentInput {
+                    phone: test_phone(7, i)?,
+                    name: None,
+                }),
+                companions: u32::from(i == 0),
+            })
+            .await?;
+        assert!(matches!(outcome, CheckInOutcome::Recorded(_)));
+    }
+    kiosk
+        .node()
+        .record_walk_in(NewWalkIn {
+            service: "medical_insurance".into(),
+            resident: None,
+            companions: 0,
+        })
+        .await?;
+    let again = kiosk
+        .node()
+        .record_walk_in(NewWalkIn {
+            service: senior.clone(),
+            resident: Some(ResidentInput {
+                phone: test_phone(7, 0)?,
+                name: None,
+            }),
+            companions: 0,
+        })
+        .await?;
+    assert_eq!(again, CheckInOutcome::AlreadyCheckedIn);
+    server.api.wait_checkins("xianfeng", 8).await?;
+
+    // The API: walk-ins are their own kind, with their service.
+    let api = server.api.get("api/v1/halls/xianfeng/checkins").await?;
+    assert_eq!(api["person_times"], 9);
+    assert_eq!(api["walk_in_person_times"], 6);
+    let rows = api["checkins"].as_array().cloned().unwrap_or_default();
+    let walk_ins: Vec<_> = rows.iter().filter(|r| r["kind"] == "walk_in").collect();
+    assert_eq!(walk_ins.len(), 5);
+    assert!(
+        walk_ins
+            .iter()
+            .all(|r| r["activity_id"] == "" && r["service"].is_string())
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["kind"] == "activity")
+            .all(|r| r["service"].is_null())
+    );
+
+    // Statistics: a kind of their own, and by service under the hall's names.
+    let page = console
+        .get("admin/stats?hall=xianfeng")
+        .await?
+        .text()
+        .await?;
+    let stats = chart_data(&page)?;
+    let by_kind = stats["by_kind"].as_array().cloned().unwrap_or_default();
+    assert!(
+        by_kind.contains(&serde_json::json!(["到访办事", 6])),
+        "{by_kind:?}"
+    );
+    assert_eq!(
+        stats["by_service"],
+        serde_json::json!([["老年证办理", 5], ["医保办理", 1]])
+    );
+    assert!(page.contains("到访办事（按服务项目）"));
+
+    // The workbook: each walk-in under its service, and the monthly sheet.
+    let xlsx = console
+        .get("admin/export.xlsx?hall=xianfeng")
+        .await?
+        .bytes()
+        .await?;
+    use calamine::{DataType as _, Reader as _};
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec()))?;
+    let checkins = wb.worksheet_range("签到表")?;
+    let text =
+        |r: &[calamine::Data], i: usize| r.get(i).map(ToString::to_string).unwrap_or_default();
+    let walk_in_rows: Vec<_> = checkins
+        .rows()
+        .skip(1)
+        .filter(|r| text(r, 4) == "到访办事")
+        .map(|r| text(r, 3))
+        .collect();
+    assert_eq!(
+        walk_in_rows.iter().filter(|t| *t == "老年证办理").count(),
+        4
+    );
+    assert_eq!(walk_in_rows.iter().filter(|t| *t == "医保办理").count(), 1);
+    let monthly = wb.worksheet_range("服务人次月报")?;
+    let walk_in_month: f64 = monthly
+        .rows()
+        .skip(1)
+        .filter(|r| text(r, 2) == "到访办事")
+        .filter_map(|r| r.get(3).and_then(|c| c.get_float()))
+        .sum();
+    assert_eq!(walk_in_month, 6.0);
+
+    // Every change to the list is in the audit log.
+    let audit = console.get("admin/audit").await?.text().await?;
+    for action in ["create_service", "edit_service", "retire_service"] {
+        assert!(audit.contains(action), "{action} audited");
+    }
     Ok(())
 }

@@ -88,6 +88,22 @@ async fn the_demo_console_shows_a_quarter_of_hall_life() -> anyhow::Result<()> {
         report["statsCanvas"].as_i64().unwrap_or(0) >= 3,
         "charts drawn"
     );
+    // Walk-in visits count as their own kind, by service.
+    let walk_ins = stats["by_kind"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|k| k[0] == "到访办事")
+        .and_then(|k| k[1].as_i64())
+        .unwrap_or(0);
+    assert!(walk_ins > 100, "{stats}");
+    assert_eq!(
+        stats["by_service"].as_array().map_or(0, Vec::len),
+        5,
+        "{stats}"
+    );
+    let services = report["servicesText"].as_str().unwrap_or_default();
+    assert!(services.contains("医保办理"), "{services}");
 
     let _ = stop.send(());
     serving.await??;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use linli_core::{
     model::{RequestCategory, ShiftAction},
-    node::{CheckInOutcome, NewCheckIn, ResidentInput},
+    node::{CheckInOutcome, NewCheckIn, NewWalkIn, ResidentInput},
     phone::PhoneNumber,
 };
 use linli_tests::{
@@ -190,6 +190,14 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         ));
     }
     b.node().record_checkin(checkin(ERASED)?).await?;
+    // A walk-in visit too: erased like any check-in.
+    b.node()
+        .record_walk_in(NewWalkIn {
+            service: "medical_insurance".into(),
+            resident: Some(person(ERASED)?),
+            companions: 0,
+        })
+        .await?;
     a.node()
         .record_request(
             RequestCategory::Repair,
@@ -245,7 +253,7 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     web(ERASED.0).await?;
     a.node().wait_synced(WAIT).await?;
     b.node().wait_synced(WAIT).await?;
-    server.api.wait_checkins("xianfeng", 3).await?;
+    server.api.wait_checkins("xianfeng", 4).await?;
     eventually(WAIT, "the request and the shift projected", || async {
         let n = count(
             &core,
@@ -260,7 +268,7 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     let before = stats(&console).await?;
     assert_eq!(
         before,
-        ("3".to_string(), "2".to_string()),
+        ("4".to_string(), "2".to_string()),
         "visits, residents"
     );
     let gone = traces_of(&core, &[&a, &b], ERASED).await?;
@@ -319,7 +327,7 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         .await?;
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0].0, "admin");
-    assert!(audit[0].2.contains("6 records"), "{audit:?}");
+    assert!(audit[0].2.contains("7 records"), "{audit:?}");
 
     // The kiosks sync: A comes back online and carries its offline visit
     // into the rebuilt ledger.
@@ -344,14 +352,14 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         .await?;
     }
     a.node().wait_synced(WAIT).await?;
-    server.api.wait_checkins("xianfeng", 5).await?;
+    server.api.wait_checkins("xianfeng", 6).await?;
     eventually(WAIT, "the late record erased", || async {
         let n = count(
             &core,
             "SELECT count(*) FROM checkins WHERE phone_hash = 'erased'",
         )
         .await?;
-        Ok((n == 3).then_some(()))
+        Ok((n == 4).then_some(()))
     })
     .await?;
 
@@ -406,7 +414,17 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
             "SELECT count(*) FROM checkins WHERE phone_hash = 'erased'"
         )
         .await?,
-        3
+        4,
+        "three check-ins and the walk-in"
+    );
+    assert_eq!(
+        count(
+            &core,
+            "SELECT count(*) FROM checkins WHERE phone_hash = 'erased' AND service = 'medical_insurance' AND sealed = ''"
+        )
+        .await?,
+        1,
+        "the walk-in stays a walk-in, for its service, without the resident"
     );
     assert_eq!(
         count(
@@ -440,13 +458,13 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     );
     assert_eq!(
         stats(&console).await?,
-        ("4".to_string(), "2".to_string()),
+        ("5".to_string(), "2".to_string()),
         "one named visit more, and still two distinct residents"
     );
     assert_eq!(
         count(&core, "SELECT COALESCE(SUM(persons), 0) FROM checkin_days").await?,
-        4 * 2 + 3,
-        "person-times: four named check-ins with a companion each, and the headcount of three"
+        4 * 2 + 3 + 1,
+        "person-times: four named check-ins with a companion each, the headcount of three, the walk-in"
     );
     assert_eq!(
         count(

@@ -71,3 +71,62 @@ pub fn shift_event(doc: &Automerge, id: &str) -> Result<Option<ShiftEvent>> {
 pub fn checkin_ids(doc: &Automerge) -> Result<Vec<String>> {
     record_keys(doc, CHECKINS)
 }
+
+#[cfg(test)]
+mod tests {
+    use automerge::{ObjType, ROOT, ReadDoc, ScalarValue, transaction::Transactable};
+
+    use super::*;
+
+    /// A check-in as a writer that predates walk-ins (or the JavaScript
+    /// client, which leaves out what it has not got) writes it: no
+    /// `service` key at all.
+    #[test]
+    fn a_checkin_without_a_service_key_reads_as_an_activity_checkin() {
+        let mut doc = new_ledger("h", "k", "2026-12-04").expect("ledger");
+        let id = "019ab000-0000-7000-8000-000000000001";
+        doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+            let (_, map) = tx.get(ROOT, CHECKINS)?.expect("map");
+            let c = tx.put_object(&map, id, ObjType::Map)?;
+            tx.put(&c, "activity_id", "act")?;
+            tx.put(&c, "resident", ScalarValue::Null)?;
+            tx.put(&c, "headcount", 3_i64)?;
+            tx.put(&c, "companions", 0_i64)?;
+            tx.put(&c, "kiosk_id", "k")?;
+            tx.put(&c, "at_ms", 1_i64)?;
+            Ok(())
+        })
+        .expect("write");
+        let c = checkin(&doc, id).expect("fits").expect("there");
+        assert_eq!(c.service, None);
+        assert!(!c.is_walk_in());
+        assert!(c.validate().is_ok());
+        assert_eq!(c.person_times(), 3);
+    }
+
+    #[test]
+    fn a_walk_in_round_trips_through_the_ledger() {
+        let mut doc = new_ledger("h", "k", "2026-12-04").expect("ledger");
+        let c = CheckIn {
+            activity_id: String::new(),
+            service: Some("medical_insurance".into()),
+            resident: None,
+            headcount: 1,
+            companions: 1,
+            kiosk_id: "k".into(),
+            at_ms: 5,
+        };
+        add_checkin(&mut doc, "w1", &c).expect("add");
+        assert_eq!(checkin(&doc, "w1").expect("fits"), Some(c.clone()));
+        let both = CheckIn {
+            activity_id: "act".into(),
+            ..c
+        };
+        assert!(add_checkin(&mut doc, "w2", &both).is_err(), "refused");
+        assert!(!contains(&doc, CHECKINS, "w2").expect("read"));
+        assert_eq!(
+            super::super::record_count(&doc, CHECKINS).expect("count"),
+            1
+        );
+    }
+}

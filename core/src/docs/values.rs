@@ -5,7 +5,21 @@
 //! Both mean the same to Linli, so record fields accept either.
 
 use automerge::ObjId;
-use autosurgeon::{Hydrate, HydrateError, Prop, ReadDoc};
+use autosurgeon::{Hydrate, HydrateError, MaybeMissing, Prop, ReadDoc};
+
+/// An optional field: null and a key that is not there at all (a writer
+/// that predates the field, or one that leaves out what it has not got)
+/// both read as `None`.
+fn optional<D: ReadDoc, T: Hydrate>(
+    doc: &D,
+    obj: &ObjId,
+    prop: Prop<'_>,
+) -> Result<Option<T>, HydrateError> {
+    Ok(match MaybeMissing::<Option<T>>::hydrate(doc, obj, prop)? {
+        MaybeMissing::Missing => None,
+        MaybeMissing::Present(v) => v,
+    })
+}
 
 struct StrOrText(String);
 
@@ -32,7 +46,7 @@ pub fn opt_string<D: ReadDoc>(
     obj: &ObjId,
     prop: Prop<'_>,
 ) -> Result<Option<String>, HydrateError> {
-    Ok(Option::<StrOrText>::hydrate(doc, obj, prop)?.map(|s| s.0))
+    Ok(optional::<D, StrOrText>(doc, obj, prop)?.map(|s| s.0))
 }
 
 struct Count(u32);
@@ -56,11 +70,11 @@ pub fn count<D: ReadDoc>(doc: &D, obj: &ObjId, prop: Prop<'_>) -> Result<u32, Hy
     Ok(Count::hydrate(doc, obj, prop)?.0)
 }
 
-/// An optional count.
+/// An optional count (null or missing is `None`).
 pub fn opt_count<D: ReadDoc>(
     doc: &D,
     obj: &ObjId,
     prop: Prop<'_>,
 ) -> Result<Option<u32>, HydrateError> {
-    Ok(Option::<Count>::hydrate(doc, obj, prop)?.map(|c| c.0))
+    Ok(optional::<D, Count>(doc, obj, prop)?.map(|c| c.0))
 }
