@@ -867,6 +867,27 @@ impl KioskNode {
 
     /// The hall calendar's activities, once the calendar has been loaded.
     pub async fn activities(&self) -> Result<Vec<(String, Activity)>> {
+        Ok(self
+            .read_calendar(calendar::activities)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The walk-in services the hall offers now (retired ones left out),
+    /// in the kiosk's order, once the calendar has been loaded.
+    pub async fn services(&self) -> Result<Vec<(String, WalkInService)>> {
+        let all = self
+            .read_calendar(calendar::services)
+            .await?
+            .unwrap_or_default();
+        Ok(all.into_iter().filter(|(_, s)| !s.retired).collect())
+    }
+
+    /// Read the hall calendar; `None` until it has been loaded.
+    async fn read_calendar<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&automerge::Automerge) -> Result<T> + Send + 'static,
+    ) -> Result<Option<T>> {
         let handle = self
             .shared
             .calendar
@@ -874,25 +895,9 @@ impl KioskNode {
             .map_err(|_| Error::Stopped)?
             .clone();
         match handle {
-            Some(h) => h.with_document_async(|d| calendar::activities(d)).await?,
-            None => Ok(Vec::new()),
+            Some(h) => Ok(Some(h.with_document_async(|d| read(d)).await??)),
+            None => Ok(None),
         }
-    }
-
-    /// The walk-in services the hall offers now (retired ones left out),
-    /// in the kiosk's order, once the calendar has been loaded.
-    pub async fn services(&self) -> Result<Vec<(String, WalkInService)>> {
-        let handle = self
-            .shared
-            .calendar
-            .lock()
-            .map_err(|_| Error::Stopped)?
-            .clone();
-        let all = match handle {
-            Some(h) => h.with_document_async(|d| calendar::services(d)).await??,
-            None => Vec::new(),
-        };
-        Ok(all.into_iter().filter(|(_, s)| !s.retired).collect())
     }
 
     /// The hall's name from the calendar (or pairing).
