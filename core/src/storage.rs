@@ -1,9 +1,18 @@
 //! samod's [`samod::Storage`] over SQLite, used by kiosk and server alike.
 //!
-//! One row per storage key (`a/b/c`), one transaction per put. samod's
-//! trait cannot return errors, so a failed write is retried with backoff
-//! until it succeeds — never dropped — and meanwhile [`StorageHealth`]
-//! says so, for the kiosk's status strip and the server's metrics.
+//! One row per storage key (`a/b/c`). Writes are group-committed: a write
+//! waits in a queue, one writer at a time takes every write queued so far
+//! and commits them in one transaction (one fsync), and each write's
+//! future resolves only once its transaction is durable. Under load —
+//! many kiosks' changes arriving at once — the writes that queue while a
+//! commit is on disk share the next one; a lone write commits at once.
+//! A batch that fails is committed again write by write, so one write that
+//! does not fit (a full store) holds up no other.
+//!
+//! samod's trait cannot return errors, so a failed write is retried with
+//! backoff until it succeeds — never dropped — and meanwhile
+//! [`StorageHealth`] says so, for the kiosk's status strip and the
+//! server's metrics.
 
 use std::{
     collections::HashMap,
@@ -39,6 +48,65 @@ struct Inner {
     path: PathBuf,
     health: Mutex<StorageHealth>,
     closing: std::sync::atomic::AtomicBool,
+    queue: Mutex<WriteQueue>,
+    /// Writes committed, and the transactions they took.
+    writes: std::sync::atomic::AtomicU64,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+/// One write to the store.
+enum WriteOp {
+    Put(String, Arc<Vec<u8>>),
+    Delete(String),
+}
+
+impl WriteOp {
+    fn apply(&self, c: &Connection) -> Result<()> {
+        match self {
+            WriteOp::Put(key, data) => c
+                .prepare_cached(
+                    "INSERT INTO samod_storage (key, data) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+                )
+                .and_then(|mut s| s.execute(params![key, data.as_slice()]))
+                .map(|_| ())
+                .map_err(|e| Error::store(format!("writing {key}"), e)),
+            WriteOp::Delete(key) => c
+                .prepare_cached("DELETE FROM samod_storage WHERE key = ?1")
+                .and_then(|mut s| s.execute([key]))
+                .map(|_| ())
+                .map_err(|e| Error::store(format!("deleting {key}"), e)),
+        }
+    }
+}
+
+struct Pending {
+    op: WriteOp,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// Writes waiting for the next commit, and whether a writer is at work.
+#[derive(Default)]
+struct WriteQueue {
+    pending: Vec<Pending>,
+    writing: bool,
+}
+
+/// Resets the queue if the writer unwinds: the writes it held and those
+/// still queued are dropped unanswered, so their callers see the writer
+/// gone and try again (`write_until_done`), and the next write starts a
+/// new writer.
+struct WriterGuard<'a>(&'a Mutex<WriteQueue>);
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(mut q) = self.0.lock()
+        {
+            q.pending.clear();
+            q.writing = false;
+        }
+    }
 }
 
 /// A SQLite-backed samod storage. Cheap to clone.
@@ -66,6 +134,9 @@ impl SqliteStorage {
                 path: path.to_path_buf(),
                 health: Mutex::new(StorageHealth::default()),
                 closing: std::sync::atomic::AtomicBool::new(false),
+                queue: Mutex::new(WriteQueue::default()),
+                writes: std::sync::atomic::AtomicU64::new(0),
+                commits: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -224,25 +295,115 @@ impl SqliteStorage {
         })
     }
 
-    fn put_sync(&self, key: &StorageKey, data: &[u8]) -> Result<()> {
-        self.with_conn(|c| {
-            c.prepare_cached(
-                "INSERT INTO samod_storage (key, data) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-            )
-            .and_then(|mut s| s.execute(params![key_text(key), data]))
-            .map(|_| ())
-            .map_err(|e| Error::store(format!("writing {key}"), e))
+    /// Writes committed so far, and the transactions they took (fewer
+    /// when writes arrived together and shared commits).
+    pub fn write_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.inner.writes.load(Relaxed),
+            self.inner.commits.load(Relaxed),
+        )
+    }
+
+    /// Queue `op` for the next commit; resolves once that commit is durable
+    /// (or failed). Starts a writer if none is at work.
+    async fn write(&self, op: WriteOp) -> Result<()> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut q = self
+                .inner
+                .queue
+                .lock()
+                .map_err(|_| Error::store("queueing a write", rusqlite::Error::InvalidQuery))?;
+            q.pending.push(Pending { op, done });
+            !std::mem::replace(&mut q.writing, true)
+        };
+        if start {
+            let this = self.clone();
+            drop(tokio::task::spawn_blocking(move || this.write_queued()));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::Io {
+                context: "store writer".into(),
+                source: std::io::Error::other("the writer stopped before committing"),
+            })
         })
     }
 
-    fn delete_sync(&self, key: &StorageKey) -> Result<()> {
-        self.with_conn(|c| {
-            c.prepare_cached("DELETE FROM samod_storage WHERE key = ?1")
-                .and_then(|mut s| s.execute([key_text(key)]))
-                .map(|_| ())
-                .map_err(|e| Error::store(format!("deleting {key}"), e))
-        })
+    /// The writer: commit what is queued, batch after batch, until the
+    /// queue is empty.
+    fn write_queued(&self) {
+        let _guard = WriterGuard(&self.inner.queue);
+        loop {
+            let batch = match self.inner.queue.lock() {
+                Ok(mut q) if q.pending.is_empty() => {
+                    q.writing = false;
+                    return;
+                }
+                Ok(mut q) => std::mem::take(&mut q.pending),
+                // A poisoned queue: nothing more can be taken from it; the
+                // callers' senders drop with it and they try again.
+                Err(_) => return,
+            };
+            let ops: Vec<&WriteOp> = batch.iter().map(|p| &p.op).collect();
+            let results = self.commit(&ops);
+            for (p, r) in batch.into_iter().zip(results) {
+                let _ = p.done.send(r);
+            }
+        }
+    }
+
+    /// Commit `ops` in one transaction; if that fails, each in its own, so
+    /// only what does not fit fails. One result per op.
+    fn commit(&self, ops: &[&WriteOp]) -> Vec<Result<()>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut conn = match self.inner.conn.lock() {
+            Ok(c) => c,
+            Err(_) => {
+                return ops
+                    .iter()
+                    .map(|_| {
+                        Err(Error::store(
+                            "locking the store",
+                            rusqlite::Error::InvalidQuery,
+                        ))
+                    })
+                    .collect();
+            }
+        };
+        let one_by_one = |c: &Connection| -> Vec<Result<()>> {
+            ops.iter()
+                .map(|op| {
+                    let r = op.apply(c);
+                    if r.is_ok() {
+                        self.inner.writes.fetch_add(1, Relaxed);
+                        self.inner.commits.fetch_add(1, Relaxed);
+                    }
+                    r
+                })
+                .collect()
+        };
+        if ops.len() == 1 {
+            return one_by_one(&conn);
+        }
+        let together = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| Error::store("starting a write", e))
+            .and_then(|tx| {
+                for op in ops {
+                    op.apply(&tx)?;
+                }
+                tx.commit()
+                    .map_err(|e| Error::store("committing writes", e))
+            });
+        match together {
+            Ok(()) => {
+                self.inner.writes.fetch_add(ops.len() as u64, Relaxed);
+                self.inner.commits.fetch_add(1, Relaxed);
+                ops.iter().map(|_| Ok(())).collect()
+            }
+            Err(_) => one_by_one(&conn),
+        }
     }
 
     fn record_result(&self, result: &Result<()>) {
@@ -257,26 +418,13 @@ impl SqliteStorage {
         }
     }
 
-    /// Run a write on a blocking thread, retrying with backoff (50 ms up
-    /// to 5 s) until it succeeds. samod's trait has no way to report
-    /// failure, and dropping the write would lose data.
-    async fn write_until_done(
-        &self,
-        what: &'static str,
-        op: impl Fn(&Self) -> Result<()> + Clone + Send + 'static,
-    ) {
+    /// Write through the queue, retrying with backoff (50 ms up to 5 s)
+    /// until it succeeds. samod's trait has no way to report failure, and
+    /// dropping the write would lose data.
+    async fn write_until_done(&self, what: &'static str, op: impl Fn() -> WriteOp) {
         let mut delay = Duration::from_millis(50);
         loop {
-            let this = self.clone();
-            let op = op.clone();
-            let result = tokio::task::spawn_blocking(move || op(&this))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(Error::Io {
-                        context: "store worker".into(),
-                        source: std::io::Error::other(e.to_string()),
-                    })
-                });
+            let result = self.write(op()).await;
             self.record_result(&result);
             match result {
                 Ok(()) => return,
@@ -332,17 +480,18 @@ impl samod::storage::Storage for SqliteStorage {
 
     fn put(&self, key: StorageKey, data: Vec<u8>) -> impl Future<Output = ()> + Send {
         let this = self.clone();
-        let data = Arc::new(data);
+        let (key, data) = (key_text(&key), Arc::new(data));
         async move {
-            this.write_until_done("storage put", move |s| s.put_sync(&key, &data))
+            this.write_until_done("storage put", || WriteOp::Put(key.clone(), data.clone()))
                 .await
         }
     }
 
     fn delete(&self, key: StorageKey) -> impl Future<Output = ()> + Send {
         let this = self.clone();
+        let key = key_text(&key);
         async move {
-            this.write_until_done("storage delete", move |s| s.delete_sync(&key))
+            this.write_until_done("storage delete", || WriteOp::Delete(key.clone()))
                 .await
         }
     }
@@ -356,6 +505,19 @@ mod tests {
 
     fn key(parts: &[&str]) -> StorageKey {
         StorageKey::from_parts(parts.iter().copied()).expect("key")
+    }
+
+    /// Cap the store at its size now plus `room` pages (`None`: uncap).
+    fn cap(s: &SqliteStorage, room: Option<i64>) {
+        s.with_conn(|c| {
+            let pages: i64 = c
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(|e| Error::store("x", e))?;
+            let max = room.map_or(1_000_000, |r| pages + r);
+            c.query_row(&format!("PRAGMA max_page_count={max}"), [], |_| Ok(()))
+                .map_err(|e| Error::store("x", e))
+        })
+        .expect("cap");
     }
 
     #[tokio::test]
@@ -381,6 +543,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn writes_that_arrive_together_share_a_commit_and_each_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s =
+            SqliteStorage::open(&dir.path().join("s.sqlite3"), DbOptions::default()).expect("open");
+        let writes: Vec<_> = (0..200)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(
+                    async move { s.put(key(&["d", &format!("c{i:03}")]), vec![1; 100]).await },
+                )
+            })
+            .collect();
+        for w in writes {
+            w.await.expect("write");
+        }
+        assert_eq!(s.load_range(key(&["d"])).await.len(), 200);
+        let (written, commits) = s.write_counts();
+        assert_eq!(written, 200);
+        assert!(
+            commits <= 20,
+            "200 writes queued at once took {commits} commits"
+        );
+        // A lone write commits by itself, at once.
+        s.put(key(&["d", "lone"]), vec![2]).await;
+        assert_eq!(s.write_counts(), (201, commits + 1));
+    }
+
+    #[tokio::test]
+    async fn a_write_that_does_not_fit_holds_up_none_of_those_committed_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s =
+            SqliteStorage::open(&dir.path().join("s.sqlite3"), DbOptions::default()).expect("open");
+        s.put(key(&["d", "first"]), vec![7; 10]).await;
+        // Room for small rows, not for a 256 KiB one.
+        cap(&s, Some(8));
+        let big = {
+            let s = s.clone();
+            tokio::spawn(async move { s.put(key(&["d", "big"]), vec![9; 256 * 1024]).await })
+        };
+        let small: Vec<_> = (0..10)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.put(key(&["d", &format!("s{i}")]), vec![i; 20]).await })
+            })
+            .collect();
+        for w in small {
+            tokio::time::timeout(Duration::from_secs(10), w)
+                .await
+                .expect("the small writes complete while the big one cannot")
+                .expect("task");
+        }
+        assert!(!big.is_finished(), "the big write waits for room");
+        assert_eq!(s.load_range(key(&["d"])).await.len(), 11);
+        cap(&s, None);
+        tokio::time::timeout(Duration::from_secs(10), big)
+            .await
+            .expect("completes")
+            .expect("task");
+        assert_eq!(s.load_range(key(&["d"])).await.len(), 12);
+    }
+
+    #[tokio::test]
     async fn data_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.sqlite3");
@@ -398,19 +622,7 @@ mod tests {
         let path = dir.path().join("s.sqlite3");
         let s = SqliteStorage::open(&path, DbOptions::default()).expect("open");
         s.put(key(&["d", "small"]), vec![7; 10]).await;
-        let pages: i64 = s
-            .with_conn(|c| {
-                c.query_row("PRAGMA page_count", [], |r| r.get(0))
-                    .map_err(|e| Error::store("x", e))
-            })
-            .expect("pages");
-        s.with_conn(|c| {
-            c.query_row(&format!("PRAGMA max_page_count={}", pages + 1), [], |_| {
-                Ok(())
-            })
-            .map_err(|e| Error::store("x", e))
-        })
-        .expect("cap");
+        cap(&s, Some(1));
         let big = s.clone();
         let write =
             tokio::spawn(async move { big.put(key(&["d", "big"]), vec![9; 64 * 1024]).await });
@@ -432,11 +644,7 @@ mod tests {
             "old data intact"
         );
         // Space returns: the same write completes by itself.
-        s.with_conn(|c| {
-            c.query_row("PRAGMA max_page_count=1000000", [], |_| Ok(()))
-                .map_err(|e| Error::store("x", e))
-        })
-        .expect("uncap");
+        cap(&s, None);
         tokio::time::timeout(Duration::from_secs(10), write)
             .await
             .expect("completes")
