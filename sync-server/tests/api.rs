@@ -81,6 +81,12 @@ async fn healthz_answers_without_a_token() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["protocol"], linli_core::protocol::PROTOCOL_VERSION);
+    let (writes, commits) = (
+        body["store"]["writes"].as_u64().expect("writes"),
+        body["store"]["commits"].as_u64().expect("commits"),
+    );
+    assert!(writes > 0, "the halls' documents were written: {body}");
+    assert!(commits > 0 && commits <= writes, "{body}");
 }
 
 #[tokio::test]

@@ -28,6 +28,26 @@ pub struct ManyReport {
     pub end_rss_kib: u64,
     /// Server peak resident memory, KiB.
     pub peak_rss_kib: u64,
+    /// Document writes the server's store made during the run, and the
+    /// commits they took (its `/healthz`).
+    pub store_writes: u64,
+    /// See `store_writes`.
+    pub store_commits: u64,
+}
+
+/// The server's store counters from its `/healthz`: (writes, commits).
+async fn store_counts(sync_url: &url::Url) -> anyhow::Result<(u64, u64)> {
+    let mut url = sync_url.clone();
+    url.set_path("/healthz");
+    url.set_query(None);
+    let _ = url.set_scheme(if sync_url.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    });
+    let v: serde_json::Value = reqwest::get(url).await?.json().await?;
+    let n = |k: &str| v["store"][k].as_u64().unwrap_or(0);
+    Ok((n("writes"), n("commits")))
 }
 
 /// Run `kiosks` clients, `per_hall` to a hall, against a fresh server
@@ -62,6 +82,7 @@ pub async fn run(
     }
     eprintln!();
     let connect_s = started.elapsed().as_secs_f64();
+    let store_before = store_counts(&server.sync_url).await?;
 
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -122,6 +143,7 @@ pub async fn run(
         t.await??;
     }
     let _ = sampler.await;
+    let store_after = store_counts(&server.sync_url).await?;
     let end_rss_kib = proc_status_kib(pid, "VmRSS:")?;
     let peak_rss_kib = proc_status_kib(pid, "VmHWM:")?;
     server.proc.kill().await;
@@ -134,5 +156,7 @@ pub async fn run(
         errors: errors.load(std::sync::atomic::Ordering::Relaxed),
         end_rss_kib,
         peak_rss_kib,
+        store_writes: store_after.0.saturating_sub(store_before.0),
+        store_commits: store_after.1.saturating_sub(store_before.1),
     })
 }

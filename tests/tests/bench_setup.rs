@@ -64,8 +64,8 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
         .collect();
-    // Tap to disk 3, reconnect 4, side by side 3, many kiosks 3.
-    assert_eq!(figures.len(), 13, "{stdout}");
+    // Tap to disk 3, reconnect 4, side by side 3, many kiosks 4.
+    assert_eq!(figures.len(), 14, "{stdout}");
     for f in &figures {
         assert!(f["figure"].is_string() && f["value"].is_string(), "{f}");
     }
@@ -90,6 +90,19 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         .find(|f| f["figure"].as_str().is_some_and(|s| s.contains("errors")))
         .expect("the many-kiosks errors figure");
     assert_eq!(many["errors"], 0, "{many}");
+    let store = figures
+        .iter()
+        .find(|f| {
+            f["figure"]
+                .as_str()
+                .is_some_and(|s| s.contains("writes / commits"))
+        })
+        .expect("the store's writes and commits");
+    assert!(
+        store["writes"].as_u64().unwrap_or(0) >= store["commits"].as_u64().unwrap_or(0)
+            && store["commits"].as_u64().unwrap_or(0) > 0,
+        "{store}"
+    );
 
     // Without --json: the table, as the README shows it.
     let table = bench(&[

@@ -163,11 +163,15 @@ impl FromRequestParts<AppState> for KioskAuth {
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    // Document writes since start and the commits they took: writes that
+    // arrive together share a commit (see `linli_core::storage`).
+    let (writes, commits) = state.core.storage.write_counts();
     Json(serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "protocol": linli_core::protocol::PROTOCOL_VERSION,
         "sync_connections": state.core.registry.connection_count(),
+        "store": { "writes": writes, "commits": commits },
     }))
 }
 

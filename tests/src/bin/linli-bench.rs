@@ -468,6 +468,21 @@ async fn main() -> anyhow::Result<()> {
             ),
             json!({ "errors": report.errors, "connect_s": report.connect_s }),
         );
+        let per_commit = report.store_writes as f64 / report.store_commits.max(1) as f64;
+        out.emit(
+            (
+                format!("{label}: server store writes / commits (group commit)"),
+                format!(
+                    "{} / {} = {per_commit:.2} writes a commit",
+                    report.store_writes, report.store_commits
+                ),
+            ),
+            json!({
+                "writes": report.store_writes,
+                "commits": report.store_commits,
+                "ratio": per_commit,
+            }),
+        );
     }
 
     // 5. Years of documents.
