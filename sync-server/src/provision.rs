@@ -84,8 +84,7 @@ pub async fn put_service(
     mut service: WalkInService,
 ) -> Result<String> {
     service.validate()?;
-    let hall = require_hall(core, hall_id).await?;
-    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
+    let handle = calendar_of(core, hall_id).await?;
     let key = id.unwrap_or_else(|| RecordId::new().to_string());
     let id = key.clone();
     handle
@@ -106,8 +105,7 @@ pub async fn put_service(
 /// Every walk-in service of a hall's calendar (retired ones too), in the
 /// kiosk's order.
 pub async fn services(core: &ServerCore, hall_id: &str) -> Result<Vec<(String, WalkInService)>> {
-    let hall = require_hall(core, hall_id).await?;
-    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
+    let handle = calendar_of(core, hall_id).await?;
     Ok(handle
         .with_document_async(|d| calendar::services(d))
         .await??)
@@ -263,6 +261,12 @@ pub async fn require_kiosk(core: &ServerCore, id: &str) -> Result<Kiosk> {
 }
 
 /// A document of `hall_id`, in the hall's repo.
+/// A hall's calendar document.
+async fn calendar_of(core: &ServerCore, hall_id: &str) -> Result<HallDoc> {
+    let hall = require_hall(core, hall_id).await?;
+    hall_doc(core, hall_id, &hall.calendar_doc).await
+}
+
 async fn hall_doc(core: &ServerCore, hall_id: &str, doc_id: &str) -> Result<HallDoc> {
     let id = DocumentId::from_str(doc_id)
         .map_err(|e| Error::BadRequest(format!("document id {doc_id}: {e}")))?;
@@ -280,8 +284,7 @@ pub async fn put_activity(
     activity: Activity,
 ) -> Result<String> {
     activity.validate()?;
-    let hall = require_hall(core, hall_id).await?;
-    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
+    let handle = calendar_of(core, hall_id).await?;
     let id = id.unwrap_or_else(|| RecordId::new().to_string());
     let key = id.clone();
     handle
@@ -292,8 +295,7 @@ pub async fn put_activity(
 
 /// The activities of a hall's calendar.
 pub async fn activities(core: &ServerCore, hall_id: &str) -> Result<Vec<(String, Activity)>> {
-    let hall = require_hall(core, hall_id).await?;
-    let handle = hall_doc(core, hall_id, &hall.calendar_doc).await?;
+    let handle = calendar_of(core, hall_id).await?;
     Ok(handle
         .with_document_async(|d| calendar::activities(d))
         .await??)
