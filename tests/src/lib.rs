@@ -16,8 +16,12 @@
 //! - [`seed`]: projected rows written straight into a server's database.
 //! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
 //! - [`soak`]: many kiosks for a long time; server memory over time.
+//! - [`versus`] and [`connected`]: linli-server beside the Node.js sync
+//!   server, kiosks reconnecting with whole ledgers and kiosks writing
+//!   while connected.
 
 pub mod browser;
+pub mod connected;
 pub mod console_bench;
 pub mod disk;
 pub mod fault;

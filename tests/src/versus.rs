@@ -208,7 +208,7 @@ pub async fn node(package_dir: &Path, w: Workload) -> anyhow::Result<Outcome> {
         })
         .collect();
     let url: url::Url = format!("ws://127.0.0.1:{}/", server.port).parse()?;
-    let pid = server.child.id().context("node pid")?;
+    let pid = server.pid()?;
     run(pid, &url, &server.peer_id, clients, w).await
 }
 
@@ -288,33 +288,46 @@ pub async fn server_has_all(handle: &samod::DocHandle, conn: samod::ConnectionId
     }
 }
 
-/// A `@automerge/automerge-repo-sync-server` process.
-struct NodeServer {
+/// `npm ci` in `package_dir` unless `installed` (a file it installs) is
+/// there already.
+pub async fn npm_ci_unless(package_dir: &Path, installed: &Path) -> anyhow::Result<()> {
+    if installed.exists() {
+        return Ok(());
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(package_dir)
+        // Its report goes with the bench's progress, off the figures.
+        .stdout(std::io::stderr())
+        .status()
+        .await
+        .context("running npm (install Node.js and npm)")?;
+    anyhow::ensure!(
+        status.success(),
+        "npm ci in {} failed",
+        package_dir.display()
+    );
+    Ok(())
+}
+
+/// A `@automerge/automerge-repo-sync-server` process on 127.0.0.1 with its
+/// own data directory (killed when dropped).
+pub struct NodeServer {
     child: Child,
-    port: u16,
-    peer_id: String,
+    /// Its port.
+    pub port: u16,
+    /// Its peer id.
+    pub peer_id: String,
     _data: tempfile::TempDir,
 }
 
 impl NodeServer {
-    async fn start(package_dir: &Path) -> anyhow::Result<Self> {
+    /// Start it; `package_dir` holds its `node_modules` (installed with
+    /// `npm ci` when missing).
+    pub async fn start(package_dir: &Path) -> anyhow::Result<Self> {
         let entry =
             package_dir.join("node_modules/@automerge/automerge-repo-sync-server/src/index.js");
-        if !entry.exists() {
-            let status = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                .current_dir(package_dir)
-                // Its report goes with the bench's progress, off the figures.
-                .stdout(std::io::stderr())
-                .status()
-                .await
-                .context("running npm (install Node.js and npm)")?;
-            anyhow::ensure!(
-                status.success(),
-                "npm ci in {} failed",
-                package_dir.display()
-            );
-        }
+        npm_ci_unless(package_dir, &entry).await?;
         let data = tempfile::tempdir()?;
         let port = fault::free_port()?.port();
         let mut child = Command::new("node")
@@ -349,6 +362,11 @@ impl NodeServer {
             peer_id: format!("storage-server-{}", hostname.trim()),
             _data: data,
         })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("node pid")
     }
 }
 

@@ -1,6 +1,7 @@
 //! `linli-bench` runs on a fresh machine as the README says: its
-//! side-by-side run installs the Node.js Automerge sync server with
-//! `npm ci` from the committed lock file (here into a fresh copy of
+//! side-by-side runs install the Node.js Automerge sync server and the
+//! JavaScript automerge-repo client with `npm ci` from the committed lock
+//! files (here into a fresh copy of
 //! `tests/bench-node`, as a new checkout has it), and every figure prints,
 //! as JSON lines with `--json` and as the table without. Tiny sizes: this
 //! checks the bench's set-up path and its output, not its figures.
@@ -27,6 +28,11 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
     for file in ["package.json", "package-lock.json"] {
         std::fs::copy(committed.join(file), package.path().join(file)).expect("copy");
     }
+    let client = package.path().join("client");
+    std::fs::create_dir(&client).expect("client dir");
+    for file in ["package.json", "package-lock.json", "connected.mjs"] {
+        std::fs::copy(committed.join("client").join(file), client.join(file)).expect("copy");
+    }
     let dir = package.path().to_string_lossy().to_string();
     let stdout = bench(&[
         "--json",
@@ -40,6 +46,10 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "2",
         "--versus-checkins",
         "5",
+        "--connected-kiosks",
+        "2",
+        "--connected-records",
+        "3",
         "--many-kiosks",
         "2",
         "--many-per-hall",
@@ -60,12 +70,19 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
             .exists(),
         "npm ci installed the Node.js server from the lock file"
     );
+    assert!(
+        client
+            .join("node_modules/@automerge/automerge-repo/package.json")
+            .exists(),
+        "npm ci installed the JavaScript client from its lock file"
+    );
     let figures: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
         .collect();
-    // Tap to disk 3, reconnect 4, side by side 3, many kiosks 4.
-    assert_eq!(figures.len(), 14, "{stdout}");
+    // Tap to disk 3, reconnect 4, side by side 3, connected 4, many
+    // kiosks 4.
+    assert_eq!(figures.len(), 18, "{stdout}");
     for f in &figures {
         assert!(f["figure"].is_string() && f["value"].is_string(), "{f}");
     }
@@ -77,7 +94,7 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
                 .is_some_and(|s| s.contains("linli / Node"))
         })
         .collect();
-    assert_eq!(side_by_side.len(), 3, "{stdout}");
+    assert_eq!(side_by_side.len(), 6, "{stdout}");
     for f in side_by_side {
         let ratio = f["ratio"].as_f64().unwrap_or(f64::NAN);
         assert!(
@@ -113,6 +130,8 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "--checkins",
         "0",
         "--versus-kiosks",
+        "0",
+        "--connected-kiosks",
         "0",
         "--many-kiosks",
         "0",

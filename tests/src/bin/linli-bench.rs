@@ -13,7 +13,13 @@
 //!    saved size.
 //! 3. Against the Node.js sync server: `--versus-kiosks` samod clients ×
 //!    `--versus-checkins` check-ins, against linli-server and
-//!    `@automerge/automerge-repo-sync-server` (see `linli_tests::versus`).
+//!    `@automerge/automerge-repo-sync-server` (see `linli_tests::versus`):
+//!    kiosks that wrote offline reconnecting with whole ledgers. Beside it,
+//!    the connected workload: `--connected-kiosks` kiosks of one hall each
+//!    writing `--connected-records` check-ins one at a time while
+//!    connected, through the JavaScript automerge-repo client from npm
+//!    (see `linli_tests::connected`): server CPU per record, convergence,
+//!    sync latency, and the client's own CPU.
 //! 4. Many kiosks: `--many-kiosks` connected at once (`--many-per-hall` to
 //!    a hall), each recording one check-in a second for `--many-seconds`
 //!    (see `linli_tests::many`): sync
@@ -30,7 +36,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use linli_core::node::{NewCheckIn, ResidentInput};
-use linli_tests::{TestKiosk, TestServer, console_bench, many, test_phone, versus, years};
+use linli_tests::{
+    TestKiosk, TestServer, connected, console_bench, many, test_phone, versus, years,
+};
 use serde_json::json;
 
 /// Linli benchmarks.
@@ -50,6 +58,13 @@ struct Args {
     /// Check-ins per client in the side-by-side run.
     #[arg(long, default_value_t = 1000)]
     versus_checkins: usize,
+    /// Kiosks of one hall writing while connected, through the JavaScript
+    /// automerge-repo client, against each server (0 leaves it out).
+    #[arg(long, default_value_t = 50)]
+    connected_kiosks: usize,
+    /// Check-ins each of them writes, one at a time.
+    #[arg(long, default_value_t = 200)]
+    connected_records: usize,
     /// Runs of each figure (the median is printed).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -97,6 +112,25 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Over side-by-side runs (linli's outcome, Node's): the median of
+/// `figure` for each server and the median of their `ratio` within a run.
+fn medians<O>(
+    pairs: &[(O, O)],
+    figure: impl Fn(&O) -> f64,
+    ratio: impl Fn(f64, f64) -> f64,
+) -> (f64, f64, f64) {
+    (
+        median(pairs.iter().map(|p| figure(&p.0)).collect()),
+        median(pairs.iter().map(|p| figure(&p.1)).collect()),
+        median(
+            pairs
+                .iter()
+                .map(|p| ratio(figure(&p.0), figure(&p.1)))
+                .collect(),
+        ),
+    )
 }
 
 fn progress(label: &str, done: usize, total: usize) {
@@ -380,15 +414,8 @@ async fn main() -> anyhow::Result<()> {
             let theirs = versus::node(&node_package, w).await?;
             pairs.push((ours, theirs));
         }
-        let v = |f: &dyn Fn(&(versus::Outcome, versus::Outcome)) -> f64| {
-            median(pairs.iter().map(f).collect())
-        };
         let label = format!("{} kiosks × {} check-ins", w.kiosks, w.checkins);
-        let (ours, theirs, ratio) = (
-            v(&|p| p.0.converge_s),
-            v(&|p| p.1.converge_s),
-            v(&|p| p.1.converge_s / p.0.converge_s),
-        );
+        let (ours, theirs, ratio) = medians(&pairs, |o| o.converge_s, |o, t| t / o);
         out.emit(
             (
                 format!("{label}: seconds to converge, linli / Node"),
@@ -396,11 +423,7 @@ async fn main() -> anyhow::Result<()> {
             ),
             json!({ "linli_s": ours, "node_s": theirs, "ratio": ratio }),
         );
-        let (ours, theirs, ratio) = (
-            v(&|p| p.0.cpu_s),
-            v(&|p| p.1.cpu_s),
-            v(&|p| p.0.cpu_s / p.1.cpu_s),
-        );
+        let (ours, theirs, ratio) = medians(&pairs, |o| o.cpu_s, |o, t| o / t);
         out.emit(
             (
                 format!("{label}: server CPU seconds, linli / Node"),
@@ -408,17 +431,80 @@ async fn main() -> anyhow::Result<()> {
             ),
             json!({ "linli_cpu_s": ours, "node_cpu_s": theirs, "ratio": ratio }),
         );
-        let (ours, theirs, ratio) = (
-            v(&|p| p.0.peak_rss_kib as f64 / 1024.0),
-            v(&|p| p.1.peak_rss_kib as f64 / 1024.0),
-            v(&|p| p.0.peak_rss_kib as f64 / p.1.peak_rss_kib as f64),
-        );
+        let (ours, theirs, ratio) =
+            medians(&pairs, |o| o.peak_rss_kib as f64 / 1024.0, |o, t| o / t);
         out.emit(
             (
                 format!("{label}: server peak RSS, linli / Node"),
                 format!("{ours:.0} / {theirs:.0} MiB = {ratio:.2}"),
             ),
             json!({ "linli_mib": ours, "node_mib": theirs, "ratio": ratio }),
+        );
+    }
+
+    // 3b. The connected workload, against both servers.
+    if !args.no_node && args.connected_kiosks > 0 {
+        let node_bin = linli_tests::fault::node_bin()?;
+        let node_package = args
+            .node_package
+            .clone()
+            .unwrap_or_else(versus::node_package_dir);
+        let client = connected::client_dir(&node_package);
+        let w = connected::Workload {
+            kiosks: args.connected_kiosks,
+            records: args.connected_records,
+        };
+        let mut pairs = Vec::new();
+        for run in 0..runs {
+            eprintln!("connected, run {}: linli-server", run + 1);
+            let ours = connected::linli(&node_bin, &client, w).await?;
+            eprintln!("connected, run {}: Node.js sync server", run + 1);
+            let theirs = connected::node(&node_package, &client, w).await?;
+            pairs.push((ours, theirs));
+        }
+        let label = format!(
+            "connected, {} kiosks × {} check-ins (JS client)",
+            w.kiosks, w.records
+        );
+        let (ours, theirs, ratio) = medians(&pairs, |o| o.cpu_ms_per_record(), |o, t| t / o);
+        out.emit(
+            (
+                format!("{label}: server CPU ms per record, linli / Node"),
+                format!("{ours:.3} / {theirs:.3} ms = {ratio:.1}× less CPU a record"),
+            ),
+            json!({ "linli_ms": ours, "node_ms": theirs, "ratio": ratio }),
+        );
+        let (ours, theirs, ratio) = medians(&pairs, |o| o.converge_s, |o, t| t / o);
+        out.emit(
+            (
+                format!("{label}: seconds to converge, linli / Node"),
+                format!("{ours:.2} / {theirs:.2} s = {ratio:.2}× the Node throughput"),
+            ),
+            json!({ "linli_s": ours, "node_s": theirs, "ratio": ratio }),
+        );
+        let (p50, node_p50, _) = medians(&pairs, |o| o.p50_ms, |o, t| t / o);
+        let (p99, node_p99, ratio) = medians(&pairs, |o| o.p99_ms, |o, t| t / o);
+        out.emit(
+            (
+                format!("{label}: sync p50 / p99, linli / Node"),
+                format!("{p50:.1} / {p99:.1} ms; {node_p50:.1} / {node_p99:.1} ms"),
+            ),
+            json!({
+                "linli_p50_ms": p50, "linli_p99_ms": p99,
+                "node_p50_ms": node_p50, "node_p99_ms": node_p99, "ratio": ratio,
+            }),
+        );
+        let (ours, theirs, _) = medians(&pairs, |o| o.client_cpu_s / o.converge_s, |o, t| t / o);
+        out.emit(
+            (
+                format!("{label}: the JS client's CPU share of one core (the load generator)"),
+                format!(
+                    "{:.0} % / {:.0} % (near 100 %: the client is the bound)",
+                    ours * 100.0,
+                    theirs * 100.0
+                ),
+            ),
+            json!({ "linli_client_share": ours, "node_client_share": theirs }),
         );
     }
 
