@@ -650,6 +650,27 @@ pub fn store(
 
 /// Project one document now.
 pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Projected> {
+    let Some(pending) = prepare(core, doc).await? else {
+        return Ok(Projected::default());
+    };
+    let mut written = commit(core, vec![pending]).await?;
+    written.pop().map_or(Ok(Projected::default()), |(_, r)| r)
+}
+
+/// One document's changes, judged and waiting to be written.
+struct Pending {
+    doc: String,
+    hall: String,
+    kiosk: String,
+    assessment: Assessment,
+    /// The residents its records name, with their erasure-watch tags.
+    tagged: Vec<(String, String)>,
+}
+
+/// Read and judge what changed in `doc` since it was last projected;
+/// `None` when there is nothing to write (an unknown document, one the
+/// server writes itself, one that is not there or still empty).
+async fn prepare(core: &ServerCore, doc: &DocumentId) -> Result<Option<Pending>> {
     let db = core.db.clone();
     let doc_s = doc.to_string();
     let (owner, prev) = db
@@ -667,11 +688,11 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
         })
         .await?;
     let Some(owner) = owner else {
-        return Ok(Projected::default());
+        return Ok(None);
     };
     let Some(owner_kiosk) = owner.owner_kiosk.clone() else {
         // Hall calendar and directory: written by the server, nothing to project.
-        return Ok(Projected::default());
+        return Ok(None);
     };
     let prev = prev.map(|p| heads_from_text(&p)).unwrap_or_default();
     let found = core.repos.find_in(&owner.hall_id, doc.clone());
@@ -679,20 +700,18 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
         .await
         .map_err(|_| Error::BadRequest(format!("document {doc} did not load in time")))??
     else {
-        return Ok(Projected::default());
+        return Ok(None);
     };
     let (hall, kiosk) = (owner.hall_id.clone(), owner_kiosk.clone());
     let assessment = handle
         .with_document_async(move |d| assess(d, &prev, &hall, &kiosk))
         .await?;
     let Some(assessment) = assessment else {
-        return Ok(Projected::default());
+        return Ok(None);
     };
-    let received = now_ms();
-    let doc_s = doc.to_string();
     // Tags for the erasure watch (cheap: a keyed hash per resident named
     // by the records that changed).
-    let tagged: Vec<(String, String)> = assessment
+    let tagged = assessment
         .pseudonyms()
         .into_iter()
         .map(|p| {
@@ -700,26 +719,74 @@ pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Pro
             (p, tag)
         })
         .collect();
+    Ok(Some(Pending {
+        doc: doc.to_string(),
+        hall: owner.hall_id,
+        kiosk: owner_kiosk,
+        assessment,
+        tagged,
+    }))
+}
+
+/// Write `pending` in one transaction: one commit (and on a durable
+/// server one fsync) for a whole batch, which under connected load holds a
+/// change from each of many kiosks. When that transaction fails, each
+/// document is written again in its own, so one that cannot be written
+/// (an absurd record, a full disk) holds up none other. One result per
+/// document, by id; `Err` only when the database worker itself failed.
+async fn commit(
+    core: &ServerCore,
+    pending: Vec<Pending>,
+) -> Result<Vec<(String, Result<Projected>)>> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
     core.db
-        .run(move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| Error::db("projecting", e))?;
-            let mut out = store(
-                &tx,
-                &doc_s,
-                &owner.hall_id,
-                &owner_kiosk,
-                &assessment,
-                received,
-            )?;
-            if out.records > 0 && crate::erasure::watching(&tx)? {
-                out.late_erasures = crate::erasure::late_arrivals(&tx, &tagged)?;
-            }
-            tx.commit().map_err(|e| Error::db("projecting", e))?;
-            Ok(out)
-        })
+        .run(move |c| Ok(write_batch(c, &pending, now_ms())))
         .await
+}
+
+/// [`commit`]'s work on the database: all in one transaction, or when
+/// that fails each in its own.
+fn write_batch(
+    c: &mut rusqlite::Connection,
+    pending: &[Pending],
+    received: i64,
+) -> Vec<(String, Result<Projected>)> {
+    let ids = pending.iter().map(|p| p.doc.clone());
+    match write_together(c, pending, received) {
+        Ok(written) => ids.zip(written.into_iter().map(Ok)).collect(),
+        Err(e) if pending.len() == 1 => ids.zip([Err(e)]).collect(),
+        Err(_) => pending
+            .iter()
+            .map(|p| {
+                let one = write_together(c, std::slice::from_ref(p), received)
+                    .map(|mut w| w.pop().unwrap_or_default());
+                (p.doc.clone(), one)
+            })
+            .collect(),
+    }
+}
+
+/// Write every one of `pending` in one transaction, or none.
+fn write_together(
+    c: &mut rusqlite::Connection,
+    pending: &[Pending],
+    received: i64,
+) -> Result<Vec<Projected>> {
+    let tx = c
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| Error::db("projecting", e))?;
+    let mut written = Vec::with_capacity(pending.len());
+    for p in pending {
+        let mut out = store(&tx, &p.doc, &p.hall, &p.kiosk, &p.assessment, received)?;
+        if out.records > 0 && crate::erasure::watching(&tx)? {
+            out.late_erasures = crate::erasure::late_arrivals(&tx, &p.tagged)?;
+        }
+        written.push(out);
+    }
+    tx.commit().map_err(|e| Error::db("projecting", e))?;
+    Ok(written)
 }
 
 /// Why an answer found in a kiosk's request book is not taken.
@@ -856,7 +923,8 @@ fn write_row(
 }
 
 /// The projector task: projects documents as sync data arrives, a batch
-/// at a time (each document once per batch), until `shutdown`.
+/// at a time (each document once per batch, the batch written in one
+/// transaction), until `shutdown`.
 pub async fn run(
     core: Arc<ServerCore>,
     mut rx: mpsc::UnboundedReceiver<DocumentId>,
@@ -874,11 +942,28 @@ pub async fn run(
         while let Ok(d) = rx.try_recv() {
             batch.insert(d.to_string());
         }
+        let mut pending = Vec::new();
         for id in batch {
             let Ok(doc) = DocumentId::from_str(&id) else {
                 continue;
             };
-            match project_document(&core, &doc).await {
+            match prepare(&core, &doc).await {
+                Ok(Some(p)) => pending.push(p),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "projection failed; the document is kept and will be projected again on its next change or a rebuild");
+                }
+            }
+        }
+        let written = match commit(&core, pending).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "projecting a batch failed; its documents are kept and will be projected again on their next change or a rebuild");
+                continue;
+            }
+        };
+        for (id, result) in written {
+            match result {
                 Ok(p) => {
                     for pseudonym in p.late_erasures {
                         // Off this loop: an erasure stops the hall's repo
@@ -950,6 +1035,93 @@ mod tests {
             &[("projection", migrations)],
         )
         .expect("open")
+    }
+
+    /// Pending projections of `n` one-check-in ledgers of kiosk `k1`.
+    fn pending_ledgers(n: usize) -> Vec<super::Pending> {
+        (0..n)
+            .map(|i| {
+                let mut d =
+                    linli_core::docs::ledger::new_ledger("h1", "k1", "2026-12-04").expect("ledger");
+                let checkin = linli_core::model::CheckIn {
+                    activity_id: "act-1".into(),
+                    service: None,
+                    resident: None,
+                    headcount: 1,
+                    companions: 0,
+                    kiosk_id: "k1".into(),
+                    at_ms: 1_780_000_000_000,
+                };
+                linli_core::docs::ledger::add_checkin(
+                    &mut d,
+                    &uuid::Uuid::now_v7().to_string(),
+                    &checkin,
+                )
+                .expect("check-in");
+                super::Pending {
+                    doc: format!("doc-{i}"),
+                    hall: "h1".into(),
+                    kiosk: "k1".into(),
+                    assessment: super::assess(&d, &[], "h1", "k1").expect("assessed"),
+                    tagged: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    fn projected_docs(c: &Connection) -> Vec<String> {
+        let mut st = c
+            .prepare("SELECT doc_id FROM checkins ORDER BY doc_id")
+            .expect("prepare");
+        st.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn a_document_that_cannot_be_written_holds_up_none_other_in_its_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = open(dir.path(), MIGRATIONS);
+        db.with(|c| {
+            let written = super::write_batch(c, &pending_ledgers(3), 1);
+            assert!(
+                written
+                    .iter()
+                    .all(|(_, r)| matches!(r, Ok(p) if p.records == 1))
+            );
+            assert_eq!(projected_docs(c), ["doc-0", "doc-1", "doc-2"]);
+
+            // A write the database refuses for one document only (here a
+            // trigger; in the field an absurd record or a constraint).
+            c.execute_batch(
+                "DELETE FROM checkins; DELETE FROM projection_state;
+                 CREATE TEMP TRIGGER refuse_doc_1 BEFORE INSERT ON checkins
+                 WHEN NEW.doc_id = 'doc-1' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .expect("trigger");
+            let written = super::write_batch(c, &pending_ledgers(3), 1);
+            let failed: Vec<&str> = written
+                .iter()
+                .filter(|(_, r)| r.is_err())
+                .map(|(d, _)| d.as_str())
+                .collect();
+            assert_eq!(failed, ["doc-1"], "only the refused document failed");
+            assert_eq!(
+                projected_docs(c),
+                ["doc-0", "doc-2"],
+                "the others were written"
+            );
+            let states: i64 = c
+                .query_row("SELECT count(*) FROM projection_state", [], |r| r.get(0))
+                .expect("count");
+            assert_eq!(
+                states, 2,
+                "the refused document is projected again on its next change"
+            );
+            Ok(())
+        })
+        .expect("db");
     }
 
     fn checkin(c: &Connection, id: u32, hall: &str, date: &str, act: &str, phone: Option<&str>) {
