@@ -671,22 +671,30 @@ struct Pending {
 /// `None` when there is nothing to write (an unknown document, one the
 /// server writes itself, one that is not there or still empty).
 async fn prepare(core: &ServerCore, doc: &DocumentId) -> Result<Option<Pending>> {
-    let db = core.db.clone();
-    let doc_s = doc.to_string();
-    let (owner, prev) = db
-        .run(move |c| {
-            let owner = crate::db::doc_owner(c, &doc_s)?;
-            let prev: Option<String> = c
-                .query_row(
-                    "SELECT heads FROM projection_state WHERE doc_id = ?1",
-                    [&doc_s],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| Error::db("reading projection state", e))?;
-            Ok((owner, prev))
-        })
-        .await?;
+    let d = doc.to_string();
+    let standing = core.db.run(move |c| read_standing(c, &d)).await?;
+    prepare_from(core, doc, standing).await
+}
+
+/// Where a document stands before it is projected: who owns it, and the
+/// heads it was last projected at.
+type Standing = (Option<crate::db::DocOwner>, Option<String>);
+
+fn read_standing(c: &rusqlite::Connection, doc: &str) -> Result<Standing> {
+    let owner = crate::db::doc_owner(c, doc)?;
+    let prev: Option<String> = c
+        .prepare_cached("SELECT heads FROM projection_state WHERE doc_id = ?1")
+        .and_then(|mut st| st.query_row([doc], |r| r.get(0)).optional())
+        .map_err(|e| Error::db("reading projection state", e))?;
+    Ok((owner, prev))
+}
+
+/// [`prepare`] once its standing is read.
+async fn prepare_from(
+    core: &ServerCore,
+    doc: &DocumentId,
+    (owner, prev): Standing,
+) -> Result<Option<Pending>> {
     let Some(owner) = owner else {
         return Ok(None);
     };
@@ -942,16 +950,30 @@ pub async fn run(
         while let Ok(d) = rx.try_recv() {
             batch.insert(d.to_string());
         }
-        let mut pending = Vec::new();
-        for id in batch {
-            let Ok(doc) = DocumentId::from_str(&id) else {
+        let docs: Vec<DocumentId> = batch
+            .iter()
+            .filter_map(|id| DocumentId::from_str(id).ok())
+            .collect();
+        // Every document's standing in one trip to the database.
+        let ids: Vec<String> = docs.iter().map(ToString::to_string).collect();
+        let standings = core
+            .db
+            .run(move |c| Ok(ids.iter().map(|d| read_standing(c, d)).collect::<Vec<_>>()))
+            .await;
+        let standings = match standings {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "projecting a batch failed; its documents are kept and will be projected again on their next change or a rebuild");
                 continue;
-            };
-            match prepare(&core, &doc).await {
+            }
+        };
+        let mut pending = Vec::new();
+        for (doc, standing) in docs.iter().zip(standings) {
+            match async { prepare_from(&core, doc, standing?).await }.await {
                 Ok(Some(p)) => pending.push(p),
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::error!(doc = %id, error = %e, "projection failed; the document is kept and will be projected again on its next change or a rebuild");
+                    tracing::error!(doc = %doc, error = %e, "projection failed; the document is kept and will be projected again on its next change or a rebuild");
                 }
             }
         }
