@@ -79,8 +79,10 @@ await Promise.all(
 );
 const converge_ms = performance.now() - start;
 const cpu = process.cpuUsage(cpu0);
-console.log(JSON.stringify({
+// Exit only once the report is out: a pipe takes 64 KiB at a time, and
+// exiting at once would cut a long report short.
+const report = JSON.stringify({
   records: latencies.length, converge_ms, latencies_ms: latencies,
   client_cpu_s: (cpu.user + cpu.system) / 1e6,
-}));
-process.exit(0);
+});
+process.stdout.write(`${report}\n`, () => process.exit(0));
