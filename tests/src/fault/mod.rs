@@ -108,6 +108,8 @@ async fn spawn(bin: &Path, args: &[String]) -> anyhow::Result<Running> {
     let show_logs = std::env::var_os("LINLI_FAULT_LOGS").is_some();
     let mut child = Command::new(bin)
         .args(args)
+        // An error's own words, not a backtrace, in the lines kept below.
+        .env("RUST_LIB_BACKTRACE", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         // Their logs (samod reports every cut connection as an error) go
@@ -147,12 +149,18 @@ async fn spawn(bin: &Path, args: &[String]) -> anyhow::Result<Running> {
         Some(l) if l == "ready" => Ok(r),
         other => {
             tokio::time::sleep(Duration::from_millis(200)).await;
+            // How it ended (a signal, an exit code), or that it still runs.
+            let ended = match r.child.try_wait() {
+                Ok(Some(status)) => status.to_string(),
+                Ok(None) => "still running".to_string(),
+                Err(e) => format!("unknown: {e}"),
+            };
             let said: Vec<String> = tail
                 .lock()
                 .map(|t| t.iter().cloned().collect())
                 .unwrap_or_default();
             bail!(
-                "{} {} did not start ({other:?}); it said:\n{}",
+                "{} {} did not start ({other:?}; {ended}); it said:\n{}",
                 bin.display(),
                 args.first().map_or("", String::as_str),
                 said.join("\n")
