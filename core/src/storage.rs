@@ -52,6 +52,9 @@ struct Inner {
     /// Writes committed, and the transactions they took.
     writes: std::sync::atomic::AtomicU64,
     commits: std::sync::atomic::AtomicU64,
+    /// Bumped after every batch the writer commits, for
+    /// [`SqliteStorage::wait_for_document`].
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 /// One write to the store.
@@ -137,6 +140,7 @@ impl SqliteStorage {
                 queue: Mutex::new(WriteQueue::default()),
                 writes: std::sync::atomic::AtomicU64::new(0),
                 commits: std::sync::atomic::AtomicU64::new(0),
+                committed: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -177,6 +181,47 @@ impl SqliteStorage {
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(|e| Error::store("measuring a document", e))
         })
+    }
+
+    /// True when anything of `doc_id` is stored (committed).
+    pub fn has_document(&self, doc_id: &str) -> Result<bool> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM samod_storage
+                 WHERE key >= ?1 || '/' AND key < ?1 || '0')",
+                [doc_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::store("looking for a document", e))
+        })
+    }
+
+    /// Wait until samod's first save of `doc_id` is committed: true once
+    /// it is, false if `within` passes first (writes failing, say).
+    /// `Repo::create` answers before that save is written, so whoever
+    /// remembers a new document's id (the kiosk's list of its days) waits
+    /// here first; otherwise a crash in between leaves the id of a
+    /// document with no data.
+    pub async fn wait_for_document(&self, doc_id: &str, within: Duration) -> Result<bool> {
+        // Subscribed before looking, so a commit just after the look wakes us.
+        let mut committed = self.inner.committed.subscribe();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (this, id) = (self.clone(), doc_id.to_string());
+            let stored = tokio::task::spawn_blocking(move || this.has_document(&id))
+                .await
+                .map_err(|e| Error::Io {
+                    context: "store reader".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+            if stored {
+                return Ok(true);
+            }
+            match tokio::time::timeout_at(deadline, committed.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => return Ok(false),
+            }
+        }
     }
 
     /// The id of every document with anything stored.
@@ -350,6 +395,7 @@ impl SqliteStorage {
             for (p, r) in batch.into_iter().zip(results) {
                 let _ = p.done.send(r);
             }
+            self.inner.committed.send_modify(|n| *n += 1);
         }
     }
 
@@ -518,6 +564,49 @@ mod tests {
                 .map_err(|e| Error::store("x", e))
         })
         .expect("cap");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_document_is_waited_for_until_its_first_save_is_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s =
+            SqliteStorage::open(&dir.path().join("s.sqlite3"), DbOptions::default()).expect("open");
+        // Nothing stored: the wait gives up, and says so.
+        assert!(
+            !s.wait_for_document("doc1", Duration::from_millis(50))
+                .await
+                .expect("wait")
+        );
+        // A save committed while we wait ends the wait.
+        let writer = s.clone();
+        let put = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            writer.put(key(&["doc2", "snapshot", "h"]), vec![1]).await;
+        });
+        assert!(
+            s.wait_for_document("doc2", Duration::from_secs(10))
+                .await
+                .expect("wait")
+        );
+        put.await.expect("put");
+        // A document samod makes: once waited for, its data is on disk.
+        let repo = samod::Repo::build_tokio()
+            .with_storage(s.clone())
+            .load()
+            .await;
+        let handle = repo
+            .create(automerge::Automerge::new())
+            .await
+            .expect("create");
+        let id = handle.document_id().to_string();
+        assert!(
+            s.wait_for_document(&id, Duration::from_secs(10))
+                .await
+                .expect("wait")
+        );
+        assert!(s.has_document(&id).expect("look"));
+        assert!(!s.has_document("doc1").expect("look"));
+        repo.stop().await;
     }
 
     #[tokio::test]

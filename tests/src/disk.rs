@@ -25,6 +25,15 @@ pub fn leaks_in(what: &str, bytes: &[u8], needles: &[(String, Vec<u8>)]) -> Vec<
 /// (documents are stored compressed, so their bytes alone prove nothing).
 pub fn documents_in(db: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // A kiosk's journal file, say, holds no documents.
+    let has_documents: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'samod_storage')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_documents {
+        return Ok(Vec::new());
+    }
     let mut stmt = c.prepare("SELECT key, data FROM samod_storage ORDER BY key")?;
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))

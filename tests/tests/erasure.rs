@@ -333,17 +333,25 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     // into the rebuilt ledger.
     a.node().go_online()?;
     for k in [&a, &b] {
-        let store = k.data_dir().join(linli_core::node::STORE_FILE);
+        let data_dir = k.data_dir();
         let needles = needles_of(&gone[..1]);
         eventually(WAIT, "the kiosk dropped the erased resident", || {
-            let store = store.clone();
+            let data_dir = data_dir.clone();
             let needles = needles.clone();
             async move {
                 let dir = tempfile::tempdir()?;
-                std::fs::copy(&store, dir.path().join("k.sqlite3"))?;
-                let wal = store.with_extension("sqlite3-wal");
-                if wal.exists() {
-                    std::fs::copy(&wal, dir.path().join("k.sqlite3-wal"))?;
+                // The journal's file and the documents' file, each with its
+                // write-ahead log.
+                for file in [
+                    linli_core::node::STORE_FILE,
+                    linli_core::node::DOCUMENTS_FILE,
+                ] {
+                    let store = data_dir.join(file);
+                    std::fs::copy(&store, dir.path().join(file))?;
+                    let wal = store.with_extension("sqlite3-wal");
+                    if wal.exists() {
+                        std::fs::copy(&wal, dir.path().join(format!("{file}-wal")))?;
+                    }
                 }
                 let (found, _, _) = search_disk_for(dir.path(), "kiosk", &needles)?;
                 Ok(found.is_empty().then_some(()))

@@ -149,3 +149,56 @@ async fn records_sent_again_are_not_duplicated_and_rebuild_agrees() -> anyhow::R
     again.shutdown().await;
     Ok(())
 }
+
+/// A kiosk killed between making a day's ledger and its first save
+/// reaching the disk (seen under `linli-faults`: a `kill -9` just after the
+/// first tap of a day) keeps the day listed but has no data for it. It
+/// starts anyway: the ledger is made again from the journal, every record
+/// syncs once — here both when the server had the lost ledger already and
+/// when it had none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_whose_ledger_never_reached_its_disk_starts_and_loses_nothing() -> anyhow::Result<()>
+{
+    init_logging();
+    let server = TestServer::start().await?;
+    for synced_first in [true, false] {
+        let hall = if synced_first {
+            "xianfeng"
+        } else {
+            "tuanjiexiang"
+        };
+        let mut kiosk = TestKiosk::pair(&server, hall, synced_first).await?;
+        kiosk.record_checkins("act-clinic", 3, 20).await?;
+        if synced_first {
+            wait_count(&server, hall, 3).await?;
+            kiosk.node().wait_synced(WAIT).await?;
+        }
+        let today = kiosk.node().local_date(kiosk.node().now_ms());
+        let ledger = kiosk
+            .node()
+            .ledger_id(&today)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no ledger for today"))?;
+        kiosk.power_off().await;
+        // What the crash leaves: the day listed, no data for its document.
+        let store = linli_core::storage::SqliteStorage::open(
+            &kiosk.data_dir().join(linli_core::node::DOCUMENTS_FILE),
+            linli_core::sqlite::DbOptions::default(),
+        )?;
+        assert!(store.delete_document(&ledger)? > 0);
+        drop(store);
+
+        kiosk.power_on(false).await?;
+        // Every record is in the day's ledger again, and waits to sync.
+        assert_eq!(kiosk.node().checkins_today().await?.len(), 3);
+        assert_eq!(kiosk.node().status().borrow().waiting, 3);
+        kiosk.record_checkins("act-clinic", 2, 21).await?;
+        kiosk.node().go_online()?;
+        kiosk.node().wait_synced(WAIT).await?;
+        wait_count(&server, hall, 5).await?;
+        // Nothing counted twice, however long it is given.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(server.api.checkin_count(hall).await?, 5);
+    }
+    Ok(())
+}

@@ -346,6 +346,7 @@ fn age_kiosk_and_server(
     people: &std::collections::HashMap<String, (String, String)>,
 ) -> anyhow::Result<()> {
     let k = rusqlite::Connection::open(kiosk_dir.join(linli_core::node::STORE_FILE))?;
+    let kd = rusqlite::Connection::open(kiosk_dir.join(linli_core::node::DOCUMENTS_FILE))?;
     let s = rusqlite::Connection::open(server_dir.join(linli_sync_server::db::DB_FILE))?;
     let config: String = k.query_row(
         "SELECT value FROM kiosk_meta WHERE key = 'config'",
@@ -404,7 +405,7 @@ fn age_kiosk_and_server(
                 .collect()
         };
         for (c, bytes) in [
-            (&k, v1_from_rows(&kind, &kiosk_id, &period, &of_doc(true))?),
+            (&kd, v1_from_rows(&kind, &kiosk_id, &period, &of_doc(true))?),
             (&s, v1_from_rows(&kind, &kiosk_id, &period, &of_doc(false))?),
         ] {
             c.execute(

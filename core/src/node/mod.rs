@@ -14,6 +14,7 @@
 
 mod applier;
 pub mod dialer;
+mod files;
 pub mod journal;
 pub mod residents;
 mod upgrade;
@@ -53,8 +54,10 @@ use crate::{
     storage::SqliteStorage,
 };
 
-/// The kiosk's SQLite file inside its data directory.
+/// The kiosk's SQLite file of record (pairing, journal) inside its data
+/// directory; its documents are in [`DOCUMENTS_FILE`] beside it.
 pub const STORE_FILE: &str = "kiosk.sqlite3";
+pub use files::DOCUMENTS_FILE;
 
 /// A source of wall-clock time in ms (injectable for tests and skew).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -67,7 +70,7 @@ pub fn system_clock() -> Clock {
 /// How to open a [`KioskNode`].
 #[derive(Clone)]
 pub struct KioskNodeOptions {
-    /// Directory holding the kiosk's SQLite file.
+    /// Directory holding the kiosk's SQLite files.
     pub data_dir: PathBuf,
     /// Commit durability (default: survives a power cut).
     pub durability: Durability,
@@ -251,14 +254,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         })?
 }
 
-fn store_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(STORE_FILE)
-}
-
 impl KioskNode {
     /// True when the kiosk in `data_dir` has been paired.
     pub async fn is_provisioned(data_dir: &Path) -> Result<bool> {
-        let path = store_path(data_dir);
+        let path = files::journal_path(data_dir);
         if !path.exists() {
             return Ok(false);
         }
@@ -277,7 +276,7 @@ impl KioskNode {
             context: format!("creating {}", options.data_dir.display()),
             source,
         })?;
-        let path = store_path(&options.data_dir);
+        let path = files::journal_path(&options.data_dir);
         let db = options.db_options();
         let json =
             serde_json::to_string(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
@@ -307,25 +306,18 @@ impl KioskNode {
     /// Open a paired kiosk. Works with no network: records go to disk and
     /// sync when the server is reachable.
     pub async fn open(options: KioskNodeOptions) -> Result<KioskNode> {
-        let path = store_path(&options.data_dir);
+        let path = files::journal_path(&options.data_dir);
         if !path.exists() {
             return Err(Error::NotProvisioned);
         }
         let db = options.db_options();
-        let p2 = path.clone();
+        let data_dir = options.data_dir.clone();
         let (journal, storage, meta) = blocking(move || {
-            let journal = Journal::open(&p2, db)?;
-            // The journal is the durable record (its commits are FULL, and
-            // each one syncs the shared WAL, document frames included). The
-            // documents are rebuilt from it at start, so their own commits
-            // need not wait for the disk: one fsync per tap, not two.
-            let storage = SqliteStorage::open(
-                &p2,
-                DbOptions {
-                    durability: Durability::Normal,
-                    ..db
-                },
-            )?;
+            // The journal is the durable record (FULL); the documents are
+            // written again from it at start should a power cut take their
+            // last commits, so their own file's commits need not wait for
+            // the disk (see `files`).
+            let (journal, storage) = files::open(&data_dir, db)?;
             let meta = (
                 journal.meta(META_SERVER)?,
                 journal.meta(META_TOKEN)?,
@@ -1145,43 +1137,87 @@ async fn doc_for(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result<Do
         Some(row) => {
             let id = DocumentId::from_str(&row.doc_id)
                 .map_err(|e| Error::invalid("stored document id", e.to_string()))?;
-            shared.repo.find(id).await?.ok_or_else(|| Error::Schema {
-                doc: row.doc_id.clone(),
-                reason: "listed in this kiosk's store but its data is missing".into(),
-            })?
+            match shared.repo.find(id).await? {
+                Some(handle) => handle,
+                None => remake_from_journal(shared, kind, period).await?,
+            }
         }
-        None => {
-            let cfg = &shared.config;
-            let doc = match kind {
-                DocKind::Ledger => ledger::new_ledger(&cfg.hall_id, &cfg.kiosk_id, period)?,
-                DocKind::RequestBook => {
-                    requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?
-                }
-                other => {
-                    return Err(Error::invalid(
-                        "document",
-                        format!("kiosks do not create {}", other.name()),
-                    ));
-                }
-            };
-            let handle = shared.repo.create(doc).await?;
-            let j = shared.journal.clone();
-            let (p, id) = (period.to_string(), handle.document_id().to_string());
-            blocking(move || j.add_doc(kind, &p, &id)).await?;
-            handle
-        }
+        None => create_doc(shared, kind, period).await?,
     };
     docs.insert((kind, period.to_string()), handle.clone());
     Ok(handle)
 }
 
-/// Write every journalled record of a day or month into its document
-/// (made if new), each as its own change.
-async fn rewrite_from_journal(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result<()> {
-    let handle = doc_for(shared, kind, period).await?;
+/// How long a new document's id waits for its first save before it is
+/// listed anyway (writes failing: a full disk); should the kiosk stop in
+/// that time, [`remake_from_journal`] makes the document again at start.
+const FIRST_SAVE_WAIT: Duration = Duration::from_secs(10);
+
+/// Make this kiosk's document for a day or month, and list it once its
+/// first save is on disk: a document listed before then and lost in a
+/// crash would leave the kiosk a day it cannot open.
+async fn create_doc(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result<DocHandle> {
+    let cfg = &shared.config;
+    let doc = match kind {
+        DocKind::Ledger => ledger::new_ledger(&cfg.hall_id, &cfg.kiosk_id, period)?,
+        DocKind::RequestBook => requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?,
+        other => {
+            return Err(Error::invalid(
+                "document",
+                format!("kiosks do not create {}", other.name()),
+            ));
+        }
+    };
+    let handle = shared.repo.create(doc).await?;
+    let id = handle.document_id().to_string();
+    if !shared
+        .storage
+        .wait_for_document(&id, FIRST_SAVE_WAIT)
+        .await?
+    {
+        tracing::warn!(
+            kind = kind.name(),
+            %period,
+            "a new document is not on disk yet (the store's writes are failing); listed anyway, and made again from the journal at the next start if it never gets there"
+        );
+    }
+    let j = shared.journal.clone();
+    let p = period.to_string();
+    blocking(move || j.add_doc(kind, &p, &id)).await?;
+    Ok(handle)
+}
+
+/// A day or month listed in this kiosk's store whose document has no data
+/// here, nor on the server: the kiosk stopped between making it and its
+/// first save reaching the disk (a power cut while the document store's
+/// last commits were not yet synced, or a kiosk from before the wait in
+/// [`create_doc`]). Its records are all in the journal, so the document is
+/// made again from them, under a new id, and they sync again; their ids
+/// keep the server from counting any twice.
+async fn remake_from_journal(
+    shared: &Arc<Shared>,
+    kind: DocKind,
+    period: &str,
+) -> Result<DocHandle> {
+    tracing::warn!(
+        kind = kind.name(),
+        %period,
+        "a document listed in this kiosk's store has no data; made again from the journal"
+    );
+    let j = shared.journal.clone();
+    let p = period.to_string();
+    blocking(move || j.forget_doc(kind, &p)).await?;
+    let handle = create_doc(shared, kind, period).await?;
     let j = shared.journal.clone();
     let p = period.to_string();
     let entries = blocking(move || j.of_document(kind, &p)).await?;
+    write_entries(&handle, entries).await?;
+    Ok(handle)
+}
+
+/// Write journalled records into a document, each as its own change
+/// (those it has already are left as they are).
+async fn write_entries(handle: &DocHandle, entries: Vec<Entry>) -> Result<()> {
     handle
         .with_document_async(move |d| -> Result<()> {
             for e in entries {
@@ -1191,8 +1227,17 @@ async fn rewrite_from_journal(shared: &Arc<Shared>, kind: DocKind, period: &str)
             }
             Ok(())
         })
-        .await??;
-    Ok(())
+        .await?
+}
+
+/// Write every journalled record of a day or month into its document
+/// (made if new), each as its own change.
+async fn rewrite_from_journal(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result<()> {
+    let handle = doc_for(shared, kind, period).await?;
+    let j = shared.journal.clone();
+    let p = period.to_string();
+    let entries = blocking(move || j.of_document(kind, &p)).await?;
+    write_entries(&handle, entries).await
 }
 
 fn has_key(doc: &Automerge, map: &str, key: &str) -> bool {
