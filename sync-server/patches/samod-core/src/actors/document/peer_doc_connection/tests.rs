@@ -145,3 +145,60 @@ fn only_the_first_message_of_a_request_batch_initiates_a_request() {
     };
     assert_eq!(sync::Message::decode(data).unwrap().heads, doc.get_heads());
 }
+
+/// Linli patch: `nothing_to_send` never holds back a message automerge
+/// would send, and it does skip the in-flight whole-document case.
+#[test]
+fn nothing_to_send_only_when_automerge_would_send_nothing() {
+    use automerge::transaction::Transactable as _;
+    let mut a = Automerge::new();
+    for i in 0..200 {
+        let mut tx = a.transaction();
+        tx.put(automerge::ROOT, format!("k{i}"), i as i64).unwrap();
+        tx.commit();
+    }
+    let mut b = Automerge::new();
+    let (mut sa, mut sb) = (sync::State::new(), sync::State::new());
+    let mut skipped_in_flight_doc = false;
+    for round in 0..30 {
+        if round == 10 {
+            let mut tx = b.transaction();
+            tx.put(automerge::ROOT, "late", 1_i64).unwrap();
+            tx.commit();
+        }
+        for (doc, state) in [(&a, &mut sa), (&b, &mut sb)] {
+            let heads = doc.get_heads();
+            let skip = nothing_to_send(doc, &heads, state);
+            let mut probe = state.clone();
+            let would = doc.generate_sync_message(&mut probe);
+            if skip {
+                assert!(would.is_none(), "round {round}: a message was held back");
+                if state.their_heads == Some(vec![]) {
+                    skipped_in_flight_doc = true;
+                }
+            }
+        }
+        // One message each way, then each side is asked again while its
+        // own message is still in flight.
+        let to_b = a.generate_sync_message(&mut sa);
+        let to_a = b.generate_sync_message(&mut sb);
+        for (doc, state) in [(&a, &sa), (&b, &sb)] {
+            let heads = doc.get_heads();
+            if nothing_to_send(doc, &heads, state) {
+                let mut probe = state.clone();
+                assert!(doc.generate_sync_message(&mut probe).is_none());
+                if state.their_heads == Some(vec![]) {
+                    skipped_in_flight_doc = true;
+                }
+            }
+        }
+        if let Some(m) = to_b {
+            b.receive_sync_message(&mut sb, m).unwrap();
+        }
+        if let Some(m) = to_a {
+            a.receive_sync_message(&mut sa, m).unwrap();
+        }
+    }
+    assert_eq!(a.get_heads(), b.get_heads(), "the peers converged");
+    assert!(skipped_in_flight_doc, "the whole-document case was skipped");
+}
