@@ -1188,12 +1188,13 @@ async fn create_doc(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result
 }
 
 /// A day or month listed in this kiosk's store whose document has no data
-/// here, nor on the server: the kiosk stopped between making it and its
-/// first save reaching the disk (a power cut while the document store's
-/// last commits were not yet synced, or a kiosk from before the wait in
-/// [`create_doc`]). Its records are all in the journal, so the document is
-/// made again from them, under a new id, and they sync again; their ids
-/// keep the server from counting any twice.
+/// here (nor from the server, when it is reachable): the kiosk stopped
+/// between making it and its first save reaching the disk (a power cut
+/// while the document store's last commits were not yet synced, or a kiosk
+/// from before the wait in [`create_doc`]). Its records are all in the
+/// journal, so the document is made again from them, under a new id, and
+/// they sync again; their ids keep the server from counting any twice,
+/// even when it had the lost document too.
 async fn remake_from_journal(
     shared: &Arc<Shared>,
     kind: DocKind,
