@@ -37,6 +37,9 @@ pub enum Start {
 pub enum Command {
     /// Look up the short name a number gave before.
     LookUp(PhoneNumber),
+    /// Get ready the resident's part of a coming record (the name is
+    /// chosen; the confirm screen shows).
+    Prepare(ResidentInput),
     /// A named check-in.
     CheckIn {
         /// Activity.
@@ -333,6 +336,12 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
         Command::LookUp(phone) => {
             let name = node.known_name(&phone).await.ok().flatten();
             send(Event::Known(phone, name));
+        }
+        Command::Prepare(resident) => {
+            // Nothing is lost if this fails: the tap seals it then.
+            if let Err(e) = node.prepare_resident(&resident).await {
+                tracing::warn!(error = %e, "could not get a resident's record ready ahead");
+            }
         }
         Command::CheckIn {
             activity_id,

@@ -202,3 +202,75 @@ async fn a_kiosk_whose_ledger_never_reached_its_disk_starts_and_loses_nothing() 
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_resident_tapping_twice_at_once_is_counted_once_and_reaches_the_server_once()
+-> anyhow::Result<()> {
+    use linli_core::node::{CheckInOutcome, NewCheckIn, ResidentInput};
+    init_logging();
+    let server = TestServer::start().await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let node = kiosk.node().clone();
+    let phone = linli_tests::test_phone(7, 1)?;
+    let with_name = |name: Option<&str>| ResidentInput {
+        phone: phone.clone(),
+        name: name.map(str::to_string),
+    };
+    // The name screen was left with a name: the resident's part of the
+    // record is sealed ahead, and the tap takes it.
+    node.prepare_resident(&with_name(Some("张阿姨"))).await?;
+    let first = node
+        .record_checkin(NewCheckIn {
+            activity_id: "act-talk".into(),
+            resident: Some(with_name(Some("张阿姨"))),
+            headcount: 1,
+            companions: 0,
+        })
+        .await?;
+    assert!(matches!(first, CheckInOutcome::Recorded(_)));
+    // A double tap, and a second finger, all at once, one of them with a
+    // reference sealed ahead for another name.
+    node.prepare_resident(&with_name(None)).await?;
+    let taps: Vec<_> = (0..6)
+        .map(|i| {
+            let (node, resident) = (node.clone(), with_name((i % 2 == 0).then_some("张阿姨")));
+            tokio::spawn(async move {
+                node.record_checkin(NewCheckIn {
+                    activity_id: "act-clinic".into(),
+                    resident: Some(resident),
+                    headcount: 1,
+                    companions: 0,
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut recorded = 0;
+    for t in taps {
+        match t.await?? {
+            CheckInOutcome::Recorded(_) => recorded += 1,
+            CheckInOutcome::AlreadyCheckedIn => {}
+        }
+    }
+    assert_eq!(recorded, 1, "one check-in, five told they are in already");
+    assert_eq!(node.checkins_today().await?.len(), 2);
+    wait_count(&server, "xianfeng", 2).await?;
+    let status = node.wait_synced(WAIT).await?;
+    assert_eq!(status.waiting, 0);
+    // The server opened the reference sealed ahead: the number (masked)
+    // and the name chosen on the name screen.
+    let list = server.api.get("api/v1/halls/xianfeng/checkins").await?;
+    assert_eq!(list["person_times"], 2);
+    let talk = list["checkins"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["activity_id"] == "act-talk"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(talk["name"], "张阿姨", "{list}");
+    assert!(
+        talk["phone_masked"]
+            .as_str()
+            .is_some_and(|m| m.contains("****"))
+    );
+    Ok(())
+}

@@ -16,9 +16,12 @@
 //! Reads that look into documents first wait with [`Applier::settled`],
 //! so a kiosk always sees what it recorded.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use automerge::Automerge;
@@ -34,6 +37,15 @@ use crate::{
     model::{CheckIn, Rating, Request, ResidentRef, ShiftEvent},
 };
 use serde::Serialize;
+
+/// How long the applier waits for a next record before writing what it
+/// has: longer than the gap between taps of a burst (a bench's loop, a
+/// queue of residents at one kiosk), far shorter than a person notices.
+const QUIET: Duration = Duration::from_millis(20);
+/// The longest a record waits in the applier while records keep coming.
+const LONGEST_WAIT: Duration = Duration::from_millis(500);
+/// The most records written in one turn.
+const BATCH: usize = 4096;
 
 /// A committed record to write into its document.
 pub(super) struct Pending {
@@ -58,6 +70,8 @@ pub(super) struct Applier {
     tx: mpsc::UnboundedSender<Job>,
     reserved: AtomicU64,
     applied: watch::Receiver<u64>,
+    /// Told when a reader waits, so queued records go in now.
+    hurry: Arc<Notify>,
 }
 
 /// A place in the queue, taken before the record's journal commit: so
@@ -91,12 +105,14 @@ impl Applier {
     pub fn start(written: Arc<Notify>) -> (Applier, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (applied_tx, applied) = watch::channel(0u64);
-        let task = tokio::spawn(run(rx, applied_tx, written));
+        let hurry = Arc::new(Notify::new());
+        let task = tokio::spawn(run(rx, applied_tx, written, hurry.clone()));
         (
             Applier {
                 tx,
                 reserved: AtomicU64::new(0),
                 applied,
+                hurry,
             },
             task,
         )
@@ -119,6 +135,9 @@ impl Applier {
     pub async fn settled(&self) {
         let target = self.reserved.load(Ordering::SeqCst);
         let mut applied = self.applied.clone();
+        if *applied.borrow() < target {
+            self.hurry.notify_one();
+        }
         let _ = applied.wait_for(|n| *n >= target).await;
     }
 }
@@ -127,9 +146,11 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     applied: watch::Sender<u64>,
     written: Arc<Notify>,
+    hurry: Arc<Notify>,
 ) {
     let mut batch = Vec::new();
-    while rx.recv_many(&mut batch, 256).await > 0 {
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        gather(&mut rx, &mut batch, &hurry).await;
         let n = batch.len() as u64;
         // Consecutive records of one document go in one visit.
         let mut rest = std::mem::take(&mut batch)
@@ -174,6 +195,25 @@ async fn run(
         }
         applied.send_modify(|a| *a += n);
         written.notify_one();
+    }
+}
+
+/// Keep taking records while they keep coming, so a run of taps is
+/// written into its document after the run, not between its taps: until
+/// none has come for [`QUIET`], [`LONGEST_WAIT`] has passed since the
+/// first, a reader asks to see them ([`Applier::settled`]) or the batch
+/// is full. One record at a time (a hall's pace) waits only [`QUIET`].
+async fn gather(rx: &mut mpsc::UnboundedReceiver<Job>, batch: &mut Vec<Job>, hurry: &Notify) {
+    let longest = tokio::time::sleep(LONGEST_WAIT);
+    tokio::pin!(longest);
+    while batch.len() < BATCH {
+        tokio::select! {
+            biased;
+            () = hurry.notified() => return,
+            () = &mut longest => return,
+            () = tokio::time::sleep(QUIET) => return,
+            n = rx.recv_many(batch, BATCH - batch.len()) => if n == 0 { return },
+        }
     }
 }
 
@@ -234,4 +274,94 @@ pub(super) fn read_record(
 
 fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| Error::invalid("journal payload", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    /// Records `n` places let go (the batch only counts them here).
+    fn send(tx: &mpsc::UnboundedSender<Job>, n: usize) {
+        for _ in 0..n {
+            tx.send(Job::Skip).expect("send");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_record_waits_only_the_quiet_time() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let hurry = Notify::new();
+        let mut batch = Vec::new();
+        send(&tx, 1);
+        rx.recv_many(&mut batch, BATCH).await;
+        let start = Instant::now();
+        gather(&mut rx, &mut batch, &hurry).await;
+        assert_eq!(batch.len(), 1);
+        assert_eq!(start.elapsed(), QUIET);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_of_taps_is_written_after_the_run_and_never_later_than_the_longest_wait() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let hurry = Arc::new(Notify::new());
+        // A tap every 5 ms for 200 ms, then none.
+        let taps = tokio::spawn({
+            let tx = tx.clone();
+            async move {
+                for _ in 0..40 {
+                    send(&tx, 1);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        let mut batch = Vec::new();
+        rx.recv_many(&mut batch, BATCH).await;
+        let start = Instant::now();
+        gather(&mut rx, &mut batch, &hurry).await;
+        assert_eq!(batch.len(), 40, "the whole run in one batch");
+        assert!(start.elapsed() >= Duration::from_millis(195) + QUIET);
+        taps.await.expect("taps");
+
+        // Taps that never pause are written every LONGEST_WAIT.
+        let endless = tokio::spawn(async move {
+            loop {
+                send(&tx, 1);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        batch.clear();
+        rx.recv_many(&mut batch, BATCH).await;
+        let start = Instant::now();
+        gather(&mut rx, &mut batch, &hurry).await;
+        assert_eq!(start.elapsed(), LONGEST_WAIT);
+        assert!(batch.len() >= 100, "{} records", batch.len());
+        endless.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_waiting_has_the_queue_written_at_once() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let hurry = Notify::new();
+        let mut batch = Vec::new();
+        send(&tx, 3);
+        rx.recv_many(&mut batch, BATCH).await;
+        // Asked before the applier looked (a permit kept) or while it waits.
+        hurry.notify_one();
+        let start = Instant::now();
+        gather(&mut rx, &mut batch, &hurry).await;
+        assert_eq!((batch.len(), start.elapsed()), (3, Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_is_written_without_waiting() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let hurry = Notify::new();
+        let mut batch = Vec::new();
+        send(&tx, BATCH + 10);
+        rx.recv_many(&mut batch, 1).await;
+        let start = Instant::now();
+        gather(&mut rx, &mut batch, &hurry).await;
+        assert_eq!((batch.len(), start.elapsed()), (BATCH, Duration::ZERO));
+    }
 }

@@ -498,7 +498,17 @@ impl KioskNode {
     /// The resident reference documents keep for a typed number: its slow
     /// pseudonym, the contact sealed to the server, the name boxed.
     pub async fn resident_ref(&self, r: &ResidentInput) -> Result<ResidentRef> {
-        let (residents, r, now) = (self.shared.residents.clone(), r.clone(), self.now_ms());
+        let now = self.now_ms();
+        // Sealed ahead (the usual case at a tap, and only ever for a name
+        // that passed the checks): no trip to a worker thread.
+        if let Some(ready) = self
+            .shared
+            .residents
+            .take_ready(&r.phone, r.name.as_deref(), now)
+        {
+            return Ok(ready);
+        }
+        let (residents, r) = (self.shared.residents.clone(), r.clone());
         blocking(move || residents.reference(&r.phone, r.name.as_deref(), now)).await
     }
 
@@ -569,26 +579,25 @@ impl KioskNode {
             None => checkin.activity_id.clone(),
             Some(service) => format!("walk-in:{service}:{period}"),
         };
-        if let Some(r) = &checkin.resident {
-            let j = self.shared.journal.clone();
-            let (a, h) = (visited.clone(), r.pseudonym.clone());
-            if blocking(move || j.has_checkin(&a, &h)).await? {
-                return Ok(CheckInOutcome::AlreadyCheckedIn);
-            }
-        }
         let id = RecordId::new();
         let phone_hash = checkin.resident.as_ref().map(|r| r.pseudonym.clone());
-        self.record(
-            DocKind::Ledger,
-            &period,
-            ledger::CHECKINS,
-            id,
-            &checkin,
-            Some(visited),
-            phone_hash,
-            checkin.at_ms,
-        )
-        .await?;
+        let once = phone_hash.is_some();
+        let recorded = self
+            .record(
+                DocKind::Ledger,
+                &period,
+                ledger::CHECKINS,
+                id,
+                &checkin,
+                Some(visited),
+                phone_hash,
+                checkin.at_ms,
+                once,
+            )
+            .await?;
+        if !recorded {
+            return Ok(CheckInOutcome::AlreadyCheckedIn);
+        }
         Ok(CheckInOutcome::Recorded(id))
     }
 
@@ -618,6 +627,7 @@ impl KioskNode {
             Some(rating.activity_id.clone()),
             None,
             rating.at_ms,
+            false,
         )
         .await?;
         Ok(id)
@@ -657,6 +667,7 @@ impl KioskNode {
             None,
             phone_hash,
             request.at_ms,
+            false,
         )
         .await?;
         Ok(id)
@@ -699,11 +710,18 @@ impl KioskNode {
             activity_id,
             phone_hash,
             event.at_ms,
+            false,
         )
         .await?;
         Ok(id)
     }
 
+    /// Journal a record and queue it for its document; `Ok(true)` once it
+    /// is on disk. With `once`, a check-in the journal already holds for
+    /// the same resident and visit (`activity_id`) is not recorded again
+    /// (`Ok(false)`): the check and the insert are one visit to the store,
+    /// under the lock that orders records, so two taps at once cannot
+    /// both pass it.
     #[allow(clippy::too_many_arguments)]
     async fn record<T: autosurgeon::Reconcile + Serialize>(
         &self,
@@ -715,7 +733,8 @@ impl KioskNode {
         activity_id: Option<String>,
         phone_hash: Option<String>,
         at_ms: i64,
-    ) -> Result<()> {
+        once: bool,
+    ) -> Result<bool> {
         let payload =
             serde_json::to_string(value).map_err(|e| Error::invalid("record", e.to_string()))?;
         let entry = Entry {
@@ -738,7 +757,21 @@ impl KioskNode {
         let handle = self.doc_for(kind, period).await?;
         let ticket = self.shared.applier.reserve();
         let j = self.shared.journal.clone();
-        blocking(move || j.append(&entry)).await?;
+        let appended = blocking(move || {
+            if once
+                && let (Some(visited), Some(who)) = (&entry.activity_id, &entry.phone_hash)
+                && j.has_checkin(visited, who)?
+            {
+                return Ok(false);
+            }
+            j.append(&entry)?;
+            Ok(true)
+        })
+        .await?;
+        if !appended {
+            // The ticket, dropped unused, lets the applier's queue move on.
+            return Ok(false);
+        }
         // On disk now. The applier writes it into its document; should
         // that fail, the journal writes it again at the next start.
         ticket.submit(Pending {
@@ -748,7 +781,7 @@ impl KioskNode {
             payload,
         })?;
         self.refresh_status().await;
-        Ok(())
+        Ok(true)
     }
 
     /// The document for a day (ledger) or month (request book), made if new.
@@ -935,15 +968,28 @@ impl KioskNode {
     }
 
     /// The short name this resident gave before at this kiosk, if any.
+    /// The reference for the record the resident is about to make under
+    /// that name is sealed ahead here (see the `residents` module).
     pub async fn known_name(&self, phone: &PhoneNumber) -> Result<Option<String>> {
         let (residents, phone, now) = (self.shared.residents.clone(), phone.clone(), self.now_ms());
         let j = self.shared.journal.clone();
         blocking(move || {
             let keys = residents.keys(&phone, now)?;
-            Ok(j.latest_name_box(keys.pseudonym())?
-                .and_then(|b| keys.unlock_name(&b)))
+            let name = j
+                .latest_name_box(keys.pseudonym())?
+                .and_then(|b| keys.unlock_name(&b));
+            residents.prepare(&phone, name.as_deref(), now)?;
+            Ok(name)
         })
         .await
+    }
+
+    /// Seal ahead what the resident's coming record will keep of them, once
+    /// they have chosen the name it carries (the name screen is left), so
+    /// the tap that commits it pays only for the commit.
+    pub async fn prepare_resident(&self, r: &ResidentInput) -> Result<()> {
+        let (residents, r, now) = (self.shared.residents.clone(), r.clone(), self.now_ms());
+        blocking(move || residents.prepare(&r.phone, r.name.as_deref(), now)).await
     }
 
     /// Person-times per activity recorded today on this kiosk.

@@ -235,6 +235,10 @@ impl KioskApp {
         if plain(ui, self.t(Key::Skip), 200.0).clicked() {
             next = Some(None);
         }
+        if let Some(name) = &next {
+            // Sealed while the confirm screen shows, not on the tap.
+            self.send(Command::Prepare(Self::resident(&phone, name.clone())));
+        }
         self.screen = match next {
             Some(name) => Screen::Confirm {
                 visit,
