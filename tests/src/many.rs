@@ -33,6 +33,13 @@ pub struct ManyReport {
     pub store_writes: u64,
     /// See `store_writes`.
     pub store_commits: u64,
+    /// Seconds the writing lasted.
+    pub write_s: f64,
+    /// CPU seconds the server spent while the kiosks wrote.
+    pub server_cpu_s: f64,
+    /// CPU seconds this process (the load generator: every client) spent
+    /// meanwhile.
+    pub clients_cpu_s: f64,
 }
 
 /// The server's store counters from its `/healthz`: (writes, commits).
@@ -83,6 +90,11 @@ pub async fn run(
     eprintln!();
     let connect_s = started.elapsed().as_secs_f64();
     let store_before = store_counts(&server.sync_url).await?;
+    let cpu_before = (
+        versus::cpu_seconds(pid)?,
+        versus::cpu_seconds(std::process::id())?,
+    );
+    let writing = Instant::now();
 
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -143,6 +155,9 @@ pub async fn run(
         t.await??;
     }
     let _ = sampler.await;
+    let write_s = writing.elapsed().as_secs_f64();
+    let server_cpu_s = versus::cpu_seconds(pid)? - cpu_before.0;
+    let clients_cpu_s = versus::cpu_seconds(std::process::id())? - cpu_before.1;
     let store_after = store_counts(&server.sync_url).await?;
     let end_rss_kib = proc_status_kib(pid, "VmRSS:")?;
     let peak_rss_kib = proc_status_kib(pid, "VmHWM:")?;
@@ -158,5 +173,8 @@ pub async fn run(
         peak_rss_kib,
         store_writes: store_after.0.saturating_sub(store_before.0),
         store_commits: store_after.1.saturating_sub(store_before.1),
+        write_s,
+        server_cpu_s,
+        clients_cpu_s,
     })
 }

@@ -568,6 +568,25 @@ async fn main() -> anyhow::Result<()> {
             ),
             json!({ "errors": report.errors, "connect_s": report.connect_s }),
         );
+        let (server_share, clients_share) = (
+            report.server_cpu_s / report.write_s.max(1e-9),
+            report.clients_cpu_s / report.write_s.max(1e-9),
+        );
+        out.emit(
+            (
+                format!("{label}: CPU, server / load generator (cores busy)"),
+                format!(
+                    "{server_share:.2} / {clients_share:.2} of {} cores, {:.3} ms server CPU a record",
+                    std::thread::available_parallelism().map_or(0, usize::from),
+                    report.server_cpu_s * 1e3 / report.latencies.len().max(1) as f64
+                ),
+            ),
+            json!({
+                "server_cores": server_share,
+                "load_generator_cores": clients_share,
+                "server_cpu_ms_per_record": report.server_cpu_s * 1e3 / report.latencies.len().max(1) as f64,
+            }),
+        );
         let per_commit = report.store_writes as f64 / report.store_commits.max(1) as f64;
         out.emit(
             (
