@@ -7,9 +7,12 @@
 //! samod saves the whole document every tenth change or so (compressed),
 //! and that grew with the day's ledger until it was most of a tap's time.
 //! So [`crate::node::KioskNode`] commits, hands the record here and
-//! returns; this task writes records into documents as fast as they come,
-//! several in one visit to a document when they queue up, each still its
-//! own change (DESIGN.md decision 1).
+//! returns; this task writes records into documents once a run of them has
+//! ended (see [`gather`]: a tap at a hall's pace waits 20 ms, a reader
+//! waits for nothing), several in one visit to a document, each still its
+//! own change (DESIGN.md decision 1). Written after the run, the document
+//! work (Automerge, samod's saves, the documents file) no longer competes
+//! with the next tap's commit for the CPU and the disk.
 //!
 //! Nothing is lost if a write fails or the kiosk stops first: the record
 //! stays unsynced in the journal and is written again at the next start.
