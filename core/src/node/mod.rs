@@ -978,7 +978,10 @@ impl KioskNode {
             let name = j
                 .latest_name_box(keys.pseudonym())?
                 .and_then(|b| keys.unlock_name(&b));
-            residents.prepare(&phone, name.as_deref(), now)?;
+            // Only a head start: should it fail, the tap seals the reference.
+            if let Err(e) = residents.prepare(&phone, name.as_deref(), now) {
+                tracing::warn!(error = %e, "could not get a resident's record ready ahead");
+            }
             Ok(name)
         })
         .await
