@@ -45,6 +45,14 @@ struct Cached {
     ready: Option<(Option<String>, ResidentRef)>,
 }
 
+impl Cached {
+    /// Still to be used at `now_ms`: made less than [`CACHE_MS`] ago, and
+    /// not in the future of a clock that was set back.
+    fn fresh(&self, now_ms: i64) -> bool {
+        now_ms.saturating_sub(self.at) < CACHE_MS && self.at <= now_ms
+    }
+}
+
 /// Recent residents by the cache slot of their number.
 type KeyCache = HashMap<[u8; 32], Cached>;
 
@@ -76,7 +84,7 @@ impl Residents {
         let slot = self.slot(phone);
         {
             let mut cache = self.cache.lock().map_err(|_| Error::Stopped)?;
-            cache.retain(|_, c| now_ms.saturating_sub(c.at) < CACHE_MS && c.at <= now_ms);
+            cache.retain(|_, c| c.fresh(now_ms));
             if let Some(c) = cache.get(&slot) {
                 return Ok(c.keys.clone());
             }
@@ -129,9 +137,7 @@ impl Residents {
     ) -> Option<ResidentRef> {
         let slot = self.slot(phone);
         let mut cache = self.cache.lock().ok()?;
-        let c = cache
-            .get_mut(&slot)
-            .filter(|c| now_ms.saturating_sub(c.at) < CACHE_MS && c.at <= now_ms)?;
+        let c = cache.get_mut(&slot).filter(|c| c.fresh(now_ms))?;
         match c.ready.take() {
             Some((for_name, r)) if for_name.as_deref() == name => Some(r),
             other => {
