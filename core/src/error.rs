@@ -79,6 +79,9 @@ pub enum Error {
     /// The samod repo has stopped (the node is shutting down).
     #[error("the document repository has stopped")]
     Stopped,
+    /// A store was used after its owner closed it (shutting down).
+    #[error("the {0} has been closed: shutting down")]
+    Closed(&'static str),
     /// A filesystem operation failed.
     #[error("{context}: {source}")]
     Io {

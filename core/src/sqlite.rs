@@ -3,7 +3,7 @@
 //! re-create — when the file is not a database. Also the append-only
 //! migration runner shared by kiosk and server.
 
-use std::path::Path;
+use std::{path::Path, sync::Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -112,6 +112,59 @@ pub fn open(path: &Path, options: DbOptions) -> Result<Connection> {
     Ok(conn)
 }
 
+/// One connection, shared by clones of its owner, that the owner closes at
+/// a moment it chooses.
+///
+/// SQLite checkpoints the write-ahead log into the database file when the
+/// last connection to it closes. Left to `Drop`, that happens whenever the
+/// last clone of the owner goes — perhaps after a shutdown has returned,
+/// while staff copy the file away or a test damages it on purpose. After
+/// [`close`](Self::close) every use fails with [`Error::Closed`] instead.
+pub struct SharedConnection {
+    conn: Mutex<Option<Connection>>,
+    what: &'static str,
+}
+
+impl SharedConnection {
+    /// Share `conn`; `what` names it in errors ("journal", "document store").
+    pub fn new(conn: Connection, what: &'static str) -> Self {
+        Self {
+            conn: Mutex::new(Some(conn)),
+            what,
+        }
+    }
+
+    /// Run `f` on the connection, unless it has been closed. Holds the
+    /// connection for as long as `f` runs.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().map_err(|_| {
+            Error::store(
+                format!("locking the {}", self.what),
+                rusqlite::Error::InvalidQuery,
+            )
+        })?;
+        match conn.as_mut() {
+            Some(c) => f(c),
+            None => Err(Error::Closed(self.what)),
+        }
+    }
+
+    /// Close the connection now (blocking: waits for a use in progress,
+    /// then for SQLite's closing checkpoint). Closing twice is harmless.
+    pub fn close(&self) -> Result<()> {
+        let conn = match self.conn.lock() {
+            Ok(mut c) => c.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        match conn {
+            Some(c) => c
+                .close()
+                .map_err(|(_, e)| Error::store(format!("closing the {}", self.what), e)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Copy the write-ahead log into the database file and truncate it. With
 /// `secure_delete` on (every connection [`open`] makes has it: a resident's
 /// erased record must not linger in free pages), this leaves no copy of
@@ -166,6 +219,47 @@ pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_connection_closes_when_told_and_refuses_use_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kiosk.sqlite3");
+        let wal = dir.path().join("kiosk.sqlite3-wal");
+        let shared = std::sync::Arc::new(SharedConnection::new(
+            open(&path, DbOptions::default()).expect("open"),
+            "journal",
+        ));
+        shared
+            .with(|c| {
+                c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                    .map_err(|e| Error::store("writing", e))
+            })
+            .expect("write");
+        assert!(
+            wal.exists(),
+            "a write under WAL leaves a log until the close"
+        );
+        // A clone still held elsewhere (a task not yet dropped) does not
+        // keep the file open: the close checkpoints and removes the log now.
+        let held_elsewhere = shared.clone();
+        shared.close().expect("close");
+        assert!(
+            !wal.exists(),
+            "the closing checkpoint ran before close returned"
+        );
+        let err = held_elsewhere
+            .with(|_| Ok(()))
+            .expect_err("a closed connection must refuse");
+        assert!(matches!(err, Error::Closed("journal")), "{err}");
+        assert!(err.to_string().contains("closed"), "{err}");
+        shared.close().expect("closing twice is harmless");
+        // What was written is in the database file itself.
+        let again = open(&path, DbOptions::default()).expect("reopen");
+        let x: i64 = again
+            .query_row("SELECT x FROM t", [], |r| r.get(0))
+            .expect("read");
+        assert_eq!(x, 1);
+    }
 
     #[test]
     fn a_file_that_is_not_a_database_is_refused_and_left_alone() {

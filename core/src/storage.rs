@@ -26,7 +26,7 @@ use samod::storage::StorageKey;
 
 use crate::{
     Error, Result,
-    sqlite::{self, DbOptions},
+    sqlite::{self, DbOptions, SharedConnection},
 };
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE samod_storage (
@@ -44,7 +44,7 @@ pub struct StorageHealth {
 }
 
 struct Inner {
-    conn: Mutex<Connection>,
+    conn: SharedConnection,
     path: PathBuf,
     health: Mutex<StorageHealth>,
     closing: std::sync::atomic::AtomicBool,
@@ -133,7 +133,7 @@ impl SqliteStorage {
         sqlite::migrate(&mut conn, "samod_storage", MIGRATIONS)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                conn: SharedConnection::new(conn, "document store"),
                 path: path.to_path_buf(),
                 health: Mutex::new(StorageHealth::default()),
                 closing: std::sync::atomic::AtomicBool::new(false),
@@ -152,6 +152,15 @@ impl SqliteStorage {
         self.inner
             .closing
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Close the connection now (blocking), so SQLite's closing checkpoint
+    /// happens before the caller goes on rather than whenever the last
+    /// clone drops; any later use fails with [`Error::Closed`]. Call after
+    /// [`close`](Self::close) and after samod has stopped.
+    pub fn close_connection(&self) -> Result<()> {
+        self.close();
+        self.inner.conn.close()
     }
 
     /// The file behind this store.
@@ -295,12 +304,7 @@ impl SqliteStorage {
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self
-            .inner
-            .conn
-            .lock()
-            .map_err(|_| Error::store("locking the store", rusqlite::Error::InvalidQuery))?;
-        f(&conn)
+        self.inner.conn.with(|c| f(c))
     }
 
     fn load_sync(&self, key: &StorageKey) -> Result<Option<Vec<u8>>> {
@@ -402,21 +406,23 @@ impl SqliteStorage {
     /// Commit `ops` in one transaction; if that fails, each in its own, so
     /// only what does not fit fails. One result per op.
     fn commit(&self, ops: &[&WriteOp]) -> Vec<Result<()>> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut conn = match self.inner.conn.lock() {
-            Ok(c) => c,
-            Err(_) => {
-                return ops
-                    .iter()
-                    .map(|_| {
-                        Err(Error::store(
-                            "locking the store",
-                            rusqlite::Error::InvalidQuery,
-                        ))
+        match self.inner.conn.with(|conn| Ok(self.commit_on(conn, ops))) {
+            Ok(results) => results,
+            // Closed, or its lock poisoned: no op could be tried.
+            Err(e) => ops
+                .iter()
+                .map(|_| {
+                    Err(match &e {
+                        Error::Closed(what) => Error::Closed(what),
+                        other => Error::store(other.to_string(), rusqlite::Error::InvalidQuery),
                     })
-                    .collect();
-            }
-        };
+                })
+                .collect(),
+        }
+    }
+
+    fn commit_on(&self, conn: &mut Connection, ops: &[&WriteOp]) -> Vec<Result<()>> {
+        use std::sync::atomic::Ordering::Relaxed;
         let one_by_one = |c: &Connection| -> Vec<Result<()>> {
             ops.iter()
                 .map(|op| {
@@ -430,7 +436,7 @@ impl SqliteStorage {
                 .collect()
         };
         if ops.len() == 1 {
-            return one_by_one(&conn);
+            return one_by_one(conn);
         }
         let together = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -448,7 +454,7 @@ impl SqliteStorage {
                 self.inner.commits.fetch_add(1, Relaxed);
                 ops.iter().map(|_| Ok(())).collect()
             }
-            Err(_) => one_by_one(&conn),
+            Err(_) => one_by_one(conn),
         }
     }
 

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{
     Error, Result,
     docs::DocKind,
-    sqlite::{self, DbOptions},
+    sqlite::{self, DbOptions, SharedConnection},
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -92,7 +92,7 @@ pub struct DocRow {
 /// off the UI thread and off async executors).
 #[derive(Clone)]
 pub struct Journal {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<SharedConnection>,
     /// Unsynced rows, counted once and then kept up to date by `append`
     /// and `mark_synced` (under the connection's lock): the status strip
     /// asks after every tap, and counting a backlog of thousands each time
@@ -113,17 +113,20 @@ impl Journal {
         let mut conn = sqlite::open(path, options)?;
         sqlite::migrate(&mut conn, "kiosk", MIGRATIONS)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(SharedConnection::new(conn, "journal")),
             unsynced: Arc::new(Mutex::new(None)),
         })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| Error::store("locking the journal", rusqlite::Error::InvalidQuery))?;
-        f(&mut conn)
+        self.conn.with(f)
+    }
+
+    /// Close the journal's connection now (blocking), so its closing
+    /// checkpoint happens before the caller goes on; any later use fails
+    /// with [`Error::Closed`]. For the end of a node's shutdown.
+    pub fn close(&self) -> Result<()> {
+        self.conn.close()
     }
 
     /// A pairing value.

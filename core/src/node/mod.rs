@@ -1170,6 +1170,18 @@ impl KioskNode {
         {
             tracing::error!("the document repository did not stop within 10 s");
         }
+        // Close both files now, not when the last task holding them drops:
+        // SQLite's closing checkpoint writes into the file, and whoever
+        // opens or copies it after this returns must find it finished.
+        let (journal, storage) = (self.shared.journal.clone(), self.shared.storage.clone());
+        let closed = blocking(move || {
+            let journal = journal.close();
+            storage.close_connection().and(journal)
+        })
+        .await;
+        if let Err(e) = closed {
+            tracing::error!(error = %e, "closing the kiosk's files");
+        }
     }
 }
 
