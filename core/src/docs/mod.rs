@@ -18,6 +18,7 @@ pub mod calendar;
 pub mod directory;
 pub mod erase;
 pub mod ledger;
+mod record_view;
 pub mod requests;
 pub mod upgrade;
 pub mod values;
@@ -213,7 +214,7 @@ pub(crate) fn read_record<T: Hydrate>(doc: &Automerge, map: &str, id: &str) -> R
     if doc.get(&obj, id)?.is_none() {
         return Ok(None);
     }
-    autosurgeon::hydrate_prop(doc, &obj, id)
+    autosurgeon::hydrate_prop(&record_view::RecordView::new(doc, &obj), &obj, id)
         .map(Some)
         .map_err(|e| schema_err(map, format!("record {id}: {e}")))
 }
