@@ -211,10 +211,15 @@ pub(crate) fn has_record(doc: &Automerge, map: &str, id: &str) -> Result<bool> {
 /// Read one record; `Ok(None)` when absent, `Err` when it does not fit `T`.
 pub(crate) fn read_record<T: Hydrate>(doc: &Automerge, map: &str, id: &str) -> Result<Option<T>> {
     let obj = map_obj(doc, map)?;
-    if doc.get(&obj, id)?.is_none() {
-        return Ok(None);
-    }
-    autosurgeon::hydrate_prop(&record_view::RecordView::new(doc, &obj), &obj, id)
+    let view = record_view::RecordView::new(doc, &obj);
+    let hydrated = match doc.get(&obj, id)? {
+        None => return Ok(None),
+        // What `hydrate_prop` does with a map, without looking the record
+        // up in its (large) record map a second time.
+        Some((Value::Object(ObjType::Map), record)) => T::hydrate_map(&view, &record),
+        Some(_) => autosurgeon::hydrate_prop(&view, &obj, id),
+    };
+    hydrated
         .map(Some)
         .map_err(|e| schema_err(map, format!("record {id}: {e}")))
 }
