@@ -1,13 +1,11 @@
 //! samod's [`samod::Storage`] over SQLite, used by kiosk and server alike.
 //!
-//! One row per storage key (`a/b/c`). Writes are group-committed: a write
-//! waits in a queue, one writer at a time takes every write queued so far
-//! and commits them in one transaction (one fsync), and each write's
-//! future resolves only once its transaction is durable. Under load —
-//! many kiosks' changes arriving at once — the writes that queue while a
-//! commit is on disk share the next one; a lone write commits at once.
-//! A batch that fails is committed again write by write, so one write that
-//! does not fit (a full store) holds up no other.
+//! One row per storage key (`a/b/c`). Writes are group-committed
+//! ([`crate::group_commit`]): the writes queued while a commit is on disk
+//! share the next transaction (one fsync), and each write's future
+//! resolves only once its transaction is durable. A batch that fails is
+//! committed again write by write, so one write that does not fit (a full
+//! store) holds up no other.
 //!
 //! samod's trait cannot return errors, so a failed write is retried with
 //! backoff until it succeeds — never dropped — and meanwhile
@@ -26,6 +24,7 @@ use samod::storage::StorageKey;
 
 use crate::{
     Error, Result,
+    group_commit::GroupCommit,
     sqlite::{self, DbOptions, SharedConnection},
 };
 
@@ -48,7 +47,7 @@ struct Inner {
     path: PathBuf,
     health: Mutex<StorageHealth>,
     closing: std::sync::atomic::AtomicBool,
-    queue: Mutex<WriteQueue>,
+    queue: GroupCommit<WriteOp, Result<()>>,
     /// Writes committed, and the transactions they took.
     writes: std::sync::atomic::AtomicU64,
     commits: std::sync::atomic::AtomicU64,
@@ -83,35 +82,6 @@ impl WriteOp {
     }
 }
 
-struct Pending {
-    op: WriteOp,
-    done: tokio::sync::oneshot::Sender<Result<()>>,
-}
-
-/// Writes waiting for the next commit, and whether a writer is at work.
-#[derive(Default)]
-struct WriteQueue {
-    pending: Vec<Pending>,
-    writing: bool,
-}
-
-/// Resets the queue if the writer unwinds: the writes it held and those
-/// still queued are dropped unanswered, so their callers see the writer
-/// gone and try again (`write_until_done`), and the next write starts a
-/// new writer.
-struct WriterGuard<'a>(&'a Mutex<WriteQueue>);
-
-impl Drop for WriterGuard<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking()
-            && let Ok(mut q) = self.0.lock()
-        {
-            q.pending.clear();
-            q.writing = false;
-        }
-    }
-}
-
 /// A SQLite-backed samod storage. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStorage {
@@ -137,7 +107,7 @@ impl SqliteStorage {
                 path: path.to_path_buf(),
                 health: Mutex::new(StorageHealth::default()),
                 closing: std::sync::atomic::AtomicBool::new(false),
-                queue: Mutex::new(WriteQueue::default()),
+                queue: GroupCommit::new(),
                 writes: std::sync::atomic::AtomicU64::new(0),
                 commits: std::sync::atomic::AtomicU64::new(0),
                 committed: tokio::sync::watch::Sender::new(0),
@@ -355,52 +325,24 @@ impl SqliteStorage {
     }
 
     /// Queue `op` for the next commit; resolves once that commit is durable
-    /// (or failed). Starts a writer if none is at work.
+    /// (or failed). See [`crate::group_commit`].
     async fn write(&self, op: WriteOp) -> Result<()> {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let start = {
-            let mut q = self
-                .inner
-                .queue
-                .lock()
-                .map_err(|_| Error::store("queueing a write", rusqlite::Error::InvalidQuery))?;
-            q.pending.push(Pending { op, done });
-            !std::mem::replace(&mut q.writing, true)
+        let this = self.clone();
+        let commit = move |ops: Vec<WriteOp>| {
+            let results = this.commit(&ops.iter().collect::<Vec<_>>());
+            this.inner.committed.send_modify(|n| *n += 1);
+            results
         };
-        if start {
-            let this = self.clone();
-            drop(tokio::task::spawn_blocking(move || this.write_queued()));
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(Error::Io {
-                context: "store writer".into(),
-                source: std::io::Error::other("the writer stopped before committing"),
+        self.inner
+            .queue
+            .submit(op, commit)
+            .await
+            .unwrap_or_else(|| {
+                Err(Error::Io {
+                    context: "store writer".into(),
+                    source: std::io::Error::other("the writer stopped before committing"),
+                })
             })
-        })
-    }
-
-    /// The writer: commit what is queued, batch after batch, until the
-    /// queue is empty.
-    fn write_queued(&self) {
-        let _guard = WriterGuard(&self.inner.queue);
-        loop {
-            let batch = match self.inner.queue.lock() {
-                Ok(mut q) if q.pending.is_empty() => {
-                    q.writing = false;
-                    return;
-                }
-                Ok(mut q) => std::mem::take(&mut q.pending),
-                // A poisoned queue: nothing more can be taken from it; the
-                // callers' senders drop with it and they try again.
-                Err(_) => return,
-            };
-            let ops: Vec<&WriteOp> = batch.iter().map(|p| &p.op).collect();
-            let results = self.commit(&ops);
-            for (p, r) in batch.into_iter().zip(results) {
-                let _ = p.done.send(r);
-            }
-            self.inner.committed.send_modify(|n| *n += 1);
-        }
     }
 
     /// Commit `ops` in one transaction; if that fails, each in its own, so

@@ -273,6 +273,29 @@ fn hall_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hall> {
     })
 }
 
+/// A document that a kiosk's sync message delivers for the first time on
+/// its connection, to be claimed for the kiosk's hall.
+#[derive(Clone, Debug)]
+pub struct NewDoc {
+    /// The document.
+    pub doc_id: String,
+    /// The kiosk's hall.
+    pub hall_id: String,
+    /// The kiosk.
+    pub kiosk_id: String,
+}
+
+/// What claiming a [`NewDoc`] came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Someone owns it already (perhaps this kiosk, on an earlier connection).
+    Known,
+    /// Now this kiosk's, for its hall.
+    Claimed,
+    /// The kiosk has created its day's share of documents already.
+    OverLimit,
+}
+
 impl Db {
     /// Open (creating) the database at `path` and migrate it, with the
     /// given extra migrations (the projection's) applied too.
@@ -761,6 +784,57 @@ impl Db {
         })
     }
 
+    /// Claim each of `docs` for its kiosk's hall — unless it is owned
+    /// already ([`Claim::Known`]) or its kiosk has created `max_per_day`
+    /// documents in the day before `now_ms` ([`Claim::OverLimit`]) — all
+    /// in one transaction, so one fsync: at opening time a thousand
+    /// kiosks' new day ledgers arrive in the same second, and a commit
+    /// each made them wait in line for the disk. When that transaction
+    /// fails, each is claimed in its own, so one that cannot be holds up
+    /// no other. One result per document, in order.
+    pub fn claim_docs(&self, docs: &[NewDoc], max_per_day: i64, now_ms: i64) -> Vec<Result<Claim>> {
+        let claim = |c: &Connection, d: &NewDoc| -> Result<Claim> {
+            if doc_owner(c, &d.doc_id)?.is_some() {
+                return Ok(Claim::Known);
+            }
+            let recent: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM documents WHERE owner_kiosk = ?1 AND first_seen_ms >= ?2",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![d.kiosk_id, now_ms - 86_400_000], |r| r.get(0))
+                })
+                .map_err(|e| Error::db("counting a kiosk's documents", e))?;
+            if recent >= max_per_day {
+                return Ok(Claim::OverLimit);
+            }
+            c.prepare_cached(
+                "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc_id) DO NOTHING",
+            )
+            .and_then(|mut st| st.execute(params![d.doc_id, d.hall_id, d.kiosk_id, now_ms]))
+            .map_err(|e| Error::db("claiming a document", e))?;
+            Ok(Claim::Claimed)
+        };
+        let together = self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| Error::db("claiming documents", e))?;
+            let claims = docs
+                .iter()
+                .map(|d| claim(&tx, d))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()
+                .map_err(|e| Error::db("claiming documents", e))?;
+            Ok(claims)
+        });
+        match together {
+            Ok(claims) => claims.into_iter().map(Ok).collect(),
+            Err(e) if docs.len() == 1 => vec![Err(e)],
+            Err(_) => docs.iter().map(|d| self.with(|c| claim(c, d))).collect(),
+        }
+    }
+
     /// Documents `kiosk_id` created on the server since `since_ms`.
     pub fn docs_claimed_since(&self, kiosk_id: &str, since_ms: i64) -> Result<i64> {
         self.with(|c| {
@@ -794,6 +868,64 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documents_claimed_together_get_each_their_own_answer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&dir.path().join("s.db"), DbOptions::default(), &[]).expect("open");
+        let new = |doc: &str, kiosk: &str| NewDoc {
+            doc_id: doc.into(),
+            hall_id: "xianfeng".into(),
+            kiosk_id: kiosk.into(),
+        };
+        let now = 1_765_000_000_000;
+        assert_eq!(
+            db.claim_docs(&[new("owned", "k0")], 10, now)[0]
+                .as_ref()
+                .ok(),
+            Some(&Claim::Claimed)
+        );
+        // One batch: a document owned already, two kiosks' new documents,
+        // and kiosk k2 going past its limit of 2 within the batch itself.
+        let batch = [
+            new("owned", "k1"),
+            new("a", "k1"),
+            new("b", "k2"),
+            new("c", "k2"),
+            new("d", "k2"),
+            new("a", "k2"),
+        ];
+        let answers: Vec<Claim> = db
+            .claim_docs(&batch, 2, now)
+            .into_iter()
+            .map(|r| r.expect("claimed"))
+            .collect();
+        use Claim::*;
+        assert_eq!(
+            answers,
+            [Known, Claimed, Claimed, Claimed, OverLimit, Known]
+        );
+        let owner = |d: &str| db.doc_owner(d).expect("owner").and_then(|o| o.owner_kiosk);
+        assert_eq!(owner("owned").as_deref(), Some("k0"));
+        assert_eq!(owner("a").as_deref(), Some("k1"));
+        assert_eq!(owner("d"), None, "over the limit: not claimed");
+        // A claim that cannot be written (here a trigger refuses it, as a
+        // full disk would) fails alone: the rest of its batch is claimed.
+        db.with(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON documents WHEN NEW.doc_id = 'bad'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .map_err(|e| Error::db("trigger", e))
+        })
+        .expect("trigger");
+        let answers = db.claim_docs(&[new("e", "k3"), new("bad", "k3"), new("f", "k3")], 10, now);
+        assert!(matches!(answers[0], Ok(Claim::Claimed)));
+        assert!(answers[1].is_err(), "{:?}", answers[1]);
+        assert!(matches!(answers[2], Ok(Claim::Claimed)));
+        assert_eq!(owner("f").as_deref(), Some("k3"));
+        assert_eq!(owner("bad"), None);
+    }
 
     #[test]
     fn a_panic_while_holding_the_database_loses_only_its_own_transaction() {

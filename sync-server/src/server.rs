@@ -55,6 +55,9 @@ pub struct ServerCore {
     pub web_limiter: crate::console::mobile::WebLimiter,
     /// Failed token checks per client address.
     pub token_limiter: crate::limits::TokenLimiter,
+    /// Documents delivered first by a kiosk, waiting to be claimed for its
+    /// hall together (see [`Db::claim_docs`]).
+    pub claims: linli_core::group_commit::GroupCommit<crate::db::NewDoc, Result<crate::db::Claim>>,
     /// A sync connection silent this long is closed.
     idle_timeout: LiveDuration,
     /// A hall's repo unused this long is stopped.
@@ -209,6 +212,7 @@ impl ServerCore {
                 passwords: Default::default(),
                 web_limiter: Default::default(),
                 token_limiter: Default::default(),
+                claims: Default::default(),
                 idle_timeout: LiveDuration::new(crate::limits::IDLE_TIMEOUT),
                 unload_idle_after: LiveDuration::new(crate::repos::UNLOAD_IDLE_AFTER),
                 trusted_proxies: Default::default(),

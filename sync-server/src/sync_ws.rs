@@ -24,7 +24,7 @@ use crate::{
     Error,
     api::AppState,
     auth,
-    db::Kiosk,
+    db::{Claim, Kiosk, NewDoc},
     limits::{self, ClientAddr},
     provision,
     registry::KioskIdentity,
@@ -121,32 +121,21 @@ impl Claims {
         {
             return Ok(());
         }
-        let (k, h, d) = (
-            self.kiosk.id.clone(),
-            self.kiosk.hall_id.clone(),
-            doc.to_string(),
-        );
+        let new = NewDoc {
+            doc_id: doc.to_string(),
+            hall_id: self.kiosk.hall_id.clone(),
+            kiosk_id: self.kiosk.id.clone(),
+        };
+        let db = self.core.db.clone();
+        let claim_together = move |docs: Vec<NewDoc>| {
+            db.claim_docs(&docs, limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY, now_ms())
+        };
         let result = self
             .core
-            .db
-            .call(move |db| {
-                if db.doc_owner(&d)?.is_some() {
-                    return Ok(Claim::Known);
-                }
-                let now = now_ms();
-                if db.docs_claimed_since(&k, now - 86_400_000)?
-                    >= limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY
-                {
-                    return Ok(Claim::OverLimit);
-                }
-                let owner = db.claim_doc(&d, &h, &k, now)?;
-                Ok(if owner.owner_kiosk.as_deref() == Some(k.as_str()) {
-                    Claim::Claimed
-                } else {
-                    Claim::Known
-                })
-            })
-            .await;
+            .claims
+            .submit(new, claim_together)
+            .await
+            .unwrap_or(Err(Error::Stopped));
         match result {
             Ok(Claim::Claimed) => {
                 tracing::info!(doc = %doc, kiosk = %self.kiosk.id, "document delivered first by this kiosk: claimed for its hall");
@@ -181,12 +170,6 @@ async fn screen(bytes: &[u8]) -> Result<(), String> {
                 .unwrap_or_else(|_| Err("the document check did not finish".into()))
         }
     }
-}
-
-enum Claim {
-    Known,
-    Claimed,
-    OverLimit,
 }
 
 async fn run_connection(
