@@ -72,7 +72,8 @@ impl<Op: Send + 'static, Out: Send + 'static> GroupCommit<Op, Out> {
     /// the caller may try again. `commit` takes every op queued so far, in
     /// order, and returns one result for each, in the same order; it runs
     /// on a blocking thread, once per batch, for as long as writes keep
-    /// arriving.
+    /// arriving. The writer keeps the `commit` of the caller that started
+    /// it, so every caller of one queue must pass the same commit.
     pub async fn submit<F>(&self, op: Op, commit: F) -> Option<Out>
     where
         F: Fn(Vec<Op>) -> Vec<Out> + Send + 'static,
