@@ -263,6 +263,33 @@ pub fn doc_owner(c: &Connection, doc_id: &str) -> Result<Option<DocOwner>> {
     .map_err(|e| Error::db("looking up a document", e))
 }
 
+/// Give `doc_id` to `kiosk_id` of `hall_id` unless someone owns it already
+/// (an earlier claim wins).
+fn insert_claim(
+    c: &Connection,
+    doc_id: &str,
+    hall_id: &str,
+    kiosk_id: &str,
+    now_ms: i64,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (doc_id) DO NOTHING",
+    )
+    .and_then(|mut st| st.execute(params![doc_id, hall_id, kiosk_id, now_ms]))
+    .map(|_| ())
+    .map_err(|e| Error::db("claiming a document", e))
+}
+
+/// Documents `kiosk_id` created on the server since `since_ms`.
+fn claimed_since(c: &Connection, kiosk_id: &str, since_ms: i64) -> Result<i64> {
+    c.prepare_cached(
+        "SELECT count(*) FROM documents WHERE owner_kiosk = ?1 AND first_seen_ms >= ?2",
+    )
+    .and_then(|mut st| st.query_row(params![kiosk_id, since_ms], |r| r.get(0)))
+    .map_err(|e| Error::db("counting a kiosk's documents", e))
+}
+
 fn hall_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hall> {
     Ok(Hall {
         id: r.get(0)?,
@@ -774,12 +801,7 @@ impl Db {
         now_ms: i64,
     ) -> Result<DocOwner> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (doc_id) DO NOTHING",
-                params![doc_id, hall_id, kiosk_id, now_ms],
-            )
-            .map_err(|e| Error::db("claiming a document", e))?;
+            insert_claim(c, doc_id, hall_id, kiosk_id, now_ms)?;
             doc_owner(c, doc_id)?.ok_or_else(|| Error::NotFound(format!("document {doc_id}")))
         })
     }
@@ -797,23 +819,10 @@ impl Db {
             if doc_owner(c, &d.doc_id)?.is_some() {
                 return Ok(Claim::Known);
             }
-            let recent: i64 = c
-                .prepare_cached(
-                    "SELECT count(*) FROM documents WHERE owner_kiosk = ?1 AND first_seen_ms >= ?2",
-                )
-                .and_then(|mut st| {
-                    st.query_row(params![d.kiosk_id, now_ms - 86_400_000], |r| r.get(0))
-                })
-                .map_err(|e| Error::db("counting a kiosk's documents", e))?;
-            if recent >= max_per_day {
+            if claimed_since(c, &d.kiosk_id, now_ms - 86_400_000)? >= max_per_day {
                 return Ok(Claim::OverLimit);
             }
-            c.prepare_cached(
-                "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (doc_id) DO NOTHING",
-            )
-            .and_then(|mut st| st.execute(params![d.doc_id, d.hall_id, d.kiosk_id, now_ms]))
-            .map_err(|e| Error::db("claiming a document", e))?;
+            insert_claim(c, &d.doc_id, &d.hall_id, &d.kiosk_id, now_ms)?;
             Ok(Claim::Claimed)
         };
         let together = self.with(|c| {
@@ -837,14 +846,7 @@ impl Db {
 
     /// Documents `kiosk_id` created on the server since `since_ms`.
     pub fn docs_claimed_since(&self, kiosk_id: &str, since_ms: i64) -> Result<i64> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT count(*) FROM documents WHERE owner_kiosk = ?1 AND first_seen_ms >= ?2",
-                params![kiosk_id, since_ms],
-                |r| r.get(0),
-            )
-            .map_err(|e| Error::db("counting a kiosk's documents", e))
-        })
+        self.with(|c| claimed_since(c, kiosk_id, since_ms))
     }
 
     /// Every kiosk-delivered document id still in use (not retired).
