@@ -161,24 +161,45 @@ impl Journal {
 
     /// Commit a record. Returns only once it is on disk.
     pub fn append(&self, e: &Entry) -> Result<()> {
+        self.insert(e, false).map(|_| ())
+    }
+
+    /// Commit a check-in unless this resident already checked in to the
+    /// same activity (or service that day): `Ok(false)` then, and nothing
+    /// is written. The look-up is part of the insert, so a tap pays for one
+    /// statement, as a bare insert does, and nothing can come between them.
+    pub fn append_checkin_once(&self, e: &Entry) -> Result<bool> {
+        self.insert(e, e.activity_id.is_some() && e.phone_hash.is_some())
+    }
+
+    fn insert(&self, e: &Entry, once: bool) -> Result<bool> {
+        const PLAIN: &str = "INSERT INTO journal (record_id, doc_kind, period, map, payload, activity_id, phone_hash, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        const ONCE: &str = "INSERT INTO journal (record_id, doc_kind, period, map, payload, activity_id, phone_hash, created_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE NOT EXISTS (SELECT 1 FROM journal
+                               WHERE activity_id = ?6 AND phone_hash = ?7 AND map = 'checkins')";
         self.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO journal (record_id, doc_kind, period, map, payload, activity_id, phone_hash, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut s| s.execute(params![
-                    e.record_id,
-                    e.doc_kind.name(),
-                    e.period,
-                    e.map,
-                    e.payload,
-                    e.activity_id,
-                    e.phone_hash,
-                    e.created_ms
-                ]))
-            .map_err(|err| Error::store("recording", err))?;
-            self.adjust_unsynced(|n| n + 1);
-            Ok(())
+            let inserted = c
+                .prepare_cached(if once { ONCE } else { PLAIN })
+                .and_then(|mut s| {
+                    s.execute(params![
+                        e.record_id,
+                        e.doc_kind.name(),
+                        e.period,
+                        e.map,
+                        e.payload,
+                        e.activity_id,
+                        e.phone_hash,
+                        e.created_ms
+                    ])
+                })
+                .map_err(|err| Error::store("recording", err))?
+                == 1;
+            if inserted {
+                self.adjust_unsynced(|n| n + 1);
+            }
+            Ok(inserted)
         })
     }
 
@@ -302,19 +323,6 @@ impl Journal {
             tx.commit().map_err(|e| Error::store("marking synced", e))?;
             self.adjust_unsynced(|n| n.saturating_sub(marked));
             Ok(())
-        })
-    }
-
-    /// True when this resident already checked in to this activity.
-    pub fn has_checkin(&self, activity_id: &str, phone_hash: &str) -> Result<bool> {
-        self.with(|c| {
-            c.prepare_cached(
-                "SELECT 1 FROM journal WHERE activity_id = ?1 AND phone_hash = ?2 AND map = 'checkins' LIMIT 1",
-            )
-            .and_then(|mut s| s.query_row(params![activity_id, phone_hash], |_| Ok(())))
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(|e| Error::store("looking up check-ins", e))
         })
     }
 
@@ -697,5 +705,66 @@ mod tests {
             .unsynced_count()
             .expect("count");
         assert_eq!(counted_afresh, 2);
+    }
+
+    #[test]
+    fn a_resident_is_checked_in_once_per_activity_and_other_records_pass() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let j = Journal::open(&dir.path().join("j.sqlite3"), DbOptions::default()).expect("open");
+        let checkin = |id: &str, activity: &str, who: &str| Entry {
+            activity_id: Some(activity.into()),
+            phone_hash: Some(who.into()),
+            ..entry(id)
+        };
+        assert!(
+            j.append_checkin_once(&checkin("1", "yoga", "wang"))
+                .expect("first")
+        );
+        assert!(
+            !j.append_checkin_once(&checkin("2", "yoga", "wang"))
+                .expect("second"),
+            "the same resident at the same activity is counted once"
+        );
+        assert!(
+            j.append_checkin_once(&checkin("3", "yoga", "li"))
+                .expect("other resident")
+        );
+        assert!(
+            j.append_checkin_once(&checkin("4", "chess", "wang"))
+                .expect("other activity")
+        );
+        // A rating of the activity by the same resident is not a check-in,
+        // and does not stand in for one.
+        let rating = Entry {
+            map: "ratings".into(),
+            ..checkin("5", "tea", "wang")
+        };
+        j.append(&rating).expect("rating");
+        assert!(
+            j.append_checkin_once(&checkin("6", "tea", "wang"))
+                .expect("after rating")
+        );
+        // No resident: nothing to count once by.
+        let anonymous = Entry {
+            activity_id: Some("yoga".into()),
+            ..entry("7")
+        };
+        assert!(j.append_checkin_once(&anonymous).expect("anonymous"));
+        assert!(
+            j.append_checkin_once(&Entry {
+                record_id: "8".into(),
+                ..anonymous
+            })
+            .expect("again")
+        );
+        assert!(
+            j.append_checkin_once(&checkin("1", "darts", "zhao"))
+                .is_err(),
+            "a record id is stored once"
+        );
+        let stored = j.of_document(DocKind::Ledger, "2026-11-24").expect("read");
+        let ids: Vec<_> = stored.iter().map(|e| e.record_id.as_str()).collect();
+        assert_eq!(ids, ["1", "3", "4", "5", "6", "7", "8"]);
+        assert_eq!(j.unsynced_count().expect("count"), 7);
     }
 }
