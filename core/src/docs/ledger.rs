@@ -2,9 +2,11 @@
 //! for one local day. One writer (that kiosk), so no two kiosks ever fight
 //! over it, and a closed day never changes again.
 
+use std::collections::BTreeSet;
+
 use automerge::Automerge;
 
-use super::{DocKind, has_record, new_doc, put_record, read_record, record_keys};
+use super::{DocKind, has_record, new_doc, put_record, read_record, read_records, record_keys};
 use crate::{
     Result,
     model::{CheckIn, Rating, ShiftEvent},
@@ -65,6 +67,25 @@ pub fn rating(doc: &Automerge, id: &str) -> Result<Option<Rating>> {
 /// One shift event.
 pub fn shift_event(doc: &Automerge, id: &str) -> Result<Option<ShiftEvent>> {
     read_record(doc, SHIFTS, id)
+}
+
+/// Records read several at a time: `(id, record)` in id order, `None`
+/// for an id the ledger lacks, `Err` for one that does not fit the schema.
+pub type Records<T> = Vec<(String, Result<Option<T>>)>;
+
+/// The check-ins `ids` (one walk of the ledger when there are many).
+pub fn checkins(doc: &Automerge, ids: &BTreeSet<String>) -> Result<Records<CheckIn>> {
+    read_records(doc, CHECKINS, ids)
+}
+
+/// The ratings `ids`.
+pub fn ratings(doc: &Automerge, ids: &BTreeSet<String>) -> Result<Records<Rating>> {
+    read_records(doc, RATINGS, ids)
+}
+
+/// The shift events `ids`.
+pub fn shift_events(doc: &Automerge, ids: &BTreeSet<String>) -> Result<Records<ShiftEvent>> {
+    read_records(doc, SHIFTS, ids)
 }
 
 /// Ids of every check-in.

@@ -169,8 +169,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_record_read_through_the_view_is_the_record_read_field_by_field() {
+    /// A ledger with records of every shape the readers meet (see the
+    /// numbered comments), and the ids of the first eight.
+    fn mixed_ledger() -> (Automerge, Vec<String>) {
         let mut doc = ledger::new_ledger("h", "k", "2026-12-06").expect("ledger");
         let ids: Vec<String> = (1..=8)
             .map(|i| format!("019ab000-0000-7000-8000-00000000000{i}"))
@@ -242,7 +243,12 @@ mod tests {
             .expect("conflicting write");
         }
         doc.merge(&mut other).expect("merge");
+        (doc, ids)
+    }
 
+    #[test]
+    fn a_record_read_through_the_view_is_the_record_read_field_by_field() {
+        let (doc, ids) = mixed_ledger();
         let rust: CheckIn = both(&doc, CHECKINS, &ids[0]).expect("rust record");
         assert!(rust.resident.is_some());
         assert_eq!(rust.companions, 5, "the later actor's write wins");
@@ -257,6 +263,65 @@ mod tests {
         assert_eq!(
             both::<CheckIn>(&doc, CHECKINS, &ids[7]),
             Err("absent".to_string())
+        );
+    }
+
+    #[test]
+    fn records_read_together_are_the_records_read_one_by_one() {
+        let (mut doc, ids) = mixed_ledger();
+        // Enough plain check-ins that reading many walks the map.
+        for i in 0..150u32 {
+            let c = CheckIn {
+                activity_id: format!("act-{i}"),
+                service: None,
+                headcount: 1,
+                companions: i % 3,
+                resident: None,
+                kiosk_id: "k".into(),
+                at_ms: i64::from(i),
+            };
+            let id = format!("019ab000-0000-7000-8000-1{i:011}");
+            ledger::add_checkin(&mut doc, &id, &c).expect("add");
+        }
+        let one_by_one = |wanted: &std::collections::BTreeSet<String>| -> Vec<(String, String)> {
+            wanted
+                .iter()
+                .map(|id| {
+                    let read = crate::docs::read_record::<CheckIn>(&doc, CHECKINS, id);
+                    (id.clone(), format!("{read:?}"))
+                })
+                .collect()
+        };
+        let mut all: std::collections::BTreeSet<String> = ledger::checkin_ids(&doc)
+            .expect("ids")
+            .into_iter()
+            .collect();
+        // Ids the ledger lacks: before the first, between two, after the last.
+        all.insert("0".into());
+        all.insert("019ab000-0000-7000-8000-10000000000a".into());
+        all.insert("zzz".into());
+        // A shift event's id, and one never written.
+        all.extend(ids[6..8].iter().cloned());
+        let few: std::collections::BTreeSet<String> = ids[..7].iter().cloned().collect();
+        assert!(few.len() < crate::docs::WALK_FROM && all.len() > crate::docs::WALK_FROM);
+        for wanted in [&all, &few] {
+            let together: Vec<(String, String)> = ledger::checkins(&doc, wanted)
+                .expect("read")
+                .into_iter()
+                .map(|(id, read)| (id, format!("{read:?}")))
+                .collect();
+            assert_eq!(together, one_by_one(wanted));
+        }
+        let absent = ledger::checkins(&doc, &all).expect("read");
+        assert_eq!(
+            absent.iter().filter(|(_, r)| matches!(r, Ok(None))).count(),
+            5,
+            "four ids never written, and one of a record in the shifts map"
+        );
+        assert_eq!(
+            absent.iter().filter(|(_, r)| r.is_err()).count(),
+            4,
+            "the four records that do not fit are errors"
         );
     }
 }

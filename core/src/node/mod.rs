@@ -890,13 +890,13 @@ impl KioskNode {
         };
         handle
             .with_document_async(|d| {
+                let ids = ledger::checkin_ids(d)?.into_iter().collect();
                 let mut out = Vec::new();
-                for id in ledger::checkin_ids(d)? {
-                    if let Some(c) = ledger::checkin(d, &id)? {
+                for (id, read) in ledger::checkins(d, &ids)? {
+                    if let Some(c) = read? {
                         out.push((id, c));
                     }
                 }
-                out.sort_by(|a, b| a.0.cmp(&b.0));
                 Ok(out)
             })
             .await?
