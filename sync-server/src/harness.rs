@@ -21,6 +21,7 @@
 
 use std::{
     cell::RefCell,
+    panic::{AssertUnwindSafe, catch_unwind},
     str::FromStr,
     sync::{Mutex, OnceLock},
     time::Duration,
@@ -109,17 +110,39 @@ fn apply_sync_message(bytes: &[u8]) {
 fn receive_screened(mut doc: Automerge, prev: &[ChangeHash], message: sync::Message) {
     // What `intake` refuses never reaches automerge: the connection drops
     // it before samod (see that module).
-    match crate::intake::screen_message(&message) {
-        crate::intake::Screen::Pass => {}
-        crate::intake::Screen::Refuse(_) => return,
-        crate::intake::Screen::TrialLoad => {
-            if crate::intake::trial_load_message(&message).is_err() {
+    if let crate::intake::Screen::Refuse(_) = crate::intake::screen_message(&message) {
+        return;
+    }
+    // What the patched samod-core does with the rest (its PATCHED.md, 3):
+    // a panic of the receive into an empty document, or of the trial load
+    // of anything but change chunks into a document with content, refuses
+    // the message and leaves the document as it was. Any other panic is a
+    // finding.
+    let mut state = sync::State::new();
+    let received = if doc.is_empty() {
+        match catch_unwind(AssertUnwindSafe(|| {
+            doc.receive_sync_message(&mut state, message)
+        })) {
+            Ok(received) => received,
+            Err(_) => return,
+        }
+    } else {
+        if !crate::intake::change_chunks_only(&message) {
+            let joined: Vec<u8> = message.changes.iter().flatten().copied().collect();
+            let options = automerge::LoadOptions::new()
+                .on_partial_load(automerge::OnPartialLoad::Ignore)
+                .verification_mode(automerge::VerificationMode::Check);
+            if catch_unwind(AssertUnwindSafe(|| {
+                drop(Automerge::load_with_options(&joined, options));
+            }))
+            .is_err()
+            {
                 return;
             }
         }
-    }
-    let mut state = sync::State::new();
-    if doc.receive_sync_message(&mut state, message).is_ok() {
+        doc.receive_sync_message(&mut state, message)
+    };
+    if received.is_ok() {
         let _ = doc.generate_sync_message(&mut state);
         inspect(&doc, prev);
     }

@@ -157,18 +157,11 @@ impl Claims {
     }
 }
 
-/// [`crate::intake::screen`] a message, trial-loading a whole document
-/// on a blocking thread; `Err` with the reason to refuse it.
-async fn screen(bytes: &[u8]) -> Result<(), String> {
+/// [`crate::intake::screen`] a message; `Err` with the reason to refuse it.
+fn screen(bytes: &[u8]) -> Result<(), String> {
     match crate::intake::screen(bytes) {
         crate::intake::Screen::Pass => Ok(()),
         crate::intake::Screen::Refuse(reason) => Err(reason),
-        crate::intake::Screen::TrialLoad => {
-            let frame = bytes.to_vec();
-            tokio::task::spawn_blocking(move || crate::intake::trial_load(&frame))
-                .await
-                .unwrap_or_else(|_| Err("the document check did not finish".into()))
-        }
     }
 }
 
@@ -264,7 +257,7 @@ async fn run_connection(
                                 }
                                 joined.store(true, std::sync::atomic::Ordering::Relaxed);
                             }
-                            if let Err(reason) = screen(bytes).await {
+                            if let Err(reason) = screen(bytes) {
                                 tracing::warn!(kiosk = %claims.kiosk.id, %reason, "sync message refused: connection closed");
                                 claims.core.registry.kill_conn(conn_no);
                                 return Err(WsError(reason));

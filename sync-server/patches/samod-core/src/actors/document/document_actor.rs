@@ -562,6 +562,23 @@ impl DocumentActor {
             }
         };
 
+        // Linli patch (PATCHED.md, 3): a message automerge could not take
+        // closes its connection, as the server's own screen does.
+        if let Some(reason) = self
+            .peer_connections
+            .get_mut(&connection_id)
+            .and_then(|c| c.refused.take())
+        {
+            tracing::warn!(?connection_id, reason, "sync message refused: connection closed");
+            self.remove_connection(connection_id);
+            out.outgoing_messages
+                .push(DocToHubMsg(DocToHubMsgPayload::Disconnect {
+                    connection_id,
+                    reason: reason.into(),
+                }));
+            return;
+        }
+
         if let Some(duration) = duration {
             let queue_duration = if now >= received_at {
                 now - received_at

@@ -202,3 +202,106 @@ fn nothing_to_send_only_when_automerge_would_send_nothing() {
     assert_eq!(a.get_heads(), b.get_heads(), "the peers converged");
     assert!(skipped_in_flight_doc, "the whole-document case was skipped");
 }
+
+/// Linli patch (PATCHED.md, 3): a sync message carrying a crafted
+/// document that automerge 0.12 panics on when it loads it (the `data` of
+/// Linli's `fuzz/regressions/sync_message/
+/// automerge-crafted-column-value-unpack-unwrap-panics`), in hex.
+const PANICKING_MESSAGE: &[&str] = &[
+    "430178d6bcc5e9fa0565d506a1024885a6a12b199006fe6168ea5636699337b717fb00010008040a075d6064",
+    "5f92019604856f4a833da4b2cf038b040110265bb0d0ccacdd376595a12b198c06fe6168ea5636699337b717",
+    "fb0701020302230523024004430456020a010402101db4012102230000000000726571756573746873687365",
+    "6e6465724964716b696f736b2d7869616e00000000000000000000000000000000c200000000000000000000",
+    "0000000000024a430178d6bcc5e9fa0565d506a1024885a6a12b198c06fe6168ea5636699303030303030303",
+    "030303030303030303030303030303030303030303030303030303030303030303fe4d810701020302320323",
+    "024003430256021f0a01040204153b21022306340142045609573e800102020002017e040102007e00017f00",
+    "020700047f0000047f047b04646f63730768616c6c5f696406736368656d610776657273696f6e1d6c656467",
+    "65722f7869616e66656e672d6b312f323032362d31312d323305007b047f7e0103057f0004017b008601f601",
+    "13e6047869616e66656e676c696e6c692e6469726563746f7279016175746f6d657267030303030303138b04",
+    "01100000656e3b237249646e6c01191919191919ffffffffffffffffffffffffffffffffffffffffff726571",
+    "7565737473ffffffffffff191919191919191919191919191919191919191919191919191919191919191919",
+    "191919191919191919191919191919191919191919191911191919191919191919191919191919000000002e",
+    "0000000000000000000000000000",
+];
+
+fn panicking_message() -> sync::Message {
+    let hex: String = PANICKING_MESSAGE.concat();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    sync::Message::decode(&bytes).unwrap()
+}
+
+#[test]
+fn a_message_automerge_panics_on_is_refused_and_the_document_kept() {
+    use automerge::{ReadDoc as _, transaction::Transactable as _};
+    let now = UnixTimestamp::now();
+    // Unguarded, automerge panics on it (what the patch is for).
+    let unguarded = std::panic::catch_unwind(|| {
+        Automerge::new().receive_sync_message(&mut sync::State::new(), panicking_message())
+    });
+    assert!(unguarded.is_err(), "automerge no longer panics on the crafted chunks");
+
+    // Into an empty document: refused, the document still empty.
+    let mut conn = connection();
+    conn.set_share_config(ShareConfig::read_write());
+    let mut empty = Automerge::new();
+    assert!(conn.receive_sync_message(now, &mut empty, panicking_message()).is_err());
+    assert_eq!(conn.refused, Some(UNDECODABLE));
+    assert!(empty.is_empty());
+
+    // Into a document with content: refused by the trial load, unchanged.
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    tx.put(automerge::ROOT, "kept", 1).unwrap();
+    tx.commit();
+    let heads = doc.get_heads();
+    let mut conn = connection();
+    conn.set_share_config(ShareConfig::read_write());
+    assert!(conn.receive_sync_message(now, &mut doc, panicking_message()).is_err());
+    assert_eq!(conn.refused, Some(UNDECODABLE));
+    assert_eq!(doc.get_heads(), heads);
+    assert!(doc.get(automerge::ROOT, "kept").unwrap().is_some());
+
+    // An honest peer's changes and whole document still go through, into
+    // an empty document and into one with content.
+    let mut remote = Automerge::new();
+    let mut tx = remote.transaction();
+    tx.put(automerge::ROOT, "remote", 2).unwrap();
+    tx.commit();
+    for target in [Automerge::new(), doc.clone()] {
+        let mut target = target;
+        let mut conn = connection();
+        conn.set_share_config(ShareConfig::read_write());
+        let mut remote_state = sync::State::new();
+        for _ in 0..10 {
+            let mut moved = false;
+            if let Some(m) = remote.generate_sync_message(&mut remote_state) {
+                conn.receive_sync_message(now, &mut target, m).unwrap();
+                moved = true;
+            }
+            for (m, _) in conn.generate_sync_messages(now, &target) {
+                remote.receive_sync_message(&mut remote_state, m).unwrap();
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert_eq!(conn.refused, None);
+        assert!(target.get(automerge::ROOT, "remote").unwrap().is_some());
+    }
+    let whole = sync::Message {
+        changes: sync::ChunkList::from(vec![remote.save()]),
+        ..Automerge::new().generate_sync_message(&mut sync::State::new()).unwrap()
+    };
+    assert!(!whole.changes.iter().all(change_chunks_only));
+    let mut conn = connection();
+    conn.set_share_config(ShareConfig::read_write());
+    let mut with_content = doc.clone();
+    conn.receive_sync_message(now, &mut with_content, whole).unwrap();
+    assert_eq!(conn.refused, None);
+    assert!(with_content.get(automerge::ROOT, "remote").unwrap().is_some());
+    assert!(with_content.get(automerge::ROOT, "kept").unwrap().is_some());
+}
