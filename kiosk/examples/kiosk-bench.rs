@@ -30,9 +30,9 @@ use linli_core::{
 };
 use linli_kiosk::{
     app::{KioskApp, Screen},
-    demo::DemoServer,
     worker::Start,
 };
+use linli_sync_server::in_process::InProcessServer;
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
@@ -40,7 +40,11 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[i].as_secs_f64() * 1e3
 }
 
-fn options(dir: &std::path::Path, now: &Arc<AtomicI64>, server: &DemoServer) -> KioskNodeOptions {
+fn options(
+    dir: &std::path::Path,
+    now: &Arc<AtomicI64>,
+    server: &InProcessServer,
+) -> KioskNodeOptions {
     let mut o = KioskNodeOptions::new(dir);
     let n = now.clone();
     o.clock = Arc::new(move || n.load(Ordering::SeqCst));
@@ -68,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         .expect("time")
         .timestamp_millis();
     let work = tempfile::tempdir()?;
-    let server = DemoServer::start_at(&work.path().join("server"), None, false)?;
+    let server = InProcessServer::start_at(&work.path().join("server"), None, false)?;
     let rt = tokio::runtime::Runtime::new()?;
     let now = Arc::new(AtomicI64::new(morning));
 

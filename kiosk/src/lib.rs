@@ -13,10 +13,8 @@
 //! - [`pin`]: the staff PIN (salted hash, lockout).
 //! - [`qr`]: QR codes for the mobile request page.
 //! - [`speech`]: spoken prompts through espeak-ng (a staff setting).
-//! - [`demo`]: an in-process server with demo data, for the README's command.
 
 pub mod app;
-pub mod demo;
 pub mod fonts;
 pub mod i18n;
 pub mod pin;

@@ -2,13 +2,15 @@
 
 use std::{path::PathBuf, sync::Arc};
 
+#[cfg(feature = "demo")]
 use anyhow::Context;
 use clap::Parser;
 use linli_core::{KioskNode, KioskNodeOptions};
-use linli_kiosk::{app::KioskApp, demo::DemoServer, worker::Start};
+use linli_kiosk::{app::KioskApp, worker::Start};
 use url::Url;
 
 /// The demo kiosk's staff PIN.
+#[cfg(feature = "demo")]
 const DEMO_PIN: &str = "2468";
 
 /// Linli touchscreen kiosk.
@@ -32,7 +34,8 @@ struct Args {
     /// Run in a window instead of fullscreen.
     #[arg(long)]
     windowed: bool,
-    /// Start an in-process server with demo data and pair with it.
+    /// Start an in-process server with demo data and pair with it (a
+    /// kiosk built with `--features demo`).
     #[arg(long)]
     demo: bool,
 }
@@ -46,6 +49,12 @@ fn main() -> anyhow::Result<()> {
         ))
         .init();
     let args = Args::parse();
+    if args.demo && args.server.is_none() && !cfg!(feature = "demo") {
+        anyhow::bail!(
+            "this linli-kiosk was built without the demo server; run the demo with \
+             `cargo run -p linli-kiosk --features demo -- --demo --windowed`"
+        );
+    }
     let base = args.data_dir.clone().unwrap_or_else(|| {
         PathBuf::from(if args.demo {
             "./linli-demo"
@@ -70,6 +79,7 @@ fn main() -> anyhow::Result<()> {
     let provisioned = check.block_on(KioskNode::is_provisioned(&kiosk_dir))?;
     drop(check);
 
+    #[cfg(feature = "demo")]
     let mut demo = None;
     let clock: linli_kiosk::app::Clock = Arc::new(|| chrono::Utc::now().timestamp_millis());
     let tz = chrono_tz::Asia::Shanghai;
@@ -82,14 +92,10 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
 
-    // What the window opens on: a paired kiosk, a pairing in progress, the
-    // demo, or the pairing screen.
-    enum Open {
-        Start(Start, Option<&'static str>),
-        Unpaired(KioskNodeOptions),
-    }
+    #[cfg(feature = "demo")]
     let open = if args.demo && args.server.is_none() {
-        let server = DemoServer::start(&base.join("server")).context("starting the demo server")?;
+        let server = linli_sync_server::in_process::InProcessServer::start(&base.join("server"))
+            .context("starting the demo server")?;
         println!(
             "demo server on {} (data in {}); staff PIN {DEMO_PIN}",
             server.url,
@@ -108,24 +114,11 @@ fn main() -> anyhow::Result<()> {
         };
         demo = Some(server);
         Open::Start(start, Some(DEMO_PIN))
-    } else if provisioned {
-        if let Some(s) = &args.server {
-            options.server_override = Some(s.clone());
-        }
-        Open::Start(Start::Open(options), None)
     } else {
-        match (args.server.clone(), args.token.clone()) {
-            (Some(server), Some(token)) => Open::Start(
-                Start::Pair {
-                    options,
-                    server,
-                    token,
-                },
-                None,
-            ),
-            _ => Open::Unpaired(options),
-        }
+        paired_or_pairing(&args, options, provisioned)
     };
+    #[cfg(not(feature = "demo"))]
+    let open = paired_or_pairing(&args, options, provisioned);
 
     let result = eframe::run_native(
         "linli-kiosk",
@@ -147,8 +140,38 @@ fn main() -> anyhow::Result<()> {
             Ok(Box::new(app))
         }),
     );
+    #[cfg(feature = "demo")]
     drop(demo);
     result.map_err(|e| anyhow::anyhow!("running the kiosk window: {e}"))
+}
+
+/// What the window opens on: a paired kiosk, a pairing in progress (both
+/// with the demo's staff PIN when it is the demo), or the pairing screen.
+enum Open {
+    Start(Start, Option<&'static str>),
+    Unpaired(KioskNodeOptions),
+}
+
+/// A kiosk of a real server: paired already, pairing with the server and
+/// token given, or waiting on the pairing screen.
+fn paired_or_pairing(args: &Args, mut options: KioskNodeOptions, provisioned: bool) -> Open {
+    if provisioned {
+        if let Some(s) = &args.server {
+            options.server_override = Some(s.clone());
+        }
+        return Open::Start(Start::Open(options), None);
+    }
+    match (args.server.clone(), args.token.clone()) {
+        (Some(server), Some(token)) => Open::Start(
+            Start::Pair {
+                options,
+                server,
+                token,
+            },
+            None,
+        ),
+        _ => Open::Unpaired(options),
+    }
 }
 
 /// Even at `RUST_LOG=trace`, the WebSocket library logs at most `info`: at

@@ -24,6 +24,8 @@
 //! - [`replace`]: replacing kiosk documents by rebuilt ones.
 //! - [`upgrade`]: converting a database of the old resident form in place.
 //! - [`demo`]: the demo halls and their week of activities.
+//! - [`in_process`]: a whole server on its own thread inside another
+//!   program (the kiosk's demo and tests).
 //! - [`db`]: the server's own tables.
 //! - [`auth`]: tokens and their hashes.
 //! - [`backup`]: online backup, restore, the running server's lock.
@@ -45,6 +47,7 @@ pub mod demo;
 pub mod erasure;
 pub mod error;
 pub mod harness;
+pub mod in_process;
 pub mod intake;
 pub mod limits;
 pub mod listen;

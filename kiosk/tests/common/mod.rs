@@ -19,9 +19,9 @@ use egui_kittest::{
 use linli_core::KioskNodeOptions;
 use linli_kiosk::{
     app::{Clock, KioskApp},
-    demo::DemoServer,
     worker::Start,
 };
+use linli_sync_server::in_process::InProcessServer;
 
 /// The day every kiosk test lives in: a Tuesday, so the demo calendar
 /// holds 戏曲课堂 at 14:30 whatever day the tests run on.
@@ -37,7 +37,7 @@ pub fn morning() -> i64 {
 
 pub struct Fixture {
     pub harness: Harness<'static, KioskApp>,
-    pub server: DemoServer,
+    pub server: InProcessServer,
     pub now: Arc<AtomicI64>,
     pub dir: tempfile::TempDir,
 }
@@ -53,7 +53,7 @@ pub fn clock(now: &Arc<AtomicI64>) -> Clock {
 /// fresh kiosk token for it.
 pub fn unpaired() -> (Fixture, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = DemoServer::start_at(&dir.path().join("server"), Some(morning()), false)
+    let server = InProcessServer::start_at(&dir.path().join("server"), Some(morning()), false)
         .expect("demo server");
     let token = server.provision_kiosk("测试终端").expect("kiosk");
     let now = Arc::new(AtomicI64::new(morning()));
@@ -98,8 +98,8 @@ pub fn kiosk() -> Fixture {
 /// `moment`.
 pub fn kiosk_at(moment: i64) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server =
-        DemoServer::start_at(&dir.path().join("server"), Some(moment), false).expect("demo server");
+    let server = InProcessServer::start_at(&dir.path().join("server"), Some(moment), false)
+        .expect("demo server");
     let token = server.provision_kiosk("测试终端").expect("kiosk");
     let now = Arc::new(AtomicI64::new(moment));
     let mut options = KioskNodeOptions::new(dir.path().join("kiosk"));

@@ -1,18 +1,19 @@
-//! The demo: an in-process `linli-server` on 127.0.0.1 with the demo halls,
-//! and a kiosk of 先锋社区 paired with it, so the README's one command shows
-//! a working, syncing kiosk on a fresh machine.
+//! A whole `linli-server` on 127.0.0.1 inside another program, on its own
+//! runtime and thread: the kiosk's demo (`linli-kiosk --demo`, built with
+//! the kiosk's `demo` feature) and the kiosk's tests run one beside a
+//! real kiosk. Dropping it stops the server as `serve` stops.
 
 use std::{path::Path, sync::Arc, thread::JoinHandle};
 
-use linli_sync_server::{ServeConfig, ServerCore};
+use crate::{Error, Result, ServeConfig, ServerCore};
 use tokio::sync::oneshot;
 use url::Url;
 
-/// The hall the demo kiosk serves.
-pub const DEMO_HALL: &str = "xianfeng";
+/// The demo hall a demo kiosk serves: 先锋社区.
+pub const DEMO_HALL: &str = crate::demo::DEMO_HALLS[0].0;
 
 /// A running in-process server. Dropping it stops the server.
-pub struct DemoServer {
+pub struct InProcessServer {
     /// `http://127.0.0.1:port/`.
     pub url: Url,
     /// The server's core (to provision the demo kiosk).
@@ -22,27 +23,23 @@ pub struct DemoServer {
     thread: Option<JoinHandle<()>>,
 }
 
-impl DemoServer {
+impl InProcessServer {
     /// Start a server with demo data in `data_dir`, its calendar built
     /// around now, with the demo's history (what the console shows).
-    pub fn start(data_dir: &Path) -> linli_sync_server::Result<Self> {
+    pub fn start(data_dir: &Path) -> Result<Self> {
         Self::start_at(data_dir, None, true)
     }
 
     /// Start a server with demo data in `data_dir`, its calendar built
     /// around `now_ms` (a pinned moment for tests; `None` is now), with or
     /// without the demo's history.
-    pub fn start_at(
-        data_dir: &Path,
-        now_ms: Option<i64>,
-        history: bool,
-    ) -> linli_sync_server::Result<Self> {
+    pub fn start_at(data_dir: &Path, now_ms: Option<i64>, history: bool) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|source| linli_sync_server::Error::Io {
-                context: "starting the demo server".into(),
+            .map_err(|source| Error::Io {
+                context: "starting the in-process server".into(),
                 source,
             })?;
         let mut config = ServeConfig::new(data_dir);
@@ -50,40 +47,37 @@ impl DemoServer {
         config.demo_now_ms = now_ms;
         config.demo_history = history;
         let (ready, listener) = runtime.block_on(async {
-            let ready = linli_sync_server::prepare(&config).await?;
+            let ready = crate::prepare(&config).await?;
             let listener =
                 tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
-                    .map_err(|source| linli_sync_server::Error::Io {
+                    .map_err(|source| Error::Io {
                         context: "listening on 127.0.0.1".into(),
                         source,
                     })?;
-            Ok::<_, linli_sync_server::Error>((ready, listener))
+            Ok::<_, Error>((ready, listener))
         })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| linli_sync_server::Error::Io {
-                context: "reading the demo address".into(),
-                source,
-            })?;
-        let url = Url::parse(&format!("http://{addr}/"))
-            .map_err(|e| linli_sync_server::Error::BadRequest(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|source| Error::Io {
+            context: "reading the demo address".into(),
+            source,
+        })?;
+        let url =
+            Url::parse(&format!("http://{addr}/")).map_err(|e| Error::BadRequest(e.to_string()))?;
         let core = ready.core.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = runtime.handle().clone();
         let thread = std::thread::Builder::new()
-            .name("linli-demo-server".into())
+            .name("linli-in-process-server".into())
             .spawn(move || {
-                let result =
-                    handle.block_on(linli_sync_server::serve(ready, listener, async move {
-                        let _ = stopped.await;
-                    }));
+                let result = handle.block_on(crate::serve(ready, listener, async move {
+                    let _ = stopped.await;
+                }));
                 if let Err(e) = result {
-                    tracing::error!(error = %e, "demo server stopped with an error");
+                    tracing::error!(error = %e, "in-process server stopped with an error");
                 }
             })
-            .map_err(|source| linli_sync_server::Error::Io {
-                context: "starting the demo server thread".into(),
+            .map_err(|source| Error::Io {
+                context: "starting the in-process server thread".into(),
                 source,
             })?;
         Ok(Self {
@@ -95,19 +89,17 @@ impl DemoServer {
         })
     }
 
-    /// Provision a kiosk in the demo hall; returns its token.
-    pub fn provision_kiosk(&self, name: &str) -> linli_sync_server::Result<String> {
+    /// Provision a kiosk in the demo hall ([`DEMO_HALL`]); returns its token.
+    pub fn provision_kiosk(&self, name: &str) -> Result<String> {
         let core = self.core.clone();
         let name = name.to_string();
         self.runtime
-            .block_on(async move {
-                linli_sync_server::provision::add_kiosk(&core, DEMO_HALL, &name).await
-            })
+            .block_on(async move { crate::provision::add_kiosk(&core, DEMO_HALL, &name).await })
             .map(|(_, token)| token)
     }
 }
 
-impl Drop for DemoServer {
+impl Drop for InProcessServer {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
