@@ -4,7 +4,7 @@
 //! and fuzzing goes on. Any other panic aborts as a crash, as usual.
 //!
 //! Triage: find what reaches the dependency, screen it out before it does
-//! (e.g. `linli_sync_server::intake`), and keep the input in
+//! (e.g. `linli_sync_engine::intake`), and keep the input in
 //! `fuzz/regressions/<target>/`.
 
 use std::{cell::RefCell, collections::HashMap, panic, sync::Mutex, sync::Once};

@@ -242,11 +242,11 @@ fn a_request_with_a_callback_gets_a_reference_and_a_qr_code_and_the_reply_comes_
         .db
         .with(|c| {
             c.query_row("SELECT record_id FROM requests", [], |r| r.get(0))
-                .map_err(|e| linli_sync_server::Error::db("q", e))
+                .map_err(|e| linli_sync_engine::Error::db("q", e))
         })
         .expect("id");
     let rt = tokio::runtime::Runtime::new().expect("rt");
-    rt.block_on(linli_sync_server::provision::reply_request(
+    rt.block_on(linli_sync_engine::provision::reply_request(
         &core,
         "xianfeng",
         &id,

@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use linli_core::sqlite::Durability;
 use serde::Deserialize;
 
-use crate::{Error, Result, ServeConfig, projection, provision, server::ServerCore};
+use crate::ServeConfig;
+use linli_sync_engine::{Error, Result, projection, provision, server::ServerCore};
 
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./linli-data";
@@ -274,7 +275,7 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
         args.tls_cert.clone().or(file.tls_cert),
         args.tls_key.clone().or(file.tls_key),
     ) {
-        (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+        (Some(cert), Some(key)) => Some(linli_web::tls::TlsFiles { cert, key }),
         (None, None) => None,
         _ => {
             return Err(Error::BadRequest(
@@ -282,7 +283,7 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
             ));
         }
     };
-    let trusted_proxies = crate::proxies::TrustedProxies::parse(
+    let trusted_proxies = linli_web::proxies::TrustedProxies::parse(
         &args
             .trusted_proxies
             .clone()
@@ -296,7 +297,7 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
             durability,
             tls,
             unload_idle_after: args.unload_idle_after.or(file.unload_idle_after).map_or(
-                crate::repos::UNLOAD_IDLE_AFTER,
+                linli_sync_engine::repos::UNLOAD_IDLE_AFTER,
                 std::time::Duration::from_secs,
             ),
             trusted_proxies,
@@ -431,12 +432,12 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                     source,
                 })?;
             let password = line.trim_end_matches(['\r', '\n']).to_string();
-            let hash = crate::console::session::hash_password_async(password).await?;
+            let hash = linli_sync_engine::accounts::hash_password_async(password).await?;
             let core = open_core(cli).await?;
             let u = user.clone();
             let r = core
                 .db
-                .call(move |db| crate::console::session::change_password(db, &u, &hash, None))
+                .call(move |db| linli_sync_engine::accounts::change_password(db, &u, &hash, None))
                 .await;
             core.stop().await;
             let ended = r?;
@@ -462,7 +463,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let phone = linli_core::phone::PhoneNumber::parse(phone)
                 .map_err(|e| Error::BadRequest(e.to_string()))?;
             let dir = data_dir(cli)?;
-            let _lock = crate::backup::lock(&dir).map_err(|e| match e {
+            let _lock = linli_sync_engine::backup::lock(&dir).map_err(|e| match e {
                 Error::Conflict(_) => Error::Conflict(format!(
                     "a linli-server is running on {}: erase from its console (Residents → Erase, \
                      central admins), or stop it and run this again",
@@ -475,7 +476,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                 "cli:{}",
                 std::env::var("USER").unwrap_or_else(|_| "operator".into())
             );
-            let r = crate::erasure::erase_resident(&core, &phone, &by).await;
+            let r = linli_sync_engine::erasure::erase_resident(&core, &phone, &by).await;
             core.stop().await;
             match r? {
                 Some(e) => writeln!(
@@ -499,9 +500,10 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
         Command::Backup { to } => {
             let dir = data_dir(cli)?;
             let to = to.clone();
-            let c = tokio::task::spawn_blocking(move || crate::backup::backup(&dir, &to))
-                .await
-                .map_err(|e| Error::BadRequest(e.to_string()))??;
+            let c =
+                tokio::task::spawn_blocking(move || linli_sync_engine::backup::backup(&dir, &to))
+                    .await
+                    .map_err(|e| Error::BadRequest(e.to_string()))??;
             writeln!(
                 out,
                 "backup written: {} bytes, {} documents, {} check-ins\n\
@@ -510,17 +512,18 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                 c.bytes,
                 c.documents,
                 c.checkins,
-                crate::residents::KEY_FILE
+                linli_sync_engine::residents::KEY_FILE
             )
             .map_err(io)
         }
         Command::Restore { from } => {
             let dir = data_dir(cli)?;
             let from = from.clone();
-            let (c, kept) =
-                tokio::task::spawn_blocking(move || crate::backup::restore(&dir, &from))
-                    .await
-                    .map_err(|e| Error::BadRequest(e.to_string()))??;
+            let (c, kept) = tokio::task::spawn_blocking(move || {
+                linli_sync_engine::backup::restore(&dir, &from)
+            })
+            .await
+            .map_err(|e| Error::BadRequest(e.to_string()))??;
             writeln!(
                 out,
                 "restored: {} documents, {} check-ins; kiosks re-send what came after the backup when they reconnect",
@@ -536,9 +539,9 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
         }
         Command::UpgradeResidents => {
             let dir = data_dir(cli)?;
-            let _lock = crate::backup::lock(&dir)?;
+            let _lock = linli_sync_engine::backup::lock(&dir)?;
             let mut err = std::io::stderr();
-            let u = crate::upgrade::upgrade_residents(&dir, |done, total| {
+            let u = linli_sync_engine::upgrade::upgrade_residents(&dir, |done, total| {
                 let _ = write!(err, "\rconverting documents: {done}/{total}");
             })
             .await;

@@ -5,7 +5,8 @@
 
 use std::{path::Path, sync::Arc, thread::JoinHandle};
 
-use crate::{Error, Result, ServeConfig, ServerCore};
+use crate::ServeConfig;
+use linli_sync_engine::{Error, Result, ServerCore};
 use tokio::sync::oneshot;
 use url::Url;
 
@@ -94,7 +95,9 @@ impl InProcessServer {
         let core = self.core.clone();
         let name = name.to_string();
         self.runtime
-            .block_on(async move { crate::provision::add_kiosk(&core, DEMO_HALL, &name).await })
+            .block_on(async move {
+                linli_sync_engine::provision::add_kiosk(&core, DEMO_HALL, &name).await
+            })
             .map(|(_, token)| token)
     }
 }

@@ -9,66 +9,32 @@
 //! `127.0.0.1:0`, run the server and stop it cleanly.
 //!
 //! # Layout
-//! - [`server`]: [`ServerCore`] — repos, storage, tables.
-//! - [`registry`]: live sync connections and their peer-id bindings.
-//! - [`repos`]: one samod repo per hall in use; idle halls unloaded.
-//! - [`residents`]: the residents' key pair and salt; opening sealed contacts.
-//! - [`sync_ws`]: the `/sync` WebSocket endpoint.
-//! - [`wire`]: a peek into incoming messages (who delivered a document).
-//! - [`tls`]: HTTPS/WSS with rustls.
-//! - [`projection`]: documents → SQL tables, incrementally; rebuild.
-//! - [`api`]: the HTTP router (`/healthz`, `/api/v1`, `/sync`).
-//! - [`console`]: the admin console (`/admin`): sessions, roles, pages.
-//! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
-//! - [`erasure`]: erasing one resident on request (documents rebuilt).
-//! - [`replace`]: replacing kiosk documents by rebuilt ones.
-//! - [`upgrade`]: converting a database of the old resident form in place.
-//! - [`demo`]: the demo halls and their week of activities.
-//! - [`in_process`]: a whole server on its own thread inside another
-//!   program (the kiosk's demo and tests).
-//! - [`db`]: the server's own tables.
-//! - [`auth`]: tokens and their hashes.
-//! - [`backup`]: online backup, restore, the running server's lock.
-//! - [`cli`]: the `linli-server` command line.
-//! - [`harness`]: fuzz harnesses for what kiosks and browsers send (also
-//!   replayed by `tests/fuzz_corpus.rs`).
-//! - [`error`]: the crate's error type and its HTTP form.
-//! - [`limits`]: what one client may use of what all share.
-//! - [`proxies`]: the client's address behind trusted reverse proxies.
-//! - [`listen`]: accepting connections, plain or TLS, with timeouts.
+//! The server is three crates, dependencies pointing inward:
+//! - `linli-sync-engine` (`sync-server/engine`): documents in, tables out
+//!   (hall repos, intake, projection, provisioning, erasure, backup).
+//! - `linli-web` (`sync-server/web`): the HTTP surface over the engine
+//!   (`/sync`, the JSON API, the console, TLS).
+//! - this crate: what runs them — [`ServeConfig`], [`prepare`], [`serve`],
+//!   and:
+//!   - [`cli`]: the `linli-server` command line.
+//!   - [`demo`]: the demo halls, their week of activities and history.
+//!   - [`in_process`]: a whole server on its own thread inside another
+//!     program (the kiosk's demo and tests).
 
-pub mod api;
-pub mod auth;
-pub mod backup;
 pub mod cli;
-pub mod console;
-pub mod db;
 pub mod demo;
-pub mod erasure;
-pub mod error;
-pub mod harness;
 pub mod in_process;
-pub mod intake;
-pub mod limits;
-pub mod listen;
-pub mod projection;
-pub mod provision;
-pub mod proxies;
-pub mod registry;
-pub mod replace;
-pub mod repos;
-pub mod residents;
-pub mod server;
-pub mod sync_ws;
-pub mod tls;
-pub mod upgrade;
-pub mod wire;
 
-use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+use std::{future::Future, path::PathBuf, sync::Arc};
 
-pub use error::{Error, Result};
 use linli_core::sqlite::Durability;
-pub use server::ServerCore;
+pub use linli_sync_engine::{Error, Result, ServerCore};
+use linli_sync_engine::{accounts, backup, clock, limits, provision, repos, tasks};
+use linli_web::{
+    api, listen, proxies,
+    state::{AppState, WebState},
+    tls,
+};
 use tokio::{net::TcpListener, sync::watch};
 
 /// How to run the server.
@@ -127,6 +93,9 @@ impl ServeConfig {
 pub struct Ready {
     /// The server's core (for in-process callers such as the kiosk demo).
     pub core: Arc<ServerCore>,
+    /// The web side's limits and settings (tests change its trusted
+    /// proxies while serving).
+    pub web: Arc<WebState>,
     /// What `--demo` created.
     pub demo: demo::DemoInfo,
     /// The TLS configuration, checked before listening.
@@ -148,12 +117,11 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
     core.set_idle_timeout(config.idle_timeout);
     core.set_unload_idle_after(config.unload_idle_after);
-    core.set_trusted_proxies(config.trusted_proxies.clone());
     provision::ensure_services(&core).await?;
     // Make the sign-in's dummy hash now, not during the first sign-in.
-    drop(tokio::task::spawn_blocking(console::session::dummy_hash));
+    drop(tokio::task::spawn_blocking(accounts::dummy_hash));
     let demo = if config.demo {
-        let now = config.demo_now_ms.unwrap_or_else(server::now_ms);
+        let now = config.demo_now_ms.unwrap_or_else(clock::now_ms);
         let info = demo::ensure_demo(&core, now).await?;
         if config.demo_history && !info.halls_created.is_empty() {
             let (core, halls) = (core.clone(), info.halls_created.clone());
@@ -170,6 +138,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     };
     Ok(Ready {
         core,
+        web: Arc::new(WebState::new(config.trusted_proxies.clone())),
         demo,
         tls,
         header_timeout: config.header_timeout,
@@ -187,30 +156,18 @@ pub async fn serve(
 ) -> Result<()> {
     let Ready {
         core,
+        web,
         projector_rx,
         tls,
         header_timeout,
         ..
     } = ready;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
-    if let Some(rx) = projector_rx {
-        tasks.push(tokio::spawn(projection::run(
-            core.clone(),
-            rx,
-            stop_rx.clone(),
-        )));
-    }
-    tasks.push(tokio::spawn(revocation_watch(
-        core.clone(),
-        stop_rx.clone(),
-    )));
-    tasks.push(tokio::spawn(catch_up(core.clone())));
-    tasks.push(tokio::spawn(unload_idle_halls(
-        core.clone(),
-        stop_rx.clone(),
-    )));
-    let app = api::router(api::AppState { core: core.clone() });
+    let tasks = tasks::spawn(&core, projector_rx, &stop_rx);
+    let app = api::router(AppState {
+        core: core.clone(),
+        web,
+    });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "linli-server listening");
     }
@@ -227,84 +184,6 @@ pub async fn serve(
     core.stop().await;
     tracing::info!("linli-server stopped");
     Ok(())
-}
-
-/// Close connections of kiosks revoked by another process (the CLI)
-/// within a second.
-async fn revocation_watch(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let connected = core.registry.connected_kiosks();
-        if connected.is_empty() {
-            continue;
-        }
-        match core.db.call(|db| db.revoked_kiosks()).await {
-            Ok(revoked) => {
-                for k in revoked.iter().filter(|k| connected.contains(*k)) {
-                    core.registry.kill_kiosk(k);
-                    tracing::info!(kiosk = %k, "revoked kiosk disconnected");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "checking revocations failed"),
-        }
-    }
-}
-
-/// Stop the repos of halls nothing has used for
-/// [`repos::UNLOAD_IDLE_AFTER`], so their documents leave memory.
-async fn unload_idle_halls(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let idle_after = core.unload_idle_after();
-        let tick = (idle_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
-        tokio::select! {
-            _ = tokio::time::sleep(tick) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let stopped = core.repos.unload_idle(idle_after).await;
-        if stopped > 0 {
-            tracing::info!(
-                stopped,
-                running = core.repos.running(),
-                "idle halls unloaded"
-            );
-        }
-    }
-}
-
-/// Project documents that were claimed but never projected (the server
-/// stopped between receiving a document and projecting it).
-async fn catch_up(core: Arc<ServerCore>) {
-    let pending = core
-        .db
-        .run(|c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL
-                     AND doc_id NOT IN (SELECT doc_id FROM projection_state)",
-                )
-                .map_err(|e| Error::db("finding unprojected documents", e))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(|e| Error::db("finding unprojected documents", e))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| Error::db("finding unprojected documents", e))
-        })
-        .await;
-    match pending {
-        Ok(ids) => {
-            for id in ids {
-                if let Ok(doc) = id.parse::<samod::DocumentId>()
-                    && let Err(e) = projection::project_document(&core, &doc).await
-                {
-                    tracing::warn!(doc = %id, error = %e, "catch-up projection failed");
-                }
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "catch-up projection failed"),
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is

@@ -7,11 +7,8 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use linli_core::sqlite::Durability;
-use linli_sync_server::{
-    ServerCore,
-    api::{AppState, router},
-    provision,
-};
+use linli_sync_engine::{ServerCore, provision};
+use linli_web::{api::router, state::AppState};
 use tower::ServiceExt;
 
 struct Fixture {
@@ -38,7 +35,7 @@ async fn fixture() -> Fixture {
     let admin = provision::admin_token(&core, "wang").await.expect("token");
     let viewer = provision::admin_token(&core, "li").await.expect("token");
     Fixture {
-        state: AppState { core },
+        state: AppState::new(core),
         admin,
         viewer,
         _dir: dir,
@@ -388,10 +385,11 @@ async fn wrong_token_from(
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client() {
-    use linli_sync_server::{limits::MAX_TOKEN_FAILURES, proxies::TrustedProxies};
+    use linli_sync_engine::limits::MAX_TOKEN_FAILURES;
+    use linli_web::proxies::TrustedProxies;
     let f = fixture().await;
     f.state
-        .core
+        .web
         .set_trusted_proxies(TrustedProxies::parse(&["10.0.0.1"]).expect("proxies"));
     let proxy = "10.0.0.1";
     // A guesser behind the proxy uses up its wrong tokens…

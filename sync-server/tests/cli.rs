@@ -121,7 +121,8 @@ fn provisioning_from_the_command_line_prints_tokens_last() {
 
 #[tokio::test]
 async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
-    use linli_sync_server::{ServerCore, console::session, server::now_ms};
+    use linli_sync_engine::{ServerCore, clock::now_ms};
+    use linli_web::console::session;
     let dir = tempfile::tempdir().expect("tempdir");
     let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "wang"]);
     assert!(ok, "{err}");
@@ -139,9 +140,9 @@ async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
         .call(|db| {
             let now = now_ms();
             Ok([
-                session::create(db, "wang", now)?,
-                session::create(db, "wang", now)?,
-                session::create(db, "li", now)?,
+                linli_sync_engine::accounts::create_session(db, "wang", now)?,
+                linli_sync_engine::accounts::create_session(db, "wang", now)?,
+                linli_sync_engine::accounts::create_session(db, "li", now)?,
             ])
         })
         .await
@@ -209,10 +210,8 @@ fn a_bad_configuration_file_is_refused_with_its_reason() {
 #[test]
 fn trusted_proxies_come_from_the_file_the_environment_or_the_flag() {
     use clap::Parser as _;
-    use linli_sync_server::{
-        cli::{Cli, Command, resolve_serve},
-        proxies::TrustedProxies,
-    };
+    use linli_sync_server::cli::{Cli, Command, resolve_serve};
+    use linli_web::proxies::TrustedProxies;
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("linli.toml");
     std::fs::write(&cfg, "trusted_proxies = [\"10.0.0.0/8\"]\n").expect("write");
@@ -326,7 +325,7 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
         phone::PhoneNumber,
         resident::Contact,
     };
-    use linli_sync_server::{ServerCore, projection, provision, server::now_ms};
+    use linli_sync_engine::{ServerCore, clock::now_ms, projection, provision};
     let dir = tempfile::tempdir().expect("tempdir");
     let (core, _) = ServerCore::open(dir.path(), linli_core::sqlite::Durability::Normal, false)
         .await
@@ -380,7 +379,7 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
     drop(core);
 
     // While a server runs on the directory: refused, pointing at the console.
-    let lock = linli_sync_server::backup::lock(dir.path()).expect("lock");
+    let lock = linli_sync_engine::backup::lock(dir.path()).expect("lock");
     let (ok, _, err) = run(dir.path(), &["resident", "erase", "--phone", "13812345678"]);
     assert!(!ok);
     assert!(err.contains("running") && err.contains("console"), "{err}");
@@ -404,7 +403,7 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
     assert!(out.contains("nothing was changed"), "{out}");
 
     let db =
-        rusqlite::Connection::open(dir.path().join(linli_sync_server::db::DB_FILE)).expect("db");
+        rusqlite::Connection::open(dir.path().join(linli_sync_engine::db::DB_FILE)).expect("db");
     let (erased, total, audited): (i64, i64, i64) = db
         .query_row(
             "SELECT (SELECT count(*) FROM checkins WHERE phone_hash = 'erased'),

@@ -7,12 +7,8 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use linli_core::sqlite::Durability;
-use linli_sync_server::{
-    ServerCore,
-    api::{AppState, router},
-    console::session,
-    provision,
-};
+use linli_sync_engine::{ServerCore, provision};
+use linli_web::{api::router, console::session, state::AppState};
 use tower::ServiceExt;
 
 struct Fixture {
@@ -38,7 +34,7 @@ async fn fixture() -> Fixture {
         provision::add_admin(&core, user, role)
             .await
             .expect("admin");
-        let hash = session::hash_password("good password").expect("hash");
+        let hash = linli_sync_engine::accounts::hash_password("good password").expect("hash");
         let u = user.to_string();
         core.db
             .call(move |db| db.set_admin_password(&u, &hash))
@@ -66,11 +62,11 @@ async fn fixture() -> Fixture {
                 [&sealed],
             )
             .map(|_| ())
-            .map_err(|e| linli_sync_server::Error::db("seed", e))
+            .map_err(|e| linli_sync_engine::Error::db("seed", e))
         })
         .expect("seed");
     Fixture {
-        state: AppState { core },
+        state: AppState::new(core),
         _dir: dir,
     }
 }
@@ -204,7 +200,7 @@ async fn every_sign_in_costs_one_password_verification_known_name_or_not() {
     provision::add_admin(&f.state.core, "sun", "viewer")
         .await
         .expect("an admin without a password");
-    let passwords = &f.state.core.passwords;
+    let passwords = &f.state.web.passwords;
     for (form, status) in [
         (
             "user=nobody&password=whatever+it+is",
@@ -345,7 +341,7 @@ async fn wrong_current_passwords_count_against_the_sign_in_limit() {
     let form = |current: &str| {
         format!("csrf={csrf}&current={current}&new=brand+new+one&repeat=brand+new+one")
     };
-    for _ in 0..session::MAX_FAILURES {
+    for _ in 0..linli_web::limiters::MAX_FAILURES {
         let r = send(
             &f,
             "POST",
@@ -469,7 +465,7 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
         .core
         .db
         .with(|c| {
-            let err = |e| linli_sync_server::Error::db("seed", e);
+            let err = |e| linli_sync_engine::Error::db("seed", e);
             for (i, text) in FORMULAS.iter().enumerate() {
                 c.execute(
                     "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
@@ -991,10 +987,10 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
                 "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
                      callback_consent, status, kiosk_at_ms, received_ms)
                  VALUES ('r2', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11', 'EF34GH', 'idea', '希望增加休息座椅', 0, 'received', ?1, ?1)",
-                [linli_sync_server::server::now_ms()],
+                [linli_sync_engine::clock::now_ms()],
             )
             .map(|_| ())
-            .map_err(|e| linli_sync_server::Error::db("seed", e))
+            .map_err(|e| linli_sync_engine::Error::db("seed", e))
         })
         .expect("seed");
     let r = send(&f, "GET", "/admin/requests?overdue=1", Some(&wang), None).await;
@@ -1015,7 +1011,7 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
 #[tokio::test]
 async fn volunteer_hours_points_and_the_points_catalogue() {
     let f = fixture().await;
-    let now = linli_sync_server::server::now_ms();
+    let now = linli_sync_engine::clock::now_ms();
     let today = chrono::Utc::now()
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .date_naive()
@@ -1040,7 +1036,7 @@ async fn volunteer_hours_points_and_the_points_catalogue() {
                      VALUES (?1, 'd', 'xianfeng', 'xianfeng-k1', ?2, 's1', ?3, 'h1', ?5, NULL, ?4, ?4)",
                     rusqlite::params![id, today, action, at, sealed],
                 )
-                .map_err(|e| linli_sync_server::Error::db("seed", e))?;
+                .map_err(|e| linli_sync_engine::Error::db("seed", e))?;
             }
             Ok(())
         })
@@ -1181,7 +1177,7 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
     let core = f.state.core.clone();
     for id in core.db.kiosk_documents().expect("docs") {
         let doc: samod::DocumentId = id.parse().expect("id");
-        linli_sync_server::projection::project_document(&core, &doc)
+        linli_sync_engine::projection::project_document(&core, &doc)
             .await
             .expect("project");
     }
@@ -1205,7 +1201,7 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
 
 #[tokio::test]
 async fn the_mobile_page_takes_ten_requests_an_hour_from_one_address() {
-    use linli_sync_server::console::mobile::MAX_PER_ADDRESS;
+    use linli_web::limiters::MAX_PER_ADDRESS;
     let f = fixture().await;
     let submit = |from: &'static str| {
         let req = Request::builder()
@@ -1352,7 +1348,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
                 [&sealed],
             )
             .map(|_| ())
-            .map_err(|e| linli_sync_server::Error::db("seed", e))
+            .map_err(|e| linli_sync_engine::Error::db("seed", e))
         })
         .expect("seed");
     let audited = |f: &Fixture| -> i64 {
@@ -1365,7 +1361,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
                     [],
                     |r| r.get(0),
                 )
-                .map_err(|e| linli_sync_server::Error::db("audit", e))
+                .map_err(|e| linli_sync_engine::Error::db("audit", e))
             })
             .expect("audit")
     };

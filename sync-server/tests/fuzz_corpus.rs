@@ -1,11 +1,11 @@
 //! Replays every fuzz input kept in the repository — the minimized corpus
 //! (`fuzz/corpus/<target>/`) and the inputs that once crashed
 //! (`fuzz/regressions/<target>/`) — through the harnesses the cargo-fuzz
-//! targets run (`linli_sync_server::harness`), on stable Rust in CI: what
+//! targets run (`linli_test_kit::harness`), on stable Rust in CI: what
 //! a fuzzer found stays fixed, and what it reached keeps working.
 //!
 //! Crashes inside automerge are among the regressions: the server screens
-//! what reaches automerge (`linli_sync_server::intake`), and the harnesses
+//! what reaches automerge (`linli_sync_engine::intake`), and the harnesses
 //! go through that screen as the connection does.
 
 use std::{
@@ -13,7 +13,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use linli_sync_server::harness;
+use linli_test_kit::harness;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")

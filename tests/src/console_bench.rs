@@ -41,12 +41,12 @@ pub async fn measure(
         checkins,
         requests,
         days,
-        now_ms: linli_sync_server::server::now_ms(),
+        now_ms: linli_sync_engine::clock::now_ms(),
     };
     let t = Instant::now();
     core.db
         .run(move |c| {
-            seed_projection(c, &seed).map_err(|e| linli_sync_server::Error::db("seeding", e))
+            seed_projection(c, &seed).map_err(|e| linli_sync_engine::Error::db("seeding", e))
         })
         .await?;
     eprintln!("seeded in {:.1} s", t.elapsed().as_secs_f64());

@@ -41,7 +41,8 @@ use linli_core::{
     phone::PhoneNumber,
     protocol,
 };
-use linli_sync_server::{ServeConfig, ServerCore};
+use linli_sync_engine::ServerCore;
+use linli_sync_server::ServeConfig;
 use samod::{BackoffConfig, DialerHandle, PeerId, Repo};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -170,8 +171,9 @@ impl Api {
 
 struct Running {
     stop: oneshot::Sender<()>,
-    task: JoinHandle<linli_sync_server::Result<()>>,
+    task: JoinHandle<linli_sync_engine::Result<()>>,
     core: Arc<ServerCore>,
+    web: Arc<linli_web::state::WebState>,
 }
 
 /// A real server on 127.0.0.1. Dropping it stops the server and removes
@@ -194,22 +196,22 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let running = Self::run(&dir, listener).await?;
-        linli_sync_server::provision::add_hall(
+        linli_sync_engine::provision::add_hall(
             &running.core,
             "xianfeng",
             "先锋社区党群服务中心",
             "Asia/Shanghai",
         )
         .await?;
-        linli_sync_server::provision::add_hall(
+        linli_sync_engine::provision::add_hall(
             &running.core,
             "tuanjiexiang",
             "团结巷社区党群服务中心",
             "Asia/Shanghai",
         )
         .await?;
-        linli_sync_server::provision::add_admin(&running.core, "admin", "central").await?;
-        let token = linli_sync_server::provision::admin_token(&running.core, "admin").await?;
+        linli_sync_engine::provision::add_admin(&running.core, "admin", "central").await?;
+        let token = linli_sync_engine::provision::admin_token(&running.core, "admin").await?;
         let url = Url::parse(&format!("http://{addr}/"))?;
         Ok(Self {
             addr,
@@ -223,12 +225,25 @@ impl TestServer {
     async fn run(dir: &TempDir, listener: TcpListener) -> anyhow::Result<Running> {
         let config = ServeConfig::new(dir.path());
         let ready = linli_sync_server::prepare(&config).await?;
-        let core = ready.core.clone();
+        let (core, web) = (ready.core.clone(), ready.web.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(linli_sync_server::serve(ready, listener, async move {
             let _ = stopped.await;
         }));
-        Ok(Running { stop, task, core })
+        Ok(Running {
+            stop,
+            task,
+            core,
+            web,
+        })
+    }
+
+    /// The running server's web side (its limits and trusted proxies).
+    pub fn web(&self) -> anyhow::Result<Arc<linli_web::state::WebState>> {
+        self.running
+            .as_ref()
+            .map(|r| r.web.clone())
+            .context("server is stopped")
     }
 
     /// The running server's core.
@@ -293,7 +308,7 @@ pub async fn console_session(
     password: &str,
 ) -> anyhow::Result<(reqwest::Client, String)> {
     let core = server.core()?;
-    let hash = linli_sync_server::console::session::hash_password(password)?;
+    let hash = linli_sync_engine::accounts::hash_password(password)?;
     let u = user.to_string();
     core.db
         .call(move |db| db.set_admin_password(&u, &hash))
@@ -325,8 +340,8 @@ pub async fn open_activity(
     kind: &str,
     title: &str,
 ) -> anyhow::Result<String> {
-    let now = linli_sync_server::server::now_ms();
-    Ok(linli_sync_server::provision::put_activity(
+    let now = linli_sync_engine::clock::now_ms();
+    Ok(linli_sync_engine::provision::put_activity(
         core,
         hall,
         None,

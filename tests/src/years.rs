@@ -63,10 +63,10 @@ pub async fn seed(
     let mut clients = Vec::new();
     for h in 0..halls {
         let hall = format!("hall-{h:03}");
-        linli_sync_server::provision::add_hall(&core, &hall, &hall, "Asia/Shanghai").await?;
+        linli_sync_engine::provision::add_hall(&core, &hall, &hall, "Asia/Shanghai").await?;
         for k in 0..kiosks {
             let (kiosk, token) =
-                linli_sync_server::provision::add_kiosk(&core, &hall, &format!("k{k}")).await?;
+                linli_sync_engine::provision::add_kiosk(&core, &hall, &format!("k{k}")).await?;
             clients.push(Client {
                 kiosk_id: kiosk.id,
                 hall_id: hall.clone(),
@@ -78,7 +78,7 @@ pub async fn seed(
     drop(ready);
 
     let today = chrono::NaiveDate::parse_from_str(&versus::hall_today(), "%Y-%m-%d")?;
-    let mut db = rusqlite::Connection::open(dir.join(linli_sync_server::db::DB_FILE))?;
+    let mut db = rusqlite::Connection::open(dir.join(linli_sync_engine::db::DB_FILE))?;
     db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;")?;
     let mut out = Vec::new();
     for (n, c) in clients.into_iter().enumerate() {
@@ -110,9 +110,9 @@ pub async fn seed(
                 params![doc_id.to_string(), c.hall_id, c.kiosk_id, received],
             )?;
             let assessment =
-                linli_sync_server::projection::assess(&doc, &[], &c.hall_id, &c.kiosk_id)
+                linli_sync_engine::projection::assess(&doc, &[], &c.hall_id, &c.kiosk_id)
                     .context("assessing a seeded ledger")?;
-            linli_sync_server::projection::store(
+            linli_sync_engine::projection::store(
                 &tx,
                 &doc_id.to_string(),
                 &c.hall_id,
@@ -183,7 +183,7 @@ pub async fn run(
     let t = Instant::now();
     let clients = seed(&server.dir, halls, kiosks, days).await?;
     let seed_s = t.elapsed().as_secs_f64();
-    let db_bytes = std::fs::metadata(server.dir.join(linli_sync_server::db::DB_FILE))?.len();
+    let db_bytes = std::fs::metadata(server.dir.join(linli_sync_engine::db::DB_FILE))?.len();
 
     let t = Instant::now();
     server.start(node_bin).await?;

@@ -47,13 +47,14 @@ use linli_core::{
     sqlite::DbOptions,
     storage::SqliteStorage,
 };
-use linli_sync_server::{ServerCore, console::session, provision};
+use linli_sync_engine::{ServerCore, provision};
 use linli_tests::{RawPeer, TestKiosk, TestServer, eventually};
+use linli_web::console::session;
 use samod::{AutomergeUrl, DocumentId};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
-const API_SRC: &str = include_str!("../../sync-server/src/api/mod.rs");
-const CONSOLE_SRC: &str = include_str!("../../sync-server/src/console/mod.rs");
+const API_SRC: &str = include_str!("../../sync-server/web/src/api/mod.rs");
+const CONSOLE_SRC: &str = include_str!("../../sync-server/web/src/console/mod.rs");
 
 const WAIT: Duration = Duration::from_secs(20);
 const VICTIM: &str = "xianfeng";
@@ -326,7 +327,7 @@ async fn add_admin(
     hall: Option<&str>,
 ) -> anyhow::Result<String> {
     provision::add_admin(core, user, role).await?;
-    let hash = session::hash_password(PASSWORD)?;
+    let hash = linli_sync_engine::accounts::hash_password(PASSWORD)?;
     let u = user.to_string();
     core.db
         .call(move |db| db.set_admin_password(&u, &hash))
@@ -533,12 +534,12 @@ async fn victim_state(core: &Arc<ServerCore>, book: &DocumentId) -> anyhow::Resu
             ] {
                 let mut stmt = c
                     .prepare(sql)
-                    .map_err(|e| linli_sync_server::Error::db("snapshot", e))?;
+                    .map_err(|e| linli_sync_engine::Error::db("snapshot", e))?;
                 let rows = stmt
                     .query_map([], |r| r.get::<_, String>(0))
-                    .map_err(|e| linli_sync_server::Error::db("snapshot", e))?;
+                    .map_err(|e| linli_sync_engine::Error::db("snapshot", e))?;
                 for row in rows {
-                    out.push_str(&row.map_err(|e| linli_sync_server::Error::db("snapshot", e))?);
+                    out.push_str(&row.map_err(|e| linli_sync_engine::Error::db("snapshot", e))?);
                     out.push('\n');
                 }
             }
@@ -695,7 +696,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
     // delivery.
     let server = TestServer::start().await?;
     let core = server.core()?;
-    let now = linli_sync_server::server::now_ms();
+    let now = linli_sync_engine::clock::now_ms();
     let act = provision::put_activity(
         &core,
         VICTIM,
@@ -771,7 +772,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
             .db
             .run(|c| {
                 c.query_row("SELECT count(*) FROM shift_events", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_server::Error::db("counting", e))
+                    .map_err(|e| linli_sync_engine::Error::db("counting", e))
             })
             .await?;
         Ok((v.as_array().map(Vec::len) == Some(1) && shifts == 2).then_some(v))
@@ -803,7 +804,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
                 rusqlite::params![k, now],
             )
             .map(|_| ())
-            .map_err(|e| linli_sync_server::Error::db("seeding", e))
+            .map_err(|e| linli_sync_engine::Error::db("seeding", e))
         })
         .await?;
     let book_id: String = {
@@ -815,7 +816,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
                     [r],
                     |row| row.get(0),
                 )
-                .map_err(|e| linli_sync_server::Error::db("finding the book", e))
+                .map_err(|e| linli_sync_engine::Error::db("finding the book", e))
             })
             .await?
     };

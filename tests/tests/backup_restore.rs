@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use linli_sync_server::backup;
+use linli_sync_engine::backup;
 use linli_tests::{TestKiosk, TestServer, init_logging};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     init_logging();
     let server = TestServer::start().await?;
     let core = server.core()?;
-    let hash = linli_sync_server::console::session::hash_password("good password")?;
+    let hash = linli_sync_engine::accounts::hash_password("good password")?;
     core.db
         .call(move |db| db.set_admin_password("admin", &hash))
         .await?;

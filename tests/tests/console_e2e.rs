@@ -271,7 +271,7 @@ async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree() -> anyhow
         calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec()))?;
     assert_eq!(
         wb.sheet_names(),
-        linli_sync_server::console::export::SHEETS
+        linli_web::console::export::SHEETS
             .map(String::from)
             .to_vec()
     );
@@ -315,7 +315,7 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let (kiosk, _) = server.api.add_kiosk("xianfeng", "大厅一号").await?;
     let core = server.core()?;
-    let now = linli_sync_server::server::now_ms();
+    let now = linli_sync_engine::clock::now_ms();
     let seed = Seed {
         hall: "xianfeng".into(),
         kiosk: kiosk.clone(),
@@ -328,13 +328,13 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
     let k = kiosk.clone();
     core.db
         .run(move |c| {
-            seed_projection(c, &seed).map_err(|e| linli_sync_server::Error::db("seeding", e))?;
+            seed_projection(c, &seed).map_err(|e| linli_sync_engine::Error::db("seeding", e))?;
             c.execute(
                 "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms)
                  VALUES ('d', 'r', 'xianfeng', ?1, 'rating score 9 is out of range', ?2)",
                 rusqlite::params![k, now],
             )
-            .map_err(|e| linli_sync_server::Error::db("seeding", e))?;
+            .map_err(|e| linli_sync_engine::Error::db("seeding", e))?;
             Ok(())
         })
         .await?;
@@ -393,8 +393,8 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
     // A table longer than a sheet continues on "签到表 (2)", … with the
     // header again (shown here with 40,000 rows a sheet instead of
     // XLSX's 1,048,576): nothing is cut.
-    let state = linli_sync_server::api::AppState { core: core.clone() };
-    let mut file = linli_sync_server::console::export::workbook_split(
+    let state = linli_web::state::AppState::new(core.clone());
+    let mut file = linli_web::console::export::workbook_split(
         &state,
         vec!["xianfeng".into()],
         "0000-01-01".into(),
@@ -447,7 +447,7 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
     let records_today: i64 = core
         .db
         .run(move |c| {
-            let start = linli_sync_server::db::Hall {
+            let start = linli_sync_engine::db::Hall {
                 id: String::new(),
                 name: String::new(),
                 tz: "Asia/Shanghai".into(),
@@ -461,7 +461,7 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
                 [since],
                 |r| r.get(0),
             )
-            .map_err(|e| linli_sync_server::Error::db("counting", e))
+            .map_err(|e| linli_sync_engine::Error::db("counting", e))
         })
         .await?;
     assert!(records_today > 0);

@@ -32,7 +32,7 @@ async fn the_demo_console_shows_a_quarter_of_hall_life() -> anyhow::Result<()> {
             core.db
                 .run(move |c| {
                     c.query_row(sql, [], |r| r.get::<_, i64>(0))
-                        .map_err(|e| linli_sync_server::Error::db("counting", e))
+                        .map_err(|e| linli_sync_engine::Error::db("counting", e))
                 })
                 .await
         }

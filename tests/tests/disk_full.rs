@@ -11,14 +11,15 @@ use linli_core::{
     KioskNode,
     node::{NewCheckIn, ResidentInput},
 };
-use linli_sync_server::{ServeConfig, ServerCore};
+use linli_sync_engine::ServerCore;
+use linli_sync_server::ServeConfig;
 use linli_tests::{eventually, init_logging, test_options, test_phone};
 use tokio::{net::TcpListener, sync::oneshot};
 
 struct Running {
     core: Arc<ServerCore>,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<linli_sync_server::Result<()>>,
+    task: tokio::task::JoinHandle<linli_sync_engine::Result<()>>,
 }
 
 async fn start(dir: &Path, addr: SocketAddr, max_pages: Option<u64>) -> anyhow::Result<Running> {
@@ -50,7 +51,7 @@ impl Running {
             .db
             .run(|c| {
                 c.query_row("SELECT count(*) FROM checkins", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_server::Error::db("counting", e))
+                    .map_err(|e| linli_sync_engine::Error::db("counting", e))
             })
             .await?)
     }
@@ -61,7 +62,7 @@ impl Running {
             .db
             .run(|c| {
                 c.query_row("PRAGMA page_count", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_server::Error::db("pages", e))
+                    .map_err(|e| linli_sync_engine::Error::db("pages", e))
             })
             .await?)
     }
@@ -98,10 +99,10 @@ async fn a_full_server_disk_loses_nothing_and_recovers() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let server = start(dir.path(), addr, None).await?;
-    linli_sync_server::provision::add_hall(&server.core, "xianfeng", "先锋", "Asia/Shanghai")
+    linli_sync_engine::provision::add_hall(&server.core, "xianfeng", "先锋", "Asia/Shanghai")
         .await?;
     let (_, token) =
-        linli_sync_server::provision::add_kiosk(&server.core, "xianfeng", "一号").await?;
+        linli_sync_engine::provision::add_kiosk(&server.core, "xianfeng", "一号").await?;
     let kdir = tempfile::tempdir()?;
     let node = KioskNode::pair(
         test_options(kdir.path()),

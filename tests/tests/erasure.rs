@@ -47,7 +47,7 @@ fn needles_of(strings: &[String]) -> Vec<(String, Vec<u8>)> {
 /// first: what the server and kiosks store of them (pseudonym, sealed
 /// contacts, name boxes) and the number and name themselves.
 async fn traces_of(
-    core: &linli_sync_server::ServerCore,
+    core: &linli_sync_engine::ServerCore,
     kiosks: &[&TestKiosk],
     who: (&str, &str),
 ) -> anyhow::Result<Vec<String>> {
@@ -61,10 +61,10 @@ async fn traces_of(
                     "SELECT sealed FROM checkins WHERE phone_hash = ?1 UNION SELECT sealed FROM shift_events WHERE phone_hash = ?1
                      UNION SELECT sealed FROM requests WHERE phone_hash = ?1",
                 )
-                .map_err(|e| linli_sync_server::Error::db("sealed", e))?;
+                .map_err(|e| linli_sync_engine::Error::db("sealed", e))?;
             let rows = stmt
                 .query_map([&p], |r| r.get::<_, Option<String>>(0))
-                .map_err(|e| linli_sync_server::Error::db("sealed", e))?;
+                .map_err(|e| linli_sync_engine::Error::db("sealed", e))?;
             Ok(rows.filter_map(|r| r.ok().flatten()).collect())
         })
         .await?;
@@ -87,12 +87,12 @@ async fn traces_of(
     Ok(out)
 }
 
-async fn count(core: &linli_sync_server::ServerCore, sql: &'static str) -> anyhow::Result<i64> {
+async fn count(core: &linli_sync_engine::ServerCore, sql: &'static str) -> anyhow::Result<i64> {
     Ok(core
         .db
         .run(move |c| {
             c.query_row(sql, [], |r| r.get(0))
-                .map_err(|e| linli_sync_server::Error::db("count", e))
+                .map_err(|e| linli_sync_engine::Error::db("count", e))
         })
         .await?)
 }
@@ -318,10 +318,10 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         .run(|c| {
             let mut st = c
                 .prepare("SELECT user, action, COALESCE(after, '') FROM audit_log WHERE action = 'erase_resident'")
-                .map_err(|e| linli_sync_server::Error::db("audit", e))?;
+                .map_err(|e| linli_sync_engine::Error::db("audit", e))?;
             let rows = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(|e| linli_sync_server::Error::db("audit", e))?;
+                .map_err(|e| linli_sync_engine::Error::db("audit", e))?;
             Ok(rows.filter_map(Result::ok).collect())
         })
         .await?;
@@ -393,7 +393,7 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
         }
     }
     let backups = tempfile::tempdir()?;
-    linli_sync_server::backup::backup(&server.data_dir(), &backups.path().join("b.sqlite3"))?;
+    linli_sync_engine::backup::backup(&server.data_dir(), &backups.path().join("b.sqlite3"))?;
     let (found, _, docs) = search_disk_for(backups.path(), "the backup", &needles)?;
     assert!(docs >= 4, "documents searched in the backup: {docs}");
     assert!(
@@ -532,7 +532,7 @@ async fn only_central_admins_erase_and_a_bad_number_is_refused() -> anyhow::Resu
     init_logging();
     let server = TestServer::start().await?;
     let core = server.core()?;
-    linli_sync_server::provision::add_admin(&core, "staff", "hall_staff").await?;
+    linli_sync_engine::provision::add_admin(&core, "staff", "hall_staff").await?;
     let (http, cookie) = console_session(&server, "staff", "good password").await?;
     let r = http
         .get(server.url.join("admin/residents")?)

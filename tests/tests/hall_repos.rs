@@ -1,4 +1,4 @@
-//! One repo per hall (`linli_sync_server::repos`): a hall's documents
+//! One repo per hall (`linli_sync_engine::repos`): a hall's documents
 //! leave the server's memory once its kiosks have gone, come back when
 //! a kiosk returns, and a hall's repo never opens another hall's
 //! documents.
@@ -11,7 +11,7 @@ use linli_tests::{TestKiosk, TestServer, eventually};
 const WAIT: Duration = Duration::from_secs(20);
 
 fn activity(title: &str) -> Activity {
-    let now = linli_sync_server::server::now_ms();
+    let now = linli_sync_engine::clock::now_ms();
     Activity {
         kind: "health".into(),
         title: title.into(),
@@ -66,7 +66,7 @@ async fn an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost() -> anyhow:
 
     // The calendar is edited while the hall is unloaded: the edit loads
     // it, and the kiosk receives it when it comes back.
-    linli_sync_server::provision::put_activity(
+    linli_sync_engine::provision::put_activity(
         &core,
         "xianfeng",
         Some("clinic".into()),

@@ -28,7 +28,7 @@ async fn the_javascript_automerge_repo_syncs_with_linli_server() -> anyhow::Resu
     .into_iter()
     .take(5)
     {
-        linli_sync_server::provision::put_activity(&core, "xianfeng", None, a).await?;
+        linli_sync_engine::provision::put_activity(&core, "xianfeng", None, a).await?;
     }
     let (_, token) = server.api.add_kiosk("xianfeng", "浏览器终端").await?;
     let url = server.url.to_string();

@@ -60,7 +60,7 @@ fn a_check_in_made_while_the_server_is_down_reaches_it_when_it_returns() -> anyh
         .into_iter()
         .take(6)
     {
-        rt.block_on(linli_sync_server::provision::put_activity(
+        rt.block_on(linli_sync_engine::provision::put_activity(
             &core, "xianfeng", None, a,
         ))?;
     }

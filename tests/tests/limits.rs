@@ -1,11 +1,11 @@
-//! The limits of `linli_sync_server::limits`, each met over a real socket
+//! The limits of `linli_sync_engine::limits`, each met over a real socket
 //! with the refusal it promises, while well-behaved kiosks go on syncing.
 
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use linli_core::protocol;
-use linli_sync_server::limits;
+use linli_sync_engine::limits;
 use linli_tests::{RawPeer, TestKiosk, TestServer, init_logging};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
@@ -183,8 +183,8 @@ async fn slow_and_silent_connections_are_closed() -> anyhow::Result<()> {
     config.idle_timeout = Duration::from_secs(1);
     let ready = linli_sync_server::prepare(&config).await?;
     let core = ready.core.clone();
-    linli_sync_server::provision::add_hall(&core, "xianfeng", "先锋", "Asia/Shanghai").await?;
-    let (_, token) = linli_sync_server::provision::add_kiosk(&core, "xianfeng", "一号").await?;
+    linli_sync_engine::provision::add_hall(&core, "xianfeng", "先锋", "Asia/Shanghai").await?;
+    let (_, token) = linli_sync_engine::provision::add_kiosk(&core, "xianfeng", "一号").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -239,7 +239,7 @@ async fn slow_and_silent_connections_are_closed() -> anyhow::Result<()> {
                 .db
                 .run(|c| {
                     c.query_row("SELECT count(*) FROM checkins", [], |r| r.get(0))
-                        .map_err(|e| linli_sync_server::Error::db("counting", e))
+                        .map_err(|e| linli_sync_engine::Error::db("counting", e))
                 })
                 .await?;
             Ok((n == 3).then_some(()))
@@ -269,7 +269,7 @@ fn crafted_payloads() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             continue;
         }
         let frame = std::fs::read(&path)?;
-        let data = linli_sync_server::wire::field_bytes(&frame, "data")
+        let data = linli_sync_engine::wire::field_bytes(&frame, "data")
             .ok_or_else(|| anyhow::anyhow!("{name} has no data"))?;
         payloads.push((name, data.to_vec()));
     }
@@ -324,7 +324,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit() 
 {
     init_logging();
     let server = TestServer::start().await?;
-    let core = server.core()?;
+    let web = server.web()?;
     let http = reqwest::Client::new();
     let halls = server.url.join("api/v1/halls")?;
     let guess = |token: String, forwarded: String| {
@@ -352,9 +352,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit() 
     };
 
     // This server sits behind a proxy on the same machine.
-    core.set_trusted_proxies(linli_sync_server::proxies::TrustedProxies::parse(&[
-        "127.0.0.1",
-    ])?);
+    web.set_trusted_proxies(linli_web::proxies::TrustedProxies::parse(&["127.0.0.1"])?);
     for i in 0..limits::MAX_TOKEN_FAILURES {
         let status = guess(format!("la_guess_{i}"), "203.0.113.7".into()).await?;
         assert_eq!(status, 401);
@@ -370,7 +368,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit() 
 
     // Without trusted proxies the header is ignored: a guesser cannot
     // escape its limit by writing a new X-Forwarded-For each time.
-    core.set_trusted_proxies(Default::default());
+    web.set_trusted_proxies(Default::default());
     for i in 0..limits::MAX_TOKEN_FAILURES {
         let status = guess(format!("la_spoof_{i}"), format!("198.51.100.{i}")).await?;
         assert_eq!(status, 401);

@@ -119,8 +119,8 @@ async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut server = TestServer::start().await?;
     let core = server.core()?;
-    let now = linli_sync_server::server::now_ms();
-    let act = linli_sync_server::provision::put_activity(
+    let now = linli_sync_engine::clock::now_ms();
+    let act = linli_sync_engine::provision::put_activity(
         &core,
         "xianfeng",
         None,
@@ -212,7 +212,7 @@ async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
     // The console: a wrong sign-in (a resident's name and number typed
     // into the wrong boxes), then the right one; the requests list, an
     // answer with an assignee, volunteers, exports.
-    let hash = linli_sync_server::console::session::hash_password("good password")?;
+    let hash = linli_sync_engine::accounts::hash_password("good password")?;
     core.db
         .call(move |db| db.set_admin_password("admin", &hash))
         .await?;
@@ -460,16 +460,12 @@ async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
     // samod and the lines of each failure path.
     ensure!(lines > 1000, "only {lines} log lines: is logging on?");
     for (level, target, message) in [
-        (" DEBUG ", "linli_sync_server::api", "request"),
+        (" DEBUG ", "linli_web::api", "request"),
         (" DEBUG ", "linli_core::node", "server confirmed records"),
         (" DEBUG ", "samod", ""),
-        (" WARN ", "linli_sync_server::projection", "quarantined"),
-        (
-            " INFO ",
-            "linli_sync_server::sync_ws",
-            "sync connection refused",
-        ),
-        (" INFO ", "linli_sync_server::console", "sign-in failed"),
+        (" WARN ", "linli_sync_engine::projection", "quarantined"),
+        (" INFO ", "linli_web::sync_ws", "sync connection refused"),
+        (" INFO ", "linli_web::console", "sign-in failed"),
     ] {
         ensure!(
             log.lines()

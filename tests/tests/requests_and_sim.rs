@@ -136,10 +136,10 @@ async fn ratings_and_volunteer_shifts_are_recorded_and_validated() -> anyhow::Re
             .run(|c| {
                 let r: i64 = c
                     .query_row("SELECT count(*) FROM ratings", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_server::Error::db("count", e))?;
+                    .map_err(|e| linli_sync_engine::Error::db("count", e))?;
                 let s: i64 = c
                     .query_row("SELECT count(*) FROM shift_events", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_server::Error::db("count", e))?;
+                    .map_err(|e| linli_sync_engine::Error::db("count", e))?;
                 Ok((r, s))
             })
             .await?;

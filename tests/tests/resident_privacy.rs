@@ -118,7 +118,7 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
             .db
             .run(|c| {
                 c.query_row("SELECT count(*) FROM shift_events", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_server::Error::db("count", e))
+                    .map_err(|e| linli_sync_engine::Error::db("count", e))
             })
             .await?;
         Ok((requests.as_array().map(Vec::len) == Some(1) && shifts == 2).then_some(()))
@@ -173,7 +173,7 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
     // residents' key file.
     let backups = tempfile::tempdir()?;
     let backup = backups.path().join("linli-backup.sqlite3");
-    linli_sync_server::backup::backup(&server.data_dir(), &backup)?;
+    linli_sync_engine::backup::backup(&server.data_dir(), &backup)?;
     let (leaks, _, docs) = search_disk(backups.path(), "the backup's")?;
     println!("server backup: {docs} documents searched");
     assert!(docs >= 4, "the search saw the documents ({docs})");
@@ -187,7 +187,7 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
     std::fs::remove_file(
         copied_server
             .path()
-            .join(linli_sync_server::residents::KEY_FILE),
+            .join(linli_sync_engine::residents::KEY_FILE),
     )?;
     let (leaks, _, _) = search_disk(copied_server.path(), "the server's (no key file)")?;
     assert!(
@@ -243,7 +243,7 @@ struct ServerCoreProbe;
 
 impl ServerCoreProbe {
     async fn open(dir: &Path) -> Result<(), String> {
-        linli_sync_server::ServerCore::open(dir, linli_core::sqlite::Durability::Full, false)
+        linli_sync_engine::ServerCore::open(dir, linli_core::sqlite::Durability::Full, false)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -142,7 +142,7 @@ async fn records_sent_again_are_not_duplicated_and_rebuild_agrees() -> anyhow::R
 
     // The projection rebuilt from the documents says the same.
     let core = server.core()?;
-    let rebuilt = linli_sync_server::projection::rebuild(&core, |_, _| {}).await?;
+    let rebuilt = linli_sync_engine::projection::rebuild(&core, |_, _| {}).await?;
     assert_eq!(rebuilt.records, 20);
     assert_eq!(rebuilt.quarantined, 0);
     assert_eq!(server.api.checkin_count("xianfeng").await?, 20);

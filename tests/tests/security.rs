@@ -448,7 +448,7 @@ async fn kiosks_read_their_hall_calendar_but_cannot_change_it() -> anyhow::Resul
         named_checkin: true,
         cancelled: false,
     };
-    linli_sync_server::provision::put_activity(&core, "xianfeng", None, activity).await?;
+    linli_sync_engine::provision::put_activity(&core, "xianfeng", None, activity).await?;
     let (id, token) = server.api.add_kiosk("xianfeng", "大厅入口").await?;
     let peer = RawPeer::connect(&server, &token, &protocol::kiosk_peer_id(&id)).await?;
     let config = protocol::fetch_kiosk_config(&server.url, &token, &Default::default()).await?;
@@ -499,7 +499,7 @@ async fn a_kiosk_that_forges_a_status_moves_no_resolution_rate() -> anyhow::Resu
                     |r| r.get(0),
                 )
                 .optional()
-                .map_err(|e| linli_sync_server::Error::db("find", e))
+                .map_err(|e| linli_sync_engine::Error::db("find", e))
             })
             .await?)
     })

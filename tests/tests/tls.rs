@@ -12,8 +12,9 @@ use linli_core::{
     node::{NewCheckIn, ResidentInput},
     tls::Trust,
 };
-use linli_sync_server::{ServeConfig, tls::TlsFiles};
+use linli_sync_server::ServeConfig;
 use linli_tests::{eventually, init_logging, test_options, test_phone};
+use linli_web::tls::TlsFiles;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tokio::{net::TcpListener, sync::oneshot};
 
@@ -43,9 +44,9 @@ fn make_pki(name: &str) -> anyhow::Result<Pki> {
 
 struct TlsServer {
     url: url::Url,
-    core: std::sync::Arc<linli_sync_server::ServerCore>,
+    core: std::sync::Arc<linli_sync_engine::ServerCore>,
     stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<linli_sync_server::Result<()>>,
+    task: tokio::task::JoinHandle<linli_sync_engine::Result<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -56,7 +57,7 @@ async fn start(pki: &Pki) -> anyhow::Result<TlsServer> {
     config.tls = Some(files);
     let ready = linli_sync_server::prepare(&config).await?;
     let core = ready.core.clone();
-    linli_sync_server::provision::add_hall(&core, "xianfeng", "先锋社区", "Asia/Shanghai").await?;
+    linli_sync_engine::provision::add_hall(&core, "xianfeng", "先锋社区", "Asia/Shanghai").await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -85,7 +86,7 @@ async fn a_kiosk_pinning_the_ca_syncs_over_wss_and_others_are_refused() -> anyho
     let pki = make_pki("Linli Test CA")?;
     let mut server = start(&pki).await?;
     let (_, token) =
-        linli_sync_server::provision::add_kiosk(&server.core, "xianfeng", "大厅一号").await?;
+        linli_sync_engine::provision::add_kiosk(&server.core, "xianfeng", "大厅一号").await?;
 
     // Trusting only the public roots: the test CA is unknown, pairing fails
     // and says why; nothing is stored.
@@ -129,7 +130,7 @@ async fn a_kiosk_pinning_the_ca_syncs_over_wss_and_others_are_refused() -> anyho
                 .db
                 .run(|c| {
                     c.query_row("SELECT count(*) FROM checkins", [], |r| r.get(0))
-                        .map_err(|e| linli_sync_server::Error::db("counting", e))
+                        .map_err(|e| linli_sync_engine::Error::db("counting", e))
                 })
                 .await?;
             Ok((n == 3).then_some(()))

@@ -17,12 +17,8 @@ use automerge::{Automerge, ObjType, ROOT, transaction::Transactable};
 use clap::Parser;
 use hmac::{Hmac, Mac};
 use linli_core::{phone::PhoneNumber, sqlite::Durability};
-use linli_sync_server::{
-    ServerCore,
-    cli::{Cli, run_command},
-    projection, provision,
-    server::now_ms,
-};
+use linli_sync_engine::{ServerCore, clock::now_ms, provision};
+use linli_sync_server::cli::{Cli, run_command};
 use linli_tests::disk::search_disk_for;
 use sha2::Sha256;
 
@@ -90,7 +86,7 @@ fn age_the_database(
     request: &str,
     docs: &[String],
 ) -> anyhow::Result<()> {
-    let mut c = rusqlite::Connection::open(dir.join(linli_sync_server::db::DB_FILE))?;
+    let mut c = rusqlite::Connection::open(dir.join(linli_sync_engine::db::DB_FILE))?;
     for t in [
         "projection_state",
         "checkins",
@@ -109,7 +105,11 @@ fn age_the_database(
         "DELETE FROM linli_migrations WHERE component = 'projection'",
         [],
     )?;
-    linli_core::sqlite::migrate(&mut c, "projection", &projection::MIGRATIONS[..3])?;
+    linli_core::sqlite::migrate(
+        &mut c,
+        "projection",
+        &linli_sync_engine::projection_schema::MIGRATIONS[..3],
+    )?;
     c.execute(
         "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, phone_masked, name,
              headcount, companions, kiosk_at_ms, received_ms) VALUES (?1, ?2, 'xianfeng', 'k', '2026-11-24', 'act', ?3, '138****5678', ?4, 1, 1, 0, 0)",
@@ -222,7 +222,7 @@ async fn a_database_of_the_old_form_is_converted_in_place_and_keeps_nothing_of_i
                 [&c2, &r2],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
-            .map_err(|e| linli_sync_server::Error::db("rows", e))
+            .map_err(|e| linli_sync_engine::Error::db("rows", e))
         })
         .await?;
     assert_eq!((rows.0.as_str(), rows.2.as_str()), (p.as_str(), p.as_str()));
@@ -245,7 +245,7 @@ async fn a_database_of_the_old_form_is_converted_in_place_and_keeps_nothing_of_i
                 [],
                 |r| r.get(0),
             )
-            .map_err(|e| linli_sync_server::Error::db("retired", e))
+            .map_err(|e| linli_sync_engine::Error::db("retired", e))
         })
         .await?;
     assert_eq!(retired, 2, "both old documents retired");
@@ -347,7 +347,7 @@ fn age_kiosk_and_server(
 ) -> anyhow::Result<()> {
     let k = rusqlite::Connection::open(kiosk_dir.join(linli_core::node::STORE_FILE))?;
     let kd = rusqlite::Connection::open(kiosk_dir.join(linli_core::node::DOCUMENTS_FILE))?;
-    let s = rusqlite::Connection::open(server_dir.join(linli_sync_server::db::DB_FILE))?;
+    let s = rusqlite::Connection::open(server_dir.join(linli_sync_engine::db::DB_FILE))?;
     let config: String = k.query_row(
         "SELECT value FROM kiosk_meta WHERE key = 'config'",
         [],
@@ -580,10 +580,10 @@ async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_conver
         .run(|c| {
             let mut st = c
                 .prepare("SELECT phone_hash FROM checkins ORDER BY phone_hash")
-                .map_err(|e| linli_sync_server::Error::db("q", e))?;
+                .map_err(|e| linli_sync_engine::Error::db("q", e))?;
             let rows = st
                 .query_map([], |r| r.get(0))
-                .map_err(|e| linli_sync_server::Error::db("q", e))?;
+                .map_err(|e| linli_sync_engine::Error::db("q", e))?;
             Ok(rows.filter_map(Result::ok).collect())
         })
         .await?;

@@ -247,21 +247,21 @@ impl Fixture {
         core.db
             .with(|c| {
                 c.query_row(sql, [], |r| r.get(0))
-                    .map_err(|e| linli_sync_server::Error::db("test query", e))
+                    .map_err(|e| linli_sync_engine::Error::db("test query", e))
             })
             .expect("query")
     }
 
     /// What staff see of the resident in the one row `sql` returns
     /// (pseudonym, sealed contact): the server opens the sealed contact.
-    pub fn shown_by_server(&self, sql: &'static str) -> linli_sync_server::residents::Shown {
+    pub fn shown_by_server(&self, sql: &'static str) -> linli_sync_engine::residents::Shown {
         let (pseudonym, sealed): (String, String) = self
             .server
             .core
             .db
             .with(|c| {
                 c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(|e| linli_sync_server::Error::db("test query", e))
+                    .map_err(|e| linli_sync_engine::Error::db("test query", e))
             })
             .expect("query");
         self.server

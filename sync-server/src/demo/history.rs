@@ -35,10 +35,7 @@ use linli_core::{
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use samod::{AutomergeUrl, DocumentId};
 
-use crate::{
-    Error, Result, projection, provision,
-    server::{ServerCore, now_ms},
-};
+use linli_sync_engine::{Error, Result, clock::now_ms, projection, provision, server::ServerCore};
 
 /// Days of history before today.
 pub const HISTORY_DAYS: i64 = 90;

@@ -13,7 +13,7 @@
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Weekday};
 use linli_core::model::{Activity, ActivityKind};
 
-use crate::{Result, provision, server::ServerCore};
+use linli_sync_engine::{Result, provision, server::ServerCore};
 
 pub mod history;
 
@@ -294,7 +294,7 @@ pub async fn ensure_demo(core: &ServerCore, now_ms: i64) -> Result<DemoInfo> {
         info.halls_created.push(id.to_string());
     }
     provision::add_admin(core, DEMO_ADMIN, "central").await?;
-    let hash = crate::console::session::hash_password_async(DEMO_PASSWORD.into()).await?;
+    let hash = linli_sync_engine::accounts::hash_password_async(DEMO_PASSWORD.into()).await?;
     core.db
         .call(move |db| db.set_admin_password(DEMO_ADMIN, &hash))
         .await?;
@@ -418,7 +418,7 @@ mod tests {
         provision::add_hall(&core, "xianfeng", "先锋", "Asia/Shanghai")
             .await
             .expect("hall");
-        let info = ensure_demo(&core, crate::server::now_ms())
+        let info = ensure_demo(&core, linli_sync_engine::clock::now_ms())
             .await
             .expect("demo");
         assert!(info.halls_created.is_empty());

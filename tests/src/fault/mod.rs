@@ -350,13 +350,13 @@ pub async fn provision_in_halls(
         })
         .collect();
     for h in &halls {
-        linli_sync_server::provision::add_hall(&core, h, h, "Asia/Shanghai").await?;
+        linli_sync_engine::provision::add_hall(&core, h, h, "Asia/Shanghai").await?;
     }
     let mut out = Vec::new();
     for i in 0..kiosks {
         let hall = &halls[i % halls.len()];
         let (k, token) =
-            linli_sync_server::provision::add_kiosk(&core, hall, &format!("k{i}")).await?;
+            linli_sync_engine::provision::add_kiosk(&core, hall, &format!("k{i}")).await?;
         out.push((k.id, hall.to_string(), token));
     }
     core.stop().await;
@@ -373,7 +373,7 @@ pub type Heads = HashMap<String, String>;
 /// What the server's database holds now.
 pub fn server_rows(dir: &Path) -> anyhow::Result<(Rows, Heads)> {
     let c = rusqlite::Connection::open_with_flags(
-        dir.join(linli_sync_server::db::DB_FILE),
+        dir.join(linli_sync_engine::db::DB_FILE),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
     c.busy_timeout(Duration::from_secs(5))?;

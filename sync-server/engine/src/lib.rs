@@ -1,0 +1,63 @@
+//! # linli-sync-engine
+//!
+//! What the street office's server does with kiosks' documents, whatever
+//! carries them: one samod repo per hall over the server's store, the
+//! screening of what a kiosk may deliver, the projection of documents into
+//! tables, provisioning (halls, kiosks, admins, the calendar), a
+//! resident's erasure and the replacement of documents it needs.
+//!
+//! Nothing here speaks HTTP but [`Error`], which says how each failure is
+//! told to a client; the web crate (`linli-web`) serves this engine and the
+//! `linli-server` binary runs both. Dependencies point inward: this crate
+//! knows neither.
+//!
+//! # Layout (lower modules first; none uses one listed after it)
+//! - [`error`], [`clock`], [`limits`], [`auth`], [`wire`], [`registry`]:
+//!   leaves.
+//! - [`db`]: the server's own tables (halls, kiosks, admins, sessions,
+//!   audit, document ownership).
+//! - [`projection_schema`]: the projection's tables as SQL.
+//! - [`accounts`]: admins' passwords and console sessions.
+//! - [`residents`]: the residents' key pair and salt; opening sealed
+//!   contacts.
+//! - [`intake`]: what a kiosk's sync message may carry.
+//! - [`repos`]: one samod repo per hall in use; idle halls unloaded.
+//! - [`server`]: [`ServerCore`], which holds all of the above.
+//! - [`erasure_watch`]: the residents erased lately whose records may
+//!   still arrive.
+//! - [`projection`]: documents → SQL tables, incrementally; rebuild.
+//! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
+//! - [`replace`]: replacing kiosk documents by rebuilt ones.
+//! - [`erasure`]: erasing one resident on request.
+//! - [`upgrade`]: converting a database of the old resident form in place.
+//! - [`projector`]: the task that projects documents as they change and
+//!   erases late arrivals of erased residents.
+//! - [`tasks`]: the server's other background work (revocations, idle
+//!   halls, catching up the projection).
+//! - [`backup`]: online backup, restore, the running server's lock.
+
+pub mod accounts;
+pub mod auth;
+pub mod backup;
+pub mod clock;
+pub mod db;
+pub mod erasure;
+pub mod erasure_watch;
+pub mod error;
+pub mod intake;
+pub mod limits;
+pub mod projection;
+pub mod projection_schema;
+pub mod projector;
+pub mod provision;
+pub mod registry;
+pub mod replace;
+pub mod repos;
+pub mod residents;
+pub mod server;
+pub mod tasks;
+pub mod upgrade;
+pub mod wire;
+
+pub use error::{Error, Result};
+pub use server::ServerCore;

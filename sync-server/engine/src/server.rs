@@ -1,0 +1,206 @@
+//! [`ServerCore`]: the hall repos over the server's SQLite file (with the
+//! share policy of DESIGN.md decision 4, see [`crate::repos`]), the
+//! server's tables and the live connection registry. Both `serve` and the
+//! operator CLI open one; only `serve` also runs the projector and
+//! accepts connections.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use linli_core::{
+    sqlite::{DbOptions, Durability},
+    storage::SqliteStorage,
+};
+use rand::RngCore;
+use samod::{DocumentId, PeerId};
+use tokio::sync::mpsc;
+
+use crate::{
+    Error, Result,
+    db::{DB_FILE, Db},
+    projection_schema,
+    registry::Registry,
+    repos::HallRepos,
+};
+
+/// Everything the server holds. Shared by handlers behind an `Arc`.
+pub struct ServerCore {
+    /// The server's tables.
+    pub db: Db,
+    /// The document repositories, one per hall in use.
+    pub repos: HallRepos,
+    /// Its storage (for sizes and listings).
+    pub storage: SqliteStorage,
+    /// Live sync connections.
+    pub registry: Arc<Registry>,
+    /// The server's samod peer id.
+    pub peer_id: PeerId,
+    /// Residents' identity keys: pseudonym salt, sealing key pair.
+    pub residents: crate::residents::ServerResidents,
+    /// Where data lives.
+    pub data_dir: PathBuf,
+    /// Documents delivered first by a kiosk, waiting to be claimed for its
+    /// hall together (see [`Db::claim_docs`]).
+    pub claims: linli_core::group_commit::GroupCommit<crate::db::NewDoc, Result<crate::db::Claim>>,
+    /// A sync connection silent this long is closed.
+    idle_timeout: LiveDuration,
+    /// A hall's repo unused this long is stopped.
+    unload_idle_after: LiveDuration,
+    dirty: Option<mpsc::UnboundedSender<DocumentId>>,
+}
+
+/// A duration that can be changed while the server runs (tests and
+/// `serve` options set it after opening).
+struct LiveDuration(std::sync::atomic::AtomicU64);
+
+impl LiveDuration {
+    fn new(d: Duration) -> Self {
+        let this = LiveDuration(std::sync::atomic::AtomicU64::new(0));
+        this.set(d);
+        this
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn set(&self, d: Duration) {
+        self.0.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+const META_PEER_ID: &str = "peer_id";
+
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl ServerCore {
+    /// How long a sync connection may stay silent.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout.get()
+    }
+
+    /// Set [`ServerCore::idle_timeout`].
+    pub fn set_idle_timeout(&self, t: Duration) {
+        self.idle_timeout.set(t);
+    }
+
+    /// How long a hall's repo may go unused before it is stopped.
+    pub fn unload_idle_after(&self) -> Duration {
+        self.unload_idle_after.get()
+    }
+
+    /// Set [`ServerCore::unload_idle_after`].
+    pub fn set_unload_idle_after(&self, t: Duration) {
+        self.unload_idle_after.set(t);
+    }
+
+    /// Open the server's data directory (creating it). With `projector`,
+    /// document changes are fed to the returned receiver for projection.
+    pub async fn open(
+        data_dir: &Path,
+        durability: Durability,
+        projector: bool,
+    ) -> Result<(Arc<ServerCore>, Option<mpsc::UnboundedReceiver<DocumentId>>)> {
+        Self::open_with(
+            data_dir,
+            DbOptions {
+                durability,
+                max_page_count: None,
+            },
+            projector,
+        )
+        .await
+    }
+
+    /// [`ServerCore::open`] with every database option, e.g. a size cap in
+    /// pages (`max_page_count`): the database refuses to grow beyond it,
+    /// as on a full disk.
+    pub async fn open_with(
+        data_dir: &Path,
+        options: DbOptions,
+        projector: bool,
+    ) -> Result<(Arc<ServerCore>, Option<mpsc::UnboundedReceiver<DocumentId>>)> {
+        std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
+            context: format!("creating the data directory {}", data_dir.display()),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let p = path.clone();
+        let dir = data_dir.to_path_buf();
+        let (db, storage, residents) = tokio::task::spawn_blocking(
+            move || -> Result<(Db, SqliteStorage, crate::residents::ServerResidents)> {
+                projection_schema::refuse_old_residents(&p, options)?;
+                let db = Db::open(
+                    &p,
+                    options,
+                    &[("projection", projection_schema::MIGRATIONS)],
+                )?;
+                let storage = SqliteStorage::open(&p, options)?;
+                let residents = crate::residents::ServerResidents::open(&dir, &db)?;
+                Ok((db, storage, residents))
+            },
+        )
+        .await
+        .map_err(|e| Error::Io {
+            context: "opening the database".into(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        let peer_id = PeerId::from(
+            db.meta_or_insert(META_PEER_ID, &format!("linli-server-{}", random_hex(8)))?,
+        );
+        let registry = Arc::new(Registry::default());
+        let (tx, rx) = if projector {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let repos = HallRepos::new(
+            db.clone(),
+            storage.clone(),
+            registry.clone(),
+            peer_id.clone(),
+            tx.clone(),
+        );
+        Ok((
+            Arc::new(ServerCore {
+                db,
+                repos,
+                storage,
+                registry,
+                peer_id,
+                residents,
+                data_dir: data_dir.to_path_buf(),
+                claims: Default::default(),
+                idle_timeout: LiveDuration::new(crate::limits::IDLE_TIMEOUT),
+                unload_idle_after: LiveDuration::new(crate::repos::UNLOAD_IDLE_AFTER),
+                dirty: tx,
+            }),
+            rx,
+        ))
+    }
+
+    /// Ask the projector to look at a document again (after a server-side edit).
+    pub fn mark_dirty(&self, doc: DocumentId) {
+        if let Some(tx) = &self.dirty {
+            let _ = tx.send(doc);
+        }
+    }
+
+    /// Stop the repository (flushing what it holds).
+    pub async fn stop(&self) {
+        self.registry.kill_all();
+        self.storage.close();
+        self.repos.stop().await;
+    }
+}

@@ -1,0 +1,200 @@
+//! The kiosks page: every kiosk of the admin's halls with its state, app
+//! version, last contact, what it delivered today and what was refused
+//! (sync errors); provisioning (the token shown once, with a pairing QR
+//! code) and revocation.
+
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use maud::html;
+use serde::Deserialize;
+
+use super::{Lang, PageError, Session, page, pages::CsrfForm};
+use crate::api::queries::{self, KioskDay};
+use crate::state::AppState;
+use linli_sync_engine::{Error, clock::now_ms, db, provision};
+
+type PageResult = Result<Response, PageError>;
+
+/// A kiosk row: the kiosk, its hall's clock, what it delivered today.
+struct KioskRow {
+    kiosk: db::Kiosk,
+    tz: chrono_tz::Tz,
+    day: KioskDay,
+}
+
+fn fmt_ms(tz: chrono_tz::Tz, ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+async fn kiosks_page(
+    state: &AppState,
+    s: &Session,
+    notice: Option<maud::Markup>,
+    error: Option<String>,
+) -> PageResult {
+    let l = s.lang;
+    let halls = s.halls.clone();
+    let rows: Vec<KioskRow> = state
+        .core
+        .db
+        .call(move |db| {
+            let now = now_ms();
+            let mut out = Vec::new();
+            for kiosk in db
+                .kiosks()?
+                .into_iter()
+                .filter(|k| halls.contains(&k.hall_id))
+            {
+                let Some(hall) = db.hall(&kiosk.hall_id)? else {
+                    continue;
+                };
+                let since = hall.day_start_ms(hall.date_at(now));
+                let day = db.with(|c| queries::kiosk_day(c, &kiosk.id, since))?;
+                out.push(KioskRow {
+                    kiosk,
+                    tz: hall.time_zone(),
+                    day,
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    let connected = state.core.registry.connected_kiosks();
+    let can_write = s.role != "viewer";
+    Ok(page(
+        l,
+        l.t("终端", "Kiosks"),
+        Some(s),
+        html! {
+            @if let Some(n) = notice { (n) }
+            @if let Some(e) = error { p.err { (l.msg(&e)) } }
+            table {
+                tr { th { (l.t("编号", "Id")) } th { (l.t("服务中心", "Hall")) } th { (l.t("名称", "Name")) } th { (l.t("状态", "State")) } th { (l.t("最后在线", "Last seen")) } th { (l.t("版本", "Version")) } th { (l.t("今日收到记录", "Records today")) } th { (l.t("今日同步错误", "Sync errors today")) } th {} }
+                @for KioskRow { kiosk: k, tz, day } in &rows {
+                    tr id={ "kiosk-" (k.id) } {
+                        td { (k.id) } td { (k.hall_id) } td { (k.name) }
+                        td {
+                            @if k.revoked_ms.is_some() { (l.t("已吊销", "revoked")) }
+                            @else if connected.contains(&k.id) { span.ok { (l.t("● 在线", "online")) } }
+                            @else { (l.t("○ 离线", "offline")) }
+                        }
+                        td { (fmt_ms(*tz, if connected.contains(&k.id) { Some(now_ms()) } else { k.last_seen_ms })) }
+                        td { (k.app_version.clone().unwrap_or_else(|| "-".into())) }
+                        td.records { (day.records) }
+                        td.errors {
+                            (day.sync_errors)
+                            @if let Some(reason) = &day.last_error { br; small.err { (reason) } }
+                        }
+                        td {
+                            @if can_write && k.revoked_ms.is_none() {
+                                form method="post" action={ "/admin/kiosks/" (k.id) "/revoke" } {
+                                    input type="hidden" name="csrf" value=(s.csrf);
+                                    button type="submit" { (l.t("吊销", "Revoke")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if can_write {
+                h2 { (l.t("新增终端", "Provision a kiosk")) }
+                form method="post" action="/admin/kiosks" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    label { (l.t("服务中心", "Hall")) " " select name="hall" { @for h in &s.halls { option value=(h) { (h) } } } }
+                    " "
+                    label { (l.t("名称", "Name")) " " input name="name" maxlength="40" required; }
+                    " "
+                    button type="submit" { (l.t("新增", "Provision")) }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+pub async fn show(State(state): State<AppState>, s: Session) -> PageResult {
+    kiosks_page(&state, &s, None, None).await
+}
+
+/// The provisioning form.
+#[derive(Deserialize)]
+pub struct ProvisionForm {
+    csrf: String,
+    hall: String,
+    name: String,
+}
+
+pub async fn provision(
+    State(state): State<AppState>,
+    s: Session,
+    headers: HeaderMap,
+    Form(form): Form<ProvisionForm>,
+) -> PageResult {
+    let l = s.lang;
+    s.check_csrf(&form.csrf)?;
+    s.require_write()?;
+    s.require_hall(&form.hall)?;
+    match provision::add_kiosk(&state.core, &form.hall, &form.name).await {
+        Ok((kiosk, token)) => {
+            s.audit(&state, "provision_kiosk", &kiosk.id, None, None)
+                .await?;
+            // The pairing QR code carries the server address and the token,
+            // for a phone or scanner at the kiosk.
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1:7878");
+            let base = format!("http://{host}/");
+            let pairing = format!("{base}#linli-pair?token={token}");
+            let qr = qrcode::QrCode::new(pairing.as_bytes())
+                .map(|c| {
+                    c.render::<qrcode::render::svg::Color<'_>>()
+                        .min_dimensions(220, 220)
+                        .build()
+                })
+                .unwrap_or_default();
+            let notice = html! {
+                p.ok {
+                    @if l == Lang::Zh { "终端 " (kiosk.id) " 已新增。配对码只显示这一次：" }
+                    @else { "Kiosk " (kiosk.id) " provisioned. The token is shown only this once:" }
+                }
+                p.token { (token) }
+                div { (maud::PreEscaped(qr)) }
+            };
+            kiosks_page(&state, &s, Some(notice), None).await
+        }
+        Err(e @ (Error::BadRequest(_) | Error::NotFound(_))) => {
+            let page = kiosks_page(&state, &s, None, Some(e.to_string())).await?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    s.check_csrf(form.csrf())?;
+    s.require_write()?;
+    let kiosk = provision::require_kiosk(&state.core, &id).await?;
+    s.require_hall(&kiosk.hall_id)?;
+    provision::revoke_kiosk(&state.core, &id).await?;
+    s.audit(
+        &state,
+        "revoke_kiosk",
+        &id,
+        Some("active".into()),
+        Some("revoked".into()),
+    )
+    .await?;
+    Ok(Redirect::to("/admin/kiosks").into_response())
+}

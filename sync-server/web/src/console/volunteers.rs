@@ -1,0 +1,241 @@
+//! The volunteers page: hours and points per volunteer per month (from
+//! the projected shift events; points as the kiosk counts them), and the
+//! points catalogue of each hall's 爱心超市 (items and their points).
+
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use linli_core::model::points_for_shift;
+use maud::html;
+use rusqlite::params;
+use serde::Deserialize;
+
+use super::{PageError, Session, page};
+use crate::state::AppState;
+use linli_sync_engine::{Error, clock::now_ms, provision};
+
+/// Which hall and month.
+#[derive(Deserialize, Default)]
+pub struct VolunteerQuery {
+    hall: Option<String>,
+    month: Option<String>,
+}
+
+/// One volunteer's month.
+#[derive(Debug, PartialEq)]
+pub struct VolunteerMonth {
+    /// Masked phone.
+    pub phone: String,
+    /// Short name, if given.
+    pub name: Option<String>,
+    /// Closed shifts.
+    pub shifts: u32,
+    /// Hours (each shift capped at 12).
+    pub hours: f64,
+    /// Points.
+    pub points: u32,
+}
+
+/// The month asked for, or this month on the hall's clock.
+fn month_of(q: &Option<String>, tz: chrono_tz::Tz) -> Result<String, Error> {
+    match q.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        None => Ok(chrono::Utc::now()
+            .with_timezone(&tz)
+            .format("%Y-%m")
+            .to_string()),
+        Some(m) => linli_core::model::parse_day(&format!("{m}-01"))
+            .map(|_| m.to_string())
+            .ok_or_else(|| Error::BadRequest("month must look like 2026-11".into())),
+    }
+}
+
+async fn page_for(
+    state: &AppState,
+    s: &Session,
+    q: &VolunteerQuery,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let l = s.lang;
+    let hall = q
+        .hall
+        .clone()
+        .filter(|h| !h.is_empty())
+        .or_else(|| s.halls.first().cloned())
+        .ok_or_else(|| Error::Forbidden("no hall is yours".into()))?;
+    s.require_hall(&hall)?;
+    let tz = provision::require_hall(&state.core, &hall)
+        .await?
+        .time_zone();
+    let month = month_of(&q.month, tz)?;
+    let (h, m) = (hall.clone(), month.clone());
+    let (people, catalogue) = state
+        .core
+        .db
+        .run({
+            let core = state.core.clone();
+            move |c| {
+            let err = |e| Error::db("reading volunteers", e);
+            let mut stmt = c
+                .prepare(
+                    "SELECT i.sealed, i.phone_hash, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
+                     JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'
+                     WHERE i.action = 'sign_in' AND i.hall_id = ?1 AND substr(i.date, 1, 7) = ?2
+                       AND i.phone_hash <> 'erased'
+                     ORDER BY i.phone_hash",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![h, m], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+                })
+                .map_err(err)?;
+            let mut people: Vec<(String, VolunteerMonth)> = Vec::new();
+            for row in rows {
+                let (sealed, hash, start, end) = row.map_err(err)?;
+                let shown = core.residents.shown(Some(&hash), sealed.as_deref());
+                let (phone, name) = (shown.masked.unwrap_or_else(|| "-".into()), shown.name);
+                let hours = (end - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0;
+                let points = points_for_shift(start, end);
+                match people.last_mut() {
+                    Some((h, v)) if *h == hash => {
+                        v.shifts += 1;
+                        v.hours += hours;
+                        v.points += points;
+                        if v.name.is_none() {
+                            v.name = name;
+                        }
+                    }
+                    _ => people.push((hash, VolunteerMonth { phone, name, shifts: 1, hours, points })),
+                }
+            }
+            let mut stmt = c
+                .prepare("SELECT item, points FROM points_catalogue WHERE hall_id = ?1 ORDER BY points, item")
+                .map_err(err)?;
+            let catalogue = stmt
+                .query_map([&h], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(err)?;
+            Ok((people.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), catalogue))
+        }})
+        .await?;
+    let can_write = s.role != "viewer";
+    let body = html! {
+        form method="get" action="/admin/volunteers" {
+            label { (l.t("服务中心", "Hall")) " " select name="hall" { @for h in &s.halls { option value=(h) selected[*h == hall] { (h) } } } }
+            " " label { (l.t("月份", "Month")) " " input name="month" value=(month) size="7"; }
+            " " button type="submit" { (l.t("显示", "Show")) }
+        }
+        h2 { (l.t("志愿时长与积分", "Hours and points ·")) " " (month) }
+        table {
+            tr { th { (l.t("志愿者", "Volunteer")) } th { (l.t("班次", "Shifts")) } th { (l.t("时长（小时）", "Hours")) } th { (l.t("积分", "Points")) } }
+            @for v in &people {
+                tr { td { (v.phone) @if let Some(n) = &v.name { " " (n) } } td { (v.shifts) } td { (format!("{:.1}", v.hours)) } td { (v.points) } }
+            }
+        }
+        h2 { (l.t("爱心超市积分目录", "Points catalogue")) }
+        @if let Some(e) = &error { p.err { (e) } }
+        table {
+            tr { th { (l.t("物品", "Item")) } th { (l.t("所需积分", "Points")) } }
+            @for (item, pts) in &catalogue { tr { td { (item) } td { (pts) } } }
+        }
+        @if can_write {
+            form method="post" action="/admin/volunteers/catalogue" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                input type="hidden" name="hall" value=(hall);
+                label { (l.t("物品", "Item")) " " input name="item" maxlength="40" required; }
+                " " label { (l.t("积分", "Points")) " " input name="points" size="5" required; }
+                " " button type="submit" { (l.t("添加或修改", "Add or change")) }
+            }
+        }
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, page(l, l.t("志愿者", "Volunteers"), Some(s), body)).into_response())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    s: Session,
+    Query(q): Query<VolunteerQuery>,
+) -> Result<Response, PageError> {
+    page_for(&state, &s, &q, None).await
+}
+
+/// A catalogue entry.
+#[derive(Deserialize)]
+pub struct CatalogueForm {
+    csrf: String,
+    hall: String,
+    item: String,
+    points: String,
+}
+
+pub async fn save_item(
+    State(state): State<AppState>,
+    s: Session,
+    Form(f): Form<CatalogueForm>,
+) -> Result<Response, PageError> {
+    s.check_csrf(&f.csrf)?;
+    s.require_write()?;
+    s.require_hall(&f.hall)?;
+    let item = f.item.trim().to_string();
+    let q = VolunteerQuery {
+        hall: Some(f.hall.clone()),
+        month: None,
+    };
+    if item.is_empty() || item.chars().count() > 40 || item.chars().any(char::is_control) {
+        return page_for(
+            &state,
+            &s,
+            &q,
+            Some("物品名称 1–40 个字 (item: 1 to 40 characters)".into()),
+        )
+        .await;
+    }
+    let Some(points) = f
+        .points
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|p| (1..=100_000).contains(p))
+    else {
+        return page_for(
+            &state,
+            &s,
+            &q,
+            Some("积分应为 1–100000 的整数 (points: a whole number from 1 to 100000)".into()),
+        )
+        .await;
+    };
+    let (h, u) = (f.hall.clone(), s.user.clone());
+    state
+        .core
+        .db
+        .call(move |db| {
+            db.with(|c| {
+                c.execute(
+                    "INSERT INTO points_catalogue (hall_id, item, points) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (hall_id, item) DO UPDATE SET points = excluded.points",
+                    params![h, item, points],
+                )
+                .map_err(|e| Error::db("saving the catalogue", e))
+            })?;
+            db.audit(
+                &u,
+                "catalogue_item",
+                &format!("{h}/{item}"),
+                None,
+                Some(&points.to_string()),
+                now_ms(),
+            )
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/admin/volunteers?hall={}", f.hall)).into_response())
+}
