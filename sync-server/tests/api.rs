@@ -5,76 +5,12 @@ use axum::{
     body::Body,
     http::{Request, StatusCode},
 };
-use http_body_util::BodyExt;
-use linli_core::sqlite::Durability;
-use linli_sync_engine::{ServerCore, provision};
-use linli_web::{api::router, state::AppState};
-use tower::ServiceExt;
-
-struct Fixture {
-    state: AppState,
-    admin: String,
-    viewer: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (core, _) = ServerCore::open(dir.path(), Durability::Normal, false)
-        .await
-        .expect("open");
-    provision::add_hall(&core, "xianfeng", "先锋社区", "Asia/Shanghai")
-        .await
-        .expect("hall");
-    provision::add_admin(&core, "wang", "central")
-        .await
-        .expect("admin");
-    provision::add_admin(&core, "li", "viewer")
-        .await
-        .expect("viewer");
-    let admin = provision::admin_token(&core, "wang").await.expect("token");
-    let viewer = provision::admin_token(&core, "li").await.expect("token");
-    Fixture {
-        state: AppState::new(core),
-        admin,
-        viewer,
-        _dir: dir,
-    }
-}
-
-async fn call(
-    f: &Fixture,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(Body::from(body.unwrap_or("").to_string()))
-        .expect("request");
-    let resp = router(f.state.clone())
-        .oneshot(req)
-        .await
-        .expect("response");
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
+use linli_test_kit::Fixture;
 
 #[tokio::test]
 async fn healthz_answers_without_a_token() {
-    let f = fixture().await;
-    let (status, body) = call(&f, "GET", "/healthz", None, None).await;
+    let f = Fixture::open().await.expect("fixture");
+    let (status, body) = f.json("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["protocol"], linli_core::protocol::PROTOCOL_VERSION);
@@ -88,14 +24,14 @@ async fn healthz_answers_without_a_token() {
 
 #[tokio::test]
 async fn api_routes_need_an_admin_token_and_say_how_to_send_it() {
-    let f = fixture().await;
+    let f = Fixture::open().await.expect("fixture");
     for uri in [
         "/api/v1/halls",
         "/api/v1/kiosks",
         "/api/v1/halls/xianfeng/checkins",
         "/api/v1/halls/xianfeng/requests",
     ] {
-        let (status, body) = call(&f, "GET", uri, None, None).await;
+        let (status, body) = f.json("GET", uri, None, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
         assert!(
             body["error"]
@@ -104,15 +40,17 @@ async fn api_routes_need_an_admin_token_and_say_how_to_send_it() {
                 .contains("Authorization: Bearer"),
             "{uri}: {body}"
         );
-        let (status, _) = call(&f, "GET", uri, Some("la_not-a-token"), None).await;
+        let (status, _) = f.json("GET", uri, Some("la_not-a-token"), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
     }
 }
 
 #[tokio::test]
 async fn halls_list_their_documents_as_automerge_urls() {
-    let f = fixture().await;
-    let (status, body) = call(&f, "GET", "/api/v1/halls", Some(&f.admin), None).await;
+    let f = Fixture::open().await.expect("fixture");
+    let (status, body) = f
+        .json("GET", "/api/v1/halls", Some(f.token("wang")), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body[0]["id"], "xianfeng");
     assert_eq!(body[0]["name"], "先锋社区");
@@ -132,175 +70,174 @@ async fn halls_list_their_documents_as_automerge_urls() {
 
 #[tokio::test]
 async fn bad_queries_and_unknown_halls_get_4xx_with_a_reason() {
-    let f = fixture().await;
-    let (status, body) = call(
-        &f,
-        "GET",
-        "/api/v1/halls/xianfeng/checkins?from=yesterday",
-        Some(&f.admin),
-        None,
-    )
-    .await;
+    let f = Fixture::open().await.expect("fixture");
+    let (status, body) = f
+        .json(
+            "GET",
+            "/api/v1/halls/xianfeng/checkins?from=yesterday",
+            Some(f.token("wang")),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["error"].as_str().unwrap_or("").contains("2026-11-23"),
         "{body}"
     );
-    let (status, _) = call(
-        &f,
-        "GET",
-        "/api/v1/halls/xianfeng/checkins?limit=100000000",
-        Some(&f.admin),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "GET",
+            "/api/v1/halls/xianfeng/checkins?limit=100000000",
+            Some(f.token("wang")),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(
-        &f,
-        "GET",
-        "/api/v1/halls/xianfeng/checkins?limit=-1",
-        Some(&f.admin),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "GET",
+            "/api/v1/halls/xianfeng/checkins?limit=-1",
+            Some(f.token("wang")),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, body) = call(
-        &f,
-        "GET",
-        "/api/v1/halls/nowhere/checkins",
-        Some(&f.admin),
-        None,
-    )
-    .await;
+    let (status, body) = f
+        .json(
+            "GET",
+            "/api/v1/halls/nowhere/checkins",
+            Some(f.token("wang")),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"].as_str().unwrap_or("").contains("nowhere"));
-    let (status, _) = call(
-        &f,
-        "GET",
-        "/api/v1/halls/xianfeng/requests?status=lost",
-        Some(&f.admin),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "GET",
+            "/api/v1/halls/xianfeng/requests?status=lost",
+            Some(f.token("wang")),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/xianfeng/kiosks",
-        Some(&f.admin),
-        Some("{not json"),
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/halls/xianfeng/kiosks",
+            Some(f.token("wang")),
+            Some("{not json"),
+        )
+        .await;
     assert!(status.is_client_error());
-    let (status, body) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/xianfeng/kiosks",
-        Some(&f.admin),
-        Some(r#"{"name": ""}"#),
-    )
-    .await;
+    let (status, body) = f
+        .json(
+            "POST",
+            "/api/v1/halls/xianfeng/kiosks",
+            Some(f.token("wang")),
+            Some(r#"{"name": ""}"#),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let huge = format!(r#"{{"name": "{}"}}"#, "长".repeat(500));
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/xianfeng/kiosks",
-        Some(&f.admin),
-        Some(&huge),
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/halls/xianfeng/kiosks",
+            Some(f.token("wang")),
+            Some(&huge),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/nowhere/kiosks",
-        Some(&f.admin),
-        Some(r#"{"name": "k"}"#),
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/halls/nowhere/kiosks",
+            Some(f.token("wang")),
+            Some(r#"{"name": "k"}"#),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn provisioning_returns_a_token_once_and_viewers_cannot_provision() {
-    let f = fixture().await;
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/xianfeng/kiosks",
-        Some(&f.viewer),
-        Some(r#"{"name": "大厅入口"}"#),
-    )
-    .await;
+    let f = Fixture::open().await.expect("fixture");
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/halls/xianfeng/kiosks",
+            Some(f.token("zhao")),
+            Some(r#"{"name": "大厅入口"}"#),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/xianfeng/kiosks",
-        Some(&f.admin),
-        Some(r#"{"name": "大厅入口"}"#),
-    )
-    .await;
+    let (status, body) = f
+        .json(
+            "POST",
+            "/api/v1/halls/xianfeng/kiosks",
+            Some(f.token("wang")),
+            Some(r#"{"name": "大厅入口"}"#),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["id"], "xianfeng-k1");
     let token = body["token"].as_str().expect("token").to_string();
     assert!(token.starts_with("lk_"));
     // The kiosk token fetches the kiosk's configuration.
-    let (status, config) = call(&f, "GET", "/api/v1/kiosk/config", Some(&token), None).await;
+    let (status, config) = f
+        .json("GET", "/api/v1/kiosk/config", Some(&token), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(config["kiosk_id"], "xianfeng-k1");
     assert_eq!(config["hall_id"], "xianfeng");
     assert_eq!(config["tz"], "Asia/Shanghai");
     // The list never shows tokens.
-    let (_, kiosks) = call(&f, "GET", "/api/v1/kiosks", Some(&f.admin), None).await;
+    let (_, kiosks) = f
+        .json("GET", "/api/v1/kiosks", Some(f.token("wang")), None)
+        .await;
     assert_eq!(kiosks[0]["connected"], false);
     assert!(!kiosks.to_string().contains(&token[3..]));
     // Revoked: the token stops working.
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/kiosks/xianfeng-k1/revoke",
-        Some(&f.admin),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/kiosks/xianfeng-k1/revoke",
+            Some(f.token("wang")),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = call(&f, "GET", "/api/v1/kiosk/config", Some(&token), None).await;
+    let (status, _) = f
+        .json("GET", "/api/v1/kiosk/config", Some(&token), None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/kiosks/nope/revoke",
-        Some(&f.admin),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/kiosks/nope/revoke",
+            Some(f.token("wang")),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn sync_without_a_token_is_refused_before_any_upgrade() {
-    let f = fixture().await;
-    let (status, _) = call(&f, "GET", "/sync", None, None).await;
+    let f = Fixture::open().await.expect("fixture");
+    let (status, _) = f.json("GET", "/sync", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = call(&f, "GET", "/sync?token=lk_wrong", None, None).await;
+    let (status, _) = f.json("GET", "/sync?token=lk_wrong", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn hall_staff_tokens_reach_only_their_halls() {
-    let f = fixture().await;
-    let core = f.state.core.clone();
-    provision::add_hall(&core, "zhongfu", "中福社区", "Asia/Shanghai")
-        .await
-        .expect("hall");
-    provision::add_admin(&core, "chen", "hall_staff")
-        .await
-        .expect("admin");
-    core.db.grant_hall("chen", "zhongfu").expect("grant");
-    let chen = provision::admin_token(&core, "chen").await.expect("token");
-    let (_, halls) = call(&f, "GET", "/api/v1/halls", Some(&chen), None).await;
+    let f = Fixture::open().await.expect("fixture");
+    // li is staff of 中福社区 only.
+    let chen = f.token("li").to_string();
+    let (_, halls) = f.json("GET", "/api/v1/halls", Some(&chen), None).await;
     assert_eq!(halls.as_array().map(Vec::len), Some(1));
     assert_eq!(halls[0]["id"], "zhongfu");
     for uri in [
@@ -308,55 +245,49 @@ async fn hall_staff_tokens_reach_only_their_halls() {
         "/api/v1/halls/xianfeng/requests",
         "/api/v1/halls/xianfeng/quarantine",
     ] {
-        let (status, _) = call(&f, "GET", uri, Some(&chen), None).await;
+        let (status, _) = f.json("GET", uri, Some(&chen), None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
     }
-    let (status, _) = call(
-        &f,
-        "GET",
-        "/api/v1/halls/zhongfu/checkins",
-        Some(&chen),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .json("GET", "/api/v1/halls/zhongfu/checkins", Some(&chen), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/xianfeng/kiosks",
-        Some(&chen),
-        Some(r#"{"name": "x"}"#),
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/halls/xianfeng/kiosks",
+            Some(&chen),
+            Some(r#"{"name": "x"}"#),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = call(
-        &f,
-        "POST",
-        "/api/v1/halls/zhongfu/kiosks",
-        Some(&chen),
-        Some(r#"{"name": "大厅"}"#),
-    )
-    .await;
+    let (status, body) = f
+        .json(
+            "POST",
+            "/api/v1/halls/zhongfu/kiosks",
+            Some(&chen),
+            Some(r#"{"name": "大厅"}"#),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // The central admin's provisioning elsewhere stays invisible to chen.
-    call(
-        &f,
+    f.json(
         "POST",
         "/api/v1/halls/xianfeng/kiosks",
-        Some(&f.admin),
+        Some(f.token("wang")),
         Some(r#"{"name": "k"}"#),
     )
     .await;
-    let (_, kiosks) = call(&f, "GET", "/api/v1/kiosks", Some(&chen), None).await;
+    let (_, kiosks) = f.json("GET", "/api/v1/kiosks", Some(&chen), None).await;
     assert_eq!(kiosks.as_array().map(Vec::len), Some(1));
-    let (status, _) = call(
-        &f,
-        "POST",
-        "/api/v1/kiosks/xianfeng-k1/revoke",
-        Some(&chen),
-        None,
-    )
-    .await;
+    let (status, _) = f
+        .json(
+            "POST",
+            "/api/v1/kiosks/xianfeng-k1/revoke",
+            Some(&chen),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
@@ -376,18 +307,16 @@ async fn wrong_token_from(
     if let Some(xff) = forwarded {
         req = req.header("x-forwarded-for", xff);
     }
-    router(f.state.clone())
-        .oneshot(req.body(Body::empty()).expect("request"))
+    f.request(req.body(Body::empty()).expect("request"))
         .await
-        .expect("response")
-        .status()
+        .status
 }
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client() {
     use linli_sync_engine::limits::MAX_TOKEN_FAILURES;
     use linli_web::proxies::TrustedProxies;
-    let f = fixture().await;
+    let f = Fixture::open().await.expect("fixture");
     f.state
         .web
         .set_trusted_proxies(TrustedProxies::parse(&["10.0.0.1"]).expect("proxies"));
@@ -406,7 +335,9 @@ async fn behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client() {
     // …while another resident behind the same proxy is not blocked.
     let status = wrong_token_from(&f, proxy, Some("203.0.113.8"), 0).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = call(&f, "GET", "/api/v1/halls", Some(&f.admin), None).await;
+    let (status, _) = f
+        .json("GET", "/api/v1/halls", Some(f.token("wang")), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // A peer that is not a trusted proxy cannot escape its limit by

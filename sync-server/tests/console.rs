@@ -6,45 +6,17 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use http_body_util::BodyExt;
-use linli_core::sqlite::Durability;
-use linli_sync_engine::{ServerCore, provision};
-use linli_web::{api::router, console::session, state::AppState};
+use linli_sync_engine::provision;
+use linli_test_kit::Fixture;
+use linli_web::{api::router, console::session};
 use tower::ServiceExt;
 
-struct Fixture {
-    state: AppState,
-    _dir: tempfile::TempDir,
-}
-
+/// The kit's fixture, with a request as the projection holds it: markup
+/// in its text and the resident's number sealed to the server, as a kiosk
+/// seals it.
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (core, _) = ServerCore::open(dir.path(), Durability::Normal, false)
-        .await
-        .expect("open");
-    for (id, name) in [("xianfeng", "先锋社区"), ("zhongfu", "中福社区")] {
-        provision::add_hall(&core, id, name, "Asia/Shanghai")
-            .await
-            .expect("hall");
-    }
-    for (user, role) in [
-        ("wang", "central"),
-        ("li", "hall_staff"),
-        ("zhao", "viewer"),
-    ] {
-        provision::add_admin(&core, user, role)
-            .await
-            .expect("admin");
-        let hash = linli_sync_engine::accounts::hash_password("good password").expect("hash");
-        let u = user.to_string();
-        core.db
-            .call(move |db| db.set_admin_password(&u, &hash))
-            .await
-            .expect("password");
-    }
-    core.db.grant_hall("li", "zhongfu").expect("grant");
-    core.db.grant_hall("zhao", "xianfeng").expect("grant");
-    // A request as the projection holds it, with markup in its text and
-    // the resident's number sealed to the server, as a kiosk seals it.
+    let f = Fixture::open().await.expect("fixture");
+    let core = f.core();
     let sealed = core
         .residents
         .seal(&linli_core::resident::Contact {
@@ -65,58 +37,18 @@ async fn fixture() -> Fixture {
             .map_err(|e| linli_sync_engine::Error::db("seed", e))
         })
         .expect("seed");
-    Fixture {
-        state: AppState::new(core),
-        _dir: dir,
-    }
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-async fn send(
-    f: &Fixture,
-    method: &str,
-    uri: &str,
-    cookie: Option<&str>,
-    form: Option<&str>,
-) -> Resp {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, format!("{}={c}", session::COOKIE));
-    }
-    if form.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    }
-    let req = req
-        .body(Body::from(form.unwrap_or("").to_string()))
-        .expect("request");
-    let resp = router(f.state.clone())
-        .oneshot(req)
-        .await
-        .expect("response");
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    f
 }
 
 async fn sign_in(f: &Fixture, user: &str) -> (String, String) {
-    let r = send(
-        f,
-        "POST",
-        "/admin/login",
-        None,
-        Some(&format!("user={user}&password=good+password")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/login",
+            None,
+            Some(&format!("user={user}&password=good+password")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let set = r.headers[header::SET_COOKIE]
         .to_str()
@@ -132,7 +64,7 @@ async fn sign_in(f: &Fixture, user: &str) -> (String, String) {
         .and_then(|kv| kv.split_once('='))
         .map(|(_, v)| v.to_string())
         .expect("id");
-    let page = send(f, "GET", "/admin/kiosks", Some(&id), None).await;
+    let page = f.form("GET", "/admin/kiosks", Some(&id), None).await;
     let csrf = page
         .body
         .split("name=\"csrf\" value=\"")
@@ -153,38 +85,38 @@ async fn pages_need_a_session_and_wrong_passwords_are_limited() {
         "/admin/requests.csv",
         "/admin/audit",
     ] {
-        let r = send(&f, "GET", uri, None, None).await;
+        let r = f.form("GET", uri, None, None).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{uri}");
         assert_eq!(r.headers[header::LOCATION], "/admin/login");
-        let r = send(&f, "GET", uri, Some("forged"), None).await;
+        let r = f.form("GET", uri, Some("forged"), None).await;
         assert_eq!(
             r.status,
             StatusCode::SEE_OTHER,
             "{uri} with a forged cookie"
         );
     }
-    let login = send(&f, "GET", "/admin/login", None, None).await;
+    let login = f.form("GET", "/admin/login", None, None).await;
     assert!(login.body.contains("登录"));
     for _ in 0..5 {
-        let r = send(
-            &f,
-            "POST",
-            "/admin/login",
-            None,
-            Some("user=wang&password=nope"),
-        )
-        .await;
+        let r = f
+            .form(
+                "POST",
+                "/admin/login",
+                None,
+                Some("user=wang&password=nope"),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(r.body.contains("用户名或密码不对"));
     }
-    let r = send(
-        &f,
-        "POST",
-        "/admin/login",
-        None,
-        Some("user=wang&password=good+password"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/login",
+            None,
+            Some("user=wang&password=good+password"),
+        )
+        .await;
     assert_eq!(
         r.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -215,7 +147,7 @@ async fn every_sign_in_costs_one_password_verification_known_name_or_not() {
         ("user=wang&password=good+password", StatusCode::SEE_OTHER),
     ] {
         let before = passwords.verifications();
-        let r = send(&f, "POST", "/admin/login", None, Some(form)).await;
+        let r = f.form("POST", "/admin/login", None, Some(form)).await;
         assert_eq!(r.status, status, "{form}");
         assert_eq!(passwords.verifications(), before + 1, "{form}");
         if status == StatusCode::UNAUTHORIZED {
@@ -233,7 +165,7 @@ async fn changing_a_password_signs_the_admin_out_everywhere_else() {
     let (here, csrf) = sign_in(&f, "wang").await;
     let (elsewhere, _) = sign_in(&f, "wang").await;
     let (li, _) = sign_in(&f, "li").await;
-    let page = send(&f, "GET", "/admin/password", Some(&here), None).await;
+    let page = f.form("GET", "/admin/password", Some(&here), None).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("name=\"current\""));
     let change = |fields: &str| format!("csrf={csrf}&{fields}");
@@ -256,77 +188,77 @@ async fn changing_a_password_signs_the_admin_out_everywhere_else() {
             "至少 8 个字符",
         ),
     ] {
-        let r = send(
-            &f,
-            "POST",
-            "/admin/password",
-            Some(&here),
-            Some(&change(fields)),
-        )
-        .await;
+        let r = f
+            .form(
+                "POST",
+                "/admin/password",
+                Some(&here),
+                Some(&change(fields)),
+            )
+            .await;
         assert_eq!(r.status, status, "{fields}");
         assert!(r.body.contains(why), "{fields}: {}", r.body);
     }
-    let r = send(
-        &f,
-        "POST",
-        "/admin/password",
-        Some(&here),
-        Some("csrf=forged&current=good+password&new=brand+new+one&repeat=brand+new+one"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/password",
+            Some(&here),
+            Some("csrf=forged&current=good+password&new=brand+new+one&repeat=brand+new+one"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(&f, "GET", "/admin", Some(&elsewhere), None).await;
+    let r = f.form("GET", "/admin", Some(&elsewhere), None).await;
     assert_eq!(r.status, StatusCode::OK, "the other session is still there");
 
-    let r = send(
-        &f,
-        "POST",
-        "/admin/password",
-        Some(&here),
-        Some(&change(
-            "current=good+password&new=brand+new+one&repeat=brand+new+one",
-        )),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/password",
+            Some(&here),
+            Some(&change(
+                "current=good+password&new=brand+new+one&repeat=brand+new+one",
+            )),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("密码已修改") && r.body.contains("其他登录已退出：1"));
-    let r = send(&f, "GET", "/admin", Some(&here), None).await;
+    let r = f.form("GET", "/admin", Some(&here), None).await;
     assert_eq!(
         r.status,
         StatusCode::OK,
         "the session that changed it stays"
     );
-    let r = send(&f, "GET", "/admin", Some(&elsewhere), None).await;
+    let r = f.form("GET", "/admin", Some(&elsewhere), None).await;
     assert_eq!(
         r.status,
         StatusCode::SEE_OTHER,
         "the other one is signed out"
     );
     assert_eq!(r.headers[header::LOCATION], "/admin/login");
-    let r = send(&f, "GET", "/admin", Some(&li), None).await;
+    let r = f.form("GET", "/admin", Some(&li), None).await;
     assert_eq!(r.status, StatusCode::OK, "other admins are not affected");
 
     // Only the new password signs in now.
-    let r = send(
-        &f,
-        "POST",
-        "/admin/login",
-        None,
-        Some("user=wang&password=good+password"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/login",
+            None,
+            Some("user=wang&password=good+password"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = send(
-        &f,
-        "POST",
-        "/admin/login",
-        None,
-        Some("user=wang&password=brand+new+one"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/login",
+            None,
+            Some("user=wang&password=brand+new+one"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let audit = send(&f, "GET", "/admin/audit", Some(&here), None).await;
+    let audit = f.form("GET", "/admin/audit", Some(&here), None).await;
     assert!(audit.body.contains("change_password"));
     assert!(
         !audit.body.contains("brand new one"),
@@ -342,33 +274,28 @@ async fn wrong_current_passwords_count_against_the_sign_in_limit() {
         format!("csrf={csrf}&current={current}&new=brand+new+one&repeat=brand+new+one")
     };
     for _ in 0..linli_web::limiters::MAX_FAILURES {
-        let r = send(
-            &f,
+        let r = f
+            .form("POST", "/admin/password", Some(&here), Some(&form("nope")))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = f
+        .form(
             "POST",
             "/admin/password",
             Some(&here),
-            Some(&form("nope")),
+            Some(&form("good+password")),
         )
         .await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    }
-    let r = send(
-        &f,
-        "POST",
-        "/admin/password",
-        Some(&here),
-        Some(&form("good+password")),
-    )
-    .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-    let r = send(
-        &f,
-        "POST",
-        "/admin/login",
-        None,
-        Some("user=wang&password=good+password"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/login",
+            None,
+            Some("user=wang&password=good+password"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "sign-in too");
 }
 
@@ -376,10 +303,10 @@ async fn wrong_current_passwords_count_against_the_sign_in_limit() {
 async fn central_admin_sees_every_hall_and_markup_is_escaped() {
     let f = fixture().await;
     let (id, _) = sign_in(&f, "wang").await;
-    let r = send(&f, "GET", "/admin", Some(&id), None).await;
+    let r = f.form("GET", "/admin", Some(&id), None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("先锋社区") && r.body.contains("中福社区"));
-    let r = send(&f, "GET", "/admin/requests", Some(&id), None).await;
+    let r = f.form("GET", "/admin/requests", Some(&id), None).await;
     assert!(
         r.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "escaped: {}",
@@ -387,7 +314,9 @@ async fn central_admin_sees_every_hall_and_markup_is_escaped() {
     );
     assert!(!r.body.contains("<script>alert(1)"));
     assert!(r.body.contains("138****5678"));
-    let r = send(&f, "GET", "/admin/requests?status=lost", Some(&id), None).await;
+    let r = f
+        .form("GET", "/admin/requests?status=lost", Some(&id), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("request status"));
 }
@@ -396,14 +325,14 @@ async fn central_admin_sees_every_hall_and_markup_is_escaped() {
 async fn csv_export_has_a_bom_chinese_headers_and_the_filtered_rows() {
     let f = fixture().await;
     let (id, _) = sign_in(&f, "wang").await;
-    let r = send(
-        &f,
-        "GET",
-        "/admin/requests.csv?hall=xianfeng&status=received",
-        Some(&id),
-        None,
-    )
-    .await;
+    let r = f
+        .form(
+            "GET",
+            "/admin/requests.csv?hall=xianfeng&status=received",
+            Some(&id),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.starts_with('\u{feff}'));
     let lines: Vec<&str> = r.body.trim_end().split("\r\n").collect();
@@ -414,16 +343,16 @@ async fn csv_export_has_a_bom_chinese_headers_and_the_filtered_rows() {
         "{}",
         lines[1]
     );
-    let none = send(
-        &f,
-        "GET",
-        "/admin/requests.csv?hall=xianfeng&status=resolved",
-        Some(&id),
-        None,
-    )
-    .await;
+    let none = f
+        .form(
+            "GET",
+            "/admin/requests.csv?hall=xianfeng&status=resolved",
+            Some(&id),
+            None,
+        )
+        .await;
     assert_eq!(none.body.trim_end().split("\r\n").count(), 1);
-    let audit = send(&f, "GET", "/admin/audit", Some(&id), None).await;
+    let audit = f.form("GET", "/admin/audit", Some(&id), None).await;
     assert!(audit.body.contains("export_requests_csv"));
     assert!(audit.body.contains("sign_in"));
 }
@@ -501,7 +430,9 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
     let quoted = |s: &str| format!("'{s}");
 
     // The requests CSV: the text and the reply of each, quoted.
-    let r = send(&f, "GET", "/admin/requests.csv", Some(&wang), None).await;
+    let r = f
+        .form("GET", "/admin/requests.csv", Some(&wang), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let rows = csv_rows(&r.body);
     for text in FORMULAS {
@@ -518,7 +449,7 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
     );
 
     // The audit CSV.
-    let r = send(&f, "GET", "/admin/audit.csv", Some(&wang), None).await;
+    let r = f.form("GET", "/admin/audit.csv", Some(&wang), None).await;
     assert_eq!(r.status, StatusCode::OK);
     let rows = csv_rows(&r.body);
     let row = rows
@@ -657,7 +588,7 @@ async fn console_pages_run_no_inline_script() {
         "/admin/password",
         "/m/request?hall=xianfeng",
     ] {
-        let r = send(&f, "GET", uri, Some(&wang), None).await;
+        let r = f.form("GET", uri, Some(&wang), None).await;
         assert_eq!(r.status, StatusCode::OK, "{uri}");
         for tag in r.body.split("<script").skip(1) {
             let tag = tag.split('>').next().unwrap_or_default();
@@ -668,7 +599,7 @@ async fn console_pages_run_no_inline_script() {
         }
     }
     // The statistics page's numbers travel as data, its code as a file.
-    let r = send(&f, "GET", "/admin/stats", Some(&wang), None).await;
+    let r = f.form("GET", "/admin/stats", Some(&wang), None).await;
     let data = r
         .body
         .split("<script id=\"stats-data\" type=\"application/json\">")
@@ -677,7 +608,7 @@ async fn console_pages_run_no_inline_script() {
         .expect("the data block");
     let stats: serde_json::Value = serde_json::from_str(data).expect("JSON");
     assert!(stats["by_week"].is_array(), "{stats}");
-    let js = send(&f, "GET", "/admin/assets/stats.js", None, None).await;
+    let js = f.form("GET", "/admin/assets/stats.js", None, None).await;
     assert_eq!(js.status, StatusCode::OK);
     assert!(
         js.headers[header::CONTENT_TYPE]
@@ -691,44 +622,44 @@ async fn console_pages_run_no_inline_script() {
 async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
     let f = fixture().await;
     let (wang, csrf) = sign_in(&f, "wang").await;
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks",
-        Some(&wang),
-        Some("csrf=wrong&hall=xianfeng&name=k"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks",
+            Some(&wang),
+            Some("csrf=wrong&hall=xianfeng&name=k"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks",
-        Some(&wang),
-        Some("hall=xianfeng&name=k"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks",
+            Some(&wang),
+            Some("hall=xianfeng&name=k"),
+        )
+        .await;
     assert!(r.status.is_client_error());
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks",
-        Some(&wang),
-        Some(&format!("csrf={csrf}&hall=xianfeng&name=")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks",
+            Some(&wang),
+            Some(&format!("csrf={csrf}&hall=xianfeng&name=")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("kiosk name"), "the reason next to the form");
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks",
-        Some(&wang),
-        Some(&format!(
-            "csrf={csrf}&hall=xianfeng&name=%E5%A4%A7%E5%8E%85"
-        )),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks",
+            Some(&wang),
+            Some(&format!(
+                "csrf={csrf}&hall=xianfeng&name=%E5%A4%A7%E5%8E%85"
+            )),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("配对码只显示这一次"));
     assert!(r.body.contains("lk_"));
@@ -736,92 +667,94 @@ async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
 
     // A viewer reads but cannot change anything.
     let (zhao, zcsrf) = sign_in(&f, "zhao").await;
-    let r = send(&f, "GET", "/admin/requests", Some(&zhao), None).await;
+    let r = f.form("GET", "/admin/requests", Some(&zhao), None).await;
     assert!(r.body.contains("AB12CD") && !r.body.contains("保存 Save"));
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks",
-        Some(&zhao),
-        Some(&format!("csrf={zcsrf}&hall=xianfeng&name=x")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks",
+            Some(&zhao),
+            Some(&format!("csrf={zcsrf}&hall=xianfeng&name=x")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks/xianfeng-k1/revoke",
-        Some(&zhao),
-        Some(&format!("csrf={zcsrf}")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks/xianfeng-k1/revoke",
+            Some(&zhao),
+            Some(&format!("csrf={zcsrf}")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(&f, "GET", "/admin/audit", Some(&zhao), None).await;
+    let r = f.form("GET", "/admin/audit", Some(&zhao), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // Hall staff of another hall see nothing of xianfeng.
     let (li, lcsrf) = sign_in(&f, "li").await;
-    let r = send(&f, "GET", "/admin/requests", Some(&li), None).await;
+    let r = f.form("GET", "/admin/requests", Some(&li), None).await;
     assert!(!r.body.contains("AB12CD"));
-    let r = send(&f, "GET", "/admin/requests?hall=xianfeng", Some(&li), None).await;
+    let r = f
+        .form("GET", "/admin/requests?hall=xianfeng", Some(&li), None)
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(&f, "GET", "/admin/kiosks", Some(&li), None).await;
+    let r = f.form("GET", "/admin/kiosks", Some(&li), None).await;
     assert!(!r.body.contains("xianfeng-k1"));
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks/xianfeng-k1/revoke",
-        Some(&li),
-        Some(&format!("csrf={lcsrf}")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks/xianfeng-k1/revoke",
+            Some(&li),
+            Some(&format!("csrf={lcsrf}")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks",
-        Some(&li),
-        Some(&format!("csrf={lcsrf}&hall=xianfeng&name=x")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks",
+            Some(&li),
+            Some(&format!("csrf={lcsrf}&hall=xianfeng&name=x")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(
-        &f,
-        "POST",
-        "/admin/requests/r1",
-        Some(&li),
-        Some(&format!(
-            "csrf={lcsrf}&hall=xianfeng&status=resolved&reply=x"
-        )),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/requests/r1",
+            Some(&li),
+            Some(&format!(
+                "csrf={lcsrf}&hall=xianfeng&status=resolved&reply=x"
+            )),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // The central admin revokes; it is audited with before and after.
-    let r = send(
-        &f,
-        "POST",
-        "/admin/kiosks/xianfeng-k1/revoke",
-        Some(&wang),
-        Some(&format!("csrf={csrf}")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/kiosks/xianfeng-k1/revoke",
+            Some(&wang),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let audit = send(&f, "GET", "/admin/audit", Some(&wang), None).await;
+    let audit = f.form("GET", "/admin/audit", Some(&wang), None).await;
     assert!(audit.body.contains("revoke_kiosk") && audit.body.contains("revoked"));
     assert!(audit.body.contains("provision_kiosk"));
 
     // Signing out ends the session.
-    let r = send(
-        &f,
-        "POST",
-        "/admin/logout",
-        Some(&wang),
-        Some(&format!("csrf={csrf}")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/logout",
+            Some(&wang),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let r = send(&f, "GET", "/admin", Some(&wang), None).await;
+    let r = f.form("GET", "/admin", Some(&wang), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
 }
 
@@ -833,14 +766,9 @@ async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
     let form = format!(
         "csrf={csrf}&title=%E4%B9%A6%E6%B3%95%E8%AF%BE%E5%A0%82&kind=class&room=&date=2026-12-01&start=14:30&end=16:00&capacity=20&named=on&repeat_weeks=2"
     );
-    let r = send(
-        &f,
-        "POST",
-        "/admin/calendar/xianfeng",
-        Some(&wang),
-        Some(&form),
-    )
-    .await;
+    let r = f
+        .form("POST", "/admin/calendar/xianfeng", Some(&wang), Some(&form))
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let acts = provision::activities(&core, "xianfeng")
         .await
@@ -854,14 +782,14 @@ async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
         acts[1].1.starts_at_ms - acts[0].1.starts_at_ms,
         7 * 24 * 3600 * 1000
     );
-    let page = send(
-        &f,
-        "GET",
-        "/admin/calendar?hall=xianfeng&week=2026-12-01",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let page = f
+        .form(
+            "GET",
+            "/admin/calendar?hall=xianfeng&week=2026-12-01",
+            Some(&wang),
+            None,
+        )
+        .await;
     assert!(
         page.body.contains("书法课堂") && page.body.contains("14:30–16:00"),
         "{}",
@@ -870,26 +798,16 @@ async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
 
     // Wrong input: a clear message next to the form, nothing written.
     let bad = format!("csrf={csrf}&title=x&kind=class&date=2026-12-01&start=9%E7%82%B9&end=16:00");
-    let r = send(
-        &f,
-        "POST",
-        "/admin/calendar/xianfeng",
-        Some(&wang),
-        Some(&bad),
-    )
-    .await;
+    let r = f
+        .form("POST", "/admin/calendar/xianfeng", Some(&wang), Some(&bad))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("开始时间格式"), "{}", r.body);
     let bad =
         format!("csrf={csrf}&title=%3Cscript%3E&kind=class&date=2026-12-01&start=16:00&end=15:00");
-    let r = send(
-        &f,
-        "POST",
-        "/admin/calendar/xianfeng",
-        Some(&wang),
-        Some(&bad),
-    )
-    .await;
+    let r = f
+        .form("POST", "/admin/calendar/xianfeng", Some(&wang), Some(&bad))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("after its start"));
     assert!(r.body.contains("&lt;script&gt;") && !r.body.contains("value=\"<script>"));
@@ -903,14 +821,14 @@ async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
 
     // Cancel one; it stays in the calendar, marked.
     let id = acts[0].0.clone();
-    let r = send(
-        &f,
-        "POST",
-        &format!("/admin/calendar/xianfeng/{id}/cancel"),
-        Some(&wang),
-        Some(&format!("csrf={csrf}")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            &format!("/admin/calendar/xianfeng/{id}/cancel"),
+            Some(&wang),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let acts = provision::activities(&core, "xianfeng")
         .await
@@ -920,31 +838,33 @@ async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
             .find(|(i, _)| *i == id)
             .is_some_and(|(_, a)| a.cancelled)
     );
-    let audit = send(&f, "GET", "/admin/audit", Some(&wang), None).await;
+    let audit = f.form("GET", "/admin/audit", Some(&wang), None).await;
     assert!(audit.body.contains("create_activity") && audit.body.contains("cancel_activity"));
 
     // Viewers and other halls' staff cannot edit.
     let (zhao, zcsrf) = sign_in(&f, "zhao").await;
-    let r = send(
-        &f,
-        "POST",
-        "/admin/calendar/xianfeng",
-        Some(&zhao),
-        Some(&form.replace(&csrf, &zcsrf)),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/calendar/xianfeng",
+            Some(&zhao),
+            Some(&form.replace(&csrf, &zcsrf)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let (li, lcsrf) = sign_in(&f, "li").await;
-    let r = send(
-        &f,
-        "POST",
-        "/admin/calendar/xianfeng",
-        Some(&li),
-        Some(&form.replace(&csrf, &lcsrf)),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/calendar/xianfeng",
+            Some(&li),
+            Some(&form.replace(&csrf, &lcsrf)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(&f, "GET", "/admin/calendar?hall=xianfeng", Some(&li), None).await;
+    let r = f
+        .form("GET", "/admin/calendar?hall=xianfeng", Some(&li), None)
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
@@ -953,30 +873,27 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
     let f = fixture().await;
     let (wang, _) = sign_in(&f, "wang").await;
     // The seeded repair request is decades old: overdue (3-day deadline).
-    let r = send(&f, "GET", "/admin/requests?overdue=1", Some(&wang), None).await;
+    let r = f
+        .form("GET", "/admin/requests?overdue=1", Some(&wang), None)
+        .await;
     assert!(
         r.body.contains("AB12CD") && r.body.contains("逾期"),
         "{}",
         r.body
     );
     assert!(r.body.contains("时限 3 天"));
-    let r = send(
-        &f,
-        "GET",
-        "/admin/requests?min_age_days=30",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let r = f
+        .form("GET", "/admin/requests?min_age_days=30", Some(&wang), None)
+        .await;
     assert!(r.body.contains("AB12CD"));
-    let r = send(
-        &f,
-        "GET",
-        "/admin/requests?min_age_days=lots",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let r = f
+        .form(
+            "GET",
+            "/admin/requests?min_age_days=lots",
+            Some(&wang),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // A fresh request is neither overdue nor old.
     f.state
@@ -993,18 +910,15 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
             .map_err(|e| linli_sync_engine::Error::db("seed", e))
         })
         .expect("seed");
-    let r = send(&f, "GET", "/admin/requests?overdue=1", Some(&wang), None).await;
+    let r = f
+        .form("GET", "/admin/requests?overdue=1", Some(&wang), None)
+        .await;
     assert!(!r.body.contains("EF34GH"));
-    let r = send(
-        &f,
-        "GET",
-        "/admin/requests?min_age_days=1",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let r = f
+        .form("GET", "/admin/requests?min_age_days=1", Some(&wang), None)
+        .await;
     assert!(!r.body.contains("EF34GH") && r.body.contains("AB12CD"));
-    let r = send(&f, "GET", "/admin/requests", Some(&wang), None).await;
+    let r = f.form("GET", "/admin/requests", Some(&wang), None).await;
     assert!(r.body.contains("EF34GH"));
 }
 
@@ -1042,124 +956,111 @@ async fn volunteer_hours_points_and_the_points_catalogue() {
         })
         .expect("seed");
     let (wang, csrf) = sign_in(&f, "wang").await;
-    let r = send(
-        &f,
-        "GET",
-        "/admin/volunteers?hall=xianfeng",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let r = f
+        .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("136****1234 王大爷"), "{}", r.body);
     assert!(
         r.body.contains("<td>2.0</td><td>4</td>"),
         "two hours, four points"
     );
-    let r = send(
-        &f,
-        "POST",
-        "/admin/volunteers/catalogue",
-        Some(&wang),
-        Some(&format!(
-            "csrf={csrf}&hall=xianfeng&item=%E5%A4%A7%E7%B1%B3&points=20"
-        )),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/volunteers/catalogue",
+            Some(&wang),
+            Some(&format!(
+                "csrf={csrf}&hall=xianfeng&item=%E5%A4%A7%E7%B1%B3&points=20"
+            )),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let r = send(
-        &f,
-        "GET",
-        "/admin/volunteers?hall=xianfeng",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let r = f
+        .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
+        .await;
     assert!(r.body.contains("<td>大米</td><td>20</td>"));
-    let r = send(
-        &f,
-        "POST",
-        "/admin/volunteers/catalogue",
-        Some(&wang),
-        Some(&format!("csrf={csrf}&hall=xianfeng&item=x&points=lots")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/volunteers/catalogue",
+            Some(&wang),
+            Some(&format!("csrf={csrf}&hall=xianfeng&item=x&points=lots")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("积分应为"));
-    let r = send(&f, "GET", "/admin/volunteers?month=Nov", Some(&wang), None).await;
+    let r = f
+        .form("GET", "/admin/volunteers?month=Nov", Some(&wang), None)
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let (zhao, zcsrf) = sign_in(&f, "zhao").await;
-    let r = send(
-        &f,
-        "POST",
-        "/admin/volunteers/catalogue",
-        Some(&zhao),
-        Some(&format!("csrf={zcsrf}&hall=xianfeng&item=x&points=1")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/volunteers/catalogue",
+            Some(&zhao),
+            Some(&format!("csrf={zcsrf}&hall=xianfeng&item=x&points=1")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let (li, _) = sign_in(&f, "li").await;
-    let r = send(
-        &f,
-        "GET",
-        "/admin/volunteers?hall=xianfeng",
-        Some(&li),
-        None,
-    )
-    .await;
+    let r = f
+        .form("GET", "/admin/volunteers?hall=xianfeng", Some(&li), None)
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn the_resident_mobile_page_lands_in_the_requests_list() {
     let f = fixture().await;
-    let page = send(&f, "GET", "/m/request?hall=xianfeng&ref=AB12CD", None, None).await;
+    let page = f
+        .form("GET", "/m/request?hall=xianfeng&ref=AB12CD", None, None)
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("补充编号") && page.body.contains("AB12CD"));
-    let r = send(&f, "GET", "/m/request?hall=nowhere", None, None).await;
+    let r = f.form("GET", "/m/request?hall=nowhere", None, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // Bad input: reasons, what was typed kept.
-    let r = send(
-        &f,
-        "POST",
-        "/m/request",
-        None,
-        Some("hall=xianfeng&category=repair&text=%20&phone="),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/m/request",
+            None,
+            Some("hall=xianfeng&category=repair&text=%20&phone="),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("请写下内容"));
     let long = "长".repeat(501);
-    let r = send(
-        &f,
-        "POST",
-        "/m/request",
-        None,
-        Some(&format!("hall=xianfeng&category=repair&text={long}")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/m/request",
+            None,
+            Some(&format!("hall=xianfeng&category=repair&text={long}")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = send(
-        &f,
-        "POST",
-        "/m/request",
-        None,
-        Some("hall=xianfeng&category=repair&text=%E7%81%AF&phone=123"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/m/request",
+            None,
+            Some("hall=xianfeng&category=repair&text=%E7%81%AF&phone=123"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
         r.body.contains("11 位") && r.body.contains(">灯</textarea>"),
         "the text is kept"
     );
     let huge = format!("hall=xianfeng&category=repair&text={}", "a".repeat(20_000));
-    let r = send(&f, "POST", "/m/request", None, Some(&huge)).await;
+    let r = f.form("POST", "/m/request", None, Some(&huge)).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 
-    let r = send(
-        &f,
-        "POST",
+    let r = f.form("POST",
         "/m/request",
         None,
         Some("hall=xianfeng&ref=AB12CD&category=repair&text=%3Cb%3E3%E5%8F%B7%E6%A5%BC%3C%2Fb%3E%E7%94%B5%E6%A2%AF%E5%8F%88%E5%9D%8F%E4%BA%86&phone=13812345678"),
@@ -1182,14 +1083,9 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
             .expect("project");
     }
     let (wang, _) = sign_in(&f, "wang").await;
-    let list = send(
-        &f,
-        "GET",
-        "/admin/requests?hall=xianfeng",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let list = f
+        .form("GET", "/admin/requests?hall=xianfeng", Some(&wang), None)
+        .await;
     assert!(list.body.contains(&reference), "the web request is listed");
     assert!(
         list.body
@@ -1243,7 +1139,9 @@ async fn the_console_switches_between_chinese_and_english() {
     let f = fixture().await;
     let (wang, csrf) = sign_in(&f, "wang").await;
     // Chinese by default, and only Chinese.
-    let r = send(&f, "GET", "/admin/requests?overdue=1", Some(&wang), None).await;
+    let r = f
+        .form("GET", "/admin/requests?overdue=1", Some(&wang), None)
+        .await;
     assert!(r.body.contains("诉求台账") && r.body.contains("时限 3 天"));
     assert!(!r.body.contains("Deadline") && !r.body.contains(">Requests<"));
     // Switching remembers the choice in a cookie and goes back to the page.
@@ -1268,7 +1166,9 @@ async fn the_console_switches_between_chinese_and_english() {
     assert!(set.starts_with("linli_lang=en;"), "{set}");
     // The same page in English.
     let en = format!("{wang}; linli_lang=en");
-    let r = send(&f, "GET", "/admin/requests?overdue=1", Some(&en), None).await;
+    let r = f
+        .form("GET", "/admin/requests?overdue=1", Some(&en), None)
+        .await;
     assert!(
         r.body.contains("<html lang=\"en\">") && r.body.contains("Deadline 3 days"),
         "{}",
@@ -1279,14 +1179,9 @@ async fn the_console_switches_between_chinese_and_english() {
     assert!(r.body.contains("xianfeng"));
     // A validation message shows the reader's half.
     let form = format!("csrf={csrf}&kind=lecture&title=T&date=tomorrow&start=09:00&end=10:00");
-    let r = send(
-        &f,
-        "POST",
-        "/admin/calendar/xianfeng",
-        Some(&en),
-        Some(&form),
-    )
-    .await;
+    let r = f
+        .form("POST", "/admin/calendar/xianfeng", Some(&en), Some(&form))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("date like 2026-11-23") && !r.body.contains("日期格式应为"));
     // Never a redirect off this server, nor a panic on odd input.
@@ -1369,14 +1264,9 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     // The list shows masked numbers only, and the reveal button only on the
     // request that asked for a callback.
     let (wang, csrf) = sign_in(&f, "wang").await;
-    let list = send(
-        &f,
-        "GET",
-        "/admin/requests?hall=xianfeng",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let list = f
+        .form("GET", "/admin/requests?hall=xianfeng", Some(&wang), None)
+        .await;
     assert!(list.body.contains("138****5678") && list.body.contains("139****1111"));
     assert!(!list.body.contains("13812345678") && !list.body.contains("13900001111"));
     assert_eq!(
@@ -1386,18 +1276,18 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     );
 
     // A central admin reveals it with one click: the number, and an audit row.
-    let r = send(
-        &f,
-        "POST",
-        "/admin/requests/r1/reveal",
-        Some(&wang),
-        Some(&format!("csrf={csrf}&hall=xianfeng")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/requests/r1/reveal",
+            Some(&wang),
+            Some(&format!("csrf={csrf}&hall=xianfeng")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("tel:13812345678"), "{}", r.body);
     assert_eq!(audited(&f), 1);
-    let audit = send(&f, "GET", "/admin/audit", Some(&wang), None).await;
+    let audit = f.form("GET", "/admin/audit", Some(&wang), None).await;
     assert!(audit.body.contains("reveal_phone") && audit.body.contains("r1"));
     assert!(audit.body.contains("wang"));
     assert!(
@@ -1406,56 +1296,51 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     );
 
     // Refused: without the form token, no consent, a viewer, another hall's staff.
-    let r = send(
-        &f,
-        "POST",
-        "/admin/requests/r1/reveal",
-        Some(&wang),
-        Some("hall=xianfeng"),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/requests/r1/reveal",
+            Some(&wang),
+            Some("hall=xianfeng"),
+        )
+        .await;
     assert!(r.status.is_client_error());
-    let r = send(
-        &f,
-        "POST",
-        "/admin/requests/r2/reveal",
-        Some(&wang),
-        Some(&format!("csrf={csrf}&hall=xianfeng")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/requests/r2/reveal",
+            Some(&wang),
+            Some(&format!("csrf={csrf}&hall=xianfeng")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "no consent: {}", r.body);
     assert!(!r.body.contains("13900001111"));
     let (zhao, zcsrf) = sign_in(&f, "zhao").await;
-    let viewer_list = send(
-        &f,
-        "GET",
-        "/admin/requests?hall=xianfeng",
-        Some(&zhao),
-        None,
-    )
-    .await;
+    let viewer_list = f
+        .form("GET", "/admin/requests?hall=xianfeng", Some(&zhao), None)
+        .await;
     assert!(
         !viewer_list.body.contains("/reveal"),
         "viewers get no button"
     );
-    let r = send(
-        &f,
-        "POST",
-        "/admin/requests/r1/reveal",
-        Some(&zhao),
-        Some(&format!("csrf={zcsrf}&hall=xianfeng")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/requests/r1/reveal",
+            Some(&zhao),
+            Some(&format!("csrf={zcsrf}&hall=xianfeng")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let (li, lcsrf) = sign_in(&f, "li").await;
-    let r = send(
-        &f,
-        "POST",
-        "/admin/requests/r1/reveal",
-        Some(&li),
-        Some(&format!("csrf={lcsrf}&hall=xianfeng")),
-    )
-    .await;
+    let r = f
+        .form(
+            "POST",
+            "/admin/requests/r1/reveal",
+            Some(&li),
+            Some(&format!("csrf={lcsrf}&hall=xianfeng")),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
         audited(&f),
@@ -1464,14 +1349,14 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     );
 
     // Exports never carry the whole number.
-    let csv = send(
-        &f,
-        "GET",
-        "/admin/requests.csv?hall=xianfeng",
-        Some(&wang),
-        None,
-    )
-    .await;
+    let csv = f
+        .form(
+            "GET",
+            "/admin/requests.csv?hall=xianfeng",
+            Some(&wang),
+            None,
+        )
+        .await;
     assert!(csv.body.contains("138****5678"));
     assert!(!csv.body.contains("13812345678"));
 }

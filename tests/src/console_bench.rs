@@ -6,10 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{
-    TestServer,
-    seed::{Seed, seed_projection},
-};
+use crate::seed::{Seed, seed_projection};
+use linli_test_kit::TestServer;
 
 /// One page's figures.
 #[derive(Clone, Debug)]
@@ -51,7 +49,8 @@ pub async fn measure(
         .await?;
     eprintln!("seeded in {:.1} s", t.elapsed().as_secs_f64());
 
-    let (http, cookie) = crate::console_session(&server, "admin", "bench password").await?;
+    let (http, cookie) =
+        linli_test_kit::console_session(&server, "admin", "bench password").await?;
     let pages = [
         ("overview", "admin"),
         ("statistics, 30 days", "admin/stats?hall=xianfeng"),

@@ -20,17 +20,12 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, anyhow};
-use linli_core::{
-    docs::ledger,
-    model::CheckIn,
-    node::dialer::{DialFailure, KioskDialer},
-};
-use samod::{BackoffConfig, PeerId, Repo};
+use linli_core::{docs::ledger, model::CheckIn, node::dialer::DialFailure};
+use samod::{PeerId, Repo};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -86,29 +81,7 @@ pub async fn connect(
     Ok((repo, dialer))
 }
 
-/// Dial the server at `url` from `repo` with `token`, as a kiosk does,
-/// and wait until connected.
-pub async fn dial(
-    repo: &Repo,
-    url: &url::Url,
-    token: &str,
-    server_peer_id: &str,
-) -> anyhow::Result<samod::DialerHandle<DialFailure>> {
-    let dialer = KioskDialer::new(url.clone(), token.to_string(), PeerId::from(server_peer_id));
-    let dialer = repo.dial(
-        BackoffConfig {
-            initial_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(500),
-            max_retries: Some(20),
-        },
-        Arc::new(dialer),
-    )?;
-    tokio::time::timeout(Duration::from_secs(60), dialer.established())
-        .await
-        .context("connecting")?
-        .map_err(|e| anyhow!("connecting: {e}"))?;
-    Ok(dialer)
-}
+pub use linli_test_kit::kiosk::dial;
 
 /// A `linli-node server` process on a fresh data directory with `kiosks`
 /// kiosks provisioned in `halls` halls.

@@ -48,7 +48,7 @@ use linli_core::{
     storage::SqliteStorage,
 };
 use linli_sync_engine::{ServerCore, provision};
-use linli_tests::{RawPeer, TestKiosk, TestServer, eventually};
+use linli_test_kit::{RawPeer, TestKiosk, TestServer, eventually};
 use linli_web::console::session;
 use samod::{AutomergeUrl, DocumentId};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
@@ -59,7 +59,7 @@ const CONSOLE_SRC: &str = include_str!("../../sync-server/web/src/console/mod.rs
 const WAIT: Duration = Duration::from_secs(20);
 const VICTIM: &str = "xianfeng";
 const OTHER: &str = "tuanjiexiang";
-const PASSWORD: &str = "good password";
+use linli_test_kit::fixture::{PASSWORD, add_admin};
 const TITLE: &str = "先锋书法课堂";
 
 /// The callers of the route matrix, in column order.
@@ -318,25 +318,6 @@ fn registered_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
         }
     }
     Ok(out)
-}
-
-async fn add_admin(
-    core: &Arc<ServerCore>,
-    user: &str,
-    role: &str,
-    hall: Option<&str>,
-) -> anyhow::Result<String> {
-    provision::add_admin(core, user, role).await?;
-    let hash = linli_sync_engine::accounts::hash_password(PASSWORD)?;
-    let u = user.to_string();
-    core.db
-        .call(move |db| db.set_admin_password(&u, &hash))
-        .await?;
-    if let Some(h) = hall {
-        let (u, h) = (user.to_string(), h.to_string());
-        core.db.call(move |db| db.grant_hall(&u, &h)).await?;
-    }
-    Ok(provision::admin_token(core, user).await?)
 }
 
 /// Sign in over HTTP; returns (session cookie value, its CSRF token).

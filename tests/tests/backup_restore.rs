@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use linli_sync_engine::backup;
-use linli_tests::{TestKiosk, TestServer, init_logging};
+use linli_test_kit::{TestKiosk, TestServer, init_logging};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kiosks_heal_a_server_restored_from_an_older_backup() -> anyhow::Result<()> {

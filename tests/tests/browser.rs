@@ -12,9 +12,8 @@ use linli_core::{
     model::{RequestCategory, RequestStatus},
     node::{NewCheckIn, ResidentInput},
 };
-use linli_tests::{
-    TestKiosk, TestServer, browser, eventually, init_logging, test_options, test_phone,
-};
+use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging, test_options, test_phone};
+use linli_tests::browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {

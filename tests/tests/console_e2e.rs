@@ -8,11 +8,10 @@ use linli_core::{
     model::{RequestCategory, RequestStatus},
     node::ResidentInput,
 };
-use linli_tests::{
-    TestKiosk, TestServer, console_session, eventually, init_logging,
-    seed::{Seed, seed_projection},
-    test_phone,
+use linli_test_kit::{
+    TestKiosk, TestServer, console_session, eventually, init_logging, test_phone,
 };
+use linli_tests::seed::{Seed, seed_projection};
 
 struct Console {
     http: reqwest::Client,

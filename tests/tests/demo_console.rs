@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use linli_sync_server::{ServeConfig, demo::history::HISTORY_DAYS};
-use linli_tests::{browser, eventually, init_logging};
+use linli_test_kit::{eventually, init_logging};
+use linli_tests::browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_console_shows_a_quarter_of_hall_life() -> anyhow::Result<()> {

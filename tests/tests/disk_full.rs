@@ -13,7 +13,7 @@ use linli_core::{
 };
 use linli_sync_engine::ServerCore;
 use linli_sync_server::ServeConfig;
-use linli_tests::{eventually, init_logging, test_options, test_phone};
+use linli_test_kit::{eventually, init_logging, test_options, test_phone};
 use tokio::{net::TcpListener, sync::oneshot};
 
 struct Running {

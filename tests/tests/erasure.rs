@@ -18,11 +18,8 @@ use linli_core::{
     node::{CheckInOutcome, NewCheckIn, NewWalkIn, ResidentInput},
     phone::PhoneNumber,
 };
-use linli_tests::{
-    TestKiosk, TestServer, console_session,
-    disk::{copy_dir, search_disk_for},
-    eventually, init_logging,
-};
+use linli_test_kit::{TestKiosk, TestServer, console_session, eventually, init_logging};
+use linli_tests::disk::{copy_dir, search_disk_for};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ERASED: (&str, &str) = ("13812345678", "王秀英");
@@ -171,8 +168,8 @@ async fn an_erased_resident_is_gone_from_kiosks_documents_and_backups_and_counts
     init_logging();
     let server = TestServer::start().await?;
     let core = server.core()?;
-    let act = linli_tests::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
-    let act2 = linli_tests::open_activity(&core, "xianfeng", "lecture", "防诈骗讲座").await?;
+    let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    let act2 = linli_test_kit::open_activity(&core, "xianfeng", "lecture", "防诈骗讲座").await?;
     let mut a = TestKiosk::pair(&server, "xianfeng", true).await?;
     let b = TestKiosk::pair(&server, "xianfeng", true).await?;
     let checkin = |who| -> anyhow::Result<NewCheckIn> {

@@ -5,10 +5,8 @@
 //! heads must agree and nothing may cross halls. `linli-faults` runs
 //! thousands; a failure here names the seed to replay.
 
-use linli_tests::{
-    fault::{self, Schedule},
-    init_logging,
-};
+use linli_test_kit::init_logging;
+use linli_tests::fault::{self, Schedule};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_fault_schedules_lose_and_double_nothing() -> anyhow::Result<()> {

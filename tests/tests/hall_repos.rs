@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use linli_core::model::Activity;
-use linli_tests::{TestKiosk, TestServer, eventually};
+use linli_test_kit::{TestKiosk, TestServer, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -30,7 +30,7 @@ async fn server_with_checkins(
     n: usize,
     seed: u32,
 ) -> anyhow::Result<(TestServer, TestKiosk, samod::DocumentId)> {
-    linli_tests::init_logging();
+    linli_test_kit::init_logging();
     let server = TestServer::start().await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     kiosk.record_checkins("walk-in", n, seed).await?;

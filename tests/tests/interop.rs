@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, process::Command};
 
-use linli_tests::{TestServer, init_logging};
+use linli_test_kit::{TestServer, init_logging};
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop")

@@ -13,7 +13,7 @@ use std::{
 use chrono::TimeZone;
 use egui_kittest::{Harness, kittest::Queryable};
 use linli_kiosk::{app::KioskApp, worker::Start};
-use linli_tests::{TestServer, init_logging, test_options};
+use linli_test_kit::{TestServer, init_logging, test_options};
 
 fn step_until(
     h: &mut Harness<'_, KioskApp>,

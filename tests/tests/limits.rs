@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use linli_core::protocol;
 use linli_sync_engine::limits;
-use linli_tests::{RawPeer, TestKiosk, TestServer, init_logging};
+use linli_test_kit::{RawPeer, TestKiosk, TestServer, init_logging};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
 type Ws =
@@ -219,8 +219,8 @@ async fn slow_and_silent_connections_are_closed() -> anyhow::Result<()> {
 
     // A kiosk that is idle between check-ins is cut and redials: nothing lost.
     let kdir = tempfile::tempdir()?;
-    let node =
-        linli_core::KioskNode::pair(linli_tests::test_options(kdir.path()), &url, &token).await?;
+    let node = linli_core::KioskNode::pair(linli_test_kit::test_options(kdir.path()), &url, &token)
+        .await?;
     node.go_online()?;
     for _ in 0..3 {
         node.record_checkin(linli_core::node::NewCheckIn {
@@ -232,7 +232,7 @@ async fn slow_and_silent_connections_are_closed() -> anyhow::Result<()> {
         .await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    linli_tests::eventually(Duration::from_secs(20), "3 check-ins", || {
+    linli_test_kit::eventually(Duration::from_secs(20), "3 check-ins", || {
         let core = core.clone();
         async move {
             let n: i64 = core

@@ -24,7 +24,7 @@ use linli_core::{
     phone::PhoneNumber,
     protocol,
 };
-use linli_tests::{RawPeer, TestKiosk, TestServer, eventually};
+use linli_test_kit::{RawPeer, TestKiosk, TestServer, eventually};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use tracing_subscriber::{
     EnvFilter, fmt::MakeWriter, fmt::format::FmtSpan, layer::SubscriberExt, util::SubscriberInitExt,

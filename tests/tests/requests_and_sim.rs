@@ -7,7 +7,7 @@ use linli_core::{
     model::{RequestCategory, RequestStatus, ShiftAction},
     node::ResidentInput,
 };
-use linli_tests::{TestKiosk, TestServer, eventually, init_logging, test_phone};
+use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging, test_phone};
 
 const WAIT: Duration = Duration::from_secs(20);
 

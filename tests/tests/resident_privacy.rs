@@ -14,11 +14,8 @@ use linli_core::{
     node::{CheckInOutcome, NewCheckIn, ResidentInput},
     phone::PhoneNumber,
 };
-use linli_tests::{
-    TestKiosk, TestServer,
-    disk::{copy_dir, search_disk_for},
-    eventually, init_logging, test_options,
-};
+use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging, test_options};
+use linli_tests::disk::{copy_dir, search_disk_for};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// (number, short name) of the residents in this test.
@@ -72,7 +69,7 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
     init_logging();
     let server = TestServer::start().await?;
     let core = server.core()?;
-    let act = linli_tests::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let node = kiosk.node();
     for i in 0..2 {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use linli_tests::{TestKiosk, TestServer, eventually, init_logging};
+use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -135,7 +135,7 @@ async fn records_sent_again_are_not_duplicated_and_rebuild_agrees() -> anyhow::R
     kiosk.node().wait_synced(WAIT).await?;
     kiosk.power_off().await;
 
-    let again = linli_core::KioskNode::open(linli_tests::test_options(copy.path())).await?;
+    let again = linli_core::KioskNode::open(linli_test_kit::test_options(copy.path())).await?;
     again.wait_synced(WAIT).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.api.checkin_count("xianfeng").await?, 20);
@@ -211,7 +211,7 @@ async fn one_resident_tapping_twice_at_once_is_counted_once_and_reaches_the_serv
     let server = TestServer::start().await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let node = kiosk.node().clone();
-    let phone = linli_tests::test_phone(7, 1)?;
+    let phone = linli_test_kit::test_phone(7, 1)?;
     let with_name = |name: Option<&str>| ResidentInput {
         phone: phone.clone(),
         name: name.map(str::to_string),

@@ -12,7 +12,7 @@ use linli_core::{
     sqlite::DbOptions,
     storage::SqliteStorage,
 };
-use linli_tests::{RawPeer, TestKiosk, TestServer, eventually, init_logging};
+use linli_test_kit::{RawPeer, TestKiosk, TestServer, eventually, init_logging};
 use samod::{AutomergeUrl, DocumentId};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
@@ -423,7 +423,7 @@ async fn a_corrupted_kiosk_store_gives_a_clear_error_and_is_not_overwritten() ->
     );
     // Pairing again into the same directory refuses too, instead of starting over.
     let again = linli_core::KioskNode::pair(
-        linli_tests::test_options(&kiosk.data_dir()),
+        linli_test_kit::test_options(&kiosk.data_dir()),
         &server.url,
         &kiosk.token,
     )

@@ -13,7 +13,7 @@ use linli_core::{
     tls::Trust,
 };
 use linli_sync_server::ServeConfig;
-use linli_tests::{eventually, init_logging, test_options, test_phone};
+use linli_test_kit::{eventually, init_logging, test_options, test_phone};
 use linli_web::tls::TlsFiles;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tokio::{net::TcpListener, sync::oneshot};

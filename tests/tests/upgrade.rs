@@ -432,10 +432,10 @@ async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_conver
         model::RequestCategory,
         node::{CheckInOutcome, NewCheckIn, ResidentInput},
     };
-    linli_tests::init_logging();
-    let mut server = linli_tests::TestServer::start().await?;
+    linli_test_kit::init_logging();
+    let mut server = linli_test_kit::TestServer::start().await?;
     let core = server.core()?;
-    let act = linli_tests::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
     const OTHER: (&str, &str) = ("15011112222", "刘桂兰");
     let person = |who: (&str, &str)| -> anyhow::Result<ResidentInput> {
         Ok(ResidentInput {
@@ -451,7 +451,7 @@ async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_conver
             companions: 0,
         })
     };
-    let mut kiosk = linli_tests::TestKiosk::pair(&server, "xianfeng", true).await?;
+    let mut kiosk = linli_test_kit::TestKiosk::pair(&server, "xianfeng", true).await?;
     kiosk.node().record_checkin(visit((PHONE, NAME))?).await?;
     kiosk
         .node()
@@ -497,7 +497,7 @@ async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_conver
     assert!(before.iter().any(|f| f.contains("document")), "{before:?}");
 
     // With its server stopped, the old store is refused and left as it is.
-    let refused = linli_core::KioskNode::open(linli_tests::test_options(&kiosk.data_dir()))
+    let refused = linli_core::KioskNode::open(linli_test_kit::test_options(&kiosk.data_dir()))
         .await
         .err()
         .map(|e| e.to_string())
@@ -516,7 +516,7 @@ async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_conver
     kiosk.power_on(true).await?;
 
     let dir = kiosk.data_dir();
-    linli_tests::eventually(
+    linli_test_kit::eventually(
         std::time::Duration::from_secs(60),
         "the kiosk store converted",
         || {
@@ -536,7 +536,7 @@ async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_conver
         .await?;
     server.api.wait_checkins("xianfeng", 2).await?;
     let store = kiosk.data_dir().join(linli_core::node::STORE_FILE);
-    linli_tests::eventually(
+    linli_test_kit::eventually(
         std::time::Duration::from_secs(30),
         "the conversion finished",
         || {

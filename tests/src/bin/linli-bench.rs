@@ -37,9 +37,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use linli_core::node::{NewCheckIn, ResidentInput};
-use linli_tests::{
-    TestKiosk, TestServer, connected, console_bench, many, test_phone, versus, years,
-};
+use linli_test_kit::{TestKiosk, TestServer, test_phone};
+use linli_tests::{connected, console_bench, many, versus, years};
 use serde_json::json;
 
 /// Linli benchmarks.

@@ -17,7 +17,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Parser;
 use linli_core::KioskNode;
-use linli_tests::{Api, TestKiosk, test_options};
+use linli_test_kit::{Api, TestKiosk, test_options};
 use url::Url;
 
 /// Simulate kiosks recording check-ins against a Linli server.
@@ -120,7 +120,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    linli_tests::init_logging();
+    linli_test_kit::init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -16,7 +16,7 @@ use std::{
 use linli_test_kit::harness;
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
 /// Every file of `fuzz/<kind>/<target>/`, sorted.
