@@ -4,7 +4,9 @@
 # GL and software Vulkan for egui_kittest snapshots), Xvfb for running
 # the real window headless, Chromium for the admin console's browser test,
 # and Node.js for the interop scenario's JavaScript automerge-repo peer and
-# for playwright-core (which drives Debian's Chromium; it downloads nothing). Safe to run again; installs only what is missing.
+# for playwright-core (which drives Debian's Chromium; it downloads nothing),
+# and PostgreSQL for the server's PostgreSQL store. Safe to run again;
+# installs only what is missing.
 set -euo pipefail
 
 packages=(
@@ -17,6 +19,10 @@ packages=(
   fonts-noto-cjk
   # Spoken prompts on the kiosk (voice cmn for Mandarin, en for English).
   espeak-ng
+  # The server's PostgreSQL store: its tests start their own cluster
+  # (initdb into a temporary directory, a loopback port), never the
+  # package's own service.
+  postgresql
 )
 
 missing=()

@@ -12,6 +12,8 @@
 //!   [`RawPeer`], a bare samod peer with a kiosk token.
 //! - [`fixture`]: [`Fixture`], a server core and its router without
 //!   sockets, seated with the halls and the admins of every role.
+//! - [`postgres`]: [`TestPostgres`], a real PostgreSQL cluster of the
+//!   test's own in a temporary directory, on a free loopback port.
 //! - [`harness`]: one function per cargo-fuzz target (`fuzz/`), each
 //!   taking arbitrary bytes the way a kiosk or a browser could send them
 //!   and driving the server's own code; `tests/fuzz_corpus.rs` replays
@@ -20,8 +22,10 @@
 pub mod fixture;
 pub mod harness;
 pub mod kiosk;
+pub mod postgres;
 pub mod server;
 
 pub use fixture::Fixture;
 pub use kiosk::{RawPeer, TestKiosk, test_options, test_phone};
+pub use postgres::TestPostgres;
 pub use server::{Api, TestServer, console_session, eventually, init_logging, open_activity};

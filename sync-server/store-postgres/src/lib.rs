@@ -1,0 +1,89 @@
+//! # linli-store-postgres
+//!
+//! The server's store on PostgreSQL, for a district or a city that runs
+//! several instances of `linli-server` on one database its operators
+//! already run and back up (`pg_dump`); a street office keeps the embedded
+//! SQLite store, which needs no setup.
+//!
+//! What is here so far: the connection pool ([`PgStore::open`] from a
+//! `postgres://` URL), migrations that several instances may run at once
+//! ([`migrate`]), samod's document storage ([`documents`]) and the hall
+//! leases that decide which instance serves a hall ([`leases`]). The
+//! server's own tables and the projection follow behind the same
+//! interface as their SQLite store.
+//!
+//! Connections are plain TCP (`NoTls`): the database is expected on the
+//! office's own network or loopback.
+//!
+//! # Layout
+//! - [`error`]: the store's error type.
+//! - [`migrate`]: append-only migrations per component, under an advisory
+//!   lock; a newer database is refused.
+//! - [`documents`]: [`documents::PgDocuments`], samod's storage.
+//! - [`leases`]: [`leases::HallLeases`], one holder per hall.
+
+pub mod documents;
+pub mod error;
+pub mod leases;
+pub mod migrate;
+
+pub use error::{Error, Result};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+
+/// A connection from `pool`, for `what` we are about to do (named in
+/// the error if none can be had).
+pub(crate) async fn connection(pool: &Pool, what: &str) -> Result<deadpool_postgres::Object> {
+    pool.get().await.map_err(|e| Error::pool(what, e))
+}
+
+/// Connections the pool keeps at most, per instance.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// The store: a pool of connections to one database, migrated.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connect to the database at `url` (`postgres://USER@HOST/DB`) and
+    /// bring its schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            Error::Config(format!(
+                "the database URL is not a PostgreSQL URL (postgres://USER@HOST/DB): {e}"
+            ))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(MAX_CONNECTIONS)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Config(format!("building the connection pool: {e}")))?;
+        migrate::migrate(&pool, "documents", documents::MIGRATIONS).await?;
+        migrate::migrate(&pool, "leases", leases::MIGRATIONS).await?;
+        Ok(Self { pool })
+    }
+
+    /// samod's storage for the documents of every hall.
+    pub fn documents(&self) -> documents::PgDocuments {
+        documents::PgDocuments::new(self.pool.clone())
+    }
+
+    /// The hall leases.
+    pub fn leases(&self) -> leases::HallLeases {
+        leases::HallLeases::new(self.pool.clone())
+    }
+
+    /// The pool (for this crate's parts and tests).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}

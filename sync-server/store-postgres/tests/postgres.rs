@@ -1,0 +1,295 @@
+//! The PostgreSQL store against a real PostgreSQL started by the test
+//! (`linli_test_kit::TestPostgres`: `initdb` into a temporary directory,
+//! a free loopback port, stopped at the end).
+
+use std::{collections::HashMap, time::Duration};
+
+use linli_core::{sqlite::DbOptions, storage::SqliteStorage};
+use linli_store_postgres::{
+    Error, PgStore,
+    leases::{Acquired, HallLeases},
+};
+use linli_test_kit::TestPostgres;
+use samod::storage::{Storage, StorageKey};
+
+fn key(parts: &[&str]) -> StorageKey {
+    StorageKey::from_parts(parts.iter().copied()).expect("key")
+}
+
+/// The same writes on any samod storage; what each read gave.
+async fn exercise(s: &impl Storage) -> Vec<String> {
+    let mut seen = Vec::new();
+    s.put(key(&["doc1", "incremental", "h1"]), vec![1]).await;
+    s.put(key(&["doc1", "snapshot", "h2"]), vec![2]).await;
+    s.put(key(&["doc10", "snapshot", "h3"]), vec![3]).await;
+    s.put(key(&["doc1", "incremental", "h1"]), vec![4]).await;
+    seen.push(format!(
+        "{:?}",
+        s.load(key(&["doc1", "incremental", "h1"])).await
+    ));
+    seen.push(format!("{:?}", s.load(key(&["doc1", "nothing"])).await));
+    let sorted = |m: HashMap<StorageKey, Vec<u8>>| {
+        let mut v: Vec<_> = m.into_iter().map(|(k, d)| (k.to_string(), d)).collect();
+        v.sort();
+        format!("{v:?}")
+    };
+    seen.push(sorted(s.load_range(key(&["doc1"])).await));
+    s.delete(key(&["doc1", "snapshot", "h2"])).await;
+    seen.push(sorted(s.load_range(key(&["doc1"])).await));
+    seen.push(sorted(s.load_range(key(&["doc"])).await));
+    seen
+}
+
+#[tokio::test]
+async fn documents_on_postgres_read_back_as_they_do_on_sqlite() -> anyhow::Result<()> {
+    let pg = TestPostgres::start()?;
+    let store = PgStore::open(&pg.create_database("linli").await?).await?;
+    let dir = tempfile::tempdir()?;
+    let sqlite = SqliteStorage::open(&dir.path().join("s.sqlite3"), DbOptions::default())?;
+    let on_sqlite = exercise(&sqlite).await;
+    let on_postgres = exercise(&store.documents()).await;
+    assert_eq!(on_postgres, on_sqlite);
+    assert!(
+        on_sqlite[2].contains("doc1/incremental/h1"),
+        "{on_sqlite:?}"
+    );
+    assert!(!on_sqlite[2].contains("doc10"), "doc10 is not under doc1");
+    let docs = store.documents();
+    assert_eq!(docs.document_ids().await?, ["doc1", "doc10"]);
+    assert_eq!(docs.document_bytes("doc1").await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_samod_repo_keeps_its_documents_in_postgres_across_instances() -> anyhow::Result<()> {
+    use automerge::{ReadDoc, transaction::Transactable};
+    let pg = TestPostgres::start()?;
+    let url = pg.create_database("linli").await?;
+    let store = PgStore::open(&url).await?;
+    let repo = samod::Repo::build_tokio()
+        .with_storage(store.documents())
+        .load()
+        .await;
+    let mut doc = automerge::Automerge::new();
+    doc.transact(|tx| {
+        tx.put(automerge::ROOT, "hall", "先锋社区")?;
+        tx.put(automerge::ROOT, "checkins", 3_i64)
+    })
+    .map_err(|f| f.error)?;
+    let handle = repo.create(doc).await?;
+    let id = handle.document_id().clone();
+    repo.stop().await;
+
+    // Another instance, with its own pool, finds the same document.
+    let other = PgStore::open(&url).await?;
+    let repo = samod::Repo::build_tokio()
+        .with_storage(other.documents())
+        .load()
+        .await;
+    let found = repo.find(id).await?.expect("the document is in PostgreSQL");
+    let hall = found.with_document(|d| {
+        d.get(automerge::ROOT, "hall")
+            .ok()
+            .flatten()
+            .map(|(v, _)| v.to_string())
+    });
+    assert_eq!(hall.as_deref(), Some("\"先锋社区\""));
+    repo.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_write_while_the_database_restarts_waits_and_is_kept() -> anyhow::Result<()> {
+    let pg = TestPostgres::start()?;
+    let store = PgStore::open(&pg.create_database("linli").await?).await?;
+    let docs = store.documents();
+    docs.put(key(&["before", "snapshot", "a"]), vec![1]).await;
+    pg.crash()?;
+    let pending = tokio::spawn({
+        let docs = docs.clone();
+        async move {
+            docs.put(key(&["during", "snapshot", "b"]), vec![2; 1000])
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !pending.is_finished(),
+        "a write cannot land while the database is down"
+    );
+    pg.restart()?;
+    tokio::time::timeout(Duration::from_secs(20), pending).await??;
+    assert_eq!(
+        docs.load(key(&["during", "snapshot", "b"])).await,
+        Some(vec![2; 1000])
+    );
+    assert_eq!(
+        docs.load(key(&["before", "snapshot", "a"])).await,
+        Some(vec![1]),
+        "what was stored before the crash is still there"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hall_has_one_holder_and_moves_when_its_lease_runs_out() -> anyhow::Result<()> {
+    let pg = TestPostgres::start()?;
+    let store = PgStore::open(&pg.create_database("linli").await?).await?;
+    let leases: HallLeases = store.leases();
+    let ttl = Duration::from_millis(600);
+
+    let Acquired::Held(a) = leases.acquire("xianfeng", "instance-a", ttl).await? else {
+        anyhow::bail!("a free hall is taken by the first to ask");
+    };
+    assert_eq!((a.holder.as_str(), a.epoch), ("instance-a", 1));
+    assert!(a.remaining <= ttl && a.remaining > Duration::ZERO);
+    match leases.acquire("xianfeng", "instance-b", ttl).await? {
+        Acquired::Elsewhere(l) => assert_eq!(l.holder, "instance-a"),
+        other => anyhow::bail!("b took a held hall: {other:?}"),
+    }
+    // Another hall is free for b.
+    assert!(matches!(
+        leases.acquire("zhongfu", "instance-b", ttl).await?,
+        Acquired::Held(_)
+    ));
+    // Renewing keeps the epoch.
+    let Acquired::Held(renewed) = leases.acquire("xianfeng", "instance-a", ttl).await? else {
+        anyhow::bail!("the holder renews");
+    };
+    assert_eq!(renewed.epoch, 1);
+    assert!(leases.holds("xianfeng", "instance-a", 1).await?);
+
+    // a stops renewing (killed): once the lease runs out, b takes the hall
+    // with the next epoch, and a's epoch no longer writes.
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(leases.holder("xianfeng").await?, None, "run out");
+    let Acquired::Held(b) = leases.acquire("xianfeng", "instance-b", ttl).await? else {
+        anyhow::bail!("an expired lease is taken over");
+    };
+    assert_eq!((b.holder.as_str(), b.epoch), ("instance-b", 2));
+    assert!(!leases.holds("xianfeng", "instance-a", 1).await?);
+    assert!(matches!(
+        leases.acquire("xianfeng", "instance-a", ttl).await?,
+        Acquired::Elsewhere(_)
+    ));
+
+    // A clean release hands the hall over at once.
+    assert!(!leases.release("xianfeng", "instance-a").await?, "not a's");
+    assert!(leases.release("xianfeng", "instance-b").await?);
+    let Acquired::Held(back) = leases.acquire("xianfeng", "instance-a", ttl).await? else {
+        anyhow::bail!("a released hall is free");
+    };
+    assert_eq!(back.epoch, 1, "a released hall starts again");
+    Ok(())
+}
+
+#[tokio::test]
+async fn instances_asking_for_a_hall_at_once_get_one_holder() -> anyhow::Result<()> {
+    let pg = TestPostgres::start()?;
+    let url = pg.create_database("linli").await?;
+    let store = PgStore::open(&url).await?;
+    let mut asks = Vec::new();
+    for i in 0..8 {
+        let leases = store.leases();
+        asks.push(tokio::spawn(async move {
+            leases
+                .acquire(
+                    "xianfeng",
+                    &format!("instance-{i}"),
+                    Duration::from_secs(10),
+                )
+                .await
+        }));
+    }
+    let mut holders = std::collections::BTreeSet::new();
+    let mut held = 0;
+    for a in asks {
+        match a.await?? {
+            Acquired::Held(l) => {
+                held += 1;
+                holders.insert(l.holder);
+            }
+            Acquired::Elsewhere(l) => {
+                holders.insert(l.holder);
+            }
+        }
+    }
+    assert_eq!(held, 1, "exactly one instance holds the hall");
+    assert_eq!(holders.len(), 1, "and every other was told it: {holders:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once_and_a_newer_database_is_refused()
+-> anyhow::Result<()> {
+    let pg = TestPostgres::start()?;
+    let url = pg.create_database("linli").await?;
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::open(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for o in opens {
+        stores.push(o.await??);
+    }
+    let client = stores[0].pool().get().await?;
+    let rows = client
+        .query(
+            "SELECT component, count(*) FROM linli_migrations GROUP BY component ORDER BY 1",
+            &[],
+        )
+        .await?;
+    let applied: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        applied,
+        [("documents".to_string(), 1), ("leases".to_string(), 1)]
+    );
+
+    // A newer Linli migrated this database further: refused, unchanged.
+    client
+        .execute(
+            "INSERT INTO linli_migrations (component, version) VALUES ('documents', 9)",
+            &[],
+        )
+        .await?;
+    let err = match PgStore::open(&url).await {
+        Err(e) => e,
+        Ok(_) => anyhow::bail!("a newer database was opened"),
+    };
+    assert!(
+        matches!(
+            err,
+            Error::NewerSchema {
+                found: 9,
+                known: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("written by a newer Linli"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_url_or_an_absent_database_is_told_plainly() -> anyhow::Result<()> {
+    let err = match PgStore::open("mysql://root@localhost/linli").await {
+        Err(e) => e,
+        Ok(_) => anyhow::bail!("a MySQL URL was taken"),
+    };
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(err.to_string().contains("postgres://"), "{err}");
+
+    let pg = TestPostgres::start()?;
+    let err = match PgStore::open(&pg.url("no_such_db")).await {
+        Err(e) => e,
+        Ok(_) => anyhow::bail!("an absent database was opened"),
+    };
+    assert!(err.to_string().contains("no_such_db"), "{err}");
+    Ok(())
+}
