@@ -9,10 +9,7 @@
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    Error, Result,
-    resident::{MAX_NAME_BOX_CHARS, MAX_SEALED_CHARS, is_base64_within},
-};
+use crate::{Error, Result};
 
 /// Longest activity title.
 pub const MAX_TITLE_CHARS: usize = 60;
@@ -197,88 +194,7 @@ impl Activity {
     }
 }
 
-/// A resident as documents know them (see [`crate::resident`]): a slow
-/// pseudonym to recognise them by, their number and name sealed to the
-/// server, and their name boxed under a key only their number derives.
-/// Never a digit of the number, never a name in the clear.
-#[derive(Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
-pub struct ResidentRef {
-    /// argon2id pseudonym of the number (64 hex digits).
-    #[autosurgeon(hydrate = "crate::docs::values::string")]
-    pub pseudonym: String,
-    /// Number and name sealed to the server's public key (base64).
-    #[autosurgeon(hydrate = "crate::docs::values::string")]
-    pub sealed: String,
-    /// The short name, boxed under the resident's own key (base64), so a
-    /// kiosk greets them by name once they type their number.
-    #[autosurgeon(hydrate = "crate::docs::values::opt_string")]
-    pub name_box: Option<String>,
-}
-
-impl std::fmt::Debug for ResidentRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Even the pseudonym stays out of logs: it links a person's records.
-        f.debug_struct("ResidentRef")
-            .field("name", &self.name_box.as_ref().map(|_| "<boxed>"))
-            .finish_non_exhaustive()
-    }
-}
-
-impl ResidentRef {
-    /// The pseudonym that stands where an erased resident was. It is not
-    /// 64 hex digits, so no number ever derives it: erased records match
-    /// nobody, link to nobody, and still count as a named visit.
-    pub const ERASED: &'static str = "erased";
-
-    /// What a record of a resident who asked to be erased carries instead
-    /// of them (see `docs::erase`): no pseudonym, no sealed contact, no name.
-    pub fn erased() -> Self {
-        Self {
-            pseudonym: Self::ERASED.to_string(),
-            sealed: String::new(),
-            name_box: None,
-        }
-    }
-
-    /// True for [`ResidentRef::erased`].
-    pub fn is_erased(&self) -> bool {
-        self.pseudonym == Self::ERASED
-    }
-
-    /// Check every field.
-    pub fn validate(&self) -> Result<()> {
-        if self.is_erased() {
-            if self.sealed.is_empty() && self.name_box.is_none() {
-                return Ok(());
-            }
-            return Err(Error::invalid(
-                "resident",
-                "an erased resident carries no sealed contact and no name",
-            ));
-        }
-        if self.pseudonym.len() != 64 || !self.pseudonym.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::invalid(
-                "resident",
-                "pseudonym must be 64 hex digits",
-            ));
-        }
-        if !is_base64_within(&self.sealed, MAX_SEALED_CHARS) {
-            return Err(Error::invalid(
-                "resident",
-                format!("sealed contact must be base64 of at most {MAX_SEALED_CHARS} characters"),
-            ));
-        }
-        if let Some(b) = &self.name_box
-            && !is_base64_within(b, MAX_NAME_BOX_CHARS)
-        {
-            return Err(Error::invalid(
-                "resident",
-                format!("name box must be base64 of at most {MAX_NAME_BOX_CHARS} characters"),
-            ));
-        }
-        Ok(())
-    }
-}
+pub use crate::resident::ResidentRef;
 
 /// Check a short name a resident chose (e.g. 李阿姨) before it is boxed
 /// and sealed.
@@ -901,7 +817,7 @@ mod tests {
         r.pseudonym = "13812345678".into();
         assert!(r.validate().is_err());
         r = resident();
-        r.sealed = "A".repeat(MAX_SEALED_CHARS + 4);
+        r.sealed = "A".repeat(crate::resident::MAX_SEALED_CHARS + 4);
         assert!(r.validate().is_err(), "absurdly long");
     }
 
