@@ -354,7 +354,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
         }
         Command::Hall(HallCommand::List) => {
             let core = open_core(cli).await?;
-            let halls = core.db.call(|db| db.halls()).await;
+            let halls = core.tables.halls().await;
             core.stop().await;
             for h in halls? {
                 writeln!(out, "{}\t{}\t{}", h.id, h.name, h.tz).map_err(io)?;
@@ -376,7 +376,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
         }
         Command::Kiosk(KioskCommand::List) => {
             let core = open_core(cli).await?;
-            let kiosks = core.db.call(|db| db.kiosks()).await;
+            let kiosks = core.tables.kiosks().await;
             core.stop().await;
             writeln!(out, "id\thall\tname\tlast seen\tversion\tstate").map_err(io)?;
             for k in kiosks? {
@@ -434,10 +434,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let password = line.trim_end_matches(['\r', '\n']).to_string();
             let hash = linli_sync_engine::accounts::hash_password_async(password).await?;
             let core = open_core(cli).await?;
-            let u = user.clone();
-            let r = core
-                .db
-                .call(move |db| linli_sync_engine::accounts::change_password(db, &u, &hash, None))
+            let r = linli_sync_engine::accounts::change_password(&*core.tables, user, &hash, None)
                 .await;
             core.stop().await;
             let ended = r?;
@@ -452,7 +449,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             let (u, h) = (user.clone(), hall.clone());
             let r = async {
                 provision::require_hall(&core, &h).await?;
-                core.db.call(move |db| db.grant_hall(&u, &h)).await
+                core.tables.grant_hall(&u, &h).await
             }
             .await;
             core.stop().await;

@@ -135,18 +135,14 @@ async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
             .0
     };
     let core = open().await;
-    let sessions = core
-        .db
-        .call(|db| {
-            let now = now_ms();
-            Ok([
-                linli_sync_engine::accounts::create_session(db, "wang", now)?,
-                linli_sync_engine::accounts::create_session(db, "wang", now)?,
-                linli_sync_engine::accounts::create_session(db, "li", now)?,
-            ])
-        })
-        .await
-        .expect("sessions");
+    let mut sessions = Vec::new();
+    for user in ["wang", "wang", "li"] {
+        sessions.push(
+            linli_sync_engine::accounts::create_session(&*core.tables, user, now_ms())
+                .await
+                .expect("a session"),
+        );
+    }
     core.stop().await;
     drop(core);
 
@@ -175,16 +171,13 @@ async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
     assert!(!stdout.contains("a long new password"));
 
     let core = open().await;
-    let live = core
-        .db
-        .call(move |db| {
-            sessions
-                .iter()
-                .map(|id| session::lookup(db, id, now_ms()).map(|s| s.map(|s| s.user)))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .expect("lookup");
+    let mut live = Vec::new();
+    for id in &sessions {
+        let s = session::lookup(&*core.tables, id, now_ms())
+            .await
+            .expect("lookup");
+        live.push(s.map(|s| s.user));
+    }
     core.stop().await;
     assert_eq!(live, [None, None, Some("li".to_string())]);
 }
@@ -367,8 +360,8 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
     }
     let handle = core.repos.create("xianfeng", day).await.expect("create");
     let (d, k) = (handle.document_id().to_string(), kiosk.id.clone());
-    core.db
-        .call(move |db| db.claim_doc(&d, "xianfeng", &k, now_ms()))
+    core.tables
+        .claim_doc(&d, "xianfeng", &k, now_ms())
         .await
         .expect("claim");
     projection::project_document(&core, handle.document_id())

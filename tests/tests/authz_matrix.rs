@@ -891,15 +891,15 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
     // kiosk can claim its peer id.
     let hall = {
         let h = VICTIM.to_string();
-        core.db.call(move |db| db.hall(&h)).await?.context("hall")?
+        core.tables.hall(&h).await?.context("hall")?
     };
     let today = victim.node().local_date(victim.node().now_ms());
     let ledger = victim.node().ledger_id(&today).await?.context("ledger")?;
     let month = &today[..7];
     let web_key = format!("webbook/{VICTIM}/{month}");
     let web = core
-        .db
-        .call(move |db| db.meta(&web_key))
+        .tables
+        .meta(&web_key)
         .await?
         .context("the web request book (made by POST /m/request)")?;
     let doc_ids: Vec<DocumentId> = [

@@ -21,9 +21,7 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let core = server.core()?;
     let hash = linli_sync_engine::accounts::hash_password("good password")?;
-    core.db
-        .call(move |db| db.set_admin_password("admin", &hash))
-        .await?;
+    core.tables.set_admin_password("admin", &hash).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     kiosk.record_checkins("act-1", 5, 1).await?;
     let phone = test_phone(6, 6)?;

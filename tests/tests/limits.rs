@@ -152,10 +152,7 @@ async fn a_kiosk_creating_documents_without_end_is_cut_off() -> anyhow::Result<(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let kiosk = id.clone();
-    let claimed = core
-        .db
-        .call(move |db| db.docs_claimed_since(&kiosk, 0))
-        .await?;
+    let claimed = core.tables.docs_claimed_since(&kiosk, 0).await?;
     assert!(
         claimed <= limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY,
         "{claimed} documents claimed"

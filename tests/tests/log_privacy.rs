@@ -213,9 +213,7 @@ async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
     // into the wrong boxes), then the right one; the requests list, an
     // answer with an assignee, volunteers, exports.
     let hash = linli_sync_engine::accounts::hash_password("good password")?;
-    core.db
-        .call(move |db| db.set_admin_password("admin", &hash))
-        .await?;
+    core.tables.set_admin_password("admin", &hash).await?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

@@ -164,9 +164,7 @@ async fn a_database_of_the_old_form_is_converted_in_place_and_keeps_nothing_of_i
     ] {
         let h = core.repos.create("xianfeng", doc).await?;
         let (d, k) = (h.document_id().to_string(), kiosk.id.clone());
-        core.db
-            .call(move |db| db.claim_doc(&d, "xianfeng", &k, now_ms()))
-            .await?;
+        core.tables.claim_doc(&d, "xianfeng", &k, now_ms()).await?;
         docs.push(h.document_id().to_string());
     }
     core.stop().await;

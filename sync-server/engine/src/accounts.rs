@@ -16,9 +16,8 @@ use std::sync::{
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use rand::RngCore;
-use rusqlite::{OptionalExtension, params};
 
-use crate::{Error, Result, auth, db::Db};
+use crate::{Error, Result, auth, tables::ServerTables};
 
 /// How long a session lasts, ms (8 hours: a working day).
 pub const SESSION_MS: i64 = 8 * 3600 * 1000;
@@ -119,65 +118,41 @@ pub fn random_token() -> String {
     hex::encode(b)
 }
 
-/// Start a session; returns the cookie value.
-pub fn create_session(db: &Db, user: &str, now: i64) -> Result<String> {
+/// Start a session for `user`; returns the cookie value (only its hash
+/// is stored).
+pub async fn create_session(tables: &dyn ServerTables, user: &str, now: i64) -> Result<String> {
     let id = random_token();
-    let (h, csrf) = (auth::hash_token(&id), random_token());
-    db.with(|c| {
-        c.execute("DELETE FROM sessions WHERE expires_ms < ?1", [now])
-            .map_err(|e| Error::db("expiring sessions", e))?;
-        c.execute(
-            "INSERT INTO sessions (id_hash, user, csrf, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![h, user, csrf, now, now + SESSION_MS],
+    tables
+        .insert_session(
+            &auth::hash_token(&id),
+            user,
+            &random_token(),
+            now,
+            now + SESSION_MS,
         )
-        .map(|_| ())
-        .map_err(|e| Error::db("starting a session", e))
-    })?;
+        .await?;
     Ok(id)
 }
 
-/// End a session.
-pub fn end_session(db: &Db, id: &str) -> Result<()> {
-    let h = auth::hash_token(id);
-    db.with(|c| {
-        c.execute("DELETE FROM sessions WHERE id_hash = ?1", [h])
-            .map(|_| ())
-            .map_err(|e| Error::db("ending a session", e))
-    })
+/// End the session with this cookie value.
+pub async fn end_session(tables: &dyn ServerTables, id: &str) -> Result<()> {
+    tables.delete_session(&auth::hash_token(id)).await
 }
 
 /// Set `user`'s password (an argon2 hash from [`hash_password`]) and end
 /// their sessions: every one, or every one but the session whose cookie
 /// value is `keep` (the one that made the change). One transaction, so no
 /// other session outlives the old password. Returns how many ended.
-pub fn change_password(
-    db: &Db,
+pub async fn change_password(
+    tables: &dyn ServerTables,
     user: &str,
     password_hash: &str,
     keep: Option<&str>,
 ) -> Result<usize> {
     let keep = keep.map(auth::hash_token);
-    db.with(|c| {
-        let err = |e| Error::db("changing a password", e);
-        let tx = c.transaction().map_err(err)?;
-        let n = tx
-            .execute(
-                "UPDATE admins SET password_hash = ?2 WHERE user = ?1",
-                params![user, password_hash],
-            )
-            .map_err(err)?;
-        if n == 0 {
-            return Err(Error::NotFound(format!("admin {user}")));
-        }
-        let ended = tx
-            .execute(
-                "DELETE FROM sessions WHERE user = ?1 AND id_hash IS NOT ?2",
-                params![user, keep],
-            )
-            .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(ended)
-    })
+    tables
+        .change_password(user, password_hash, keep.as_deref())
+        .await
 }
 
 /// A live session as stored: whose it is and its CSRF token.
@@ -194,27 +169,20 @@ pub struct StoredSession {
 }
 
 /// The session behind a cookie value, if live.
-pub fn session(db: &Db, id: &str, now: i64) -> Result<Option<StoredSession>> {
-    let h = auth::hash_token(id);
-    let row: Option<(String, String, String)> = db.with(|c| {
-        c.query_row(
-            "SELECT s.user, a.role, s.csrf FROM sessions s JOIN admins a ON a.user = s.user
-             WHERE s.id_hash = ?1 AND s.expires_ms > ?2",
-            params![h, now],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
-        .map_err(|e| Error::db("reading a session", e))
-    })?;
-    let Some((user, role, csrf)) = row else {
+pub async fn session(
+    tables: &dyn ServerTables,
+    id: &str,
+    now: i64,
+) -> Result<Option<StoredSession>> {
+    let Some(row) = tables.session(&auth::hash_token(id), now).await? else {
         return Ok(None);
     };
-    let halls = db.admin_halls(&user, &role)?;
+    let halls = tables.admin_halls(&row.user, &row.role).await?;
     Ok(Some(StoredSession {
-        user,
-        role,
+        user: row.user,
+        role: row.role,
         halls,
-        csrf,
+        csrf: row.csrf,
     }))
 }
 

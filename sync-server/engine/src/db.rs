@@ -1,5 +1,7 @@
-//! The server's own tables (halls, kiosks, admins, document ownership)
-//! and their queries. Projection tables live in [`crate::projection`].
+//! The server's SQLite file: the server's own tables (halls, kiosks,
+//! admins, sessions, audit, document ownership), whose typed calls are
+//! `tables::ServerTables` on SQLite, and the connection the
+//! projection's tables are read and written on.
 //! One connection behind a mutex: SQLite serialises writers anyway, and
 //! every call is short; callers on async tasks go through
 //! [`Db::run`], which moves the work to a blocking thread.
@@ -222,6 +224,18 @@ pub struct DocOwner {
     /// Rebuilt without an erased resident and replaced: never loaded,
     /// stored or shared again.
     pub retired: bool,
+}
+
+/// A live console session as stored: whose it is, their role, and the
+/// session's CSRF token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// User name.
+    pub user: String,
+    /// Their role.
+    pub role: String,
+    /// The token every form of the session carries.
+    pub csrf: String,
 }
 
 /// Handle to the server's database. Cheap to clone.
@@ -743,27 +757,85 @@ impl Db {
         })
     }
 
-    /// [`Db::audit`] from async code, on a blocking thread.
-    pub async fn audit_async(
+    /// Start a console session (by its cookie's hash), dropping expired ones.
+    pub fn insert_session(
+        &self,
+        id_hash: &str,
+        user: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM sessions WHERE expires_ms < ?1", [now_ms])
+                .map_err(|e| Error::db("expiring sessions", e))?;
+            c.execute(
+                "INSERT INTO sessions (id_hash, user, csrf, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id_hash, user, csrf, now_ms, expires_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("starting a session", e))
+        })
+    }
+
+    /// End a session.
+    pub fn delete_session(&self, id_hash: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])
+                .map(|_| ())
+                .map_err(|e| Error::db("ending a session", e))
+        })
+    }
+
+    /// The live session with this hash.
+    pub fn session(&self, id_hash: &str, now_ms: i64) -> Result<Option<SessionRow>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT s.user, a.role, s.csrf FROM sessions s JOIN admins a ON a.user = s.user
+                 WHERE s.id_hash = ?1 AND s.expires_ms > ?2",
+                params![id_hash, now_ms],
+                |r| {
+                    Ok(SessionRow {
+                        user: r.get(0)?,
+                        role: r.get(1)?,
+                        csrf: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| Error::db("reading a session", e))
+        })
+    }
+
+    /// Set `user`'s password hash and end their sessions but the one
+    /// hashed `keep`, in one transaction; how many ended.
+    pub fn change_password(
         &self,
         user: &str,
-        action: &str,
-        target: &str,
-        before: Option<String>,
-        after: Option<String>,
-    ) -> Result<()> {
-        let (u, a, t) = (user.to_string(), action.to_string(), target.to_string());
-        self.call(move |db| {
-            db.audit(
-                &u,
-                &a,
-                &t,
-                before.as_deref(),
-                after.as_deref(),
-                crate::clock::now_ms(),
-            )
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<usize> {
+        self.with(|c| {
+            let err = |e| Error::db("changing a password", e);
+            let tx = c.transaction().map_err(err)?;
+            let n = tx
+                .execute(
+                    "UPDATE admins SET password_hash = ?2 WHERE user = ?1",
+                    params![user, password_hash],
+                )
+                .map_err(err)?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("admin {user}")));
+            }
+            let ended = tx
+                .execute(
+                    "DELETE FROM sessions WHERE user = ?1 AND id_hash IS NOT ?2",
+                    params![user, keep],
+                )
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(ended)
         })
-        .await
     }
 
     /// Record an admin action (who, what, on what, before and after).

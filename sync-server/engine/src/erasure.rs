@@ -264,8 +264,8 @@ async fn erase_pseudonym(
     } else {
         "erase_resident"
     };
-    core.db
-        .audit_async(by, action, &id, None, Some(after))
+    core.tables
+        .audit(by, action, &id, None, Some(&after), now_ms())
         .await?;
     tracing::info!(erasure = %id, records = out.records, documents = out.documents, "a resident was erased");
     Ok(Some(out))

@@ -22,6 +22,15 @@ pub enum Error {
         #[source]
         source: Box<rusqlite::Error>,
     },
+    /// A failure of a store other than the SQLite file (PostgreSQL): what
+    /// we were doing and what the database said.
+    #[error("database error while {context}: {detail}")]
+    Store {
+        /// What we were doing.
+        context: String,
+        /// What the database said.
+        detail: String,
+    },
     /// Something named does not exist.
     #[error("{0} not found")]
     NotFound(String),

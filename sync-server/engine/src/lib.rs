@@ -14,8 +14,11 @@
 //! # Layout (lower modules first; none uses one listed after it)
 //! - [`error`], [`clock`], [`limits`], [`auth`], [`wire`], [`registry`]:
 //!   leaves.
-//! - [`db`]: the server's own tables (halls, kiosks, admins, sessions,
-//!   audit, document ownership).
+//! - [`db`]: the server's SQLite file: its own tables and the
+//!   projection's connection.
+//! - [`tables`]: [`tables::ServerTables`], the server's own tables (halls,
+//!   kiosks, admins, sessions, audit, document ownership) behind one
+//!   interface, on SQLite or PostgreSQL.
 //! - [`projection_schema`]: the projection's tables as SQL.
 //! - [`accounts`]: admins' passwords and console sessions.
 //! - [`residents`]: the residents' key pair and salt; opening sealed
@@ -55,6 +58,7 @@ pub mod replace;
 pub mod repos;
 pub mod residents;
 pub mod server;
+pub mod tables;
 pub mod tasks;
 pub mod upgrade;
 pub mod wire;

@@ -700,7 +700,7 @@ pub async fn rebuild(
             .map_err(|e| Error::db("clearing the projection", e))
         })
         .await?;
-    let docs = core.db.call(|db| db.kiosk_documents()).await?;
+    let docs = core.tables.kiosk_documents().await?;
     let total = docs.len();
     let mut sum = Projected::default();
     for (i, id) in docs.iter().enumerate() {

@@ -56,10 +56,10 @@ const SERVICES_ADDED: &str = "walk_in_services_added";
 /// predates them (it has no services map; a hall that removed all of its
 /// services keeps none). Runs once per database, at start.
 pub async fn ensure_services(core: &ServerCore) -> Result<()> {
-    if core.db.call(|db| db.meta(SERVICES_ADDED)).await?.is_some() {
+    if core.tables.meta(SERVICES_ADDED).await?.is_some() {
         return Ok(());
     }
-    for hall in core.db.call(|db| db.halls()).await? {
+    for hall in core.tables.halls().await? {
         let handle = hall_doc(core, &hall.id, &hall.calendar_doc).await?;
         let added = handle
             .with_document_async(|d| {
@@ -73,7 +73,7 @@ pub async fn ensure_services(core: &ServerCore) -> Result<()> {
             tracing::info!(hall = %hall.id, "standard walk-in services added");
         }
     }
-    core.db.call(|db| db.set_meta(SERVICES_ADDED, "1")).await
+    core.tables.set_meta(SERVICES_ADDED, "1").await
 }
 
 /// Add (id `None`, placed last) or change a walk-in service in a hall's
@@ -147,7 +147,7 @@ pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Resu
         directory_doc: dir.document_id().to_string(),
     };
     let h = hall.clone();
-    core.db.call(move |db| db.insert_hall(&h, now_ms())).await?;
+    core.tables.insert_hall(&h, now_ms()).await?;
     tracing::info!(hall = %hall.id, "hall added");
     Ok(hall)
 }
@@ -157,15 +157,15 @@ pub async fn add_kiosk(core: &ServerCore, hall_id: &str, name: &str) -> Result<(
     check_name("kiosk name", name, 40)?;
     let hall_id = hall_id.to_string();
     let h = hall_id.clone();
-    if core.db.call(move |db| db.hall(&h)).await?.is_none() {
+    if core.tables.hall(&h).await?.is_none() {
         return Err(Error::NotFound(format!("hall {hall_id}")));
     }
     let token = auth::new_token(KIOSK_TOKEN_PREFIX);
     let hash = auth::hash_token(&token);
     let name = name.to_string();
     let kiosk = core
-        .db
-        .call(move |db| db.insert_kiosk(&hall_id, &name, &hash, now_ms()))
+        .tables
+        .insert_kiosk(&hall_id, &name, &hash, now_ms())
         .await?;
     tracing::info!(kiosk = %kiosk.id, hall = %kiosk.hall_id, "kiosk provisioned");
     Ok((kiosk, token))
@@ -174,10 +174,7 @@ pub async fn add_kiosk(core: &ServerCore, hall_id: &str, name: &str) -> Result<(
 /// Revoke a kiosk and close its live connections. False if already revoked.
 pub async fn revoke_kiosk(core: &ServerCore, id: &str) -> Result<bool> {
     let k = id.to_string();
-    let changed = core
-        .db
-        .call(move |db| db.revoke_kiosk(&k, now_ms()))
-        .await?;
+    let changed = core.tables.revoke_kiosk(&k, now_ms()).await?;
     let closed = core.registry.kill_kiosk(id);
     tracing::info!(kiosk = id, closed, "kiosk revoked");
     Ok(changed)
@@ -186,10 +183,7 @@ pub async fn revoke_kiosk(core: &ServerCore, id: &str) -> Result<bool> {
 /// The kiosk behind a token, if live (not revoked).
 pub async fn authenticate_kiosk(core: &ServerCore, token: &str) -> Result<Kiosk> {
     let hash = auth::hash_token(token);
-    let kiosk = core
-        .db
-        .call(move |db| db.kiosk_by_token_hash(&hash))
-        .await?;
+    let kiosk = core.tables.kiosk_by_token_hash(&hash).await?;
     match kiosk {
         Some(k) if k.revoked_ms.is_none() => Ok(k),
         _ => Err(Error::Unauthorized),
@@ -206,18 +200,14 @@ pub async fn add_admin(core: &ServerCore, user: &str, role: &str) -> Result<()> 
         )));
     }
     let (u, r) = (user.to_string(), role.to_string());
-    core.db
-        .call(move |db| db.insert_admin(&u, &r, now_ms()))
-        .await
+    core.tables.insert_admin(&u, &r, now_ms()).await
 }
 
 /// Issue an API token for an admin.
 pub async fn admin_token(core: &ServerCore, user: &str) -> Result<String> {
     let token = auth::new_token(ADMIN_TOKEN_PREFIX);
     let (u, h) = (user.to_string(), auth::hash_token(&token));
-    core.db
-        .call(move |db| db.insert_admin_token(&u, &h, now_ms()))
-        .await?;
+    core.tables.insert_admin_token(&u, &h, now_ms()).await?;
     Ok(token)
 }
 
@@ -225,8 +215,8 @@ pub async fn admin_token(core: &ServerCore, user: &str) -> Result<String> {
 pub async fn kiosk_config(core: &ServerCore, kiosk: &Kiosk) -> Result<KioskConfig> {
     let h = kiosk.hall_id.clone();
     let hall = core
-        .db
-        .call(move |db| db.hall(&h))
+        .tables
+        .hall(&h)
         .await?
         .ok_or_else(|| Error::NotFound(format!("hall {}", kiosk.hall_id)))?;
     Ok(KioskConfig {
@@ -246,8 +236,8 @@ pub async fn kiosk_config(core: &ServerCore, kiosk: &Kiosk) -> Result<KioskConfi
 /// A hall, or `NotFound` naming it.
 pub async fn require_hall(core: &ServerCore, hall_id: &str) -> Result<Hall> {
     let h = hall_id.to_string();
-    core.db
-        .call(move |db| db.hall(&h))
+    core.tables
+        .hall(&h)
         .await?
         .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))
 }
@@ -255,8 +245,8 @@ pub async fn require_hall(core: &ServerCore, hall_id: &str) -> Result<Hall> {
 /// A kiosk, or `NotFound` naming it.
 pub async fn require_kiosk(core: &ServerCore, id: &str) -> Result<Kiosk> {
     let k = id.to_string();
-    core.db
-        .call(move |db| db.kiosk(&k))
+    core.tables
+        .kiosk(&k)
         .await?
         .ok_or_else(|| Error::NotFound(format!("kiosk {id}")))
 }

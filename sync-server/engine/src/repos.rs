@@ -40,19 +40,14 @@ use samod::{
 };
 use tokio::sync::mpsc;
 
-use crate::{
-    Error, Result,
-    clock::now_ms,
-    db::{Db, DocOwner},
-    registry::Registry,
-};
+use crate::{Error, Result, clock::now_ms, db::DocOwner, registry::Registry, tables::ServerTables};
 
 /// A hall's repo with no lease out for this long is stopped.
 pub const UNLOAD_IDLE_AFTER: Duration = Duration::from_secs(180);
 
 /// What every hall's repo is built from.
 struct Shared {
-    db: Db,
+    tables: Arc<dyn ServerTables>,
     storage: SqliteStorage,
     registry: Arc<Registry>,
     peer_id: PeerId,
@@ -125,7 +120,7 @@ impl HallRepos {
     /// Repos over `storage`; with `feed`, every document that receives
     /// sync data is sent there (to the projector).
     pub fn new(
-        db: Db,
+        tables: Arc<dyn ServerTables>,
         storage: SqliteStorage,
         registry: Arc<Registry>,
         peer_id: PeerId,
@@ -133,7 +128,7 @@ impl HallRepos {
     ) -> HallRepos {
         HallRepos {
             shared: Arc::new(Shared {
-                db,
+                tables,
                 storage,
                 registry,
                 peer_id,
@@ -175,7 +170,7 @@ impl HallRepos {
     /// hall has claimed it.
     pub async fn find(&self, doc: DocumentId) -> Result<Option<HallDoc>> {
         let d = doc.to_string();
-        let Some(owner) = self.shared.db.call(move |db| db.doc_owner(&d)).await? else {
+        let Some(owner) = self.shared.tables.doc_owner(&d).await? else {
             return Ok(None);
         };
         self.find_in(&owner.hall_id, doc).await
@@ -250,7 +245,7 @@ impl HallRepos {
         let slot = self.slot(hall_id);
         let mut running = slot.lock().await;
         if let Some(repo) = running.take() {
-            for kiosk in self.shared.db.call(|db| db.kiosks()).await? {
+            for kiosk in self.shared.tables.kiosks().await? {
                 if kiosk.hall_id == hall_id {
                     self.shared.registry.kill_kiosk(&kiosk.id);
                 }
@@ -283,7 +278,7 @@ async fn stop_repo(repo: &Repo) {
 
 async fn start(shared: &Arc<Shared>, hall_id: &str) -> Result<HallRepo> {
     let owners = Arc::new(Owners {
-        db: shared.db.clone(),
+        tables: shared.tables.clone(),
         known: Mutex::new(HashMap::new()),
     });
     let storage = HallStorage {
@@ -321,7 +316,7 @@ async fn start(shared: &Arc<Shared>, hall_id: &str) -> Result<HallRepo> {
 /// changes once made, so an owner is looked up once per repo; documents
 /// nobody owns yet are asked again.
 struct Owners {
-    db: Db,
+    tables: Arc<dyn ServerTables>,
     known: Mutex<HashMap<DocumentId, DocOwner>>,
 }
 
@@ -336,7 +331,7 @@ impl Owners {
             return Ok(Some(o.clone()));
         }
         let d = doc.to_string();
-        let owner = self.db.call(move |db| db.doc_owner(&d)).await?;
+        let owner = self.tables.doc_owner(&d).await?;
         if let Some(o) = &owner {
             self.known
                 .lock()

@@ -24,12 +24,15 @@ use crate::{
     projection_schema,
     registry::Registry,
     repos::HallRepos,
+    tables::ServerTables,
 };
 
 /// Everything the server holds. Shared by handlers behind an `Arc`.
 pub struct ServerCore {
-    /// The server's tables.
+    /// The server's SQLite file (its own tables, and the projection's).
     pub db: Db,
+    /// The server's own tables, through their interface.
+    pub tables: Arc<dyn ServerTables>,
     /// The document repositories, one per hall in use.
     pub repos: HallRepos,
     /// Its storage (for sizes and listings).
@@ -165,8 +168,9 @@ impl ServerCore {
         } else {
             (None, None)
         };
+        let tables: Arc<dyn ServerTables> = Arc::new(db.clone());
         let repos = HallRepos::new(
-            db.clone(),
+            tables.clone(),
             storage.clone(),
             registry.clone(),
             peer_id.clone(),
@@ -174,6 +178,7 @@ impl ServerCore {
         );
         Ok((
             Arc::new(ServerCore {
+                tables,
                 db,
                 repos,
                 storage,

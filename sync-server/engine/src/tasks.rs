@@ -43,7 +43,7 @@ async fn revocation_watch(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>
         if connected.is_empty() {
             continue;
         }
-        match core.db.call(|db| db.revoked_kiosks()).await {
+        match core.tables.revoked_kiosks().await {
             Ok(revoked) => {
                 for k in revoked.iter().filter(|k| connected.contains(*k)) {
                     core.registry.kill_kiosk(k);

@@ -124,7 +124,7 @@ async fn convert(
 ) -> Result<Upgraded> {
     let mut out = Upgraded::default();
     // Which documents hold the old form, by hall.
-    let docs = core.db.call(|db| db.kiosk_documents()).await?;
+    let docs = core.tables.kiosk_documents().await?;
     let mut by_hall: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, d) in docs.iter().enumerate() {
         let storage = core.storage.clone();
@@ -139,7 +139,7 @@ async fn convert(
         .map_err(|e| Error::BadRequest(format!("upgrade worker: {e}")))?;
         if old.unwrap_or(false) {
             let id = d.clone();
-            if let Some(owner) = core.db.call(move |db| db.doc_owner(&id)).await? {
+            if let Some(owner) = core.tables.doc_owner(&id).await? {
                 by_hall.entry(owner.hall_id).or_default().push(d.clone());
             }
         }

@@ -209,9 +209,7 @@ async fn deliver(
     let id = handle.document_id().clone();
     drop(handle);
     let (d, h, k) = (id.to_string(), hall.to_string(), kiosk.to_string());
-    core.db
-        .call(move |db| db.claim_doc(&d, &h, &k, now_ms()))
-        .await?;
+    core.tables.claim_doc(&d, &h, &k, now_ms()).await?;
     entries.push((key, AutomergeUrl::from(&id).to_string()));
     projection::project_document(core, &id).await?;
     Ok(id)

@@ -271,14 +271,10 @@ async fn fill_calendar(core: &ServerCore, hall: &str, now_ms: i64) -> Result<usi
 /// past is [`history::seed`]'s (the server seeds it in the background).
 pub async fn ensure_demo(core: &ServerCore, now_ms: i64) -> Result<DemoInfo> {
     let mut info = DemoInfo::default();
-    let halls = core.db.call(|db| db.halls()).await?;
+    let halls = core.tables.halls().await?;
     if !halls.is_empty() {
         // Only a server the demo made (its admin is there) gets more.
-        let is_demo = core
-            .db
-            .call(|db| db.admin_login(DEMO_ADMIN))
-            .await?
-            .is_some();
+        let is_demo = core.tables.admin_login(DEMO_ADMIN).await?.is_some();
         if is_demo {
             for h in halls {
                 if DEMO_HALLS.iter().any(|(id, _)| *id == h.id) {
@@ -295,9 +291,7 @@ pub async fn ensure_demo(core: &ServerCore, now_ms: i64) -> Result<DemoInfo> {
     }
     provision::add_admin(core, DEMO_ADMIN, "central").await?;
     let hash = linli_sync_engine::accounts::hash_password_async(DEMO_PASSWORD.into()).await?;
-    core.db
-        .call(move |db| db.set_admin_password(DEMO_ADMIN, &hash))
-        .await?;
+    core.tables.set_admin_password(DEMO_ADMIN, &hash).await?;
     info.admin_token = Some(provision::admin_token(core, DEMO_ADMIN).await?);
     Ok(info)
 }

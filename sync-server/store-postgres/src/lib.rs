@@ -7,10 +7,10 @@
 //!
 //! What is here so far: the connection pool ([`PgStore::open`] from a
 //! `postgres://` URL), migrations that several instances may run at once
-//! ([`migrate`]), samod's document storage ([`documents`]) and the hall
-//! leases that decide which instance serves a hall ([`leases`]). The
-//! server's own tables and the projection follow behind the same
-//! interface as their SQLite store.
+//! ([`migrate`]), samod's document storage ([`documents`]), the hall
+//! leases that decide which instance serves a hall ([`leases`]), and the
+//! server's own tables behind the engine's `ServerTables` interface
+//! ([`tables`]). The projection and its queries follow.
 //!
 //! Connections are plain TCP (`NoTls`): the database is expected on the
 //! office's own network or loopback.
@@ -21,11 +21,13 @@
 //!   lock; a newer database is refused.
 //! - [`documents`]: [`documents::PgDocuments`], samod's storage.
 //! - [`leases`]: [`leases::HallLeases`], one holder per hall.
+//! - [`tables`]: [`tables::PgTables`], the server's own tables.
 
 pub mod documents;
 pub mod error;
 pub mod leases;
 pub mod migrate;
+pub mod tables;
 
 pub use error::{Error, Result};
 
@@ -69,12 +71,19 @@ impl PgStore {
             .map_err(|e| Error::Config(format!("building the connection pool: {e}")))?;
         migrate::migrate(&pool, "documents", documents::MIGRATIONS).await?;
         migrate::migrate(&pool, "leases", leases::MIGRATIONS).await?;
+        migrate::migrate(&pool, "server", tables::MIGRATIONS).await?;
         Ok(Self { pool })
     }
 
     /// samod's storage for the documents of every hall.
     pub fn documents(&self) -> documents::PgDocuments {
         documents::PgDocuments::new(self.pool.clone())
+    }
+
+    /// The server's own tables (halls, kiosks, admins, sessions, audit,
+    /// document ownership).
+    pub fn tables(&self) -> tables::PgTables {
+        tables::PgTables::new(self.pool.clone())
     }
 
     /// The hall leases.

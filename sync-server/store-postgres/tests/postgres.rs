@@ -244,7 +244,11 @@ async fn instances_starting_together_migrate_once_and_a_newer_database_is_refuse
     let applied: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(
         applied,
-        [("documents".to_string(), 1), ("leases".to_string(), 1)]
+        [
+            ("documents".to_string(), 1),
+            ("leases".to_string(), 1),
+            ("server".to_string(), 1)
+        ]
     );
 
     // A newer Linli migrated this database further: refused, unchanged.
@@ -292,4 +296,11 @@ async fn a_wrong_url_or_an_absent_database_is_told_plainly() -> anyhow::Result<(
     };
     assert!(err.to_string().contains("no_such_db"), "{err}");
     Ok(())
+}
+
+#[tokio::test]
+async fn the_server_tables_on_postgres_keep_the_tables_contract() -> anyhow::Result<()> {
+    let pg = TestPostgres::start()?;
+    let store = PgStore::open(&pg.create_database("linli").await?).await?;
+    linli_test_kit::tables::contract(&store.tables()).await
 }

@@ -330,8 +330,5 @@ async fn run_connection(
     }
     core.registry.close(conn_no);
     drop(hall);
-    let _ = core
-        .db
-        .call(move |db| db.touch_kiosk(&kiosk_id, now_ms(), None))
-        .await;
+    let _ = core.tables.touch_kiosk(&kiosk_id, now_ms(), None).await;
 }

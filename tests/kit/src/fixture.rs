@@ -41,12 +41,10 @@ pub async fn add_admin(
     provision::add_admin(core, user, role).await?;
     let hash = accounts::hash_password_async(PASSWORD.into()).await?;
     let u = user.to_string();
-    core.db
-        .call(move |db| db.set_admin_password(&u, &hash))
-        .await?;
+    core.tables.set_admin_password(&u, &hash).await?;
     if let Some(h) = hall {
         let (u, h) = (user.to_string(), h.to_string());
-        core.db.call(move |db| db.grant_hall(&u, &h)).await?;
+        core.tables.grant_hall(&u, &h).await?;
     }
     provision::admin_token(core, user).await
 }

@@ -900,26 +900,14 @@ async fn api_fixture() -> linli_sync_engine::Result<ApiFixture> {
         ("fz-viewer", "viewer"),
     ] {
         provision::add_admin(&core, user, role).await?;
-        core.db
-            .call(move |db| db.grant_hall(user, OWNER_HALL))
-            .await?;
+        core.tables.grant_hall(user, OWNER_HALL).await?;
         tokens.push(provision::admin_token(&core, user).await?);
-        let session = core
-            .db
-            .call(move |db| {
-                let id = linli_sync_engine::accounts::create_session(db, user, now_ms())?;
-                let s = console::session::lookup(db, &id, now_ms())?;
-                Ok((id, s.map(|s| s.csrf).unwrap_or_default()))
-            })
-            .await?;
-        sessions.push(session);
+        sessions.push(signed_in(&core, user).await?);
     }
     // One admin signs in with a password (argon2: slow, so only one).
     provision::add_admin(&core, "fz-login", "hall_staff").await?;
     let hash = linli_sync_engine::accounts::hash_password_async("fuzz-password".into()).await?;
-    core.db
-        .call(move |db| db.set_admin_password("fz-login", &hash))
-        .await?;
+    core.tables.set_admin_password("fz-login", &hash).await?;
 
     let (kiosk, kiosk_token) = provision::add_kiosk(&core, OWNER_HALL, "大厅入口").await?;
     let (victim, _) = provision::add_kiosk(&core, OWNER_HALL, "二楼").await?;
@@ -1007,9 +995,7 @@ async fn api_fixture() -> linli_sync_engine::Result<ApiFixture> {
     for doc in [day, book] {
         let handle = core.repos.create(OWNER_HALL, doc).await?;
         let (d, k) = (handle.document_id().to_string(), kiosk.id.clone());
-        core.db
-            .call(move |db| db.claim_doc(&d, OWNER_HALL, &k, now_ms()))
-            .await?;
+        core.tables.claim_doc(&d, OWNER_HALL, &k, now_ms()).await?;
         projection::project_document(&core, handle.document_id()).await?;
     }
 
@@ -1036,6 +1022,16 @@ async fn api_fixture() -> linli_sync_engine::Result<ApiFixture> {
         requests: 0,
         _dir: dir,
     })
+}
+
+/// A console session for `user`: its cookie value and CSRF token.
+async fn signed_in(
+    core: &std::sync::Arc<ServerCore>,
+    user: &str,
+) -> linli_sync_engine::Result<(String, String)> {
+    let id = linli_sync_engine::accounts::create_session(&*core.tables, user, now_ms()).await?;
+    let s = console::session::lookup(&*core.tables, &id, now_ms()).await?;
+    Ok((id, s.map(|s| s.csrf).unwrap_or_default()))
 }
 
 fn substitute(field: &[u8], ids: &[(&'static str, String)]) -> Vec<u8> {
@@ -1215,13 +1211,7 @@ fn build_request(
             let (cookie, token) = if template == "/admin/logout" && !spoil {
                 // Signing out ends the session: use one made for it.
                 let user = ["fz-central", "fz-staff", "fz-viewer"][usize::from(n - 5)];
-                let db = fixture.state.core.db.clone();
-                rt.block_on(db.call(move |db| {
-                    let id = linli_sync_engine::accounts::create_session(db, user, now_ms())?;
-                    let s = console::session::lookup(db, &id, now_ms())?;
-                    Ok((id, s.map(|s| s.csrf).unwrap_or_default()))
-                }))
-                .ok()?
+                rt.block_on(signed_in(&fixture.state.core, user)).ok()?
             } else {
                 fixture.sessions[usize::from(n - 5)].clone()
             };

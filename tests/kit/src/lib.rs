@@ -14,6 +14,8 @@
 //!   sockets, seated with the halls and the admins of every role.
 //! - [`postgres`]: [`TestPostgres`], a real PostgreSQL cluster of the
 //!   test's own in a temporary directory, on a free loopback port.
+//! - [`tables`]: the contract every store of the server's own tables
+//!   keeps, run against SQLite and PostgreSQL alike.
 //! - [`harness`]: one function per cargo-fuzz target (`fuzz/`), each
 //!   taking arbitrary bytes the way a kiosk or a browser could send them
 //!   and driving the server's own code; `tests/fuzz_corpus.rs` replays
@@ -24,6 +26,7 @@ pub mod harness;
 pub mod kiosk;
 pub mod postgres;
 pub mod server;
+pub mod tables;
 
 pub use fixture::Fixture;
 pub use kiosk::{RawPeer, TestKiosk, test_options, test_phone};

@@ -263,9 +263,7 @@ pub async fn console_session(
     let core = server.core()?;
     let hash = linli_sync_engine::accounts::hash_password(password)?;
     let u = user.to_string();
-    core.db
-        .call(move |db| db.set_admin_password(&u, &hash))
-        .await?;
+    core.tables.set_admin_password(&u, &hash).await?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

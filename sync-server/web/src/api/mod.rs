@@ -92,14 +92,14 @@ impl FromRequestParts<AppState> for Admin {
         let (user, role) = client::token_check(state, addr, token, async {
             state
                 .core
-                .db
-                .call(move |db| db.admin_by_token_hash(&hash))
+                .tables
+                .admin_by_token_hash(&hash)
                 .await?
                 .ok_or(Error::Unauthorized)
         })
         .await?;
         let (u, r) = (user.clone(), role.clone());
-        let halls = state.core.db.call(move |db| db.admin_halls(&u, &r)).await?;
+        let halls = state.core.tables.admin_halls(&u, &r).await?;
         Ok(Admin { user, role, halls })
     }
 }
@@ -117,8 +117,8 @@ impl Admin {
     async fn audit(&self, state: &AppState, action: &str, target: &str) -> Result<()> {
         state
             .core
-            .db
-            .audit_async(&self.user, action, target, None, None)
+            .tables
+            .audit(&self.user, action, target, None, None, now_ms())
             .await
     }
 
@@ -190,7 +190,7 @@ fn hall_view(h: Hall) -> Result<HallView> {
 }
 
 async fn list_halls(State(state): State<AppState>, admin: Admin) -> Result<Json<Vec<HallView>>> {
-    let halls = state.core.db.call(|db| db.halls()).await?;
+    let halls = state.core.tables.halls().await?;
     Ok(Json(
         halls
             .into_iter()
@@ -425,7 +425,7 @@ struct KioskView {
 }
 
 async fn list_kiosks(State(state): State<AppState>, admin: Admin) -> Result<Json<Vec<KioskView>>> {
-    let kiosks = state.core.db.call(|db| db.kiosks()).await?;
+    let kiosks = state.core.tables.kiosks().await?;
     let connected = state.core.registry.connected_kiosks();
     let now = now_ms();
     Ok(Json(
@@ -474,8 +474,8 @@ async fn kiosk_config(
     let k = kiosk.id.clone();
     state
         .core
-        .db
-        .call(move |db| db.touch_kiosk(&k, now_ms(), app_version.as_deref()))
+        .tables
+        .touch_kiosk(&k, now_ms(), app_version.as_deref())
         .await?;
     Ok(Json(provision::kiosk_config(&state.core, &kiosk).await?).into_response())
 }

@@ -13,7 +13,7 @@ pub struct HallClocks(HashMap<String, chrono_tz::Tz>);
 impl HallClocks {
     /// The time zones of every hall.
     pub async fn load(state: &AppState) -> Result<Self, Error> {
-        let halls = state.core.db.call(|db| db.halls()).await?;
+        let halls = state.core.tables.halls().await?;
         Ok(Self(
             halls
                 .iter()

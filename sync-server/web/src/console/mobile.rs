@@ -247,7 +247,7 @@ async fn web_book(
 ) -> Result<linli_sync_engine::repos::HallDoc, Error> {
     let meta_key = format!("webbook/{hall}/{month}");
     let k = meta_key.clone();
-    let existing = state.core.db.call(move |db| db.meta(&k)).await?;
+    let existing = state.core.tables.meta(&k).await?;
     if let Some(id) = existing {
         let doc = samod::DocumentId::from_str(&id)
             .map_err(|e| Error::BadRequest(format!("stored web book id: {e}")))?;

@@ -215,8 +215,7 @@ impl FromRequestParts<AppState> for Session {
         let Some(id) = session::cookie(&parts.headers) else {
             return Err(Redirect::to("/admin/login").into_response());
         };
-        let db = state.core.db.clone();
-        match db.call(move |db| session::lookup(db, &id, now_ms())).await {
+        match session::lookup(&*state.core.tables, &id, now_ms()).await {
             Ok(Some(s)) => Ok(Session {
                 lang: Lang::from_headers(&parts.headers),
                 ..s

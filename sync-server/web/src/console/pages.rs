@@ -60,7 +60,7 @@ pub async fn login(
         return Ok((StatusCode::TOO_MANY_REQUESTS, login_page(l, Some(&msg))).into_response());
     }
     let user = form.user.clone();
-    let found = state.core.db.call(move |db| db.admin_login(&user)).await?;
+    let found = state.core.tables.admin_login(&user).await?;
     // One argon2 verification whether or not the name has a password.
     let stored = found.and_then(|(_, hash)| hash);
     let ok = state
@@ -78,17 +78,12 @@ pub async fn login(
             .into_response());
     }
     limiter.succeed(&form.user);
-    let user = form.user.clone();
-    let id = state
-        .core
-        .db
-        .call(move |db| linli_sync_engine::accounts::create_session(db, &user, now))
-        .await?;
-    let u = form.user.clone();
+    let id =
+        linli_sync_engine::accounts::create_session(&*state.core.tables, &form.user, now).await?;
     state
         .core
-        .db
-        .call(move |db| db.audit(&u, "sign_in", "console", None, None, now))
+        .tables
+        .audit(&form.user, "sign_in", "console", None, None, now)
         .await?;
     let mut resp = Redirect::to("/admin").into_response();
     resp.headers_mut().insert(
@@ -120,11 +115,7 @@ pub async fn logout(
 ) -> PageResult {
     s.check_csrf(&form.csrf)?;
     if let Some(id) = session::cookie(&headers) {
-        state
-            .core
-            .db
-            .call(move |db| linli_sync_engine::accounts::end_session(db, &id))
-            .await?;
+        linli_sync_engine::accounts::end_session(&*state.core.tables, &id).await?;
     }
     let mut resp = Redirect::to("/admin/login").into_response();
     resp.headers_mut().insert(

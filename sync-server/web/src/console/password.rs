@@ -96,8 +96,8 @@ pub async fn change(
     let user = s.user.clone();
     let stored = state
         .core
-        .db
-        .call(move |db| db.admin_login(&user))
+        .tables
+        .admin_login(&user)
         .await?
         .and_then(|(_, hash)| hash);
     if !state.web.passwords.verify(stored, form.current).await? {
@@ -112,12 +112,13 @@ pub async fn change(
     let hash = linli_sync_engine::accounts::hash_password_async(form.new).await?;
     let keep = session::cookie(&headers)
         .ok_or_else(|| Error::BadRequest("the session cookie went missing".into()))?;
-    let user = s.user.clone();
-    let ended = state
-        .core
-        .db
-        .call(move |db| linli_sync_engine::accounts::change_password(db, &user, &hash, Some(&keep)))
-        .await?;
+    let ended = linli_sync_engine::accounts::change_password(
+        &*state.core.tables,
+        &s.user,
+        &hash,
+        Some(&keep),
+    )
+    .await?;
     s.audit(
         &state,
         "change_password",

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use linli_sync_engine::{
     Error, Result,
     accounts::{self, SESSION_MS},
-    db::Db,
+    tables::ServerTables,
 };
 use subtle::ConstantTimeEq;
 
@@ -63,8 +63,15 @@ impl Session {
     ) -> Result<()> {
         state
             .core
-            .db
-            .audit_async(&self.user, action, target, before, after)
+            .tables
+            .audit(
+                &self.user,
+                action,
+                target,
+                before.as_deref(),
+                after.as_deref(),
+                linli_sync_engine::clock::now_ms(),
+            )
             .await
     }
 
@@ -82,8 +89,8 @@ impl Session {
 
 /// The session behind a cookie value, if live, read in the console's
 /// default language (the request's own cookie sets it after).
-pub fn lookup(db: &Db, id: &str, now: i64) -> Result<Option<Session>> {
-    Ok(accounts::session(db, id, now)?.map(|s| Session {
+pub async fn lookup(tables: &dyn ServerTables, id: &str, now: i64) -> Result<Option<Session>> {
+    Ok(accounts::session(tables, id, now).await?.map(|s| Session {
         user: s.user,
         role: s.role,
         halls: s.halls,

@@ -1,0 +1,720 @@
+//! The server's own tables on PostgreSQL: [`PgTables`] implements
+//! `linli_sync_engine::tables::ServerTables` as the SQLite file does, one
+//! statement or one transaction per call, shared by every instance.
+//!
+//! The schema is the SQLite one's, in PostgreSQL's terms: times stay
+//! milliseconds since the epoch (`BIGINT`) as the engine counts them, and
+//! the admin's name is `user_name` (`user` is reserved here).
+
+use async_trait::async_trait;
+use deadpool_postgres::Pool;
+use linli_sync_engine::{
+    Error as EngineError, Result,
+    db::{Claim, DocOwner, Hall, Kiosk, NewDoc, SessionRow},
+    tables::ServerTables,
+};
+use tokio_postgres::{Row, error::SqlState};
+
+use crate::Error;
+
+/// The server's own tables (component `server`).
+pub const MIGRATIONS: &[&str] = &["
+    CREATE TABLE server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE halls (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        tz TEXT NOT NULL,
+        calendar_doc TEXT NOT NULL,
+        directory_doc TEXT NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE kiosks (
+        id TEXT PRIMARY KEY,
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL,
+        revoked_ms BIGINT,
+        last_seen_ms BIGINT,
+        app_version TEXT
+    );
+    CREATE TABLE admins (
+        user_name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        password_hash TEXT
+    );
+    CREATE TABLE admin_tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES admins (user_name),
+        created_ms BIGINT NOT NULL,
+        revoked_ms BIGINT
+    );
+    CREATE TABLE admin_halls (
+        user_name TEXT NOT NULL REFERENCES admins (user_name),
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        PRIMARY KEY (user_name, hall_id)
+    );
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES admins (user_name),
+        csrf TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id BIGSERIAL PRIMARY KEY,
+        at_ms BIGINT NOT NULL,
+        user_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    );
+    CREATE TABLE documents (
+        doc_id TEXT PRIMARY KEY,
+        hall_id TEXT NOT NULL,
+        kind TEXT,
+        owner_kiosk TEXT,
+        first_seen_ms BIGINT NOT NULL,
+        retired_ms BIGINT,
+        replaced_by TEXT
+    );
+    CREATE INDEX documents_hall ON documents (hall_id);
+    CREATE INDEX documents_owner_seen ON documents (owner_kiosk, first_seen_ms);
+"];
+
+/// The server's own tables over the store's pool.
+#[derive(Clone)]
+pub struct PgTables {
+    pool: Pool,
+}
+
+impl From<Error> for EngineError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Config(m) => EngineError::Config(m),
+            Error::NewerSchema { .. } => EngineError::Config(e.to_string()),
+            Error::Pool { context, detail } => EngineError::Store { context, detail },
+            Error::Postgres {
+                context, detail, ..
+            } => EngineError::Store { context, detail },
+        }
+    }
+}
+
+/// A statement's error in the engine's terms.
+fn pg(context: &str, e: tokio_postgres::Error) -> EngineError {
+    Error::pg(context, e).into()
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+const KIOSK_COLUMNS: &str = "id, hall_id, name, created_ms, revoked_ms, last_seen_ms, app_version";
+const HALL_COLUMNS: &str = "id, name, tz, calendar_doc, directory_doc";
+
+fn kiosk_from_row(r: &Row) -> Kiosk {
+    Kiosk {
+        id: r.get(0),
+        hall_id: r.get(1),
+        name: r.get(2),
+        created_ms: r.get(3),
+        revoked_ms: r.get(4),
+        last_seen_ms: r.get(5),
+        app_version: r.get(6),
+    }
+}
+
+fn hall_from_row(r: &Row) -> Hall {
+    Hall {
+        id: r.get(0),
+        name: r.get(1),
+        tz: r.get(2),
+        calendar_doc: r.get(3),
+        directory_doc: r.get(4),
+    }
+}
+
+fn owner_from_row(r: &Row) -> DocOwner {
+    DocOwner {
+        hall_id: r.get(0),
+        kind: r.get(1),
+        owner_kiosk: r.get(2),
+        retired: r.get(3),
+    }
+}
+
+const DOC_OWNER_SQL: &str =
+    "SELECT hall_id, kind, owner_kiosk, retired_ms IS NOT NULL FROM documents WHERE doc_id = $1";
+
+impl PgTables {
+    /// The tables over `pool` (migrated with [`MIGRATIONS`]).
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    async fn client(&self, what: &str) -> Result<deadpool_postgres::Object> {
+        Ok(crate::connection(&self.pool, what).await?)
+    }
+
+    /// Claim one document inside `tx` (or on a plain connection).
+    async fn claim_one(
+        c: &impl deadpool_postgres::GenericClient,
+        d: &NewDoc,
+        max_per_day: i64,
+        now_ms: i64,
+    ) -> Result<Claim> {
+        if c.query_opt("SELECT 1 FROM documents WHERE doc_id = $1", &[&d.doc_id])
+            .await
+            .map_err(|e| pg("looking up a document", e))?
+            .is_some()
+        {
+            return Ok(Claim::Known);
+        }
+        let claimed: i64 = c
+            .query_one(
+                "SELECT count(*) FROM documents WHERE owner_kiosk = $1 AND first_seen_ms >= $2",
+                &[&d.kiosk_id, &(now_ms - 86_400_000)],
+            )
+            .await
+            .map_err(|e| pg("counting a kiosk's documents", e))?
+            .get(0);
+        if claimed >= max_per_day {
+            return Ok(Claim::OverLimit);
+        }
+        let n = c
+            .execute(
+                "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (doc_id) DO NOTHING",
+                &[&d.doc_id, &d.hall_id, &d.kiosk_id, &now_ms],
+            )
+            .await
+            .map_err(|e| pg("claiming a document", e))?;
+        // Another instance claimed it between our look and our insert.
+        Ok(if n == 0 { Claim::Known } else { Claim::Claimed })
+    }
+}
+
+#[async_trait]
+impl ServerTables for PgTables {
+    async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let c = self.client("reading server settings").await?;
+        let row = c
+            .query_opt("SELECT value FROM server_meta WHERE key = $1", &[&key])
+            .await
+            .map_err(|e| pg("reading server settings", e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let c = self.client("saving server settings").await?;
+        c.execute(
+            "INSERT INTO server_meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )
+        .await
+        .map_err(|e| pg("saving server settings", e))?;
+        Ok(())
+    }
+
+    async fn meta_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let c = self.client("saving server settings").await?;
+        c.execute(
+            "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &value],
+        )
+        .await
+        .map_err(|e| pg("saving server settings", e))?;
+        Ok(
+            c.query_one("SELECT value FROM server_meta WHERE key = $1", &[&key])
+                .await
+                .map_err(|e| pg("reading server settings", e))?
+                .get(0),
+        )
+    }
+
+    async fn insert_hall(&self, hall: &Hall, now_ms: i64) -> Result<()> {
+        let mut c = self.client("adding a hall").await?;
+        let tx = c.transaction().await.map_err(|e| pg("adding a hall", e))?;
+        tx.execute(
+            "INSERT INTO halls (id, name, tz, calendar_doc, directory_doc, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &hall.id,
+                &hall.name,
+                &hall.tz,
+                &hall.calendar_doc,
+                &hall.directory_doc,
+                &now_ms,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                EngineError::Conflict(format!("hall {}", hall.id))
+            } else {
+                pg("adding a hall", e)
+            }
+        })?;
+        for (doc, kind) in [
+            (&hall.calendar_doc, "calendar"),
+            (&hall.directory_doc, "directory"),
+        ] {
+            tx.execute(
+                "INSERT INTO documents (doc_id, hall_id, kind, first_seen_ms) VALUES ($1, $2, $3, $4)",
+                &[doc, &hall.id, &kind, &now_ms],
+            )
+            .await
+            .map_err(|e| pg("recording hall documents", e))?;
+        }
+        tx.commit().await.map_err(|e| pg("adding a hall", e))
+    }
+
+    async fn halls(&self) -> Result<Vec<Hall>> {
+        let c = self.client("listing halls").await?;
+        let rows = c
+            .query(
+                &format!("SELECT {HALL_COLUMNS} FROM halls ORDER BY id"),
+                &[],
+            )
+            .await
+            .map_err(|e| pg("listing halls", e))?;
+        Ok(rows.iter().map(hall_from_row).collect())
+    }
+
+    async fn hall(&self, id: &str) -> Result<Option<Hall>> {
+        let c = self.client("reading a hall").await?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {HALL_COLUMNS} FROM halls WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(|e| pg("reading a hall", e))?;
+        Ok(row.as_ref().map(hall_from_row))
+    }
+
+    async fn insert_kiosk(
+        &self,
+        hall_id: &str,
+        name: &str,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Kiosk> {
+        let mut c = self.client("adding a kiosk").await?;
+        let tx = c.transaction().await.map_err(|e| pg("adding a kiosk", e))?;
+        // One kiosk id picked at a time per hall, whichever instance asks.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('linli-kiosk-ids:' || $1))",
+            &[&hall_id],
+        )
+        .await
+        .map_err(|e| pg("adding a kiosk", e))?;
+        let n: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM kiosks WHERE hall_id = $1",
+                &[&hall_id],
+            )
+            .await
+            .map_err(|e| pg("adding a kiosk", e))?
+            .get(0);
+        let mut next = n + 1;
+        let id = loop {
+            let candidate = format!("{hall_id}-k{next}");
+            let taken = tx
+                .query_opt("SELECT 1 FROM kiosks WHERE id = $1", &[&candidate])
+                .await
+                .map_err(|e| pg("adding a kiosk", e))?;
+            if taken.is_none() {
+                break candidate;
+            }
+            next += 1;
+        };
+        tx.execute(
+            "INSERT INTO kiosks (id, hall_id, name, token_hash, created_ms) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &hall_id, &name, &token_hash, &now_ms],
+        )
+        .await
+        .map_err(|e| pg("adding a kiosk", e))?;
+        tx.commit().await.map_err(|e| pg("adding a kiosk", e))?;
+        Ok(Kiosk {
+            id,
+            hall_id: hall_id.to_string(),
+            name: name.to_string(),
+            created_ms: now_ms,
+            revoked_ms: None,
+            last_seen_ms: None,
+            app_version: None,
+        })
+    }
+
+    async fn kiosk_by_token_hash(&self, token_hash: &str) -> Result<Option<Kiosk>> {
+        let c = self.client("checking a kiosk token").await?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {KIOSK_COLUMNS} FROM kiosks WHERE token_hash = $1"),
+                &[&token_hash],
+            )
+            .await
+            .map_err(|e| pg("checking a kiosk token", e))?;
+        Ok(row.as_ref().map(kiosk_from_row))
+    }
+
+    async fn kiosk(&self, id: &str) -> Result<Option<Kiosk>> {
+        let c = self.client("reading a kiosk").await?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {KIOSK_COLUMNS} FROM kiosks WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(|e| pg("reading a kiosk", e))?;
+        Ok(row.as_ref().map(kiosk_from_row))
+    }
+
+    async fn kiosks(&self) -> Result<Vec<Kiosk>> {
+        let c = self.client("listing kiosks").await?;
+        let rows = c
+            .query(
+                &format!("SELECT {KIOSK_COLUMNS} FROM kiosks ORDER BY hall_id, id"),
+                &[],
+            )
+            .await
+            .map_err(|e| pg("listing kiosks", e))?;
+        Ok(rows.iter().map(kiosk_from_row).collect())
+    }
+
+    async fn revoke_kiosk(&self, id: &str, now_ms: i64) -> Result<bool> {
+        let c = self.client("revoking a kiosk").await?;
+        let row = c
+            .query_opt(
+                "UPDATE kiosks SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1
+                 RETURNING revoked_ms = $2",
+                &[&id, &now_ms],
+            )
+            .await
+            .map_err(|e| pg("revoking a kiosk", e))?;
+        match row {
+            None => Err(EngineError::NotFound(format!("kiosk {id}"))),
+            Some(r) => Ok(r.get(0)),
+        }
+    }
+
+    async fn revoked_kiosks(&self) -> Result<Vec<String>> {
+        let c = self.client("listing revoked kiosks").await?;
+        let rows = c
+            .query("SELECT id FROM kiosks WHERE revoked_ms IS NOT NULL", &[])
+            .await
+            .map_err(|e| pg("listing revoked kiosks", e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn touch_kiosk(&self, id: &str, now_ms: i64, app_version: Option<&str>) -> Result<()> {
+        let c = self.client("noting a kiosk's visit").await?;
+        c.execute(
+            "UPDATE kiosks SET last_seen_ms = $2, app_version = COALESCE($3, app_version) WHERE id = $1",
+            &[&id, &now_ms, &app_version],
+        )
+        .await
+        .map_err(|e| pg("noting a kiosk's visit", e))?;
+        Ok(())
+    }
+
+    async fn insert_admin(&self, user: &str, role: &str, now_ms: i64) -> Result<()> {
+        let c = self.client("adding an admin").await?;
+        c.execute(
+            "INSERT INTO admins (user_name, role, created_ms) VALUES ($1, $2, $3)",
+            &[&user, &role, &now_ms],
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                EngineError::Conflict(format!("admin {user}"))
+            } else {
+                pg("adding an admin", e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn insert_admin_token(&self, user: &str, token_hash: &str, now_ms: i64) -> Result<()> {
+        let c = self.client("issuing a token").await?;
+        let n = c
+            .execute(
+                "INSERT INTO admin_tokens (token_hash, user_name, created_ms)
+                 SELECT $2, user_name, $3 FROM admins WHERE user_name = $1",
+                &[&user, &token_hash, &now_ms],
+            )
+            .await
+            .map_err(|e| pg("issuing a token", e))?;
+        if n == 0 {
+            return Err(EngineError::NotFound(format!("admin {user}")));
+        }
+        Ok(())
+    }
+
+    async fn admin_by_token_hash(&self, token_hash: &str) -> Result<Option<(String, String)>> {
+        let c = self.client("checking an admin token").await?;
+        let row = c
+            .query_opt(
+                "SELECT a.user_name, a.role FROM admin_tokens t JOIN admins a ON a.user_name = t.user_name
+                 WHERE t.token_hash = $1 AND t.revoked_ms IS NULL",
+                &[&token_hash],
+            )
+            .await
+            .map_err(|e| pg("checking an admin token", e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn set_admin_password(&self, user: &str, password_hash: &str) -> Result<()> {
+        let c = self.client("setting a password").await?;
+        let n = c
+            .execute(
+                "UPDATE admins SET password_hash = $2 WHERE user_name = $1",
+                &[&user, &password_hash],
+            )
+            .await
+            .map_err(|e| pg("setting a password", e))?;
+        if n == 0 {
+            return Err(EngineError::NotFound(format!("admin {user}")));
+        }
+        Ok(())
+    }
+
+    async fn admin_login(&self, user: &str) -> Result<Option<(String, Option<String>)>> {
+        let c = self.client("reading an admin").await?;
+        let row = c
+            .query_opt(
+                "SELECT role, password_hash FROM admins WHERE user_name = $1",
+                &[&user],
+            )
+            .await
+            .map_err(|e| pg("reading an admin", e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn grant_hall(&self, user: &str, hall_id: &str) -> Result<()> {
+        let c = self.client("granting a hall").await?;
+        c.execute(
+            "INSERT INTO admin_halls (user_name, hall_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&user, &hall_id],
+        )
+        .await
+        .map_err(|e| pg("granting a hall", e))?;
+        Ok(())
+    }
+
+    async fn admin_halls(&self, user: &str, role: &str) -> Result<Vec<String>> {
+        let c = self.client("listing an admin's halls").await?;
+        let rows = if role == "central" {
+            c.query("SELECT id FROM halls ORDER BY id", &[]).await
+        } else {
+            c.query(
+                "SELECT hall_id FROM admin_halls WHERE user_name = $1 ORDER BY hall_id",
+                &[&user],
+            )
+            .await
+        }
+        .map_err(|e| pg("listing an admin's halls", e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn insert_session(
+        &self,
+        id_hash: &str,
+        user: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<()> {
+        let c = self.client("starting a session").await?;
+        c.execute("DELETE FROM sessions WHERE expires_ms < $1", &[&now_ms])
+            .await
+            .map_err(|e| pg("expiring sessions", e))?;
+        c.execute(
+            "INSERT INTO sessions (id_hash, user_name, csrf, created_ms, expires_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&id_hash, &user, &csrf, &now_ms, &expires_ms],
+        )
+        .await
+        .map_err(|e| pg("starting a session", e))?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let c = self.client("ending a session").await?;
+        c.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash])
+            .await
+            .map_err(|e| pg("ending a session", e))?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now_ms: i64) -> Result<Option<SessionRow>> {
+        let c = self.client("reading a session").await?;
+        let row = c
+            .query_opt(
+                "SELECT s.user_name, a.role, s.csrf FROM sessions s
+                 JOIN admins a ON a.user_name = s.user_name
+                 WHERE s.id_hash = $1 AND s.expires_ms > $2",
+                &[&id_hash, &now_ms],
+            )
+            .await
+            .map_err(|e| pg("reading a session", e))?;
+        Ok(row.map(|r| SessionRow {
+            user: r.get(0),
+            role: r.get(1),
+            csrf: r.get(2),
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        user: &str,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<usize> {
+        let mut c = self.client("changing a password").await?;
+        let tx = c
+            .transaction()
+            .await
+            .map_err(|e| pg("changing a password", e))?;
+        let n = tx
+            .execute(
+                "UPDATE admins SET password_hash = $2 WHERE user_name = $1",
+                &[&user, &password_hash],
+            )
+            .await
+            .map_err(|e| pg("changing a password", e))?;
+        if n == 0 {
+            return Err(EngineError::NotFound(format!("admin {user}")));
+        }
+        let ended = tx
+            .execute(
+                "DELETE FROM sessions WHERE user_name = $1 AND id_hash IS DISTINCT FROM $2",
+                &[&user, &keep],
+            )
+            .await
+            .map_err(|e| pg("changing a password", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| pg("changing a password", e))?;
+        Ok(usize::try_from(ended).unwrap_or(usize::MAX))
+    }
+
+    async fn audit(
+        &self,
+        user: &str,
+        action: &str,
+        target: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let c = self.client("writing the audit log").await?;
+        c.execute(
+            "INSERT INTO audit_log (at_ms, user_name, action, target, before, after)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&now_ms, &user, &action, &target, &before, &after],
+        )
+        .await
+        .map_err(|e| pg("writing the audit log", e))?;
+        Ok(())
+    }
+
+    async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {
+        let c = self.client("looking up a document").await?;
+        let row = c
+            .query_opt(DOC_OWNER_SQL, &[&doc_id])
+            .await
+            .map_err(|e| pg("looking up a document", e))?;
+        Ok(row.as_ref().map(owner_from_row))
+    }
+
+    async fn claim_doc(
+        &self,
+        doc_id: &str,
+        hall_id: &str,
+        kiosk_id: &str,
+        now_ms: i64,
+    ) -> Result<DocOwner> {
+        let c = self.client("claiming a document").await?;
+        c.execute(
+            "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (doc_id) DO NOTHING",
+            &[&doc_id, &hall_id, &kiosk_id, &now_ms],
+        )
+        .await
+        .map_err(|e| pg("claiming a document", e))?;
+        let row = c
+            .query_opt(DOC_OWNER_SQL, &[&doc_id])
+            .await
+            .map_err(|e| pg("looking up a document", e))?;
+        row.as_ref()
+            .map(owner_from_row)
+            .ok_or_else(|| EngineError::NotFound(format!("document {doc_id}")))
+    }
+
+    async fn claim_docs(
+        &self,
+        docs: &[NewDoc],
+        max_per_day: i64,
+        now_ms: i64,
+    ) -> Vec<Result<Claim>> {
+        let together = async {
+            let mut c = self.client("claiming documents").await?;
+            let tx = c
+                .transaction()
+                .await
+                .map_err(|e| pg("claiming documents", e))?;
+            let mut claims = Vec::with_capacity(docs.len());
+            for d in docs {
+                claims.push(Self::claim_one(&tx, d, max_per_day, now_ms).await?);
+            }
+            tx.commit().await.map_err(|e| pg("claiming documents", e))?;
+            Ok::<_, EngineError>(claims)
+        };
+        match together.await {
+            Ok(claims) => claims.into_iter().map(Ok).collect(),
+            Err(e) if docs.len() == 1 => vec![Err(e)],
+            Err(_) => {
+                // Each on its own, so one that cannot be holds up no other.
+                let mut out = Vec::with_capacity(docs.len());
+                for d in docs {
+                    let one = async {
+                        let c = self.client("claiming a document").await?;
+                        Self::claim_one(&c, d, max_per_day, now_ms).await
+                    };
+                    out.push(one.await);
+                }
+                out
+            }
+        }
+    }
+
+    async fn docs_claimed_since(&self, kiosk_id: &str, since_ms: i64) -> Result<i64> {
+        let c = self.client("counting a kiosk's documents").await?;
+        Ok(c.query_one(
+            "SELECT count(*) FROM documents WHERE owner_kiosk = $1 AND first_seen_ms >= $2",
+            &[&kiosk_id, &since_ms],
+        )
+        .await
+        .map_err(|e| pg("counting a kiosk's documents", e))?
+        .get(0))
+    }
+
+    async fn kiosk_documents(&self) -> Result<Vec<String>> {
+        let c = self.client("listing documents").await?;
+        let rows = c
+            .query(
+                "SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL AND retired_ms IS NULL
+                 ORDER BY doc_id",
+                &[],
+            )
+            .await
+            .map_err(|e| pg("listing documents", e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}

@@ -1,0 +1,221 @@
+//! The contract of the server's own tables: what every store behind
+//! `linli_sync_engine::tables::ServerTables` answers, call by call. The
+//! SQLite file's tests (`sync-server/engine/tests/tables.rs`) and
+//! PostgreSQL's (`sync-server/store-postgres/tests/postgres.rs`) run the
+//! same [`contract`] on a fresh store, so the two cannot drift apart.
+
+use anyhow::{Context, bail, ensure};
+use linli_sync_engine::{
+    Error,
+    db::{Claim, Hall, NewDoc},
+    tables::ServerTables,
+};
+
+fn hall(id: &str) -> Hall {
+    Hall {
+        id: id.into(),
+        name: format!("{id} 社区"),
+        tz: "Asia/Shanghai".into(),
+        calendar_doc: format!("cal-{id}"),
+        directory_doc: format!("dir-{id}"),
+    }
+}
+
+fn new_doc(doc: &str, hall: &str, kiosk: &str) -> NewDoc {
+    NewDoc {
+        doc_id: doc.into(),
+        hall_id: hall.into(),
+        kiosk_id: kiosk.into(),
+    }
+}
+
+/// Run every call of the interface on `t`, a store with nothing in it,
+/// and check each answer.
+pub async fn contract(t: &dyn ServerTables) -> anyhow::Result<()> {
+    settings(t).await.context("settings")?;
+    halls_and_kiosks(t).await.context("halls and kiosks")?;
+    admins_and_sessions(t)
+        .await
+        .context("admins and sessions")?;
+    documents(t).await.context("documents")?;
+    Ok(())
+}
+
+async fn settings(t: &dyn ServerTables) -> anyhow::Result<()> {
+    ensure!(t.meta("peer_id").await?.is_none());
+    t.set_meta("peer_id", "a").await?;
+    t.set_meta("peer_id", "b").await?;
+    ensure!(t.meta("peer_id").await?.as_deref() == Some("b"), "replaced");
+    ensure!(t.meta_or_insert("peer_id", "c").await? == "b", "kept");
+    ensure!(t.meta_or_insert("salt", "s").await? == "s", "inserted");
+    Ok(())
+}
+
+async fn halls_and_kiosks(t: &dyn ServerTables) -> anyhow::Result<()> {
+    t.insert_hall(&hall("zhongfu"), 1).await?;
+    t.insert_hall(&hall("xianfeng"), 2).await?;
+    match t.insert_hall(&hall("xianfeng"), 3).await {
+        Err(Error::Conflict(m)) => ensure!(m.contains("xianfeng"), "{m}"),
+        other => bail!("a taken hall id: {other:?}"),
+    }
+    let ids: Vec<String> = t.halls().await?.into_iter().map(|h| h.id).collect();
+    ensure!(ids == ["xianfeng", "zhongfu"], "by id: {ids:?}");
+    ensure!(t.hall("xianfeng").await? == Some(hall("xianfeng")));
+    ensure!(t.hall("nowhere").await?.is_none());
+    let cal = t
+        .doc_owner("cal-xianfeng")
+        .await?
+        .context("calendar owned")?;
+    ensure!(cal.hall_id == "xianfeng" && cal.kind.as_deref() == Some("calendar"));
+    ensure!(cal.owner_kiosk.is_none() && !cal.retired);
+
+    let k1 = t.insert_kiosk("xianfeng", "大厅入口", "hash-1", 10).await?;
+    let k2 = t.insert_kiosk("xianfeng", "二楼", "hash-2", 11).await?;
+    let k3 = t.insert_kiosk("zhongfu", "大厅", "hash-3", 12).await?;
+    ensure!(
+        [k1.id.as_str(), k2.id.as_str(), k3.id.as_str()]
+            == ["xianfeng-k1", "xianfeng-k2", "zhongfu-k1"]
+    );
+    ensure!(k1.created_ms == 10 && k1.revoked_ms.is_none() && k1.name == "大厅入口");
+    ensure!(t.kiosk_by_token_hash("hash-2").await? == Some(k2.clone()));
+    ensure!(t.kiosk_by_token_hash("hash-9").await?.is_none());
+    ensure!(t.kiosk("zhongfu-k1").await? == Some(k3.clone()));
+    let all: Vec<String> = t.kiosks().await?.into_iter().map(|k| k.id).collect();
+    ensure!(
+        all == ["xianfeng-k1", "xianfeng-k2", "zhongfu-k1"],
+        "{all:?}"
+    );
+
+    t.touch_kiosk("xianfeng-k1", 20, Some("0.3.0")).await?;
+    t.touch_kiosk("xianfeng-k1", 21, None).await?;
+    let seen = t.kiosk("xianfeng-k1").await?.context("kiosk")?;
+    ensure!(seen.last_seen_ms == Some(21) && seen.app_version.as_deref() == Some("0.3.0"));
+
+    ensure!(t.revoke_kiosk("xianfeng-k2", 30).await?, "revoked");
+    ensure!(!t.revoke_kiosk("xianfeng-k2", 31).await?, "already");
+    ensure!(t.kiosk("xianfeng-k2").await?.context("kiosk")?.revoked_ms == Some(30));
+    match t.revoke_kiosk("xianfeng-k9", 32).await {
+        Err(Error::NotFound(_)) => {}
+        other => bail!("revoking no kiosk: {other:?}"),
+    }
+    ensure!(t.revoked_kiosks().await? == ["xianfeng-k2"]);
+    // The revoked kiosk's number is not given again.
+    let k4 = t.insert_kiosk("xianfeng", "三楼", "hash-4", 40).await?;
+    ensure!(k4.id == "xianfeng-k3", "{}", k4.id);
+    Ok(())
+}
+
+async fn admins_and_sessions(t: &dyn ServerTables) -> anyhow::Result<()> {
+    t.insert_admin("wang", "central", 1).await?;
+    t.insert_admin("li", "hall_staff", 1).await?;
+    match t.insert_admin("wang", "viewer", 2).await {
+        Err(Error::Conflict(m)) => ensure!(m.contains("wang"), "{m}"),
+        other => bail!("a taken admin name: {other:?}"),
+    }
+    match t.insert_admin_token("nobody", "tok", 3).await {
+        Err(Error::NotFound(_)) => {}
+        other => bail!("a token for no admin: {other:?}"),
+    }
+    t.insert_admin_token("wang", "tok-wang", 3).await?;
+    ensure!(
+        t.admin_by_token_hash("tok-wang").await?
+            == Some(("wang".to_string(), "central".to_string()))
+    );
+    ensure!(t.admin_by_token_hash("tok-none").await?.is_none());
+    match t.set_admin_password("nobody", "h").await {
+        Err(Error::NotFound(_)) => {}
+        other => bail!("a password for no admin: {other:?}"),
+    }
+    ensure!(t.admin_login("li").await? == Some(("hall_staff".to_string(), None)));
+    t.set_admin_password("li", "hash-li").await?;
+    ensure!(
+        t.admin_login("li").await? == Some(("hall_staff".to_string(), Some("hash-li".to_string())))
+    );
+    ensure!(t.admin_login("nobody").await?.is_none());
+    t.grant_hall("li", "zhongfu").await?;
+    t.grant_hall("li", "zhongfu").await?;
+    ensure!(t.admin_halls("li", "hall_staff").await? == ["zhongfu"]);
+    ensure!(t.admin_halls("wang", "central").await? == ["xianfeng", "zhongfu"]);
+
+    t.insert_session("s1", "li", "csrf-1", 100, 1_000).await?;
+    t.insert_session("s2", "li", "csrf-2", 100, 1_000).await?;
+    t.insert_session("s3", "wang", "csrf-3", 100, 1_000).await?;
+    let s1 = t.session("s1", 500).await?.context("live")?;
+    ensure!(s1.user == "li" && s1.role == "hall_staff" && s1.csrf == "csrf-1");
+    ensure!(
+        t.session("s1", 1_000).await?.is_none(),
+        "expired at its end"
+    );
+    ensure!(t.session("s9", 500).await?.is_none());
+    // A new password ends the admin's other sessions, not this one's.
+    ensure!(t.change_password("li", "hash-2", Some("s1")).await? == 1);
+    ensure!(t.session("s1", 500).await?.is_some() && t.session("s2", 500).await?.is_none());
+    ensure!(
+        t.session("s3", 500).await?.is_some(),
+        "another admin's stays"
+    );
+    ensure!(t.change_password("wang", "hash-w", None).await? == 1);
+    match t.change_password("nobody", "h", None).await {
+        Err(Error::NotFound(_)) => {}
+        other => bail!("a new password for no admin: {other:?}"),
+    }
+    t.delete_session("s1").await?;
+    ensure!(t.session("s1", 500).await?.is_none());
+    // Starting a session drops those that have expired.
+    t.insert_session("s4", "li", "csrf-4", 100, 200).await?;
+    t.insert_session("s5", "li", "csrf-5", 300, 1_000).await?;
+    ensure!(t.session("s4", 150).await?.is_none(), "dropped");
+    t.audit("wang", "grant_hall", "li", None, Some("zhongfu"), 400)
+        .await?;
+    Ok(())
+}
+
+async fn documents(t: &dyn ServerTables) -> anyhow::Result<()> {
+    let owner = t.claim_doc("d1", "xianfeng", "xianfeng-k1", 1_000).await?;
+    ensure!(owner.owner_kiosk.as_deref() == Some("xianfeng-k1") && owner.kind.is_none());
+    // An earlier claim wins.
+    let again = t.claim_doc("d1", "zhongfu", "zhongfu-k1", 1_001).await?;
+    ensure!(again.hall_id == "xianfeng" && again.owner_kiosk.as_deref() == Some("xianfeng-k1"));
+    ensure!(t.doc_owner("d9").await?.is_none());
+
+    // Together: one known, two new, and a kiosk at its day's limit.
+    let claims = t
+        .claim_docs(
+            &[
+                new_doc("d1", "zhongfu", "zhongfu-k1"),
+                new_doc("d2", "zhongfu", "zhongfu-k1"),
+                new_doc("d3", "zhongfu", "zhongfu-k1"),
+                new_doc("d4", "zhongfu", "zhongfu-k1"),
+            ],
+            2,
+            2_000,
+        )
+        .await;
+    let claims: Vec<Claim> = claims.into_iter().collect::<Result<_, _>>()?;
+    ensure!(
+        claims
+            == [
+                Claim::Known,
+                Claim::Claimed,
+                Claim::Claimed,
+                Claim::OverLimit
+            ],
+        "{claims:?}"
+    );
+    ensure!(t.docs_claimed_since("zhongfu-k1", 0).await? == 2);
+    ensure!(t.docs_claimed_since("zhongfu-k1", 3_000).await? == 0);
+    // A day later the kiosk may create documents again.
+    let later = t
+        .claim_docs(
+            &[new_doc("d4", "zhongfu", "zhongfu-k1")],
+            2,
+            2_000 + 86_400_001,
+        )
+        .await;
+    ensure!(
+        matches!(later.as_slice(), [Ok(Claim::Claimed)]),
+        "{later:?}"
+    );
+    ensure!(t.kiosk_documents().await? == ["d1", "d2", "d3", "d4"]);
+    Ok(())
+}
