@@ -446,10 +446,9 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
         }
         Command::Admin(AdminCommand::Grant { user, hall }) => {
             let core = open_core(cli).await?;
-            let (u, h) = (user.clone(), hall.clone());
             let r = async {
-                provision::require_hall(&core, &h).await?;
-                core.tables.grant_hall(&u, &h).await
+                provision::require_hall(&core, hall).await?;
+                core.tables.grant_hall(user, hall).await
             }
             .await;
             core.stop().await;

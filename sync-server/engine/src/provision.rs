@@ -146,8 +146,7 @@ pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Resu
         calendar_doc: cal.document_id().to_string(),
         directory_doc: dir.document_id().to_string(),
     };
-    let h = hall.clone();
-    core.tables.insert_hall(&h, now_ms()).await?;
+    core.tables.insert_hall(&hall, now_ms()).await?;
     tracing::info!(hall = %hall.id, "hall added");
     Ok(hall)
 }
@@ -155,17 +154,14 @@ pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Resu
 /// Provision a kiosk; returns it and its token (shown once, stored hashed).
 pub async fn add_kiosk(core: &ServerCore, hall_id: &str, name: &str) -> Result<(Kiosk, String)> {
     check_name("kiosk name", name, 40)?;
-    let hall_id = hall_id.to_string();
-    let h = hall_id.clone();
-    if core.tables.hall(&h).await?.is_none() {
+    if core.tables.hall(hall_id).await?.is_none() {
         return Err(Error::NotFound(format!("hall {hall_id}")));
     }
     let token = auth::new_token(KIOSK_TOKEN_PREFIX);
     let hash = auth::hash_token(&token);
-    let name = name.to_string();
     let kiosk = core
         .tables
-        .insert_kiosk(&hall_id, &name, &hash, now_ms())
+        .insert_kiosk(hall_id, name, &hash, now_ms())
         .await?;
     tracing::info!(kiosk = %kiosk.id, hall = %kiosk.hall_id, "kiosk provisioned");
     Ok((kiosk, token))
@@ -173,8 +169,7 @@ pub async fn add_kiosk(core: &ServerCore, hall_id: &str, name: &str) -> Result<(
 
 /// Revoke a kiosk and close its live connections. False if already revoked.
 pub async fn revoke_kiosk(core: &ServerCore, id: &str) -> Result<bool> {
-    let k = id.to_string();
-    let changed = core.tables.revoke_kiosk(&k, now_ms()).await?;
+    let changed = core.tables.revoke_kiosk(id, now_ms()).await?;
     let closed = core.registry.kill_kiosk(id);
     tracing::info!(kiosk = id, closed, "kiosk revoked");
     Ok(changed)
@@ -199,24 +194,23 @@ pub async fn add_admin(core: &ServerCore, user: &str, role: &str) -> Result<()> 
             ROLES.join(", ")
         )));
     }
-    let (u, r) = (user.to_string(), role.to_string());
-    core.tables.insert_admin(&u, &r, now_ms()).await
+    core.tables.insert_admin(user, role, now_ms()).await
 }
 
 /// Issue an API token for an admin.
 pub async fn admin_token(core: &ServerCore, user: &str) -> Result<String> {
     let token = auth::new_token(ADMIN_TOKEN_PREFIX);
-    let (u, h) = (user.to_string(), auth::hash_token(&token));
-    core.tables.insert_admin_token(&u, &h, now_ms()).await?;
+    core.tables
+        .insert_admin_token(user, &auth::hash_token(&token), now_ms())
+        .await?;
     Ok(token)
 }
 
 /// The configuration a kiosk fetches at pairing.
 pub async fn kiosk_config(core: &ServerCore, kiosk: &Kiosk) -> Result<KioskConfig> {
-    let h = kiosk.hall_id.clone();
     let hall = core
         .tables
-        .hall(&h)
+        .hall(&kiosk.hall_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("hall {}", kiosk.hall_id)))?;
     Ok(KioskConfig {
@@ -235,18 +229,16 @@ pub async fn kiosk_config(core: &ServerCore, kiosk: &Kiosk) -> Result<KioskConfi
 
 /// A hall, or `NotFound` naming it.
 pub async fn require_hall(core: &ServerCore, hall_id: &str) -> Result<Hall> {
-    let h = hall_id.to_string();
     core.tables
-        .hall(&h)
+        .hall(hall_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))
 }
 
 /// A kiosk, or `NotFound` naming it.
 pub async fn require_kiosk(core: &ServerCore, id: &str) -> Result<Kiosk> {
-    let k = id.to_string();
     core.tables
-        .kiosk(&k)
+        .kiosk(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("kiosk {id}")))
 }

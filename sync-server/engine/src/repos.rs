@@ -169,8 +169,7 @@ impl HallRepos {
     /// A document, in the repo of the hall that owns it; `None` when no
     /// hall has claimed it.
     pub async fn find(&self, doc: DocumentId) -> Result<Option<HallDoc>> {
-        let d = doc.to_string();
-        let Some(owner) = self.shared.tables.doc_owner(&d).await? else {
+        let Some(owner) = self.shared.tables.doc_owner(&doc.to_string()).await? else {
             return Ok(None);
         };
         self.find_in(&owner.hall_id, doc).await
@@ -330,8 +329,7 @@ impl Owners {
         {
             return Ok(Some(o.clone()));
         }
-        let d = doc.to_string();
-        let owner = self.tables.doc_owner(&d).await?;
+        let owner = self.tables.doc_owner(&doc.to_string()).await?;
         if let Some(o) = &owner {
             self.known
                 .lock()

@@ -137,11 +137,10 @@ async fn convert(
         })
         .await
         .map_err(|e| Error::BadRequest(format!("upgrade worker: {e}")))?;
-        if old.unwrap_or(false) {
-            let id = d.clone();
-            if let Some(owner) = core.tables.doc_owner(&id).await? {
-                by_hall.entry(owner.hall_id).or_default().push(d.clone());
-            }
+        if old.unwrap_or(false)
+            && let Some(owner) = core.tables.doc_owner(d).await?
+        {
+            by_hall.entry(owner.hall_id).or_default().push(d.clone());
         }
         progress(i + 1, docs.len() * 2);
     }

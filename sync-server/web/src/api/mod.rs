@@ -98,8 +98,7 @@ impl FromRequestParts<AppState> for Admin {
                 .ok_or(Error::Unauthorized)
         })
         .await?;
-        let (u, r) = (user.clone(), role.clone());
-        let halls = state.core.tables.admin_halls(&u, &r).await?;
+        let halls = state.core.tables.admin_halls(&user, &role).await?;
         Ok(Admin { user, role, halls })
     }
 }
@@ -471,11 +470,10 @@ async fn kiosk_config(
         .get(linli_core::protocol::APP_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(32).collect::<String>());
-    let k = kiosk.id.clone();
     state
         .core
         .tables
-        .touch_kiosk(&k, now_ms(), app_version.as_deref())
+        .touch_kiosk(&kiosk.id, now_ms(), app_version.as_deref())
         .await?;
     Ok(Json(provision::kiosk_config(&state.core, &kiosk).await?).into_response())
 }

@@ -246,8 +246,7 @@ async fn web_book(
     month: &str,
 ) -> Result<linli_sync_engine::repos::HallDoc, Error> {
     let meta_key = format!("webbook/{hall}/{month}");
-    let k = meta_key.clone();
-    let existing = state.core.tables.meta(&k).await?;
+    let existing = state.core.tables.meta(&meta_key).await?;
     if let Some(id) = existing {
         let doc = samod::DocumentId::from_str(&id)
             .map_err(|e| Error::BadRequest(format!("stored web book id: {e}")))?;

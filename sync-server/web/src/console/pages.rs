@@ -59,8 +59,7 @@ pub async fn login(
         );
         return Ok((StatusCode::TOO_MANY_REQUESTS, login_page(l, Some(&msg))).into_response());
     }
-    let user = form.user.clone();
-    let found = state.core.tables.admin_login(&user).await?;
+    let found = state.core.tables.admin_login(&form.user).await?;
     // One argon2 verification whether or not the name has a password.
     let stored = found.and_then(|(_, hash)| hash);
     let ok = state

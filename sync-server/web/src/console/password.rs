@@ -93,11 +93,10 @@ pub async fn change(
             "新密码至少 8 个字符 (a new password needs at least 8 characters)",
         );
     }
-    let user = s.user.clone();
     let stored = state
         .core
         .tables
-        .admin_login(&user)
+        .admin_login(&s.user)
         .await?
         .and_then(|(_, hash)| hash);
     if !state.web.passwords.verify(stored, form.current).await? {
