@@ -11,6 +11,7 @@
 //! - [`disk`]: searching copied disks for what must not be there.
 //! - [`seed`]: projected rows written straight into a server's database.
 //! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
+//! - [`tables_bench`]: the server's own tables on SQLite and PostgreSQL.
 //! - [`soak`]: many kiosks for a long time; server memory over time.
 //! - [`versus`] and [`connected`]: linli-server beside the Node.js sync
 //!   server, kiosks reconnecting with whole ledgers and kiosks writing
@@ -25,5 +26,6 @@ pub mod many;
 pub mod raw_wire;
 pub mod seed;
 pub mod soak;
+pub mod tables_bench;
 pub mod versus;
 pub mod years;

@@ -31,6 +31,7 @@ pub struct TestPostgres {
     data: PathBuf,
     port: u16,
     as_service_account: bool,
+    durable: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -77,8 +78,19 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl TestPostgres {
-    /// Make a cluster in a new temporary directory and start it.
+    /// Make a cluster in a new temporary directory and start it, with
+    /// fsync off (a test's data dies with it).
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// [`TestPostgres::start`] with fsync on, as a production database
+    /// commits: for benchmarks beside the SQLite store's full sync.
+    pub fn start_durable() -> anyhow::Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> anyhow::Result<Self> {
         let bin = server_bin()?;
         let as_service_account = is_root();
         let dir = tempfile::Builder::new().prefix("linli-pg-").tempdir()?;
@@ -98,6 +110,7 @@ impl TestPostgres {
             data,
             port: 0,
             as_service_account,
+            durable,
             _dir: dir,
         };
         let data = pg.data.display().to_string();
@@ -195,11 +208,12 @@ impl TestPostgres {
     }
 
     /// `pg_ctl start` on [`TestPostgres::port`], waiting until it accepts
-    /// connections; loopback only, fsync off (a test's data dies with it).
+    /// connections; loopback only.
     fn start_server(&self) -> anyhow::Result<()> {
         let data = self.data.display().to_string();
+        let fsync = if self.durable { "on" } else { "off" };
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' -c fsync=off",
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' -c fsync={fsync}",
             self.port, data
         );
         let log = format!("{data}/server.log");

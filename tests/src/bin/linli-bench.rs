@@ -93,6 +93,10 @@ struct Args {
     #[arg(long, default_value_t = 2_000_000)]
     admin_checkins: u32,
     /// Print one JSON object per line per figure instead of the table.
+    /// Kiosks provisioned, token checks and document claims on the
+    /// server's own tables, on SQLite and on PostgreSQL (0 skips).
+    #[arg(long, default_value_t = 2000)]
+    tables_ops: usize,
     #[arg(long)]
     json: bool,
     /// Where the Node.js server's npm package is (`node_modules` is
@@ -687,6 +691,34 @@ async fn main() -> anyhow::Result<()> {
                     ),
                 ),
                 json!({ "median_ms": ms(f.median), "worst_ms": ms(f.worst), "bytes": f.bytes }),
+            );
+        }
+    }
+
+    // 7. The server's own tables on SQLite and on PostgreSQL.
+    if args.tables_ops > 0 {
+        for f in linli_tests::tables_bench::measure(args.tables_ops).await? {
+            out.emit(
+                (
+                    format!(
+                        "server tables on {} (n={}, single run): kiosks provisioned / token check p50, p99 / documents claimed",
+                        f.store, args.tables_ops
+                    ),
+                    format!(
+                        "{:.0}/s / {:.3}, {:.3} ms / {:.0}/s",
+                        f.provisions_per_s,
+                        ms(f.lookup.0),
+                        ms(f.lookup.1),
+                        f.claims_per_s
+                    ),
+                ),
+                json!({
+                    "store": f.store,
+                    "provisions_per_s": f.provisions_per_s,
+                    "lookup_p50_ms": ms(f.lookup.0),
+                    "lookup_p99_ms": ms(f.lookup.1),
+                    "claims_per_s": f.claims_per_s,
+                }),
             );
         }
     }
