@@ -119,15 +119,7 @@ pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Resu
     check_name("hall name", name, 40)?;
     chrono_tz::Tz::from_str(tz)
         .map_err(|_| Error::BadRequest(format!("unknown time zone {tz:?} (e.g. Asia/Shanghai)")))?;
-    if core
-        .db
-        .call({
-            let id = id.to_string();
-            move |db| db.hall(&id)
-        })
-        .await?
-        .is_some()
-    {
+    if core.tables.hall(&id.to_string()).await?.is_some() {
         return Err(Error::Conflict(format!("hall {id}")));
     }
     let cal = core

@@ -54,11 +54,8 @@ where
         })
         .await?;
     let directory_id = core
-        .db
-        .call({
-            let h = hall.to_string();
-            move |db| db.hall(&h)
-        })
+        .tables
+        .hall(hall)
         .await?
         .ok_or_else(|| Error::NotFound(format!("hall {hall}")))?
         .directory_doc;

@@ -180,11 +180,8 @@ async fn run_connection(
     let (conn_no, mut kill) = core.registry.open(identity);
     let kiosk_id = kiosk.id.clone();
     let _ = core
-        .db
-        .call({
-            let k = kiosk_id.clone();
-            move |db| db.touch_kiosk(&k, now_ms(), app_version.as_deref())
-        })
+        .tables
+        .touch_kiosk(&kiosk_id, now_ms(), app_version.as_deref())
         .await;
     tracing::info!(kiosk = %kiosk_id, "sync connection opened");
 

@@ -259,18 +259,9 @@ async fn web_book(
         .repos
         .create(hall, requests::new_request_book(hall, web_kiosk, month)?)
         .await?;
-    let (doc, h, w) = (
-        handle.document_id().to_string(),
-        hall.to_string(),
-        web_kiosk.to_string(),
-    );
-    state
-        .core
-        .db
-        .call(move |db| {
-            db.claim_doc(&doc, &h, &w, now_ms())?;
-            db.meta_or_insert(&meta_key, &doc).map(|_| ())
-        })
-        .await?;
+    let doc = handle.document_id().to_string();
+    let tables = &state.core.tables;
+    tables.claim_doc(&doc, hall, web_kiosk, now_ms()).await?;
+    tables.meta_or_insert(&meta_key, &doc).await?;
     Ok(handle)
 }
