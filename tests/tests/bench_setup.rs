@@ -63,6 +63,8 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "0",
         "--admin-checkins",
         "0",
+        "--tables-ops",
+        "50",
         "--node-package",
         &dir,
     ]);
@@ -84,8 +86,20 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
         .collect();
     // Tap to disk 3, reconnect 4, side by side 3, connected 4, many
-    // kiosks 5.
-    assert_eq!(figures.len(), 19, "{stdout}");
+    // kiosks 5, the server's tables 2.
+    assert_eq!(figures.len(), 21, "{stdout}");
+    // The server's own tables on both stores, the PostgreSQL one started
+    // by the bench itself.
+    for store in ["SQLite", "PostgreSQL"] {
+        let f = figures
+            .iter()
+            .find(|f| f["store"] == store)
+            .unwrap_or_else(|| panic!("the tables figure on {store}: {stdout}"));
+        for key in ["provisions_per_s", "lookup_p50_ms", "claims_per_s"] {
+            let v = f[key].as_f64().unwrap_or(f64::NAN);
+            assert!(v.is_finite() && v > 0.0, "{key} on {store}: {f}");
+        }
+    }
     // The many-kiosks run says what bounds it: the CPU of each side.
     assert!(
         figures.iter().any(|f| f["server_cores"].is_number()
@@ -148,6 +162,8 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "--years-halls",
         "0",
         "--admin-checkins",
+        "0",
+        "--tables-ops",
         "0",
     ]);
     let rows: Vec<&str> = table.lines().collect();
