@@ -159,6 +159,84 @@ impl PgTables {
         Ok(crate::connection(&self.pool, what).await?)
     }
 
+    /// Claim `docs` inside `tx` in three round trips, whatever their
+    /// number: which are owned already, how many each kiosk claimed in the
+    /// last day, then one insert of those to claim. Decided in order as
+    /// [`Self::claim_one`] decides each (a document named twice is known
+    /// the second time; claims earlier in the batch count towards the
+    /// kiosk's limit). A document another instance claims between our
+    /// look and our insert is known.
+    async fn claim_batch(
+        tx: &deadpool_postgres::Transaction<'_>,
+        docs: &[NewDoc],
+        max_per_day: i64,
+        now_ms: i64,
+    ) -> Result<Vec<Claim>> {
+        use std::collections::{HashMap, HashSet};
+        let ids: Vec<&str> = docs.iter().map(|d| d.doc_id.as_str()).collect();
+        let kiosks: Vec<&str> = docs.iter().map(|d| d.kiosk_id.as_str()).collect();
+        let mut owned: HashSet<String> = tx
+            .query(
+                "SELECT doc_id FROM documents WHERE doc_id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .map_err(|e| pg("looking up documents", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut claimed: HashMap<String, i64> = tx
+            .query(
+                "SELECT owner_kiosk, count(*) FROM documents
+                 WHERE owner_kiosk = ANY($1) AND first_seen_ms >= $2 GROUP BY owner_kiosk",
+                &[&kiosks, &(now_ms - 86_400_000)],
+            )
+            .await
+            .map_err(|e| pg("counting kiosks' documents", e))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut claims = Vec::with_capacity(docs.len());
+        let (mut new_ids, mut halls, mut owners) = (Vec::new(), Vec::new(), Vec::new());
+        for d in docs {
+            let count = claimed.entry(d.kiosk_id.clone()).or_default();
+            claims.push(if owned.contains(&d.doc_id) {
+                Claim::Known
+            } else if *count >= max_per_day {
+                Claim::OverLimit
+            } else {
+                *count += 1;
+                owned.insert(d.doc_id.clone());
+                new_ids.push(d.doc_id.as_str());
+                halls.push(d.hall_id.as_str());
+                owners.push(d.kiosk_id.as_str());
+                Claim::Claimed
+            });
+        }
+        if new_ids.is_empty() {
+            return Ok(claims);
+        }
+        let inserted: HashSet<String> = tx
+            .query(
+                "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms)
+                 SELECT d, h, k, $4 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS t (d, h, k)
+                 ON CONFLICT (doc_id) DO NOTHING RETURNING doc_id",
+                &[&new_ids, &halls, &owners, &now_ms],
+            )
+            .await
+            .map_err(|e| pg("claiming documents", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for (claim, d) in claims.iter_mut().zip(docs) {
+            if *claim == Claim::Claimed && !inserted.contains(&d.doc_id) {
+                // Claimed by another instance a moment ago.
+                *claim = Claim::Known;
+            }
+        }
+        Ok(claims)
+    }
+
     /// Claim one document inside `tx` (or on a plain connection).
     async fn claim_one(
         c: &impl deadpool_postgres::GenericClient,
@@ -669,10 +747,7 @@ impl ServerTables for PgTables {
                 .transaction()
                 .await
                 .map_err(|e| pg("claiming documents", e))?;
-            let mut claims = Vec::with_capacity(docs.len());
-            for d in docs {
-                claims.push(Self::claim_one(&tx, d, max_per_day, now_ms).await?);
-            }
+            let claims = Self::claim_batch(&tx, docs, max_per_day, now_ms).await?;
             tx.commit().await.map_err(|e| pg("claiming documents", e))?;
             Ok::<_, EngineError>(claims)
         };

@@ -304,3 +304,59 @@ async fn the_server_tables_on_postgres_keep_the_tables_contract() -> anyhow::Res
     let store = PgStore::open(&pg.create_database("linli").await?).await?;
     linli_test_kit::tables::contract(&store.tables()).await
 }
+
+#[tokio::test]
+async fn two_instances_claiming_the_same_documents_claim_each_once() -> anyhow::Result<()> {
+    use linli_sync_engine::{
+        db::{Claim, Hall, NewDoc},
+        tables::ServerTables,
+    };
+    let pg = TestPostgres::start()?;
+    let url = pg.create_database("linli").await?;
+    let (a, b) = (PgStore::open(&url).await?, PgStore::open(&url).await?);
+    a.tables()
+        .insert_hall(
+            &Hall {
+                id: "xianfeng".into(),
+                name: "先锋社区".into(),
+                tz: "Asia/Shanghai".into(),
+                calendar_doc: "cal".into(),
+                directory_doc: "dir".into(),
+            },
+            0,
+        )
+        .await?;
+    // The same 200 documents, delivered through both instances at once,
+    // in batches of ten, by a different kiosk on each.
+    let claim = |store: PgStore, kiosk: &'static str| {
+        tokio::spawn(async move {
+            let tables = store.tables();
+            let mut mine = Vec::new();
+            for batch in 0..20 {
+                let docs: Vec<NewDoc> = (0..10)
+                    .map(|j| NewDoc {
+                        doc_id: format!("doc-{batch}-{j}"),
+                        hall_id: "xianfeng".into(),
+                        kiosk_id: kiosk.into(),
+                    })
+                    .collect();
+                for (d, c) in docs.iter().zip(tables.claim_docs(&docs, 1_000, 1).await) {
+                    if c? == Claim::Claimed {
+                        mine.push(d.doc_id.clone());
+                    }
+                }
+            }
+            anyhow::Ok(mine)
+        })
+    };
+    let (from_a, from_b) = (claim(a.clone(), "xianfeng-k1"), claim(b, "xianfeng-k2"));
+    let (mut from_a, from_b) = (from_a.await??, from_b.await??);
+    let claimed = from_a.len() + from_b.len();
+    assert_eq!(claimed, 200, "each document claimed exactly once");
+    from_a.extend(from_b);
+    from_a.sort();
+    from_a.dedup();
+    assert_eq!(from_a.len(), 200, "never by both");
+    assert_eq!(a.tables().kiosk_documents().await?.len(), 200);
+    Ok(())
+}

@@ -216,6 +216,28 @@ async fn documents(t: &dyn ServerTables) -> anyhow::Result<()> {
         matches!(later.as_slice(), [Ok(Claim::Claimed)]),
         "{later:?}"
     );
-    ensure!(t.kiosk_documents().await? == ["d1", "d2", "d3", "d4"]);
+    // A document delivered twice in one batch is claimed once.
+    let twice = t
+        .claim_docs(
+            &[
+                new_doc("d5", "xianfeng", "xianfeng-k1"),
+                new_doc("d5", "xianfeng", "xianfeng-k3"),
+            ],
+            24,
+            3_000,
+        )
+        .await;
+    ensure!(
+        matches!(twice.as_slice(), [Ok(Claim::Claimed), Ok(Claim::Known)]),
+        "{twice:?}"
+    );
+    ensure!(
+        t.doc_owner("d5")
+            .await?
+            .and_then(|o| o.owner_kiosk)
+            .as_deref()
+            == Some("xianfeng-k1")
+    );
+    ensure!(t.kiosk_documents().await? == ["d1", "d2", "d3", "d4", "d5"]);
     Ok(())
 }
