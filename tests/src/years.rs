@@ -2,7 +2,7 @@
 //! ledgers for H halls × K kiosks (two check-ins a day each), written
 //! straight into the server's store the way the server itself would have
 //! kept them (samod storage rows, document ownership, projection through
-//! the server's own `projection::store`), so that seeding 190,000
+//! the server's own `projection_tables::store`), so that seeding 190,000
 //! documents takes a minute rather than the hours real syncing would.
 //!
 //! Then, with a real `linli-node server` process on it: restart time (spawn
@@ -112,14 +112,14 @@ pub async fn seed(
             let assessment =
                 linli_sync_engine::projection::assess(&doc, &[], &c.hall_id, &c.kiosk_id)
                     .context("assessing a seeded ledger")?;
-            linli_sync_engine::projection::store(
-                &tx,
-                &doc_id.to_string(),
-                &c.hall_id,
-                &c.kiosk_id,
-                &assessment,
-                received,
-            )?;
+            let write = linli_sync_engine::projection_tables::DocumentWrite {
+                doc: doc_id.to_string(),
+                hall: c.hall_id.clone(),
+                kiosk: c.kiosk_id.clone(),
+                assessment,
+                tagged: Vec::new(),
+            };
+            linli_sync_engine::projection_tables::store(&tx, &write, received)?;
             if d == 0 {
                 todays = Some(doc_id);
             }

@@ -29,6 +29,9 @@
 //! - [`erasure_watch`]: the residents erased lately whose records may
 //!   still arrive.
 //! - [`projection`]: documents → SQL tables, incrementally; rebuild.
+//! - [`projection_tables`]: [`projection_tables::ProjectionTables`], what
+//!   the projection writes and the reads made of it, on SQLite or
+//!   PostgreSQL.
 //! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
 //! - [`replace`]: replacing kiosk documents by rebuilt ones.
 //! - [`erasure`]: erasing one resident on request.
@@ -51,6 +54,7 @@ pub mod intake;
 pub mod limits;
 pub mod projection;
 pub mod projection_schema;
+pub mod projection_tables;
 pub mod projector;
 pub mod provision;
 pub mod registry;

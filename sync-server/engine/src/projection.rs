@@ -23,13 +23,18 @@ use std::{collections::BTreeSet, str::FromStr, time::Duration};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use linli_core::{
     docs::{self, DocKind, Header, ledger, requests},
-    model::{CheckIn, Rating, Request, RequestReply, ShiftEvent},
+    model::{CheckIn, Rating, ShiftEvent},
 };
-use rusqlite::{OptionalExtension, params};
 use samod::DocumentId;
-use serde::Serialize;
 
-use crate::{Error, Result, clock::now_ms, server::ServerCore};
+use crate::{
+    Error, Result,
+    clock::now_ms,
+    projection_tables::{DocumentWrite, Standing},
+    server::ServerCore,
+};
+
+pub use crate::projection_tables::{Assessment, CLOCK_SKEW_MS, Projected, Row};
 
 /// How the daily roll-up (`checkin_days.activity_id`) keys walk-in visits:
 /// this prefix and the service's id.
@@ -40,55 +45,11 @@ pub fn walk_in_service(rollup_key: &str) -> Option<&str> {
     rollup_key.strip_prefix(WALK_IN_KEY_PREFIX)
 }
 
-/// A record kiosk clocks may be ahead of the server by before it is flagged.
-pub const CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
-
-#[derive(Debug)]
-enum Row {
-    CheckIn(String, CheckIn),
-    Rating(String, Rating),
-    Shift(String, ShiftEvent),
-    Request(String, Request, Option<RequestReply>),
-}
-
-impl Row {
-    fn kiosk_id(&self) -> &str {
-        match self {
-            Row::CheckIn(_, c) => &c.kiosk_id,
-            Row::Rating(_, r) => &r.kiosk_id,
-            Row::Shift(_, s) => &s.kiosk_id,
-            Row::Request(_, r, _) => &r.kiosk_id,
-        }
-    }
-    fn id(&self) -> &str {
-        match self {
-            Row::CheckIn(id, _)
-            | Row::Rating(id, _)
-            | Row::Shift(id, _)
-            | Row::Request(id, _, _) => id,
-        }
-    }
-}
-
 struct Extract {
     heads: Vec<ChangeHash>,
     header: Header,
     rows: Vec<Row>,
     bad: Vec<(String, String)>,
-}
-
-/// What projecting one document did.
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Projected {
-    /// Records written (new or changed).
-    pub records: usize,
-    /// Records quarantined.
-    pub quarantined: usize,
-    /// Pseudonyms of erased residents whose records just arrived late
-    /// (see `erasure_watch::ERASURE_WATCH_DAYS`): to be erased in turn. Never
-    /// serialized.
-    #[serde(skip)]
-    pub late_erasures: Vec<String>,
 }
 
 /// The rows of the records `keys` of record map `map`, each with what
@@ -209,54 +170,10 @@ fn extract(d: &Automerge, prev: &[ChangeHash]) -> std::result::Result<Option<Ext
     }))
 }
 
-fn heads_to_text(heads: &[ChangeHash]) -> String {
-    heads
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 fn heads_from_text(s: &str) -> Vec<ChangeHash> {
     s.split(',')
         .filter_map(|h| ChangeHash::from_str(h).ok())
         .collect()
-}
-
-/// What a document delivered by one kiosk puts into the tables: the rows
-/// that fit, and what is quarantined with the reason. Decided from the
-/// document alone, so it is tested (and fuzzed) without a server.
-#[derive(Debug)]
-pub struct Assessment {
-    rows: Vec<Row>,
-    /// Quarantined: the record (`map/key`, a record id, or empty for the
-    /// whole document) and why.
-    pub quarantine: Vec<(String, String)>,
-    /// The heads and header to remember; `None` when the header could not
-    /// be read (the document is looked at again on its next change).
-    state: Option<(Vec<ChangeHash>, Header)>,
-}
-
-impl Assessment {
-    /// Ids of the records that go into the tables.
-    pub fn record_ids(&self) -> impl Iterator<Item = &str> {
-        self.rows.iter().map(Row::id)
-    }
-
-    /// The distinct pseudonyms of residents those records name.
-    fn pseudonyms(&self) -> BTreeSet<String> {
-        self.rows
-            .iter()
-            .filter_map(|r| match r {
-                Row::CheckIn(_, c) => c.resident.as_ref(),
-                Row::Shift(_, s) => Some(&s.volunteer),
-                Row::Request(_, q, _) => q.resident.as_ref(),
-                Row::Rating(..) => None,
-            })
-            .filter(|r| !r.is_erased())
-            .map(|r| r.pseudonym.clone())
-            .collect()
-    }
 }
 
 /// Judge what changed in `d` since `prev`, for a document delivered by
@@ -322,70 +239,14 @@ pub fn assess(
     Some(out)
 }
 
-/// Write an assessment of document `doc` (delivered by `owner_kiosk` of
-/// `owner_hall`) inside `tx`.
-pub fn store(
-    tx: &rusqlite::Transaction<'_>,
-    doc: &str,
-    owner_hall: &str,
-    owner_kiosk: &str,
-    a: &Assessment,
-    received: i64,
-) -> Result<Projected> {
-    let mut out = Projected::default();
-    let mut quarantine = a.quarantine.clone();
-    if a.state.is_some() {
-        for row in &a.rows {
-            if let Row::Request(id, _, Some(reply)) = row
-                && !answer_was_given(tx, id, reply)?
-            {
-                quarantine.push((format!("{}/{id}", requests::REQUESTS), FORGED_ANSWER.into()));
-            }
-        }
-    }
-    for (key, reason) in &quarantine {
-        let record = match key.rsplit_once('/') {
-            Some((_, id)) if linli_core::ids::RecordId::parse(id).is_err() => "(not a record id)",
-            _ => key.as_str(),
-        };
-        tracing::warn!(doc = %doc, record, kiosk = %owner_kiosk, reason, "quarantined");
-        tx.execute(
-            "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (doc_id, record_key) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
-            params![doc, key, owner_hall, owner_kiosk, reason, received],
-        )
-        .map_err(|e| Error::db("quarantining", e))?;
-        out.quarantined += 1;
-    }
-    let Some((heads, header)) = &a.state else {
-        return Ok(out);
-    };
-    let period = header.period.clone().unwrap_or_default();
-    for row in &a.rows {
-        write_row(tx, row, doc, owner_hall, owner_kiosk, &period, received)?;
-        out.records += 1;
-    }
-    tx.execute(
-        "INSERT INTO projection_state (doc_id, kind, period, heads, projected_ms) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, period = excluded.period,
-             heads = excluded.heads, projected_ms = excluded.projected_ms",
-        params![doc, header.kind.name(), header.period, heads_to_text(heads), received],
-    )
-    .map_err(|e| Error::db("saving projection state", e))?;
-    Ok(out)
-}
-
 /// Project one document now.
 pub async fn project_document(core: &ServerCore, doc: &DocumentId) -> Result<Projected> {
-    let Some(pending) = prepare(core, doc).await? else {
-        return Ok(Projected::default());
-    };
-    let mut written = commit(core, vec![pending]).await?;
+    let mut written = project_batch(core, std::slice::from_ref(doc)).await?;
     written.pop().map_or(Ok(Projected::default()), |(_, r)| r)
 }
 
 /// Project a batch of documents together: every document's standing read
-/// in one trip to the database, their changes judged, and what changed
+/// in one trip to the store, their changes judged, and what changed
 /// written in one transaction. Each document gets its own answer; an
 /// `Err` for the whole batch means nothing of it was written (its
 /// documents are projected again on their next change or a rebuild).
@@ -394,13 +255,10 @@ pub async fn project_batch(
     docs: &[DocumentId],
 ) -> Result<Vec<(String, Result<Projected>)>> {
     let ids: Vec<String> = docs.iter().map(ToString::to_string).collect();
-    let standings = core
-        .db
-        .run(move |c| Ok(ids.iter().map(|d| read_standing(c, d)).collect::<Vec<_>>()))
-        .await?;
+    let standings = core.projection.standings(&ids).await?;
     let mut pending = Vec::new();
     for (doc, standing) in docs.iter().zip(standings) {
-        match async { prepare_from(core, doc, standing?).await }.await {
+        match prepare(core, doc, standing).await {
             Ok(Some(p)) => pending.push(p),
             Ok(None) => {}
             Err(e) => {
@@ -408,55 +266,28 @@ pub async fn project_batch(
             }
         }
     }
-    commit(core, pending).await
-}
-
-/// One document's changes, judged and waiting to be written.
-struct Pending {
-    doc: String,
-    hall: String,
-    kiosk: String,
-    assessment: Assessment,
-    /// The residents its records name, with their erasure-watch tags.
-    tagged: Vec<(String, String)>,
+    core.projection.write(pending, now_ms()).await
 }
 
 /// Read and judge what changed in `doc` since it was last projected;
 /// `None` when there is nothing to write (an unknown document, one the
 /// server writes itself, one that is not there or still empty).
-async fn prepare(core: &ServerCore, doc: &DocumentId) -> Result<Option<Pending>> {
-    let d = doc.to_string();
-    let standing = core.db.run(move |c| read_standing(c, &d)).await?;
-    prepare_from(core, doc, standing).await
-}
-
-/// Where a document stands before it is projected: who owns it, and the
-/// heads it was last projected at.
-type Standing = (Option<crate::db::DocOwner>, Option<String>);
-
-fn read_standing(c: &rusqlite::Connection, doc: &str) -> Result<Standing> {
-    let owner = crate::db::doc_owner(c, doc)?;
-    let prev: Option<String> = c
-        .prepare_cached("SELECT heads FROM projection_state WHERE doc_id = ?1")
-        .and_then(|mut st| st.query_row([doc], |r| r.get(0)).optional())
-        .map_err(|e| Error::db("reading projection state", e))?;
-    Ok((owner, prev))
-}
-
-/// [`prepare`] once its standing is read.
-async fn prepare_from(
+async fn prepare(
     core: &ServerCore,
     doc: &DocumentId,
-    (owner, prev): Standing,
-) -> Result<Option<Pending>> {
-    let Some(owner) = owner else {
+    standing: Standing,
+) -> Result<Option<DocumentWrite>> {
+    let Some(owner) = standing.owner else {
         return Ok(None);
     };
     let Some(owner_kiosk) = owner.owner_kiosk.clone() else {
         // Hall calendar and directory: written by the server, nothing to project.
         return Ok(None);
     };
-    let prev = prev.map(|p| heads_from_text(&p)).unwrap_or_default();
+    let prev = standing
+        .projected_heads
+        .map(|p| heads_from_text(&p))
+        .unwrap_or_default();
     let found = core.repos.find_in(&owner.hall_id, doc.clone());
     let Some(handle) = tokio::time::timeout(Duration::from_secs(10), found)
         .await
@@ -471,217 +302,27 @@ async fn prepare_from(
     let Some(assessment) = assessment else {
         return Ok(None);
     };
-    // Tags for the erasure watch (cheap: a keyed hash per resident named
-    // by the records that changed).
-    let tagged = assessment
+    Ok(Some(DocumentWrite {
+        doc: doc.to_string(),
+        hall: owner.hall_id,
+        kiosk: owner_kiosk,
+        tagged: tag_residents(core, &assessment),
+        assessment,
+    }))
+}
+
+/// The residents `assessment`'s records name, each with its erasure-watch
+/// tag (cheap: a keyed hash per resident named by the records that
+/// changed).
+pub fn tag_residents(core: &ServerCore, assessment: &Assessment) -> Vec<(String, String)> {
+    assessment
         .pseudonyms()
         .into_iter()
         .map(|p| {
             let tag = core.residents.watch_tag(&p);
             (p, tag)
         })
-        .collect();
-    Ok(Some(Pending {
-        doc: doc.to_string(),
-        hall: owner.hall_id,
-        kiosk: owner_kiosk,
-        assessment,
-        tagged,
-    }))
-}
-
-/// Write `pending` in one transaction: one commit (and on a durable
-/// server one fsync) for a whole batch, which under connected load holds a
-/// change from each of many kiosks. When that transaction fails, each
-/// document is written again in its own, so one that cannot be written
-/// (an absurd record, a full disk) holds up none other. One result per
-/// document, by id; `Err` only when the database worker itself failed.
-async fn commit(
-    core: &ServerCore,
-    pending: Vec<Pending>,
-) -> Result<Vec<(String, Result<Projected>)>> {
-    if pending.is_empty() {
-        return Ok(Vec::new());
-    }
-    core.db
-        .run(move |c| Ok(write_batch(c, &pending, now_ms())))
-        .await
-}
-
-/// [`commit`]'s work on the database: all in one transaction, or when
-/// that fails each in its own.
-fn write_batch(
-    c: &mut rusqlite::Connection,
-    pending: &[Pending],
-    received: i64,
-) -> Vec<(String, Result<Projected>)> {
-    let ids = pending.iter().map(|p| p.doc.clone());
-    match write_together(c, pending, received) {
-        Ok(written) => ids.zip(written.into_iter().map(Ok)).collect(),
-        Err(e) if pending.len() == 1 => ids.zip([Err(e)]).collect(),
-        Err(_) => pending
-            .iter()
-            .map(|p| {
-                let one = write_together(c, std::slice::from_ref(p), received)
-                    .map(|mut w| w.pop().unwrap_or_default());
-                (p.doc.clone(), one)
-            })
-            .collect(),
-    }
-}
-
-/// Write every one of `pending` in one transaction, or none.
-fn write_together(
-    c: &mut rusqlite::Connection,
-    pending: &[Pending],
-    received: i64,
-) -> Result<Vec<Projected>> {
-    let tx = c
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| Error::db("projecting", e))?;
-    let mut written = Vec::with_capacity(pending.len());
-    for p in pending {
-        let mut out = store(&tx, &p.doc, &p.hall, &p.kiosk, &p.assessment, received)?;
-        if out.records > 0 && crate::erasure_watch::watching(&tx)? {
-            out.late_erasures = crate::erasure_watch::late_arrivals(&tx, &p.tagged)?;
-        }
-        written.push(out);
-    }
-    tx.commit().map_err(|e| Error::db("projecting", e))?;
-    Ok(written)
-}
-
-/// Why an answer found in a kiosk's request book is not taken.
-const FORGED_ANSWER: &str =
-    "the kiosk wrote a status or reply, which only the server writes; ignored";
-
-/// True when the server itself gave `reply` to request `id`.
-fn answer_was_given(
-    tx: &rusqlite::Transaction<'_>,
-    id: &str,
-    reply: &RequestReply,
-) -> Result<bool> {
-    tx.prepare_cached(
-        "SELECT 1 FROM request_answers WHERE record_id = ?1 AND updated_ms = ?2 AND status = ?3 AND reply IS ?4",
-    )
-    .and_then(|mut st| {
-        st.exists(params![id, reply.updated_at_ms, reply.status.code(), reply.reply])
-    })
-    .map_err(|e| Error::db("checking a request's answer", e))
-}
-
-/// Record an answer the server gives (before it goes into the document).
-pub fn record_answer(c: &rusqlite::Connection, id: &str, reply: &RequestReply) -> Result<()> {
-    c.execute(
-        "INSERT INTO request_answers (record_id, status, reply, updated_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (record_id, updated_ms) DO UPDATE SET status = excluded.status, reply = excluded.reply",
-        params![id, reply.status.code(), reply.reply, reply.updated_at_ms],
-    )
-    .map(|_| ())
-    .map_err(|e| Error::db("recording an answer", e))
-}
-
-fn write_row(
-    tx: &rusqlite::Transaction<'_>,
-    row: &Row,
-    doc: &str,
-    hall: &str,
-    kiosk: &str,
-    period: &str,
-    received: i64,
-) -> Result<()> {
-    let r = match row {
-        Row::CheckIn(id, c) => tx.prepare_cached("INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
-                 headcount, companions, kiosk_at_ms, received_ms, clock_skew, service)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id, service = excluded.service,
-                 headcount = excluded.headcount, companions = excluded.companions, sealed = excluded.sealed")
-            .and_then(|mut st| st.execute(params![
-                id,
-                doc,
-                hall,
-                kiosk,
-                period,
-                c.activity_id,
-                c.resident.as_ref().map(|r| &r.pseudonym),
-                c.resident.as_ref().map(|r| &r.sealed),
-                c.headcount,
-                c.companions,
-                c.at_ms,
-                received,
-                c.at_ms.saturating_sub(received) > CLOCK_SKEW_MS,
-                c.service
-            ])),
-        Row::Rating(id, r) => tx.prepare_cached("INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, reason, kiosk_at_ms, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason")
-            .and_then(|mut st| st.execute(params![id, doc, hall, kiosk, period, r.activity_id, r.score, r.reason, r.at_ms, received])),
-        Row::Shift(id, s) => tx.prepare_cached("INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, sealed,
-                 activity_id, kiosk_at_ms, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (record_id) DO NOTHING")
-            .and_then(|mut st| st.execute(params![
-                id,
-                doc,
-                hall,
-                kiosk,
-                period,
-                s.shift_id,
-                s.action,
-                s.volunteer.pseudonym,
-                s.volunteer.sealed,
-                s.activity_id,
-                s.at_ms,
-                received
-            ])),
-        Row::Request(id, r, _from_the_kiosks_book) => {
-            let reference = linli_core::ids::RecordId::parse(id)
-                .map(|i| i.short_reference())
-                .unwrap_or_default();
-            let reply: Option<RequestReply> = tx
-                .prepare_cached(
-                    "SELECT status, reply, updated_ms FROM request_answers WHERE record_id = ?1
-                     ORDER BY updated_ms DESC LIMIT 1",
-                )
-                .and_then(|mut st| {
-                    st.query_row([id], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, i64>(2)?))
-                    })
-                    .optional()
-                })
-                .map_err(|e| Error::db("reading a request's answer", e))?
-                .and_then(|(status, reply, updated_at_ms)| {
-                    linli_core::model::RequestStatus::from_code(&status)
-                        .ok()
-                        .map(|status| RequestReply { status, reply, updated_at_ms })
-                });
-            tx.prepare_cached("INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
-                     sealed, callback_consent, status, reply, updated_ms, kiosk_at_ms, received_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                 ON CONFLICT (record_id) DO UPDATE SET status = excluded.status, reply = excluded.reply,
-                     updated_ms = excluded.updated_ms")
-            .and_then(|mut st| st.execute(params![
-                    id,
-                    doc,
-                    hall,
-                    kiosk,
-                    period,
-                    reference,
-                    r.category,
-                    r.text,
-                    r.resident.as_ref().map(|x| &x.pseudonym),
-                    r.resident.as_ref().map(|x| &x.sealed),
-                    r.callback_consent,
-                    reply.as_ref().map_or("received", |x| x.status.code()),
-                    reply.as_ref().and_then(|x| x.reply.as_ref()),
-                    reply.as_ref().map(|x| x.updated_at_ms),
-                    r.at_ms,
-                    received
-                ]))
-        }
-    };
-    r.map(|_| ())
-        .map_err(|e| Error::db("writing a projected record", e))
+        .collect()
 }
 
 /// Re-create every projection table from the documents. `progress` is
@@ -690,16 +331,7 @@ pub async fn rebuild(
     core: &ServerCore,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Projected> {
-    core.db
-        .run(|c| {
-            c.execute_batch(
-                "BEGIN; DELETE FROM checkins; DELETE FROM ratings; DELETE FROM shift_events; DELETE FROM requests;
-                 DELETE FROM quarantine; DELETE FROM projection_state;
-                 DELETE FROM checkin_days; DELETE FROM rating_days; DELETE FROM hall_residents; COMMIT;",
-            )
-            .map_err(|e| Error::db("clearing the projection", e))
-        })
-        .await?;
+    core.projection.clear().await?;
     let docs = core.tables.kiosk_documents().await?;
     let total = docs.len();
     let mut sum = Projected::default();
@@ -732,7 +364,7 @@ mod tests {
     }
 
     /// Pending projections of `n` one-check-in ledgers of kiosk `k1`.
-    fn pending_ledgers(n: usize) -> Vec<super::Pending> {
+    fn pending_ledgers(n: usize) -> Vec<crate::projection_tables::DocumentWrite> {
         (0..n)
             .map(|i| {
                 let mut d =
@@ -752,7 +384,7 @@ mod tests {
                     &checkin,
                 )
                 .expect("check-in");
-                super::Pending {
+                crate::projection_tables::DocumentWrite {
                     doc: format!("doc-{i}"),
                     hall: "h1".into(),
                     kiosk: "k1".into(),
@@ -778,7 +410,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = open(dir.path(), MIGRATIONS);
         db.with(|c| {
-            let written = super::write_batch(c, &pending_ledgers(3), 1);
+            let written = crate::projection_tables::write_batch(c, &pending_ledgers(3), 1);
             assert!(
                 written
                     .iter()
@@ -794,7 +426,7 @@ mod tests {
                  WHEN NEW.doc_id = 'doc-1' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
             )
             .expect("trigger");
-            let written = super::write_batch(c, &pending_ledgers(3), 1);
+            let written = crate::projection_tables::write_batch(c, &pending_ledgers(3), 1);
             let failed: Vec<&str> = written
                 .iter()
                 .filter(|(_, r)| r.is_err())

@@ -285,29 +285,13 @@ pub async fn reply_request(
     reply: RequestReply,
 ) -> Result<()> {
     reply.validate()?;
-    let (h, r) = (hall_id.to_string(), record_id.to_string());
-    let doc_id: Option<String> = core
-        .db
-        .run(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(
-                "SELECT doc_id FROM requests WHERE hall_id = ?1 AND record_id = ?2",
-                [&h, &r],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| Error::db("finding a request", e))
-        })
-        .await?;
+    let doc_id = core.projection.request_doc(hall_id, record_id).await?;
     let doc_id =
         doc_id.ok_or_else(|| Error::NotFound(format!("request {record_id} in hall {hall_id}")))?;
     let handle = hall_doc(core, hall_id, &doc_id).await?;
     // The server's own record first: the projection takes the status from
     // it, and knows by it that the answer in the book is the server's.
-    let (r, answer) = (record_id.to_string(), reply.clone());
-    core.db
-        .run(move |c| crate::projection::record_answer(c, &r, &answer))
-        .await?;
+    core.projection.record_answer(record_id, &reply).await?;
     let (key, hall) = (record_id.to_string(), hall_id.to_string());
     handle
         .with_document_async(move |d| {

@@ -22,6 +22,7 @@ use crate::{
     Error, Result,
     db::{DB_FILE, Db},
     projection_schema,
+    projection_tables::ProjectionTables,
     registry::Registry,
     repos::HallRepos,
     tables::ServerTables,
@@ -33,6 +34,8 @@ pub struct ServerCore {
     pub db: Db,
     /// The server's own tables, through their interface.
     pub tables: Arc<dyn ServerTables>,
+    /// The projection's tables, through their interface.
+    pub projection: Arc<dyn ProjectionTables>,
     /// The document repositories, one per hall in use.
     pub repos: HallRepos,
     /// Its storage (for sizes and listings).
@@ -179,6 +182,7 @@ impl ServerCore {
         Ok((
             Arc::new(ServerCore {
                 tables,
+                projection: Arc::new(db.clone()),
                 db,
                 repos,
                 storage,

@@ -10,7 +10,8 @@
 //! ([`migrate`]), samod's document storage ([`documents`]), the hall
 //! leases that decide which instance serves a hall ([`leases`]), and the
 //! server's own tables behind the engine's `ServerTables` interface
-//! ([`tables`]). The projection and its queries follow.
+//! ([`tables`]), and the projection's behind `ProjectionTables`
+//! ([`projection`]). The console's remaining queries follow.
 //!
 //! Connections are plain TCP (`NoTls`): the database is expected on the
 //! office's own network or loopback.
@@ -22,11 +23,14 @@
 //! - [`documents`]: [`documents::PgDocuments`], samod's storage.
 //! - [`leases`]: [`leases::HallLeases`], one holder per hall.
 //! - [`tables`]: [`tables::PgTables`], the server's own tables.
+//! - [`projection`]: [`projection::PgProjection`], the projection's
+//!   tables, their roll-ups kept by triggers.
 
 pub mod documents;
 pub mod error;
 pub mod leases;
 pub mod migrate;
+pub mod projection;
 pub mod tables;
 
 pub use error::{Error, Result};
@@ -72,6 +76,7 @@ impl PgStore {
         migrate::migrate(&pool, "documents", documents::MIGRATIONS).await?;
         migrate::migrate(&pool, "leases", leases::MIGRATIONS).await?;
         migrate::migrate(&pool, "server", tables::MIGRATIONS).await?;
+        migrate::migrate(&pool, "projection", projection::MIGRATIONS).await?;
         Ok(Self { pool })
     }
 
@@ -84,6 +89,11 @@ impl PgStore {
     /// document ownership).
     pub fn tables(&self) -> tables::PgTables {
         tables::PgTables::new(self.pool.clone())
+    }
+
+    /// The projection's tables (records, roll-ups, quarantine, answers).
+    pub fn projection(&self) -> projection::PgProjection {
+        projection::PgProjection::new(self.pool.clone())
     }
 
     /// The hall leases.

@@ -18,7 +18,8 @@ use tokio_postgres::{Row, error::SqlState};
 use crate::Error;
 
 /// The server's own tables (component `server`).
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE halls (
         id TEXT PRIMARY KEY,
@@ -82,7 +83,46 @@ pub const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX documents_hall ON documents (hall_id);
     CREATE INDEX documents_owner_seen ON documents (owner_kiosk, first_seen_ms);
-"];
+",
+    "
+    -- Requests assigned to staff, and a hall's points catalogue.
+    CREATE TABLE request_assignments (
+        record_id TEXT PRIMARY KEY,
+        assignee TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE TABLE points_catalogue (
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        item TEXT NOT NULL,
+        points BIGINT NOT NULL,
+        PRIMARY KEY (hall_id, item)
+    );
+    -- Each erasure, for the operators' record: who, when, how much. Never
+    -- the number, never the pseudonym.
+    CREATE TABLE erasures (
+        id TEXT PRIMARY KEY,
+        by_user TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        records BIGINT NOT NULL,
+        documents BIGINT NOT NULL
+    );
+    -- The days an erased resident visited each hall, under the erasure's
+    -- random id and pointing at no record: distinct-resident counts stay.
+    CREATE TABLE erased_visits (
+        erasure_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        PRIMARY KEY (hall_id, date, erasure_id)
+    );
+    -- Residents erased lately, as tags only the residents' key computes:
+    -- their records that arrive late are erased as they arrive.
+    CREATE TABLE erasure_watch (
+        tag TEXT PRIMARY KEY,
+        erasure_id TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );
+",
+];
 
 /// The server's own tables over the store's pool.
 #[derive(Clone)]
@@ -104,7 +144,7 @@ impl From<Error> for EngineError {
 }
 
 /// A statement's error in the engine's terms.
-fn pg(context: &str, e: tokio_postgres::Error) -> EngineError {
+pub(crate) fn pg(context: &str, e: tokio_postgres::Error) -> EngineError {
     Error::pg(context, e).into()
 }
 

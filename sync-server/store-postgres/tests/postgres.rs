@@ -247,7 +247,8 @@ async fn instances_starting_together_migrate_once_and_a_newer_database_is_refuse
         [
             ("documents".to_string(), 1),
             ("leases".to_string(), 1),
-            ("server".to_string(), 1)
+            ("projection".to_string(), 1),
+            ("server".to_string(), 2)
         ]
     );
 
@@ -303,6 +304,101 @@ async fn the_server_tables_on_postgres_keep_the_tables_contract() -> anyhow::Res
     let pg = TestPostgres::start()?;
     let store = PgStore::open(&pg.create_database("linli").await?).await?;
     linli_test_kit::tables::contract(&store.tables()).await
+}
+
+#[tokio::test]
+async fn the_projection_on_postgres_keeps_the_projection_contract() -> anyhow::Result<()> {
+    let pg = TestPostgres::start()?;
+    let store = PgStore::open(&pg.create_database("linli").await?).await?;
+    linli_test_kit::projection::contract(&store.projection(), &store.tables()).await
+}
+
+/// One-check-in ledgers of kiosk `k1` of hall `h1`, judged, as `doc-{i}`.
+fn ledgers(n: usize) -> anyhow::Result<Vec<linli_sync_engine::projection_tables::DocumentWrite>> {
+    (0..n)
+        .map(|i| {
+            let mut d = linli_core::docs::ledger::new_ledger("h1", "k1", "2026-12-04")?;
+            let checkin = linli_core::model::CheckIn {
+                activity_id: "act-1".into(),
+                service: None,
+                resident: None,
+                headcount: 1,
+                companions: 0,
+                kiosk_id: "k1".into(),
+                at_ms: 1_796_356_800_000,
+            };
+            linli_core::docs::ledger::add_checkin(
+                &mut d,
+                &format!("0193a000-0000-7000-8000-{i:012}"),
+                &checkin,
+            )?;
+            Ok(linli_sync_engine::projection_tables::DocumentWrite {
+                doc: format!("doc-{i}"),
+                hall: "h1".into(),
+                kiosk: "k1".into(),
+                assessment: linli_sync_engine::projection::assess(&d, &[], "h1", "k1")
+                    .ok_or_else(|| anyhow::anyhow!("empty"))?,
+                tagged: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_document_postgres_refuses_holds_up_none_other_in_its_batch() -> anyhow::Result<()> {
+    use linli_sync_engine::projection_tables::ProjectionTables;
+    let pg = TestPostgres::start()?;
+    let store = PgStore::open(&pg.create_database("linli").await?).await?;
+    let projection = store.projection();
+    let written = projection.write(ledgers(3)?, 1).await?;
+    assert!(
+        written
+            .iter()
+            .all(|(_, r)| matches!(r, Ok(p) if p.records == 1))
+    );
+
+    // A write the database refuses for one document only (here a trigger;
+    // in the field a constraint, a full disk).
+    let c = store.pool().get().await?;
+    c.batch_execute(
+        "TRUNCATE checkins, projection_state, checkin_days;
+         CREATE FUNCTION refuse_doc_1() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.doc_id = 'doc-1' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_doc_1 BEFORE INSERT ON checkins
+             FOR EACH ROW EXECUTE FUNCTION refuse_doc_1();",
+    )
+    .await?;
+    let written = projection.write(ledgers(3)?, 1).await?;
+    let failed: Vec<&str> = written
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(d, _)| d.as_str())
+        .collect();
+    assert_eq!(failed, ["doc-1"], "only the refused document failed");
+    let docs: Vec<String> = c
+        .query("SELECT doc_id FROM checkins ORDER BY doc_id", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(docs, ["doc-0", "doc-2"], "the others were written");
+    let states: i64 = c
+        .query_one("SELECT count(*) FROM projection_state", &[])
+        .await?
+        .get(0);
+    assert_eq!(
+        states, 2,
+        "the refused document is projected again on its next change"
+    );
+    let persons: i64 = c
+        .query_one(
+            "SELECT COALESCE(SUM(persons), 0)::bigint FROM checkin_days",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(persons, 2, "the roll-ups hold what was written, no more");
+    Ok(())
 }
 
 #[tokio::test]

@@ -256,7 +256,14 @@ fn project(doc: &Automerge, prev: &[ChangeHash], hall: &str, kiosk: &str) {
         if let Some(c) = t.borrow_mut().as_mut()
             && let Ok(tx) = c.transaction()
         {
-            let _ = projection::store(&tx, "fuzzed-doc", hall, kiosk, &assessment, now_ms());
+            let write = linli_sync_engine::projection_tables::DocumentWrite {
+                doc: "fuzzed-doc".into(),
+                hall: hall.into(),
+                kiosk: kiosk.into(),
+                assessment,
+                tagged: Vec::new(),
+            };
+            let _ = linli_sync_engine::projection_tables::store(&tx, &write, now_ms());
         }
     });
 }

@@ -25,6 +25,7 @@ pub mod fixture;
 pub mod harness;
 pub mod kiosk;
 pub mod postgres;
+pub mod projection;
 pub mod server;
 pub mod tables;
 

@@ -252,15 +252,17 @@ async fn list_checkins(
     if limit > 100_000 {
         return Err(Error::BadRequest("limit may be at most 100000".into()));
     }
-    let (h, f, t) = (hall.clone(), from.clone(), to.clone());
-    let (counts, checkins) = state
+    let (counts, stored) = state
         .core
-        .db
-        .run({
-            let core = state.core.clone();
-            move |c| queries::checkins(c, &core.residents, &h, f.as_deref(), t.as_deref(), limit)
-        })
+        .projection
+        .checkins(
+            &hall,
+            from.as_deref().unwrap_or("0000-00-00"),
+            to.as_deref().unwrap_or("9999-99-99"),
+            limit,
+        )
         .await?;
+    let checkins = queries::checkin_rows(&state.core.residents, stored);
     Ok(Json(CheckinList {
         hall,
         from,
@@ -322,15 +324,12 @@ async fn list_requests(
     if let Some(s) = &q.status {
         RequestStatus::from_code(s)?;
     }
-    let rows = state
+    let stored = state
         .core
-        .db
-        .run({
-            let core = state.core.clone();
-            move |c| queries::requests(c, &core.residents, &hall, q.status.as_deref())
-        })
+        .projection
+        .requests(&hall, q.status.as_deref())
         .await?;
-    Ok(Json(rows))
+    Ok(Json(queries::request_rows(&state.core.residents, stored)))
 }
 
 /// Body of a reply.
@@ -365,16 +364,10 @@ async fn list_quarantine(
     State(state): State<AppState>,
     admin: Admin,
     Path(hall): Path<String>,
-) -> Result<Json<Vec<queries::QuarantineRow>>> {
+) -> Result<Json<Vec<linli_sync_engine::projection_tables::QuarantineRow>>> {
     require_hall(&state, &hall).await?;
     admin.require_hall(&hall)?;
-    Ok(Json(
-        state
-            .core
-            .db
-            .run(move |c| queries::quarantine(c, &hall))
-            .await?,
-    ))
+    Ok(Json(state.core.projection.quarantine(&hall).await?))
 }
 
 #[derive(Deserialize)]

@@ -13,9 +13,9 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{Lang, PageError, Session, page, pages::CsrfForm};
-use crate::api::queries::{self, KioskDay};
 use crate::state::AppState;
 use linli_sync_engine::{Error, clock::now_ms, db, provision};
+use linli_sync_engine::{db::Hall, projection_tables::KioskDay};
 
 type PageResult = Result<Response, PageError>;
 
@@ -40,31 +40,35 @@ async fn kiosks_page(
 ) -> PageResult {
     let l = s.lang;
     let halls = s.halls.clone();
-    let rows: Vec<KioskRow> = state
+    let now = now_ms();
+    let all_halls: std::collections::HashMap<String, Hall> = state
         .core
-        .db
-        .call(move |db| {
-            let now = now_ms();
-            let mut out = Vec::new();
-            for kiosk in db
-                .kiosks()?
-                .into_iter()
-                .filter(|k| halls.contains(&k.hall_id))
-            {
-                let Some(hall) = db.hall(&kiosk.hall_id)? else {
-                    continue;
-                };
-                let since = hall.day_start_ms(hall.date_at(now));
-                let day = db.with(|c| queries::kiosk_day(c, &kiosk.id, since))?;
-                out.push(KioskRow {
-                    kiosk,
-                    tz: hall.time_zone(),
-                    day,
-                });
-            }
-            Ok(out)
-        })
-        .await?;
+        .tables
+        .halls()
+        .await?
+        .into_iter()
+        .map(|h| (h.id.clone(), h))
+        .collect();
+    let mut rows: Vec<KioskRow> = Vec::new();
+    for kiosk in state
+        .core
+        .tables
+        .kiosks()
+        .await?
+        .into_iter()
+        .filter(|k| halls.contains(&k.hall_id))
+    {
+        let Some(hall) = all_halls.get(&kiosk.hall_id) else {
+            continue;
+        };
+        let since = hall.day_start_ms(hall.date_at(now));
+        let day = state.core.projection.kiosk_day(&kiosk.id, since).await?;
+        rows.push(KioskRow {
+            kiosk,
+            tz: hall.time_zone(),
+            day,
+        });
+    }
     let connected = state.core.registry.connected_kiosks();
     let can_write = s.role != "viewer";
     Ok(page(

@@ -16,7 +16,6 @@ use axum::{
 };
 use linli_core::model::WALK_IN_KIND;
 use maud::{PreEscaped, html};
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::{PageError, Session, page};
@@ -127,132 +126,87 @@ pub async fn compute(
             ),
         );
     }
-    let (from, to) = (from.to_string(), to.to_string());
-    state
-        .core
-        .db
-        .run(move |c| {
-            let err = |e| Error::db("computing statistics", e);
-            let mut st = Stats::default();
-            let mut kinds: HashMap<String, i64> = HashMap::new();
-            let mut titles: HashMap<String, (i64, i64)> = HashMap::new();
-            let mut services: HashMap<String, i64> = HashMap::new();
-            for h in &halls {
-                let (from_ms, to_ms) = windows.get(h).copied().unwrap_or_default();
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT strftime('%Y-W%W', date), SUM(persons) FROM checkin_days
-                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 HAVING SUM(persons) > 0 ORDER BY 1",
-                    )
-                    .map_err(err)?;
-                let rows = stmt
-                    .query_map(params![h, from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                    .map_err(err)?;
-                for row in rows {
-                    let (w, n) = row.map_err(err)?;
-                    st.by_week.push((h.clone(), w, n));
-                }
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT activity_id, SUM(persons) FROM checkin_days
-                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 HAVING SUM(persons) > 0",
-                    )
-                    .map_err(err)?;
-                let rows = stmt
-                    .query_map(params![h, from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                    .map_err(err)?;
-                for row in rows {
-                    let (a, n) = row.map_err(err)?;
-                    if let Some(service) = projection::walk_in_service(&a) {
-                        *kinds.entry(WALK_IN_KIND.to_string()).or_default() += n;
-                        let name = service_names
-                            .get(&(h.clone(), service.to_string()))
-                            .cloned()
-                            .unwrap_or_else(|| service.to_string());
-                        *services.entry(name).or_default() += n;
-                        continue;
-                    }
-                    let kind = info.get(&a).map_or_else(|| "other".to_string(), |(k, _)| k.clone());
-                    *kinds.entry(kind).or_default() += n;
-                }
-                let (v, r): (i64, i64) = c
-                    .query_row(
-                        "SELECT
-                           (SELECT COALESCE(SUM(named), 0) FROM checkin_days
-                             WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3),
-                           (SELECT count(*) FROM hall_residents r WHERE r.hall_id = ?1
-                             AND r.phone_hash <> 'erased' AND EXISTS (
-                             SELECT 1 FROM checkins c WHERE c.hall_id = r.hall_id
-                               AND c.phone_hash = r.phone_hash AND c.date BETWEEN ?2 AND ?3))
-                           + (SELECT count(DISTINCT erasure_id) FROM erased_visits
-                             WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3)",
-                        params![h, from, to],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(err)?;
-                st.visits += v;
-                st.residents += r;
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT activity_id, SUM(ratings), SUM(score_sum) FROM rating_days
-                         WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 GROUP BY 1 HAVING SUM(ratings) > 0",
-                    )
-                    .map_err(err)?;
-                let rows = stmt
-                    .query_map(params![h, from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
-                    .map_err(err)?;
-                for row in rows {
-                    let (a, n, sum) = row.map_err(err)?;
-                    let title = info.get(&a).map_or_else(|| a.clone(), |(_, t)| t.clone());
-                    let e = titles.entry(title).or_default();
-                    e.0 += n;
-                    e.1 += sum;
-                }
-                let (rec, res): (i64, i64) = c
-                    .query_row(
-                        "SELECT count(*), COALESCE(SUM(status = 'resolved'), 0) FROM requests
-                         WHERE hall_id = ?1 AND kiosk_at_ms >= ?2 AND kiosk_at_ms < ?3",
-                        params![h, from_ms, to_ms],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(err)?;
-                st.received += rec;
-                st.resolved += res;
+    let mut st = Stats::default();
+    let mut kinds: HashMap<String, i64> = HashMap::new();
+    let mut titles: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut services: HashMap<String, i64> = HashMap::new();
+    let mut days: Vec<f64> = Vec::new();
+    for h in &halls {
+        let window = windows.get(h).copied().unwrap_or_default();
+        let figures = state
+            .core
+            .projection
+            .hall_figures(h, from, to, window)
+            .await?;
+        // ISO-like weeks as the console has always labelled them: Monday
+        // first, the days before the year's first Monday in week 00.
+        let mut weeks: std::collections::BTreeMap<String, i64> = Default::default();
+        for (date, key, n) in &figures.checkin_days {
+            if let Some(d) = linli_core::model::parse_day(date) {
+                *weeks.entry(d.format("%Y-W%W").to_string()).or_default() += n;
             }
-            let mut days: Vec<f64> = Vec::new();
-            for h in &halls {
-                let (from_ms, to_ms) = windows.get(h).copied().unwrap_or_default();
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT updated_ms - kiosk_at_ms FROM requests WHERE hall_id = ?1 AND status = 'resolved'
-                         AND updated_ms IS NOT NULL AND kiosk_at_ms >= ?2 AND kiosk_at_ms < ?3",
-                    )
-                    .map_err(err)?;
-                let rows = stmt.query_map(params![h, from_ms, to_ms], |r| r.get::<_, i64>(0)).map_err(err)?;
-                for row in rows {
-                    days.push(row.map_err(err)?.max(0) as f64 / 86_400_000.0);
-                }
+            if let Some(service) = projection::walk_in_service(key) {
+                *kinds.entry(WALK_IN_KIND.to_string()).or_default() += n;
+                let name = service_names
+                    .get(&(h.clone(), service.to_string()))
+                    .cloned()
+                    .unwrap_or_else(|| service.to_string());
+                *services.entry(name).or_default() += n;
+                continue;
             }
-            days.sort_by(f64::total_cmp);
-            st.median_days = (!days.is_empty()).then(|| {
-                let m = days.len() / 2;
-                if days.len() % 2 == 1 { days[m] } else { (days[m - 1] + days[m]) / 2.0 }
-            });
-            let mut by_kind: Vec<_> = kinds.into_iter().collect();
-            by_kind.sort();
-            st.by_kind = by_kind;
-            let mut by_service: Vec<_> = services.into_iter().collect();
-            by_service.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            st.by_service = by_service;
-            let mut sat: Vec<_> = titles
+            let kind = info
+                .get(key)
+                .map_or_else(|| "other".to_string(), |(k, _)| k.clone());
+            *kinds.entry(kind).or_default() += n;
+        }
+        st.by_week.extend(
+            weeks
                 .into_iter()
-                .map(|(t, (n, sum))| (t, n, if n > 0 { sum as f64 / n as f64 } else { 0.0 }))
-                .collect();
-            sat.sort_by(|a, b| a.0.cmp(&b.0));
-            st.satisfaction = sat;
-            Ok(st)
-        })
-        .await
+                .filter(|(_, n)| *n > 0)
+                .map(|(w, n)| (h.clone(), w, n)),
+        );
+        st.visits += figures.named_visits;
+        st.residents += figures.residents;
+        for (activity, n, sum) in figures.ratings {
+            let title = info
+                .get(&activity)
+                .map_or_else(|| activity.clone(), |(_, t)| t.clone());
+            let e = titles.entry(title).or_default();
+            e.0 += n;
+            e.1 += sum;
+        }
+        st.received += figures.requests_received;
+        st.resolved += figures.requests_resolved;
+        days.extend(
+            figures
+                .resolution_ms
+                .iter()
+                .map(|ms| (*ms).max(0) as f64 / 86_400_000.0),
+        );
+    }
+    kinds.retain(|_, n| *n > 0);
+    days.sort_by(f64::total_cmp);
+    st.median_days = (!days.is_empty()).then(|| {
+        let m = days.len() / 2;
+        if days.len() % 2 == 1 {
+            days[m]
+        } else {
+            (days[m - 1] + days[m]) / 2.0
+        }
+    });
+    let mut by_kind: Vec<_> = kinds.into_iter().collect();
+    by_kind.sort();
+    st.by_kind = by_kind;
+    let mut by_service: Vec<_> = services.into_iter().filter(|(_, n)| *n > 0).collect();
+    by_service.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    st.by_service = by_service;
+    let mut sat: Vec<_> = titles
+        .into_iter()
+        .map(|(t, (n, sum))| (t, n, if n > 0 { sum as f64 / n as f64 } else { 0.0 }))
+        .collect();
+    sat.sort_by(|a, b| a.0.cmp(&b.0));
+    st.satisfaction = sat;
+    Ok(st)
 }
 
 /// JSON for a `<script type="application/json">` data block: `<` escaped
