@@ -226,6 +226,39 @@ pub struct DocOwner {
     pub retired: bool,
 }
 
+/// Which audit entries to list: by whom and what if given, within
+/// `[from_ms, to_ms)`.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Only this admin's.
+    pub user: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// From, ms.
+    pub from_ms: i64,
+    /// Until (exclusive), ms.
+    pub to_ms: i64,
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// Its number (newer entries have larger ones).
+    pub id: i64,
+    /// When, ms.
+    pub at_ms: i64,
+    /// Who.
+    pub user: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// Before, if it says.
+    pub before: Option<String>,
+    /// After, if it says.
+    pub after: Option<String>,
+}
+
 /// A live console session as stored: whose it is, their role, and the
 /// session's CSRF token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -855,6 +888,68 @@ impl Db {
             )
             .map(|_| ())
             .map_err(|e| Error::db("writing the audit log", e))
+        })
+    }
+
+    /// A page of the audit log, newest first (see `ServerTables::audit_page`).
+    pub fn audit_page(
+        &self,
+        f: &AuditFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id, at_ms, user, action, target, before, after FROM audit_log
+                 WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR action = ?2)
+                   AND at_ms >= ?3 AND at_ms < ?4 AND (?5 IS NULL OR id < ?5)
+                 ORDER BY id DESC LIMIT ?6",
+            )
+            .and_then(|mut st| {
+                st.query_map(
+                    params![f.user, f.action, f.from_ms, f.to_ms, before_id, limit],
+                    |r| {
+                        Ok(AuditEntry {
+                            id: r.get(0)?,
+                            at_ms: r.get(1)?,
+                            user: r.get(2)?,
+                            action: r.get(3)?,
+                            target: r.get(4)?,
+                            before: r.get(5)?,
+                            after: r.get(6)?,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| Error::db("reading the audit log", e))
+        })
+    }
+
+    /// A hall's points catalogue, cheapest first.
+    pub fn points_catalogue(&self, hall_id: &str) -> Result<Vec<(String, i64)>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT item, points FROM points_catalogue WHERE hall_id = ?1 ORDER BY points, item",
+            )
+            .and_then(|mut st| {
+                st.query_map([hall_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| Error::db("reading the catalogue", e))
+        })
+    }
+
+    /// Add or change an item of a hall's catalogue.
+    pub fn set_catalogue_item(&self, hall_id: &str, item: &str, points: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO points_catalogue (hall_id, item, points) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (hall_id, item) DO UPDATE SET points = excluded.points",
+                params![hall_id, item, points],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("saving the catalogue", e))
         })
     }
 

@@ -262,6 +262,10 @@ pub struct CheckinCounts {
 pub struct StoredRequest {
     /// Record id.
     pub id: String,
+    /// Its hall.
+    pub hall_id: String,
+    /// The staff member it is assigned to, if any.
+    pub assignee: Option<String>,
     /// Reference given to the resident.
     pub reference: String,
     /// Kiosk.
@@ -284,6 +288,56 @@ pub struct StoredRequest {
     pub kiosk_at_ms: i64,
     /// Server receive time, ms.
     pub received_ms: i64,
+}
+
+/// Which requests the console lists: one hall's, of a status and a
+/// category if given, made (kiosk clock) at or before `made_until_ms`.
+#[derive(Clone, Debug)]
+pub struct RequestFilter {
+    /// The hall.
+    pub hall: String,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Made at or before this, ms.
+    pub made_until_ms: i64,
+    /// Oldest first (exports); else newest first (the console's list).
+    pub oldest_first: bool,
+}
+
+/// Where a page of requests ends: its last row's kiosk time and id. The
+/// next page starts after it (keyset paging: no row twice or skipped,
+/// whatever the page size, and no cursor held open between pages).
+pub type RequestCursor = (i64, String);
+
+/// Where a page of check-ins ends: its last row's date, kiosk time and id.
+pub type CheckinCursor = (String, i64, String);
+
+/// A volunteer's shift: signed in, and out if they have.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShiftSpan {
+    /// The volunteer's pseudonym.
+    pub pseudonym: String,
+    /// Their sealed contact.
+    pub sealed: Option<String>,
+    /// Signed in, kiosk clock ms.
+    pub signed_in_ms: i64,
+    /// Signed out, if they have.
+    pub signed_out_ms: Option<i64>,
+}
+
+/// A hall's day at a glance (the console's overview).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HallOverview {
+    /// Check-ins today.
+    pub checkins_today: i64,
+    /// Person-times since the week's first day asked.
+    pub person_times_week: i64,
+    /// Person-times since the month's first day.
+    pub person_times_month: i64,
+    /// Requests not resolved.
+    pub open_requests: i64,
 }
 
 /// A quarantined document or record.
@@ -361,6 +415,50 @@ pub trait ProjectionTables: Send + Sync {
     /// The request book that holds request `record_id` of `hall`.
     async fn request_doc(&self, hall: &str, record_id: &str) -> Result<Option<String>>;
 
+    /// One request of `hall`.
+    async fn request(&self, hall: &str, record_id: &str) -> Result<Option<StoredRequest>>;
+
+    /// A page of at most `limit` requests matching `filter`, after
+    /// `cursor` (the last row of the page before).
+    async fn requests_page(
+        &self,
+        filter: &RequestFilter,
+        cursor: Option<&RequestCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>>;
+
+    /// Assign request `record_id` to `assignee` (replacing any).
+    async fn assign_request(&self, record_id: &str, assignee: &str, at_ms: i64) -> Result<()>;
+
+    /// A page of at most `limit` check-ins of `hall` between two dates
+    /// (inclusive), by date, kiosk time and id, after `cursor`.
+    async fn checkins_page(
+        &self,
+        hall: &str,
+        from: &str,
+        to: &str,
+        cursor: Option<&CheckinCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckin>>;
+
+    /// Volunteers' shifts signed in at `hall` between two dates
+    /// (inclusive), by sign-in time.
+    async fn shift_spans(&self, hall: &str, from: &str, to: &str) -> Result<Vec<ShiftSpan>>;
+
+    /// `hall`'s check-ins on `today`, person-times since `week_from` and
+    /// since `month_from` (dates), and its open requests.
+    async fn hall_overview(
+        &self,
+        hall: &str,
+        today: &str,
+        week_from: &str,
+        month_from: &str,
+    ) -> Result<HallOverview>;
+
+    /// Kiosk documents claimed but never projected (the server stopped in
+    /// between), to project now.
+    async fn unprojected_documents(&self) -> Result<Vec<String>>;
+
     /// Check-ins of `hall` between two dates (inclusive): the counts of
     /// all, and the first `limit` by kiosk time.
     async fn checkins(
@@ -391,6 +489,24 @@ pub trait ProjectionTables: Send + Sync {
         window_ms: (i64, i64),
     ) -> Result<HallFigures>;
 }
+
+/// The columns of a stored request, in [`StoredRequest`]'s order (both
+/// stores select them so; each adds its own conditions).
+pub const REQUEST_SELECT: &str =
+    "SELECT r.record_id, r.hall_id, a.assignee, r.reference, r.kiosk_id,
+        r.category, r.text, r.phone_hash, r.sealed, r.callback_consent, r.status, r.reply,
+        r.kiosk_at_ms, r.received_ms
+    FROM requests r LEFT JOIN request_assignments a ON a.record_id = r.record_id";
+
+/// The columns of a stored check-in, in [`StoredCheckin`]'s order.
+pub const CHECKIN_SELECT: &str =
+    "SELECT record_id, kiosk_id, date, activity_id, phone_hash, sealed,
+        headcount, companions, kiosk_at_ms, received_ms, clock_skew, service FROM checkins";
+
+/// Volunteers' shifts: each sign-in with its sign-out, if any.
+pub const SHIFT_SELECT: &str =
+    "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
+    LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'";
 
 /// The request's short reference given to the resident.
 pub fn request_reference(record_id: &str) -> String {
@@ -448,6 +564,122 @@ impl ProjectionTables for Db {
             )
             .optional()
             .map_err(|e| Error::db("finding a request", e))
+        })
+        .await
+    }
+
+    async fn request(&self, hall: &str, record_id: &str) -> Result<Option<StoredRequest>> {
+        let (hall, id) = (hall.to_string(), record_id.to_string());
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "{REQUEST_SELECT} WHERE r.hall_id = ?1 AND r.record_id = ?2"
+            ))
+            .and_then(|mut st| st.query_row([&hall, &id], request_from_sqlite).optional())
+            .map_err(|e| Error::db("reading a request", e))
+        })
+        .await
+    }
+
+    async fn requests_page(
+        &self,
+        filter: &RequestFilter,
+        cursor: Option<&RequestCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>> {
+        let (f, cursor) = (filter.clone(), cursor.cloned());
+        self.run(move |c| sqlite_requests_page(c, &f, cursor.as_ref(), limit))
+            .await
+    }
+
+    async fn assign_request(&self, record_id: &str, assignee: &str, at_ms: i64) -> Result<()> {
+        let (id, who) = (record_id.to_string(), assignee.to_string());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO request_assignments (record_id, assignee, at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (record_id) DO UPDATE SET assignee = excluded.assignee, at_ms = excluded.at_ms",
+                params![id, who, at_ms],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("assigning a request", e))
+        })
+        .await
+    }
+
+    async fn checkins_page(
+        &self,
+        hall: &str,
+        from: &str,
+        to: &str,
+        cursor: Option<&CheckinCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckin>> {
+        let (hall, from, to, cursor) = (
+            hall.to_string(),
+            from.to_string(),
+            to.to_string(),
+            cursor.cloned(),
+        );
+        self.run(move |c| sqlite_checkins_page(c, &hall, (&from, &to), cursor.as_ref(), limit))
+            .await
+    }
+
+    async fn shift_spans(&self, hall: &str, from: &str, to: &str) -> Result<Vec<ShiftSpan>> {
+        let (hall, from, to) = (hall.to_string(), from.to_string(), to.to_string());
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "{SHIFT_SELECT} WHERE i.action = 'sign_in' AND i.hall_id = ?1 AND i.date BETWEEN ?2 AND ?3
+                 ORDER BY i.kiosk_at_ms, i.record_id"
+            ))
+            .and_then(|mut st| {
+                st.query_map(params![hall, from, to], |r| {
+                    Ok(ShiftSpan {
+                        pseudonym: r.get(0)?,
+                        sealed: r.get(1)?,
+                        signed_in_ms: r.get(2)?,
+                        signed_out_ms: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| Error::db("reading volunteers' shifts", e))
+        })
+        .await
+    }
+
+    async fn hall_overview(
+        &self,
+        hall: &str,
+        today: &str,
+        week_from: &str,
+        month_from: &str,
+    ) -> Result<HallOverview> {
+        let args = [hall, today, week_from, month_from].map(str::to_string);
+        self.run(move |c| {
+            c.query_row(
+                OVERVIEW_SQL,
+                params![args[0], args[1], args[2], args[3]],
+                |r| {
+                    Ok(HallOverview {
+                        checkins_today: r.get(0)?,
+                        person_times_week: r.get(1)?,
+                        person_times_month: r.get(2)?,
+                        open_requests: r.get(3)?,
+                    })
+                },
+            )
+            .map_err(|e| Error::db("overview", e))
+        })
+        .await
+    }
+
+    async fn unprojected_documents(&self) -> Result<Vec<String>> {
+        self.run(|c| {
+            c.prepare(UNPROJECTED_SQL)
+                .and_then(|mut st| {
+                    st.query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| Error::db("finding unprojected documents", e))
         })
         .await
     }
@@ -726,30 +958,13 @@ fn sqlite_checkins(
         )
         .map_err(err)?;
     let rows = c
-        .prepare_cached(
-            "SELECT record_id, kiosk_id, date, activity_id, phone_hash, sealed, headcount, companions,
-                    kiosk_at_ms, received_ms, clock_skew, service
-             FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3
-             ORDER BY kiosk_at_ms, record_id LIMIT ?4",
-        )
+        .prepare_cached(&format!(
+            "{CHECKIN_SELECT} WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3
+             ORDER BY kiosk_at_ms, record_id LIMIT ?4"
+        ))
         .and_then(|mut stmt| {
-            stmt.query_map(params![hall, from, to, limit], |r| {
-                Ok(StoredCheckin {
-                    id: r.get(0)?,
-                    kiosk_id: r.get(1)?,
-                    date: r.get(2)?,
-                    activity_id: r.get(3)?,
-                    pseudonym: r.get(4)?,
-                    sealed: r.get(5)?,
-                    headcount: r.get(6)?,
-                    companions: r.get(7)?,
-                    kiosk_at_ms: r.get(8)?,
-                    received_ms: r.get(9)?,
-                    clock_skew: r.get(10)?,
-                    service: r.get(11)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            stmt.query_map(params![hall, from, to, limit], checkin_from_sqlite)?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(err)?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
@@ -763,37 +978,110 @@ fn sqlite_checkins(
     ))
 }
 
+fn request_from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRequest> {
+    Ok(StoredRequest {
+        id: r.get(0)?,
+        hall_id: r.get(1)?,
+        assignee: r.get(2)?,
+        reference: r.get(3)?,
+        kiosk_id: r.get(4)?,
+        category: r.get(5)?,
+        text: r.get(6)?,
+        pseudonym: r.get(7)?,
+        sealed: r.get(8)?,
+        callback_consent: r.get(9)?,
+        status: r.get(10)?,
+        reply: r.get(11)?,
+        kiosk_at_ms: r.get(12)?,
+        received_ms: r.get(13)?,
+    })
+}
+
 fn sqlite_requests(
     c: &rusqlite::Connection,
     hall: &str,
     status: Option<&str>,
 ) -> Result<Vec<StoredRequest>> {
-    c.prepare_cached(
-        "SELECT record_id, reference, kiosk_id, category, text, phone_hash, sealed, callback_consent,
-                status, reply, kiosk_at_ms, received_ms
-         FROM requests WHERE hall_id = ?1 AND (?2 IS NULL OR status = ?2)
-         ORDER BY kiosk_at_ms DESC, record_id DESC",
-    )
+    c.prepare_cached(&format!(
+        "{REQUEST_SELECT} WHERE r.hall_id = ?1 AND (?2 IS NULL OR r.status = ?2)
+         ORDER BY r.kiosk_at_ms DESC, r.record_id DESC"
+    ))
     .and_then(|mut stmt| {
-        stmt.query_map(params![hall, status], |r| {
-            Ok(StoredRequest {
-                id: r.get(0)?,
-                reference: r.get(1)?,
-                kiosk_id: r.get(2)?,
-                category: r.get(3)?,
-                text: r.get(4)?,
-                pseudonym: r.get(5)?,
-                sealed: r.get(6)?,
-                callback_consent: r.get(7)?,
-                status: r.get(8)?,
-                reply: r.get(9)?,
-                kiosk_at_ms: r.get(10)?,
-                received_ms: r.get(11)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        stmt.query_map(params![hall, status], request_from_sqlite)?
+            .collect::<rusqlite::Result<Vec<_>>>()
     })
     .map_err(|e| Error::db("listing requests", e))
+}
+
+fn sqlite_requests_page(
+    c: &rusqlite::Connection,
+    f: &RequestFilter,
+    cursor: Option<&RequestCursor>,
+    limit: u32,
+) -> Result<Vec<StoredRequest>> {
+    let (after, order) = if f.oldest_first {
+        ("(r.kiosk_at_ms, r.record_id) > (?5, ?6)", "ASC")
+    } else {
+        ("(r.kiosk_at_ms, r.record_id) < (?5, ?6)", "DESC")
+    };
+    let sql = format!(
+        "{REQUEST_SELECT} WHERE r.hall_id = ?1 AND (?2 IS NULL OR r.status = ?2)
+           AND (?3 IS NULL OR r.category = ?3) AND r.kiosk_at_ms <= ?4
+           AND (?5 IS NULL OR {after})
+         ORDER BY r.kiosk_at_ms {order}, r.record_id {order} LIMIT ?7"
+    );
+    let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(*at), Some(id.as_str())));
+    c.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(
+                params![f.hall, f.status, f.category, f.made_until_ms, at, id, limit],
+                request_from_sqlite,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| Error::db("listing requests", e))
+}
+
+fn checkin_from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckin> {
+    Ok(StoredCheckin {
+        id: r.get(0)?,
+        kiosk_id: r.get(1)?,
+        date: r.get(2)?,
+        activity_id: r.get(3)?,
+        pseudonym: r.get(4)?,
+        sealed: r.get(5)?,
+        headcount: r.get(6)?,
+        companions: r.get(7)?,
+        kiosk_at_ms: r.get(8)?,
+        received_ms: r.get(9)?,
+        clock_skew: r.get(10)?,
+        service: r.get(11)?,
+    })
+}
+
+fn sqlite_checkins_page(
+    c: &rusqlite::Connection,
+    hall: &str,
+    (from, to): (&str, &str),
+    cursor: Option<&CheckinCursor>,
+    limit: u32,
+) -> Result<Vec<StoredCheckin>> {
+    let (date, at, id) = cursor.map_or((None, None, None), |(d, at, id)| {
+        (Some(d.as_str()), Some(*at), Some(id.as_str()))
+    });
+    c.prepare_cached(&format!(
+        "{CHECKIN_SELECT} WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3
+           AND (?4 IS NULL OR (date, kiosk_at_ms, record_id) > (?4, ?5, ?6))
+         ORDER BY date, kiosk_at_ms, record_id LIMIT ?7"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_map(
+            params![hall, from, to, date, at, id, limit],
+            checkin_from_sqlite,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(|e| Error::db("exporting check-ins", e))
 }
 
 fn sqlite_quarantine(c: &rusqlite::Connection, hall: &str) -> Result<Vec<QuarantineRow>> {
@@ -900,6 +1188,20 @@ fn sqlite_hall_figures(
         .map_err(err)?;
     Ok(f)
 }
+
+/// A hall's overview (same text on both stores: `$n` numbers its
+/// parameters on SQLite too).
+pub const OVERVIEW_SQL: &str = "SELECT
+       (SELECT count(*) FROM checkins WHERE hall_id = $1 AND date = $2),
+       (SELECT COALESCE(SUM(headcount + companions), 0) FROM checkins WHERE hall_id = $1 AND date >= $3),
+       (SELECT COALESCE(SUM(headcount + companions), 0) FROM checkins WHERE hall_id = $1 AND date >= $4),
+       (SELECT count(*) FROM requests WHERE hall_id = $1 AND status <> 'resolved')";
+
+/// Kiosk documents claimed and never projected.
+pub const UNPROJECTED_SQL: &str = "SELECT d.doc_id FROM documents d WHERE d.owner_kiosk IS NOT NULL
+    AND d.retired_ms IS NULL
+    AND NOT EXISTS (SELECT 1 FROM projection_state s WHERE s.doc_id = d.doc_id)
+    ORDER BY d.doc_id";
 
 /// Named visits and distinct residents of a hall over a range of days:
 /// one index seek per resident of the hall (`hall_residents`), and the

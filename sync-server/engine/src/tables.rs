@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::{
     Result,
-    db::{Claim, Db, DocOwner, Hall, Kiosk, NewDoc, SessionRow},
+    db::{AuditEntry, AuditFilter, Claim, Db, DocOwner, Hall, Kiosk, NewDoc, SessionRow},
 };
 
 /// The server's own tables. See the module docs.
@@ -110,6 +110,20 @@ pub trait ServerTables: Send + Sync {
         after: Option<&str>,
         now_ms: i64,
     ) -> Result<()>;
+
+    /// A page of at most `limit` audit entries matching `filter`, newest
+    /// first, older than entry `before_id` if given.
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
+
+    /// A hall's points catalogue (爱心超市): (item, points), cheapest first.
+    async fn points_catalogue(&self, hall_id: &str) -> Result<Vec<(String, i64)>>;
+    /// Add an item to a hall's catalogue, or change its points.
+    async fn set_catalogue_item(&self, hall_id: &str, item: &str, points: i64) -> Result<()>;
 
     /// Who owns a document, if anyone yet.
     async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>>;
@@ -292,6 +306,27 @@ impl ServerTables for Db {
             user,
             action,
             target
+        )
+    }
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let filter = filter.clone();
+        self.call(move |db| db.audit_page(&filter, before_id, limit))
+            .await
+    }
+    async fn points_catalogue(&self, hall_id: &str) -> Result<Vec<(String, i64)>> {
+        blocking!(self, |db| db.points_catalogue(&hall_id), hall_id)
+    }
+    async fn set_catalogue_item(&self, hall_id: &str, item: &str, points: i64) -> Result<()> {
+        blocking!(
+            self,
+            |db| db.set_catalogue_item(&hall_id, &item, points),
+            hall_id,
+            item
         )
     }
     async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {

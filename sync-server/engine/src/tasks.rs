@@ -12,7 +12,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::{Error, ServerCore, projection, projector};
+use crate::{ServerCore, projection, projector};
 
 /// Start the background tasks of a serving server. `projector_rx` is the
 /// channel [`ServerCore::open`] returned when asked for a projector.
@@ -79,22 +79,7 @@ async fn unload_idle_halls(core: Arc<ServerCore>, mut stop: watch::Receiver<bool
 /// Project documents that were claimed but never projected (the server
 /// stopped between receiving a document and projecting it).
 async fn catch_up(core: Arc<ServerCore>) {
-    let pending = core
-        .db
-        .run(|c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT doc_id FROM documents WHERE owner_kiosk IS NOT NULL
-                     AND doc_id NOT IN (SELECT doc_id FROM projection_state)",
-                )
-                .map_err(|e| Error::db("finding unprojected documents", e))?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(|e| Error::db("finding unprojected documents", e))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| Error::db("finding unprojected documents", e))
-        })
-        .await;
+    let pending = core.projection.unprojected_documents().await;
     match pending {
         Ok(ids) => {
             for id in ids {

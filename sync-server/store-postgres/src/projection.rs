@@ -20,8 +20,10 @@ use linli_sync_engine::{
     db::DocOwner,
     projection::{CLOCK_SKEW_MS, Projected, Row},
     projection_tables::{
-        CheckinCounts, DocumentWrite, HallFigures, KioskDay, ProjectionTables, QuarantineRow,
-        Standing, StoredCheckin, StoredRequest, heads_to_text, request_reference,
+        CHECKIN_SELECT, CheckinCounts, CheckinCursor, DocumentWrite, HallFigures, HallOverview,
+        KioskDay, ProjectionTables, QuarantineRow, REQUEST_SELECT, RequestCursor, RequestFilter,
+        SHIFT_SELECT, ShiftSpan, Standing, StoredCheckin, StoredRequest, UNPROJECTED_SQL,
+        heads_to_text, request_reference,
     },
 };
 
@@ -505,6 +507,43 @@ async fn late_arrivals(tx: &Transaction<'_>, tagged: &[(String, String)]) -> Res
         .collect())
 }
 
+fn request_from_row(r: &tokio_postgres::Row) -> StoredRequest {
+    StoredRequest {
+        id: r.get(0),
+        hall_id: r.get(1),
+        assignee: r.get(2),
+        reference: r.get(3),
+        kiosk_id: r.get(4),
+        category: r.get(5),
+        text: r.get(6),
+        pseudonym: r.get(7),
+        sealed: r.get(8),
+        callback_consent: r.get(9),
+        status: r.get(10),
+        reply: r.get(11),
+        kiosk_at_ms: r.get(12),
+        received_ms: r.get(13),
+    }
+}
+
+fn checkin_from_row(r: &tokio_postgres::Row) -> StoredCheckin {
+    let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    StoredCheckin {
+        id: r.get(0),
+        kiosk_id: r.get(1),
+        date: r.get(2),
+        activity_id: r.get(3),
+        pseudonym: r.get(4),
+        sealed: r.get(5),
+        headcount: small(r.get(6)),
+        companions: small(r.get(7)),
+        kiosk_at_ms: r.get(8),
+        received_ms: r.get(9),
+        clock_skew: r.get(10),
+        service: r.get(11),
+    }
+}
+
 fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -651,37 +690,21 @@ impl ProjectionTables for PgProjection {
             .map_err(err)?;
         let rows = c
             .query(
-                "SELECT record_id, kiosk_id, date, activity_id, phone_hash, sealed, headcount, companions,
-                        kiosk_at_ms, received_ms, clock_skew, service
-                 FROM checkins WHERE hall_id = $1 AND date BETWEEN $2 AND $3
-                 ORDER BY kiosk_at_ms, record_id LIMIT $4",
+                &format!(
+                    "{CHECKIN_SELECT} WHERE hall_id = $1 AND date BETWEEN $2 AND $3
+                     ORDER BY kiosk_at_ms, record_id LIMIT $4"
+                ),
                 &[&hall, &from, &to, &i64::from(limit)],
             )
             .await
             .map_err(err)?;
-        let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
         Ok((
             CheckinCounts {
                 count: count(counts.get(0)),
                 person_times: count(counts.get(1)),
                 walk_in_person_times: count(counts.get(2)),
             },
-            rows.iter()
-                .map(|r| StoredCheckin {
-                    id: r.get(0),
-                    kiosk_id: r.get(1),
-                    date: r.get(2),
-                    activity_id: r.get(3),
-                    pseudonym: r.get(4),
-                    sealed: r.get(5),
-                    headcount: small(r.get(6)),
-                    companions: small(r.get(7)),
-                    kiosk_at_ms: r.get(8),
-                    received_ms: r.get(9),
-                    clock_skew: r.get(10),
-                    service: r.get(11),
-                })
-                .collect(),
+            rows.iter().map(checkin_from_row).collect(),
         ))
     }
 
@@ -690,29 +713,180 @@ impl ProjectionTables for PgProjection {
             .client("listing requests")
             .await?
             .query(
-                "SELECT record_id, reference, kiosk_id, category, text, phone_hash, sealed, callback_consent,
-                        status, reply, kiosk_at_ms, received_ms
-                 FROM requests WHERE hall_id = $1 AND ($2::text IS NULL OR status = $2)
-                 ORDER BY kiosk_at_ms DESC, record_id DESC",
+                &format!(
+                    "{REQUEST_SELECT} WHERE r.hall_id = $1 AND ($2::text IS NULL OR r.status = $2)
+                     ORDER BY r.kiosk_at_ms DESC, r.record_id DESC"
+                ),
                 &[&hall, &status],
             )
             .await
             .map_err(|e| pg("listing requests", e))?
             .iter()
-            .map(|r| StoredRequest {
-                id: r.get(0),
-                reference: r.get(1),
-                kiosk_id: r.get(2),
-                category: r.get(3),
-                text: r.get(4),
-                pseudonym: r.get(5),
-                sealed: r.get(6),
-                callback_consent: r.get(7),
-                status: r.get(8),
-                reply: r.get(9),
-                kiosk_at_ms: r.get(10),
-                received_ms: r.get(11),
+            .map(request_from_row)
+            .collect())
+    }
+
+    async fn request(&self, hall: &str, record_id: &str) -> Result<Option<StoredRequest>> {
+        Ok(self
+            .client("reading a request")
+            .await?
+            .query_opt(
+                &format!("{REQUEST_SELECT} WHERE r.hall_id = $1 AND r.record_id = $2"),
+                &[&hall, &record_id],
+            )
+            .await
+            .map_err(|e| pg("reading a request", e))?
+            .as_ref()
+            .map(request_from_row))
+    }
+
+    async fn requests_page(
+        &self,
+        f: &RequestFilter,
+        cursor: Option<&RequestCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>> {
+        let (after, order) = if f.oldest_first {
+            ("(r.kiosk_at_ms, r.record_id) > ($5, $6)", "ASC")
+        } else {
+            ("(r.kiosk_at_ms, r.record_id) < ($5, $6)", "DESC")
+        };
+        let (at, id) = cursor.map_or((None, None), |(at, id)| (Some(*at), Some(id.as_str())));
+        let c = self.client("listing requests").await?;
+        let st = c
+            .prepare_cached(&format!(
+                "{REQUEST_SELECT} WHERE r.hall_id = $1 AND ($2::text IS NULL OR r.status = $2)
+                   AND ($3::text IS NULL OR r.category = $3) AND r.kiosk_at_ms <= $4
+                   AND ($5::bigint IS NULL OR {after})
+                 ORDER BY r.kiosk_at_ms {order}, r.record_id {order} LIMIT $7"
+            ))
+            .await
+            .map_err(|e| pg("listing requests", e))?;
+        Ok(c.query(
+            &st,
+            &[
+                &f.hall,
+                &f.status,
+                &f.category,
+                &f.made_until_ms,
+                &at,
+                &id,
+                &i64::from(limit),
+            ],
+        )
+        .await
+        .map_err(|e| pg("listing requests", e))?
+        .iter()
+        .map(request_from_row)
+        .collect())
+    }
+
+    async fn assign_request(&self, record_id: &str, assignee: &str, at_ms: i64) -> Result<()> {
+        self.client("assigning a request")
+            .await?
+            .execute(
+                "INSERT INTO request_assignments (record_id, assignee, at_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (record_id) DO UPDATE SET assignee = excluded.assignee, at_ms = excluded.at_ms",
+                &[&record_id, &assignee, &at_ms],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| pg("assigning a request", e))
+    }
+
+    async fn checkins_page(
+        &self,
+        hall: &str,
+        from: &str,
+        to: &str,
+        cursor: Option<&CheckinCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredCheckin>> {
+        let (date, at, id) = cursor.map_or((None, None, None), |(d, at, id)| {
+            (Some(d.as_str()), Some(*at), Some(id.as_str()))
+        });
+        let c = self.client("exporting check-ins").await?;
+        let st = c
+            .prepare_cached(&format!(
+                "{CHECKIN_SELECT} WHERE hall_id = $1 AND date BETWEEN $2 AND $3
+                   AND ($4::text IS NULL OR (date, kiosk_at_ms, record_id) > ($4, $5, $6))
+                 ORDER BY date, kiosk_at_ms, record_id LIMIT $7"
+            ))
+            .await
+            .map_err(|e| pg("exporting check-ins", e))?;
+        Ok(c.query(
+            &st,
+            &[&hall, &from, &to, &date, &at, &id, &i64::from(limit)],
+        )
+        .await
+        .map_err(|e| pg("exporting check-ins", e))?
+        .iter()
+        .map(checkin_from_row)
+        .collect())
+    }
+
+    async fn shift_spans(&self, hall: &str, from: &str, to: &str) -> Result<Vec<ShiftSpan>> {
+        Ok(self
+            .client("reading volunteers' shifts")
+            .await?
+            .query(
+                &format!(
+                    "{SHIFT_SELECT} WHERE i.action = 'sign_in' AND i.hall_id = $1 AND i.date BETWEEN $2 AND $3
+                     ORDER BY i.kiosk_at_ms, i.record_id"
+                ),
+                &[&hall, &from, &to],
+            )
+            .await
+            .map_err(|e| pg("reading volunteers' shifts", e))?
+            .iter()
+            .map(|r| ShiftSpan {
+                pseudonym: r.get(0),
+                sealed: r.get(1),
+                signed_in_ms: r.get(2),
+                signed_out_ms: r.get(3),
             })
+            .collect())
+    }
+
+    async fn hall_overview(
+        &self,
+        hall: &str,
+        today: &str,
+        week_from: &str,
+        month_from: &str,
+    ) -> Result<HallOverview> {
+        let r = self
+            .client("overview")
+            .await?
+            .query_one(
+                "SELECT
+                   (SELECT count(*) FROM checkins WHERE hall_id = $1 AND date = $2),
+                   (SELECT COALESCE(SUM(headcount + companions), 0)::bigint FROM checkins
+                     WHERE hall_id = $1 AND date >= $3),
+                   (SELECT COALESCE(SUM(headcount + companions), 0)::bigint FROM checkins
+                     WHERE hall_id = $1 AND date >= $4),
+                   (SELECT count(*) FROM requests WHERE hall_id = $1 AND status <> 'resolved')",
+                &[&hall, &today, &week_from, &month_from],
+            )
+            .await
+            .map_err(|e| pg("overview", e))?;
+        Ok(HallOverview {
+            checkins_today: r.get(0),
+            person_times_week: r.get(1),
+            person_times_month: r.get(2),
+            open_requests: r.get(3),
+        })
+    }
+
+    async fn unprojected_documents(&self) -> Result<Vec<String>> {
+        Ok(self
+            .client("finding unprojected documents")
+            .await?
+            .query(UNPROJECTED_SQL, &[])
+            .await
+            .map_err(|e| pg("finding unprojected documents", e))?
+            .iter()
+            .map(|r| r.get(0))
             .collect())
     }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use linli_sync_engine::{
     Error as EngineError, Result,
-    db::{Claim, DocOwner, Hall, Kiosk, NewDoc, SessionRow},
+    db::{AuditEntry, AuditFilter, Claim, DocOwner, Hall, Kiosk, NewDoc, SessionRow},
     tables::ServerTables,
 };
 use tokio_postgres::{Row, error::SqlState};
@@ -740,6 +740,68 @@ impl ServerTables for PgTables {
         .await
         .map_err(|e| pg("writing the audit log", e))?;
         Ok(())
+    }
+
+    async fn audit_page(
+        &self,
+        f: &AuditFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let err = |e| pg("reading the audit log", e);
+        let c = self.client("reading the audit log").await?;
+        Ok(c.query(
+            "SELECT id, at_ms, user_name, action, target, before, after FROM audit_log
+             WHERE ($1::text IS NULL OR user_name = $1) AND ($2::text IS NULL OR action = $2)
+               AND at_ms >= $3 AND at_ms < $4 AND ($5::bigint IS NULL OR id < $5)
+             ORDER BY id DESC LIMIT $6",
+            &[
+                &f.user,
+                &f.action,
+                &f.from_ms,
+                &f.to_ms,
+                &before_id,
+                &i64::from(limit),
+            ],
+        )
+        .await
+        .map_err(err)?
+        .iter()
+        .map(|r| AuditEntry {
+            id: r.get(0),
+            at_ms: r.get(1),
+            user: r.get(2),
+            action: r.get(3),
+            target: r.get(4),
+            before: r.get(5),
+            after: r.get(6),
+        })
+        .collect())
+    }
+
+    async fn points_catalogue(&self, hall_id: &str) -> Result<Vec<(String, i64)>> {
+        let c = self.client("reading the catalogue").await?;
+        Ok(c.query(
+            "SELECT item, points FROM points_catalogue WHERE hall_id = $1 ORDER BY points, item",
+            &[&hall_id],
+        )
+        .await
+        .map_err(|e| pg("reading the catalogue", e))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+    }
+
+    async fn set_catalogue_item(&self, hall_id: &str, item: &str, points: i64) -> Result<()> {
+        let c = self.client("saving the catalogue").await?;
+        c.execute(
+            "INSERT INTO points_catalogue (hall_id, item, points) VALUES ($1, $2, $3)
+             ON CONFLICT (hall_id, item) DO UPDATE SET points = excluded.points",
+            &[&hall_id, &item, &points],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| pg("saving the catalogue", e))
     }
 
     async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {

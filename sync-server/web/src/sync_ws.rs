@@ -127,9 +127,11 @@ impl Claims {
             hall_id: self.kiosk.hall_id.clone(),
             kiosk_id: self.kiosk.id.clone(),
         };
-        let db = self.core.db.clone();
+        // The claims of many connections share one trip to the store: the
+        // group commit's writer thread waits here for the store's answer.
+        let (tables, rt) = (self.core.tables.clone(), tokio::runtime::Handle::current());
         let claim_together = move |docs: Vec<NewDoc>| {
-            db.claim_docs(&docs, limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY, now_ms())
+            rt.block_on(tables.claim_docs(&docs, limits::MAX_NEW_DOCS_PER_KIOSK_PER_DAY, now_ms()))
         };
         let result = self
             .core

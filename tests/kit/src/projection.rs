@@ -16,7 +16,10 @@ use linli_core::{
 use linli_sync_engine::{
     db::Hall,
     projection::{self, Projected},
-    projection_tables::{DocumentWrite, FORGED_ANSWER, ProjectionTables, StoredCheckin},
+    projection_tables::{
+        CheckinCursor, DocumentWrite, FORGED_ANSWER, ProjectionTables, RequestCursor,
+        RequestFilter, StoredCheckin,
+    },
     tables::ServerTables,
 };
 
@@ -157,6 +160,9 @@ pub async fn contract(p: &dyn ProjectionTables, t: &dyn ServerTables) -> anyhow:
         .await
         .context("requests and answers")?;
     quarantine(p, t, &kiosk).await.context("quarantine")?;
+    pages_and_overview(p, t, &kiosk)
+        .await
+        .context("pages and overview")?;
     clearing(p, &kiosk, &book).await.context("clearing")?;
     Ok(())
 }
@@ -453,6 +459,155 @@ async fn quarantine(
     ensure!(
         day.sync_errors == 3 && day.last_error.is_some(),
         "the kiosk's sync errors today: {day:?}"
+    );
+    Ok(())
+}
+
+/// Requests at `at_ms` + i for i in `0..n`, each its own record.
+fn requests_at(book: &mut Automerge, kiosk: &str, first: u32, n: u32) -> anyhow::Result<()> {
+    for i in 0..n {
+        let mut r = request(kiosk, &format!("第{i}件"));
+        r.at_ms = NOON + 10_000 + i64::from(i / 2); // two at each moment
+        r.category = if i % 3 == 0 { "sanitation" } else { "repair" }.into();
+        requests::add_request(book, &record_id(first + i), &r)?;
+    }
+    Ok(())
+}
+
+async fn pages_and_overview(
+    p: &dyn ProjectionTables,
+    t: &dyn ServerTables,
+    kiosk: &str,
+) -> anyhow::Result<()> {
+    // Seven requests in a second book, two at each moment: pages of two
+    // meet every one once, in order, whichever way they run.
+    t.claim_doc("proj-book-2", HALL, kiosk, NOON).await?;
+    let mut book = requests::new_request_book(HALL, kiosk, "2026-12")?;
+    requests_at(&mut book, kiosk, 100, 7)?;
+    write_one(p, judged("proj-book-2", kiosk, &book, &[])?).await?;
+    let mut filter = RequestFilter {
+        hall: HALL.into(),
+        status: None,
+        category: None,
+        made_until_ms: i64::MAX,
+        oldest_first: false,
+    };
+    for oldest_first in [false, true] {
+        filter.oldest_first = oldest_first;
+        let (mut seen, mut cursor): (Vec<(i64, String)>, Option<RequestCursor>) =
+            (Vec::new(), None);
+        loop {
+            let page = p.requests_page(&filter, cursor.as_ref(), 2).await?;
+            ensure!(page.len() <= 2, "a page holds at most its limit");
+            cursor = page.last().map(|r| (r.kiosk_at_ms, r.id.clone()));
+            seen.extend(page.iter().map(|r| (r.kiosk_at_ms, r.id.clone())));
+            if page.len() < 2 {
+                break;
+            }
+        }
+        let mut expected = seen.clone();
+        expected.sort();
+        if !oldest_first {
+            expected.reverse();
+        }
+        ensure!(
+            seen == expected && seen.len() == 9,
+            "every request once, in order (oldest first: {oldest_first}): {seen:?}"
+        );
+    }
+    filter.oldest_first = false;
+    filter.category = Some("sanitation".into());
+    let sanitation = p.requests_page(&filter, None, 100).await?;
+    ensure!(
+        sanitation.len() == 3 && sanitation.iter().all(|r| r.category == "sanitation"),
+        "by category: {sanitation:?}"
+    );
+    filter.category = None;
+    filter.status = Some("in_progress".into());
+    ensure!(
+        p.requests_page(&filter, None, 100).await?.len() == 1,
+        "by status"
+    );
+    filter.status = None;
+    filter.made_until_ms = NOON + 10_001;
+    ensure!(
+        p.requests_page(&filter, None, 100).await?.len() == 6,
+        "made by a moment: the first two of the book, the first book's two, and two at the moment"
+    );
+
+    // Assigned, and read back one by one.
+    p.assign_request(&record_id(100), "小李", NOON).await?;
+    p.assign_request(&record_id(100), "小王", NOON + 1).await?;
+    let one = p
+        .request(HALL, &record_id(100))
+        .await?
+        .context("the request")?;
+    ensure!(
+        one.assignee.as_deref() == Some("小王")
+            && one.hall_id == HALL
+            && one.category == "sanitation",
+        "the latest assignee: {one:?}"
+    );
+    ensure!(
+        p.request("another-hall", &record_id(100)).await?.is_none(),
+        "a request is read in its own hall only"
+    );
+
+    // Check-ins page by date, kiosk time and id.
+    let (mut ids, mut cursor): (Vec<String>, Option<CheckinCursor>) = (Vec::new(), None);
+    loop {
+        let page = p.checkins_page(HALL, DAY, DAY, cursor.as_ref(), 4).await?;
+        cursor = page
+            .last()
+            .map(|r| (r.date.clone(), r.kiosk_at_ms, r.id.clone()));
+        ids.extend(page.iter().map(|r| r.id.clone()));
+        if page.len() < 4 {
+            break;
+        }
+    }
+    let expected: Vec<String> = [1, 2, 3, 4, 5, 9].map(record_id).to_vec();
+    ensure!(ids == expected, "every check-in once, in order: {ids:?}");
+    ensure!(
+        p.checkins_page(HALL, "2026-12-05", "2026-12-31", None, 10)
+            .await?
+            .is_empty(),
+        "none outside the dates"
+    );
+
+    // The volunteer signed in and has not signed out yet.
+    let spans = p.shift_spans(HALL, DAY, DAY).await?;
+    ensure!(
+        spans.len() == 1
+            && spans[0].pseudonym == resident(4).pseudonym
+            && spans[0].signed_in_ms == NOON
+            && spans[0].signed_out_ms.is_none(),
+        "an open shift: {spans:?}"
+    );
+
+    let o = p
+        .hall_overview(HALL, DAY, "2026-11-28", "2026-12-01")
+        .await?;
+    ensure!(
+        o.checkins_today == 6
+            && o.person_times_week == 13
+            && o.person_times_month == 13
+            && o.open_requests == 9,
+        "the overview: {o:?}"
+    );
+    let later = p
+        .hall_overview(HALL, "2026-12-05", "2026-12-05", "2026-12-01")
+        .await?;
+    ensure!(
+        later.checkins_today == 0 && later.person_times_week == 0 && later.person_times_month == 13,
+        "the next day's overview: {later:?}"
+    );
+
+    // A claimed document never projected is found; one projected is not.
+    t.claim_doc("proj-unseen", HALL, kiosk, NOON).await?;
+    let unseen = p.unprojected_documents().await?;
+    ensure!(
+        unseen.contains(&"proj-unseen".to_string()) && !unseen.contains(&"proj-ledger".to_string()),
+        "unprojected documents: {unseen:?}"
     );
     Ok(())
 }

@@ -7,7 +7,7 @@
 use anyhow::{Context, bail, ensure};
 use linli_sync_engine::{
     Error,
-    db::{Claim, Hall, NewDoc},
+    db::{AuditFilter, Claim, Hall, NewDoc},
     tables::ServerTables,
 };
 
@@ -38,6 +38,93 @@ pub async fn contract(t: &dyn ServerTables) -> anyhow::Result<()> {
         .await
         .context("admins and sessions")?;
     documents(t).await.context("documents")?;
+    audit_log(t).await.context("audit log")?;
+    catalogue(t).await.context("catalogue")?;
+    Ok(())
+}
+
+async fn audit_log(t: &dyn ServerTables) -> anyhow::Result<()> {
+    // One entry from `admins_and_sessions` at 400; five more.
+    for (i, (user, action)) in [
+        ("wang", "revoke_kiosk"),
+        ("li", "answer_request"),
+        ("wang", "answer_request"),
+        ("li", "answer_request"),
+        ("wang", "export_requests_csv"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = 1_000 + i64::try_from(i)?;
+        t.audit(user, action, "某对象", Some("之前"), None, at)
+            .await?;
+    }
+    let everything = AuditFilter {
+        user: None,
+        action: None,
+        from_ms: 0,
+        to_ms: i64::MAX,
+    };
+    let (mut seen, mut before) = (Vec::new(), None);
+    loop {
+        let page = t.audit_page(&everything, before, 4).await?;
+        before = page.last().map(|e| e.id);
+        seen.extend(page.iter().map(|e| e.at_ms));
+        if page.len() < 4 {
+            break;
+        }
+    }
+    ensure!(
+        seen == [1_004, 1_003, 1_002, 1_001, 1_000, 400],
+        "newest first, every entry once across pages: {seen:?}"
+    );
+    let li = AuditFilter {
+        user: Some("li".into()),
+        action: Some("answer_request".into()),
+        ..everything.clone()
+    };
+    let found = t.audit_page(&li, None, 100).await?;
+    ensure!(
+        found.len() == 2
+            && found.iter().all(|e| e.user == "li"
+                && e.action == "answer_request"
+                && e.target == "某对象"
+                && e.before.as_deref() == Some("之前")
+                && e.after.is_none()),
+        "by whom and what: {found:?}"
+    );
+    let window = AuditFilter {
+        from_ms: 1_001,
+        to_ms: 1_003,
+        ..everything
+    };
+    let found: Vec<i64> = t
+        .audit_page(&window, None, 100)
+        .await?
+        .iter()
+        .map(|e| e.at_ms)
+        .collect();
+    ensure!(
+        found == [1_002, 1_001],
+        "from inclusive, to exclusive: {found:?}"
+    );
+    Ok(())
+}
+
+async fn catalogue(t: &dyn ServerTables) -> anyhow::Result<()> {
+    ensure!(t.points_catalogue("xianfeng").await?.is_empty());
+    t.set_catalogue_item("xianfeng", "大米 5 斤", 50).await?;
+    t.set_catalogue_item("xianfeng", "洗衣液", 30).await?;
+    t.set_catalogue_item("xianfeng", "大米 5 斤", 40).await?;
+    ensure!(
+        t.points_catalogue("xianfeng").await?
+            == [("洗衣液".to_string(), 30), ("大米 5 斤".to_string(), 40)],
+        "cheapest first, a changed item once"
+    );
+    ensure!(
+        t.points_catalogue("zhongfu").await?.is_empty(),
+        "each hall its own"
+    );
     Ok(())
 }
 

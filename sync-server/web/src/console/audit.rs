@@ -11,12 +11,16 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use maud::html;
-use rusqlite::{Connection, params};
 use serde::Deserialize;
 
-use super::{PageError, Session, download, page, requests::csv_field};
+use super::{
+    PageError, Session, download,
+    listing::{self, PAGE},
+    page,
+    requests::csv_field,
+};
 use crate::state::AppState;
-use linli_sync_engine::Error;
+use linli_sync_engine::{Error, db::AuditFilter as StoreAuditFilter, tables::ServerTables};
 
 /// Most rows one screen shows (newest first).
 const SCREEN_ROWS: usize = 500;
@@ -94,41 +98,35 @@ impl AuditQuery {
         })
     }
 
+    /// Each matching entry, newest first, until `each` says stop: a page
+    /// at a time through the store. Runs on a blocking thread (`rt` reads
+    /// each page); `each` may block.
     fn each(
         &self,
-        c: &Connection,
+        rt: &tokio::runtime::Handle,
+        tables: &dyn ServerTables,
         mut each: impl FnMut(AuditRow) -> Result<bool, Error>,
     ) -> Result<(), Error> {
-        let err = |e| Error::db("reading the audit log", e);
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT at_ms, user, action, target, before, after FROM audit_log
-                 WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR action = ?2)
-                   AND at_ms >= ?3 AND at_ms < ?4
-                 ORDER BY id DESC",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(
-                params![self.user, self.action, self.from_ms, self.to_ms],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
-            .map_err(err)?;
-        for row in rows {
-            if !each(row.map_err(err)?)? {
-                break;
+        let filter = StoreAuditFilter {
+            user: self.user.clone(),
+            action: self.action.clone(),
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+        };
+        let mut before = None;
+        loop {
+            let page = rt.block_on(tables.audit_page(&filter, before, PAGE))?;
+            let full = page.len() == PAGE as usize;
+            before = page.last().map(|e| e.id);
+            for e in page {
+                if !each((e.at_ms, e.user, e.action, e.target, e.before, e.after))? {
+                    return Ok(());
+                }
+            }
+            if !full {
+                return Ok(());
             }
         }
-        Ok(())
     }
 }
 
@@ -168,19 +166,10 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let l = s.lang;
     let q = AuditQuery::new(&s, &f)?;
-    let (rows, total) = state
-        .core
-        .db
-        .run(move |c| {
-            let (mut rows, mut total) = (Vec::new(), 0usize);
-            q.each(c, |r| {
-                total += 1;
-                if rows.len() < SCREEN_ROWS {
-                    rows.push(r);
-                }
-                Ok(true)
-            })?;
-            Ok((rows, total))
+    let tables = state.core.tables.clone();
+    let (rows, total) =
+        listing::screenful("reading the audit log", SCREEN_ROWS, move |rt, each| {
+            q.each(rt, tables.as_ref(), each)
         })
         .await?;
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
@@ -225,29 +214,32 @@ pub async fn csv(
         Some(query_string(&f)),
     )
     .await?;
-    let db = state.core.db.clone();
+    let (rt, tables) = (tokio::runtime::Handle::current(), state.core.tables.clone());
     let body = download::streamed("audit.csv", move |w| {
-        let c = db.reader()?;
         let io = |e: std::io::Error| Error::Io {
             context: "sending the export".into(),
             source: e,
         };
         w.write_all("\u{feff}时间,用户,操作,对象,之前,之后\r\n".as_bytes())
             .map_err(io)?;
-        q.each(&c, |(at, user, action, target, before, after)| {
-            write!(
-                w,
-                "{},{},{},{},{},{}\r\n",
-                fmt_ms(at),
-                csv_field(&user),
-                csv_field(&action),
-                csv_field(&target),
-                csv_field(before.as_deref().unwrap_or("")),
-                csv_field(after.as_deref().unwrap_or(""))
-            )
-            .map_err(io)?;
-            Ok(true)
-        })
+        q.each(
+            &rt,
+            tables.as_ref(),
+            |(at, user, action, target, before, after)| {
+                write!(
+                    w,
+                    "{},{},{},{},{},{}\r\n",
+                    fmt_ms(at),
+                    csv_field(&user),
+                    csv_field(&action),
+                    csv_field(&target),
+                    csv_field(before.as_deref().unwrap_or("")),
+                    csv_field(after.as_deref().unwrap_or(""))
+                )
+                .map_err(io)?;
+                Ok(true)
+            },
+        )
     });
     Ok((
         [

@@ -26,15 +26,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use linli_core::model::{WALK_IN_KIND, points_for_shift};
-use rusqlite::params;
+
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::Deserialize;
 
 use super::{
     Lang, PageError, Session, calendar::kind_code_label, cells, clock::HallClocks, download,
+    listing::PAGE,
 };
 use crate::state::AppState;
-use linli_sync_engine::{Error, provision};
+use linli_sync_engine::{
+    Error,
+    projection_tables::{CheckinCursor, RequestCursor, RequestFilter},
+    provision,
+};
 
 /// Sheet names, in order.
 pub const SHEETS: [&str; 4] = ["签到表", "服务人次月报", "诉求台账", "志愿时长积分明细"];
@@ -156,169 +161,264 @@ pub async fn workbook_split(
             services.insert((h.clone(), id), service.name);
         }
     }
-    let db = state.core.db.clone();
     let core = state.core.clone();
+    let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-            let c = db.reader()?;
-            let err = |e| Error::db("exporting", e);
-            let mut wb = Workbook::new();
-            let bold = Format::new().set_bold();
+        let store = core.projection.as_ref();
+        let mut wb = Workbook::new();
+        let bold = Format::new().set_bold();
 
-            let mut table = Table::new(
-                &mut wb,
-                SHEETS[0],
-                &["日期", "服务中心", "终端", "活动或服务项目", "类别", "手机（脱敏）", "称呼", "人数", "同行", "终端时间", "接收时间"],
-                rows_per_sheet,
-            )?;
-            let mut monthly: HashMap<(String, String, String), i64> = HashMap::new();
-            for h in &halls {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT date, hall_id, kiosk_id, activity_id, phone_hash, sealed, headcount, companions, kiosk_at_ms, received_ms, service
-                         FROM checkins WHERE hall_id = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date, kiosk_at_ms",
-                    )
-                    .map_err(err)?;
-                let rows = stmt
-                    .query_map(params![h, from, to], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, i64>(6)?,
-                            r.get::<_, i64>(7)?,
-                            r.get::<_, i64>(8)?,
-                            r.get::<_, i64>(9)?,
-                            r.get::<_, Option<String>>(10)?,
-                        ))
-                    })
-                    .map_err(err)?;
-                for r in rows {
-                    let (d, hall, kiosk, act, pseudonym, sealed, head, comp, at, rec, service) = r.map_err(err)?;
-                    let shown = core.residents.shown(pseudonym.as_deref(), sealed.as_deref());
+        let mut table = Table::new(
+            &mut wb,
+            SHEETS[0],
+            &[
+                "日期",
+                "服务中心",
+                "终端",
+                "活动或服务项目",
+                "类别",
+                "手机（脱敏）",
+                "称呼",
+                "人数",
+                "同行",
+                "终端时间",
+                "接收时间",
+            ],
+            rows_per_sheet,
+        )?;
+        let mut monthly: HashMap<(String, String, String), i64> = HashMap::new();
+        for h in &halls {
+            let mut cursor: Option<CheckinCursor> = None;
+            loop {
+                let page =
+                    rt.block_on(store.checkins_page(h, &from, &to, cursor.as_ref(), PAGE))?;
+                let full = page.len() == PAGE as usize;
+                cursor = page
+                    .last()
+                    .map(|r| (r.date.clone(), r.kiosk_at_ms, r.id.clone()));
+                for r in page {
+                    let (d, hall, kiosk, act, pseudonym, sealed, head, comp, at, rec, service) = (
+                        r.date,
+                        h.clone(),
+                        r.kiosk_id,
+                        r.activity_id,
+                        r.pseudonym,
+                        r.sealed,
+                        i64::from(r.headcount),
+                        i64::from(r.companions),
+                        r.kiosk_at_ms,
+                        r.received_ms,
+                        r.service,
+                    );
+                    let shown = core
+                        .residents
+                        .shown(pseudonym.as_deref(), sealed.as_deref());
                     let (phone, name) = (shown.masked, shown.name);
                     let (kind, title) = match service {
                         Some(service) => {
                             let name = services.get(&(hall.clone(), service.clone())).cloned();
                             (WALK_IN_KIND.to_string(), name.unwrap_or(service))
                         }
-                        None => info.get(&act).cloned().unwrap_or_else(|| ("other".into(), act.clone())),
+                        None => info
+                            .get(&act)
+                            .cloned()
+                            .unwrap_or_else(|| ("other".into(), act.clone())),
                     };
                     let (ws, row) = table.row(&mut wb)?;
-                    ws.write(row, 0, cells::text(d.as_str())).map_err(xlsx_err)?;
-                    ws.write(row, 1, cells::text(hall.as_str())).map_err(xlsx_err)?;
-                    ws.write(row, 2, cells::text(kiosk.as_str())).map_err(xlsx_err)?;
-                    ws.write(row, 3, cells::text(title.as_str())).map_err(xlsx_err)?;
-                    ws.write(row, 4, cells::text(kind_code_label(Lang::Zh, &kind))).map_err(xlsx_err)?;
-                    ws.write(row, 5, cells::text(phone.unwrap_or_default())).map_err(xlsx_err)?;
-                    ws.write(row, 6, cells::text(name.unwrap_or_default())).map_err(xlsx_err)?;
+                    ws.write(row, 0, cells::text(d.as_str()))
+                        .map_err(xlsx_err)?;
+                    ws.write(row, 1, cells::text(hall.as_str()))
+                        .map_err(xlsx_err)?;
+                    ws.write(row, 2, cells::text(kiosk.as_str()))
+                        .map_err(xlsx_err)?;
+                    ws.write(row, 3, cells::text(title.as_str()))
+                        .map_err(xlsx_err)?;
+                    ws.write(row, 4, cells::text(kind_code_label(Lang::Zh, &kind)))
+                        .map_err(xlsx_err)?;
+                    ws.write(row, 5, cells::text(phone.unwrap_or_default()))
+                        .map_err(xlsx_err)?;
+                    ws.write(row, 6, cells::text(name.unwrap_or_default()))
+                        .map_err(xlsx_err)?;
                     ws.write(row, 7, head as f64).map_err(xlsx_err)?;
                     ws.write(row, 8, comp as f64).map_err(xlsx_err)?;
-                    ws.write(row, 9, cells::text(clocks.show(&hall, at))).map_err(xlsx_err)?;
-                    ws.write(row, 10, cells::text(clocks.show(&hall, rec))).map_err(xlsx_err)?;
+                    ws.write(row, 9, cells::text(clocks.show(&hall, at)))
+                        .map_err(xlsx_err)?;
+                    ws.write(row, 10, cells::text(clocks.show(&hall, rec)))
+                        .map_err(xlsx_err)?;
                     *monthly.entry((d[..7].to_string(), hall, kind)).or_default() += head + comp;
                 }
+                if !full {
+                    break;
+                }
             }
+        }
 
-            let ws = wb.add_worksheet_with_constant_memory().map_err(xlsx_err)?.set_name(SHEETS[1]).map_err(xlsx_err)?;
-            for (i, h) in ["月份", "服务中心", "活动类别", "服务人次"].iter().enumerate() {
-                ws.write_with_format(0, i as u16, *h, &bold).map_err(xlsx_err)?;
-            }
-            let mut monthly: Vec<_> = monthly.into_iter().collect();
-            monthly.sort();
-            for (i, ((m, hall, kind), n)) in monthly.iter().enumerate() {
-                let r = i as u32 + 1;
-                ws.write(r, 0, cells::text(m.as_str())).map_err(xlsx_err)?;
-                ws.write(r, 1, cells::text(hall.as_str())).map_err(xlsx_err)?;
-                ws.write(r, 2, cells::text(kind_code_label(Lang::Zh, kind))).map_err(xlsx_err)?;
-                ws.write(r, 3, *n as f64).map_err(xlsx_err)?;
-            }
+        let ws = wb
+            .add_worksheet_with_constant_memory()
+            .map_err(xlsx_err)?
+            .set_name(SHEETS[1])
+            .map_err(xlsx_err)?;
+        for (i, h) in ["月份", "服务中心", "活动类别", "服务人次"]
+            .iter()
+            .enumerate()
+        {
+            ws.write_with_format(0, i as u16, *h, &bold)
+                .map_err(xlsx_err)?;
+        }
+        let mut monthly: Vec<_> = monthly.into_iter().collect();
+        monthly.sort();
+        for (i, ((m, hall, kind), n)) in monthly.iter().enumerate() {
+            let r = i as u32 + 1;
+            ws.write(r, 0, cells::text(m.as_str())).map_err(xlsx_err)?;
+            ws.write(r, 1, cells::text(hall.as_str()))
+                .map_err(xlsx_err)?;
+            ws.write(r, 2, cells::text(kind_code_label(Lang::Zh, kind)))
+                .map_err(xlsx_err)?;
+            ws.write(r, 3, *n as f64).map_err(xlsx_err)?;
+        }
 
-            let mut table = Table::new(
-                &mut wb,
-                SHEETS[2],
-                &["编号", "服务中心", "类别", "内容", "手机（脱敏）", "需回电", "状态", "回复", "提交时间"],
-                rows_per_sheet,
-            )?;
-            for h in &halls {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT reference, hall_id, category, text, phone_hash, callback_consent, status, reply, kiosk_at_ms, sealed
-                         FROM requests WHERE hall_id = ?1 ORDER BY kiosk_at_ms",
-                    )
-                    .map_err(err)?;
-                let rows = stmt
-                    .query_map(params![h], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, bool>(5)?,
-                            r.get::<_, String>(6)?,
-                            r.get::<_, Option<String>>(7)?,
-                            r.get::<_, i64>(8)?,
-                            r.get::<_, Option<String>>(9)?,
-                        ))
-                    })
-                    .map_err(err)?;
-                for r in rows {
-                    let (reference, hall, cat, text, pseudonym, cb, status, reply, at, sealed) = r.map_err(err)?;
+        let mut table = Table::new(
+            &mut wb,
+            SHEETS[2],
+            &[
+                "编号",
+                "服务中心",
+                "类别",
+                "内容",
+                "手机（脱敏）",
+                "需回电",
+                "状态",
+                "回复",
+                "提交时间",
+            ],
+            rows_per_sheet,
+        )?;
+        for h in &halls {
+            let filter = RequestFilter {
+                hall: h.clone(),
+                status: None,
+                category: None,
+                made_until_ms: i64::MAX,
+                oldest_first: true,
+            };
+            let mut cursor: Option<RequestCursor> = None;
+            loop {
+                let page = rt.block_on(store.requests_page(&filter, cursor.as_ref(), PAGE))?;
+                let full = page.len() == PAGE as usize;
+                cursor = page.last().map(|r| (r.kiosk_at_ms, r.id.clone()));
+                for r in page {
+                    let (reference, hall, cat, text, pseudonym, cb, status, reply, at, sealed) = (
+                        r.reference,
+                        r.hall_id,
+                        r.category,
+                        r.text,
+                        r.pseudonym,
+                        r.callback_consent,
+                        r.status,
+                        r.reply,
+                        r.kiosk_at_ms,
+                        r.sealed,
+                    );
                     // The masked number only: exports never carry a whole one.
-                    let phone = core.residents.shown(pseudonym.as_deref(), sealed.as_deref()).masked;
+                    let phone = core
+                        .residents
+                        .shown(pseudonym.as_deref(), sealed.as_deref())
+                        .masked;
                     let day = clocks.show(&hall, at);
-                    if day.get(..10).is_some_and(|d| d < from.as_str() || d > to.as_str()) {
+                    if day
+                        .get(..10)
+                        .is_some_and(|d| d < from.as_str() || d > to.as_str())
+                    {
                         continue;
                     }
                     let (ws, row) = table.row(&mut wb)?;
-                    for (col, v) in [reference, hall, cat, text, phone.unwrap_or_default(), if cb { "是".into() } else { "否".into() }, status, reply.unwrap_or_default(), day]
-                        .into_iter()
-                        .enumerate()
+                    for (col, v) in [
+                        reference,
+                        hall,
+                        cat,
+                        text,
+                        phone.unwrap_or_default(),
+                        if cb { "是".into() } else { "否".into() },
+                        status,
+                        reply.unwrap_or_default(),
+                        day,
+                    ]
+                    .into_iter()
+                    .enumerate()
                     {
-                        ws.write(row, col as u16, cells::text(v)).map_err(xlsx_err)?;
+                        ws.write(row, col as u16, cells::text(v))
+                            .map_err(xlsx_err)?;
                     }
                 }
-            }
-
-            let mut table = Table::new(
-                &mut wb,
-                SHEETS[3],
-                &["服务中心", "志愿者（脱敏）", "上岗", "签退", "时长（小时）", "积分"],
-                rows_per_sheet,
-            )?;
-            for h in &halls {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT i.hall_id, i.phone_hash, i.kiosk_at_ms, o.kiosk_at_ms, i.sealed FROM shift_events i
-                         LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'
-                         WHERE i.action = 'sign_in' AND i.hall_id = ?1 AND i.date BETWEEN ?2 AND ?3 ORDER BY i.kiosk_at_ms",
-                    )
-                    .map_err(err)?;
-                let rows = stmt
-                    .query_map(params![h, from, to], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<i64>>(3)?, r.get::<_, Option<String>>(4)?))
-                    })
-                    .map_err(err)?;
-                for r in rows {
-                    let (hall, pseudonym, start, end, sealed) = r.map_err(err)?;
-                    let phone = core.residents.shown(Some(&pseudonym), sealed.as_deref()).masked.unwrap_or_default();
-                    let (ws, row) = table.row(&mut wb)?;
-                    ws.write(row, 0, cells::text(hall.as_str())).map_err(xlsx_err)?;
-                    ws.write(row, 1, cells::text(phone.as_str())).map_err(xlsx_err)?;
-                    ws.write(row, 2, cells::text(clocks.show(&hall, start))).map_err(xlsx_err)?;
-                    ws.write(row, 3, cells::text(end.map(|e| clocks.show(&hall, e)).unwrap_or_default())).map_err(xlsx_err)?;
-                    let hours = end.map_or(0.0, |e| (e - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0);
-                    ws.write(row, 4, (hours * 100.0).round() / 100.0).map_err(xlsx_err)?;
-                    ws.write(row, 5, f64::from(end.map_or(0, |e| points_for_shift(start, e)))).map_err(xlsx_err)?;
+                if !full {
+                    break;
                 }
             }
-            let mut file = tempfile::tempfile().map_err(|e| Error::Io { context: "creating the export file".into(), source: e })?;
-            wb.save_to_writer(&mut file).map_err(xlsx_err)?;
-            file.rewind().map_err(|e| Error::Io { context: "reading the export file".into(), source: e })?;
-            Ok(file)
+        }
+
+        let mut table = Table::new(
+            &mut wb,
+            SHEETS[3],
+            &[
+                "服务中心",
+                "志愿者（脱敏）",
+                "上岗",
+                "签退",
+                "时长（小时）",
+                "积分",
+            ],
+            rows_per_sheet,
+        )?;
+        for h in &halls {
+            for span in rt.block_on(store.shift_spans(h, &from, &to))? {
+                let (hall, pseudonym, start, end, sealed) = (
+                    h.clone(),
+                    span.pseudonym,
+                    span.signed_in_ms,
+                    span.signed_out_ms,
+                    span.sealed,
+                );
+                let phone = core
+                    .residents
+                    .shown(Some(&pseudonym), sealed.as_deref())
+                    .masked
+                    .unwrap_or_default();
+                let (ws, row) = table.row(&mut wb)?;
+                ws.write(row, 0, cells::text(hall.as_str()))
+                    .map_err(xlsx_err)?;
+                ws.write(row, 1, cells::text(phone.as_str()))
+                    .map_err(xlsx_err)?;
+                ws.write(row, 2, cells::text(clocks.show(&hall, start)))
+                    .map_err(xlsx_err)?;
+                ws.write(
+                    row,
+                    3,
+                    cells::text(end.map(|e| clocks.show(&hall, e)).unwrap_or_default()),
+                )
+                .map_err(xlsx_err)?;
+                let hours = end.map_or(0.0, |e| {
+                    (e - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0
+                });
+                ws.write(row, 4, (hours * 100.0).round() / 100.0)
+                    .map_err(xlsx_err)?;
+                ws.write(
+                    row,
+                    5,
+                    f64::from(end.map_or(0, |e| points_for_shift(start, e))),
+                )
+                .map_err(xlsx_err)?;
+            }
+        }
+        let mut file = tempfile::tempfile().map_err(|e| Error::Io {
+            context: "creating the export file".into(),
+            source: e,
+        })?;
+        wb.save_to_writer(&mut file).map_err(xlsx_err)?;
+        file.rewind().map_err(|e| Error::Io {
+            context: "reading the export file".into(),
+            source: e,
+        })?;
+        Ok(file)
     })
     .await
     .map_err(|e| Error::Io {

@@ -30,6 +30,7 @@ pub mod download;
 pub mod export;
 mod kiosks;
 pub mod lang;
+mod listing;
 pub mod mobile;
 mod pages;
 mod password;

@@ -138,51 +138,36 @@ struct HallSummary {
 pub async fn overview(State(state): State<AppState>, s: Session) -> PageResult {
     let l = s.lang;
     let connected = state.core.registry.connected_kiosks();
-    let halls = s.halls.clone();
-    let rows = state
-        .core
-        .db
-        .call(move |db| {
-            let now = now_ms();
-            let mut out = Vec::new();
-            for hall in halls {
-                let Some(h) = db.hall(&hall)? else { continue };
-                let tz = h.time_zone();
-                let today = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().with_timezone(&tz).date_naive();
-                let week = (today - chrono::Duration::days(6)).to_string();
-                let month = format!("{}-01", today.format("%Y-%m"));
-                let today = today.to_string();
-                let offline: Vec<String> = db
-                    .kiosks()?
-                    .into_iter()
-                    .filter(|k| k.hall_id == hall && k.revoked_ms.is_none() && !connected.contains(&k.id))
-                    .filter(|k| k.last_seen_ms.is_none_or(|t| now - t > 3_600_000))
-                    .map(|k| k.id)
-                    .collect();
-                let (checkins, week_pt, month_pt, open) = db.with(|c| {
-                    let q = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<i64, Error> {
-                        c.query_row(sql, p, |r| r.get(0)).map_err(|e| Error::db("overview", e))
-                    };
-                    Ok((
-                        q("SELECT count(*) FROM checkins WHERE hall_id = ?1 AND date = ?2", &[&hall, &today])?,
-                        q("SELECT COALESCE(SUM(headcount + companions), 0) FROM checkins WHERE hall_id = ?1 AND date >= ?2", &[&hall, &week])?,
-                        q("SELECT COALESCE(SUM(headcount + companions), 0) FROM checkins WHERE hall_id = ?1 AND date >= ?2", &[&hall, &month])?,
-                        q("SELECT count(*) FROM requests WHERE hall_id = ?1 AND status != 'resolved'", &[&hall])?,
-                    ))
-                })?;
-                out.push(HallSummary {
-                    id: h.id,
-                    name: h.name,
-                    checkins_today: checkins,
-                    person_times_week: week_pt,
-                    person_times_month: month_pt,
-                    open_requests: open,
-                    kiosks_offline: i64::try_from(offline.len()).unwrap_or(0),
-                });
-            }
-            Ok(out)
-        })
-        .await?;
+    let now = now_ms();
+    let kiosks = state.core.tables.kiosks().await?;
+    let mut rows = Vec::new();
+    for hall in &s.halls {
+        let Some(h) = state.core.tables.hall(hall).await? else {
+            continue;
+        };
+        let today = h.date_at(now);
+        let week = (today - chrono::Duration::days(6)).to_string();
+        let month = format!("{}-01", today.format("%Y-%m"));
+        let offline = kiosks
+            .iter()
+            .filter(|k| &k.hall_id == hall && k.revoked_ms.is_none() && !connected.contains(&k.id))
+            .filter(|k| k.last_seen_ms.is_none_or(|t| now - t > 3_600_000))
+            .count();
+        let o = state
+            .core
+            .projection
+            .hall_overview(hall, &today.to_string(), &week, &month)
+            .await?;
+        rows.push(HallSummary {
+            id: h.id,
+            name: h.name,
+            checkins_today: o.checkins_today,
+            person_times_week: o.person_times_week,
+            person_times_month: o.person_times_month,
+            open_requests: o.open_requests,
+            kiosks_offline: i64::try_from(offline).unwrap_or(0),
+        });
+    }
     Ok(page(
         l,
         l.t("今日概览", "Overview"),

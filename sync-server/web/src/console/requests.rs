@@ -22,12 +22,20 @@ use axum::{
 };
 use linli_core::model::{RequestCategory, RequestReply, RequestStatus};
 use maud::html;
-use rusqlite::{Connection, params};
 use serde::Deserialize;
 
-use super::{Lang, PageError, Session, clock::HallClocks, download, page};
+use super::{
+    Lang, PageError, Session,
+    clock::HallClocks,
+    download,
+    listing::{self, PAGE},
+    page,
+};
 use crate::state::AppState;
-use linli_sync_engine::{Error, clock::now_ms, provision, server::ServerCore};
+use linli_sync_engine::{
+    Error, clock::now_ms, projection_tables::RequestFilter as StoreFilter, provision,
+    server::ServerCore,
+};
 
 /// Most rows one screen shows.
 pub const SCREEN_ROWS: usize = 500;
@@ -174,66 +182,59 @@ impl RequestQuery {
         })
     }
 
-    /// Each matching request, newest first per hall, until `each` says stop.
+    /// Each matching request, newest first per hall, until `each` says
+    /// stop: read a page at a time through the store, so an export of any
+    /// size holds one page. Runs on a blocking thread (`rt` is the
+    /// server's runtime, which reads each page); `each` may block.
     fn each(
         &self,
-        c: &Connection,
+        rt: &tokio::runtime::Handle,
         mut each: impl FnMut(RequestLine) -> Result<bool, Error>,
     ) -> Result<(), Error> {
-        let err = |e| Error::db("listing requests", e);
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT r.record_id, r.hall_id, r.reference, r.category, r.text, r.phone_hash, r.status, r.reply,
-                        r.kiosk_at_ms, a.assignee, r.sealed, r.callback_consent
-                 FROM requests r LEFT JOIN request_assignments a ON a.record_id = r.record_id
-                 WHERE r.hall_id = ?1 AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.category = ?3)
-                   AND r.kiosk_at_ms <= ?4
-                 ORDER BY r.kiosk_at_ms DESC",
-            )
-            .map_err(err)?;
         let now = self.now;
         for h in &self.halls {
-            let rows = stmt
-                .query_map(
-                    params![
-                        h,
-                        self.status,
-                        self.category,
-                        now - self.min_age_days * DAY_MS
-                    ],
-                    |r| {
-                        let category: String = r.get(3)?;
-                        let status: String = r.get(6)?;
-                        let at: i64 = r.get(8)?;
-                        Ok(RequestLine {
-                            assignee: r.get(9)?,
-                            overdue: status != "resolved"
-                                && now - at > deadline_days(&category) * DAY_MS,
-                            id: r.get(0)?,
-                            hall: r.get(1)?,
-                            reference: r.get(2)?,
-                            category,
-                            text: r.get(4)?,
-                            phone: self
-                                .core
-                                .residents
-                                .shown(
-                                    r.get::<_, Option<String>>(5)?.as_deref(),
-                                    r.get::<_, Option<String>>(10)?.as_deref(),
-                                )
-                                .masked,
-                            callback: r.get(11)?,
-                            status,
-                            reply: r.get(7)?,
-                            at,
-                        })
-                    },
-                )
-                .map_err(err)?;
-            for row in rows {
-                let row = row.map_err(err)?;
-                if (!self.only_overdue || row.overdue) && !each(row)? {
-                    return Ok(());
+            let filter = StoreFilter {
+                hall: h.clone(),
+                status: self.status.clone(),
+                category: self.category.clone(),
+                made_until_ms: now - self.min_age_days * DAY_MS,
+                oldest_first: false,
+            };
+            let mut cursor = None;
+            loop {
+                let page = rt.block_on(self.core.projection.requests_page(
+                    &filter,
+                    cursor.as_ref(),
+                    PAGE,
+                ))?;
+                let full = page.len() == PAGE as usize;
+                cursor = page.last().map(|r| (r.kiosk_at_ms, r.id.clone()));
+                for r in page {
+                    let line = RequestLine {
+                        overdue: r.status != "resolved"
+                            && now - r.kiosk_at_ms > deadline_days(&r.category) * DAY_MS,
+                        phone: self
+                            .core
+                            .residents
+                            .shown(r.pseudonym.as_deref(), r.sealed.as_deref())
+                            .masked,
+                        assignee: r.assignee,
+                        id: r.id,
+                        hall: r.hall_id,
+                        reference: r.reference,
+                        category: r.category,
+                        text: r.text,
+                        callback: r.callback_consent,
+                        status: r.status,
+                        reply: r.reply,
+                        at: r.kiosk_at_ms,
+                    };
+                    if (!self.only_overdue || line.overdue) && !each(line)? {
+                        return Ok(());
+                    }
+                }
+                if !full {
+                    break;
                 }
             }
         }
@@ -248,21 +249,10 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let l = s.lang;
     let q = RequestQuery::new(&s, &f, state.core.clone())?;
-    let (lines, total) = state
-        .core
-        .db
-        .run(move |c| {
-            let (mut lines, mut total) = (Vec::new(), 0usize);
-            q.each(c, |r| {
-                total += 1;
-                if lines.len() < SCREEN_ROWS {
-                    lines.push(r);
-                }
-                Ok(true)
-            })?;
-            Ok((lines, total))
-        })
-        .await?;
+    let (lines, total) = listing::screenful("listing requests", SCREEN_ROWS, move |rt, each| {
+        q.each(rt, each)
+    })
+    .await?;
     let clocks = HallClocks::load(&state).await?;
     let can_write = s.role != "viewer";
     Ok(page(
@@ -368,21 +358,12 @@ pub async fn answer(
         )
         .into());
     }
-    let (h, i) = (form.hall.clone(), id.clone());
     let before: Option<String> = state
         .core
-        .db
-        .run(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(
-                "SELECT status || ': ' || COALESCE(reply, '') FROM requests WHERE hall_id = ?1 AND record_id = ?2",
-                [&h, &i],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| Error::db("reading a request", e))
-        })
-        .await?;
+        .projection
+        .request(&form.hall, &id)
+        .await?
+        .map(|r| format!("{}: {}", r.status, r.reply.unwrap_or_default()));
     let reply = form.reply.clone().filter(|r| !r.trim().is_empty());
     provision::reply_request(
         &state.core,
@@ -396,21 +377,15 @@ pub async fn answer(
     )
     .await?;
     if let Some(a) = assignee {
-        let (i, u) = (id.clone(), s.user.clone());
         state
             .core
-            .db
-            .call(move |db| {
-                db.with(|c| {
-                    c.execute(
-                        "INSERT INTO request_assignments (record_id, assignee, at_ms) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (record_id) DO UPDATE SET assignee = excluded.assignee, at_ms = excluded.at_ms",
-                        params![i, a, now_ms()],
-                    )
-                    .map_err(|e| Error::db("assigning a request", e))
-                })?;
-                db.audit(&u, "assign_request", &i, None, Some(&a), now_ms())
-            })
+            .projection
+            .assign_request(&id, &a, now_ms())
+            .await?;
+        state
+            .core
+            .tables
+            .audit(&s.user, "assign_request", &id, None, Some(&a), now_ms())
             .await?;
     }
     let after = format!("{}: {}", status.code(), reply.unwrap_or_default());
@@ -437,26 +412,12 @@ pub async fn reveal(
     s.check_csrf(&form.csrf)?;
     s.require_write()?;
     s.require_hall(&form.hall)?;
-    let (h, i) = (form.hall.clone(), id.clone());
-    let found: Option<(String, Option<String>, bool)> = state
-        .core
-        .db
-        .run(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(
-                "SELECT reference, sealed, callback_consent FROM requests WHERE hall_id = ?1 AND record_id = ?2",
-                [&h, &i],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| Error::db("reading a request", e))
-        })
-        .await?;
-    let Some((reference, sealed, callback)) = found else {
+    let Some(found) = state.core.projection.request(&form.hall, &id).await? else {
         return Err(Error::NotFound(format!("request {id}")).into());
     };
-    let sealed = match sealed {
-        Some(s) if callback => s,
+    let reference = found.reference;
+    let sealed = match found.sealed {
+        Some(s) if found.callback_consent => s,
         _ => {
             return Err(Error::Forbidden(
                 "居民未同意回电 (the resident did not ask to be called back)".into(),
@@ -520,16 +481,15 @@ pub async fn csv(
         Some(f.query_string()),
     )
     .await?;
-    let db = state.core.db.clone();
+    let rt = tokio::runtime::Handle::current();
     let body = download::streamed("requests.csv", move |w| {
-        let c = db.reader()?;
         let io = |e: std::io::Error| Error::Io {
             context: "sending the export".into(),
             source: e,
         };
         w.write_all("\u{feff}编号,服务中心,类别,内容,电话,时间,状态,回复\r\n".as_bytes())
             .map_err(io)?;
-        q.each(&c, |r| {
+        q.each(&rt, |r| {
             write!(
                 w,
                 "{},{},{},{},{},{},{},{}\r\n",

@@ -10,7 +10,6 @@ use axum::{
 };
 use linli_core::model::points_for_shift;
 use maud::html;
-use rusqlite::params;
 use serde::Deserialize;
 
 use super::{PageError, Session, page};
@@ -70,58 +69,51 @@ async fn page_for(
         .await?
         .time_zone();
     let month = month_of(&q.month, tz)?;
-    let (h, m) = (hall.clone(), month.clone());
-    let (people, catalogue) = state
+    let (first, last) = (format!("{month}-01"), format!("{month}-31"));
+    let mut spans = state
         .core
-        .db
-        .run({
-            let core = state.core.clone();
-            move |c| {
-            let err = |e| Error::db("reading volunteers", e);
-            let mut stmt = c
-                .prepare(
-                    "SELECT i.sealed, i.phone_hash, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
-                     JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'
-                     WHERE i.action = 'sign_in' AND i.hall_id = ?1 AND substr(i.date, 1, 7) = ?2
-                       AND i.phone_hash <> 'erased'
-                     ORDER BY i.phone_hash",
-                )
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(params![h, m], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-                })
-                .map_err(err)?;
-            let mut people: Vec<(String, VolunteerMonth)> = Vec::new();
-            for row in rows {
-                let (sealed, hash, start, end) = row.map_err(err)?;
-                let shown = core.residents.shown(Some(&hash), sealed.as_deref());
-                let (phone, name) = (shown.masked.unwrap_or_else(|| "-".into()), shown.name);
-                let hours = (end - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0;
-                let points = points_for_shift(start, end);
-                match people.last_mut() {
-                    Some((h, v)) if *h == hash => {
-                        v.shifts += 1;
-                        v.hours += hours;
-                        v.points += points;
-                        if v.name.is_none() {
-                            v.name = name;
-                        }
-                    }
-                    _ => people.push((hash, VolunteerMonth { phone, name, shifts: 1, hours, points })),
+        .projection
+        .shift_spans(&hall, &first, &last)
+        .await?;
+    // Completed shifts of residents not erased, each volunteer's together.
+    spans.retain(|s| s.signed_out_ms.is_some() && s.pseudonym != "erased");
+    spans.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
+    let mut people: Vec<(String, VolunteerMonth)> = Vec::new();
+    for span in spans {
+        let (start, end) = (
+            span.signed_in_ms,
+            span.signed_out_ms.unwrap_or(span.signed_in_ms),
+        );
+        let shown = state
+            .core
+            .residents
+            .shown(Some(&span.pseudonym), span.sealed.as_deref());
+        let (phone, name) = (shown.masked.unwrap_or_else(|| "-".into()), shown.name);
+        let hours = (end - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0;
+        let points = points_for_shift(start, end);
+        match people.last_mut() {
+            Some((h, v)) if *h == span.pseudonym => {
+                v.shifts += 1;
+                v.hours += hours;
+                v.points += points;
+                if v.name.is_none() {
+                    v.name = name;
                 }
             }
-            let mut stmt = c
-                .prepare("SELECT item, points FROM points_catalogue WHERE hall_id = ?1 ORDER BY points, item")
-                .map_err(err)?;
-            let catalogue = stmt
-                .query_map([&h], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(err)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(err)?;
-            Ok((people.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), catalogue))
-        }})
-        .await?;
+            _ => people.push((
+                span.pseudonym,
+                VolunteerMonth {
+                    phone,
+                    name,
+                    shifts: 1,
+                    hours,
+                    points,
+                },
+            )),
+        }
+    }
+    let people: Vec<VolunteerMonth> = people.into_iter().map(|(_, v)| v).collect();
+    let catalogue = state.core.tables.points_catalogue(&hall).await?;
     let can_write = s.role != "viewer";
     let body = html! {
         form method="get" action="/admin/volunteers" {
@@ -214,28 +206,17 @@ pub async fn save_item(
         )
         .await;
     };
-    let (h, u) = (f.hall.clone(), s.user.clone());
-    state
-        .core
-        .db
-        .call(move |db| {
-            db.with(|c| {
-                c.execute(
-                    "INSERT INTO points_catalogue (hall_id, item, points) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (hall_id, item) DO UPDATE SET points = excluded.points",
-                    params![h, item, points],
-                )
-                .map_err(|e| Error::db("saving the catalogue", e))
-            })?;
-            db.audit(
-                &u,
-                "catalogue_item",
-                &format!("{h}/{item}"),
-                None,
-                Some(&points.to_string()),
-                now_ms(),
-            )
-        })
+    let tables = &state.core.tables;
+    tables.set_catalogue_item(&f.hall, &item, points).await?;
+    tables
+        .audit(
+            &s.user,
+            "catalogue_item",
+            &format!("{}/{item}", f.hall),
+            None,
+            Some(&points.to_string()),
+            now_ms(),
+        )
         .await?;
     Ok(Redirect::to(&format!("/admin/volunteers?hall={}", f.hall)).into_response())
 }
