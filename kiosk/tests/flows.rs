@@ -239,7 +239,8 @@ fn a_request_with_a_callback_gets_a_reference_and_a_qr_code_and_the_reply_comes_
     // Staff answer on the server; the resident sees it under My requests.
     let core = k.server.core.clone();
     let id: String = core
-        .db
+        .sqlite("a test query")
+        .expect("the SQLite store")
         .with(|c| {
             c.query_row("SELECT record_id FROM requests", [], |r| r.get(0))
                 .map_err(|e| linli_sync_engine::Error::db("q", e))

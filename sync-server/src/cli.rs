@@ -27,6 +27,16 @@ pub struct Cli {
     /// TOML configuration file (see `linli-server print-config`).
     #[arg(long, global = true, env = "LINLI_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Keep everything in this PostgreSQL database instead of the SQLite
+    /// file in the data directory: postgres://USER@HOST/DB. Several
+    /// instances may share one (run each behind one load balancer).
+    #[arg(
+        long,
+        global = true,
+        env = "LINLI_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -196,6 +206,8 @@ pub enum AdminCommand {
 pub struct FileConfig {
     /// Data directory.
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL database instead of the SQLite file.
+    pub database_url: Option<String>,
     /// Listen address.
     pub listen: Option<String>,
     /// Create demo data.
@@ -216,6 +228,10 @@ pub struct FileConfig {
 pub const EXAMPLE_CONFIG: &str = r#"# linli-server configuration. Every setting may also be given as a
 # LINLI_* environment variable or a command-line flag, which win over this file.
 data_dir = "./linli-data"
+# Keep everything in PostgreSQL instead of the SQLite file in data_dir
+# (several instances may share one database; data_dir still holds each
+# instance's copy of the residents' key file).
+# database_url = "postgres://linli@db.example/linli"
 listen = "127.0.0.1:7878"
 # Create the demo halls when the server has none.
 demo = false
@@ -293,6 +309,7 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
     Ok((
         ServeConfig {
             data_dir,
+            database_url: database_url(cli)?,
             demo: args.demo || file.demo.unwrap_or(false),
             durability,
             tls,
@@ -316,9 +333,35 @@ fn data_dir(cli: &Cli) -> Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
 }
 
+/// The PostgreSQL database the server keeps everything in, if any.
+fn database_url(cli: &Cli) -> Result<Option<String>> {
+    let file = load_file(cli.config.as_ref())?;
+    Ok(cli
+        .database_url
+        .clone()
+        .or(file.database_url)
+        .filter(|u| !u.trim().is_empty()))
+}
+
 async fn open_core(cli: &Cli) -> Result<std::sync::Arc<ServerCore>> {
-    let (core, _) = ServerCore::open(&data_dir(cli)?, Durability::Full, false).await?;
+    let options = linli_core::sqlite::DbOptions {
+        durability: Durability::Full,
+        max_page_count: None,
+    };
+    let url = database_url(cli)?;
+    let (core, _) = crate::open_core(&data_dir(cli)?, url.as_deref(), options, false).await?;
     Ok(core)
+}
+
+/// Refuse `command` on PostgreSQL, saying what to do instead.
+fn sqlite_only(cli: &Cli, command: &str, instead: &str) -> Result<()> {
+    if database_url(cli)?.is_some() {
+        return Err(Error::Config(format!(
+            "`linli-server {command}` works on the SQLite store; this server's store is \
+             PostgreSQL: {instead}"
+        )));
+    }
+    Ok(())
 }
 
 fn fmt_ms(ms: Option<i64>) -> String {
@@ -494,6 +537,13 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             }
         }
         Command::Backup { to } => {
+            sqlite_only(
+                cli,
+                "backup",
+                "back it up with PostgreSQL's own tools (pg_dump -Fc DB > FILE, or the \
+                 continuous archiving the database's operators run), and keep the residents' key \
+                 file of the data directory apart from the backups",
+            )?;
             let dir = data_dir(cli)?;
             let to = to.clone();
             let c =
@@ -513,6 +563,12 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             .map_err(io)
         }
         Command::Restore { from } => {
+            sqlite_only(
+                cli,
+                "restore",
+                "restore it with PostgreSQL's own tools (pg_restore of a pg_dump), with every \
+                 instance stopped, then start them with the same residents' key file",
+            )?;
             let dir = data_dir(cli)?;
             let from = from.clone();
             let (c, kept) = tokio::task::spawn_blocking(move || {
@@ -534,6 +590,11 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             }
         }
         Command::UpgradeResidents => {
+            sqlite_only(
+                cli,
+                "upgrade-residents",
+                "databases of the old resident form were never on PostgreSQL; nothing to do",
+            )?;
             let dir = data_dir(cli)?;
             let _lock = linli_sync_engine::backup::lock(&dir)?;
             let mut err = std::io::stderr();

@@ -40,8 +40,13 @@ use tokio::{net::TcpListener, sync::watch};
 /// How to run the server.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
-    /// Where the SQLite file lives.
+    /// Where the SQLite file lives (and, on either store, the residents'
+    /// key file).
     pub data_dir: PathBuf,
+    /// Keep everything in this PostgreSQL database
+    /// (`postgres://USER@HOST/DB`) instead of the SQLite file; several
+    /// instances may share one.
+    pub database_url: Option<String>,
     /// Create the demo halls if there are none.
     pub demo: bool,
     /// The moment (ms since epoch) the demo calendar is built around;
@@ -75,6 +80,7 @@ impl ServeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            database_url: None,
             demo: false,
             demo_now_ms: None,
             demo_history: true,
@@ -103,7 +109,49 @@ pub struct Ready {
     header_timeout: std::time::Duration,
     /// Held while serving: `restore` refuses to run under a live server.
     _lock: backup::ServerLock,
+    /// On PostgreSQL, held while serving: one instance per database.
+    _serving: Option<linli_store_postgres::ServingLock>,
     projector_rx: Option<tokio::sync::mpsc::UnboundedReceiver<samod::DocumentId>>,
+}
+
+/// Even at `RUST_LOG=trace`, the libraries that log what passes through
+/// them log at most `info`: the WebSocket library prints whole frames and
+/// handshakes at trace (tokens, the text residents typed), and the
+/// PostgreSQL client every statement's parameters at debug (request texts,
+/// sealed contacts). The server's log filter goes through here.
+pub fn cap_content_logs(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    [
+        "tungstenite=info",
+        "tokio_tungstenite=info",
+        "tokio_postgres=info",
+    ]
+    .into_iter()
+    .filter_map(|d| d.parse().ok())
+    .fold(filter, tracing_subscriber::EnvFilter::add_directive)
+}
+
+/// Open the server's core: on the PostgreSQL database at `database_url`
+/// when given (migrated on the way), else on the SQLite file in
+/// `data_dir`, created if need be. The residents' key is in `data_dir`
+/// either way. With `projector`, the projector's feed comes back too.
+pub async fn open_core(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    options: linli_core::sqlite::DbOptions,
+    projector: bool,
+) -> Result<(
+    Arc<ServerCore>,
+    Option<tokio::sync::mpsc::UnboundedReceiver<samod::DocumentId>>,
+)> {
+    match database_url {
+        Some(url) => {
+            let store = linli_store_postgres::PgStore::open(url)
+                .await
+                .map_err(linli_sync_engine::Error::from)?;
+            ServerCore::open_on(data_dir, store.server_store(), projector).await
+        }
+        None => ServerCore::open_with(data_dir, options, projector).await,
+    }
 }
 
 /// Open the data directory (and create demo data if asked).
@@ -114,7 +162,24 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
         durability: config.durability,
         max_page_count: config.max_db_pages,
     };
-    let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
+    let (core, rx, serving) = match config.database_url.as_deref() {
+        Some(url) => {
+            let store = linli_store_postgres::PgStore::open(url)
+                .await
+                .map_err(linli_sync_engine::Error::from)?;
+            let serving = store
+                .take_serving()
+                .await
+                .map_err(linli_sync_engine::Error::from)?;
+            let (core, rx) =
+                ServerCore::open_on(&config.data_dir, store.server_store(), true).await?;
+            (core, rx, Some(serving))
+        }
+        None => {
+            let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
+            (core, rx, None)
+        }
+    };
     core.set_idle_timeout(config.idle_timeout);
     core.set_unload_idle_after(config.unload_idle_after);
     provision::ensure_services(&core).await?;
@@ -143,6 +208,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
         tls,
         header_timeout: config.header_timeout,
         _lock: lock,
+        _serving: serving,
         projector_rx: rx,
     })
 }

@@ -5,7 +5,7 @@ use linli_sync_server::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(cap_frame_logs(
+        .with_env_filter(linli_sync_server::cap_content_logs(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         ))
@@ -58,14 +58,4 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     linli_sync_server::cli::run_command(&cli, &mut out).await?;
     Ok(())
-}
-
-/// Even at `RUST_LOG=trace`, the WebSocket library logs at most `info`: at
-/// trace it prints whole frames and handshakes, with tokens and the text
-/// residents typed.
-fn cap_frame_logs(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
-    ["tungstenite=info", "tokio_tungstenite=info"]
-        .into_iter()
-        .filter_map(|d| d.parse().ok())
-        .fold(filter, tracing_subscriber::EnvFilter::add_directive)
 }

@@ -5,11 +5,10 @@ use axum::{
     body::Body,
     http::{Request, StatusCode},
 };
-use linli_test_kit::Fixture;
+use linli_test_kit::{Fixture, Store};
 
-#[tokio::test]
-async fn healthz_answers_without_a_token() {
-    let f = Fixture::open().await.expect("fixture");
+async fn healthz_answers_without_a_token(store: Store) {
+    let f = Fixture::open_on(store).await.expect("fixture");
     let (status, body) = f.json("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
@@ -22,9 +21,8 @@ async fn healthz_answers_without_a_token() {
     assert!(commits > 0 && commits <= writes, "{body}");
 }
 
-#[tokio::test]
-async fn api_routes_need_an_admin_token_and_say_how_to_send_it() {
-    let f = Fixture::open().await.expect("fixture");
+async fn api_routes_need_an_admin_token_and_say_how_to_send_it(store: Store) {
+    let f = Fixture::open_on(store).await.expect("fixture");
     for uri in [
         "/api/v1/halls",
         "/api/v1/kiosks",
@@ -45,9 +43,8 @@ async fn api_routes_need_an_admin_token_and_say_how_to_send_it() {
     }
 }
 
-#[tokio::test]
-async fn halls_list_their_documents_as_automerge_urls() {
-    let f = Fixture::open().await.expect("fixture");
+async fn halls_list_their_documents_as_automerge_urls(store: Store) {
+    let f = Fixture::open_on(store).await.expect("fixture");
     let (status, body) = f
         .json("GET", "/api/v1/halls", Some(f.token("wang")), None)
         .await;
@@ -68,9 +65,8 @@ async fn halls_list_their_documents_as_automerge_urls() {
     );
 }
 
-#[tokio::test]
-async fn bad_queries_and_unknown_halls_get_4xx_with_a_reason() {
-    let f = Fixture::open().await.expect("fixture");
+async fn bad_queries_and_unknown_halls_get_4xx_with_a_reason(store: Store) {
+    let f = Fixture::open_on(store).await.expect("fixture");
     let (status, body) = f
         .json(
             "GET",
@@ -160,9 +156,8 @@ async fn bad_queries_and_unknown_halls_get_4xx_with_a_reason() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn provisioning_returns_a_token_once_and_viewers_cannot_provision() {
-    let f = Fixture::open().await.expect("fixture");
+async fn provisioning_returns_a_token_once_and_viewers_cannot_provision(store: Store) {
+    let f = Fixture::open_on(store).await.expect("fixture");
     let (status, _) = f
         .json(
             "POST",
@@ -223,18 +218,16 @@ async fn provisioning_returns_a_token_once_and_viewers_cannot_provision() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn sync_without_a_token_is_refused_before_any_upgrade() {
-    let f = Fixture::open().await.expect("fixture");
+async fn sync_without_a_token_is_refused_before_any_upgrade(store: Store) {
+    let f = Fixture::open_on(store).await.expect("fixture");
     let (status, _) = f.json("GET", "/sync", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = f.json("GET", "/sync?token=lk_wrong", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn hall_staff_tokens_reach_only_their_halls() {
-    let f = Fixture::open().await.expect("fixture");
+async fn hall_staff_tokens_reach_only_their_halls(store: Store) {
+    let f = Fixture::open_on(store).await.expect("fixture");
     // li is staff of 中福社区 only.
     let chen = f.token("li").to_string();
     let (_, halls) = f.json("GET", "/api/v1/halls", Some(&chen), None).await;
@@ -312,11 +305,10 @@ async fn wrong_token_from(
         .status
 }
 
-#[tokio::test]
-async fn behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client() {
+async fn behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client(store: Store) {
     use linli_sync_engine::limits::MAX_TOKEN_FAILURES;
     use linli_web::proxies::TrustedProxies;
-    let f = Fixture::open().await.expect("fixture");
+    let f = Fixture::open_on(store).await.expect("fixture");
     f.state
         .web
         .set_trusted_proxies(TrustedProxies::parse(&["10.0.0.1"]).expect("proxies"));
@@ -354,4 +346,15 @@ async fn behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client() {
         StatusCode::UNAUTHORIZED,
         "its neighbour is not blocked"
     );
+}
+
+linli_test_kit::on_both_stores! {
+    healthz_answers_without_a_token,
+    api_routes_need_an_admin_token_and_say_how_to_send_it,
+    halls_list_their_documents_as_automerge_urls,
+    bad_queries_and_unknown_halls_get_4xx_with_a_reason,
+    provisioning_returns_a_token_once_and_viewers_cannot_provision,
+    sync_without_a_token_is_refused_before_any_upgrade,
+    hall_staff_tokens_reach_only_their_halls,
+    behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client,
 }

@@ -408,3 +408,125 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
         .expect("counts");
     assert_eq!((erased, total, audited), (1, 2, 1));
 }
+
+/// `serve` in the background until it says where it listens; its address.
+fn spawn_serving(cmd: &mut Command) -> (std::process::Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let addr = BufReader::new(stdout)
+        .lines()
+        .map(|l| l.expect("line"))
+        .find_map(|l| {
+            l.strip_prefix("linli-server listening on ")
+                .map(str::to_string)
+        })
+        .expect("listening line");
+    (child, addr)
+}
+
+fn stop(mut child: std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_on_postgresql_from_one_instance_at_a_time() -> anyhow::Result<()> {
+    let pg = linli_test_kit::TestPostgres::start()?;
+    let url = pg.create_database("linli").await?;
+    let (first_dir, second_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+
+    // serve takes the database from the environment (and makes the demo
+    // halls, the database having none)...
+    let (first, addr) = spawn_serving(
+        bin()
+            .arg("--data-dir")
+            .arg(first_dir.path())
+            .env("LINLI_DATABASE_URL", &url)
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"]),
+    );
+    let health = reqwest::get(format!("{addr}/healthz")).await?;
+    assert!(health.status().is_success(), "{}", health.status());
+    // ...operator commands by flag, while it serves.
+    let (ok, out, err) = run(
+        first_dir.path(),
+        &[
+            "--database-url",
+            &url,
+            "hall",
+            "add",
+            "--id",
+            "hongqi",
+            "--name",
+            "红旗社区党群服务中心",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+
+    // A second instance on the same database is refused, and told why.
+    let second = bin()
+        .arg("--data-dir")
+        .arg(second_dir.path())
+        .args(["--database-url", &url, "serve", "--listen", "127.0.0.1:0"])
+        .output()?;
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second instance started");
+    assert!(
+        said.contains("serving this database already"),
+        "the refusal says why: {said}"
+    );
+    assert!(
+        !said.contains(&url),
+        "the database URL is not echoed: {said}"
+    );
+
+    // Backups of PostgreSQL are PostgreSQL's own.
+    let backup = first_dir.path().join("linli.backup");
+    let (ok, _, err) = run(
+        first_dir.path(),
+        &[
+            "--database-url",
+            &url,
+            "backup",
+            "--to",
+            &backup.display().to_string(),
+        ],
+    );
+    assert!(!ok && err.contains("pg_dump"), "{err}");
+    assert!(!backup.exists(), "no file was written");
+
+    stop(first);
+    // The configuration file names the database too; the demo halls and
+    // the one added before are all there.
+    let config = first_dir.path().join("linli.toml");
+    std::fs::write(&config, format!("database_url = \"{url}\"\n"))?;
+    let (ok, out, err) = run(
+        first_dir.path(),
+        &["--config", &config.display().to_string(), "hall", "list"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("hongqi"), "{out}");
+    assert_eq!(
+        out.lines().count(),
+        5,
+        "the demo's four halls and hongqi: {out}"
+    );
+    // With the first stopped, another instance serves the database.
+    let (again, _) = spawn_serving(bin().arg("--data-dir").arg(first_dir.path()).args([
+        "--database-url",
+        &url,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    stop(again);
+    Ok(())
+}

@@ -24,7 +24,7 @@ async fn fixture() -> Fixture {
             name: None,
         })
         .expect("seal");
-    core.db
+    core.sqlite("a test query").expect("sqlite")
         .with(|c| {
             c.execute(
                 "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
@@ -392,7 +392,8 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
         .expect("seal");
     f.state
         .core
-        .db
+        .sqlite("a test query")
+        .expect("the SQLite store")
         .with(|c| {
             let err = |e| linli_sync_engine::Error::db("seed", e);
             for (i, text) in FORMULAS.iter().enumerate() {
@@ -416,7 +417,8 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
         .expect("seed");
     f.state
         .core
-        .db
+        .sqlite("a test query")
+        .expect("the SQLite store")
         .audit(
             "wang",
             "=action",
@@ -898,7 +900,8 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
     // A fresh request is neither overdue nor old.
     f.state
         .core
-        .db
+        .sqlite("a test query")
+        .expect("the SQLite store")
         .with(|c| {
             c.execute(
                 "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
@@ -941,7 +944,8 @@ async fn volunteer_hours_points_and_the_points_catalogue() {
         .expect("seal");
     f.state
         .core
-        .db
+        .sqlite("a test query")
+        .expect("the SQLite store")
         .with(|c| {
             for (id, action, at) in [("s1", "sign_in", now - 2 * 3_600_000), ("s2", "sign_out", now)] {
                 c.execute(
@@ -1076,7 +1080,12 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
         .to_string();
     // Projected like a kiosk's book (the projector is not running in this test).
     let core = f.state.core.clone();
-    for id in core.db.kiosk_documents().expect("docs") {
+    for id in core
+        .sqlite("listing")
+        .expect("sqlite")
+        .kiosk_documents()
+        .expect("docs")
+    {
         let doc: samod::DocumentId = id.parse().expect("id");
         linli_sync_engine::projection::project_document(&core, &doc)
             .await
@@ -1234,7 +1243,8 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
         .expect("seal");
     f.state
         .core
-        .db
+        .sqlite("a test query")
+        .expect("the SQLite store")
         .with(|c| {
             c.execute(
                 "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
@@ -1249,7 +1259,8 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     let audited = |f: &Fixture| -> i64 {
         f.state
             .core
-            .db
+            .sqlite("a test query")
+            .expect("the SQLite store")
             .with(|c| {
                 c.query_row(
                     "SELECT count(*) FROM audit_log WHERE action = 'reveal_phone'",

@@ -42,7 +42,7 @@ pub async fn measure(
         now_ms: linli_sync_engine::clock::now_ms(),
     };
     let t = Instant::now();
-    core.db
+    core.sqlite("seeding")?
         .run(move |c| {
             seed_projection(c, &seed).map_err(|e| linli_sync_engine::Error::db("seeding", e))
         })

@@ -502,7 +502,7 @@ async fn send(
 /// What refusals must leave alone in the victim hall.
 async fn victim_state(core: &Arc<ServerCore>, book: &DocumentId) -> anyhow::Result<String> {
     let tables = core
-        .db
+        .sqlite("a test query")?
         .run(|c| {
             let mut out = String::new();
             for sql in [
@@ -750,7 +750,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
     let listed = eventually(WAIT, "the request and the shift projected", || async {
         let v = server.api.get("api/v1/halls/xianfeng/requests").await?;
         let shifts: i64 = core
-            .db
+            .sqlite("a test query")?
             .run(|c| {
                 c.query_row("SELECT count(*) FROM shift_events", [], |r| r.get(0))
                     .map_err(|e| linli_sync_engine::Error::db("counting", e))
@@ -777,7 +777,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
     let (other_id, other_token) = server.api.add_kiosk(OTHER, "团结巷大厅").await?;
     let (sibling_id, sibling_token) = server.api.add_kiosk(VICTIM, "先锋二号").await?;
     let k = victim.id.clone();
-    core.db
+    core.sqlite("seeding")?
         .run(move |c| {
             c.execute(
                 "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms)
@@ -790,7 +790,7 @@ async fn every_route_and_document_answers_each_caller_as_the_matrix_says() -> an
         .await?;
     let book_id: String = {
         let r = req.clone();
-        core.db
+        core.sqlite("seeding")?
             .run(move |c| {
                 c.query_row(
                     "SELECT doc_id FROM requests WHERE record_id = ?1",

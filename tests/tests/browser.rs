@@ -12,13 +12,13 @@ use linli_core::{
     model::{RequestCategory, RequestStatus},
     node::{NewCheckIn, ResidentInput},
 };
+use linli_test_kit::Store;
 use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging, test_options, test_phone};
 use linli_tests::browser;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
+async fn an_office_worker_runs_the_console_in_chromium(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let core = server.core()?;
     let hash = linli_sync_engine::accounts::hash_password("good password")?;
     core.tables.set_admin_password("admin", &hash).await?;
@@ -159,4 +159,8 @@ async fn an_office_worker_runs_the_console_in_chromium() -> anyhow::Result<()> {
     .await?;
     second.shutdown().await;
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    an_office_worker_runs_the_console_in_chromium,
 }

@@ -8,6 +8,7 @@ use linli_core::{
     model::{RequestCategory, RequestStatus},
     node::ResidentInput,
 };
+use linli_test_kit::Store;
 use linli_test_kit::{
     TestKiosk, TestServer, console_session, eventually, init_logging, test_phone,
 };
@@ -67,10 +68,11 @@ impl Console {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk() -> anyhow::Result<()> {
+async fn a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let console = sign_in(&server).await?;
 
@@ -185,10 +187,11 @@ fn cell(page: &str, id: &str) -> i64 {
         .unwrap_or(-1)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree() -> anyhow::Result<()> {
+async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     kiosk.record_checkins("act-a", 12, 5).await?;
     kiosk.record_checkins("act-b", 5, 5).await?;
@@ -325,7 +328,7 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
         now_ms: now,
     };
     let k = kiosk.clone();
-    core.db
+    core.sqlite("seeding")?
         .run(move |c| {
             seed_projection(c, &seed).map_err(|e| linli_sync_engine::Error::db("seeding", e))?;
             c.execute(
@@ -444,7 +447,7 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     let records_today: i64 = core
-        .db
+        .sqlite("a test query")?
         .run(move |c| {
             let start = linli_sync_engine::db::Hall {
                 id: String::new(),
@@ -654,4 +657,9 @@ async fn walk_in_services_set_in_the_console_reach_the_kiosk_and_count_as_their_
         assert!(audit.contains(action), "{action} audited");
     }
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk,
+    statistics_on_screen_in_the_chart_data_and_in_the_api_agree,
 }

@@ -30,7 +30,7 @@ async fn the_demo_console_shows_a_quarter_of_hall_life() -> anyhow::Result<()> {
     let count = |sql: &'static str| {
         let core = core.clone();
         async move {
-            core.db
+            core.sqlite("seeding")?
                 .run(move |c| {
                     c.query_row(sql, [], |r| r.get::<_, i64>(0))
                         .map_err(|e| linli_sync_engine::Error::db("counting", e))

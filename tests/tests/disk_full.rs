@@ -48,7 +48,7 @@ impl Running {
     async fn count(&self) -> anyhow::Result<i64> {
         Ok(self
             .core
-            .db
+            .sqlite("a test query")?
             .run(|c| {
                 c.query_row("SELECT count(*) FROM checkins", [], |r| r.get(0))
                     .map_err(|e| linli_sync_engine::Error::db("counting", e))
@@ -59,7 +59,7 @@ impl Running {
     async fn pages(&self) -> anyhow::Result<u64> {
         Ok(self
             .core
-            .db
+            .sqlite("a test query")?
             .run(|c| {
                 c.query_row("PRAGMA page_count", [], |r| r.get(0))
                     .map_err(|e| linli_sync_engine::Error::db("pages", e))

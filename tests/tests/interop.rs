@@ -5,21 +5,21 @@
 
 use std::{path::PathBuf, process::Command};
 
+use linli_test_kit::Store;
 use linli_test_kit::{TestServer, init_logging};
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_javascript_automerge_repo_syncs_with_linli_server() -> anyhow::Result<()> {
+async fn the_javascript_automerge_repo_syncs_with_linli_server(store: Store) -> anyhow::Result<()> {
     init_logging();
     let dir = interop_dir();
     anyhow::ensure!(
         dir.join("node_modules/@automerge/automerge-repo").exists(),
         "the JavaScript peer is not installed: run scripts/install-system-deps.sh"
     );
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let core = server.core()?;
     for a in linli_sync_server::demo::week_of_activities(
         chrono_tz::Asia::Shanghai,
@@ -56,4 +56,8 @@ async fn the_javascript_automerge_repo_syncs_with_linli_server() -> anyhow::Resu
     assert_eq!(list["person_times"], 4);
     assert_eq!(list["checkins"][0]["activity_id"], "js-act");
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    the_javascript_automerge_repo_syncs_with_linli_server,
 }

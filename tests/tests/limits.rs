@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use linli_core::protocol;
 use linli_sync_engine::limits;
+use linli_test_kit::Store;
 use linli_test_kit::{RawPeer, TestKiosk, TestServer, init_logging};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 
@@ -39,10 +40,9 @@ async fn closed_by_server(ws: &mut Ws) -> bool {
     .unwrap_or(false)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_messages_and_extra_connections_are_refused() -> anyhow::Result<()> {
+async fn oversized_messages_and_extra_connections_are_refused(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let honest = TestKiosk::pair(&server, "xianfeng", true).await?;
     let (_, token) = server.api.add_kiosk("xianfeng", "rogue").await?;
 
@@ -89,10 +89,11 @@ async fn oversized_messages_and_extra_connections_are_refused() -> anyhow::Resul
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guessing_tokens_is_blocked_but_a_revoked_kiosk_is_told_to_re_pair() -> anyhow::Result<()> {
+async fn guessing_tokens_is_blocked_but_a_revoked_kiosk_is_told_to_re_pair(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let (id, revoked) = server.api.add_kiosk("xianfeng", "old").await?;
     let (status, _) = server
         .api
@@ -134,10 +135,9 @@ async fn guessing_tokens_is_blocked_but_a_revoked_kiosk_is_told_to_re_pair() -> 
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kiosk_creating_documents_without_end_is_cut_off() -> anyhow::Result<()> {
+async fn a_kiosk_creating_documents_without_end_is_cut_off(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let (id, token) = server.api.add_kiosk("xianfeng", "flood").await?;
     let rogue = RawPeer::connect(&server, &token, &protocol::kiosk_peer_id(&id)).await?;
     let core = server.core()?;
@@ -233,7 +233,7 @@ async fn slow_and_silent_connections_are_closed() -> anyhow::Result<()> {
         let core = core.clone();
         async move {
             let n: i64 = core
-                .db
+                .sqlite("a test query")?
                 .run(|c| {
                     c.query_row("SELECT count(*) FROM checkins", [], |r| r.get(0))
                         .map_err(|e| linli_sync_engine::Error::db("counting", e))
@@ -284,10 +284,11 @@ fn crafted_payloads() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     Ok(payloads)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crafted_automerge_messages_close_the_connection_and_sync_goes_on() -> anyhow::Result<()> {
+async fn crafted_automerge_messages_close_the_connection_and_sync_goes_on(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let honest = TestKiosk::pair(&server, "xianfeng", true).await?;
     honest.record_checkins("act-1", 1, 3).await?;
     server.api.wait_checkins("xianfeng", 1).await?;
@@ -372,4 +373,11 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit() 
     }
     assert_eq!(guess("la_more".into(), "198.51.100.99".into()).await?, 429);
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    oversized_messages_and_extra_connections_are_refused,
+    guessing_tokens_is_blocked_but_a_revoked_kiosk_is_told_to_re_pair,
+    a_kiosk_creating_documents_without_end_is_cut_off,
+    crafted_automerge_messages_close_the_connection_and_sync_goes_on,
 }

@@ -1,6 +1,7 @@
-//! No personal data in logs: the end-to-end scenarios run in this process
-//! with every target logging at TRACE (linli, samod, axum, tungstenite,
-//! reqwest through the `log` bridge — whatever logs at all) into memory,
+//! No personal data in logs: the end-to-end scenarios run in this process,
+//! on each store, with every target logging at TRACE through the server's
+//! own filter (linli, samod, axum, reqwest and tokio-postgres through the
+//! `log` bridge — whatever logs at all) into memory,
 //! and afterwards not one raw phone number, in any way a person would
 //! write it, nor one resident's or volunteer's name is in the log. Masked
 //! numbers (138****5678) are fine.
@@ -24,6 +25,7 @@ use linli_core::{
     phone::PhoneNumber,
     protocol,
 };
+use linli_test_kit::Store;
 use linli_test_kit::{RawPeer, TestKiosk, TestServer, eventually};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use tracing_subscriber::{
@@ -75,10 +77,16 @@ impl Captured {
 
 /// TRACE for every target, span events and fields included, into memory;
 /// `log` records (reqwest, tungstenite) come through the bridge.
+/// Installed once for the process: the scenarios on each store log into
+/// the same memory.
 fn capture_everything() -> anyhow::Result<Captured> {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    if let Some(c) = CAPTURED.get() {
+        return Ok(c.clone());
+    }
     let captured = Captured::default();
     tracing_subscriber::registry()
-        .with(EnvFilter::new("trace"))
+        .with(linli_sync_server::cap_content_logs(EnvFilter::new("trace")))
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(captured.clone())
@@ -88,7 +96,7 @@ fn capture_everything() -> anyhow::Result<Captured> {
         )
         .try_init()
         .context("installing the capturing subscriber")?;
-    Ok(captured)
+    Ok(CAPTURED.get_or_init(|| captured).clone())
 }
 
 /// The ways a number is written: as typed, spaced 3-4-4, with +86.
@@ -113,11 +121,22 @@ fn form(fields: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// Every scenario on the SQLite store, then on PostgreSQL (one global
+/// subscriber, so one test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_phone_number_or_name_reaches_the_log() -> anyhow::Result<()> {
+    for store in [Store::Sqlite, Store::Postgres] {
+        scenarios(store)
+            .await
+            .with_context(|| format!("on the {store:?} store"))?;
+    }
+    Ok(())
+}
+
+async fn scenarios(store: Store) -> anyhow::Result<()> {
     let captured = capture_everything()?;
     let started = std::time::Instant::now();
-    let mut server = TestServer::start().await?;
+    let mut server = TestServer::start_on(store).await?;
     let core = server.core()?;
     let now = linli_sync_engine::clock::now_ms();
     let act = linli_sync_engine::provision::put_activity(

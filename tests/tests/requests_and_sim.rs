@@ -7,14 +7,14 @@ use linli_core::{
     model::{RequestCategory, RequestStatus, ShiftAction},
     node::ResidentInput,
 };
+use linli_test_kit::Store;
 use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging, test_phone};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_staff_reply_reaches_the_residents_kiosk() -> anyhow::Result<()> {
+async fn a_staff_reply_reaches_the_residents_kiosk(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let phone = test_phone(1, 1)?;
     let id = kiosk
@@ -132,7 +132,7 @@ async fn ratings_and_volunteer_shifts_are_recorded_and_validated() -> anyhow::Re
     let core = server.core()?;
     eventually(WAIT, "ratings and shift events projected", || async {
         let (ratings, shifts) = core
-            .db
+            .sqlite("a test query")?
             .run(|c| {
                 let r: i64 = c
                     .query_row("SELECT count(*) FROM ratings", [], |r| r.get(0))
@@ -149,10 +149,11 @@ async fn ratings_and_volunteer_shifts_are_recorded_and_validated() -> anyhow::Re
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn linli_sim_reports_every_record_and_fails_on_a_bad_token() -> anyhow::Result<()> {
+async fn linli_sim_reports_every_record_and_fails_on_a_bad_token(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let url = server.url.to_string();
     let token = server.api.token.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -203,4 +204,9 @@ async fn linli_sim_reports_every_record_and_fails_on_a_bad_token() -> anyhow::Re
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    a_staff_reply_reaches_the_residents_kiosk,
+    linli_sim_reports_every_record_and_fails_on_a_bad_token,
 }

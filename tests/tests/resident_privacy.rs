@@ -112,7 +112,7 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
     eventually(WAIT, "the request and the shift projected", || async {
         let requests = server.api.get("api/v1/halls/xianfeng/requests").await?;
         let shifts: i64 = core
-            .db
+            .sqlite("a test query")?
             .run(|c| {
                 c.query_row("SELECT count(*) FROM shift_events", [], |r| r.get(0))
                     .map_err(|e| linli_sync_engine::Error::db("count", e))

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use linli_test_kit::Store;
 use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -20,10 +21,11 @@ async fn wait_count(server: &TestServer, hall: &str, want: u64) -> anyhow::Resul
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkins_made_offline_reach_the_server_when_the_network_returns() -> anyhow::Result<()> {
+async fn checkins_made_offline_reach_the_server_when_the_network_returns(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
     kiosk.record_checkins("act-clinic", 25, 1).await?;
 
@@ -54,10 +56,11 @@ async fn checkins_made_offline_reach_the_server_when_the_network_returns() -> an
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union() -> anyhow::Result<()> {
+async fn two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let a = TestKiosk::pair(&server, "xianfeng", true).await?;
     let b = TestKiosk::pair(&server, "xianfeng", true).await?;
     let (ra, rb) = tokio::join!(
@@ -77,10 +80,11 @@ async fn two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union() -> a
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kiosk_restarted_between_recording_and_syncing_loses_nothing() -> anyhow::Result<()> {
+async fn a_kiosk_restarted_between_recording_and_syncing_loses_nothing(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let mut kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
     kiosk.record_checkins("act-class", 30, 3).await?;
     kiosk.power_off().await;
@@ -94,10 +98,11 @@ async fn a_kiosk_restarted_between_recording_and_syncing_loses_nothing() -> anyh
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_restarted_mid_sync_ends_with_every_record_once() -> anyhow::Result<()> {
+async fn a_server_restarted_mid_sync_ends_with_every_record_once(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let mut server = TestServer::start().await?;
+    let mut server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
     kiosk.record_checkins("act-market", 400, 4).await?;
     kiosk.node().go_online()?;
@@ -273,4 +278,11 @@ async fn one_resident_tapping_twice_at_once_is_counted_once_and_reaches_the_serv
             .is_some_and(|m| m.contains("****"))
     );
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    checkins_made_offline_reach_the_server_when_the_network_returns,
+    two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union,
+    a_kiosk_restarted_between_recording_and_syncing_loses_nothing,
+    a_server_restarted_mid_sync_ends_with_every_record_once,
 }

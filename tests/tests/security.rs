@@ -12,6 +12,7 @@ use linli_core::{
     sqlite::DbOptions,
     storage::SqliteStorage,
 };
+use linli_test_kit::Store;
 use linli_test_kit::{RawPeer, TestKiosk, TestServer, eventually, init_logging};
 use samod::{AutomergeUrl, DocumentId};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
@@ -52,10 +53,9 @@ async fn ws_status(req: tungstenite::handshake::client::Request) -> u16 {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_and_api_refuse_missing_wrong_and_revoked_tokens() -> anyhow::Result<()> {
+async fn sync_and_api_refuse_missing_wrong_and_revoked_tokens(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = synced_kiosk(&server, "xianfeng", 1).await?;
 
     assert_eq!(ws_status(sync_request(&server, None, false)?).await, 401);
@@ -149,10 +149,9 @@ async fn sync_and_api_refuse_missing_wrong_and_revoked_tokens() -> anyhow::Resul
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_older_or_newer_protocol_gets_a_clear_refusal() -> anyhow::Result<()> {
+async fn an_older_or_newer_protocol_gets_a_clear_refusal(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = synced_kiosk(&server, "xianfeng", 0).await?;
     // "1" is a kiosk from before residents' pseudonyms: it would still send
     // reversible phone hashes, so it is refused like any other version.
@@ -356,10 +355,9 @@ async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() 
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_message_closes_only_that_connection() -> anyhow::Result<()> {
+async fn a_malformed_message_closes_only_that_connection(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let good = synced_kiosk(&server, "xianfeng", 2).await?;
     let (_, token) = server.api.add_kiosk("xianfeng", "坏终端").await?;
 
@@ -433,10 +431,9 @@ async fn a_corrupted_kiosk_store_gives_a_clear_error_and_is_not_overwritten() ->
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kiosks_read_their_hall_calendar_but_cannot_change_it() -> anyhow::Result<()> {
+async fn kiosks_read_their_hall_calendar_but_cannot_change_it(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let core = server.core()?;
     let activity = linli_core::model::Activity {
         kind: "lecture".into(),
@@ -490,7 +487,7 @@ async fn a_kiosk_that_forges_a_status_moves_no_resolution_rate() -> anyhow::Resu
     let book: String = eventually(WAIT, "the request on the server", || async {
         let i = id.clone();
         Ok(core
-            .db
+            .sqlite("a test query")?
             .run(move |c| {
                 use rusqlite::OptionalExtension;
                 c.query_row(
@@ -565,4 +562,11 @@ async fn a_kiosk_that_forges_a_status_moves_no_resolution_rate() -> anyhow::Resu
         "only the forgery is quarantined: {q}"
     );
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    sync_and_api_refuse_missing_wrong_and_revoked_tokens,
+    an_older_or_newer_protocol_gets_a_clear_refusal,
+    a_malformed_message_closes_only_that_connection,
+    kiosks_read_their_hall_calendar_but_cannot_change_it,
 }

@@ -127,7 +127,8 @@ async fn a_kiosk_pinning_the_ca_syncs_over_wss_and_others_are_refused() -> anyho
         let core = core.clone();
         async move {
             let n: i64 = core
-                .db
+                .sqlite("a test query")
+                .expect("the SQLite store")
                 .run(|c| {
                     c.query_row("SELECT count(*) FROM checkins", [], |r| r.get(0))
                         .map_err(|e| linli_sync_engine::Error::db("counting", e))

@@ -212,7 +212,7 @@ async fn a_database_of_the_old_form_is_converted_in_place_and_keeps_nothing_of_i
     let pseudonym = core.residents.pseudonym(&PhoneNumber::parse(PHONE)?)?;
     let (p, c2, r2) = (pseudonym.clone(), checkin.clone(), request.clone());
     let rows: (String, Option<String>, String, Option<String>, String) = core
-        .db
+        .sqlite("a test query")?
         .run(move |c| {
             c.query_row(
                 "SELECT k.phone_hash, k.sealed, r.phone_hash, r.sealed, r.status FROM checkins k, requests r
@@ -236,7 +236,7 @@ async fn a_database_of_the_old_form_is_converted_in_place_and_keeps_nothing_of_i
         PHONE
     );
     let retired: i64 = core
-        .db
+        .sqlite("a test query")?
         .run(|c| {
             c.query_row(
                 "SELECT count(*) FROM documents WHERE retired_ms IS NOT NULL",
@@ -574,7 +574,7 @@ async fn a_kiosk_store_of_the_old_form_converts_itself_once_its_server_is_conver
     );
     let core = server.core()?;
     let pseudonyms: Vec<String> = core
-        .db
+        .sqlite("a test query")?
         .run(|c| {
             let mut st = c
                 .prepare("SELECT phone_hash FROM checkins ORDER BY phone_hash")

@@ -244,7 +244,8 @@ impl Fixture {
     /// Run a query on the demo server's projection.
     pub fn server_count(&self, sql: &'static str) -> i64 {
         let core = self.server.core.clone();
-        core.db
+        core.sqlite("a test query")
+            .expect("sqlite")
             .with(|c| {
                 c.query_row(sql, [], |r| r.get(0))
                     .map_err(|e| linli_sync_engine::Error::db("test query", e))
@@ -258,7 +259,8 @@ impl Fixture {
         let (pseudonym, sealed): (String, String) = self
             .server
             .core
-            .db
+            .sqlite("a test query")
+            .expect("the SQLite store")
             .with(|c| {
                 c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
                     .map_err(|e| linli_sync_engine::Error::db("test query", e))

@@ -953,6 +953,55 @@ impl Db {
         })
     }
 
+    /// Retire documents (see `ServerTables::retire_documents`).
+    pub fn retire_documents(&self, doc_ids: &[String], now_ms: i64) -> Result<()> {
+        self.with(|c| {
+            let tx = c
+                .transaction()
+                .map_err(|e| Error::db("retiring a document", e))?;
+            for d in doc_ids {
+                tx.execute(
+                    "UPDATE documents SET retired_ms = ?2 WHERE doc_id = ?1 AND retired_ms IS NULL",
+                    params![d, now_ms],
+                )
+                .map_err(|e| Error::db("retiring a document", e))?;
+            }
+            tx.commit().map_err(|e| Error::db("retiring a document", e))
+        })
+    }
+
+    /// Replace a retired document (see `ServerTables::replace_document`).
+    pub fn replace_document(
+        &self,
+        old_doc: &str,
+        new_doc: &str,
+        hall_id: &str,
+        kiosk_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.with(|c| {
+            let err = |e| Error::db("replacing a document", e);
+            let tx = c.transaction().map_err(err)?;
+            tx.execute(
+                "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![new_doc, hall_id, kiosk_id, now_ms],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "UPDATE documents SET replaced_by = ?2 WHERE doc_id = ?1",
+                params![old_doc, new_doc],
+            )
+            .map_err(err)?;
+            // The resident phone page's request book is found by name.
+            tx.execute(
+                "UPDATE server_meta SET value = ?2 WHERE key LIKE 'webbook/%' AND value = ?1",
+                params![old_doc, new_doc],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)
+        })
+    }
+
     /// Who owns a document, if anyone yet.
     pub fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {
         self.with(|c| doc_owner(c, doc_id))

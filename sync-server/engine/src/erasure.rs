@@ -30,9 +30,11 @@
 //! same way as they arrive.
 
 use linli_core::{docs::erase, phone::PhoneNumber};
-use rusqlite::params;
 
-use crate::{Error, Result, clock::now_ms, erasure_watch, replace, server::ServerCore};
+use crate::{
+    Error, Result, clock::now_ms, erasure_watch, projection_tables::FinishedErasure, replace,
+    server::ServerCore,
+};
 
 /// What an erasure did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,23 +78,12 @@ async fn pseudonym_of(core: &std::sync::Arc<ServerCore>, phone: &PhoneNumber) ->
 /// How many records the server holds of the resident with this number.
 pub async fn find(core: &std::sync::Arc<ServerCore>, phone: &PhoneNumber) -> Result<Found> {
     let p = pseudonym_of(core, phone).await?;
-    core.db
-        .run(move |c| {
-            let count = |table: &str| -> Result<i64> {
-                c.query_row(
-                    &format!("SELECT count(*) FROM {table} WHERE phone_hash = ?1"),
-                    [&p],
-                    |r| r.get(0),
-                )
-                .map_err(|e| Error::db("counting a resident's records", e))
-            };
-            Ok(Found {
-                checkins: count("checkins")?,
-                shifts: count("shift_events")?,
-                requests: count("requests")?,
-            })
-        })
-        .await
+    let r = core.projection.resident_records(&p).await?;
+    Ok(Found {
+        checkins: r.checkins,
+        shifts: r.shifts,
+        requests: r.requests,
+    })
 }
 
 /// One erasure at a time: two of the same person (one from the console,
@@ -126,32 +117,13 @@ async fn erase_pseudonym(
 ) -> Result<Option<Erasure>> {
     let _one_at_a_time = ERASING.lock().await;
     let pseudonym = pseudonym.to_string();
-    let p = pseudonym.clone();
     // (hall, document) of every record that names them.
-    let docs: Vec<(String, String)> = core
-        .db
-        .run(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT hall_id, doc_id FROM checkins WHERE phone_hash = ?1
-                     UNION SELECT hall_id, doc_id FROM shift_events WHERE phone_hash = ?1
-                     UNION SELECT hall_id, doc_id FROM requests WHERE phone_hash = ?1
-                     ORDER BY 1, 2",
-                )
-                .map_err(|e| Error::db("finding a resident's documents", e))?;
-            let rows = stmt
-                .query_map([&p], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(|e| Error::db("finding a resident's documents", e))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(|e| Error::db("finding a resident's documents", e))
-        })
-        .await?;
+    let docs = core.projection.resident_documents(&pseudonym).await?;
     if docs.is_empty() {
         return Ok(None);
     }
     let tag = core.residents.watch_tag(&pseudonym);
-    let t = tag.clone();
-    let earlier = core.db.run(move |c| erasure_watch::watched(c, &t)).await?;
+    let earlier = core.projection.watched(&tag).await?;
     let id = earlier
         .clone()
         .unwrap_or_else(|| linli_core::ids::RecordId::new().to_string());
@@ -162,38 +134,10 @@ async fn erase_pseudonym(
         halls: Vec::new(),
     };
     // Distinct-resident counts: the days they came, under this erasure.
-    let (p, e) = (pseudonym.clone(), id.clone());
-    core.db
-        .run(move |c| {
-            c.execute(
-                "INSERT OR IGNORE INTO erased_visits (erasure_id, hall_id, date)
-                 SELECT DISTINCT ?2, hall_id, date FROM checkins WHERE phone_hash = ?1",
-                params![p, e],
-            )
-            .map(|_| ())
-            .map_err(|e| Error::db("keeping an erased resident's visit days", e))
-        })
-        .await?;
+    core.projection.keep_erased_visits(&pseudonym, &id).await?;
     // Their number and names, from their sealed contacts: scrubbed from
     // the free text of their requests.
-    let p = pseudonym.clone();
-    let sealed: Vec<String> = core
-        .db
-        .run(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT sealed FROM checkins WHERE phone_hash = ?1 AND sealed IS NOT NULL
-                     UNION SELECT sealed FROM shift_events WHERE phone_hash = ?1 AND sealed IS NOT NULL
-                     UNION SELECT sealed FROM requests WHERE phone_hash = ?1 AND sealed IS NOT NULL",
-                )
-                .map_err(|e| Error::db("reading a resident's contacts", e))?;
-            let rows = stmt
-                .query_map([&p], |r| r.get(0))
-                .map_err(|e| Error::db("reading a resident's contacts", e))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(|e| Error::db("reading a resident's contacts", e))
-        })
-        .await?;
+    let sealed = core.projection.resident_contacts(&pseudonym).await?;
     let mut scrub: Vec<String> = Vec::new();
     for s in &sealed {
         if let Ok(c) = core.residents.open_contact(s) {
@@ -223,41 +167,21 @@ async fn erase_pseudonym(
     }
     out.halls = halls;
     // Nothing of them is left to count them by.
-    let (p, t, e, n_records, n_docs, user) = (
-        pseudonym.clone(),
-        tag,
-        id.clone(),
-        out.records,
-        out.documents,
-        by.to_string(),
-    );
-    core.db
-        .run(move |c| {
-            let tx = c
-                .transaction()
-                .map_err(|e| Error::db("finishing an erasure", e))?;
-            tx.execute("DELETE FROM hall_residents WHERE phone_hash = ?1", [&p])
-                .map_err(|e| Error::db("finishing an erasure", e))?;
-            tx.execute(
-                "INSERT INTO erasures (id, by_user, at_ms, records, documents) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (id) DO UPDATE SET records = records + excluded.records,
-                     documents = documents + excluded.documents",
-                params![e, user, now_ms(), n_records as i64, n_docs as i64],
-            )
-            .map_err(|e| Error::db("finishing an erasure", e))?;
-            tx.execute(
-                "INSERT INTO erasure_watch (tag, erasure_id, until_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (tag) DO NOTHING",
-                params![t, e, now_ms() + erasure_watch::ERASURE_WATCH_DAYS * 86_400_000],
-            )
-            .map_err(|e| Error::db("finishing an erasure", e))?;
-            tx.commit()
-                .map_err(|e| Error::db("finishing an erasure", e))?;
-            linli_core::sqlite::checkpoint(c).map_err(Error::from)
+    let at_ms = now_ms();
+    core.projection
+        .finish_erasure(&FinishedErasure {
+            pseudonym: pseudonym.clone(),
+            tag,
+            erasure_id: id.clone(),
+            by: by.to_string(),
+            records: i64::try_from(out.records).unwrap_or(i64::MAX),
+            documents: i64::try_from(out.documents).unwrap_or(i64::MAX),
+            at_ms,
+            watch_until_ms: at_ms + erasure_watch::ERASURE_WATCH_DAYS * 86_400_000,
         })
         .await?;
     core.residents.forget(&pseudonym);
-    core.storage.checkpoint()?;
+    core.storage.scrub().await?;
     let after = format!("{} records in {} documents", out.records, out.documents);
     let action = if earlier.is_some() {
         "erase_resident_again"

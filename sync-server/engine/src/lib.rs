@@ -16,6 +16,8 @@
 //!   leaves.
 //! - [`db`]: the server's SQLite file: its own tables and the
 //!   projection's connection.
+//! - [`documents`]: [`documents::DocumentStore`], the documents (samod's
+//!   storage) on SQLite or PostgreSQL.
 //! - [`tables`]: [`tables::ServerTables`], the server's own tables (halls,
 //!   kiosks, admins, sessions, audit, document ownership) behind one
 //!   interface, on SQLite or PostgreSQL.
@@ -47,6 +49,7 @@ pub mod auth;
 pub mod backup;
 pub mod clock;
 pub mod db;
+pub mod documents;
 pub mod erasure;
 pub mod erasure_watch;
 pub mod error;

@@ -340,6 +340,38 @@ pub struct HallOverview {
     pub open_requests: i64,
 }
 
+/// How many records of each kind name one resident.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ResidentRecords {
+    /// Check-ins.
+    pub checkins: i64,
+    /// Shift events.
+    pub shifts: i64,
+    /// Requests.
+    pub requests: i64,
+}
+
+/// An erasure, done: what the tables keep of it.
+#[derive(Clone, Debug)]
+pub struct FinishedErasure {
+    /// The resident's pseudonym (forgotten as a hall resident).
+    pub pseudonym: String,
+    /// Their erasure-watch tag.
+    pub tag: String,
+    /// The erasure's random id.
+    pub erasure_id: String,
+    /// Who asked.
+    pub by: String,
+    /// Records and documents it took.
+    pub records: i64,
+    /// Documents replaced.
+    pub documents: i64,
+    /// When, ms.
+    pub at_ms: i64,
+    /// Late records are erased as they arrive until then, ms.
+    pub watch_until_ms: i64,
+}
+
 /// A quarantined document or record.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QuarantineRow {
@@ -459,6 +491,25 @@ pub trait ProjectionTables: Send + Sync {
     /// between), to project now.
     async fn unprojected_documents(&self) -> Result<Vec<String>>;
 
+    /// How many records name resident `pseudonym`.
+    async fn resident_records(&self, pseudonym: &str) -> Result<ResidentRecords>;
+    /// (hall, document) of every record naming resident `pseudonym`, by
+    /// hall and document.
+    async fn resident_documents(&self, pseudonym: &str) -> Result<Vec<(String, String)>>;
+    /// The distinct sealed contacts the records of `pseudonym` carry.
+    async fn resident_contacts(&self, pseudonym: &str) -> Result<Vec<String>>;
+    /// The erasure id of an erasure-watch tag still watched.
+    async fn watched(&self, tag: &str) -> Result<Option<String>>;
+    /// Keep the days `pseudonym` visited each hall, under `erasure_id` and
+    /// pointing at no record (distinct-resident counts stay as they were).
+    async fn keep_erased_visits(&self, pseudonym: &str, erasure_id: &str) -> Result<()>;
+    /// Finish an erasure in one transaction: the resident is no hall's
+    /// resident any more, the erasure is recorded (added to an earlier one
+    /// of the same person), and their late records are watched for.
+    async fn finish_erasure(&self, e: &FinishedErasure) -> Result<()>;
+    /// Take a retired document's rows out of the projection.
+    async fn forget_document(&self, doc: &str) -> Result<()>;
+
     /// Check-ins of `hall` between two dates (inclusive): the counts of
     /// all, and the first `limit` by kiosk time.
     async fn checkins(
@@ -507,6 +558,34 @@ pub const CHECKIN_SELECT: &str =
 pub const SHIFT_SELECT: &str =
     "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
     LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'";
+
+/// The tables whose rows belong to one document.
+pub const PROJECTED_BY_DOCUMENT: [&str; 6] = [
+    "checkins",
+    "ratings",
+    "shift_events",
+    "requests",
+    "quarantine",
+    "projection_state",
+];
+
+/// (hall, document) of the records naming resident `$1`.
+pub const RESIDENT_DOCUMENTS_SQL: &str =
+    "SELECT hall_id, doc_id FROM checkins WHERE phone_hash = $1
+    UNION SELECT hall_id, doc_id FROM shift_events WHERE phone_hash = $1
+    UNION SELECT hall_id, doc_id FROM requests WHERE phone_hash = $1
+    ORDER BY 1, 2";
+
+/// The sealed contacts of the records naming resident `$1`.
+pub const RESIDENT_CONTACTS_SQL: &str =
+    "SELECT sealed FROM checkins WHERE phone_hash = $1 AND sealed IS NOT NULL
+    UNION SELECT sealed FROM shift_events WHERE phone_hash = $1 AND sealed IS NOT NULL
+    UNION SELECT sealed FROM requests WHERE phone_hash = $1 AND sealed IS NOT NULL";
+
+/// The days resident `$1` visited each hall, kept under erasure `$2`.
+pub const KEEP_ERASED_VISITS_SQL: &str = "INSERT INTO erased_visits (erasure_id, hall_id, date)
+    SELECT DISTINCT CAST($2 AS TEXT), hall_id, date FROM checkins WHERE phone_hash = $1
+    ON CONFLICT DO NOTHING";
 
 /// The request's short reference given to the resident.
 pub fn request_reference(record_id: &str) -> String {
@@ -657,7 +736,9 @@ impl ProjectionTables for Db {
         self.run(move |c| {
             c.query_row(
                 OVERVIEW_SQL,
-                params![args[0], args[1], args[2], args[3]],
+                rusqlite::named_params! {
+                    "$1": args[0], "$2": args[1], "$3": args[2], "$4": args[3]
+                },
                 |r| {
                     Ok(HallOverview {
                         checkins_today: r.get(0)?,
@@ -680,6 +761,113 @@ impl ProjectionTables for Db {
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(|e| Error::db("finding unprojected documents", e))
+        })
+        .await
+    }
+
+    async fn resident_records(&self, pseudonym: &str) -> Result<ResidentRecords> {
+        let p = pseudonym.to_string();
+        self.run(move |c| {
+            let count = |table: &str| -> Result<i64> {
+                c.query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE phone_hash = ?1"),
+                    [&p],
+                    |r| r.get(0),
+                )
+                .map_err(|e| Error::db("counting a resident's records", e))
+            };
+            Ok(ResidentRecords {
+                checkins: count("checkins")?,
+                shifts: count("shift_events")?,
+                requests: count("requests")?,
+            })
+        })
+        .await
+    }
+
+    async fn resident_documents(&self, pseudonym: &str) -> Result<Vec<(String, String)>> {
+        let p = pseudonym.to_string();
+        self.run(move |c| {
+            c.prepare(RESIDENT_DOCUMENTS_SQL)
+                .and_then(|mut st| {
+                    st.query_map([&p], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| Error::db("finding a resident's documents", e))
+        })
+        .await
+    }
+
+    async fn resident_contacts(&self, pseudonym: &str) -> Result<Vec<String>> {
+        let p = pseudonym.to_string();
+        self.run(move |c| {
+            c.prepare(RESIDENT_CONTACTS_SQL)
+                .and_then(|mut st| {
+                    st.query_map([&p], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| Error::db("reading a resident's contacts", e))
+        })
+        .await
+    }
+
+    async fn watched(&self, tag: &str) -> Result<Option<String>> {
+        let t = tag.to_string();
+        self.run(move |c| crate::erasure_watch::watched(c, &t))
+            .await
+    }
+
+    async fn keep_erased_visits(&self, pseudonym: &str, erasure_id: &str) -> Result<()> {
+        let (p, e) = (pseudonym.to_string(), erasure_id.to_string());
+        self.run(move |c| {
+            // By name: SQLite numbers `$n` parameters in order of first
+            // appearance, and `$2` comes first here.
+            c.execute(
+                KEEP_ERASED_VISITS_SQL,
+                rusqlite::named_params! {"$1": p, "$2": e},
+            )
+            .map(|_| ())
+            .map_err(|e| Error::db("keeping an erased resident's visit days", e))
+        })
+        .await
+    }
+
+    async fn finish_erasure(&self, e: &FinishedErasure) -> Result<()> {
+        let e = e.clone();
+        self.run(move |c| {
+            let err = |x| Error::db("finishing an erasure", x);
+            let tx = c.transaction().map_err(err)?;
+            tx.execute("DELETE FROM hall_residents WHERE phone_hash = ?1", [&e.pseudonym])
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO erasures (id, by_user, at_ms, records, documents) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET records = records + excluded.records,
+                     documents = documents + excluded.documents",
+                params![e.erasure_id, e.by, e.at_ms, e.records, e.documents],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "INSERT INTO erasure_watch (tag, erasure_id, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tag) DO NOTHING",
+                params![e.tag, e.erasure_id, e.watch_until_ms],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            linli_core::sqlite::checkpoint(c).map_err(Error::from)
+        })
+        .await
+    }
+
+    async fn forget_document(&self, doc: &str) -> Result<()> {
+        let d = doc.to_string();
+        self.run(move |c| {
+            let err = |e| Error::db("forgetting a retired document", e);
+            let tx = c.transaction().map_err(err)?;
+            for table in PROJECTED_BY_DOCUMENT {
+                tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&d])
+                    .map_err(err)?;
+            }
+            tx.commit().map_err(err)
         })
         .await
     }
@@ -1189,8 +1377,8 @@ fn sqlite_hall_figures(
     Ok(f)
 }
 
-/// A hall's overview (same text on both stores: `$n` numbers its
-/// parameters on SQLite too).
+/// A hall's overview. SQLite takes `$n` parameters too, bound by name
+/// (it numbers them in order of first appearance).
 pub const OVERVIEW_SQL: &str = "SELECT
        (SELECT count(*) FROM checkins WHERE hall_id = $1 AND date = $2),
        (SELECT COALESCE(SUM(headcount + companions), 0) FROM checkins WHERE hall_id = $1 AND date >= $3),

@@ -15,7 +15,6 @@ use std::str::FromStr;
 
 use automerge::Automerge;
 use linli_core::docs::{self, DocKind, directory, erase::Rebuilt};
-use rusqlite::params;
 use samod::{AutomergeUrl, DocumentId};
 
 use crate::{Error, Result, clock::now_ms, projection, server::ServerCore};
@@ -35,23 +34,8 @@ where
     // With the hall's repo stopped, nothing holds the old documents in
     // memory; once retired, no repo loads, stores or shares them again,
     // whatever a kiosk that still has them sends.
-    let retire = olds.to_vec();
-    let now = now_ms();
     core.repos
-        .with_hall_stopped(hall, || async {
-            core.db
-                .run(move |c| {
-                    for d in &retire {
-                        c.execute(
-                            "UPDATE documents SET retired_ms = ?2 WHERE doc_id = ?1 AND retired_ms IS NULL",
-                            params![d, now],
-                        )
-                        .map_err(|e| Error::db("retiring a document", e))?;
-                    }
-                    Ok(())
-                })
-                .await
-        })
+        .with_hall_stopped(hall, || core.tables.retire_documents(olds, now_ms()))
         .await?;
     let directory_id = core
         .tables
@@ -63,11 +47,7 @@ where
         .map_err(|e| Error::BadRequest(format!("directory id: {e}")))?;
     let mut counted = 0;
     for old in olds {
-        let storage = core.storage.clone();
-        let o = old.clone();
-        let content = tokio::task::spawn_blocking(move || storage.load_document(&o))
-            .await
-            .map_err(|e| Error::BadRequest(format!("store worker: {e}")))??;
+        let content = core.storage.load_document(old).await?;
         let Some(content) = content else {
             // Listed in the projection but gone from the store: nothing to
             // rebuild; its rows go below.
@@ -82,29 +62,8 @@ where
         let key = directory::entry_key(rebuilt.kind, &rebuilt.kiosk_id, &rebuilt.period);
         let handle = core.repos.create(hall, rebuilt.doc).await?;
         let new_id = handle.document_id().clone();
-        let (n, h, k) = (
-            new_id.to_string(),
-            hall.to_string(),
-            rebuilt.kiosk_id.clone(),
-        );
-        let o = old.clone();
-        core.db
-            .run(move |c| {
-                c.execute(
-                    "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES (?1, ?2, ?3, ?4)",
-                    params![n, h, k, now_ms()],
-                )
-                .map_err(|e| Error::db("claiming a rebuilt document", e))?;
-                c.execute("UPDATE documents SET replaced_by = ?2 WHERE doc_id = ?1", params![o, n])
-                    .map_err(|e| Error::db("retiring a document", e))?;
-                // The resident phone page's request book is found by name.
-                c.execute(
-                    "UPDATE server_meta SET value = ?2 WHERE key LIKE 'webbook/%' AND value = ?1",
-                    params![o, n],
-                )
-                .map_err(|e| Error::db("retiring a document", e))?;
-                Ok(())
-            })
+        core.tables
+            .replace_document(old, &new_id.to_string(), hall, &rebuilt.kiosk_id, now_ms())
             .await?;
         let dir = core
             .repos
@@ -119,11 +78,7 @@ where
         })
         .await??;
         forget_projected(core, old).await?;
-        let storage = core.storage.clone();
-        let o = old.clone();
-        tokio::task::spawn_blocking(move || storage.delete_document(&o))
-            .await
-            .map_err(|e| Error::BadRequest(format!("store worker: {e}")))??;
+        core.storage.delete_document(old).await?;
         projection::project_document(core, &new_id).await?;
     }
     Ok(counted)
@@ -131,25 +86,5 @@ where
 
 /// Take a retired document's rows out of the projection.
 async fn forget_projected(core: &ServerCore, doc: &str) -> Result<()> {
-    let d = doc.to_string();
-    core.db
-        .run(move |c| {
-            let tx = c
-                .transaction()
-                .map_err(|e| Error::db("forgetting a retired document", e))?;
-            for table in [
-                "checkins",
-                "ratings",
-                "shift_events",
-                "requests",
-                "quarantine",
-                "projection_state",
-            ] {
-                tx.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [&d])
-                    .map_err(|e| Error::db("forgetting a retired document", e))?;
-            }
-            tx.commit()
-                .map_err(|e| Error::db("forgetting a retired document", e))
-        })
-        .await
+    core.projection.forget_document(doc).await
 }

@@ -33,14 +33,16 @@ use std::{
 };
 
 use automerge::Automerge;
-use linli_core::storage::SqliteStorage;
 use samod::{
     AcceptorHandle, DocHandle, DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig,
     storage::{Storage, StorageKey},
 };
 use tokio::sync::mpsc;
 
-use crate::{Error, Result, clock::now_ms, db::DocOwner, registry::Registry, tables::ServerTables};
+use crate::{
+    Error, Result, clock::now_ms, db::DocOwner, documents::DocumentStore, registry::Registry,
+    tables::ServerTables,
+};
 
 /// A hall's repo with no lease out for this long is stopped.
 pub const UNLOAD_IDLE_AFTER: Duration = Duration::from_secs(180);
@@ -48,7 +50,7 @@ pub const UNLOAD_IDLE_AFTER: Duration = Duration::from_secs(180);
 /// What every hall's repo is built from.
 struct Shared {
     tables: Arc<dyn ServerTables>,
-    storage: SqliteStorage,
+    storage: Arc<dyn DocumentStore>,
     registry: Arc<Registry>,
     peer_id: PeerId,
     feed: Option<mpsc::UnboundedSender<DocumentId>>,
@@ -121,7 +123,7 @@ impl HallRepos {
     /// sync data is sent there (to the projector).
     pub fn new(
         tables: Arc<dyn ServerTables>,
-        storage: SqliteStorage,
+        storage: Arc<dyn DocumentStore>,
         registry: Arc<Registry>,
         peer_id: PeerId,
         feed: Option<mpsc::UnboundedSender<DocumentId>>,
@@ -344,7 +346,7 @@ impl Owners {
 /// owns are neither read nor written.
 #[derive(Clone)]
 struct HallStorage {
-    inner: SqliteStorage,
+    inner: Arc<dyn DocumentStore>,
     hall_id: Arc<str>,
     owners: Arc<Owners>,
 }

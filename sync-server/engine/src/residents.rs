@@ -28,7 +28,7 @@ use linli_core::{
 };
 use rand::RngCore;
 
-use crate::{Error, Result, db::Db};
+use crate::{Error, Result, tables::ServerTables};
 
 /// The secret key's file in the data directory.
 pub const KEY_FILE: &str = "residents.key";
@@ -99,9 +99,9 @@ fn write_new_key(path: &Path, key: &OpeningKey) -> Result<()> {
 impl ServerResidents {
     /// Load the keys of the server in `data_dir` (making them on its first
     /// start), checked against what its database says.
-    pub fn open(data_dir: &Path, db: &Db) -> Result<Self> {
+    pub async fn open(data_dir: &Path, tables: &dyn ServerTables) -> Result<Self> {
         let path = key_path(data_dir);
-        let known_public = db.meta(META_SEAL_KEY)?;
+        let known_public = tables.meta(META_SEAL_KEY).await?;
         let opening = match (path.exists(), &known_public) {
             (true, _) => read_key(&path)?,
             (false, Some(_)) => {
@@ -127,11 +127,25 @@ impl ServerResidents {
                 )));
             }
             Some(_) => {}
-            None => db.set_meta(META_SEAL_KEY, &public)?,
+            None => {
+                // Several instances starting on one new database: the
+                // first key stored stands, and any other is told so below.
+                let stored = tables.meta_or_insert(META_SEAL_KEY, &public).await?;
+                if stored != public {
+                    return Err(Error::Config(format!(
+                        "the residents' key {} is not the one this database was started with: \
+                         give every instance the first instance's key file",
+                        path.display()
+                    )));
+                }
+            }
         }
-        let mut salt = [0u8; SALT_BYTES];
-        rand::rng().fill_bytes(&mut salt);
-        let salt = db.meta_or_insert(META_SALT, &hex::encode(salt))?;
+        let salt = {
+            let mut salt = [0u8; SALT_BYTES];
+            rand::rng().fill_bytes(&mut salt);
+            hex::encode(salt)
+        };
+        let salt = tables.meta_or_insert(META_SALT, &salt).await?;
         let pseudonymizer = Pseudonymizer::from_hex(&salt)
             .map_err(|e| Error::Config(format!("the stored pseudonym salt: {e}")))?;
         Ok(Self {
@@ -240,17 +254,22 @@ mod tests {
     use linli_core::sqlite::DbOptions;
 
     use super::*;
+    use crate::db::Db;
 
     fn db(dir: &Path) -> Db {
         Db::open(&dir.join("server.sqlite3"), DbOptions::default(), &[]).expect("db")
     }
 
-    #[test]
-    fn the_key_stays_out_of_the_database_and_a_missing_key_is_refused() {
+    #[tokio::test]
+    async fn the_key_stays_out_of_the_database_and_a_missing_key_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = db(dir.path());
-        let first = ServerResidents::open(dir.path(), &d).expect("first start");
-        let again = ServerResidents::open(dir.path(), &d).expect("second start");
+        let first = ServerResidents::open(dir.path(), &d)
+            .await
+            .expect("first start");
+        let again = ServerResidents::open(dir.path(), &d)
+            .await
+            .expect("second start");
         assert_eq!(first.identity(), again.identity());
         let secret = std::fs::read_to_string(dir.path().join(KEY_FILE)).expect("key file");
         #[cfg(unix)]
@@ -281,13 +300,19 @@ mod tests {
         assert_eq!(again.reveal(&sealed).expect("reveal"), "13812345678");
 
         std::fs::remove_file(dir.path().join(KEY_FILE)).expect("remove");
-        let err = ServerResidents::open(dir.path(), &db(dir.path())).expect_err("no key");
+        let err = ServerResidents::open(dir.path(), &db(dir.path()))
+            .await
+            .expect_err("no key");
         assert!(err.to_string().contains("missing"), "{err}");
         std::fs::write(dir.path().join(KEY_FILE), hex::encode([9u8; 32])).expect("other key");
-        let err = ServerResidents::open(dir.path(), &db(dir.path())).expect_err("wrong key");
+        let err = ServerResidents::open(dir.path(), &db(dir.path()))
+            .await
+            .expect_err("wrong key");
         assert!(err.to_string().contains("another server"), "{err}");
         std::fs::write(dir.path().join(KEY_FILE), "garbage").expect("damaged");
-        let err = ServerResidents::open(dir.path(), &db(dir.path())).expect_err("damaged");
+        let err = ServerResidents::open(dir.path(), &db(dir.path()))
+            .await
+            .expect_err("damaged");
         assert!(err.to_string().contains("damaged"), "{err}");
     }
 }

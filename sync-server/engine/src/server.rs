@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::{
     Error, Result,
     db::{DB_FILE, Db},
+    documents::DocumentStore,
     projection_schema,
     projection_tables::ProjectionTables,
     registry::Registry,
@@ -30,16 +31,16 @@ use crate::{
 
 /// Everything the server holds. Shared by handlers behind an `Arc`.
 pub struct ServerCore {
-    /// The server's SQLite file (its own tables, and the projection's).
-    pub db: Db,
     /// The server's own tables, through their interface.
     pub tables: Arc<dyn ServerTables>,
     /// The projection's tables, through their interface.
     pub projection: Arc<dyn ProjectionTables>,
+    /// The SQLite file when the store is SQLite (see [`ServerCore::sqlite`]).
+    sqlite: Option<Db>,
     /// The document repositories, one per hall in use.
     pub repos: HallRepos,
-    /// Its storage (for sizes and listings).
-    pub storage: SqliteStorage,
+    /// The documents' store under them.
+    pub storage: Arc<dyn DocumentStore>,
     /// Live sync connections.
     pub registry: Arc<Registry>,
     /// The server's samod peer id.
@@ -82,6 +83,46 @@ impl LiveDuration {
 }
 
 const META_PEER_ID: &str = "peer_id";
+
+/// What a store gives the server: its own tables, the projection's, the
+/// documents, and on SQLite the file itself.
+pub struct Store {
+    /// Halls, kiosks, admins, sessions, audit, document ownership.
+    pub tables: Arc<dyn ServerTables>,
+    /// The projection.
+    pub projection: Arc<dyn ProjectionTables>,
+    /// samod's documents.
+    pub documents: Arc<dyn DocumentStore>,
+    /// The SQLite file, when the store is SQLite.
+    pub sqlite: Option<Db>,
+}
+
+impl Store {
+    /// The SQLite file at `path`, created and migrated (blocking). A file
+    /// holding residents of the form before Linli 0.2 is refused unchanged.
+    pub fn sqlite(path: &Path, options: DbOptions) -> Result<Self> {
+        projection_schema::refuse_old_residents(path, options)?;
+        let db = Db::open(
+            path,
+            options,
+            &[("projection", projection_schema::MIGRATIONS)],
+        )?;
+        let storage = SqliteStorage::open(path, options)?;
+        Ok(Self {
+            tables: Arc::new(db.clone()),
+            projection: Arc::new(db.clone()),
+            documents: Arc::new(storage),
+            sqlite: Some(db),
+        })
+    }
+}
+
+fn create_data_dir(data_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
+        context: format!("creating the data directory {}", data_dir.display()),
+        source,
+    })
+}
 
 fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -136,33 +177,38 @@ impl ServerCore {
         options: DbOptions,
         projector: bool,
     ) -> Result<(Arc<ServerCore>, Option<mpsc::UnboundedReceiver<DocumentId>>)> {
-        std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
-            context: format!("creating the data directory {}", data_dir.display()),
-            source,
-        })?;
+        create_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
-        let p = path.clone();
-        let dir = data_dir.to_path_buf();
-        let (db, storage, residents) = tokio::task::spawn_blocking(
-            move || -> Result<(Db, SqliteStorage, crate::residents::ServerResidents)> {
-                projection_schema::refuse_old_residents(&p, options)?;
-                let db = Db::open(
-                    &p,
-                    options,
-                    &[("projection", projection_schema::MIGRATIONS)],
-                )?;
-                let storage = SqliteStorage::open(&p, options)?;
-                let residents = crate::residents::ServerResidents::open(&dir, &db)?;
-                Ok((db, storage, residents))
-            },
-        )
-        .await
-        .map_err(|e| Error::Io {
-            context: "opening the database".into(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+        let store = tokio::task::spawn_blocking(move || Store::sqlite(&path, options))
+            .await
+            .map_err(|e| Error::Io {
+                context: "opening the database".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        Self::open_on(data_dir, store, projector).await
+    }
+
+    /// Open the server on `store`, with its residents' key in `data_dir`
+    /// (created on the first start; several instances on one database
+    /// share one key file). With `projector`, document changes are fed to
+    /// the returned receiver for projection.
+    pub async fn open_on(
+        data_dir: &Path,
+        store: Store,
+        projector: bool,
+    ) -> Result<(Arc<ServerCore>, Option<mpsc::UnboundedReceiver<DocumentId>>)> {
+        create_data_dir(data_dir)?;
+        let Store {
+            tables,
+            projection,
+            documents,
+            sqlite,
+        } = store;
+        let residents = crate::residents::ServerResidents::open(data_dir, tables.as_ref()).await?;
         let peer_id = PeerId::from(
-            db.meta_or_insert(META_PEER_ID, &format!("linli-server-{}", random_hex(8)))?,
+            tables
+                .meta_or_insert(META_PEER_ID, &format!("linli-server-{}", random_hex(8)))
+                .await?,
         );
         let registry = Arc::new(Registry::default());
         let (tx, rx) = if projector {
@@ -171,10 +217,9 @@ impl ServerCore {
         } else {
             (None, None)
         };
-        let tables: Arc<dyn ServerTables> = Arc::new(db.clone());
         let repos = HallRepos::new(
             tables.clone(),
-            storage.clone(),
+            documents.clone(),
             registry.clone(),
             peer_id.clone(),
             tx.clone(),
@@ -182,10 +227,10 @@ impl ServerCore {
         Ok((
             Arc::new(ServerCore {
                 tables,
-                projection: Arc::new(db.clone()),
-                db,
+                projection,
+                sqlite,
                 repos,
-                storage,
+                storage: documents,
                 registry,
                 peer_id,
                 residents,
@@ -197,6 +242,17 @@ impl ServerCore {
             }),
             rx,
         ))
+    }
+
+    /// The SQLite file, for what only it does (backups, the old-form
+    /// upgrade, the demo's and tests' seeds); an error naming `what` on
+    /// PostgreSQL.
+    pub fn sqlite(&self, what: &str) -> Result<&Db> {
+        self.sqlite.as_ref().ok_or_else(|| {
+            Error::Config(format!(
+                "{what} works on the SQLite store only; this server's store is PostgreSQL"
+            ))
+        })
     }
 
     /// Ask the projector to look at a document again (after a server-side edit).

@@ -147,6 +147,18 @@ pub trait ServerTables: Send + Sync {
     ) -> Vec<Result<Claim>>;
     /// Documents a kiosk claimed since `since_ms`.
     async fn docs_claimed_since(&self, kiosk_id: &str, since_ms: i64) -> Result<i64>;
+    /// Retire documents: never loaded, stored or shared again.
+    async fn retire_documents(&self, doc_ids: &[String], now_ms: i64) -> Result<()>;
+    /// Give `new_doc`, rebuilt from retired `old_doc`, to the old one's
+    /// kiosk of `hall_id`, and point whatever named the old one at it.
+    async fn replace_document(
+        &self,
+        old_doc: &str,
+        new_doc: &str,
+        hall_id: &str,
+        kiosk_id: &str,
+        now_ms: i64,
+    ) -> Result<()>;
     /// Every kiosk-delivered document still in use (not retired), by id.
     async fn kiosk_documents(&self) -> Result<Vec<String>>;
 }
@@ -376,6 +388,28 @@ impl ServerTables for Db {
         blocking!(
             self,
             |db| db.docs_claimed_since(&kiosk_id, since_ms),
+            kiosk_id
+        )
+    }
+    async fn retire_documents(&self, doc_ids: &[String], now_ms: i64) -> Result<()> {
+        let docs = doc_ids.to_vec();
+        self.call(move |db| db.retire_documents(&docs, now_ms))
+            .await
+    }
+    async fn replace_document(
+        &self,
+        old_doc: &str,
+        new_doc: &str,
+        hall_id: &str,
+        kiosk_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        blocking!(
+            self,
+            |db| db.replace_document(&old_doc, &new_doc, &hall_id, &kiosk_id, now_ms),
+            old_doc,
+            new_doc,
+            hall_id,
             kiosk_id
         )
     }

@@ -127,16 +127,15 @@ async fn convert(
     let docs = core.tables.kiosk_documents().await?;
     let mut by_hall: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, d) in docs.iter().enumerate() {
-        let storage = core.storage.clone();
-        let id = d.clone();
-        let old = tokio::task::spawn_blocking(move || -> Result<bool> {
-            Ok(match storage.load_document(&id)? {
-                Some(doc) => !upgrade::old_residents(&doc)?.is_empty(),
-                None => false,
+        let old = match core.storage.load_document(d).await {
+            Ok(Some(doc)) => tokio::task::spawn_blocking(move || -> Result<bool> {
+                Ok(!upgrade::old_residents(&doc)?.is_empty())
             })
-        })
-        .await
-        .map_err(|e| Error::BadRequest(format!("upgrade worker: {e}")))?;
+            .await
+            .map_err(|e| Error::BadRequest(format!("upgrade worker: {e}")))?,
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
         if old.unwrap_or(false)
             && let Some(owner) = core.tables.doc_owner(d).await?
         {
@@ -200,7 +199,7 @@ async fn convert(
     out.residents = converted.lock().map(|c| c.len()).unwrap_or(0);
     out.unrecoverable = unrecoverable.lock().map(|n| *n).unwrap_or(0);
     // The old key goes (migration v5 deleted it; a database it missed, too).
-    core.db
+    core.sqlite("converting residents of the old form")?
         .run(|c| {
             c.execute("DELETE FROM server_meta WHERE key = 'phone_key'", [])
                 .map_err(|e| Error::db("deleting the old phone key", e))?;
@@ -208,7 +207,7 @@ async fn convert(
         })
         .await?;
     projection::rebuild(core, |_, _| {}).await?;
-    core.storage.checkpoint()?;
+    core.storage.scrub().await?;
     progress(docs.len() * 2, docs.len() * 2);
     Ok(out)
 }

@@ -564,7 +564,8 @@ mod tests {
     use super::*;
 
     fn count(core: &ServerCore, sql: &'static str) -> i64 {
-        core.db
+        core.sqlite("a test query")
+            .expect("sqlite")
             .with(|c| {
                 c.query_row(sql, [], |r| r.get(0))
                     .map_err(|e| Error::db("counting", e))
@@ -645,7 +646,8 @@ mod tests {
         );
         for status in ["received", "in_progress", "resolved"] {
             let n: i64 = core
-                .db
+                .sqlite("a test query")
+                .expect("the SQLite store")
                 .with(|c| {
                     c.query_row(
                         "SELECT count(*) FROM requests WHERE status = ?1",
@@ -668,7 +670,8 @@ mod tests {
         let first = super::super::at(tz, day - Duration::days(HISTORY_DAYS + 1), (0, 0));
         let today = super::super::at(tz, day, (0, 0));
         let (lo, hi): (i64, i64) = core
-            .db
+            .sqlite("a test query")
+            .expect("the SQLite store")
             .with(|c| {
                 c.query_row(
                     "SELECT min(kiosk_at_ms), max(kiosk_at_ms) FROM checkins",

@@ -36,6 +36,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PgDocuments {
     pool: Pool,
+    /// Writes kept since opened (each its own commit).
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn parse_key(text: &str) -> Option<StorageKey> {
@@ -46,7 +48,10 @@ impl PgDocuments {
     /// Storage over `pool` (whose database has been migrated with
     /// [`MIGRATIONS`]; [`crate::PgStore::open`] does it).
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            writes: Default::default(),
+        }
     }
 
     async fn load_once(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -85,6 +90,8 @@ impl PgDocuments {
             )
             .await
             .map_err(|e| Error::pg(format!("storing {key}"), e))?;
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -168,5 +175,77 @@ impl samod::storage::Storage for PgDocuments {
     fn delete(&self, key: StorageKey) -> impl Future<Output = ()> + Send {
         let (this, key) = (self.clone(), key.to_string());
         async move { until_done("document delete", || this.delete_once(&key)).await }
+    }
+}
+
+#[async_trait::async_trait]
+impl linli_sync_engine::documents::DocumentStore for PgDocuments {
+    async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
+        samod::storage::Storage::load(self, key).await
+    }
+    async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
+        samod::storage::Storage::load_range(self, prefix).await
+    }
+    async fn put(&self, key: StorageKey, data: Vec<u8>) {
+        samod::storage::Storage::put(self, key, data).await;
+    }
+    async fn delete(&self, key: StorageKey) {
+        samod::storage::Storage::delete(self, key).await;
+    }
+
+    async fn load_document(
+        &self,
+        doc_id: &str,
+    ) -> linli_sync_engine::Result<Option<automerge::Automerge>> {
+        let client = crate::connection(&self.pool, "loading a document").await?;
+        let rows = client
+            .query(
+                "SELECT key, data FROM samod_storage WHERE key >= $1 || '/' AND key < $1 || '0'
+                 ORDER BY key",
+                &[&doc_id],
+            )
+            .await
+            .map_err(|e| Error::pg(format!("loading document {doc_id}"), e))?;
+        linli_sync_engine::documents::document_from_chunks(
+            doc_id,
+            rows.iter().map(|r| (r.get(0), r.get(1))),
+        )
+    }
+
+    async fn delete_document(&self, doc_id: &str) -> linli_sync_engine::Result<usize> {
+        let client = crate::connection(&self.pool, "deleting a document").await?;
+        let n = client
+            .execute(
+                "DELETE FROM samod_storage WHERE key >= $1 || '/' AND key < $1 || '0'",
+                &[&doc_id],
+            )
+            .await
+            .map_err(|e| Error::pg(format!("deleting document {doc_id}"), e))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// PostgreSQL keeps a deleted row's bytes in its pages until the
+    /// space is reused: vacuuming the tables an erasure touched marks it
+    /// for reuse at once. What PostgreSQL's own write-ahead log, archives
+    /// and backups hold is the operators' retention (see the README).
+    async fn scrub(&self) -> linli_sync_engine::Result<()> {
+        let client = crate::connection(&self.pool, "vacuuming").await?;
+        client
+            .batch_execute(
+                "VACUUM samod_storage, checkins, shift_events, requests, ratings, hall_residents",
+            )
+            .await
+            .map_err(|e| Error::pg("vacuuming after deletions", e))?;
+        Ok(())
+    }
+
+    fn write_counts(&self) -> (u64, u64) {
+        let n = self.writes.load(std::sync::atomic::Ordering::Relaxed);
+        (n, n)
+    }
+
+    fn close(&self) {
+        // Every write is its own transaction, committed before samod hears
+        // of it: nothing is held to flush.
     }
 }

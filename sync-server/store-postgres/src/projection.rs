@@ -20,10 +20,11 @@ use linli_sync_engine::{
     db::DocOwner,
     projection::{CLOCK_SKEW_MS, Projected, Row},
     projection_tables::{
-        CHECKIN_SELECT, CheckinCounts, CheckinCursor, DocumentWrite, HallFigures, HallOverview,
-        KioskDay, ProjectionTables, QuarantineRow, REQUEST_SELECT, RequestCursor, RequestFilter,
-        SHIFT_SELECT, ShiftSpan, Standing, StoredCheckin, StoredRequest, UNPROJECTED_SQL,
-        heads_to_text, request_reference,
+        CHECKIN_SELECT, CheckinCounts, CheckinCursor, DocumentWrite, FinishedErasure, HallFigures,
+        HallOverview, KEEP_ERASED_VISITS_SQL, KioskDay, PROJECTED_BY_DOCUMENT, ProjectionTables,
+        QuarantineRow, REQUEST_SELECT, RESIDENT_CONTACTS_SQL, RESIDENT_DOCUMENTS_SQL,
+        RequestCursor, RequestFilter, ResidentRecords, SHIFT_SELECT, ShiftSpan, Standing,
+        StoredCheckin, StoredRequest, UNPROJECTED_SQL, heads_to_text, request_reference,
     },
 };
 
@@ -888,6 +889,111 @@ impl ProjectionTables for PgProjection {
             .iter()
             .map(|r| r.get(0))
             .collect())
+    }
+
+    async fn resident_records(&self, pseudonym: &str) -> Result<ResidentRecords> {
+        let r = self
+            .client("counting a resident's records")
+            .await?
+            .query_one(
+                "SELECT (SELECT count(*) FROM checkins WHERE phone_hash = $1),
+                        (SELECT count(*) FROM shift_events WHERE phone_hash = $1),
+                        (SELECT count(*) FROM requests WHERE phone_hash = $1)",
+                &[&pseudonym],
+            )
+            .await
+            .map_err(|e| pg("counting a resident's records", e))?;
+        Ok(ResidentRecords {
+            checkins: r.get(0),
+            shifts: r.get(1),
+            requests: r.get(2),
+        })
+    }
+
+    async fn resident_documents(&self, pseudonym: &str) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .client("finding a resident's documents")
+            .await?
+            .query(RESIDENT_DOCUMENTS_SQL, &[&pseudonym])
+            .await
+            .map_err(|e| pg("finding a resident's documents", e))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    async fn resident_contacts(&self, pseudonym: &str) -> Result<Vec<String>> {
+        Ok(self
+            .client("reading a resident's contacts")
+            .await?
+            .query(RESIDENT_CONTACTS_SQL, &[&pseudonym])
+            .await
+            .map_err(|e| pg("reading a resident's contacts", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    async fn watched(&self, tag: &str) -> Result<Option<String>> {
+        Ok(self
+            .client("reading the erasure watch")
+            .await?
+            .query_opt(
+                "SELECT erasure_id FROM erasure_watch WHERE tag = $1 AND until_ms > $2",
+                &[&tag, &now_ms()],
+            )
+            .await
+            .map_err(|e| pg("reading the erasure watch", e))?
+            .map(|r| r.get(0)))
+    }
+
+    async fn keep_erased_visits(&self, pseudonym: &str, erasure_id: &str) -> Result<()> {
+        self.client("keeping an erased resident's visit days")
+            .await?
+            .execute(KEEP_ERASED_VISITS_SQL, &[&pseudonym, &erasure_id])
+            .await
+            .map(|_| ())
+            .map_err(|e| pg("keeping an erased resident's visit days", e))
+    }
+
+    async fn finish_erasure(&self, e: &FinishedErasure) -> Result<()> {
+        let err = |x| pg("finishing an erasure", x);
+        let mut c = self.client("finishing an erasure").await?;
+        let tx = c.transaction().await.map_err(err)?;
+        tx.execute(
+            "DELETE FROM hall_residents WHERE phone_hash = $1",
+            &[&e.pseudonym],
+        )
+        .await
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO erasures AS x (id, by_user, at_ms, records, documents) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET records = x.records + excluded.records,
+                 documents = x.documents + excluded.documents",
+            &[&e.erasure_id, &e.by, &e.at_ms, &e.records, &e.documents],
+        )
+        .await
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO erasure_watch (tag, erasure_id, until_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (tag) DO NOTHING",
+            &[&e.tag, &e.erasure_id, &e.watch_until_ms],
+        )
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn forget_document(&self, doc: &str) -> Result<()> {
+        let err = |x| pg("forgetting a retired document", x);
+        let mut c = self.client("forgetting a retired document").await?;
+        let tx = c.transaction().await.map_err(err)?;
+        for table in PROJECTED_BY_DOCUMENT {
+            tx.execute(&format!("DELETE FROM {table} WHERE doc_id = $1"), &[&doc])
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
     }
 
     async fn quarantine(&self, hall: &str) -> Result<Vec<QuarantineRow>> {

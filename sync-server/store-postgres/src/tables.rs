@@ -882,6 +882,50 @@ impl ServerTables for PgTables {
         .get(0))
     }
 
+    async fn retire_documents(&self, doc_ids: &[String], now_ms: i64) -> Result<()> {
+        let c = self.client("retiring a document").await?;
+        c.execute(
+            "UPDATE documents SET retired_ms = $2 WHERE doc_id = ANY($1) AND retired_ms IS NULL",
+            &[&doc_ids, &now_ms],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| pg("retiring a document", e))
+    }
+
+    async fn replace_document(
+        &self,
+        old_doc: &str,
+        new_doc: &str,
+        hall_id: &str,
+        kiosk_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let err = |e| pg("replacing a document", e);
+        let mut c = self.client("replacing a document").await?;
+        let tx = c.transaction().await.map_err(err)?;
+        tx.execute(
+            "INSERT INTO documents (doc_id, hall_id, owner_kiosk, first_seen_ms) VALUES ($1, $2, $3, $4)",
+            &[&new_doc, &hall_id, &kiosk_id, &now_ms],
+        )
+        .await
+        .map_err(err)?;
+        tx.execute(
+            "UPDATE documents SET replaced_by = $2 WHERE doc_id = $1",
+            &[&old_doc, &new_doc],
+        )
+        .await
+        .map_err(err)?;
+        // The resident phone page's request book is found by name.
+        tx.execute(
+            "UPDATE server_meta SET value = $2 WHERE key LIKE 'webbook/%' AND value = $1",
+            &[&old_doc, &new_doc],
+        )
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)
+    }
+
     async fn kiosk_documents(&self) -> Result<Vec<String>> {
         let c = self.client("listing documents").await?;
         let rows = c

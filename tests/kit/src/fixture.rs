@@ -65,14 +65,26 @@ pub struct Fixture {
     pub state: AppState,
     tokens: Vec<(String, String)>,
     _dir: TempDir,
+    _postgres: Option<Arc<crate::postgres::TestPostgres>>,
 }
 
 impl Fixture {
     /// Open a fresh server core (no projector, no sockets) and seat the
     /// halls and admins.
     pub async fn open() -> anyhow::Result<Self> {
+        Self::open_on(crate::Store::Sqlite).await
+    }
+
+    /// [`Fixture::open`] on `store`.
+    pub async fn open_on(store: crate::Store) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let (core, _) = ServerCore::open(dir.path(), Durability::Normal, false).await?;
+        let (postgres, url) = store.start_database().await?;
+        let options = linli_core::sqlite::DbOptions {
+            durability: Durability::Normal,
+            max_page_count: None,
+        };
+        let (core, _) =
+            linli_sync_server::open_core(dir.path(), url.as_deref(), options, false).await?;
         for (id, name) in HALLS {
             provision::add_hall(&core, id, name, "Asia/Shanghai").await?;
         }
@@ -84,6 +96,7 @@ impl Fixture {
             state: AppState::new(core),
             tokens,
             _dir: dir,
+            _postgres: postgres,
         })
     }
 

@@ -32,4 +32,6 @@ pub mod tables;
 pub use fixture::Fixture;
 pub use kiosk::{RawPeer, TestKiosk, test_options, test_phone};
 pub use postgres::TestPostgres;
-pub use server::{Api, TestServer, console_session, eventually, init_logging, open_activity};
+pub use server::{
+    Api, Store, TestOutcome, TestServer, console_session, eventually, init_logging, open_activity,
+};

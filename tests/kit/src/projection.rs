@@ -163,6 +163,7 @@ pub async fn contract(p: &dyn ProjectionTables, t: &dyn ServerTables) -> anyhow:
     pages_and_overview(p, t, &kiosk)
         .await
         .context("pages and overview")?;
+    erasing(p, t).await.context("erasing")?;
     clearing(p, &kiosk, &book).await.context("clearing")?;
     Ok(())
 }
@@ -612,6 +613,92 @@ async fn pages_and_overview(
     Ok(())
 }
 
+/// What an erasure reads and writes: the resident's records, documents
+/// and contacts, the days they came, the erasure and its watch; and a
+/// retired document's rows leaving.
+async fn erasing(p: &dyn ProjectionTables, t: &dyn ServerTables) -> anyhow::Result<()> {
+    let one = resident(1).pseudonym;
+    let found = p.resident_records(&one).await?;
+    ensure!(
+        found.checkins == 2 && found.shifts == 0 && found.requests == 9,
+        "resident 1's records: {found:?}"
+    );
+    ensure!(
+        p.resident_records(&resident(4).pseudonym).await?.shifts == 1,
+        "the volunteer's shift"
+    );
+    let docs = p.resident_documents(&one).await?;
+    ensure!(
+        docs == [
+            (HALL.to_string(), "proj-book".to_string()),
+            (HALL.to_string(), "proj-book-2".to_string()),
+            (HALL.to_string(), "proj-ledger".to_string()),
+        ],
+        "each document once, by hall and id: {docs:?}"
+    );
+    ensure!(
+        p.resident_contacts(&one).await? == ["c2VhbGVk"],
+        "each contact once"
+    );
+    ensure!(p.resident_records("nobody").await?.checkins == 0);
+
+    ensure!(p.watched("tag-1").await?.is_none(), "no one watched yet");
+    let before = p.hall_figures(HALL, DAY, DAY, (0, 1)).await?.residents;
+    p.keep_erased_visits(&one, "erasure-1").await?;
+    p.keep_erased_visits(&one, "erasure-1").await?;
+    p.forget_document("proj-ledger").await?;
+    let finished = linli_sync_engine::projection_tables::FinishedErasure {
+        pseudonym: one.clone(),
+        tag: "tag-1".into(),
+        erasure_id: "erasure-1".into(),
+        by: "wang".into(),
+        records: 13,
+        documents: 3,
+        at_ms: NOON,
+        watch_until_ms: i64::MAX,
+    };
+    p.finish_erasure(&finished).await?;
+    // Again (late records of the same person): added up, watched once.
+    p.finish_erasure(&finished).await?;
+    ensure!(
+        p.watched("tag-1").await?.as_deref() == Some("erasure-1"),
+        "their late records are watched for"
+    );
+    let (counts, _) = p.checkins(HALL, DAY, DAY, 10).await?;
+    ensure!(counts.count == 0, "the retired ledger's rows are gone");
+    ensure!(
+        p.standings(&["proj-ledger".into()]).await?[0]
+            .projected_heads
+            .is_none(),
+        "and what it was projected at"
+    );
+    let after = p.hall_figures(HALL, DAY, DAY, (0, 1)).await?.residents;
+    ensure!(
+        before == 3 && after == 1,
+        "the erased resident still counted once by their erasure, the others gone with their \
+         rows: {before} then {after}"
+    );
+
+    // The documents table: retired, and replaced by a rebuilt one.
+    t.retire_documents(&["proj-ledger".to_string()], NOON)
+        .await?;
+    let owner = t.doc_owner("proj-ledger").await?.context("owner")?;
+    ensure!(owner.retired, "retired");
+    t.set_meta("webbook/proj", "proj-book").await?;
+    t.replace_document("proj-book", "proj-book-new", HALL, "proj-kiosk", NOON)
+        .await?;
+    let new = t.doc_owner("proj-book-new").await?.context("the new one")?;
+    ensure!(
+        new.hall_id == HALL && new.owner_kiosk.as_deref() == Some("proj-kiosk") && !new.retired,
+        "the rebuilt document is the kiosk's: {new:?}"
+    );
+    ensure!(
+        t.meta("webbook/proj").await?.as_deref() == Some("proj-book-new"),
+        "what named the old one names the new"
+    );
+    Ok(())
+}
+
 async fn clearing(p: &dyn ProjectionTables, kiosk: &str, book: &Automerge) -> anyhow::Result<()> {
     p.clear().await?;
     let (counts, rows) = p.checkins(HALL, DAY, DAY, 10).await?;
@@ -625,8 +712,12 @@ async fn clearing(p: &dyn ProjectionTables, kiosk: &str, book: &Automerge) -> an
     );
     let figures = p.hall_figures(HALL, DAY, DAY, (0, i64::MAX)).await?;
     ensure!(
-        figures.checkin_days.is_empty() && figures.ratings.is_empty() && figures.residents == 0,
+        figures.checkin_days.is_empty() && figures.ratings.is_empty(),
         "no roll-ups: {figures:?}"
+    );
+    ensure!(
+        figures.residents == 1,
+        "only the erased resident's visit day, which outlives a rebuild: {figures:?}"
     );
     ensure!(
         p.standings(&["proj-ledger".into()]).await?[0]

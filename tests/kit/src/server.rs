@@ -149,17 +149,98 @@ pub struct TestServer {
     pub url: Url,
     /// A central admin's API client.
     pub api: Api,
+    /// The store it keeps its state in.
+    pub store: Store,
+    /// Its PostgreSQL database, on [`Store::Postgres`].
+    pub database_url: Option<String>,
     dir: Arc<TempDir>,
+    /// The cluster of [`Store::Postgres`], stopped when the server is dropped.
+    _postgres: Option<Arc<crate::postgres::TestPostgres>>,
     running: Option<Running>,
+}
+
+/// Which store a test server keeps its state in: the SQLite file of a
+/// street office, or PostgreSQL (a cluster of the test's own, started
+/// with the server and stopped with it). Tests that hold for both run on
+/// both ([`crate::on_both_stores`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// The SQLite file in the data directory.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+impl Store {
+    /// A new cluster and database for [`Store::Postgres`]; nothing for SQLite.
+    pub async fn start_database(
+        self,
+    ) -> anyhow::Result<(Option<Arc<crate::postgres::TestPostgres>>, Option<String>)> {
+        match self {
+            Store::Sqlite => Ok((None, None)),
+            Store::Postgres => {
+                let pg =
+                    tokio::task::spawn_blocking(crate::postgres::TestPostgres::start).await??;
+                let url = pg.create_database("linli").await?;
+                Ok((Some(Arc::new(pg)), Some(url)))
+            }
+        }
+    }
+}
+
+/// What a test body gives back: nothing (it asserts as it goes) or a
+/// `Result` whose error fails the test.
+pub trait TestOutcome {
+    /// Fail the test if the outcome says so.
+    fn check(self);
+}
+
+impl TestOutcome for () {
+    fn check(self) {}
+}
+
+impl<E: std::fmt::Debug> TestOutcome for Result<(), E> {
+    fn check(self) {
+        if let Err(e) = self {
+            panic!("{e:?}");
+        }
+    }
+}
+
+/// Run async tests on both stores: `on_both_stores!(a, b)` makes, for
+/// each `async fn a(store: Store)` (returning `()` or a `Result`), a module
+/// `a` with tests `sqlite` and `postgres` that call it on each store.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::TestOutcome::check(super::$name($crate::Store::Sqlite).await);
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::TestOutcome::check(super::$name($crate::Store::Postgres).await);
+                }
+            }
+        )+
+    };
 }
 
 impl TestServer {
     /// Start a server with halls `xianfeng` and `tuanjiexiang` (no activities).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(Store::Sqlite).await
+    }
+
+    /// [`TestServer::start`] on `store`.
+    pub async fn start_on(store: Store) -> anyhow::Result<Self> {
         let dir = Arc::new(tempfile::tempdir()?);
+        let (postgres, database_url) = store.start_database().await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let running = Self::run(&dir, listener).await?;
+        let running = Self::run(&dir, database_url.as_deref(), listener).await?;
         linli_sync_engine::provision::add_hall(
             &running.core,
             "xianfeng",
@@ -181,13 +262,23 @@ impl TestServer {
             addr,
             api: Api::new(url.clone(), token),
             url,
+            store,
+            database_url,
             dir,
+            _postgres: postgres,
             running: Some(running),
         })
     }
 
-    async fn run(dir: &TempDir, listener: TcpListener) -> anyhow::Result<Running> {
-        let config = ServeConfig::new(dir.path());
+    async fn run(
+        dir: &TempDir,
+        database_url: Option<&str>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Running> {
+        let config = ServeConfig {
+            database_url: database_url.map(str::to_string),
+            ..ServeConfig::new(dir.path())
+        };
         let ready = linli_sync_server::prepare(&config).await?;
         let (core, web) = (ready.core.clone(), ready.web.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -239,7 +330,7 @@ impl TestServer {
             Ok(TcpListener::bind(self.addr).await.ok())
         })
         .await?;
-        self.running = Some(Self::run(&self.dir, listener).await?);
+        self.running = Some(Self::run(&self.dir, self.database_url.as_deref(), listener).await?);
         Ok(())
     }
 }
