@@ -27,13 +27,13 @@
 //!   contacts.
 //! - [`intake`]: what a kiosk's sync message may carry.
 //! - [`repos`]: one samod repo per hall in use; idle halls unloaded.
-//! - [`server`]: [`ServerCore`], which holds all of the above.
 //! - [`erasure_watch`]: the residents erased lately whose records may
 //!   still arrive.
-//! - [`projection`]: documents → SQL tables, incrementally; rebuild.
 //! - [`projection_tables`]: [`projection_tables::ProjectionTables`], what
-//!   the projection writes and the reads made of it, on SQLite or
-//!   PostgreSQL.
+//!   the projection writes and the reads made of it (the API's, the
+//!   console's, an erasure's), on SQLite or PostgreSQL.
+//! - [`server`]: [`ServerCore`], which holds all of the above.
+//! - [`projection`]: documents → SQL tables, incrementally; rebuild.
 //! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
 //! - [`replace`]: replacing kiosk documents by rebuilt ones.
 //! - [`erasure`]: erasing one resident on request.

@@ -1,8 +1,10 @@
-//! [`ServerCore`]: the hall repos over the server's SQLite file (with the
-//! share policy of DESIGN.md decision 4, see [`crate::repos`]), the
-//! server's tables and the live connection registry. Both `serve` and the
-//! operator CLI open one; only `serve` also runs the projector and
-//! accepts connections.
+//! [`ServerCore`]: the hall repos over the server's store (with the share
+//! policy of DESIGN.md decision 4, see [`crate::repos`]), the server's
+//! tables, the projection's, and the live connection registry. The store
+//! is a [`Store`]: the SQLite file in the data directory
+//! ([`Store::sqlite`]) or the parts another store crate gives
+//! (`linli-store-postgres`). Both `serve` and the operator CLI open one;
+//! only `serve` also runs the projector and accepts connections.
 
 use std::{
     path::{Path, PathBuf},

@@ -1,4 +1,4 @@
-//! samod's [`samod::Storage`] on PostgreSQL: the documents of every hall,
+//! samod's [`samod::storage::Storage`] on PostgreSQL: the documents of every hall,
 //! in one table that every instance of a district's server reads and
 //! writes, so a hall's documents are the same whichever instance serves
 //! it (which instance writes them is decided by the hall leases,

@@ -5,13 +5,18 @@
 //! already run and back up (`pg_dump`); a street office keeps the embedded
 //! SQLite store, which needs no setup.
 //!
-//! What is here so far: the connection pool ([`PgStore::open`] from a
-//! `postgres://` URL), migrations that several instances may run at once
-//! ([`migrate`]), samod's document storage ([`documents`]), the hall
-//! leases that decide which instance serves a hall ([`leases`]), and the
-//! server's own tables behind the engine's `ServerTables` interface
-//! ([`tables`]), and the projection's behind `ProjectionTables`
-//! ([`projection`]). The console's remaining queries follow.
+//! Everything the server keeps is here when it runs on PostgreSQL
+//! ([`PgStore::server_store`]): the documents behind the engine's
+//! `DocumentStore` ([`documents`]), its own tables behind `ServerTables`
+//! ([`tables`]) and the projection behind `ProjectionTables`
+//! ([`projection`]), each migrated by [`PgStore::open`] from a
+//! `postgres://` URL ([`migrate`]; several instances starting at once
+//! migrate once).
+//!
+//! One instance serves a database in this release
+//! ([`PgStore::take_serving`]). The hall leases ([`leases`]) that will let
+//! several share one, each hall served by its lease holder, are built and
+//! tested but not yet taken by the server's hall repos.
 //!
 //! Connections are plain TCP (`NoTls`): the database is expected on the
 //! office's own network or loopback.
@@ -20,7 +25,8 @@
 //! - [`error`]: the store's error type.
 //! - [`migrate`]: append-only migrations per component, under an advisory
 //!   lock; a newer database is refused.
-//! - [`documents`]: [`documents::PgDocuments`], samod's storage.
+//! - [`documents`]: [`documents::PgDocuments`], samod's storage and the
+//!   server's whole-document reads and deletions.
 //! - [`leases`]: [`leases::HallLeases`], one holder per hall.
 //! - [`tables`]: [`tables::PgTables`], the server's own tables.
 //! - [`projection`]: [`projection::PgProjection`], the projection's
