@@ -221,6 +221,18 @@ impl PgProjection {
     }
 }
 
+/// Run `sql` inside `tx` with `params`, prepared once per connection
+/// (a projected record costs one round trip); `err` names a failure.
+async fn execute_cached(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    err: impl Fn(tokio_postgres::Error) -> linli_sync_engine::Error,
+) -> Result<u64> {
+    let st = tx.prepare_cached(sql).await.map_err(&err)?;
+    tx.execute(&st, params).await.map_err(err)
+}
+
 /// Write every one of `docs` in one transaction, or none.
 async fn write_together(
     client: &mut deadpool_postgres::Object,
@@ -338,18 +350,13 @@ async fn write_row(
     let err = |e| pg("writing a projected record", e);
     match row {
         Row::CheckIn(id, c) => {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
+            execute_cached(
+                tx,
+                "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
                          headcount, companions, kiosk_at_ms, received_ms, clock_skew, service)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                      ON CONFLICT (record_id) DO UPDATE SET activity_id = excluded.activity_id, service = excluded.service,
                          headcount = excluded.headcount, companions = excluded.companions, sealed = excluded.sealed",
-                )
-                .await
-                .map_err(err)?;
-            tx.execute(
-                &st,
                 &[
                     id,
                     doc,
@@ -366,22 +373,17 @@ async fn write_row(
                     &(c.at_ms.saturating_sub(received) > CLOCK_SKEW_MS),
                     &c.service,
                 ],
+                err,
             )
-            .await
-            .map_err(err)?;
+            .await?;
         }
         Row::Rating(id, r) => {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, reason,
+            execute_cached(
+                tx,
+                "INSERT INTO ratings (record_id, doc_id, hall_id, kiosk_id, date, activity_id, score, reason,
                          kiosk_at_ms, received_ms)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                      ON CONFLICT (record_id) DO UPDATE SET score = excluded.score, reason = excluded.reason",
-                )
-                .await
-                .map_err(err)?;
-            tx.execute(
-                &st,
                 &[
                     id,
                     doc,
@@ -394,22 +396,17 @@ async fn write_row(
                     &r.at_ms,
                     &received,
                 ],
+                err,
             )
-            .await
-            .map_err(err)?;
+            .await?;
         }
         Row::Shift(id, s) => {
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash,
+            execute_cached(
+                tx,
+                "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash,
                          sealed, activity_id, kiosk_at_ms, received_ms)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                      ON CONFLICT (record_id) DO NOTHING",
-                )
-                .await
-                .map_err(err)?;
-            tx.execute(
-                &st,
                 &[
                     id,
                     doc,
@@ -424,15 +421,15 @@ async fn write_row(
                     &s.at_ms,
                     &received,
                 ],
+                err,
             )
-            .await
-            .map_err(err)?;
+            .await?;
         }
         Row::Request(id, r, _from_the_kiosks_book) => {
             // The status and reply are the server's latest answer, if any.
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
+            execute_cached(
+                tx,
+                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
                          phone_hash, sealed, callback_consent, status, reply, updated_ms, kiosk_at_ms, received_ms)
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
                          COALESCE(a.status, 'received'), a.reply, a.updated_ms, $12, $13
@@ -441,11 +438,6 @@ async fn write_row(
                          ORDER BY updated_ms DESC LIMIT 1) AS a ON true
                      ON CONFLICT (record_id) DO UPDATE SET status = excluded.status, reply = excluded.reply,
                          updated_ms = excluded.updated_ms",
-                )
-                .await
-                .map_err(err)?;
-            tx.execute(
-                &st,
                 &[
                     id,
                     doc,
@@ -461,9 +453,9 @@ async fn write_row(
                     &r.at_ms,
                     &received,
                 ],
+                err,
             )
-            .await
-            .map_err(err)?;
+            .await?;
         }
     }
     Ok(())
