@@ -456,3 +456,52 @@ async fn two_instances_claiming_the_same_documents_claim_each_once() -> anyhow::
     assert_eq!(a.tables().kiosk_documents().await?.len(), 200);
     Ok(())
 }
+
+/// Whole documents through the engine's `DocumentStore` on `s`: read from
+/// their chunks, deleted with none of a neighbour's, a damaged one named.
+async fn whole_documents(
+    s: &dyn linli_sync_engine::documents::DocumentStore,
+) -> anyhow::Result<()> {
+    use automerge::{ReadDoc, transaction::Transactable};
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "hall", "xianfeng")?;
+    let snapshot = doc.save();
+    let heads = doc.get_heads();
+    doc.put(automerge::ROOT, "kiosk", "xianfeng-k1")?;
+    let incremental = doc.save_after(&heads);
+    s.put(key(&["d1", "snapshot", "a"]), snapshot).await;
+    s.put(key(&["d1", "incremental", "b"]), incremental).await;
+    // A neighbour whose id starts with the first's, damaged.
+    s.put(key(&["d10", "snapshot", "c"]), vec![0xde, 0xad])
+        .await;
+
+    let loaded = s.load_document("d1").await?.expect("stored");
+    anyhow::ensure!(
+        loaded.get_heads() == doc.get_heads() && loaded.get(automerge::ROOT, "kiosk")?.is_some(),
+        "read whole from its two chunks"
+    );
+    let damaged = s.load_document("d10").await.expect_err("damaged");
+    anyhow::ensure!(damaged.to_string().contains("d10"), "{damaged}");
+    anyhow::ensure!(s.load_document("d2").await?.is_none(), "nothing stored");
+
+    anyhow::ensure!(s.delete_document("d1").await? == 2, "both chunks deleted");
+    anyhow::ensure!(s.load_document("d1").await?.is_none());
+    anyhow::ensure!(
+        s.load(key(&["d10", "snapshot", "c"])).await.is_some(),
+        "the neighbour kept"
+    );
+    s.scrub().await?;
+    let (writes, _) = s.write_counts();
+    anyhow::ensure!(writes >= 3, "writes counted: {writes}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn whole_documents_read_delete_and_scrub_alike_on_both_stores() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sqlite = SqliteStorage::open(&dir.path().join("s.sqlite3"), DbOptions::default())?;
+    whole_documents(&sqlite).await?;
+    let pg = TestPostgres::start()?;
+    let store = PgStore::open(&pg.create_database("linli").await?).await?;
+    whole_documents(&store.documents()).await
+}
