@@ -102,9 +102,21 @@ pub struct LinliServer {
 impl LinliServer {
     /// Provision and start it (`node_bin` is `linli-node`).
     pub async fn start(node_bin: &Path, halls: usize, kiosks: usize) -> anyhow::Result<Self> {
+        Self::start_on(node_bin, halls, kiosks, None).await
+    }
+
+    /// [`LinliServer::start`] keeping everything in the PostgreSQL
+    /// database at `database_url` when given.
+    pub async fn start_on(
+        node_bin: &Path,
+        halls: usize,
+        kiosks: usize,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let root = tempfile::tempdir()?;
         let mut proc = ServerProc::new(root.path().join("server"))?;
-        let provisioned = fault::provision_in_halls(&proc.dir, halls, kiosks).await?;
+        proc.database_url = database_url.map(str::to_string);
+        let provisioned = fault::provision_on(&proc.dir, database_url, halls, kiosks).await?;
         proc.start(node_bin).await?;
         let pid = proc.pid().context("server pid")?;
         let url: url::Url = format!("http://{}/", proc.addr).parse()?;
@@ -156,7 +168,17 @@ pub fn hall_today() -> String {
 /// Run `w` against a fresh linli-server process (`node_bin` is
 /// `linli-node`).
 pub async fn linli(node_bin: &Path, w: Workload) -> anyhow::Result<Outcome> {
-    let mut server = LinliServer::start(node_bin, 2, w.kiosks).await?;
+    linli_on(node_bin, w, None).await
+}
+
+/// [`linli`] with the server keeping everything in the PostgreSQL
+/// database at `database_url` when given.
+pub async fn linli_on(
+    node_bin: &Path,
+    w: Workload,
+    database_url: Option<&str>,
+) -> anyhow::Result<Outcome> {
+    let mut server = LinliServer::start_on(node_bin, 2, w.kiosks, database_url).await?;
     let clients = std::mem::take(&mut server.clients);
     let outcome = run(server.pid, &server.sync_url, &server.peer_id, clients, w).await;
     server.proc.kill().await;

@@ -65,6 +65,10 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "0",
         "--tables-ops",
         "50",
+        "--stores-kiosks",
+        "2",
+        "--stores-checkins",
+        "3",
         "--node-package",
         &dir,
     ]);
@@ -87,7 +91,7 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         .collect();
     // Tap to disk 3, reconnect 4, side by side 3, connected 4, many
     // kiosks 5, the server's tables 2.
-    assert_eq!(figures.len(), 21, "{stdout}");
+    assert_eq!(figures.len(), 23, "{stdout}");
     // The server's own tables on both stores, the PostgreSQL one started
     // by the bench itself.
     for store in ["SQLite", "PostgreSQL"] {
@@ -124,6 +128,21 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         assert!(
             ratio.is_finite() && ratio > 0.0,
             "a ratio of two measurements: {f}"
+        );
+    }
+    let stores: Vec<_> = figures
+        .iter()
+        .filter(|f| {
+            f["figure"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("one linli-server on"))
+        })
+        .collect();
+    assert_eq!(stores.len(), 2, "one figure per store: {stdout}");
+    for f in stores {
+        assert!(
+            f["records"] == 6.0 && f["records_per_s"].as_f64().is_some_and(|r| r > 0.0),
+            "{f}"
         );
     }
     let many = figures
@@ -164,6 +183,8 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "--admin-checkins",
         "0",
         "--tables-ops",
+        "0",
+        "--stores-kiosks",
         "0",
     ]);
     let rows: Vec<&str> = table.lines().collect();

@@ -32,6 +32,12 @@
 //! 6. Admin at scale: statistics pages and the XLSX export over
 //!    `--admin-checkins` projected check-ins (see
 //!    `linli_tests::console_bench`).
+//! 7. The server's own tables on SQLite and on PostgreSQL (`--tables-ops`,
+//!    see `linli_tests::tables_bench`).
+//! 8. One server, two stores: `--stores-kiosks` clients × `--stores-checkins`
+//!    check-ins reconnecting (the workload of 3) to a `linli-node server` on
+//!    its SQLite file, then on a PostgreSQL the bench starts (fsync on, as
+//!    SQLite's full sync): records per second and server CPU per record.
 
 use std::time::{Duration, Instant};
 
@@ -92,11 +98,18 @@ struct Args {
     /// Projected check-ins under the admin console (0 leaves it out).
     #[arg(long, default_value_t = 2_000_000)]
     admin_checkins: u32,
-    /// Print one JSON object per line per figure instead of the table.
     /// Kiosks provisioned, token checks and document claims on the
     /// server's own tables, on SQLite and on PostgreSQL (0 skips).
     #[arg(long, default_value_t = 2000)]
     tables_ops: usize,
+    /// Clients reconnecting with their ledgers to one linli-server on
+    /// SQLite, then on a PostgreSQL the bench starts (0 skips).
+    #[arg(long, default_value_t = 50)]
+    stores_kiosks: usize,
+    /// Check-ins in each of those ledgers.
+    #[arg(long, default_value_t = 200)]
+    stores_checkins: usize,
+    /// Print one JSON object per line per figure instead of the table.
     #[arg(long)]
     json: bool,
     /// Where the Node.js server's npm package is (`node_modules` is
@@ -718,6 +731,53 @@ async fn main() -> anyhow::Result<()> {
                     "lookup_p50_ms": ms(f.lookup.0),
                     "lookup_p99_ms": ms(f.lookup.1),
                     "claims_per_s": f.claims_per_s,
+                }),
+            );
+        }
+    }
+
+    // 8. One server, the same workload, on each store.
+    if args.stores_kiosks > 0 {
+        let node_bin = linli_tests::fault::node_bin()?;
+        let w = versus::Workload {
+            kiosks: args.stores_kiosks,
+            checkins: args.stores_checkins,
+        };
+        // PostgreSQL commits to disk as SQLite's full sync does.
+        let pg = tokio::task::spawn_blocking(linli_test_kit::TestPostgres::start_durable).await??;
+        for store in ["SQLite", "PostgreSQL"] {
+            let mut converge = Vec::new();
+            let mut cpu = Vec::new();
+            for run in 0..runs {
+                eprintln!("one server on {store}, run {}", run + 1);
+                let url = match store {
+                    "PostgreSQL" => Some(pg.create_database(&format!("linli_run{run}")).await?),
+                    _ => None,
+                };
+                let o = versus::linli_on(&node_bin, w, url.as_deref()).await?;
+                converge.push(o.converge_s);
+                cpu.push(o.cpu_s);
+            }
+            let (converge, cpu) = (median(converge), median(cpu));
+            let records = (w.kiosks * w.checkins) as f64;
+            out.emit(
+                (
+                    format!(
+                        "one linli-server on {store}: {} kiosks × {} check-ins reconnecting: records/s, server CPU ms per record",
+                        w.kiosks, w.checkins
+                    ),
+                    format!(
+                        "{:.0}/s ({converge:.2} s), {:.3} ms",
+                        records / converge,
+                        1000.0 * cpu / records
+                    ),
+                ),
+                json!({
+                    "store": store,
+                    "records": records,
+                    "converge_s": converge,
+                    "records_per_s": records / converge,
+                    "server_cpu_ms_per_record": 1000.0 * cpu / records,
                 }),
             );
         }

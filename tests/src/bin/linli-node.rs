@@ -1,7 +1,7 @@
 //! `linli-node`: one Linli process for the fault runner to start, feed,
 //! `kill -9` and restart.
 //!
-//! - `linli-node server --data-dir D --listen 127.0.0.1:P`: the sync server
+//! - `linli-node server --data-dir D --listen 127.0.0.1:P [--database-url U]`: the sync server
 //!   (the same `prepare` + `serve` as `linli-server serve`).
 //! - `linli-node kiosk --data-dir D [--server URL --token T]`: a headless
 //!   kiosk (`KioskNode`), paired on first start, that reads commands on
@@ -47,6 +47,9 @@ enum Role {
         /// Seconds a hall's documents stay in memory after the last use.
         #[arg(long)]
         unload_idle_after: Option<u64>,
+        /// Keep everything in this PostgreSQL database, not in `data_dir`.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// A headless kiosk driven over stdin.
     Kiosk {
@@ -75,7 +78,8 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             listen,
             unload_idle_after,
-        } => server(data_dir, listen, unload_idle_after).await,
+            database_url,
+        } => server(data_dir, listen, unload_idle_after, database_url).await,
         Role::Kiosk {
             data_dir,
             server,
@@ -88,8 +92,10 @@ async fn server(
     data_dir: PathBuf,
     listen: std::net::SocketAddr,
     unload_idle_after: Option<u64>,
+    database_url: Option<String>,
 ) -> anyhow::Result<()> {
     let mut config = linli_sync_server::ServeConfig::new(data_dir);
+    config.database_url = database_url;
     if let Some(s) = unload_idle_after {
         config.unload_idle_after = std::time::Duration::from_secs(s);
     }

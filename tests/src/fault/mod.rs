@@ -271,6 +271,8 @@ pub struct ServerProc {
     pub addr: SocketAddr,
     /// `--unload-idle-after` for the process, seconds (else its default).
     pub unload_idle_after: Option<u64>,
+    /// Its PostgreSQL database, if it keeps everything there.
+    pub database_url: Option<String>,
     proc: Option<Running>,
 }
 
@@ -281,6 +283,7 @@ impl ServerProc {
             dir,
             addr: free_port()?,
             unload_idle_after: None,
+            database_url: None,
             proc: None,
         })
     }
@@ -301,6 +304,9 @@ impl ServerProc {
         ];
         if let Some(s) = self.unload_idle_after {
             args.extend(["--unload-idle-after".into(), s.to_string()]);
+        }
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url".into(), url.clone()]);
         }
         // The port of a killed server may take a moment to be free.
         let mut last = None;
@@ -340,7 +346,22 @@ pub async fn provision_in_halls(
     halls: usize,
     kiosks: usize,
 ) -> anyhow::Result<Vec<(String, String, String)>> {
-    let ready = linli_sync_server::prepare(&linli_sync_server::ServeConfig::new(dir)).await?;
+    provision_on(dir, None, halls, kiosks).await
+}
+
+/// [`provision_in_halls`] on the PostgreSQL database at `database_url`
+/// when given.
+pub async fn provision_on(
+    dir: &Path,
+    database_url: Option<&str>,
+    halls: usize,
+    kiosks: usize,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let config = linli_sync_server::ServeConfig {
+        database_url: database_url.map(str::to_string),
+        ..linli_sync_server::ServeConfig::new(dir)
+    };
+    let ready = linli_sync_server::prepare(&config).await?;
     let core = ready.core.clone();
     let halls: Vec<String> = (0..halls.max(1))
         .map(|h| match h {
