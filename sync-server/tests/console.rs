@@ -7,15 +7,24 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use linli_sync_engine::provision;
-use linli_test_kit::Fixture;
+use linli_test_kit::{Fixture, Store};
 use linli_web::{api::router, console::session};
 use tower::ServiceExt;
 
-/// The kit's fixture, with a request as the projection holds it: markup
-/// in its text and the resident's number sealed to the server, as a kiosk
-/// seals it.
+/// The fixture's request: its record id ends so that its reference is
+/// `AB12CD`.
+const R1: &str = "0193a000-0000-7000-8000-000000ab12cd";
+
+/// The kit's fixture on SQLite (for the tests that look at its tables).
 async fn fixture() -> Fixture {
-    let f = Fixture::open().await.expect("fixture");
+    fixture_on(Store::Sqlite).await
+}
+
+/// The kit's fixture on `store`, with a request as a kiosk delivers it and
+/// the projection holds it: markup in its text, the resident's number
+/// sealed to the server as a kiosk seals it, a callback asked for.
+async fn fixture_on(store: Store) -> Fixture {
+    let f = Fixture::open_on(store).await.expect("fixture");
     let core = f.core();
     let sealed = core
         .residents
@@ -24,19 +33,46 @@ async fn fixture() -> Fixture {
             name: None,
         })
         .expect("seal");
-    core.sqlite("a test query").expect("sqlite")
-        .with(|c| {
-            c.execute(
-                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
-                     sealed, callback_consent, status, kiosk_at_ms, received_ms)
-                 VALUES ('r1', 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', 'AB12CD', 'repair', '<script>alert(1)</script>, 楼道灯坏了',
-                     'h-r1', ?1, 1, 'received', 1, 1)",
-                [&sealed],
-            )
-            .map(|_| ())
-            .map_err(|e| linli_sync_engine::Error::db("seed", e))
-        })
+    let mut book =
+        linli_core::docs::requests::new_request_book("xianfeng", "xianfeng-k1", "2026-11")
+            .expect("book");
+    let request = linli_core::model::Request {
+        category: "repair".into(),
+        text: "<script>alert(1)</script>, 楼道灯坏了".into(),
+        resident: Some(linli_core::model::ResidentRef {
+            pseudonym: "a1".repeat(32),
+            sealed,
+            name_box: None,
+        }),
+        callback_consent: true,
+        kiosk_id: "xianfeng-k1".into(),
+        at_ms: 1,
+    };
+    linli_core::docs::requests::add_request(&mut book, R1, &request).expect("request");
+    let written = core
+        .projection
+        .write(
+            vec![linli_sync_engine::projection_tables::DocumentWrite {
+                doc: "d1".into(),
+                hall: "xianfeng".into(),
+                kiosk: "xianfeng-k1".into(),
+                assessment: linli_sync_engine::projection::assess(
+                    &book,
+                    &[],
+                    "xianfeng",
+                    "xianfeng-k1",
+                )
+                .expect("assessed"),
+                tagged: Vec::new(),
+            }],
+            1,
+        )
+        .await
         .expect("seed");
+    assert!(
+        matches!(&written[..], [(_, Ok(p))] if p.records == 1),
+        "{written:?}"
+    );
     f
 }
 
@@ -75,9 +111,8 @@ async fn sign_in(f: &Fixture, user: &str) -> (String, String) {
     (id, csrf)
 }
 
-#[tokio::test]
-async fn pages_need_a_session_and_wrong_passwords_are_limited() {
-    let f = fixture().await;
+async fn pages_need_a_session_and_wrong_passwords_are_limited(store: Store) {
+    let f = fixture_on(store).await;
     for uri in [
         "/admin",
         "/admin/kiosks",
@@ -126,9 +161,8 @@ async fn pages_need_a_session_and_wrong_passwords_are_limited() {
     sign_in(&f, "li").await;
 }
 
-#[tokio::test]
-async fn every_sign_in_costs_one_password_verification_known_name_or_not() {
-    let f = fixture().await;
+async fn every_sign_in_costs_one_password_verification_known_name_or_not(store: Store) {
+    let f = fixture_on(store).await;
     provision::add_admin(&f.state.core, "sun", "viewer")
         .await
         .expect("an admin without a password");
@@ -159,9 +193,8 @@ async fn every_sign_in_costs_one_password_verification_known_name_or_not() {
     }
 }
 
-#[tokio::test]
-async fn changing_a_password_signs_the_admin_out_everywhere_else() {
-    let f = fixture().await;
+async fn changing_a_password_signs_the_admin_out_everywhere_else(store: Store) {
+    let f = fixture_on(store).await;
     let (here, csrf) = sign_in(&f, "wang").await;
     let (elsewhere, _) = sign_in(&f, "wang").await;
     let (li, _) = sign_in(&f, "li").await;
@@ -266,9 +299,8 @@ async fn changing_a_password_signs_the_admin_out_everywhere_else() {
     );
 }
 
-#[tokio::test]
-async fn wrong_current_passwords_count_against_the_sign_in_limit() {
-    let f = fixture().await;
+async fn wrong_current_passwords_count_against_the_sign_in_limit(store: Store) {
+    let f = fixture_on(store).await;
     let (here, csrf) = sign_in(&f, "wang").await;
     let form = |current: &str| {
         format!("csrf={csrf}&current={current}&new=brand+new+one&repeat=brand+new+one")
@@ -299,9 +331,8 @@ async fn wrong_current_passwords_count_against_the_sign_in_limit() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "sign-in too");
 }
 
-#[tokio::test]
-async fn central_admin_sees_every_hall_and_markup_is_escaped() {
-    let f = fixture().await;
+async fn central_admin_sees_every_hall_and_markup_is_escaped(store: Store) {
+    let f = fixture_on(store).await;
     let (id, _) = sign_in(&f, "wang").await;
     let r = f.form("GET", "/admin", Some(&id), None).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -321,9 +352,8 @@ async fn central_admin_sees_every_hall_and_markup_is_escaped() {
     assert!(r.body.contains("request status"));
 }
 
-#[tokio::test]
-async fn csv_export_has_a_bom_chinese_headers_and_the_filtered_rows() {
-    let f = fixture().await;
+async fn csv_export_has_a_bom_chinese_headers_and_the_filtered_rows(store: Store) {
+    let f = fixture_on(store).await;
     let (id, _) = sign_in(&f, "wang").await;
     let r = f
         .form(
@@ -526,9 +556,8 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
     );
 }
 
-#[tokio::test]
-async fn every_response_carries_the_security_headers() {
-    let f = fixture().await;
+async fn every_response_carries_the_security_headers(store: Store) {
+    let f = fixture_on(store).await;
     let (wang, _) = sign_in(&f, "wang").await;
     let token = provision::admin_token(&f.state.core, "wang")
         .await
@@ -574,9 +603,8 @@ async fn every_response_carries_the_security_headers() {
     }
 }
 
-#[tokio::test]
-async fn console_pages_run_no_inline_script() {
-    let f = fixture().await;
+async fn console_pages_run_no_inline_script(store: Store) {
+    let f = fixture_on(store).await;
     let (wang, _) = sign_in(&f, "wang").await;
     for uri in [
         "/admin/login",
@@ -620,9 +648,8 @@ async fn console_pages_run_no_inline_script() {
     assert!(js.body.contains("getElementById('stats-data')"));
 }
 
-#[tokio::test]
-async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
-    let f = fixture().await;
+async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced(store: Store) {
+    let f = fixture_on(store).await;
     let (wang, csrf) = sign_in(&f, "wang").await;
     let r = f
         .form(
@@ -723,7 +750,7 @@ async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
     let r = f
         .form(
             "POST",
-            "/admin/requests/r1",
+            &format!("/admin/requests/{R1}"),
             Some(&li),
             Some(&format!(
                 "csrf={lcsrf}&hall=xianfeng&status=resolved&reply=x"
@@ -760,9 +787,8 @@ async fn forms_need_the_csrf_token_and_roles_and_halls_are_enforced() {
     assert_eq!(r.status, StatusCode::SEE_OTHER);
 }
 
-#[tokio::test]
-async fn calendar_edits_reach_the_calendar_document_and_are_audited() {
-    let f = fixture().await;
+async fn calendar_edits_reach_the_calendar_document_and_are_audited(store: Store) {
+    let f = fixture_on(store).await;
     let core = f.state.core.clone();
     let (wang, csrf) = sign_in(&f, "wang").await;
     let form = format!(
@@ -1104,10 +1130,9 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
     assert!(list.body.contains("138****5678") && !list.body.contains("13812345678"));
 }
 
-#[tokio::test]
-async fn the_mobile_page_takes_ten_requests_an_hour_from_one_address() {
+async fn the_mobile_page_takes_ten_requests_an_hour_from_one_address(store: Store) {
     use linli_web::limiters::MAX_PER_ADDRESS;
-    let f = fixture().await;
+    let f = fixture_on(store).await;
     let submit = |from: &'static str| {
         let req = Request::builder()
             .method("POST")
@@ -1143,9 +1168,8 @@ async fn the_mobile_page_takes_ten_requests_an_hour_from_one_address() {
     assert_eq!(status, StatusCode::OK, "another phone: {body}");
 }
 
-#[tokio::test]
-async fn the_console_switches_between_chinese_and_english() {
-    let f = fixture().await;
+async fn the_console_switches_between_chinese_and_english(store: Store) {
+    let f = fixture_on(store).await;
     let (wang, csrf) = sign_in(&f, "wang").await;
     // Chinese by default, and only Chinese.
     let r = f
@@ -1290,7 +1314,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     let r = f
         .form(
             "POST",
-            "/admin/requests/r1/reveal",
+            &format!("/admin/requests/{R1}/reveal"),
             Some(&wang),
             Some(&format!("csrf={csrf}&hall=xianfeng")),
         )
@@ -1299,7 +1323,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     assert!(r.body.contains("tel:13812345678"), "{}", r.body);
     assert_eq!(audited(&f), 1);
     let audit = f.form("GET", "/admin/audit", Some(&wang), None).await;
-    assert!(audit.body.contains("reveal_phone") && audit.body.contains("r1"));
+    assert!(audit.body.contains("reveal_phone") && audit.body.contains(R1));
     assert!(audit.body.contains("wang"));
     assert!(
         !audit.body.contains("13812345678"),
@@ -1310,7 +1334,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     let r = f
         .form(
             "POST",
-            "/admin/requests/r1/reveal",
+            &format!("/admin/requests/{R1}/reveal"),
             Some(&wang),
             Some("hall=xianfeng"),
         )
@@ -1337,7 +1361,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     let r = f
         .form(
             "POST",
-            "/admin/requests/r1/reveal",
+            &format!("/admin/requests/{R1}/reveal"),
             Some(&zhao),
             Some(&format!("csrf={zcsrf}&hall=xianfeng")),
         )
@@ -1347,7 +1371,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
     let r = f
         .form(
             "POST",
-            "/admin/requests/r1/reveal",
+            &format!("/admin/requests/{R1}/reveal"),
             Some(&li),
             Some(&format!("csrf={lcsrf}&hall=xianfeng")),
         )
@@ -1370,4 +1394,19 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
         .await;
     assert!(csv.body.contains("138****5678"));
     assert!(!csv.body.contains("13812345678"));
+}
+
+linli_test_kit::on_both_stores! {
+    pages_need_a_session_and_wrong_passwords_are_limited,
+    every_sign_in_costs_one_password_verification_known_name_or_not,
+    changing_a_password_signs_the_admin_out_everywhere_else,
+    wrong_current_passwords_count_against_the_sign_in_limit,
+    central_admin_sees_every_hall_and_markup_is_escaped,
+    csv_export_has_a_bom_chinese_headers_and_the_filtered_rows,
+    every_response_carries_the_security_headers,
+    console_pages_run_no_inline_script,
+    forms_need_the_csrf_token_and_roles_and_halls_are_enforced,
+    calendar_edits_reach_the_calendar_document_and_are_audited,
+    the_mobile_page_takes_ten_requests_an_hour_from_one_address,
+    the_console_switches_between_chinese_and_english,
 }
