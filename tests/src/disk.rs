@@ -21,26 +21,14 @@ pub fn leaks_in(what: &str, bytes: &[u8], needles: &[(String, Vec<u8>)]) -> Vec<
         .collect()
 }
 
-/// Every change of every document stored in the SQLite file `db`, decoded
-/// (documents are stored compressed, so their bytes alone prove nothing).
-pub fn documents_in(db: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    // A kiosk's journal file, say, holds no documents.
-    let has_documents: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'samod_storage')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_documents {
-        return Ok(Vec::new());
-    }
-    let mut stmt = c.prepare("SELECT key, data FROM samod_storage ORDER BY key")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
+/// Every change of the documents whose stored chunks are `chunks`
+/// ((storage key, bytes), as samod names them), decoded: (document id, its
+/// text).
+pub fn documents_from_chunks(
+    chunks: impl IntoIterator<Item = (String, Vec<u8>)>,
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut docs: std::collections::BTreeMap<String, Automerge> = Default::default();
-    for row in rows {
-        let (key, data) = row?;
+    for (key, data) in chunks {
         let Some((doc, _)) = key.split_once('/') else {
             continue;
         };
@@ -61,6 +49,49 @@ pub fn documents_in(db: &Path) -> anyhow::Result<Vec<(String, String)>> {
         out.push((id, text));
     }
     Ok(out)
+}
+
+/// The documents in a plain `pg_dump` of a Linli database: the rows of
+/// `samod_storage` (key, then `\x` and the chunk in hex), decoded.
+pub fn documents_in_pg_dump(dump: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut rows = dump
+        .lines()
+        .skip_while(|l| !l.starts_with("COPY public.samod_storage "))
+        .skip(1)
+        .take_while(|l| *l != "\\.");
+    let mut chunks = Vec::new();
+    for line in rows.by_ref() {
+        let (key, data) = line
+            .split_once('\t')
+            .ok_or_else(|| anyhow::anyhow!("a samod_storage row without a tab: {line}"))?;
+        let hex = data
+            .strip_prefix("\\\\x")
+            .ok_or_else(|| anyhow::anyhow!("a chunk not in hex: {key}"))?;
+        chunks.push((key.to_string(), hex::decode(hex)?));
+    }
+    documents_from_chunks(chunks)
+}
+
+/// Every change of every document stored in the SQLite file `db`, decoded
+/// (documents are stored compressed, so their bytes alone prove nothing).
+pub fn documents_in(db: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // A kiosk's journal file, say, holds no documents.
+    let has_documents: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'samod_storage')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_documents {
+        return Ok(Vec::new());
+    }
+    let mut stmt = c.prepare("SELECT key, data FROM samod_storage ORDER BY key")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    documents_from_chunks(rows)
 }
 
 /// Look through every file under `dir`, and every change of every document

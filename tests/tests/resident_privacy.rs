@@ -14,8 +14,8 @@ use linli_core::{
     node::{CheckInOutcome, NewCheckIn, ResidentInput},
     phone::PhoneNumber,
 };
-use linli_test_kit::{TestKiosk, TestServer, eventually, init_logging, test_options};
-use linli_tests::disk::{copy_dir, search_disk_for};
+use linli_test_kit::{Store, TestKiosk, TestServer, eventually, init_logging, test_options};
+use linli_tests::disk::{copy_dir, documents_in_pg_dump, leaks_in, search_disk_for};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// (number, short name) of the residents in this test.
@@ -245,4 +245,94 @@ impl ServerCoreProbe {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+}
+
+/// On PostgreSQL the backup is PostgreSQL's own: a `pg_dump` of the
+/// database after the same kinds of records holds no number and no name,
+/// in its text or in any change of any document it carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_dump_gives_back_no_number_and_no_name() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start_on(Store::Postgres).await?;
+    let core = server.core()?;
+    let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let node = kiosk.node();
+    for i in 0..2 {
+        node.record_checkin(NewCheckIn {
+            activity_id: act.clone(),
+            resident: Some(input(i, true)?),
+            headcount: 1,
+            companions: 0,
+        })
+        .await?;
+    }
+    node.record_request(
+        RequestCategory::Repair,
+        "楼道灯坏了".into(),
+        Some(input(0, true)?),
+        true,
+    )
+    .await?;
+    let shift = node
+        .record_shift(
+            input(2, true)?,
+            ShiftAction::SignIn,
+            None,
+            Some(act.clone()),
+        )
+        .await?;
+    node.record_shift(
+        input(2, true)?,
+        ShiftAction::SignOut,
+        Some(shift.to_string()),
+        Some(act.clone()),
+    )
+    .await?;
+    node.wait_synced(WAIT).await?;
+    server.api.wait_checkins("xianfeng", 2).await?;
+    eventually(WAIT, "the request projected", || async {
+        let requests = server.api.get("api/v1/halls/xianfeng/requests").await?;
+        Ok((requests.as_array().map(Vec::len) == Some(1)).then_some(()))
+    })
+    .await?;
+
+    let dump = String::from_utf8(server.dump_database()?)?;
+    // Its text, but for the documents' chunks (hex, searched decoded).
+    let text: String = dump
+        .lines()
+        .filter(|l| !l.contains("\t\\\\x"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut leaks = leaks_in("the dump", text.as_bytes(), &needles());
+    let docs = documents_in_pg_dump(&dump)?;
+    for (id, doc) in &docs {
+        leaks.extend(leaks_in(
+            &format!("the dump's document {id}"),
+            doc.as_bytes(),
+            &needles(),
+        ));
+    }
+    println!(
+        "pg_dump: {} bytes, {} documents searched",
+        dump.len(),
+        docs.len()
+    );
+    assert!(
+        docs.len() >= 4,
+        "the search saw the documents ({})",
+        docs.len()
+    );
+    assert!(leaks.is_empty(), "found in the dump:\n{}", leaks.join("\n"));
+    // The search sees what is there: the request's words, in its row and
+    // in the kiosk's request book.
+    let control = [("楼道灯坏了".to_string(), "楼道灯坏了".as_bytes().to_vec())];
+    assert!(
+        !leaks_in("the dump", text.as_bytes(), &control).is_empty()
+            && docs
+                .iter()
+                .any(|(_, d)| !leaks_in("", d.as_bytes(), &control).is_empty()),
+        "the search must find what is there"
+    );
+    Ok(())
 }

@@ -41,7 +41,12 @@ fn server_bin() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
-                return Ok(dir);
+                // Where the programs really are (a link on the PATH may
+                // stand for initdb alone), so that pg_dump is found too.
+                return Ok(std::fs::canonicalize(dir.join("initdb"))
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .unwrap_or(dir));
             }
         }
     }
@@ -161,6 +166,27 @@ impl TestPostgres {
             );
         }
         Ok(out)
+    }
+
+    /// Database `db` as `pg_dump` writes it in its plain form: what an
+    /// operator's backup of it holds.
+    pub fn dump(&self, db: &str) -> anyhow::Result<Vec<u8>> {
+        let port = self.port.to_string();
+        Ok(self
+            .run(
+                "pg_dump",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    USER,
+                    "--no-password",
+                    db,
+                ],
+            )?
+            .stdout)
     }
 
     /// The loopback port it listens on.

@@ -155,7 +155,7 @@ pub struct TestServer {
     pub database_url: Option<String>,
     dir: Arc<TempDir>,
     /// The cluster of [`Store::Postgres`], stopped when the server is dropped.
-    _postgres: Option<Arc<crate::postgres::TestPostgres>>,
+    postgres: Option<Arc<crate::postgres::TestPostgres>>,
     running: Option<Running>,
 }
 
@@ -265,7 +265,7 @@ impl TestServer {
             store,
             database_url,
             dir,
-            _postgres: postgres,
+            postgres,
             running: Some(running),
         })
     }
@@ -307,6 +307,14 @@ impl TestServer {
             .as_ref()
             .map(|r| r.core.clone())
             .context("server is stopped")
+    }
+
+    /// Its database as `pg_dump` gives it, on [`Store::Postgres`].
+    pub fn dump_database(&self) -> anyhow::Result<Vec<u8>> {
+        self.postgres
+            .as_ref()
+            .context("the server's store is not PostgreSQL")?
+            .dump("linli")
     }
 
     /// The server's data directory.
