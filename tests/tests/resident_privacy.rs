@@ -63,19 +63,14 @@ fn input(i: usize, named: bool) -> anyhow::Result<ResidentInput> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() -> anyhow::Result<()>
-{
-    init_logging();
-    let server = TestServer::start().await?;
-    let core = server.core()?;
-    let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
-    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
-    let node = kiosk.node();
+/// What a kiosk records of the residents in a day at `act`: two named
+/// check-ins with a companion each, a rating, a request with a callback,
+/// and a volunteer's shift, signed in and out.
+async fn record_a_day(node: &KioskNode, act: &str) -> anyhow::Result<()> {
     for i in 0..2 {
         let outcome = node
             .record_checkin(NewCheckIn {
-                activity_id: act.clone(),
+                activity_id: act.to_string(),
                 resident: Some(input(i, true)?),
                 headcount: 1,
                 companions: 1,
@@ -83,7 +78,7 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
             .await?;
         assert!(matches!(outcome, CheckInOutcome::Recorded(_)));
     }
-    node.record_rating(&act, 5, Some("teacher_good".into()))
+    node.record_rating(act, 5, Some("teacher_good".into()))
         .await?;
     node.record_request(
         RequestCategory::Repair,
@@ -97,16 +92,29 @@ async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() ->
             input(2, true)?,
             ShiftAction::SignIn,
             None,
-            Some(act.clone()),
+            Some(act.to_string()),
         )
         .await?;
     node.record_shift(
         input(2, true)?,
         ShiftAction::SignOut,
         Some(shift.to_string()),
-        Some(act.clone()),
+        Some(act.to_string()),
     )
     .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_kiosk_and_a_server_backup_give_back_no_number_and_no_name() -> anyhow::Result<()>
+{
+    init_logging();
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let node = kiosk.node();
+    record_a_day(node, &act).await?;
     node.wait_synced(WAIT).await?;
     server.api.wait_checkins("xianfeng", 2).await?;
     eventually(WAIT, "the request and the shift projected", || async {
@@ -258,37 +266,7 @@ async fn a_postgresql_dump_gives_back_no_number_and_no_name() -> anyhow::Result<
     let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let node = kiosk.node();
-    for i in 0..2 {
-        node.record_checkin(NewCheckIn {
-            activity_id: act.clone(),
-            resident: Some(input(i, true)?),
-            headcount: 1,
-            companions: 0,
-        })
-        .await?;
-    }
-    node.record_request(
-        RequestCategory::Repair,
-        "楼道灯坏了".into(),
-        Some(input(0, true)?),
-        true,
-    )
-    .await?;
-    let shift = node
-        .record_shift(
-            input(2, true)?,
-            ShiftAction::SignIn,
-            None,
-            Some(act.clone()),
-        )
-        .await?;
-    node.record_shift(
-        input(2, true)?,
-        ShiftAction::SignOut,
-        Some(shift.to_string()),
-        Some(act.clone()),
-    )
-    .await?;
+    record_a_day(node, &act).await?;
     node.wait_synced(WAIT).await?;
     server.api.wait_checkins("xianfeng", 2).await?;
     eventually(WAIT, "the request projected", || async {
