@@ -5,7 +5,7 @@
 # the real window headless, Chromium for the admin console's browser test,
 # and Node.js for the interop scenario's JavaScript automerge-repo peer and
 # for playwright-core (which drives Debian's Chromium; it downloads nothing),
-# and PostgreSQL for the server's PostgreSQL store. Safe to run again;
+# and PostgreSQL and HAProxy for the server's several-instance shape. Safe to run again;
 # installs only what is missing.
 set -euo pipefail
 
@@ -23,6 +23,10 @@ packages=(
   # (initdb into a temporary directory, a loopback port), never the
   # package's own service.
   postgresql
+  # A real load balancer in front of several server instances in the
+  # scale-out tests (started by the tests on loopback ports, never the
+  # package's own service).
+  haproxy
 )
 
 missing=()

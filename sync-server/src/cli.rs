@@ -108,6 +108,11 @@ pub struct ServeArgs {
     /// none; the TCP peer is the client).
     #[arg(long, env = "LINLI_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// With several instances on one PostgreSQL: the address the other
+    /// instances reach this one at, e.g. http://10.0.0.5:7878 (default:
+    /// the listen address, when it is not 0.0.0.0 or [::]).
+    #[arg(long, env = "LINLI_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
 }
 
 /// `hall` commands.
@@ -222,6 +227,8 @@ pub struct FileConfig {
     pub unload_idle_after: Option<u64>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Option<Vec<String>>,
+    /// Where the other instances on the same database reach this one.
+    pub advertise_url: Option<String>,
 }
 
 /// An example configuration file.
@@ -233,6 +240,9 @@ data_dir = "./linli-data"
 # instance's copy of the residents' key file).
 # database_url = "postgres://linli@db.example/linli"
 listen = "127.0.0.1:7878"
+# With several instances on one database: where the others reach this one
+# (default: the listen address, unless it is 0.0.0.0 or [::]).
+# advertise_url = "http://10.0.0.5:7878"
 # Create the demo halls when the server has none.
 demo = false
 # "full": a commit survives a power cut. "normal": faster, survives a crash.
@@ -318,6 +328,18 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
                 std::time::Duration::from_secs,
             ),
             trusted_proxies,
+            advertise_url: args
+                .advertise_url
+                .clone()
+                .or(file.advertise_url)
+                .map(|u| {
+                    url::Url::parse(&u).map_err(|e| {
+                        Error::BadRequest(format!(
+                            "advertise_url {u:?} is not a URL (e.g. http://10.0.0.5:7878): {e}"
+                        ))
+                    })
+                })
+                .transpose()?,
             ..ServeConfig::new(PathBuf::new())
         },
         listen,

@@ -73,6 +73,9 @@ pub struct ServeConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (see
     /// [`proxies`]); none by default.
     pub trusted_proxies: proxies::TrustedProxies,
+    /// With several instances on one PostgreSQL: where the others reach
+    /// this one (default: the address it listens on, unless unspecified).
+    pub advertise_url: Option<url::Url>,
 }
 
 impl ServeConfig {
@@ -91,6 +94,7 @@ impl ServeConfig {
             idle_timeout: limits::IDLE_TIMEOUT,
             unload_idle_after: repos::UNLOAD_IDLE_AFTER,
             trusted_proxies: proxies::TrustedProxies::default(),
+            advertise_url: None,
         }
     }
 }
@@ -109,8 +113,7 @@ pub struct Ready {
     header_timeout: std::time::Duration,
     /// Held while serving: `restore` refuses to run under a live server.
     _lock: backup::ServerLock,
-    /// On PostgreSQL, held while serving: one instance per database.
-    _serving: Option<linli_store_postgres::ServingLock>,
+    advertise_url: Option<url::Url>,
     projector_rx: Option<tokio::sync::mpsc::UnboundedReceiver<samod::DocumentId>>,
 }
 
@@ -162,24 +165,13 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
         durability: config.durability,
         max_page_count: config.max_db_pages,
     };
-    let (core, rx, serving) = match config.database_url.as_deref() {
-        Some(url) => {
-            let store = linli_store_postgres::PgStore::open(url)
-                .await
-                .map_err(linli_sync_engine::Error::from)?;
-            let serving = store
-                .take_serving()
-                .await
-                .map_err(linli_sync_engine::Error::from)?;
-            let (core, rx) =
-                ServerCore::open_on(&config.data_dir, store.server_store(), true).await?;
-            (core, rx, Some(serving))
-        }
-        None => {
-            let (core, rx) = ServerCore::open_with(&config.data_dir, options, true).await?;
-            (core, rx, None)
-        }
-    };
+    let (core, rx) = open_core(
+        &config.data_dir,
+        config.database_url.as_deref(),
+        options,
+        true,
+    )
+    .await?;
     core.set_idle_timeout(config.idle_timeout);
     core.set_unload_idle_after(config.unload_idle_after);
     provision::ensure_services(&core).await?;
@@ -208,7 +200,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
         tls,
         header_timeout: config.header_timeout,
         _lock: lock,
-        _serving: serving,
+        advertise_url: config.advertise_url.clone(),
         projector_rx: rx,
     })
 }
@@ -226,8 +218,12 @@ pub async fn serve(
         projector_rx,
         tls,
         header_timeout,
+        advertise_url,
         ..
     } = ready;
+    if let Some(cluster) = core.repos.cluster() {
+        cluster.set_address(advertised(advertise_url, &listener, tls.is_some())?);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let tasks = tasks::spawn(&core, projector_rx, &stop_rx);
     let app = api::router(AppState {
@@ -250,6 +246,29 @@ pub async fn serve(
     core.stop().await;
     tracing::info!("linli-server stopped");
     Ok(())
+}
+
+/// Where the other instances on the database reach this one: as told, or
+/// the address it listens on (which must then be a real one).
+fn advertised(told: Option<url::Url>, listener: &TcpListener, tls: bool) -> Result<url::Url> {
+    if let Some(url) = told {
+        return Ok(url);
+    }
+    let addr = listener.local_addr().map_err(|source| Error::Io {
+        context: "reading the listen address".into(),
+        source,
+    })?;
+    if addr.ip().is_unspecified() {
+        return Err(Error::Config(format!(
+            "listening on {addr}, which other instances cannot dial: with several instances on \
+             one database, say where they reach this one with --advertise-url \
+             (e.g. http://10.0.0.5:{})",
+            addr.port()
+        )));
+    }
+    let scheme = if tls { "https" } else { "http" };
+    url::Url::parse(&format!("{scheme}://{addr}"))
+        .map_err(|e| Error::Config(format!("the listen address {addr} as a URL: {e}")))
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is

@@ -439,7 +439,7 @@ fn stop(mut child: std::process::Child) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_runs_on_postgresql_from_one_instance_at_a_time() -> anyhow::Result<()> {
+async fn the_server_runs_on_postgresql_from_several_instances() -> anyhow::Result<()> {
     let pg = linli_test_kit::TestPostgres::start()?;
     let url = pg.create_database("linli").await?;
     let (first_dir, second_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
@@ -471,22 +471,41 @@ async fn the_server_runs_on_postgresql_from_one_instance_at_a_time() -> anyhow::
     );
     assert!(ok, "{out}{err}");
 
-    // A second instance on the same database is refused, and told why.
-    let second = bin()
+    // A second instance (its own data directory, a copy of the residents'
+    // key) listening on every address cannot be dialled by the first:
+    // it is told to say where it is reached, without the URL echoed.
+    let key = linli_sync_engine::residents::KEY_FILE;
+    std::fs::copy(first_dir.path().join(key), second_dir.path().join(key))?;
+    let unreachable = bin()
         .arg("--data-dir")
         .arg(second_dir.path())
-        .args(["--database-url", &url, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--database-url", &url, "serve", "--listen", "0.0.0.0:0"])
         .output()?;
-    let said = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "a second instance started");
+    let said = String::from_utf8_lossy(&unreachable.stderr);
     assert!(
-        said.contains("serving this database already"),
-        "the refusal says why: {said}"
+        !unreachable.status.success(),
+        "an instance no peer can dial started"
+    );
+    assert!(
+        said.contains("--advertise-url"),
+        "the refusal says what to do: {said}"
     );
     assert!(
         !said.contains(&url),
         "the database URL is not echoed: {said}"
     );
+    // On a real address it serves beside the first, the same halls.
+    let (second, second_addr) =
+        spawn_serving(bin().arg("--data-dir").arg(second_dir.path()).args([
+            "--database-url",
+            &url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ]));
+    let health = reqwest::get(format!("{second_addr}/healthz")).await?;
+    assert!(health.status().is_success(), "{}", health.status());
+    stop(second);
 
     // Backups of PostgreSQL are PostgreSQL's own.
     let backup = first_dir.path().join("linli.backup");

@@ -180,8 +180,86 @@ pub async fn linli_on(
 ) -> anyhow::Result<Outcome> {
     let mut server = LinliServer::start_on(node_bin, 2, w.kiosks, database_url).await?;
     let clients = std::mem::take(&mut server.clients);
-    let outcome = run(server.pid, &server.sync_url, &server.peer_id, clients, w).await;
+    let outcome = run(
+        &[server.pid],
+        std::slice::from_ref(&server.sync_url),
+        &server.peer_id,
+        clients,
+        w,
+    )
+    .await;
     server.proc.kill().await;
+    outcome
+}
+
+/// Run `w` against `instances` `linli-node server` processes on the one
+/// PostgreSQL database at `database_url`, over `halls` halls, as a
+/// load balancer spreads kiosks: the kiosks of each hall go to different
+/// instances (client `i` dials instance `(i / halls) % instances`), so an
+/// instance also pipes kiosks to the holders of their halls. CPU is
+/// summed over the instances; memory is the largest instance's.
+pub async fn linli_instances(
+    node_bin: &Path,
+    w: Workload,
+    database_url: &str,
+    instances: usize,
+    halls: usize,
+) -> anyhow::Result<Outcome> {
+    let root = tempfile::tempdir()?;
+    let dir = |i: usize| root.path().join(format!("server{i}"));
+    let provisioned = fault::provision_on(&dir(0), Some(database_url), halls, w.kiosks).await?;
+    let key = dir(0).join(linli_sync_engine::residents::KEY_FILE);
+    let mut procs = Vec::new();
+    for i in 0..instances.max(1) {
+        std::fs::create_dir_all(dir(i))?;
+        if i > 0 {
+            std::fs::copy(&key, dir(i).join(linli_sync_engine::residents::KEY_FILE))?;
+        }
+        let mut proc = ServerProc::new(dir(i))?;
+        proc.database_url = Some(database_url.to_string());
+        proc.start(node_bin).await?;
+        procs.push(proc);
+    }
+    let outcome = async {
+        let pids = procs
+            .iter()
+            .map(|p| p.pid().context("server pid"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let urls = procs
+            .iter()
+            .map(|p| -> anyhow::Result<url::Url> {
+                Ok(linli_core::protocol::sync_url(
+                    &format!("http://{}/", p.addr).parse()?,
+                )?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let first: url::Url = format!("http://{}/", procs[0].addr).parse()?;
+        let config = linli_core::protocol::fetch_kiosk_config(
+            &first,
+            &provisioned.first().context("no kiosks")?.2,
+            &linli_core::tls::Trust::default(),
+        )
+        .await?;
+        let halls = halls.max(1);
+        let clients: Vec<Client> = provisioned
+            .into_iter()
+            .map(|(kiosk_id, hall_id, token)| Client {
+                kiosk_id,
+                hall_id,
+                token,
+            })
+            .collect();
+        // Client i is in hall i % halls; its instance is (i / halls) % n.
+        let mut spread: Vec<Vec<Client>> = vec![Vec::new(); urls.len()];
+        for (i, c) in clients.into_iter().enumerate() {
+            spread[(i / halls) % urls.len()].push(c);
+        }
+        run_spread(&pids, &urls, &config.server_peer_id, spread, w).await
+    }
+    .await;
+    for p in &mut procs {
+        p.kill().await;
+    }
     outcome
 }
 
@@ -204,33 +282,52 @@ pub async fn node(package_dir: &Path, w: Workload) -> anyhow::Result<Outcome> {
         .collect();
     let url: url::Url = format!("ws://127.0.0.1:{}/", server.port).parse()?;
     let pid = server.pid()?;
-    run(pid, &url, &server.peer_id, clients, w).await
+    run(&[pid], &[url], &server.peer_id, clients, w).await
 }
 
 async fn run(
-    pid: u32,
-    url: &url::Url,
+    pids: &[u32],
+    urls: &[url::Url],
     server_peer_id: &str,
     clients: Vec<Client>,
+    w: Workload,
+) -> anyhow::Result<Outcome> {
+    let mut spread: Vec<Vec<Client>> = vec![Vec::new(); urls.len()];
+    for (i, c) in clients.into_iter().enumerate() {
+        spread[i % urls.len()].push(c);
+    }
+    run_spread(pids, urls, server_peer_id, spread, w).await
+}
+
+/// [`run`] with the clients of each server given: `spread[i]` dial
+/// `urls[i]`.
+async fn run_spread(
+    pids: &[u32],
+    urls: &[url::Url],
+    server_peer_id: &str,
+    spread: Vec<Vec<Client>>,
     w: Workload,
 ) -> anyhow::Result<Outcome> {
     // Every client's ledger is written first, one change per check-in, as
     // kiosks do while offline; the clock starts when they all connect.
     let date = hall_today();
     let mut ledgers = Vec::new();
-    for c in clients {
-        let mut doc = ledger::new_ledger(&c.hall_id, &c.kiosk_id, &date)?;
-        for _ in 0..w.checkins {
-            let id = uuid::Uuid::now_v7().to_string();
-            ledger::add_checkin(&mut doc, &id, &checkin(&c.kiosk_id))?;
+    for (url, clients) in urls.iter().zip(spread) {
+        for c in clients {
+            let mut doc = ledger::new_ledger(&c.hall_id, &c.kiosk_id, &date)?;
+            for _ in 0..w.checkins {
+                let id = uuid::Uuid::now_v7().to_string();
+                ledger::add_checkin(&mut doc, &id, &checkin(&c.kiosk_id))?;
+            }
+            ledgers.push((url.clone(), c, doc));
         }
-        ledgers.push((c, doc));
     }
-    let cpu_before = cpu_seconds(pid)?;
+    let cpu = || -> anyhow::Result<f64> { pids.iter().map(|p| cpu_seconds(*p)).sum() };
+    let cpu_before = cpu()?;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (c, doc) in ledgers {
-        let (url, server_peer_id) = (url.clone(), server_peer_id.to_string());
+    for (url, c, doc) in ledgers {
+        let server_peer_id = server_peer_id.to_string();
         tasks.push(tokio::spawn(async move {
             let (repo, dialer) = connect(&url, &server_peer_id, &c).await?;
             let handle = repo.create(doc).await?;
@@ -253,10 +350,14 @@ async fn run(
     for t in tasks {
         converge = converge.max(t.await??);
     }
+    let mut peak_rss_kib = 0;
+    for pid in pids {
+        peak_rss_kib = peak_rss_kib.max(proc_status_kib(*pid, "VmHWM:")?);
+    }
     Ok(Outcome {
         converge_s: converge.as_secs_f64(),
-        cpu_s: cpu_seconds(pid)? - cpu_before,
-        peak_rss_kib: proc_status_kib(pid, "VmHWM:")?,
+        cpu_s: cpu()? - cpu_before,
+        peak_rss_kib,
     })
 }
 

@@ -66,6 +66,10 @@ pub enum Error {
     /// The repository stopped.
     #[error("the document repository has stopped")]
     Stopped,
+    /// A hall cannot be served just now (its holder is moving to another
+    /// instance, or did not confirm a write); the client tries again.
+    #[error("{0}; try again in a few seconds")]
+    Unavailable(String),
     /// The server's files or settings do not fit together; the message
     /// says what to do.
     #[error("{0}")]
@@ -113,6 +117,7 @@ impl IntoResponse for Error {
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, self.to_string()),
             Error::Protocol(..) => (StatusCode::UPGRADE_REQUIRED, self.to_string()),
             Error::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, self.to_string()),
+            Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, self.to_string()),
             _ => {
                 tracing::error!(error = %self, "request failed");
                 (

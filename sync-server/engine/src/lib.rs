@@ -26,7 +26,12 @@
 //! - [`residents`]: the residents' key pair and salt; opening sealed
 //!   contacts.
 //! - [`intake`]: what a kiosk's sync message may carry.
-//! - [`repos`]: one samod repo per hall in use; idle halls unloaded.
+//! - [`cluster`]: several instances on one database: hall leases, the
+//!   fence, who serves which hall ([`cluster::HallLeases`]).
+//! - [`relay`]: dialling another instance (a holder's peer endpoint, or
+//!   its `/sync` for a piped kiosk).
+//! - [`repos`]: one samod repo per hall in use (its holder's, or a relay
+//!   to the instance that holds it); idle halls unloaded.
 //! - [`erasure_watch`]: the residents erased lately whose records may
 //!   still arrive.
 //! - [`projection_tables`]: [`projection_tables::ProjectionTables`], what
@@ -48,6 +53,7 @@ pub mod accounts;
 pub mod auth;
 pub mod backup;
 pub mod clock;
+pub mod cluster;
 pub mod db;
 pub mod documents;
 pub mod erasure;
@@ -61,6 +67,7 @@ pub mod projection_tables;
 pub mod projector;
 pub mod provision;
 pub mod registry;
+pub mod relay;
 pub mod replace;
 pub mod repos;
 pub mod residents;

@@ -288,7 +288,8 @@ async fn prepare(
         .projected_heads
         .map(|p| heads_from_text(&p))
         .unwrap_or_default();
-    let found = core.repos.find_in(&owner.hall_id, doc.clone());
+    // Another instance holding the hall projects it there.
+    let found = core.repos.find_held(&owner.hall_id, doc.clone());
     let Some(handle) = tokio::time::timeout(Duration::from_secs(10), found)
         .await
         .map_err(|_| Error::BadRequest(format!("document {doc} did not load in time")))??

@@ -69,6 +69,7 @@ pub async fn ensure_services(core: &ServerCore) -> Result<()> {
                 add_standard_services(d).map(|()| true)
             })
             .await??;
+        handle.confirmed().await?;
         if added {
             tracing::info!(hall = %hall.id, "standard walk-in services added");
         }
@@ -100,6 +101,7 @@ pub async fn put_service(
             calendar::put_service(d, &key, &service)
         })
         .await??;
+    handle.confirmed().await?;
     Ok(id)
 }
 
@@ -131,6 +133,7 @@ pub async fn add_hall(core: &ServerCore, id: &str, name: &str, tz: &str) -> Resu
         .create(id.as_str(), directory::new_directory(id.as_str())?)
         .await?;
     cal.with_document_async(add_standard_services).await??;
+    cal.confirmed().await?;
     let hall = Hall {
         id: id.to_string(),
         name: name.to_string(),
@@ -265,6 +268,7 @@ pub async fn put_activity(
     handle
         .with_document_async(move |d| calendar::put_activity(d, &key, &activity))
         .await??;
+    handle.confirmed().await?;
     Ok(id)
 }
 
@@ -299,6 +303,7 @@ pub async fn reply_request(
             requests::set_reply(d, &key, &reply)
         })
         .await??;
+    handle.confirmed().await?;
     core.mark_dirty(handle.document_id().clone());
     Ok(())
 }

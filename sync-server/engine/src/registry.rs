@@ -22,6 +22,29 @@ pub struct KioskIdentity {
     pub kiosk_id: String,
     /// Its hall.
     pub hall_id: String,
+    /// Not a kiosk but another instance's relay for the hall
+    /// ([`crate::cluster`]), authenticated by the cluster's secret.
+    pub relay: bool,
+}
+
+impl KioskIdentity {
+    /// A kiosk of a hall.
+    pub fn kiosk(kiosk_id: &str, hall_id: &str) -> Self {
+        KioskIdentity {
+            kiosk_id: kiosk_id.to_string(),
+            hall_id: hall_id.to_string(),
+            relay: false,
+        }
+    }
+
+    /// Another instance's relay for a hall.
+    pub fn relay(hall_id: &str) -> Self {
+        KioskIdentity {
+            kiosk_id: format!("relay:{hall_id}"),
+            hall_id: hall_id.to_string(),
+            relay: true,
+        }
+    }
 }
 
 struct Conn {
@@ -164,6 +187,18 @@ impl Registry {
         n
     }
 
+    /// Close every connection of a hall's kiosks and relays; returns how
+    /// many.
+    pub fn kill_hall(&self, hall_id: &str) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
+        for c in inner.conns.values().filter(|c| c.kiosk.hall_id == hall_id) {
+            let _ = c.kill.send(true);
+            n += 1;
+        }
+        n
+    }
+
     /// Close every connection (shutdown).
     pub fn kill_all(&self) {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -178,6 +213,7 @@ impl Registry {
         inner
             .conns
             .values()
+            .filter(|c| !c.kiosk.relay)
             .map(|c| c.kiosk.kiosk_id.clone())
             .collect()
     }
@@ -197,10 +233,7 @@ mod tests {
     use super::*;
 
     fn k(id: &str) -> KioskIdentity {
-        KioskIdentity {
-            kiosk_id: id.into(),
-            hall_id: "h".into(),
-        }
+        KioskIdentity::kiosk(id, "h")
     }
 
     #[test]

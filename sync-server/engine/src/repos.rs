@@ -21,6 +21,15 @@
 //! Whoever uses a hall's repo holds a [`Lease`] (a sync connection for
 //! its lifetime, a console edit while it writes); a repo is only stopped
 //! when no lease is out.
+//!
+//! With several instances on one database ([`crate::cluster`]), a hall's
+//! repo here is either its *holder's* (this instance holds the hall's
+//! lease: the repo reads and writes the store, behind the lease's
+//! [`Fence`], and projects) or a *relay* (another instance holds it: the
+//! repo reads the store, never writes it, and syncs with the holder as a
+//! peer). [`HallRepos::serving`] tells a kiosk's socket where to go;
+//! [`HallRepos::hall`] gives whoever else needs the hall a repo of
+//! either kind.
 
 use std::{
     collections::HashMap,
@@ -29,18 +38,25 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicI64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use automerge::Automerge;
 use samod::{
-    AcceptorHandle, DocHandle, DocumentId, PeerId, Repo, RepoEvent, RepoObserver, ShareConfig,
+    AcceptorHandle, BackoffConfig, DialerHandle, DocHandle, DocumentId, PeerId, Repo, RepoEvent,
+    RepoObserver, ShareConfig,
     storage::{Storage, StorageKey},
 };
 use tokio::sync::mpsc;
 
 use crate::{
-    Error, Result, clock::now_ms, db::DocOwner, documents::DocumentStore, registry::Registry,
+    Error, Result,
+    clock::now_ms,
+    cluster::{Acquired, Cluster, Fence},
+    db::DocOwner,
+    documents::DocumentStore,
+    registry::Registry,
+    relay::{DIAL_TIMEOUT, DialProblem, PeerDialer},
     tables::ServerTables,
 };
 
@@ -54,6 +70,7 @@ struct Shared {
     registry: Arc<Registry>,
     peer_id: PeerId,
     feed: Option<mpsc::UnboundedSender<DocumentId>>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// A hall's slot: its running repo, if any. The async lock orders
@@ -76,6 +93,52 @@ pub struct HallRepo {
     pub acceptor: AcceptorHandle,
     /// When the last lease was returned (or taken), ms.
     last_used: AtomicI64,
+    /// Holder, relay, or the only instance.
+    role: Role,
+    /// Until when this repo may write the store.
+    fence: Arc<Fence>,
+}
+
+/// What a hall's repo is on this instance.
+enum Role {
+    /// There is no cluster: this instance is the only one.
+    Alone,
+    /// This instance holds the hall's lease.
+    Holder,
+    /// Another instance holds it; this repo syncs with it.
+    Relay {
+        /// Where the holder is.
+        holder: String,
+        /// The connection to it.
+        dialer: DialerHandle<DialProblem>,
+    },
+}
+
+impl HallRepo {
+    /// Whether the repo may still be handed out: a holder within its
+    /// fence, a relay still connected to its holder.
+    fn usable(&self) -> bool {
+        match &self.role {
+            Role::Alone => true,
+            Role::Holder => self.fence.open(),
+            Role::Relay { dialer, .. } => dialer.is_connected(),
+        }
+    }
+
+    fn relay_holder(&self) -> Option<&str> {
+        match &self.role {
+            Role::Relay { holder, .. } => Some(holder),
+            _ => None,
+        }
+    }
+}
+
+/// Where a kiosk's sync socket for a hall goes.
+pub enum Serving {
+    /// Here: this instance holds the hall (or is the only one).
+    Here(Lease),
+    /// To the instance at this address, which holds it.
+    At(String),
 }
 
 /// A hall's repo in use: it is not stopped while this lives.
@@ -107,6 +170,32 @@ impl Deref for HallDoc {
     }
 }
 
+/// How long a writer waits for a hall's holder to confirm a change made
+/// through a relay.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl HallDoc {
+    /// Wait until what was changed here is stored: at once on the hall's
+    /// holder (its repo saves as it changes), and through a relay when the
+    /// holder has confirmed it has every change. A writer that tells a
+    /// person "saved" waits for this first.
+    pub async fn confirmed(&self) -> Result<()> {
+        let Role::Relay { dialer, holder } = &self._lease.role else {
+            return Ok(());
+        };
+        let unconfirmed = || {
+            Error::Unavailable(format!(
+                "the instance serving hall {} ({holder}) did not confirm the change",
+                self._lease.hall_id
+            ))
+        };
+        let conn = dialer.connection_id().ok_or_else(unconfirmed)?;
+        tokio::time::timeout(CONFIRM_TIMEOUT, self.handle.they_have_our_changes(conn))
+            .await
+            .map_err(|_| unconfirmed())
+    }
+}
+
 /// Sends every document that received sync data to the projector.
 struct ProjectionFeed(mpsc::UnboundedSender<DocumentId>);
 
@@ -127,6 +216,7 @@ impl HallRepos {
         registry: Arc<Registry>,
         peer_id: PeerId,
         feed: Option<mpsc::UnboundedSender<DocumentId>>,
+        cluster: Option<Arc<Cluster>>,
     ) -> HallRepos {
         HallRepos {
             shared: Arc::new(Shared {
@@ -135,9 +225,15 @@ impl HallRepos {
                 registry,
                 peer_id,
                 feed,
+                cluster,
             }),
             slots: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The cluster this instance is part of, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.shared.cluster.as_ref()
     }
 
     fn slot(&self, hall_id: &str) -> Slot {
@@ -145,23 +241,168 @@ impl HallRepos {
         slots.entry(hall_id.to_string()).or_default().clone()
     }
 
-    /// The hall's repo, started if it is not running.
+    /// The hall's repo, started if it is not running: the holder's, or a
+    /// relay to the instance that holds it. While the hall changes hands
+    /// (its holder was killed and its lease has yet to run out) this waits
+    /// for the new holder, up to a lease's length and a little more.
     pub async fn hall(&self, hall_id: &str) -> Result<Lease> {
+        let patience = self
+            .shared
+            .cluster
+            .as_ref()
+            .map_or(Duration::ZERO, |c| c.ttl + Duration::from_secs(3));
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(Serving::Here(lease)) = self.place(hall_id, true).await? {
+                return Ok(lease);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Unavailable(format!(
+                    "hall {hall_id} is moving between instances"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Where a kiosk's sync socket for the hall goes: here (the hall's
+    /// repo, this instance holding it) or to the holder's address; `None`
+    /// while no instance can be reached for it (ask again shortly).
+    pub async fn serving(&self, hall_id: &str) -> Result<Option<Serving>> {
+        self.place(hall_id, false).await
+    }
+
+    /// The hall's repo as it runs, or placed anew: a running repo that is
+    /// still usable is handed out (a relay only when `relay` is allowed);
+    /// otherwise the hall's lease decides whether this instance holds it.
+    async fn place(&self, hall_id: &str, relay: bool) -> Result<Option<Serving>> {
         let slot = self.slot(hall_id);
         let mut running = slot.lock().await;
         if let Some(repo) = running.as_ref() {
-            repo.last_used.store(now_ms(), Ordering::Relaxed);
-            return Ok(Lease(repo.clone()));
+            if repo.usable() {
+                if let (Some(holder), false) = (repo.relay_holder(), relay) {
+                    return Ok(Some(Serving::At(holder.to_string())));
+                }
+                repo.last_used.store(now_ms(), Ordering::Relaxed);
+                return Ok(Some(Serving::Here(Lease(repo.clone()))));
+            }
+            if let Some(repo) = running.take() {
+                self.stop_hall(&repo, "its holder went away or its lease ran out")
+                    .await;
+            }
         }
-        let repo = Arc::new(start(&self.shared, hall_id).await?);
-        tracing::debug!(hall = %hall_id, "hall repo started");
-        *running = Some(repo.clone());
-        Ok(Lease(repo))
+        let Some(cluster) = self.shared.cluster.clone() else {
+            let repo = Arc::new(start(&self.shared, hall_id, Role::Alone, Fence::default()).await?);
+            tracing::debug!(hall = %hall_id, "hall repo started");
+            *running = Some(repo.clone());
+            return Ok(Some(Serving::Here(Lease(repo))));
+        };
+        match cluster.acquire(hall_id).await? {
+            (Acquired::Held(lease), until) => {
+                let repo = Arc::new(
+                    start(&self.shared, hall_id, Role::Holder, Fence::until(until)).await?,
+                );
+                tracing::info!(hall = %hall_id, epoch = lease.epoch, "this instance now serves the hall");
+                *running = Some(repo.clone());
+                Ok(Some(Serving::Here(Lease(repo))))
+            }
+            (Acquired::Elsewhere(lease), _)
+                if lease.address.is_empty() || lease.address == cluster.address() =>
+            {
+                // An operator command holds it for a moment, or an earlier
+                // process on this very address (restarted before its
+                // lease ran out): never dial ourselves, wait.
+                Ok(None)
+            }
+            (Acquired::Elsewhere(lease), _) if !relay => Ok(Some(Serving::At(lease.address))),
+            (Acquired::Elsewhere(lease), _) => {
+                match start_relay(&self.shared, &cluster, hall_id, &lease.address).await? {
+                    Some(repo) => {
+                        let repo = Arc::new(repo);
+                        tracing::debug!(hall = %hall_id, holder = %lease.address, "relaying the hall to its holder");
+                        *running = Some(repo.clone());
+                        Ok(Some(Serving::Here(Lease(repo))))
+                    }
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Stop a hall's repo: its connections closed (kiosks reconnect by
+    /// themselves), what it holds flushed, and a held lease given back.
+    async fn stop_hall(&self, repo: &HallRepo, why: &str) {
+        let closed = self.shared.registry.kill_hall(&repo.hall_id);
+        stop_repo(&repo.repo).await;
+        if !matches!(repo.role, Role::Relay { .. }) {
+            tracing::info!(hall = %repo.hall_id, connections = closed, why, "hall repo stopped");
+        }
+        self.release(repo).await;
+    }
+
+    /// Give back the lease of a hall this instance held.
+    async fn release(&self, repo: &HallRepo) {
+        if let (Role::Holder, Some(cluster)) = (&repo.role, &self.shared.cluster)
+            && let Err(e) = cluster
+                .leases
+                .release(&repo.hall_id, &cluster.instance)
+                .await
+        {
+            tracing::warn!(hall = %repo.hall_id, error = %e, "a hall's lease could not be given back: it runs out by itself");
+        }
+    }
+
+    /// Renew the lease of every hall this instance holds; a hall whose
+    /// lease was lost (taken after this instance was cut off or paused) is
+    /// stopped at once. Run every third of a lease by the server's tasks.
+    pub async fn renew_leases(&self) {
+        let Some(cluster) = self.shared.cluster.clone() else {
+            return;
+        };
+        for (hall, slot) in self.all_slots() {
+            let mut running = slot.lock().await;
+            let Some(repo) = running.as_ref() else {
+                continue;
+            };
+            if !matches!(repo.role, Role::Holder) {
+                continue;
+            }
+            let lost = match cluster.acquire(&hall).await {
+                Ok((Acquired::Held(_), until)) => {
+                    repo.fence.renewed(until);
+                    false
+                }
+                Ok((Acquired::Elsewhere(lease), _)) => {
+                    tracing::warn!(%hall, holder = %lease.address, "this instance lost the hall's lease");
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(%hall, error = %e, "the hall's lease could not be renewed");
+                    !repo.fence.open()
+                }
+            };
+            if lost && let Some(repo) = running.take() {
+                self.stop_hall(&repo, "its lease was lost").await;
+            }
+        }
     }
 
     /// A document of the given hall, if its repo has or can find it.
     pub async fn find_in(&self, hall_id: &str, doc: DocumentId) -> Result<Option<HallDoc>> {
         let lease = self.hall(hall_id).await?;
+        Ok(lease.repo.find(doc).await?.map(|handle| HallDoc {
+            handle,
+            _lease: lease,
+        }))
+    }
+
+    /// A document of the given hall if this instance stores the hall (it
+    /// holds it, or is the only instance); `None` when another instance
+    /// holds it, which projects it.
+    pub async fn find_held(&self, hall_id: &str, doc: DocumentId) -> Result<Option<HallDoc>> {
+        let Some(Serving::Here(lease)) = self.serving(hall_id).await? else {
+            return Ok(None);
+        };
         Ok(lease.repo.find(doc).await?.map(|handle| HallDoc {
             handle,
             _lease: lease,
@@ -224,6 +465,7 @@ impl HallRepos {
             }
             if let Some(repo) = running.take() {
                 stop_repo(&repo.repo).await;
+                self.release(&repo).await;
                 tracing::debug!(%hall, "idle hall repo stopped");
                 stopped += 1;
             }
@@ -245,23 +487,65 @@ impl HallRepos {
     {
         let slot = self.slot(hall_id);
         let mut running = slot.lock().await;
+        let kept = match &self.shared.cluster {
+            None => None,
+            Some(cluster) => Some(self.keep_hall(cluster, hall_id).await?),
+        };
         if let Some(repo) = running.take() {
-            for kiosk in self.shared.tables.kiosks().await? {
-                if kiosk.hall_id == hall_id {
-                    self.shared.registry.kill_kiosk(&kiosk.id);
-                }
-            }
+            self.shared.registry.kill_hall(hall_id);
             stop_repo(&repo.repo).await;
             tracing::info!(hall = %hall_id, "hall repo stopped for a rebuild");
         }
-        work().await
+        let done = work().await;
+        if let (Some(keeper), Some(cluster)) = (kept, &self.shared.cluster) {
+            keeper.abort();
+            if let Err(e) = cluster.leases.release(hall_id, &cluster.instance).await {
+                tracing::warn!(hall = %hall_id, error = %e, "a hall's lease could not be given back: it runs out by itself");
+            }
+        }
+        done
     }
 
-    /// Stop every repo (flushing what each holds).
+    /// Take the hall's lease for work done with no repo running (only if
+    /// no other instance holds it) and keep it renewed until the returned
+    /// task is aborted.
+    async fn keep_hall(
+        &self,
+        cluster: &Arc<Cluster>,
+        hall_id: &str,
+    ) -> Result<tokio::task::JoinHandle<()>> {
+        match cluster.acquire(hall_id).await? {
+            (Acquired::Held(_), _) => {}
+            (Acquired::Elsewhere(lease), _) => {
+                return Err(Error::Unavailable(format!(
+                    "hall {hall_id} is in use at another instance ({}); its documents cannot be \
+                     rewritten until that instance lets it go",
+                    if lease.address.is_empty() {
+                        "an operator command"
+                    } else {
+                        &lease.address
+                    }
+                )));
+            }
+        }
+        let (cluster, hall) = (cluster.clone(), hall_id.to_string());
+        Ok(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(cluster.ttl / 3).await;
+                if let Err(e) = cluster.acquire(&hall).await {
+                    tracing::warn!(%hall, error = %e, "the hall's lease could not be renewed");
+                }
+            }
+        }))
+    }
+
+    /// Stop every repo (flushing what each holds) and give back the
+    /// halls' leases.
     pub async fn stop(&self) {
         let stops = self.all_slots().into_iter().map(|(_, slot)| async move {
             if let Some(repo) = slot.lock().await.take() {
                 stop_repo(&repo.repo).await;
+                self.release(&repo).await;
             }
         });
         futures::future::join_all(stops).await;
@@ -277,15 +561,19 @@ async fn stop_repo(repo: &Repo) {
     }
 }
 
-async fn start(shared: &Arc<Shared>, hall_id: &str) -> Result<HallRepo> {
+/// Start a hall's repo that stores its documents (the holder's, or the
+/// only instance's).
+async fn start(shared: &Arc<Shared>, hall_id: &str, role: Role, fence: Fence) -> Result<HallRepo> {
     let owners = Arc::new(Owners {
         tables: shared.tables.clone(),
         known: Mutex::new(HashMap::new()),
     });
+    let fence = Arc::new(fence);
     let storage = HallStorage {
         inner: shared.storage.clone(),
         hall_id: Arc::from(hall_id),
         owners: owners.clone(),
+        writes: Writes::Fenced(fence.clone()),
     };
     let policy = SharePolicy {
         owners: owners.clone(),
@@ -310,7 +598,81 @@ async fn start(shared: &Arc<Shared>, hall_id: &str) -> Result<HallRepo> {
         repo,
         acceptor,
         last_used: AtomicI64::new(now_ms()),
+        role,
+        fence,
     })
+}
+
+/// Start a relay repo for a hall another instance holds at `holder`:
+/// it reads the store (so what it is asked for loads at once) but never
+/// writes it, shares the hall's documents with the holder only, and is
+/// dialled to the holder's peer endpoint. `None` when the holder cannot
+/// be reached (it may have died; its lease runs out soon).
+async fn start_relay(
+    shared: &Arc<Shared>,
+    cluster: &Cluster,
+    hall_id: &str,
+    holder: &str,
+) -> Result<Option<HallRepo>> {
+    let owners = Arc::new(Owners {
+        tables: shared.tables.clone(),
+        known: Mutex::new(HashMap::new()),
+    });
+    let storage = HallStorage {
+        inner: shared.storage.clone(),
+        hall_id: Arc::from(hall_id),
+        owners: owners.clone(),
+        writes: Writes::Never,
+    };
+    let hall: Arc<str> = Arc::from(hall_id);
+    let repo = Repo::build_tokio()
+        .with_storage(storage)
+        .with_peer_id(cluster.relay_peer.clone())
+        .with_share_policy(move |doc: DocumentId, _peer: PeerId| {
+            let (owners, hall) = (owners.clone(), hall.clone());
+            futures::stream::once(async move {
+                match owners.get(&doc).await {
+                    Ok(Some(o)) if !o.retired && o.hall_id.as_str() == &*hall => {
+                        ShareConfig::read_write()
+                    }
+                    _ => ShareConfig::none(),
+                }
+            })
+        })
+        .load()
+        .await;
+    let dialer = PeerDialer {
+        url: Cluster::peer_url(holder, hall_id)?,
+        secret: cluster.secret.clone(),
+        holder_peer: shared.peer_id.clone(),
+    };
+    let backoff = BackoffConfig {
+        initial_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        max_retries: Some(2),
+    };
+    let dialer = repo.dial(backoff, Arc::new(dialer))?;
+    let established = tokio::time::timeout(DIAL_TIMEOUT * 2, dialer.established()).await;
+    if !matches!(established, Ok(Ok(_))) {
+        tracing::info!(hall = %hall_id, %holder, "the hall's holder cannot be reached: waiting for its lease to run out");
+        dialer.close();
+        stop_repo(&repo).await;
+        return Ok(None);
+    }
+    let acceptor = repo.make_acceptor(
+        url::Url::parse("ws://linli-server/relay").map_err(|e| Error::BadRequest(e.to_string()))?,
+    )?;
+    Ok(Some(HallRepo {
+        hall_id: hall_id.to_string(),
+        repo,
+        acceptor,
+        last_used: AtomicI64::new(now_ms()),
+        role: Role::Relay {
+            holder: holder.to_string(),
+            dialer,
+        },
+        fence: Arc::new(Fence::default()),
+    }))
 }
 
 /// Who owns each document this hall's repo has asked about. A claim never
@@ -343,12 +705,36 @@ impl Owners {
 }
 
 /// The server's store as one hall's repo sees it: documents another hall
-/// owns are neither read nor written.
+/// owns are neither read nor written, and writes stop at the lease's
+/// fence (or never happen, in a relay).
 #[derive(Clone)]
 struct HallStorage {
     inner: Arc<dyn DocumentStore>,
     hall_id: Arc<str>,
     owners: Arc<Owners>,
+    writes: Writes,
+}
+
+/// Whether a hall's repo writes the store.
+#[derive(Clone)]
+enum Writes {
+    /// While the fence is open (always, without a cluster).
+    Fenced(Arc<Fence>),
+    /// Never: a relay's holder stores the hall.
+    Never,
+}
+
+impl Writes {
+    fn allowed(&self, hall: &str) -> bool {
+        match self {
+            Writes::Fenced(fence) if fence.open() => true,
+            Writes::Fenced(_) => {
+                tracing::error!(%hall, "the hall's lease ran out: this instance writes none of its documents");
+                false
+            }
+            Writes::Never => false,
+        }
+    }
 }
 
 impl HallStorage {
@@ -412,6 +798,9 @@ impl Storage for HallStorage {
     fn put(&self, key: StorageKey, data: Vec<u8>) -> impl Future<Output = ()> + Send {
         let this = self.clone();
         async move {
+            if !this.writes.allowed(&this.hall_id) {
+                return;
+            }
             if this.allows(&key).await {
                 this.inner.put(key, data).await;
             } else {
@@ -423,6 +812,9 @@ impl Storage for HallStorage {
     fn delete(&self, key: StorageKey) -> impl Future<Output = ()> + Send {
         let this = self.clone();
         async move {
+            if !this.writes.allowed(&this.hall_id) {
+                return;
+            }
             if this.allows(&key).await {
                 this.inner.delete(key).await;
             } else {
@@ -449,6 +841,20 @@ impl SharePolicy {
             tracing::warn!(%peer, "no authenticated kiosk behind this peer id: sharing nothing");
             return ShareConfig::none();
         };
+        if kiosk.relay {
+            // Another instance's relay for the hall: it passes on what its
+            // kiosks and admins write (documents it creates are claimed
+            // just after), so it reads and writes every document of the
+            // hall.
+            return match self.owners.get(&doc).await {
+                Ok(Some(o)) if o.retired || o.hall_id != kiosk.hall_id => ShareConfig::none(),
+                Ok(_) => ShareConfig::read_write(),
+                Err(e) => {
+                    tracing::error!(error = %e, "deciding on a document failed: sharing nothing");
+                    ShareConfig::none()
+                }
+            };
+        }
         let owner = match self.owners.get(&doc).await {
             Ok(Some(o)) => o,
             // Nobody delivered it: nothing to share (kiosks' own documents

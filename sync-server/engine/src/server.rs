@@ -85,6 +85,9 @@ impl LiveDuration {
 }
 
 const META_PEER_ID: &str = "peer_id";
+/// The secret the instances of one database show each other
+/// ([`crate::cluster`]).
+const META_CLUSTER_SECRET: &str = "cluster_secret";
 
 /// What a store gives the server: its own tables, the projection's, the
 /// documents, and on SQLite the file itself.
@@ -97,6 +100,10 @@ pub struct Store {
     pub documents: Arc<dyn DocumentStore>,
     /// The SQLite file, when the store is SQLite.
     pub sqlite: Option<Db>,
+    /// The halls' leases, when several instances may share the store
+    /// (PostgreSQL): this instance joins their cluster
+    /// ([`crate::cluster`]).
+    pub leases: Option<Arc<dyn crate::cluster::HallLeases>>,
 }
 
 impl Store {
@@ -115,6 +122,7 @@ impl Store {
             projection: Arc::new(db.clone()),
             documents: Arc::new(storage),
             sqlite: Some(db),
+            leases: None,
         })
     }
 }
@@ -126,7 +134,7 @@ fn create_data_dir(data_dir: &Path) -> Result<()> {
     })
 }
 
-fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -205,6 +213,7 @@ impl ServerCore {
             projection,
             documents,
             sqlite,
+            leases,
         } = store;
         let residents = crate::residents::ServerResidents::open(data_dir, tables.as_ref()).await?;
         let peer_id = PeerId::from(
@@ -219,12 +228,22 @@ impl ServerCore {
         } else {
             (None, None)
         };
+        let cluster = match leases {
+            None => None,
+            Some(leases) => {
+                let secret = tables
+                    .meta_or_insert(META_CLUSTER_SECRET, &random_hex(32))
+                    .await?;
+                Some(Arc::new(crate::cluster::Cluster::new(leases, secret)))
+            }
+        };
         let repos = HallRepos::new(
             tables.clone(),
             documents.clone(),
             registry.clone(),
             peer_id.clone(),
             tx.clone(),
+            cluster,
         );
         Ok((
             Arc::new(ServerCore {

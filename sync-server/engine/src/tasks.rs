@@ -1,7 +1,8 @@
 //! The server's background work beside serving connections: the
 //! projector, closing connections of kiosks revoked by another process
-//! (the CLI), unloading halls nothing uses, and projecting documents a
-//! stopped server left unprojected. [`spawn`] starts them all; they end
+//! (the CLI), unloading halls nothing uses, renewing the leases of the
+//! halls this instance serves when several share a database, and
+//! projecting documents a stopped server left unprojected. [`spawn`] starts them all; they end
 //! when `stop` turns true.
 
 use std::{sync::Arc, time::Duration};
@@ -28,7 +29,27 @@ pub fn spawn(
     tasks.push(tokio::spawn(revocation_watch(core.clone(), stop.clone())));
     tasks.push(tokio::spawn(catch_up(core.clone())));
     tasks.push(tokio::spawn(unload_idle_halls(core.clone(), stop.clone())));
+    if let Some(cluster) = core.repos.cluster() {
+        let every = cluster.ttl / 3;
+        tasks.push(tokio::spawn(renew_leases(
+            core.clone(),
+            every,
+            stop.clone(),
+        )));
+    }
     tasks
+}
+
+/// Renew the leases of the halls this instance serves, `every` (a third
+/// of a lease), so they stay here while it lives ([`crate::cluster`]).
+async fn renew_leases(core: Arc<ServerCore>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        core.repos.renew_leases().await;
+    }
 }
 
 /// Close connections of kiosks revoked by another process (the CLI)

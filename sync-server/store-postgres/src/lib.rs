@@ -13,10 +13,10 @@
 //! `postgres://` URL ([`migrate`]; several instances starting at once
 //! migrate once).
 //!
-//! One instance serves a database in this release
-//! ([`PgStore::take_serving`]). The hall leases ([`leases`]) that will let
-//! several share one, each hall served by its lease holder, are built and
-//! tested but not yet taken by the server's hall repos.
+//! Several instances may serve one database: each hall is served by the
+//! instance that holds its lease ([`leases`], the engine's `HallLeases`),
+//! and the others pass that hall's kiosks and writes on to it (the
+//! engine's `cluster` module says how).
 //!
 //! Connections are plain TCP (`NoTls`): the database is expected on the
 //! office's own network or loopback.
@@ -56,24 +56,7 @@ pub const MAX_CONNECTIONS: usize = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
-    config: tokio_postgres::Config,
 }
-
-/// Held by the one instance serving a database (see
-/// [`PgStore::take_serving`]); dropping it lets another serve.
-pub struct ServingLock {
-    _client: tokio_postgres::Client,
-    connection: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ServingLock {
-    fn drop(&mut self) {
-        self.connection.abort();
-    }
-}
-
-/// The advisory lock the serving instance holds ("LinliSrv").
-const SERVING_LOCK_KEY: i64 = 0x4c69_6e6c_6953_7276;
 
 impl PgStore {
     /// Connect to the database at `url` (`postgres://USER@HOST/DB`) and
@@ -85,7 +68,7 @@ impl PgStore {
             ))
         })?;
         let manager = Manager::from_config(
-            config.clone(),
+            config,
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -100,7 +83,7 @@ impl PgStore {
         migrate::migrate(&pool, "leases", leases::MIGRATIONS).await?;
         migrate::migrate(&pool, "server", tables::MIGRATIONS).await?;
         migrate::migrate(&pool, "projection", projection::MIGRATIONS).await?;
-        Ok(Self { pool, config })
+        Ok(Self { pool })
     }
 
     /// samod's storage for the documents of every hall.
@@ -127,53 +110,13 @@ impl PgStore {
             projection: std::sync::Arc::new(self.projection()),
             documents: std::sync::Arc::new(self.documents()),
             sqlite: None,
+            leases: Some(std::sync::Arc::new(self.leases())),
         }
     }
 
     /// The hall leases.
     pub fn leases(&self) -> leases::HallLeases {
         leases::HallLeases::new(self.pool.clone())
-    }
-
-    /// Become the instance that serves this database, or learn that
-    /// another does. Held on a connection of its own for as long as the
-    /// lock lives: an instance that dies (even by `kill -9`) loses its
-    /// connection, and PostgreSQL lets the lock go with it.
-    ///
-    /// One instance serves a database in this release. Several would each
-    /// run their own samod repo over the same documents without syncing
-    /// with each other, which the hall leases ([`leases`]) and relaying
-    /// between instances are there to prevent; until they are wired in,
-    /// a second instance is refused rather than allowed to diverge.
-    pub async fn take_serving(&self) -> Result<ServingLock> {
-        let (client, connection) = self
-            .config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| Error::pg("connecting to hold the serving lock", e))?;
-        let connection = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "the connection holding the serving lock ended");
-            }
-        });
-        let held: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVING_LOCK_KEY])
-            .await
-            .map_err(|e| Error::pg("taking the serving lock", e))?
-            .get(0);
-        if !held {
-            connection.abort();
-            return Err(Error::Config(
-                "another linli-server is serving this database already; this release serves a \
-                 database from one instance at a time (several behind a load balancer are not \
-                 supported yet): stop the other instance, or give this one a database of its own"
-                    .into(),
-            ));
-        }
-        Ok(ServingLock {
-            _client: client,
-            connection,
-        })
     }
 
     /// The pool (for this crate's parts and tests).

@@ -5,10 +5,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use linli_core::{sqlite::DbOptions, storage::SqliteStorage};
-use linli_store_postgres::{
-    Error, PgStore,
-    leases::{Acquired, HallLeases},
-};
+use linli_store_postgres::{Error, PgStore, leases::HallLeases};
+use linli_sync_engine::cluster::Acquired;
 use linli_test_kit::TestPostgres;
 use samod::storage::{Storage, StorageKey};
 
@@ -138,22 +136,39 @@ async fn a_hall_has_one_holder_and_moves_when_its_lease_runs_out() -> anyhow::Re
     let leases: HallLeases = store.leases();
     let ttl = Duration::from_millis(600);
 
-    let Acquired::Held(a) = leases.acquire("xianfeng", "instance-a", ttl).await? else {
+    let Acquired::Held(a) = leases
+        .acquire("xianfeng", "instance-a", "http://a.test", ttl)
+        .await?
+    else {
         anyhow::bail!("a free hall is taken by the first to ask");
     };
     assert_eq!((a.holder.as_str(), a.epoch), ("instance-a", 1));
     assert!(a.remaining <= ttl && a.remaining > Duration::ZERO);
-    match leases.acquire("xianfeng", "instance-b", ttl).await? {
-        Acquired::Elsewhere(l) => assert_eq!(l.holder, "instance-a"),
+    match leases
+        .acquire("xianfeng", "instance-b", "http://b.test", ttl)
+        .await?
+    {
+        Acquired::Elsewhere(l) => {
+            assert_eq!(l.holder, "instance-a");
+            assert_eq!(
+                l.address, "http://a.test",
+                "b learns where to reach the holder"
+            );
+        }
         other => anyhow::bail!("b took a held hall: {other:?}"),
     }
     // Another hall is free for b.
     assert!(matches!(
-        leases.acquire("zhongfu", "instance-b", ttl).await?,
+        leases
+            .acquire("zhongfu", "instance-b", "http://b.test", ttl)
+            .await?,
         Acquired::Held(_)
     ));
     // Renewing keeps the epoch.
-    let Acquired::Held(renewed) = leases.acquire("xianfeng", "instance-a", ttl).await? else {
+    let Acquired::Held(renewed) = leases
+        .acquire("xianfeng", "instance-a", "http://a.test", ttl)
+        .await?
+    else {
         anyhow::bail!("the holder renews");
     };
     assert_eq!(renewed.epoch, 1);
@@ -163,20 +178,28 @@ async fn a_hall_has_one_holder_and_moves_when_its_lease_runs_out() -> anyhow::Re
     // with the next epoch, and a's epoch no longer writes.
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert_eq!(leases.holder("xianfeng").await?, None, "run out");
-    let Acquired::Held(b) = leases.acquire("xianfeng", "instance-b", ttl).await? else {
+    let Acquired::Held(b) = leases
+        .acquire("xianfeng", "instance-b", "http://b.test", ttl)
+        .await?
+    else {
         anyhow::bail!("an expired lease is taken over");
     };
     assert_eq!((b.holder.as_str(), b.epoch), ("instance-b", 2));
     assert!(!leases.holds("xianfeng", "instance-a", 1).await?);
     assert!(matches!(
-        leases.acquire("xianfeng", "instance-a", ttl).await?,
+        leases
+            .acquire("xianfeng", "instance-a", "http://a.test", ttl)
+            .await?,
         Acquired::Elsewhere(_)
     ));
 
     // A clean release hands the hall over at once.
     assert!(!leases.release("xianfeng", "instance-a").await?, "not a's");
     assert!(leases.release("xianfeng", "instance-b").await?);
-    let Acquired::Held(back) = leases.acquire("xianfeng", "instance-a", ttl).await? else {
+    let Acquired::Held(back) = leases
+        .acquire("xianfeng", "instance-a", "http://a.test", ttl)
+        .await?
+    else {
         anyhow::bail!("a released hall is free");
     };
     assert_eq!(back.epoch, 1, "a released hall starts again");
@@ -196,6 +219,7 @@ async fn instances_asking_for_a_hall_at_once_get_one_holder() -> anyhow::Result<
                 .acquire(
                     "xianfeng",
                     &format!("instance-{i}"),
+                    &format!("http://{i}.test"),
                     Duration::from_secs(10),
                 )
                 .await
@@ -246,7 +270,7 @@ async fn instances_starting_together_migrate_once_and_a_newer_database_is_refuse
         applied,
         [
             ("documents".to_string(), 1),
-            ("leases".to_string(), 1),
+            ("leases".to_string(), 2),
             ("projection".to_string(), 1),
             ("server".to_string(), 2)
         ]

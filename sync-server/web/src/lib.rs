@@ -15,6 +15,8 @@
 //! - [`state`]: [`state::AppState`], what every handler reaches: the
 //!   engine's core, the limiters, the trusted proxies.
 //! - [`client`]: who is asking, and the limit on wrong tokens.
+//! - [`peers`]: traffic between instances of one database: kiosks piped
+//!   to their hall's holder, relays taken as peers.
 //! - [`sync_ws`]: the `/sync` WebSocket endpoint.
 //! - [`console`]: the admin console (`/admin`): sessions, roles, pages;
 //!   the resident page.
@@ -25,6 +27,7 @@ pub mod client;
 pub mod console;
 pub mod limiters;
 pub mod listen;
+pub mod peers;
 pub mod proxies;
 pub mod state;
 pub mod sync_ws;

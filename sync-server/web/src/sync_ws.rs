@@ -4,7 +4,8 @@
 //! token: 401 before any upgrade. After the upgrade the socket is handed
 //! to samod; the peer id its handshake claims is bound to the token's
 //! kiosk (see [`linli_sync_engine::registry`]), and the connection closes at once when
-//! the kiosk is revoked or the server stops.
+//! the kiosk is revoked or the server stops. When another instance serves
+//! the kiosk's hall, the socket is piped to it instead ([`crate::peers`]).
 
 use std::collections::HashMap;
 
@@ -22,6 +23,7 @@ use samod::{AcceptorEvent, Transport};
 
 use crate::{
     client::{self, ClientAddr},
+    peers::{self, Route},
     state::AppState,
 };
 use linli_sync_engine::{
@@ -86,8 +88,19 @@ pub async fn sync_handler(
         .get(APP_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(32).collect::<String>());
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| run_connection(state, kiosk, app_version, socket))
+    let ws = ws.max_message_size(MAX_MESSAGE_BYTES);
+    match peers::route_kiosk(&state, &kiosk, token, app_version.as_deref()).await {
+        Ok(Route::Here(hall)) => {
+            ws.on_upgrade(move |socket| run_connection(state, kiosk, app_version, socket, hall))
+        }
+        Ok(Route::Piped(holder)) => {
+            ws.on_upgrade(move |socket| peers::pipe(state, kiosk, socket, holder))
+        }
+        Err(e) => {
+            tracing::warn!(kiosk = %kiosk.id, error = %e, "sync connection refused: the hall cannot be served now");
+            e.into_response()
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,12 +186,10 @@ async fn run_connection(
     kiosk: Kiosk,
     app_version: Option<String>,
     socket: WebSocket,
+    hall: linli_sync_engine::repos::Lease,
 ) {
     let core = state.core.clone();
-    let identity = KioskIdentity {
-        kiosk_id: kiosk.id.clone(),
-        hall_id: kiosk.hall_id.clone(),
-    };
+    let identity = KioskIdentity::kiosk(&kiosk.id, &kiosk.hall_id);
     let (conn_no, mut kill) = core.registry.open(identity);
     let kiosk_id = kiosk.id.clone();
     let _ = core
@@ -275,15 +286,7 @@ async fn run_connection(
         .with(|bytes: Vec<u8>| {
             futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into())))
         });
-    // The hall's repo stays loaded while this connection lives.
-    let hall = match core.repos.hall(&kiosk.hall_id).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(kiosk = %kiosk_id, error = %e, "the hall's documents could not be opened: connection closed");
-            core.registry.close(conn_no);
-            return;
-        }
-    };
+    // The hall's repo stays loaded while this connection lives (`hall`).
     let conn = match hall.acceptor.accept(Transport::new(stream, Box::pin(sink))) {
         Ok(c) => c,
         Err(_) => {

@@ -77,10 +77,10 @@ pub fn sync_message(data: &[u8]) {
     // kiosk before samod sees anything.
     if let Some(peer) = wire::peek_join(data) {
         let registry = linli_sync_engine::registry::Registry::default();
-        let (conn, _) = registry.open(linli_sync_engine::registry::KioskIdentity {
-            kiosk_id: OWNER_KIOSK.into(),
-            hall_id: OWNER_HALL.into(),
-        });
+        let (conn, _) = registry.open(linli_sync_engine::registry::KioskIdentity::kiosk(
+            OWNER_KIOSK,
+            OWNER_HALL,
+        ));
         let _ = registry.bind(
             conn,
             samod::PeerId::from(peer),

@@ -14,6 +14,8 @@
 //!   sockets, seated with the halls and the admins of every role.
 //! - [`postgres`]: [`TestPostgres`], a real PostgreSQL cluster of the
 //!   test's own in a temporary directory, on a free loopback port.
+//! - [`balancer`]: [`Balancer`], a real HAProxy in front of several
+//!   instances on one database.
 //! - [`tables`]: the contract every store of the server's own tables
 //!   keeps, run against SQLite and PostgreSQL alike.
 //! - [`harness`]: one function per cargo-fuzz target (`fuzz/`), each
@@ -21,6 +23,7 @@
 //!   and driving the server's own code; `tests/fuzz_corpus.rs` replays
 //!   every saved input on stable.
 
+pub mod balancer;
 pub mod fixture;
 pub mod harness;
 pub mod kiosk;
@@ -29,6 +32,7 @@ pub mod projection;
 pub mod server;
 pub mod tables;
 
+pub use balancer::Balancer;
 pub use fixture::Fixture;
 pub use kiosk::{RawPeer, TestKiosk, test_options, test_phone};
 pub use postgres::TestPostgres;

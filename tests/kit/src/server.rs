@@ -293,6 +293,35 @@ impl TestServer {
         })
     }
 
+    /// Another instance on this server's PostgreSQL database, as a
+    /// district runs several behind a load balancer: a data directory of
+    /// its own holding a copy of the residents' key, its own port, the
+    /// same halls, admins and documents. It shares the first one's
+    /// cluster (which stays up while either lives).
+    pub async fn start_beside(&self) -> anyhow::Result<TestServer> {
+        let database_url = self
+            .database_url
+            .clone()
+            .context("only an instance on PostgreSQL has others beside it")?;
+        let dir = Arc::new(tempfile::tempdir()?);
+        let key = linli_sync_engine::residents::KEY_FILE;
+        std::fs::copy(self.dir.path().join(key), dir.path().join(key))?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let running = Self::run(&dir, Some(&database_url), listener).await?;
+        let url = Url::parse(&format!("http://{addr}/"))?;
+        Ok(Self {
+            addr,
+            api: Api::new(url.clone(), self.api.token.clone()),
+            url,
+            store: self.store,
+            database_url: Some(database_url),
+            dir,
+            postgres: self.postgres.clone(),
+            running: Some(running),
+        })
+    }
+
     /// The running server's web side (its limits and trusted proxies).
     pub fn web(&self) -> anyhow::Result<Arc<linli_web::state::WebState>> {
         self.running

@@ -38,6 +38,13 @@
 //!    check-ins reconnecting (the workload of 3) to a `linli-node server` on
 //!    its SQLite file, then on a PostgreSQL the bench starts (fsync on, as
 //!    SQLite's full sync): records per second and server CPU per record.
+//! 9. Scale-out: the same workload (`--scale-kiosks` × `--scale-checkins`,
+//!    over `--scale-halls` halls) against 1, 2 and 3 `linli-node server`
+//!    instances on one PostgreSQL, the kiosks of each hall spread over the
+//!    instances as a load balancer spreads them: records per second and the
+//!    ratio to one instance. Every process (instances, PostgreSQL, the
+//!    load generator) shares the machine, so on a 2-core machine the ratio
+//!    says what relaying costs, not what more machines would add.
 
 use std::time::{Duration, Instant};
 
@@ -109,6 +116,16 @@ struct Args {
     /// Check-ins in each of those ledgers.
     #[arg(long, default_value_t = 200)]
     stores_checkins: usize,
+    /// Clients reconnecting with their ledgers to 1, 2 and 3 instances on
+    /// one PostgreSQL (0 skips).
+    #[arg(long, default_value_t = 60)]
+    scale_kiosks: usize,
+    /// Check-ins in each of those ledgers.
+    #[arg(long, default_value_t = 200)]
+    scale_checkins: usize,
+    /// Halls those clients are in.
+    #[arg(long, default_value_t = 12)]
+    scale_halls: usize,
     /// Print one JSON object per line per figure instead of the table.
     #[arg(long)]
     json: bool,
@@ -777,6 +794,55 @@ async fn main() -> anyhow::Result<()> {
                     "records": records,
                     "converge_s": converge,
                     "records_per_s": records / converge,
+                    "server_cpu_ms_per_record": 1000.0 * cpu / records,
+                }),
+            );
+        }
+    }
+
+    // 9. Several instances on one PostgreSQL.
+    if args.scale_kiosks > 0 {
+        let node_bin = linli_tests::fault::node_bin()?;
+        let w = versus::Workload {
+            kiosks: args.scale_kiosks,
+            checkins: args.scale_checkins,
+        };
+        let pg = tokio::task::spawn_blocking(linli_test_kit::TestPostgres::start_durable).await??;
+        let records = (w.kiosks * w.checkins) as f64;
+        let mut one = None;
+        for instances in 1..=3usize {
+            let mut converge = Vec::new();
+            let mut cpu = Vec::new();
+            for run in 0..runs {
+                eprintln!("{instances} instance(s) on PostgreSQL, run {}", run + 1);
+                let url = pg
+                    .create_database(&format!("linli_scale{instances}_{run}"))
+                    .await?;
+                let o = versus::linli_instances(&node_bin, w, &url, instances, args.scale_halls)
+                    .await?;
+                converge.push(o.converge_s);
+                cpu.push(o.cpu_s);
+            }
+            let (converge, cpu) = (median(converge), median(cpu));
+            let rate = records / converge;
+            let ratio = rate / *one.get_or_insert(rate);
+            out.emit(
+                (
+                    format!(
+                        "{instances} instance(s) on one PostgreSQL: {} kiosks × {} check-ins over {} halls: records/s (ratio to 1), CPU ms per record",
+                        w.kiosks, w.checkins, args.scale_halls
+                    ),
+                    format!(
+                        "{rate:.0}/s ({ratio:.2}×, {converge:.2} s), {:.3} ms",
+                        1000.0 * cpu / records
+                    ),
+                ),
+                json!({
+                    "instances": instances,
+                    "records": records,
+                    "converge_s": converge,
+                    "records_per_s": rate,
+                    "ratio_to_one": ratio,
                     "server_cpu_ms_per_record": 1000.0 * cpu / records,
                 }),
             );

@@ -37,6 +37,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/sync", get(sync_ws::sync_handler))
+        .route(
+            "/internal/v1/halls/{hall}/peer",
+            get(crate::peers::peer_handler),
+        )
         .route("/api/v1/halls", get(list_halls))
         .route("/api/v1/halls/{hall}/checkins", get(list_checkins))
         .route("/api/v1/halls/{hall}/services", get(list_services))

@@ -229,6 +229,7 @@ pub async fn submit(
     book.with_document_async(move |d| requests::add_request(d, &key, &request))
         .await
         .map_err(Error::from)??;
+    book.confirmed().await?;
     state.core.mark_dirty(book.document_id().clone());
     let reference = id.short_reference();
     Ok(mobile_page(
