@@ -11,6 +11,8 @@
 //! - [`disk`]: searching copied disks for what must not be there.
 //! - [`seed`]: projected rows written straight into a server's database.
 //! - [`fault`]: the seeded fault runner (processes, proxies, schedules).
+//! - [`failover`]: several instances behind HAProxy, the hall's holder
+//!   killed during a burst.
 //! - [`tables_bench`]: the server's own tables on SQLite and PostgreSQL.
 //! - [`soak`]: many kiosks for a long time; server memory over time.
 //! - [`versus`] and [`connected`]: linli-server beside the Node.js sync
@@ -21,6 +23,7 @@ pub mod browser;
 pub mod connected;
 pub mod console_bench;
 pub mod disk;
+pub mod failover;
 pub mod fault;
 pub mod many;
 pub mod raw_wire;

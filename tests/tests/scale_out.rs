@@ -12,10 +12,7 @@ use linli_core::{
     model::{RequestCategory, RequestStatus},
     node::ResidentInput,
 };
-use linli_test_kit::{
-    Balancer, Store, TestKiosk, TestServer, eventually, open_activity, test_options, test_phone,
-};
-use linli_tests::fault::ServerProc;
+use linli_test_kit::{Store, TestKiosk, TestServer, eventually, open_activity, test_phone};
 
 /// The kiosks' documents `kiosk` knows of through the hall's directory:
 /// (kiosk id, kind) of every entry.
@@ -160,113 +157,22 @@ async fn kiosks_of_one_hall_on_two_instances_see_each_other_the_calendar_and_rep
     Ok(())
 }
 
-/// Check-ins the kiosks acknowledged, by record id.
-async fn record(kiosk: &TestKiosk, activity: &str, n: usize, seed: u32) -> anyhow::Result<()> {
-    kiosk.record_checkins(activity, n, seed).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_instance_killed_during_a_burst_loses_nothing_and_its_hall_moves_within_10_s()
 -> anyhow::Result<()> {
-    // The database and the halls, made by a first instance in this
-    // process that then stops (its leases given back).
-    let mut first = TestServer::start_on(Store::Postgres).await?;
-    let activity = open_activity(&*first.core()?, "xianfeng", "clinic", "义诊").await?;
-    let url = first.database_url.clone().expect("postgres");
-    let (kiosk_a, token_a) = first.api.add_kiosk("xianfeng", "一号机").await?;
-    let (kiosk_b, token_b) = first.api.add_kiosk("xianfeng", "二号机").await?;
-    let admin = first.api.token.clone();
-    let key = first
-        .data_dir()
-        .join(linli_sync_engine::residents::KEY_FILE);
-    first.stop().await?;
-
-    // Two instances as processes, each with its own data directory and a
-    // copy of the residents' key, behind HAProxy.
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_linli-node"));
-    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    let mut instances = Vec::new();
-    for dir in &dirs {
-        std::fs::copy(
-            &key,
-            dir.path().join(linli_sync_engine::residents::KEY_FILE),
-        )?;
-        let mut p = ServerProc::new(dir.path().to_path_buf())?;
-        p.database_url = Some(url.clone());
-        p.start(&bin).await?;
-        instances.push(p);
-    }
-    let balancer = Balancer::start(&instances.iter().map(|p| p.addr).collect::<Vec<_>>())?;
-    let api = linli_test_kit::Api::new(balancer.url.clone(), admin);
-
-    // Two kiosks of the hall, paired and syncing through the balancer.
-    let mut kiosks = Vec::new();
-    for (id, token) in [(kiosk_a, token_a), (kiosk_b, token_b)] {
-        let dir = tempfile::tempdir()?;
-        let node =
-            linli_core::KioskNode::pair(test_options(dir.path()), &balancer.url, &token).await?;
-        kiosks.push(TestKiosk::from_parts(node, id, token, dir));
-    }
-    record(&kiosks[0], &activity, 5, 1).await?;
-    record(&kiosks[1], &activity, 5, 2).await?;
-    api.wait_checkins_within("xianfeng", 10, Duration::from_secs(20))
-        .await?;
-
-    // The instance that holds the hall, killed during a burst.
-    let holder = {
-        let leases = linli_store_postgres::PgStore::open(&url).await?.leases();
-        let lease = leases.holder("xianfeng").await?.expect("the hall is held");
-        let address = lease.address;
-        instances
-            .iter()
-            .position(|p| address.ends_with(&p.addr.to_string()))
-            .expect("the hall is held by one of the two instances")
-    };
-    let burst = {
-        let (k0, k1) = (&kiosks[0], &kiosks[1]);
-        let activity = activity.clone();
-        async move {
-            for round in 0..10u32 {
-                record(k0, &activity, 2, 10 + round).await?;
-                record(k1, &activity, 2, 30 + round).await?;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            anyhow::Ok(())
-        }
-    };
-    let kill = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        instances[holder].kill().await;
-        Instant::now()
-    };
-    let (recorded, killed_at) = tokio::join!(burst, kill);
-    recorded?;
-    // One more record after the kill: when it is on the server, the hall
-    // has a new holder.
-    record(&kiosks[0], &activity, 1, 50).await?;
-    api.wait_checkins_within("xianfeng", 51, Duration::from_secs(30))
-        .await?;
-    let moved = killed_at.elapsed();
-    println!("hall served again {moved:?} after its holder was killed");
+    let run = linli_tests::failover::kill_the_holder(&bin, 2).await?;
+    println!(
+        "hall served again {:?} after its holder was killed",
+        run.moved
+    );
+    assert_eq!(run.acknowledged, 51, "the scenario's check-ins");
+    assert_eq!(run.rows, 51, "every acknowledged check-in is on the server");
+    assert_eq!(run.distinct, 51, "each once");
     assert!(
-        moved <= Duration::from_secs(10),
-        "the hall moved in {moved:?}, more than 10 s"
+        run.moved <= Duration::from_secs(10),
+        "the hall moved in {:?}, more than 10 s",
+        run.moved
     );
-    // Every acknowledged record once: 51 check-ins were acknowledged (each
-    // `record` call returns once its rows are on the kiosk's disk), and
-    // the server has 51 rows, each a different record.
-    let v = api.get("api/v1/halls/xianfeng/checkins?limit=1000").await?;
-    let rows = v["checkins"].as_array().cloned().unwrap_or_default();
-    let ids: std::collections::BTreeSet<&str> =
-        rows.iter().filter_map(|r| r["id"].as_str()).collect();
-    assert_eq!(
-        rows.len(),
-        51,
-        "every acknowledged check-in is on the server"
-    );
-    assert_eq!(ids.len(), 51, "each once");
-    for p in &mut instances {
-        p.kill().await;
-    }
     Ok(())
 }

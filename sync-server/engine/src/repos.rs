@@ -332,11 +332,15 @@ impl HallRepos {
     /// Stop a hall's repo: its connections closed (kiosks reconnect by
     /// themselves), what it holds flushed, and a held lease given back.
     async fn stop_hall(&self, repo: &HallRepo, why: &str) {
+        if matches!(repo.role, Role::Relay { .. }) {
+            // The kiosks this instance pipes to the holder are not on the
+            // relay; their pipes close by themselves if the holder went.
+            stop_repo(&repo.repo).await;
+            return;
+        }
         let closed = self.shared.registry.kill_hall(&repo.hall_id);
         stop_repo(&repo.repo).await;
-        if !matches!(repo.role, Role::Relay { .. }) {
-            tracing::info!(hall = %repo.hall_id, connections = closed, why, "hall repo stopped");
-        }
+        tracing::info!(hall = %repo.hall_id, connections = closed, why, "hall repo stopped");
         self.release(repo).await;
     }
 
@@ -360,7 +364,13 @@ impl HallRepos {
             return;
         };
         for (hall, slot) in self.all_slots() {
-            let mut running = slot.lock().await;
+            // A slot busy placing its hall (dialling a holder may take
+            // seconds) holds no repo of ours to renew, or is handing one
+            // out and is free again at the next round: never wait on it,
+            // or the halls after it would miss their renewal.
+            let Ok(mut running) = slot.try_lock() else {
+                continue;
+            };
             let Some(repo) = running.as_ref() else {
                 continue;
             };

@@ -44,7 +44,9 @@
 //!    instances as a load balancer spreads them: records per second and the
 //!    ratio to one instance. Every process (instances, PostgreSQL, the
 //!    load generator) shares the machine, so on a 2-core machine the ratio
-//!    says what relaying costs, not what more machines would add.
+//!    says what relaying costs, not what more machines would add. Then
+//!    failover (`linli_tests::failover`): seconds from `kill -9` of a
+//!    hall's holder behind HAProxy until the hall is served again.
 
 use std::time::{Duration, Instant};
 
@@ -847,6 +849,25 @@ async fn main() -> anyhow::Result<()> {
                 }),
             );
         }
+        // Failover: the hall's holder killed during a burst, behind HAProxy.
+        let mut moved = Vec::new();
+        for run in 0..runs {
+            eprintln!("failover, run {}", run + 1);
+            let f = linli_tests::failover::kill_the_holder(&node_bin, 2).await?;
+            anyhow::ensure!(
+                f.rows == f.acknowledged && f.distinct == f.acknowledged,
+                "failover lost or doubled records: {f:?}"
+            );
+            moved.push(f.moved.as_secs_f64());
+        }
+        let moved = median(moved);
+        out.emit(
+            (
+                "failover: 2 instances behind HAProxy, the hall's holder killed (kill -9) during a burst: seconds until the hall is served again".to_string(),
+                format!("{moved:.1} s"),
+            ),
+            json!({ "failover_s": moved }),
+        );
     }
 
     Ok(())
