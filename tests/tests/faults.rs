@@ -15,13 +15,7 @@ async fn seeded_fault_schedules_lose_and_double_nothing() -> anyhow::Result<()> 
     let mut failed = Vec::new();
     let (mut acknowledged, mut faults) = (0, 0);
     for seed in 1..=6 {
-        let r = fault::run(&Schedule {
-            seed,
-            kiosks: 4,
-            steps: 40,
-            node_bin: node_bin.clone(),
-        })
-        .await?;
+        let r = fault::run(&Schedule::new(seed, 4, 40, node_bin.clone())).await?;
         println!("{r:?}");
         acknowledged += r.acknowledged;
         faults += r.faults.values().sum::<usize>();
@@ -36,5 +30,37 @@ async fn seeded_fault_schedules_lose_and_double_nothing() -> anyhow::Result<()> 
     // The schedules did real work.
     assert!(acknowledged > 100, "{acknowledged} records");
     assert!(faults > 50, "{faults} faults");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_fault_schedules_on_three_instances_behind_haproxy_lose_and_double_nothing()
+-> anyhow::Result<()> {
+    init_logging();
+    let node_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_linli-node"));
+    let pg = tokio::task::spawn_blocking(linli_test_kit::TestPostgres::start).await??;
+    let mut failed = Vec::new();
+    let (mut acknowledged, mut instance_faults) = (0, 0);
+    for seed in 1..=3 {
+        let r = fault::run(&Schedule {
+            instances: 3,
+            database_url: Some(pg.url("postgres")),
+            ..Schedule::new(seed, 4, 40, node_bin.clone())
+        })
+        .await?;
+        println!("{r:?}");
+        acknowledged += r.acknowledged;
+        instance_faults += r.faults.get("kill -9 instance").copied().unwrap_or(0)
+            + r.faults.get("restart instance").copied().unwrap_or(0);
+        if !r.ok() {
+            failed.push(seed);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "schedules failed; replay with `linli-faults --instances 3 --seed N --schedules 1`: {failed:?}"
+    );
+    assert!(acknowledged > 50, "{acknowledged} records");
+    assert!(instance_faults > 0, "instances were killed and restarted");
     Ok(())
 }

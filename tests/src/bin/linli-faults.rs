@@ -4,6 +4,10 @@
 //! `--seed N --schedules 1`.
 //!
 //! `cargo build --release -p linli-tests --bins && target/release/linli-faults --schedules 1000`
+//!
+//! `--instances 3` runs each schedule against three instances on one
+//! PostgreSQL behind HAProxy (a PostgreSQL of its own unless
+//! `--database-url` names one), killing and restarting instances.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +30,16 @@ struct Args {
     /// Kiosks (two halls).
     #[arg(long, default_value_t = 4)]
     kiosks: usize,
+    /// Server instances on one PostgreSQL behind HAProxy (1: one server
+    /// on SQLite, unless --database-url).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// A PostgreSQL server whose user may create databases
+    /// (postgres://USER@HOST:PORT/DB): each schedule gets a fresh database
+    /// there. With --instances above 1 and no URL, a PostgreSQL of the
+    /// runner's own is started in a temporary directory.
+    #[arg(long, env = "LINLI_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -35,12 +49,22 @@ async fn main() -> anyhow::Result<()> {
     let mut faults: BTreeMap<&'static str, usize> = BTreeMap::new();
     let (mut acked, mut lost, mut duplicated, mut crossed, mut differ) = (0, 0, 0, 0, 0);
     let mut failed = Vec::new();
+    // Several instances need PostgreSQL: the one given, or one of our own.
+    let own_postgres = match (&args.database_url, args.instances > 1) {
+        (None, true) => {
+            Some(tokio::task::spawn_blocking(linli_test_kit::TestPostgres::start).await??)
+        }
+        _ => None,
+    };
+    let database_url = args
+        .database_url
+        .clone()
+        .or_else(|| own_postgres.as_ref().map(|pg| pg.url("postgres")));
     for seed in args.seed..args.seed + args.schedules {
         let r = fault::run(&Schedule {
-            seed,
-            kiosks: args.kiosks,
-            steps: args.steps,
-            node_bin: node_bin.clone(),
+            instances: args.instances,
+            database_url: database_url.clone(),
+            ..Schedule::new(seed, args.kiosks, args.steps, node_bin.clone())
         })
         .await?;
         println!(

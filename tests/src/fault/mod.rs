@@ -12,6 +12,12 @@
 //!
 //! A failing schedule names its seed; the same seed replays the same
 //! schedule (`linli-faults --seed N`).
+//!
+//! With [`Schedule::instances`] above one, the server is that many
+//! instances on one PostgreSQL database (a fresh one per schedule, on the
+//! server [`Schedule::database_url`] names) behind a real HAProxy, the
+//! kiosks' proxies lead to the balancer, and the server faults kill and
+//! restart one instance at a time.
 
 pub mod proxy;
 
@@ -43,6 +49,26 @@ pub struct Schedule {
     pub steps: usize,
     /// The `linli-node` executable.
     pub node_bin: PathBuf,
+    /// Server instances (1: one, on SQLite, unless `database_url`).
+    pub instances: usize,
+    /// A PostgreSQL server (`postgres://USER@HOST:PORT/DB`, the user
+    /// allowed to create databases) on which each schedule gets a database
+    /// of its own; needed for more than one instance.
+    pub database_url: Option<String>,
+}
+
+impl Schedule {
+    /// `steps` steps over `kiosks` kiosks, one server on SQLite.
+    pub fn new(seed: u64, kiosks: usize, steps: usize, node_bin: PathBuf) -> Self {
+        Schedule {
+            seed,
+            kiosks,
+            steps,
+            node_bin,
+            instances: 1,
+            database_url: None,
+        }
+    }
 }
 
 /// What a schedule did and found.
@@ -416,6 +442,57 @@ pub fn server_rows(dir: &Path) -> anyhow::Result<(Rows, Heads)> {
     Ok((rows, heads))
 }
 
+/// A database `name` made afresh (dropped first if there) on the
+/// PostgreSQL server `url` points at; its URL.
+pub async fn fresh_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to the PostgreSQL server given for the schedules")?;
+    let connection = tokio::spawn(connection);
+    // Each its own statement: neither may run inside a transaction.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client
+            .batch_execute(&sql)
+            .await
+            .with_context(|| format!("making database {name} (the user must be allowed to)"))?;
+    }
+    drop(client);
+    let _ = connection.await;
+    let mut fresh = url::Url::parse(url)
+        .context("the database URL must be of the form postgres://USER@HOST:PORT/DB")?;
+    fresh.set_path(&format!("/{name}"));
+    Ok(fresh.to_string())
+}
+
+/// What the server's PostgreSQL database holds now ([`server_rows`]).
+pub async fn server_rows_pg(url: &str) -> anyhow::Result<(Rows, Heads)> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let mut rows = HashMap::new();
+    for r in client
+        .query("SELECT record_id, hall_id, kiosk_id FROM checkins", &[])
+        .await?
+    {
+        rows.insert(r.get(0), (r.get(1), r.get(2)));
+    }
+    let mut heads = HashMap::new();
+    for r in client
+        .query("SELECT doc_id, heads FROM projection_state", &[])
+        .await?
+    {
+        let h: String = r.get(1);
+        let mut v: Vec<&str> = h.split(',').filter(|s| !s.is_empty()).collect();
+        v.sort_unstable();
+        heads.insert(r.get(0), v.join(","));
+    }
+    drop(client);
+    let _ = connection.await;
+    Ok((rows, heads))
+}
+
 /// The `linli-node` binary next to the running one (the load, fault and
 /// benchmark binaries start it as a separate process).
 pub fn node_bin() -> anyhow::Result<PathBuf> {
@@ -446,14 +523,45 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
         ..Report::default()
     };
     let root = tempfile::tempdir()?;
-    let mut server = ServerProc::new(root.path().join("server"))?;
-    let provisioned = provision(&server.dir, s.kiosks.max(2)).await?;
-    server.start(&s.node_bin).await?;
+    let database_url = match &s.database_url {
+        Some(url) => Some(fresh_database(url, &format!("linli_fault_{}", s.seed)).await?),
+        None if s.instances > 1 => {
+            bail!("several instances share a PostgreSQL database: give a database URL")
+        }
+        None => None,
+    };
+    let mut servers = Vec::new();
+    for i in 0..s.instances.max(1) {
+        let mut server = ServerProc::new(root.path().join(format!("server{i}")))?;
+        server.database_url = database_url.clone();
+        servers.push(server);
+    }
+    let provisioned =
+        provision_on(&servers[0].dir, database_url.as_deref(), 2, s.kiosks.max(2)).await?;
+    let key = servers[0].dir.join(linli_sync_engine::residents::KEY_FILE);
+    for server in &mut servers {
+        if !server.dir.exists() {
+            std::fs::create_dir_all(&server.dir)?;
+            std::fs::copy(
+                &key,
+                server.dir.join(linli_sync_engine::residents::KEY_FILE),
+            )?;
+        }
+        server.start(&s.node_bin).await?;
+    }
+    // Several instances: a real balancer in front, as a district runs them.
+    let balancer = match servers.len() {
+        1 => None,
+        _ => Some(linli_test_kit::Balancer::start(
+            &servers.iter().map(|p| p.addr).collect::<Vec<_>>(),
+        )?),
+    };
+    let upstream = balancer.as_ref().map_or(servers[0].addr, |b| b.addr);
     let mut kiosks = Vec::new();
     for (id, hall, token) in provisioned {
         let mut k = KioskProc {
             dir: root.path().join(&id),
-            proxy: Proxy::start(server.addr).await?,
+            proxy: Proxy::start(upstream).await?,
             id,
             hall,
             token,
@@ -528,13 +636,25 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
                 kiosks[k].record_and_kill(n, after).await?;
                 fault("kill -9 kiosk while recording", &kiosks[k].id);
             }
-            78..=82 => {
+            78..=82 if servers.len() == 1 => {
+                let server = &mut servers[0];
                 if server.proc.is_some() {
                     server.kill().await;
                     fault("kill -9 server", "server");
                 } else {
                     server.start(&s.node_bin).await?;
                     fault("restart server", "server");
+                }
+            }
+            78..=82 => {
+                let i = rng.random_range(0..servers.len());
+                let server = &mut servers[i];
+                if server.proc.is_some() {
+                    server.kill().await;
+                    fault("kill -9 instance", "instance");
+                } else {
+                    server.start(&s.node_bin).await?;
+                    fault("restart instance", "instance");
                 }
             }
             83..=86 => {
@@ -553,8 +673,10 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
     }
 
     // Heal everything, start what is down.
-    if server.proc.is_none() {
-        server.start(&s.node_bin).await?;
+    for server in &mut servers {
+        if server.proc.is_none() {
+            server.start(&s.node_bin).await?;
+        }
     }
     for k in &mut kiosks {
         k.proxy.set(Mode::Pass);
@@ -570,7 +692,10 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
     // Wait until every acknowledged record and every kiosk's heads arrived.
     let deadline = Instant::now() + Duration::from_secs(120);
     let (rows, heads_differ) = loop {
-        let (rows, server_heads) = server_rows(&server.dir)?;
+        let (rows, server_heads) = match &database_url {
+            Some(url) => server_rows_pg(url).await?,
+            None => server_rows(&servers[0].dir)?,
+        };
         let mut differ = 0;
         for k in &mut kiosks {
             for (doc, heads) in k.heads().await? {
@@ -616,7 +741,10 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
     for k in &mut kiosks {
         k.kill().await;
     }
-    server.kill().await;
+    for server in &mut servers {
+        server.kill().await;
+    }
+    drop(balancer);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
