@@ -176,3 +176,41 @@ async fn an_instance_killed_during_a_burst_loses_nothing_and_its_hall_moves_with
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resident_is_erased_through_an_instance_that_does_not_serve_their_hall()
+-> anyhow::Result<()> {
+    let one = TestServer::start_on(Store::Postgres).await?;
+    let two = one.start_beside().await?;
+    // Kiosk A syncs through `one`, which made the hall and holds it.
+    let a = TestKiosk::pair(&one, "xianfeng", true).await?;
+    let activity = open_activity(&*one.core()?, "xianfeng", "clinic", "义诊").await?;
+    a.record_checkins(&activity, 3, 5).await?;
+    one.api
+        .wait_checkins_within("xianfeng", 3, Duration::from_secs(10))
+        .await?;
+
+    // Erased through `two`: it asks `one` for the hall, `one` hands it
+    // over at its next renewal, and the resident's documents are rebuilt.
+    let phone = test_phone(5, 0)?;
+    let t = Instant::now();
+    let erased = linli_sync_engine::erasure::erase_resident(&two.core()?, &phone, "admin").await?;
+    assert!(erased.is_some(), "the resident had records");
+    println!("erasure through the other instance: {:?}", t.elapsed());
+    for server in [&one, &two] {
+        let found = linli_sync_engine::erasure::find(&server.core()?, &phone).await?;
+        assert_eq!(found.checkins, 0, "nothing of the resident is left");
+        // The visit still counts, without the person (once the rebuilt
+        // ledger is projected).
+        server
+            .api
+            .wait_checkins_within("xianfeng", 3, Duration::from_secs(10))
+            .await?;
+    }
+    // The hall goes on serving its kiosk.
+    a.record_checkins(&activity, 1, 6).await?;
+    two.api
+        .wait_checkins_within("xianfeng", 4, Duration::from_secs(15))
+        .await?;
+    Ok(())
+}

@@ -34,6 +34,11 @@
 //!   cluster's secret. What it changes syncs to the holder, which saves it
 //!   and passes it to its kiosks; writers wait for the holder to confirm
 //!   ([`crate::repos::HallDoc::confirmed`]).
+//! - **Handing a hall over.** Work that rewrites a hall's documents with
+//!   no repo running (an erasure) must hold the hall itself: it asks the
+//!   holder for it ([`HallLeases::ask_for`]), the holder stops serving the
+//!   hall and gives the lease back at its next renewal, and the asker takes
+//!   it. Kiosks reconnect by themselves.
 //! - **Failover.** An instance killed outright stops renewing; its leases
 //!   run out within [`LEASE_TTL`], and the next instance that a kiosk or
 //!   an admin reaches for one of its halls takes the hall (next epoch) and
@@ -87,6 +92,9 @@ pub enum Acquired {
     Held(Lease),
     /// Another instance holds it.
     Elsewhere(Lease),
+    /// We hold it, but another instance asked for it
+    /// ([`HallLeases::ask_for`]): stop serving it and give it back.
+    Yield(Lease),
 }
 
 /// The halls' leases, shared by every instance on one database.
@@ -106,6 +114,11 @@ pub trait HallLeases: Send + Sync {
     /// Give `hall_id` up so another instance may take it at once; whether
     /// we held it.
     async fn release(&self, hall_id: &str, me: &str) -> Result<bool>;
+
+    /// Ask the instance holding `hall_id` to give it up: its next renewal
+    /// answers [`Acquired::Yield`]. For work that needs the hall with no
+    /// repo running anywhere (an erasure rewriting its documents).
+    async fn ask_for(&self, hall_id: &str, me: &str) -> Result<()>;
 }
 
 /// This instance's part in a cluster of instances on one database.

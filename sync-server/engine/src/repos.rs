@@ -306,6 +306,16 @@ impl HallRepos {
                 *running = Some(repo.clone());
                 Ok(Some(Serving::Here(Lease(repo))))
             }
+            (Acquired::Yield(_), _) => {
+                // Another instance asked for the hall: give it back, and
+                // route here again once it holds it.
+                if let Some(repo) = running.take() {
+                    self.stop_hall(&repo, "another instance asked for it").await;
+                } else if let Err(e) = cluster.leases.release(hall_id, &cluster.instance).await {
+                    tracing::warn!(hall = %hall_id, error = %e, "a hall's lease could not be given back: it runs out by itself");
+                }
+                Ok(None)
+            }
             (Acquired::Elsewhere(lease), _)
                 if lease.address.is_empty() || lease.address == cluster.address() =>
             {
@@ -384,6 +394,10 @@ impl HallRepos {
                 }
                 Ok((Acquired::Elsewhere(lease), _)) => {
                     tracing::warn!(%hall, holder = %lease.address, "this instance lost the hall's lease");
+                    true
+                }
+                Ok((Acquired::Yield(_), _)) => {
+                    tracing::info!(%hall, "another instance asked for the hall: handing it over");
                     true
                 }
                 Err(e) => {
@@ -516,27 +530,33 @@ impl HallRepos {
         done
     }
 
-    /// Take the hall's lease for work done with no repo running (only if
-    /// no other instance holds it) and keep it renewed until the returned
-    /// task is aborted.
+    /// Take the hall's lease for work done with no repo running, asking
+    /// the instance that holds it to give it up (it does at its next
+    /// renewal), and keep it renewed until the returned task is aborted.
     async fn keep_hall(
         &self,
         cluster: &Arc<Cluster>,
         hall_id: &str,
     ) -> Result<tokio::task::JoinHandle<()>> {
-        match cluster.acquire(hall_id).await? {
-            (Acquired::Held(_), _) => {}
-            (Acquired::Elsewhere(lease), _) => {
-                return Err(Error::Unavailable(format!(
-                    "hall {hall_id} is in use at another instance ({}); its documents cannot be \
-                     rewritten until that instance lets it go",
-                    if lease.address.is_empty() {
-                        "an operator command"
-                    } else {
-                        &lease.address
-                    }
-                )));
+        let deadline = Instant::now() + cluster.ttl * 2 + Duration::from_secs(3);
+        loop {
+            match cluster.acquire(hall_id).await? {
+                (Acquired::Held(_), _) => break,
+                (Acquired::Elsewhere(_) | Acquired::Yield(_), _) if Instant::now() >= deadline => {
+                    return Err(Error::Unavailable(format!(
+                        "hall {hall_id} is in use at another instance, which did not hand it over"
+                    )));
+                }
+                (Acquired::Elsewhere(_), _) => {
+                    cluster.leases.ask_for(hall_id, &cluster.instance).await?;
+                }
+                // Ours but asked for by yet another instance: let it go
+                // first, then ask again.
+                (Acquired::Yield(_), _) => {
+                    cluster.leases.release(hall_id, &cluster.instance).await?;
+                }
             }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let (cluster, hall) = (cluster.clone(), hall_id.to_string());
         Ok(tokio::spawn(async move {

@@ -25,6 +25,8 @@ pub const MIGRATIONS: &[&str] = &[
     )",
     // Where the holder's peers reach it.
     "ALTER TABLE hall_leases ADD COLUMN address TEXT NOT NULL DEFAULT ''",
+    // Another instance that asked for the hall: the holder gives it back.
+    "ALTER TABLE hall_leases ADD COLUMN wanted_by TEXT",
 ];
 
 /// The leases of every hall, shared by every instance.
@@ -74,8 +76,10 @@ impl HallLeases {
                      address = EXCLUDED.address,
                      epoch = hall_leases.epoch
                          + CASE WHEN hall_leases.holder = EXCLUDED.holder THEN 0 ELSE 1 END,
-                     expires_at = EXCLUDED.expires_at
-                 WHERE hall_leases.holder = EXCLUDED.holder OR hall_leases.expires_at <= now()
+                     expires_at = EXCLUDED.expires_at,
+                     wanted_by = NULL
+                 WHERE (hall_leases.holder = EXCLUDED.holder AND hall_leases.wanted_by IS NULL)
+                     OR hall_leases.expires_at <= now()
                  RETURNING holder, address, epoch,
                      (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::FLOAT8",
                 &[&hall_id, &me, &address, &(ttl_ms as f64)],
@@ -86,6 +90,8 @@ impl HallLeases {
             return Ok(Acquired::Held(lease(hall_id, &r)));
         }
         match self.holder(hall_id).await? {
+            // Ours, but asked for: not renewed.
+            Some(lease) if lease.holder == me => Ok(Acquired::Yield(lease)),
             Some(lease) => Ok(Acquired::Elsewhere(lease)),
             // Released between our two statements: ask again.
             None => Box::pin(self.acquire(hall_id, me, address, ttl)).await,
@@ -132,6 +138,23 @@ impl HallLeases {
     }
 }
 
+impl HallLeases {
+    /// Ask the holder of `hall_id` to give it up (see the engine's
+    /// `HallLeases::ask_for`).
+    pub async fn ask_for(&self, hall_id: &str, me: &str) -> Result<()> {
+        let client = crate::connection(&self.pool, "asking for a hall").await?;
+        client
+            .execute(
+                "UPDATE hall_leases SET wanted_by = $2
+                 WHERE hall_id = $1 AND holder <> $2 AND expires_at > now()",
+                &[&hall_id, &me],
+            )
+            .await
+            .map_err(|e| Error::pg(format!("asking for hall {hall_id}"), e))?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl linli_sync_engine::cluster::HallLeases for HallLeases {
     async fn acquire(
@@ -146,5 +169,9 @@ impl linli_sync_engine::cluster::HallLeases for HallLeases {
 
     async fn release(&self, hall_id: &str, me: &str) -> linli_sync_engine::Result<bool> {
         Ok(HallLeases::release(self, hall_id, me).await?)
+    }
+
+    async fn ask_for(&self, hall_id: &str, me: &str) -> linli_sync_engine::Result<()> {
+        Ok(HallLeases::ask_for(self, hall_id, me).await?)
     }
 }

@@ -203,6 +203,33 @@ async fn a_hall_has_one_holder_and_moves_when_its_lease_runs_out() -> anyhow::Re
         anyhow::bail!("a released hall is free");
     };
     assert_eq!(back.epoch, 1, "a released hall starts again");
+
+    // b asks a for the hall: a's next renewal is refused with Yield, the
+    // lease runs on unrenewed until a gives it back, then b takes it.
+    leases.ask_for("xianfeng", "instance-b").await?;
+    assert!(matches!(
+        leases.acquire("xianfeng", "instance-a", "http://a.test", ttl).await?,
+        Acquired::Yield(l) if l.holder == "instance-a"
+    ));
+    assert!(matches!(
+        leases
+            .acquire("xianfeng", "instance-b", "http://b.test", ttl)
+            .await?,
+        Acquired::Elsewhere(_)
+    ));
+    assert!(leases.release("xianfeng", "instance-a").await?);
+    let Acquired::Held(b) = leases
+        .acquire("xianfeng", "instance-b", "http://b.test", ttl)
+        .await?
+    else {
+        anyhow::bail!("a hall given back on request is the asker's");
+    };
+    // Asking for one's own hall changes nothing.
+    leases.ask_for("xianfeng", "instance-b").await?;
+    assert!(matches!(
+        leases.acquire("xianfeng", "instance-b", "http://b.test", ttl).await?,
+        Acquired::Held(l) if l.epoch == b.epoch
+    ));
     Ok(())
 }
 
@@ -236,6 +263,7 @@ async fn instances_asking_for_a_hall_at_once_get_one_holder() -> anyhow::Result<
             Acquired::Elsewhere(l) => {
                 holders.insert(l.holder);
             }
+            Acquired::Yield(l) => anyhow::bail!("nobody asked for the hall: {l:?}"),
         }
     }
     assert_eq!(held, 1, "exactly one instance holds the hall");
@@ -270,7 +298,7 @@ async fn instances_starting_together_migrate_once_and_a_newer_database_is_refuse
         applied,
         [
             ("documents".to_string(), 1),
-            ("leases".to_string(), 2),
+            ("leases".to_string(), 3),
             ("projection".to_string(), 1),
             ("server".to_string(), 2)
         ]
