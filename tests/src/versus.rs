@@ -331,8 +331,25 @@ async fn run_spread(
         tasks.push(tokio::spawn(async move {
             let (repo, dialer) = connect(&url, &server_peer_id, &c).await?;
             let handle = repo.create(doc).await?;
-            let conn = dialer.connection_id().context("no connection")?;
-            tokio::time::timeout(Duration::from_secs(600), server_has_all(&handle, conn))
+            // On the connection of the moment: with several instances a
+            // kiosk may be reconnected (its hall moved) before it is done.
+            let acknowledged = async {
+                loop {
+                    match dialer.connection_id() {
+                        Some(conn) => {
+                            let on_it = server_has_all(&handle, conn);
+                            if tokio::time::timeout(Duration::from_secs(1), on_it)
+                                .await
+                                .is_ok()
+                            {
+                                return;
+                            }
+                        }
+                        None => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(600), acknowledged)
                 .await
                 .with_context(|| {
                     format!(

@@ -49,6 +49,20 @@ fn lease(hall_id: &str, row: &tokio_postgres::Row) -> Lease {
     }
 }
 
+/// Who holds `hall_id`, read on `client`.
+async fn holder_on(client: &tokio_postgres::Client, hall_id: &str) -> Result<Option<Lease>> {
+    let row = client
+        .query_opt(
+            "SELECT holder, address, epoch,
+                 (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::FLOAT8
+             FROM hall_leases WHERE hall_id = $1 AND expires_at > now()",
+            &[&hall_id],
+        )
+        .await
+        .map_err(|e| Error::pg(format!("reading the lease of hall {hall_id}"), e))?;
+    Ok(row.map(|r| lease(hall_id, &r)))
+}
+
 impl HallLeases {
     /// Leases over `pool` (migrated with [`MIGRATIONS`]).
     pub fn new(pool: Pool) -> Self {
@@ -65,36 +79,40 @@ impl HallLeases {
         address: &str,
         ttl: Duration,
     ) -> Result<Acquired> {
+        // One connection for both statements: taking a second while
+        // holding the first would deadlock a small pool under many asks.
         let client = crate::connection(&self.pool, "taking a hall lease").await?;
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let won = client
-            .query_opt(
-                "INSERT INTO hall_leases (hall_id, holder, address, epoch, expires_at)
-                 VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond')
-                 ON CONFLICT (hall_id) DO UPDATE SET
-                     holder = EXCLUDED.holder,
-                     address = EXCLUDED.address,
-                     epoch = hall_leases.epoch
-                         + CASE WHEN hall_leases.holder = EXCLUDED.holder THEN 0 ELSE 1 END,
-                     expires_at = EXCLUDED.expires_at,
-                     wanted_by = NULL
-                 WHERE (hall_leases.holder = EXCLUDED.holder AND hall_leases.wanted_by IS NULL)
-                     OR hall_leases.expires_at <= now()
-                 RETURNING holder, address, epoch,
-                     (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::FLOAT8",
-                &[&hall_id, &me, &address, &(ttl_ms as f64)],
-            )
-            .await
-            .map_err(|e| Error::pg(format!("taking the lease of hall {hall_id}"), e))?;
-        if let Some(r) = won {
-            return Ok(Acquired::Held(lease(hall_id, &r)));
-        }
-        match self.holder(hall_id).await? {
-            // Ours, but asked for: not renewed.
-            Some(lease) if lease.holder == me => Ok(Acquired::Yield(lease)),
-            Some(lease) => Ok(Acquired::Elsewhere(lease)),
-            // Released between our two statements: ask again.
-            None => Box::pin(self.acquire(hall_id, me, address, ttl)).await,
+        loop {
+            let won = client
+                .query_opt(
+                    "INSERT INTO hall_leases (hall_id, holder, address, epoch, expires_at)
+                     VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond')
+                     ON CONFLICT (hall_id) DO UPDATE SET
+                         holder = EXCLUDED.holder,
+                         address = EXCLUDED.address,
+                         epoch = hall_leases.epoch
+                             + CASE WHEN hall_leases.holder = EXCLUDED.holder THEN 0 ELSE 1 END,
+                         expires_at = EXCLUDED.expires_at,
+                         wanted_by = NULL
+                     WHERE (hall_leases.holder = EXCLUDED.holder AND hall_leases.wanted_by IS NULL)
+                         OR hall_leases.expires_at <= now()
+                     RETURNING holder, address, epoch,
+                         (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::FLOAT8",
+                    &[&hall_id, &me, &address, &(ttl_ms as f64)],
+                )
+                .await
+                .map_err(|e| Error::pg(format!("taking the lease of hall {hall_id}"), e))?;
+            if let Some(r) = won {
+                return Ok(Acquired::Held(lease(hall_id, &r)));
+            }
+            match holder_on(&client, hall_id).await? {
+                // Ours, but asked for: not renewed.
+                Some(lease) if lease.holder == me => return Ok(Acquired::Yield(lease)),
+                Some(lease) => return Ok(Acquired::Elsewhere(lease)),
+                // Released between our two statements: ask again.
+                None => {}
+            }
         }
     }
 
@@ -102,16 +120,7 @@ impl HallLeases {
     /// as no one's).
     pub async fn holder(&self, hall_id: &str) -> Result<Option<Lease>> {
         let client = crate::connection(&self.pool, "reading a hall lease").await?;
-        let row = client
-            .query_opt(
-                "SELECT holder, address, epoch,
-                     (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::FLOAT8
-                 FROM hall_leases WHERE hall_id = $1 AND expires_at > now()",
-                &[&hall_id],
-            )
-            .await
-            .map_err(|e| Error::pg(format!("reading the lease of hall {hall_id}"), e))?;
-        Ok(row.map(|r| lease(hall_id, &r)))
+        holder_on(&client, hall_id).await
     }
 
     /// Whether `me` still holds `hall_id` at `epoch`, with time left.

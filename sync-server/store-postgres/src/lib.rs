@@ -52,10 +52,14 @@ pub(crate) async fn connection(pool: &Pool, what: &str) -> Result<deadpool_postg
 /// Connections the pool keeps at most, per instance.
 pub const MAX_CONNECTIONS: usize = 16;
 
+/// Connections kept for the hall leases alone, per instance.
+pub const LEASE_CONNECTIONS: usize = 2;
+
 /// The store: a pool of connections to one database, migrated.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    lease_pool: Pool,
 }
 
 impl PgStore {
@@ -68,7 +72,7 @@ impl PgStore {
             ))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -79,11 +83,24 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::Config(format!("building the connection pool: {e}")))?;
+        // The hall leases' renewals never queue behind the store's work: a
+        // renewal that waited for a busy pool could let the lease run out.
+        let lease_pool = Pool::builder(Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ))
+        .max_size(LEASE_CONNECTIONS)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| Error::Config(format!("building the leases' connection pool: {e}")))?;
         migrate::migrate(&pool, "documents", documents::MIGRATIONS).await?;
         migrate::migrate(&pool, "leases", leases::MIGRATIONS).await?;
         migrate::migrate(&pool, "server", tables::MIGRATIONS).await?;
         migrate::migrate(&pool, "projection", projection::MIGRATIONS).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, lease_pool })
     }
 
     /// samod's storage for the documents of every hall.
@@ -116,7 +133,7 @@ impl PgStore {
 
     /// The hall leases.
     pub fn leases(&self) -> leases::HallLeases {
-        leases::HallLeases::new(self.pool.clone())
+        leases::HallLeases::new(self.lease_pool.clone())
     }
 
     /// The pool (for this crate's parts and tests).
