@@ -238,8 +238,11 @@ impl TestPostgres {
     fn start_server(&self) -> anyhow::Result<()> {
         let data = self.data.display().to_string();
         let fsync = if self.durable { "on" } else { "off" };
+        // Room for several instances (18 connections each) and the
+        // in-process servers of a long benchmark run.
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' -c fsync={fsync}",
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' -c fsync={fsync} \
+             -c max_connections=400",
             self.port, data
         );
         let log = format!("{data}/server.log");
