@@ -16,10 +16,6 @@ use tower::ServiceExt;
 const R1: &str = "0193a000-0000-7000-8000-000000ab12cd";
 
 /// The kit's fixture on SQLite (for the tests that look at its tables).
-async fn fixture() -> Fixture {
-    fixture_on(Store::Sqlite).await
-}
-
 /// The kit's fixture on `store`, with a request as a kiosk delivers it and
 /// the projection holds it: markup in its text, the resident's number
 /// sealed to the server as a kiosk seals it, a callback asked for.
@@ -74,6 +70,11 @@ async fn fixture_on(store: Store) -> Fixture {
         "{written:?}"
     );
     f
+}
+
+/// `s` as an SQL string literal (both stores read it).
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 async fn sign_in(f: &Fixture, user: &str) -> (String, String) {
@@ -407,9 +408,8 @@ fn csv_rows(body: &str) -> Vec<csv::StringRecord> {
         .expect("valid CSV")
 }
 
-#[tokio::test]
-async fn exports_never_hand_a_spreadsheet_a_formula() {
-    let f = fixture().await;
+async fn exports_never_hand_a_spreadsheet_a_formula(store: Store) {
+    let f = fixture_on(store).await;
     // A name that looks like a formula, sealed as a kiosk seals it.
     let formula_name = f
         .state
@@ -420,35 +420,24 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
             name: Some("@SUM(A1)".into()),
         })
         .expect("seal");
-    f.state
-        .core
-        .sqlite("a test query")
-        .expect("the SQLite store")
-        .with(|c| {
-            let err = |e| linli_sync_engine::Error::db("seed", e);
-            for (i, text) in FORMULAS.iter().enumerate() {
-                c.execute(
-                    "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
-                         callback_consent, status, reply, kiosk_at_ms, received_ms)
-                     VALUES (?1, 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', ?2, 'other', ?3, 0, 'received', ?3, 1, 1)",
-                    rusqlite::params![format!("f{i}"), format!("FX{i}"), text],
-                )
-                .map_err(err)?;
-            }
-            c.execute(
-                "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
-                     headcount, companions, kiosk_at_ms, received_ms)
-                 VALUES ('c1', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11-23', '=act', 'h-c1', ?1, 1, 2, 1, 1)",
-                [&formula_name],
-            )
-            .map_err(err)?;
-            Ok(())
-        })
-        .expect("seed");
-    f.state
-        .core
-        .sqlite("a test query")
-        .expect("the SQLite store")
+    let mut seed = String::new();
+    for (i, text) in FORMULAS.iter().enumerate() {
+        seed.push_str(&format!(
+            "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
+                 callback_consent, status, reply, kiosk_at_ms, received_ms)
+             VALUES ('f{i}', 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', 'FX{i}', 'other', {t}, false, 'received', {t}, 1, 1);\n",
+            t = literal(text)
+        ));
+    }
+    seed.push_str(&format!(
+        "INSERT INTO checkins (record_id, doc_id, hall_id, kiosk_id, date, activity_id, phone_hash, sealed,
+             headcount, companions, kiosk_at_ms, received_ms)
+         VALUES ('c1', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11-23', '=act', 'h-c1', {}, 1, 2, 1, 1);",
+        literal(&formula_name)
+    ));
+    f.sql_execute(&seed).await.expect("seed");
+    f.core()
+        .tables
         .audit(
             "wang",
             "=action",
@@ -457,6 +446,7 @@ async fn exports_never_hand_a_spreadsheet_a_formula() {
             Some("@SUM(A1)"),
             1,
         )
+        .await
         .expect("audit");
     let (wang, _) = sign_in(&f, "wang").await;
     let quoted = |s: &str| format!("'{s}");
@@ -896,9 +886,8 @@ async fn calendar_edits_reach_the_calendar_document_and_are_audited(store: Store
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn overdue_requests_are_flagged_and_filtered_by_age() {
-    let f = fixture().await;
+async fn overdue_requests_are_flagged_and_filtered_by_age(store: Store) {
+    let f = fixture_on(store).await;
     let (wang, _) = sign_in(&f, "wang").await;
     // The seeded repair request is decades old: overdue (3-day deadline).
     let r = f
@@ -924,21 +913,14 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // A fresh request is neither overdue nor old.
-    f.state
-        .core
-        .sqlite("a test query")
-        .expect("the SQLite store")
-        .with(|c| {
-            c.execute(
-                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
-                     callback_consent, status, kiosk_at_ms, received_ms)
-                 VALUES ('r2', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11', 'EF34GH', 'idea', '希望增加休息座椅', 0, 'received', ?1, ?1)",
-                [linli_sync_engine::clock::now_ms()],
-            )
-            .map(|_| ())
-            .map_err(|e| linli_sync_engine::Error::db("seed", e))
-        })
-        .expect("seed");
+    f.sql_execute(&format!(
+        "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text,
+             callback_consent, status, kiosk_at_ms, received_ms)
+         VALUES ('r2', 'd2', 'xianfeng', 'xianfeng-k1', '2026-11', 'EF34GH', 'idea', '希望增加休息座椅', false, 'received', {now}, {now})",
+        now = linli_sync_engine::clock::now_ms()
+    ))
+    .await
+    .expect("seed");
     let r = f
         .form("GET", "/admin/requests?overdue=1", Some(&wang), None)
         .await;
@@ -951,9 +933,8 @@ async fn overdue_requests_are_flagged_and_filtered_by_age() {
     assert!(r.body.contains("EF34GH"));
 }
 
-#[tokio::test]
-async fn volunteer_hours_points_and_the_points_catalogue() {
-    let f = fixture().await;
+async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
+    let f = fixture_on(store).await;
     let now = linli_sync_engine::clock::now_ms();
     let today = chrono::Utc::now()
         .with_timezone(&chrono_tz::Asia::Shanghai)
@@ -968,23 +949,19 @@ async fn volunteer_hours_points_and_the_points_catalogue() {
             name: Some("王大爷".into()),
         })
         .expect("seal");
-    f.state
-        .core
-        .sqlite("a test query")
-        .expect("the SQLite store")
-        .with(|c| {
-            for (id, action, at) in [("s1", "sign_in", now - 2 * 3_600_000), ("s2", "sign_out", now)] {
-                c.execute(
-                    "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, sealed,
-                         activity_id, kiosk_at_ms, received_ms)
-                     VALUES (?1, 'd', 'xianfeng', 'xianfeng-k1', ?2, 's1', ?3, 'h1', ?5, NULL, ?4, ?4)",
-                    rusqlite::params![id, today, action, at, sealed],
-                )
-                .map_err(|e| linli_sync_engine::Error::db("seed", e))?;
-            }
-            Ok(())
-        })
-        .expect("seed");
+    let mut seed = String::new();
+    for (id, action, at) in [
+        ("s1", "sign_in", now - 2 * 3_600_000),
+        ("s2", "sign_out", now),
+    ] {
+        seed.push_str(&format!(
+            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, sealed,
+                 activity_id, kiosk_at_ms, received_ms)
+             VALUES ('{id}', 'd', 'xianfeng', 'xianfeng-k1', '{today}', 's1', '{action}', 'h1', {}, NULL, {at}, {at});\n",
+            literal(&sealed)
+        ));
+    }
+    f.sql_execute(&seed).await.expect("seed");
     let (wang, csrf) = sign_in(&f, "wang").await;
     let r = f
         .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
@@ -1041,9 +1018,8 @@ async fn volunteer_hours_points_and_the_points_catalogue() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn the_resident_mobile_page_lands_in_the_requests_list() {
-    let f = fixture().await;
+async fn the_resident_mobile_page_lands_in_the_requests_list(store: Store) {
+    let f = fixture_on(store).await;
     let page = f
         .form("GET", "/m/request?hall=xianfeng&ref=AB12CD", None, None)
         .await;
@@ -1106,12 +1082,7 @@ async fn the_resident_mobile_page_lands_in_the_requests_list() {
         .to_string();
     // Projected like a kiosk's book (the projector is not running in this test).
     let core = f.state.core.clone();
-    for id in core
-        .sqlite("listing")
-        .expect("sqlite")
-        .kiosk_documents()
-        .expect("docs")
-    {
+    for id in core.projection.unprojected_documents().await.expect("docs") {
         let doc: samod::DocumentId = id.parse().expect("id");
         linli_sync_engine::projection::project_document(&core, &doc)
             .await
@@ -1252,9 +1223,8 @@ async fn the_console_switches_between_chinese_and_english(store: Store) {
     );
 }
 
-#[tokio::test]
-async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() {
-    let f = fixture().await;
+async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited(store: Store) {
+    let f = fixture_on(store).await;
     // A second request whose resident gave a number but wants no callback.
     let sealed = f
         .state
@@ -1265,37 +1235,14 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
             name: None,
         })
         .expect("seal");
-    f.state
-        .core
-        .sqlite("a test query")
-        .expect("the SQLite store")
-        .with(|c| {
-            c.execute(
-                "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
-                     sealed, callback_consent, status, kiosk_at_ms, received_ms)
-                 VALUES ('r2', 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', 'EF34GH', 'idea', '多种树', 'h-r2', ?1, 0, 'received', 2, 2)",
-                [&sealed],
-            )
-            .map(|_| ())
-            .map_err(|e| linli_sync_engine::Error::db("seed", e))
-        })
-        .expect("seed");
-    let audited = |f: &Fixture| -> i64 {
-        f.state
-            .core
-            .sqlite("a test query")
-            .expect("the SQLite store")
-            .with(|c| {
-                c.query_row(
-                    "SELECT count(*) FROM audit_log WHERE action = 'reveal_phone'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(|e| linli_sync_engine::Error::db("audit", e))
-            })
-            .expect("audit")
-    };
-
+    f.sql_execute(&format!(
+        "INSERT INTO requests (record_id, doc_id, hall_id, kiosk_id, month, reference, category, text, phone_hash,
+             sealed, callback_consent, status, kiosk_at_ms, received_ms)
+         VALUES ('r2', 'd1', 'xianfeng', 'xianfeng-k1', '2026-11', 'EF34GH', 'idea', '多种树', 'h-r2', {}, false, 'received', 2, 2)",
+        literal(&sealed)
+    ))
+    .await
+    .expect("seed");
     // The list shows masked numbers only, and the reveal button only on the
     // request that asked for a callback.
     let (wang, csrf) = sign_in(&f, "wang").await;
@@ -1321,7 +1268,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("tel:13812345678"), "{}", r.body);
-    assert_eq!(audited(&f), 1);
+    assert_eq!(audited(&f).await, 1);
     let audit = f.form("GET", "/admin/audit", Some(&wang), None).await;
     assert!(audit.body.contains("reveal_phone") && audit.body.contains(R1));
     assert!(audit.body.contains("wang"));
@@ -1378,7 +1325,7 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited() 
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        audited(&f),
+        audited(&f).await,
         1,
         "refusals reveal nothing and record no reveal"
     );
@@ -1409,4 +1356,18 @@ linli_test_kit::on_both_stores! {
     calendar_edits_reach_the_calendar_document_and_are_audited,
     the_mobile_page_takes_ten_requests_an_hour_from_one_address,
     the_console_switches_between_chinese_and_english,
+    exports_never_hand_a_spreadsheet_a_formula,
+    overdue_requests_are_flagged_and_filtered_by_age,
+    volunteer_hours_points_and_the_points_catalogue,
+    the_resident_mobile_page_lands_in_the_requests_list,
+    staff_reveal_a_consented_callback_number_and_every_reveal_is_audited,
+}
+
+/// How many times staff revealed a number, by the audit log.
+async fn audited(f: &Fixture) -> i64 {
+    f.sql_strings("SELECT CAST(count(*) AS TEXT) FROM audit_log WHERE action = 'reveal_phone'")
+        .await
+        .expect("audit")[0]
+        .parse()
+        .expect("a count")
 }

@@ -64,6 +64,7 @@ pub struct Fixture {
     /// What the router's handlers reach.
     pub state: AppState,
     tokens: Vec<(String, String)>,
+    database_url: Option<String>,
     _dir: TempDir,
     _postgres: Option<Arc<crate::postgres::TestPostgres>>,
 }
@@ -95,6 +96,7 @@ impl Fixture {
         Ok(Self {
             state: AppState::new(core),
             tokens,
+            database_url: url,
             _dir: dir,
             _postgres: postgres,
         })
@@ -103,6 +105,16 @@ impl Fixture {
     /// The server's core.
     pub fn core(&self) -> &Arc<ServerCore> {
         &self.state.core
+    }
+
+    /// [`crate::sql::strings`] on this fixture's store.
+    pub async fn sql_strings(&self, sql: &str) -> anyhow::Result<Vec<String>> {
+        crate::sql::strings(self.core(), self.database_url.as_deref(), sql).await
+    }
+
+    /// [`crate::sql::execute`] on this fixture's store.
+    pub async fn sql_execute(&self, sql: &str) -> anyhow::Result<()> {
+        crate::sql::execute(self.core(), self.database_url.as_deref(), sql).await
     }
 
     /// The API token of fixture admin `user`.

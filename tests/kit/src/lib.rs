@@ -16,6 +16,8 @@
 //!   test's own in a temporary directory, on a free loopback port.
 //! - [`balancer`]: [`Balancer`], a real HAProxy in front of several
 //!   instances on one database.
+//! - [`sql`]: plain SQL on whichever store a server keeps, for snapshots
+//!   and seeds no interface makes.
 //! - [`tables`]: the contract every store of the server's own tables
 //!   keeps, run against SQLite and PostgreSQL alike.
 //! - [`harness`]: one function per cargo-fuzz target (`fuzz/`), each
@@ -30,6 +32,7 @@ pub mod kiosk;
 pub mod postgres;
 pub mod projection;
 pub mod server;
+pub mod sql;
 pub mod tables;
 
 pub use balancer::Balancer;

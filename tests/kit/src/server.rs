@@ -322,62 +322,14 @@ impl TestServer {
         })
     }
 
-    /// Run `sql`, a query whose first column is text, on the server's
-    /// store, whichever it is: for tests that look at rows no interface
-    /// lists (a before/after snapshot of tables). Write it in SQL both
-    /// SQLite and PostgreSQL read (`CAST(… AS TEXT)`, `||`, literals).
+    /// [`crate::sql::strings`] on this server's store.
     pub async fn sql_strings(&self, sql: &str) -> anyhow::Result<Vec<String>> {
-        match &self.database_url {
-            Some(url) => {
-                let (client, connection) =
-                    tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-                let connection = tokio::spawn(connection);
-                let rows = client.query(sql, &[]).await?;
-                drop(client);
-                let _ = connection.await;
-                Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
-            }
-            None => {
-                let sql = sql.to_string();
-                Ok(self
-                    .core()?
-                    .sqlite("a test query")?
-                    .run(move |c| {
-                        let err = |e| linli_sync_engine::Error::db("a test query", e);
-                        let mut stmt = c.prepare(&sql).map_err(err)?;
-                        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(err)?;
-                        rows.collect::<Result<Vec<_>, _>>().map_err(err)
-                    })
-                    .await?)
-            }
-        }
+        crate::sql::strings(&*self.core()?, self.database_url.as_deref(), sql).await
     }
 
-    /// Run a statement (no parameters) on the server's store, whichever it
-    /// is: for seeding rows a test needs and no interface writes.
+    /// [`crate::sql::execute`] on this server's store.
     pub async fn sql_execute(&self, sql: &str) -> anyhow::Result<()> {
-        match &self.database_url {
-            Some(url) => {
-                let (client, connection) =
-                    tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-                let connection = tokio::spawn(connection);
-                client.batch_execute(sql).await?;
-                drop(client);
-                let _ = connection.await;
-                Ok(())
-            }
-            None => {
-                let sql = sql.to_string();
-                Ok(self
-                    .core()?
-                    .sqlite("a test seed")?
-                    .run(move |c| {
-                        c.execute_batch(&sql)
-                            .map_err(|e| linli_sync_engine::Error::db("a test seed", e))
-                    })
-                    .await?)
-            }
-        }
+        crate::sql::execute(&*self.core()?, self.database_url.as_deref(), sql).await
     }
 
     /// The running server's web side (its limits and trusted proxies).
