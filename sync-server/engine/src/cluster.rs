@@ -119,6 +119,9 @@ pub trait HallLeases: Send + Sync {
     /// answers [`Acquired::Yield`]. For work that needs the hall with no
     /// repo running anywhere (an erasure rewriting its documents).
     async fn ask_for(&self, hall_id: &str, me: &str) -> Result<()>;
+
+    /// Let go of the leases' connections once this instance has stopped.
+    fn close(&self) {}
 }
 
 /// This instance's part in a cluster of instances on one database.

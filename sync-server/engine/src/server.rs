@@ -288,5 +288,12 @@ impl ServerCore {
         self.registry.kill_all();
         self.storage.close();
         self.repos.stop().await;
+        // Every hall's lease given back and its documents flushed: the
+        // store's connections can go (a core that outlives its stop, as in
+        // an operator command or a test, then holds none).
+        if let Some(cluster) = self.repos.cluster() {
+            cluster.leases.close();
+        }
+        self.tables.close_connections();
     }
 }

@@ -21,6 +21,11 @@ use crate::{
 /// The server's own tables. See the module docs.
 #[async_trait]
 pub trait ServerTables: Send + Sync {
+    /// Let go of the store's connections once the server has stopped (a
+    /// pool's, on PostgreSQL), so a process that opened a server and stopped
+    /// it holds none; nothing to do for the SQLite file.
+    fn close_connections(&self) {}
+
     /// A server setting.
     async fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Set a server setting (replacing it).

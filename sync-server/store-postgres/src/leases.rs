@@ -183,4 +183,8 @@ impl linli_sync_engine::cluster::HallLeases for HallLeases {
     async fn ask_for(&self, hall_id: &str, me: &str) -> linli_sync_engine::Result<()> {
         Ok(HallLeases::ask_for(self, hall_id, me).await?)
     }
+
+    fn close(&self) {
+        self.pool.close();
+    }
 }

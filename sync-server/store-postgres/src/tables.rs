@@ -317,6 +317,12 @@ impl PgTables {
 
 #[async_trait]
 impl ServerTables for PgTables {
+    fn close_connections(&self) {
+        // The projection and the documents share this pool: it closes for
+        // all of them.
+        self.pool.close();
+    }
+
     async fn meta(&self, key: &str) -> Result<Option<String>> {
         let c = self.client("reading server settings").await?;
         let row = c
