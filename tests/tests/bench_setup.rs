@@ -69,6 +69,12 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "2",
         "--stores-checkins",
         "3",
+        "--scale-kiosks",
+        "4",
+        "--scale-checkins",
+        "3",
+        "--scale-halls",
+        "2",
         "--node-package",
         &dir,
     ]);
@@ -90,8 +96,22 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
         .collect();
     // Tap to disk 3, reconnect 4, side by side 3, connected 4, many
-    // kiosks 5, the server's tables 2.
-    assert_eq!(figures.len(), 23, "{stdout}");
+    // kiosks 5, the server's tables 2, one server on each store 2, one to
+    // three instances 3 and failover 1.
+    assert_eq!(figures.len(), 27, "{stdout}");
+    for instances in 1..=3 {
+        let f = figures
+            .iter()
+            .find(|f| f["instances"] == instances)
+            .unwrap_or_else(|| panic!("the figure of {instances} instance(s): {stdout}"));
+        let rate = f["records_per_s"].as_f64().unwrap_or(f64::NAN);
+        assert!(rate.is_finite() && rate > 0.0, "{f}");
+    }
+    let failover = figures
+        .iter()
+        .find_map(|f| f["failover_s"].as_f64())
+        .unwrap_or_else(|| panic!("the failover figure: {stdout}"));
+    assert!(failover > 0.0 && failover < 60.0, "{failover}");
     // The server's own tables on both stores, the PostgreSQL one started
     // by the bench itself.
     for store in ["SQLite", "PostgreSQL"] {
@@ -185,6 +205,8 @@ fn the_bench_installs_its_node_server_from_the_lock_file_and_prints_every_figure
         "--tables-ops",
         "0",
         "--stores-kiosks",
+        "0",
+        "--scale-kiosks",
         "0",
     ]);
     let rows: Vec<&str> = table.lines().collect();
