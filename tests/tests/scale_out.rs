@@ -207,10 +207,12 @@ async fn a_resident_is_erased_through_an_instance_that_does_not_serve_their_hall
             .wait_checkins_within("xianfeng", 3, Duration::from_secs(10))
             .await?;
     }
-    // The hall goes on serving its kiosk.
+    // The hall goes on serving its kiosk: once the kiosk has taken up its
+    // rebuilt ledger and synced, a new check-in reaches the server.
+    let wait = Duration::from_secs(30);
+    a.node().wait_synced(wait).await?;
     a.record_checkins(&activity, 1, 6).await?;
-    two.api
-        .wait_checkins_within("xianfeng", 4, Duration::from_secs(15))
-        .await?;
+    a.node().wait_synced(wait).await?;
+    two.api.wait_checkins_within("xianfeng", 4, wait).await?;
     Ok(())
 }
