@@ -1574,6 +1574,7 @@ async fn adopt_rebuilt(
     let found =
         tokio::time::timeout(Duration::from_secs(10), shared.repo.find(new_id.clone())).await;
     let Ok(Ok(Some(handle))) = found else {
+        tracing::debug!(kind = kind.name(), %period, found = ?found.map(|f| f.map(|h| h.is_some())), "a document the server rebuilt is not here yet");
         return Ok(false);
     };
     // No record goes into the old document from here on.

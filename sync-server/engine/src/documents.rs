@@ -14,7 +14,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use automerge::Automerge;
 use linli_core::storage::SqliteStorage;
-use samod::storage::{Storage, StorageKey};
+use samod::{
+    DocumentId,
+    storage::{Storage, StorageKey},
+};
 
 use crate::{Error, Result};
 
@@ -42,6 +45,16 @@ pub trait DocumentStore: Send + Sync + 'static {
     fn write_counts(&self) -> (u64, u64);
     /// Take no more writes (the server is stopping).
     fn close(&self);
+}
+
+/// Keep `doc` whole under the new id `doc_id`, as the one compacted
+/// chunk samod itself writes when it compacts a document (its key and
+/// hash are samod's own), so any repo loads it like one it saved.
+pub async fn put_new_document(store: &dyn DocumentStore, doc_id: &DocumentId, doc: &Automerge) {
+    let hash = samod_core::CompactionHash::new(&doc.get_heads());
+    store
+        .put(StorageKey::snapshot_path(doc_id, &hash), doc.save())
+        .await;
 }
 
 /// Load a document from its chunks (in key order), named `doc_id` in the

@@ -131,19 +131,38 @@ impl HallLeases {
             .is_some_and(|l| l.holder == me && l.epoch == epoch))
     }
 
-    /// Give `hall_id` up (at a clean shutdown, or when the hall has been
-    /// idle), so another instance may take it at once. Returns whether we
-    /// held it.
+    /// Give `hall_id` up (at a clean shutdown, when the hall has been
+    /// idle, or because another instance asked for it), so another
+    /// instance may take it at once. Returns whether we held it.
+    ///
+    /// A hall another instance asked for ([`HallLeases::ask_for`]) is
+    /// handed to the asker in the same statement, for what is left of the
+    /// lease: otherwise a kiosk reconnecting to the old holder could take
+    /// it back before the asker's next try, and the asker would have to
+    /// ask again. The asker's next `acquire` renews it (and gives its
+    /// address); until then the hall has no address, and other instances
+    /// wait for it as they do for an operator command's.
     pub async fn release(&self, hall_id: &str, me: &str) -> Result<bool> {
         let client = crate::connection(&self.pool, "releasing a hall lease").await?;
-        let n = client
-            .execute(
-                "DELETE FROM hall_leases WHERE hall_id = $1 AND holder = $2",
+        let row = client
+            .query_one(
+                "WITH handed AS (
+                     UPDATE hall_leases SET holder = wanted_by, address = '',
+                         epoch = epoch + 1, wanted_by = NULL
+                     WHERE hall_id = $1 AND holder = $2
+                         AND wanted_by IS NOT NULL AND expires_at > now()
+                     RETURNING 1
+                 ), dropped AS (
+                     DELETE FROM hall_leases WHERE hall_id = $1 AND holder = $2
+                         AND (wanted_by IS NULL OR expires_at <= now())
+                     RETURNING 1
+                 )
+                 SELECT (SELECT count(*) FROM handed) + (SELECT count(*) FROM dropped)",
                 &[&hall_id, &me],
             )
             .await
             .map_err(|e| Error::pg(format!("releasing the lease of hall {hall_id}"), e))?;
-        Ok(n > 0)
+        Ok(row.get::<_, i64>(0) > 0)
     }
 }
 

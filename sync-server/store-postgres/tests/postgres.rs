@@ -218,12 +218,30 @@ async fn a_hall_has_one_holder_and_moves_when_its_lease_runs_out() -> anyhow::Re
         Acquired::Elsewhere(_)
     ));
     assert!(leases.release("xianfeng", "instance-a").await?);
+    // Handed to b in the same statement: no one else (not a, whose kiosk
+    // reconnects) can take it before b renews it; it has no address
+    // until then.
+    let handed = leases.holder("xianfeng").await?.expect("handed over");
+    assert_eq!(
+        (handed.holder.as_str(), handed.address.as_str()),
+        ("instance-b", "")
+    );
+    assert!(matches!(
+        leases.acquire("xianfeng", "instance-a", "http://a.test", ttl).await?,
+        Acquired::Elsewhere(l) if l.holder == "instance-b"
+    ));
     let Acquired::Held(b) = leases
         .acquire("xianfeng", "instance-b", "http://b.test", ttl)
         .await?
     else {
         anyhow::bail!("a hall given back on request is the asker's");
     };
+    assert_eq!(
+        (b.address.as_str(), b.epoch),
+        ("http://b.test", handed.epoch),
+        "renewed by the asker, in the epoch it was handed over"
+    );
+    assert!(b.remaining > ttl / 2, "renewed for a whole lease");
     // Asking for one's own hall changes nothing.
     leases.ask_for("xianfeng", "instance-b").await?;
     assert!(matches!(
