@@ -32,12 +32,12 @@
 //! - [`projection`]: [`projection::PgProjection`], the projection's
 //!   tables, their roll-ups kept by triggers.
 
-pub mod documents;
-pub mod error;
+mod documents;
+mod error;
 pub mod leases;
-pub mod migrate;
-pub mod projection;
-pub mod tables;
+mod migrate;
+mod projection;
+mod tables;
 
 pub use error::{Error, Result};
 

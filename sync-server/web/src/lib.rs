@@ -23,11 +23,11 @@
 //! - [`api`]: the router (`/healthz`, `/api/v1`, `/sync`, the console).
 
 pub mod api;
-pub mod client;
+mod client;
 pub mod console;
 pub mod limiters;
 pub mod listen;
-pub mod peers;
+mod peers;
 pub mod proxies;
 pub mod state;
 pub mod sync_ws;
