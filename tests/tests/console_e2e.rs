@@ -475,12 +475,12 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn walk_in_services_set_in_the_console_reach_the_kiosk_and_count_as_their_own_kind()
--> anyhow::Result<()> {
+async fn walk_in_services_set_in_the_console_reach_the_kiosk_and_count_as_their_own_kind(
+    store: Store,
+) -> anyhow::Result<()> {
     use linli_core::node::{CheckInOutcome, NewWalkIn};
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let console = sign_in(&server).await?;
     // Every new hall starts with the standard five.
@@ -662,4 +662,5 @@ async fn walk_in_services_set_in_the_console_reach_the_kiosk_and_count_as_their_
 linli_test_kit::on_both_stores! {
     a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk,
     statistics_on_screen_in_the_chart_data_and_in_the_api_agree,
+    walk_in_services_set_in_the_console_reach_the_kiosk_and_count_as_their_own_kind,
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use linli_core::model::Activity;
-use linli_test_kit::{TestKiosk, TestServer, eventually};
+use linli_test_kit::{Store, TestKiosk, TestServer, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -27,11 +27,12 @@ fn activity(title: &str) -> Activity {
 /// A server, and a kiosk of xianfeng that recorded `n` check-ins the
 /// server has; with the id of the kiosk's ledger of today.
 async fn server_with_checkins(
+    store: Store,
     n: usize,
     seed: u32,
 ) -> anyhow::Result<(TestServer, TestKiosk, samod::DocumentId)> {
     linli_test_kit::init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     kiosk.record_checkins("walk-in", n, seed).await?;
     server.api.wait_checkins("xianfeng", n as u64).await?;
@@ -45,9 +46,10 @@ async fn server_with_checkins(
     Ok((server, kiosk, ledger))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost() -> anyhow::Result<()> {
-    let (server, mut kiosk, ledger) = server_with_checkins(5, 1).await?;
+async fn an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost(
+    store: Store,
+) -> anyhow::Result<()> {
+    let (server, mut kiosk, ledger) = server_with_checkins(store, 5, 1).await?;
     let core = server.core()?;
 
     // Nothing is unloaded while a kiosk of the hall is connected; the
@@ -98,9 +100,8 @@ async fn an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost() -> anyhow:
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_halls_repo_does_not_open_another_halls_documents() -> anyhow::Result<()> {
-    let (server, mut kiosk, ledger) = server_with_checkins(3, 3).await?;
+async fn a_halls_repo_does_not_open_another_halls_documents(store: Store) -> anyhow::Result<()> {
+    let (server, mut kiosk, ledger) = server_with_checkins(store, 3, 3).await?;
     let core = server.core()?;
     kiosk.power_off().await;
 
@@ -119,4 +120,9 @@ async fn a_halls_repo_does_not_open_another_halls_documents() -> anyhow::Result<
         own.with_document(|d| linli_core::docs::ledger::checkin_ids(d).map(|c| c.len()))?;
     assert_eq!(records, 3);
     Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    an_idle_hall_is_unloaded_and_loads_again_with_nothing_lost,
+    a_halls_repo_does_not_open_another_halls_documents,
 }

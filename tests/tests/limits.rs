@@ -317,11 +317,11 @@ async fn crafted_automerge_messages_close_the_connection_and_sync_goes_on(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit() -> anyhow::Result<()>
-{
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let web = server.web()?;
     let http = reqwest::Client::new();
     let halls = server.url.join("api/v1/halls")?;
@@ -380,4 +380,5 @@ linli_test_kit::on_both_stores! {
     guessing_tokens_is_blocked_but_a_revoked_kiosk_is_told_to_re_pair,
     a_kiosk_creating_documents_without_end_is_cut_off,
     crafted_automerge_messages_close_the_connection_and_sync_goes_on,
+    behind_a_trusted_proxy_each_forwarded_client_has_its_own_token_limit,
 }

@@ -92,10 +92,11 @@ async fn a_staff_reply_reaches_the_residents_kiosk(store: Store) -> anyhow::Resu
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ratings_and_volunteer_shifts_are_recorded_and_validated() -> anyhow::Result<()> {
+async fn ratings_and_volunteer_shifts_are_recorded_and_validated(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let node = kiosk.node();
     node.record_rating("act-1", 5, Some("teacher_good".into()))
@@ -129,21 +130,14 @@ async fn ratings_and_volunteer_shifts_are_recorded_and_validated() -> anyhow::Re
             .is_err()
     );
     node.wait_synced(WAIT).await?;
-    let core = server.core()?;
     eventually(WAIT, "ratings and shift events projected", || async {
-        let (ratings, shifts) = core
-            .sqlite("a test query")?
-            .run(|c| {
-                let r: i64 = c
-                    .query_row("SELECT count(*) FROM ratings", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_engine::Error::db("count", e))?;
-                let s: i64 = c
-                    .query_row("SELECT count(*) FROM shift_events", [], |r| r.get(0))
-                    .map_err(|e| linli_sync_engine::Error::db("count", e))?;
-                Ok((r, s))
-            })
+        let counts = server
+            .sql_strings(
+                "SELECT CAST((SELECT count(*) FROM ratings) AS TEXT) || ' '
+                     || CAST((SELECT count(*) FROM shift_events) AS TEXT)",
+            )
             .await?;
-        Ok((ratings == 1 && shifts == 2).then_some(()))
+        Ok((counts == ["1 2"]).then_some(()))
     })
     .await?;
     Ok(())
@@ -209,4 +203,5 @@ async fn linli_sim_reports_every_record_and_fails_on_a_bad_token(
 linli_test_kit::on_both_stores! {
     a_staff_reply_reaches_the_residents_kiosk,
     linli_sim_reports_every_record_and_fails_on_a_bad_token,
+    ratings_and_volunteer_shifts_are_recorded_and_validated,
 }

@@ -121,10 +121,11 @@ async fn a_server_restarted_mid_sync_ends_with_every_record_once(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_sent_again_are_not_duplicated_and_rebuild_agrees() -> anyhow::Result<()> {
+async fn records_sent_again_are_not_duplicated_and_rebuild_agrees(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let mut kiosk = TestKiosk::pair(&server, "xianfeng", false).await?;
     kiosk.record_checkins("act-lecture", 20, 6).await?;
     kiosk.power_off().await;
@@ -208,12 +209,12 @@ async fn a_kiosk_whose_ledger_never_reached_its_disk_starts_and_loses_nothing() 
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_resident_tapping_twice_at_once_is_counted_once_and_reaches_the_server_once()
--> anyhow::Result<()> {
+async fn one_resident_tapping_twice_at_once_is_counted_once_and_reaches_the_server_once(
+    store: Store,
+) -> anyhow::Result<()> {
     use linli_core::node::{CheckInOutcome, NewCheckIn, ResidentInput};
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
     let node = kiosk.node().clone();
     let phone = linli_test_kit::test_phone(7, 1)?;
@@ -285,4 +286,6 @@ linli_test_kit::on_both_stores! {
     two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union,
     a_kiosk_restarted_between_recording_and_syncing_loses_nothing,
     a_server_restarted_mid_sync_ends_with_every_record_once,
+    records_sent_again_are_not_duplicated_and_rebuild_agrees,
+    one_resident_tapping_twice_at_once_is_counted_once_and_reaches_the_server_once,
 }

@@ -179,11 +179,11 @@ async fn an_older_or_newer_protocol_gets_a_clear_refusal(store: Store) -> anyhow
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() -> anyhow::Result<()>
-{
+async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let a = synced_kiosk(&server, "xianfeng", 5).await?;
     let today = a.node().local_date(a.node().now_ms());
     let ledger_id = DocumentId::from_str(&a.node().ledger_id(&today).await?.expect("ledger"))?;
@@ -263,11 +263,11 @@ async fn a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents() 
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined() -> anyhow::Result<()>
-{
+async fn content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined(
+    store: Store,
+) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let honest = synced_kiosk(&server, "xianfeng", 3).await?;
     let (rogue_id, rogue_token) = server.api.add_kiosk("xianfeng", "被篡改的终端").await?;
     let rogue =
@@ -471,11 +471,10 @@ async fn kiosks_read_their_hall_calendar_but_cannot_change_it(store: Store) -> a
 /// token) that writes them into its own request book moves nothing: the
 /// request stays as staff left it, the write is quarantined with the
 /// reason, and staff's own answers still go through.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kiosk_that_forges_a_status_moves_no_resolution_rate() -> anyhow::Result<()> {
+async fn a_kiosk_that_forges_a_status_moves_no_resolution_rate(store: Store) -> anyhow::Result<()> {
     use linli_core::model::{RequestCategory, RequestReply, RequestStatus};
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let mut honest = TestKiosk::pair(&server, "xianfeng", true).await?;
     let id = honest
         .node()
@@ -483,22 +482,13 @@ async fn a_kiosk_that_forges_a_status_moves_no_resolution_rate() -> anyhow::Resu
         .await?
         .to_string();
     honest.node().wait_synced(WAIT).await?;
-    let core = server.core()?;
     let book: String = eventually(WAIT, "the request on the server", || async {
-        let i = id.clone();
-        Ok(core
-            .sqlite("a test query")?
-            .run(move |c| {
-                use rusqlite::OptionalExtension;
-                c.query_row(
-                    "SELECT doc_id FROM requests WHERE record_id = ?1",
-                    [&i],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| linli_sync_engine::Error::db("find", e))
-            })
-            .await?)
+        let docs = server
+            .sql_strings(&format!(
+                "SELECT doc_id FROM requests WHERE record_id = '{id}'"
+            ))
+            .await?;
+        Ok(docs.into_iter().next())
     })
     .await?;
     honest.power_off().await;
@@ -569,4 +559,7 @@ linli_test_kit::on_both_stores! {
     an_older_or_newer_protocol_gets_a_clear_refusal,
     a_malformed_message_closes_only_that_connection,
     kiosks_read_their_hall_calendar_but_cannot_change_it,
+    a_kiosk_of_another_hall_can_neither_read_nor_write_a_halls_documents,
+    content_that_names_another_kiosk_or_breaks_the_schema_is_quarantined,
+    a_kiosk_that_forges_a_status_moves_no_resolution_rate,
 }
