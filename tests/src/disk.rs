@@ -72,6 +72,31 @@ pub fn documents_in_pg_dump(dump: &str) -> anyhow::Result<Vec<(String, String)>>
     documents_from_chunks(chunks)
 }
 
+/// Look through a plain `pg_dump` of a Linli database for `needles`: its
+/// text (but for the documents' chunks, which are hex) and every change of
+/// every document it carries, decoded: (what was found where, documents
+/// searched).
+pub fn search_pg_dump(
+    dump: &str,
+    needles: &[(String, Vec<u8>)],
+) -> anyhow::Result<(Vec<String>, usize)> {
+    let text: String = dump
+        .lines()
+        .filter(|l| !l.contains("\t\\\\x"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut found = leaks_in("the dump", text.as_bytes(), needles);
+    let docs = documents_in_pg_dump(dump)?;
+    for (id, doc) in &docs {
+        found.extend(leaks_in(
+            &format!("the dump's document {id}"),
+            doc.as_bytes(),
+            needles,
+        ));
+    }
+    Ok((found, docs.len()))
+}
+
 /// Every change of every document stored in the SQLite file `db`, decoded
 /// (documents are stored compressed, so their bytes alone prove nothing).
 pub fn documents_in(db: &Path) -> anyhow::Result<Vec<(String, String)>> {
