@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::seed::{Seed, seed_projection};
+use crate::seed::{Seed, seed_server};
 use linli_test_kit::TestServer;
 
 /// One page's figures.
@@ -42,11 +42,7 @@ pub async fn measure(
         now_ms: linli_sync_engine::clock::now_ms(),
     };
     let t = Instant::now();
-    core.sqlite("seeding")?
-        .run(move |c| {
-            seed_projection(c, &seed).map_err(|e| linli_sync_engine::Error::db("seeding", e))
-        })
-        .await?;
+    seed_server(&core, None, &seed).await?;
     eprintln!("seeded in {:.1} s", t.elapsed().as_secs_f64());
 
     let (http, cookie) =

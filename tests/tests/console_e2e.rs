@@ -12,7 +12,7 @@ use linli_test_kit::Store;
 use linli_test_kit::{
     TestKiosk, TestServer, console_session, eventually, init_logging, test_phone,
 };
-use linli_tests::seed::{Seed, seed_projection};
+use linli_tests::seed::{Seed, seed_server};
 
 struct Console {
     http: reqwest::Client,
@@ -311,10 +311,9 @@ async fn statistics_on_screen_in_the_chart_data_and_in_the_api_agree(
 /// screen shows the newest 500 and the total, the kiosks page counts what
 /// the kiosk delivered today and the sync errors it caused. Timings are
 /// `linli-admin-bench`'s, not asserted here.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
+async fn large_exports_carry_every_filtered_row(store: Store) -> anyhow::Result<()> {
     init_logging();
-    let server = TestServer::start().await?;
+    let server = TestServer::start_on(store).await?;
     let (kiosk, _) = server.api.add_kiosk("xianfeng", "大厅一号").await?;
     let core = server.core()?;
     let now = linli_sync_engine::clock::now_ms();
@@ -327,18 +326,12 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
         days: 60,
         now_ms: now,
     };
-    let k = kiosk.clone();
-    core.sqlite("seeding")?
-        .run(move |c| {
-            seed_projection(c, &seed).map_err(|e| linli_sync_engine::Error::db("seeding", e))?;
-            c.execute(
-                "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms)
-                 VALUES ('d', 'r', 'xianfeng', ?1, 'rating score 9 is out of range', ?2)",
-                rusqlite::params![k, now],
-            )
-            .map_err(|e| linli_sync_engine::Error::db("seeding", e))?;
-            Ok(())
-        })
+    seed_server(&core, server.database_url.as_deref(), &seed).await?;
+    server
+        .sql_execute(&format!(
+            "INSERT INTO quarantine (doc_id, record_key, hall_id, kiosk_id, reason, at_ms)
+             VALUES ('d', 'r', 'xianfeng', '{kiosk}', 'rating score 9 is out of range', {now})"
+        ))
         .await?;
     let console = sign_in(&server).await?;
 
@@ -446,26 +439,24 @@ async fn large_exports_carry_every_filtered_row() -> anyhow::Result<()> {
         .and_then(|r| r.split("</tr>").next())
         .unwrap_or_default()
         .to_string();
-    let records_today: i64 = core
-        .sqlite("a test query")?
-        .run(move |c| {
-            let start = linli_sync_engine::db::Hall {
-                id: String::new(),
-                name: String::new(),
-                tz: "Asia/Shanghai".into(),
-                calendar_doc: String::new(),
-                directory_doc: String::new(),
-            };
-            let since = start.day_start_ms(start.date_at(now));
-            c.query_row(
-                "SELECT (SELECT count(*) FROM checkins WHERE received_ms >= ?1)
-                      + (SELECT count(*) FROM requests WHERE received_ms >= ?1)",
-                [since],
-                |r| r.get(0),
-            )
-            .map_err(|e| linli_sync_engine::Error::db("counting", e))
-        })
-        .await?;
+    let day = linli_sync_engine::db::Hall {
+        id: String::new(),
+        name: String::new(),
+        tz: "Asia/Shanghai".into(),
+        calendar_doc: String::new(),
+        directory_doc: String::new(),
+    };
+    let since = day.day_start_ms(day.date_at(now));
+    let records_today: i64 = server
+        .sql_strings(&format!(
+            "SELECT CAST((SELECT count(*) FROM checkins WHERE received_ms >= {since})
+                       + (SELECT count(*) FROM requests WHERE received_ms >= {since}) AS TEXT)"
+        ))
+        .await?
+        .first()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(0);
     assert!(records_today > 0);
     assert!(
         row.contains(&format!("<td class=\"records\">{records_today}</td>")),
@@ -663,4 +654,5 @@ linli_test_kit::on_both_stores! {
     a_calendar_change_and_a_reply_made_in_the_console_reach_the_kiosk,
     statistics_on_screen_in_the_chart_data_and_in_the_api_agree,
     walk_in_services_set_in_the_console_reach_the_kiosk_and_count_as_their_own_kind,
+    large_exports_carry_every_filtered_row,
 }
