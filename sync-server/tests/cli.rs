@@ -12,12 +12,21 @@ fn bin() -> Command {
 }
 
 fn run(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = bin()
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run linli-server");
+    run_on(None, dir, args)
+}
+
+/// [`run`] on the PostgreSQL database at `database_url` when given.
+fn run_on(
+    database_url: Option<&str>,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (bool, String, String) {
+    let mut cmd = bin();
+    cmd.arg("--data-dir").arg(dir);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    let out = cmd.args(args).output().expect("run linli-server");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -49,9 +58,27 @@ fn every_command_documents_itself() {
     }
 }
 
+/// A fresh PostgreSQL server (stopped when dropped) and a database on it.
+async fn fresh_postgres() -> (linli_test_kit::TestPostgres, String) {
+    let pg = linli_test_kit::TestPostgres::start().expect("PostgreSQL");
+    let url = pg.create_database("linli").await.expect("a database");
+    (pg, url)
+}
+
 #[test]
 fn provisioning_from_the_command_line_prints_tokens_last() {
+    provisioning_prints_tokens_last(None);
+}
+
+#[tokio::test]
+async fn provisioning_from_the_command_line_prints_tokens_last_on_postgresql() {
+    let (_pg, url) = fresh_postgres().await;
+    provisioning_prints_tokens_last(Some(&url));
+}
+
+fn provisioning_prints_tokens_last(database_url: Option<&str>) {
     let dir = tempfile::tempdir().expect("tempdir");
+    let run = |dir: &std::path::Path, args: &[&str]| run_on(database_url, dir, args);
     let (ok, out, err) = run(
         dir.path(),
         &[
@@ -121,15 +148,26 @@ fn provisioning_from_the_command_line_prints_tokens_last() {
 
 #[tokio::test]
 async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
-    use linli_sync_engine::{ServerCore, clock::now_ms};
+    password_ends_sessions(None).await;
+}
+
+#[tokio::test]
+async fn setting_a_password_from_the_command_line_ends_the_admins_sessions_on_postgresql() {
+    let (_pg, url) = fresh_postgres().await;
+    password_ends_sessions(Some(&url)).await;
+}
+
+async fn password_ends_sessions(database_url: Option<&str>) {
+    use linli_sync_engine::clock::now_ms;
     use linli_web::console::session;
     let dir = tempfile::tempdir().expect("tempdir");
+    let run = |dir: &std::path::Path, args: &[&str]| run_on(database_url, dir, args);
     let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "wang"]);
     assert!(ok, "{err}");
     let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "li"]);
     assert!(ok, "{err}");
     let open = || async {
-        ServerCore::open(dir.path(), linli_core::sqlite::Durability::Normal, false)
+        linli_sync_server::open_core(dir.path(), database_url, Default::default(), false)
             .await
             .expect("open")
             .0
@@ -146,9 +184,12 @@ async fn setting_a_password_from_the_command_line_ends_the_admins_sessions() {
     core.stop().await;
     drop(core);
 
-    let mut child = bin()
-        .arg("--data-dir")
-        .arg(dir.path())
+    let mut child = bin();
+    child.arg("--data-dir").arg(dir.path());
+    if let Some(url) = database_url {
+        child.args(["--database-url", url]);
+    }
+    let mut child = child
         .args(["admin", "password", "--user", "wang"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -311,6 +352,16 @@ fn serve_stops_cleanly_on_sigterm() {
 
 #[tokio::test]
 async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
+    erasing_says_what_it_did(None).await;
+}
+
+#[tokio::test]
+async fn erasing_a_resident_from_the_command_line_says_what_it_did_on_postgresql() {
+    let (_pg, url) = fresh_postgres().await;
+    erasing_says_what_it_did(Some(&url)).await;
+}
+
+async fn erasing_says_what_it_did(database_url: Option<&str>) {
     use linli_core::{
         docs::ledger,
         ids::RecordId,
@@ -318,11 +369,16 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
         phone::PhoneNumber,
         resident::Contact,
     };
-    use linli_sync_engine::{ServerCore, clock::now_ms, projection, provision};
+    use linli_sync_engine::{clock::now_ms, projection, provision};
     let dir = tempfile::tempdir().expect("tempdir");
-    let (core, _) = ServerCore::open(dir.path(), linli_core::sqlite::Durability::Normal, false)
-        .await
-        .expect("open");
+    let run = |dir: &std::path::Path, args: &[&str]| run_on(database_url, dir, args);
+    let open = || async {
+        linli_sync_server::open_core(dir.path(), database_url, Default::default(), false)
+            .await
+            .expect("open")
+            .0
+    };
+    let core = open().await;
     provision::add_hall(&core, "xianfeng", "先锋", "Asia/Shanghai")
         .await
         .expect("hall");
@@ -395,18 +451,28 @@ async fn erasing_a_resident_from_the_command_line_says_what_it_did() {
     assert!(ok, "{err}");
     assert!(out.contains("nothing was changed"), "{out}");
 
-    let db =
-        rusqlite::Connection::open(dir.path().join(linli_sync_engine::db::DB_FILE)).expect("db");
-    let (erased, total, audited): (i64, i64, i64) = db
-        .query_row(
-            "SELECT (SELECT count(*) FROM checkins WHERE phone_hash = 'erased'),
-                    (SELECT count(*) FROM checkins),
-                    (SELECT count(*) FROM audit_log WHERE action = 'erase_resident' AND user LIKE 'cli:%')",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .expect("counts");
-    assert_eq!((erased, total, audited), (1, 2, 1));
+    // The audit's user column: `user` on SQLite, `user_name` on
+    // PostgreSQL (where `user` is a reserved word).
+    let user = if database_url.is_some() {
+        "user_name"
+    } else {
+        "user"
+    };
+    let core = open().await;
+    let counts = linli_test_kit::sql::strings(
+        &core,
+        database_url,
+        &format!(
+            "SELECT CAST((SELECT count(*) FROM checkins WHERE phone_hash = 'erased') AS TEXT) || ' '
+                 || CAST((SELECT count(*) FROM checkins) AS TEXT) || ' '
+                 || CAST((SELECT count(*) FROM audit_log
+                          WHERE action = 'erase_resident' AND {user} LIKE 'cli:%') AS TEXT)"
+        ),
+    )
+    .await
+    .expect("counts");
+    core.stop().await;
+    assert_eq!(counts, ["1 2 1"], "erased, in all, audited");
 }
 
 /// `serve` in the background until it says where it listens; its address.
