@@ -146,7 +146,7 @@ impl Cluster {
     /// A member of the cluster over `leases`, not reachable by peers until
     /// [`Cluster::set_address`] (an operator command never is).
     pub fn new(leases: Arc<dyn HallLeases>, secret: String) -> Cluster {
-        let instance = format!("{}-{}", std::process::id(), crate::server::random_hex(6));
+        let instance = format!("{}-{}", std::process::id(), crate::random::random_hex(6));
         Cluster {
             relay_peer: PeerId::from(format!("linli-relay-{instance}")),
             leases,

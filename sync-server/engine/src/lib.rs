@@ -66,6 +66,7 @@ pub mod projection_schema;
 pub mod projection_tables;
 mod projector;
 pub mod provision;
+mod random;
 pub mod registry;
 pub mod relay;
 mod replace;

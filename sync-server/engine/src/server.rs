@@ -16,7 +16,6 @@ use linli_core::{
     sqlite::{DbOptions, Durability},
     storage::SqliteStorage,
 };
-use rand::RngCore;
 use samod::{DocumentId, PeerId};
 use tokio::sync::mpsc;
 
@@ -26,6 +25,7 @@ use crate::{
     documents::DocumentStore,
     projection_schema,
     projection_tables::ProjectionTables,
+    random::random_hex,
     registry::Registry,
     repos::HallRepos,
     tables::ServerTables,
@@ -132,12 +132,6 @@ fn create_data_dir(data_dir: &Path) -> Result<()> {
         context: format!("creating the data directory {}", data_dir.display()),
         source,
     })
-}
-
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 impl ServerCore {
