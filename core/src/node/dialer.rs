@@ -155,28 +155,42 @@ impl samod::Dialer for KioskDialer {
                 }
             };
             Self::note(&slot, None);
-            let (sink, stream) = ws.split();
-            let stream = stream
-                .take_while(|m| futures::future::ready(!matches!(m, Ok(Message::Close(_)))))
-                .filter_map(|m| async move {
-                    match m {
-                        Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
-                        Ok(Message::Text(_)) => {
-                            Some(Err(WsError("unexpected text message".into())))
-                        }
-                        Ok(_) => None,
-                        Err(e) => Some(Err(WsError(format!("receiving: {e}")))),
-                    }
-                })
-                .boxed();
-            let sink = sink
-                .sink_map_err(|e| WsError(format!("sending: {e}")))
-                .with(move |bytes: Vec<u8>| {
-                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into())))
-                });
-            Ok(Transport::new(stream, Box::pin(sink)).with_expected_peer_id(server_peer_id))
+            Ok(ws_transport(ws, Some(counter)).with_expected_peer_id(server_peer_id))
         }
         .boxed()
     }
+}
+
+/// A client WebSocket as samod's transport, for a kiosk's dialer and a
+/// server instance's relay alike: binary frames are sync messages, a text
+/// frame is an error and a close frame ends the stream. Each message sent
+/// adds its size to `sent`, when given.
+pub fn ws_transport<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    sent: Option<Arc<AtomicU64>>,
+) -> Transport
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, stream) = ws.split();
+    let stream = stream
+        .take_while(|m| futures::future::ready(!matches!(m, Ok(Message::Close(_)))))
+        .filter_map(|m| async move {
+            match m {
+                Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
+                Ok(Message::Text(_)) => Some(Err(WsError("unexpected text message".into()))),
+                Ok(_) => None,
+                Err(e) => Some(Err(WsError(format!("receiving: {e}")))),
+            }
+        })
+        .boxed();
+    let sink = sink
+        .sink_map_err(|e| WsError(format!("sending: {e}")))
+        .with(move |bytes: Vec<u8>| {
+            if let Some(sent) = &sent {
+                sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            futures::future::ready(Ok::<_, WsError>(Message::Binary(bytes.into())))
+        });
+    Transport::new(stream, Box::pin(sink))
 }

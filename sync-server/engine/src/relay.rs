@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use futures::{FutureExt, SinkExt, StreamExt, future::BoxFuture};
+use futures::{FutureExt, future::BoxFuture};
 use samod::{DialError, PeerId, Transport};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{
-        self, Message,
+        self,
         client::IntoClientRequest,
         http::{HeaderName, HeaderValue},
     },
@@ -69,10 +69,6 @@ pub fn secret_header(secret: &str) -> Result<(HeaderName, HeaderValue)> {
     Ok((tungstenite::http::header::AUTHORIZATION, value))
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct PeerStreamError(String);
-
 /// A relay repo's dialer: the holder's peer endpoint for one hall, with
 /// the cluster's secret; the holder must answer as the server's peer id.
 pub struct PeerDialer {
@@ -111,32 +107,8 @@ impl samod::Dialer for PeerDialer {
                 }
                 Err(e) => return Err(DialError::transient(e)),
             };
-            Ok(transport(ws).with_expected_peer_id(holder_peer))
+            Ok(linli_core::node::dialer::ws_transport(ws, None).with_expected_peer_id(holder_peer))
         }
         .boxed()
     }
-}
-
-/// A WebSocket as samod's transport: binary frames are sync messages.
-fn transport(ws: PeerSocket) -> Transport {
-    let (sink, stream) = ws.split();
-    let stream = stream
-        .take_while(|m| futures::future::ready(!matches!(m, Ok(Message::Close(_)))))
-        .filter_map(|m| async move {
-            match m {
-                Ok(Message::Binary(b)) => Some(Ok(b.to_vec())),
-                Ok(Message::Text(_)) => {
-                    Some(Err(PeerStreamError("unexpected text message".into())))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(PeerStreamError(format!("receiving: {e}")))),
-            }
-        })
-        .boxed();
-    let sink = sink
-        .sink_map_err(|e| PeerStreamError(format!("sending: {e}")))
-        .with(|bytes: Vec<u8>| {
-            futures::future::ready(Ok::<_, PeerStreamError>(Message::Binary(bytes.into())))
-        });
-    Transport::new(stream, Box::pin(sink))
 }
