@@ -27,6 +27,7 @@
 
 pub mod docs;
 pub mod error;
+pub mod escrow;
 pub mod group_commit;
 pub mod ids;
 pub mod model;

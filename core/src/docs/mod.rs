@@ -10,6 +10,8 @@
 //! - [`directory`]: which documents exist for a hall.
 //! - [`ledger`]: one kiosk's day of check-ins, ratings and shift events.
 //! - [`requests`]: one kiosk's month of requests, with the server's replies.
+//! - [`points`]: a hall's grants of points and stock, and each kiosk
+//!   store's spends (redemption at the 爱心超市).
 //! - [`erase`]: a kiosk document rebuilt without one resident.
 //! - [`upgrade`]: a version-1 kiosk document converted to this version.
 //! - [`values`]: strings and counts as whichever peer wrote them.
@@ -18,6 +20,7 @@ pub mod calendar;
 pub mod directory;
 pub mod erase;
 pub mod ledger;
+pub mod points;
 mod record_view;
 pub mod requests;
 pub mod upgrade;

@@ -1,0 +1,286 @@
+//! The two documents behind redeeming volunteer points at the hall's
+//! 爱心超市 (DESIGN.md decision 12; the arithmetic is [`crate::escrow`]).
+//!
+//! - The **grants** document of a hall, written by the server alone: each
+//!   grant gives one *spender* (a kiosk's store) the right to spend an
+//!   amount of one *account* (a volunteer's points, or an item's stock);
+//!   a spender the server has written off (its kiosk revoked or replaced)
+//!   is listed once with what it had spent by then.
+//! - A **spends** document per spender, written by that spender alone: what
+//!   it spent (a redemption debits several accounts in one record) and the
+//!   rights it handed back unused.
+//!
+//! Every record is written once, under a new id, and never changed: every
+//! field has one writer and the sums only grow, so whichever order copies
+//! merge in, a spender never finds it has spent more than it was granted.
+
+use automerge::{Automerge, ROOT, ReadDoc, transaction::Transactable};
+use autosurgeon::{Hydrate, Reconcile};
+
+use super::{
+    has_record, map_obj, put_record, read_record, read_str, read_u64, record_keys, schema_err,
+};
+use crate::{Error, Result};
+
+/// `schema` of a hall's grants document.
+pub const GRANTS_SCHEMA: &str = "linli.grants";
+/// `schema` of a spender's spends document.
+pub const SPENDS_SCHEMA: &str = "linli.spends";
+/// The version of both shapes this build writes and reads.
+pub const POINTS_VERSION: u64 = 1;
+
+/// Grants, by id (grants document).
+pub const GRANTS: &str = "grants";
+/// Written-off spenders, by spender id (grants document).
+pub const RETIRED: &str = "retired";
+/// Spends, by id (spends document).
+pub const SPENDS: &str = "spends";
+/// Rights handed back, by id (spends document).
+pub const HANDBACKS: &str = "handbacks";
+
+/// The most of one account a single record may move: far above any
+/// hall's points or stock, so a larger figure is a forged or broken record.
+pub const MAX_AMOUNT: u64 = 1_000_000;
+/// The longest account name (`points:` and a pseudonym, `stock:` and an
+/// item id).
+pub const MAX_ACCOUNT_LEN: usize = 128;
+
+/// An amount of one account.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Part {
+    /// The account: `points:<pseudonym>` or `stock:<item id>`.
+    pub account: String,
+    /// How much (at least 1).
+    pub amount: u64,
+}
+
+impl Part {
+    /// A well-formed part: a named account and an amount in range.
+    pub fn validate(&self) -> Result<()> {
+        if self.account.is_empty() || self.account.len() > MAX_ACCOUNT_LEN {
+            return Err(Error::invalid(
+                "account",
+                format!("{} characters", self.account.len()),
+            ));
+        }
+        if self.amount == 0 || self.amount > MAX_AMOUNT {
+            return Err(Error::invalid(
+                "amount",
+                format!("{} (1 to {MAX_AMOUNT})", self.amount),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The server's grant of rights to one spender.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Grant {
+    /// The spender the rights are for.
+    pub spender: String,
+    /// What it may spend.
+    pub part: Part,
+    /// When the server granted it (ms).
+    pub at_ms: i64,
+}
+
+/// A spender the server wrote off, and what it had spent by then: that
+/// stays spent, and the rest of its rights return to the server's pool.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Retirement {
+    /// What it had spent, per account, when written off.
+    pub spent: Vec<Part>,
+    /// When (ms).
+    pub at_ms: i64,
+}
+
+/// What a spender spent in one go (a redemption debits the volunteer's
+/// points and the item's stock together).
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Spend {
+    /// Each account debited (one part per account).
+    pub parts: Vec<Part>,
+    /// What it was for (the catalogue item's id).
+    pub purpose: String,
+    /// When (ms, the kiosk's clock).
+    pub at_ms: i64,
+}
+
+impl Spend {
+    /// Well-formed: at least one part, each valid, no account twice.
+    pub fn validate(&self) -> Result<()> {
+        if self.parts.is_empty() {
+            return Err(Error::invalid("spend", "debits nothing"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.parts {
+            p.validate()?;
+            if !seen.insert(p.account.as_str()) {
+                return Err(Error::invalid("spend", "an account debited twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rights a spender handed back unused.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Handback {
+    /// What it gives back.
+    pub part: Part,
+    /// When (ms).
+    pub at_ms: i64,
+}
+
+/// A new grants document for `hall_id` (one change).
+pub fn new_grants(hall_id: &str) -> Result<Automerge> {
+    new_points_doc(GRANTS_SCHEMA, hall_id, &[], &[GRANTS, RETIRED])
+}
+
+/// A new spends document of `spender`, a store of kiosk `kiosk_id` in
+/// `hall_id` (one change).
+pub fn new_spends(hall_id: &str, kiosk_id: &str, spender: &str) -> Result<Automerge> {
+    new_points_doc(
+        SPENDS_SCHEMA,
+        hall_id,
+        &[("kiosk_id", kiosk_id), ("spender", spender)],
+        &[SPENDS, HANDBACKS],
+    )
+}
+
+fn new_points_doc(
+    schema: &str,
+    hall_id: &str,
+    fields: &[(&str, &str)],
+    maps: &[&str],
+) -> Result<Automerge> {
+    let mut doc = Automerge::new();
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, "schema", schema)?;
+        tx.put(ROOT, "version", POINTS_VERSION)?;
+        tx.put(ROOT, "hall_id", hall_id)?;
+        for (k, v) in fields {
+            tx.put(ROOT, *k, *v)?;
+        }
+        for m in maps {
+            tx.put_object(ROOT, *m, automerge::ObjType::Map)?;
+        }
+        Ok(())
+    })
+    .map_err(|f| f.error)?;
+    Ok(doc)
+}
+
+/// Check that `doc` is of `schema` and of a version this build reads.
+fn expect_schema(doc: &Automerge, schema: &str) -> Result<()> {
+    let found = read_str(doc, &ROOT, "schema")?;
+    if found.as_deref() != Some(schema) {
+        return Err(schema_err(
+            schema,
+            format!("the document is {found:?}, not {schema}"),
+        ));
+    }
+    match read_u64(doc, &ROOT, "version")? {
+        Some(v) if v <= POINTS_VERSION => Ok(()),
+        v => Err(schema_err(
+            schema,
+            format!("version {v:?}: update the kiosk"),
+        )),
+    }
+}
+
+/// The spender whose spends document `doc` is.
+pub fn spender_of(doc: &Automerge) -> Result<String> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    read_str(doc, &ROOT, "spender")?.ok_or_else(|| schema_err(SPENDS_SCHEMA, "no spender"))
+}
+
+/// Record grant `id` (one change). The server alone writes this.
+pub fn put_grant(doc: &mut Automerge, id: &str, g: &Grant) -> Result<()> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    g.part.validate()?;
+    if has_record(doc, GRANTS, id)? {
+        return Err(Error::invalid("grant", format!("{id} is already granted")));
+    }
+    put_record(doc, GRANTS, id, g)
+}
+
+/// Write `spender` off (one change); a spender is written off once.
+pub fn put_retirement(doc: &mut Automerge, spender: &str, r: &Retirement) -> Result<()> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    for p in &r.spent {
+        p.validate()?;
+    }
+    if has_record(doc, RETIRED, spender)? {
+        return Err(Error::invalid(
+            "retirement",
+            format!("{spender} is already written off"),
+        ));
+    }
+    put_record(doc, RETIRED, spender, r)
+}
+
+/// Record spend `id` (one change). Its spender alone writes this.
+pub fn put_spend(doc: &mut Automerge, id: &str, s: &Spend) -> Result<()> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    s.validate()?;
+    if has_record(doc, SPENDS, id)? {
+        return Err(Error::invalid("spend", format!("{id} is already spent")));
+    }
+    put_record(doc, SPENDS, id, s)
+}
+
+/// Record handback `id` (one change). Its spender alone writes this.
+pub fn put_handback(doc: &mut Automerge, id: &str, h: &Handback) -> Result<()> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    h.part.validate()?;
+    if has_record(doc, HANDBACKS, id)? {
+        return Err(Error::invalid(
+            "handback",
+            format!("{id} is already handed back"),
+        ));
+    }
+    put_record(doc, HANDBACKS, id, h)
+}
+
+/// Every record of map `map`, in id order; the first that does not fit
+/// is an error (sums over money-like records must not skip one).
+fn all<T: Hydrate>(doc: &Automerge, map: &str) -> Result<Vec<(String, T)>> {
+    let mut out = Vec::new();
+    for id in record_keys(doc, map)? {
+        if let Some(r) = read_record::<T>(doc, map, &id)? {
+            out.push((id, r));
+        }
+    }
+    Ok(out)
+}
+
+/// Every grant, by id.
+pub fn grants(doc: &Automerge) -> Result<Vec<(String, Grant)>> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    all(doc, GRANTS)
+}
+
+/// Every written-off spender.
+pub fn retirements(doc: &Automerge) -> Result<Vec<(String, Retirement)>> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    all(doc, RETIRED)
+}
+
+/// Every spend, by id.
+pub fn spends(doc: &Automerge) -> Result<Vec<(String, Spend)>> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    all(doc, SPENDS)
+}
+
+/// Every handback, by id.
+pub fn handbacks(doc: &Automerge) -> Result<Vec<(String, Handback)>> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    all(doc, HANDBACKS)
+}
+
+/// The number of grants (for tests and the console).
+pub fn grant_count(doc: &Automerge) -> Result<usize> {
+    let obj = map_obj(doc, GRANTS)?;
+    Ok(doc.length(&obj))
+}
