@@ -1,4 +1,4 @@
-//! Typed read/write of Linli's four document kinds (DESIGN.md decision 3).
+//! Typed read/write of Linli's document kinds (DESIGN.md decision 3).
 //!
 //! Every document has a root with `schema`, `version` and `hall_id`, plus
 //! maps of records keyed by record id. Records are written one per change
@@ -42,7 +42,7 @@ use crate::{Error, Result};
 /// and is quarantined, never read as a number.
 pub const SCHEMA_VERSION: u64 = 2;
 
-/// The four kinds of Linli document.
+/// The kinds of Linli document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DocKind {
     /// Hall calendar.
@@ -53,7 +53,22 @@ pub enum DocKind {
     Ledger,
     /// Kiosk request book.
     RequestBook,
+    /// A hall's grants of points and stock to its kiosks' stores (the
+    /// server writes, kiosks read; [`points`]).
+    Grants,
+    /// One kiosk store's spends ([`points`]).
+    Spends,
 }
+
+/// Every kind.
+const KINDS: [DocKind; 6] = [
+    DocKind::Calendar,
+    DocKind::Directory,
+    DocKind::Ledger,
+    DocKind::RequestBook,
+    DocKind::Grants,
+    DocKind::Spends,
+];
 
 impl DocKind {
     /// The `schema` value stored at the document root.
@@ -63,6 +78,8 @@ impl DocKind {
             DocKind::Directory => "linli.directory",
             DocKind::Ledger => "linli.ledger",
             DocKind::RequestBook => "linli.requests",
+            DocKind::Grants => points::GRANTS_SCHEMA,
+            DocKind::Spends => points::SPENDS_SCHEMA,
         }
     }
 
@@ -73,19 +90,14 @@ impl DocKind {
             DocKind::Directory => "directory",
             DocKind::Ledger => "ledger",
             DocKind::RequestBook => "requests",
+            DocKind::Grants => "grants",
+            DocKind::Spends => "spends",
         }
     }
 
     /// Parse [`DocKind::name`].
     pub fn from_name(s: &str) -> Option<Self> {
-        [
-            DocKind::Calendar,
-            DocKind::Directory,
-            DocKind::Ledger,
-            DocKind::RequestBook,
-        ]
-        .into_iter()
-        .find(|k| k.name() == s)
+        KINDS.into_iter().find(|k| k.name() == s)
     }
 }
 
@@ -109,15 +121,10 @@ pub struct Header {
 pub fn header(doc: &Automerge) -> Result<Header> {
     let schema = read_str(doc, &ROOT, "schema")?
         .ok_or_else(|| schema_err("document", "no schema at its root (empty or foreign)"))?;
-    let kind = [
-        DocKind::Calendar,
-        DocKind::Directory,
-        DocKind::Ledger,
-        DocKind::RequestBook,
-    ]
-    .into_iter()
-    .find(|k| k.schema() == schema)
-    .ok_or_else(|| schema_err("document", format!("unknown schema {schema:?}")))?;
+    let kind = KINDS
+        .into_iter()
+        .find(|k| k.schema() == schema)
+        .ok_or_else(|| schema_err("document", format!("unknown schema {schema:?}")))?;
     let version =
         read_u64(doc, &ROOT, "version")?.ok_or_else(|| schema_err(kind.name(), "no version"))?;
     if version > SCHEMA_VERSION {

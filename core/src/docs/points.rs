@@ -284,3 +284,26 @@ pub fn grant_count(doc: &Automerge) -> Result<usize> {
     let obj = map_obj(doc, GRANTS)?;
     Ok(doc.length(&obj))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docs::{DocKind, header};
+
+    #[test]
+    fn both_documents_say_what_they_are() {
+        let g = header(&new_grants("xianfeng").expect("grants")).expect("header");
+        assert_eq!((g.kind, g.hall_id.as_str()), (DocKind::Grants, "xianfeng"));
+        let spends = new_spends("xianfeng", "xianfeng-k1", "store-1").expect("spends");
+        let s = header(&spends).expect("header");
+        assert_eq!(
+            (s.kind, s.kiosk_id.as_deref()),
+            (DocKind::Spends, Some("xianfeng-k1"))
+        );
+        assert_eq!(spender_of(&spends).expect("spender"), "store-1");
+        assert_eq!(DocKind::from_name("spends"), Some(DocKind::Spends));
+        // Each is refused where the other is expected.
+        assert!(spender_of(&new_grants("xianfeng").expect("grants")).is_err());
+        assert!(grants(&spends).is_err());
+    }
+}
