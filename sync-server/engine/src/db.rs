@@ -1081,6 +1081,41 @@ impl Db {
                 .map_err(|e| Error::db("listing documents", e))
         })
     }
+
+    /// Record a document the server made for a hall (see
+    /// [`crate::tables::ServerTables::insert_hall_doc`]).
+    pub fn insert_hall_doc(
+        &self,
+        doc_id: &str,
+        hall_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO documents (doc_id, hall_id, kind, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc_id) DO NOTHING",
+                params![doc_id, hall_id, kind, now_ms],
+            )
+            .map_err(|e| Error::db("recording a hall document", e))?;
+            Ok(())
+        })
+    }
+
+    /// The hall's first document of `kind` still in use.
+    pub fn hall_doc(&self, hall_id: &str, kind: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT doc_id FROM documents
+                 WHERE hall_id = ?1 AND kind = ?2 AND owner_kiosk IS NULL AND retired_ms IS NULL
+                 ORDER BY first_seen_ms, doc_id LIMIT 1",
+                params![hall_id, kind],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::db("finding a hall document", e))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -166,6 +166,18 @@ pub trait ServerTables: Send + Sync {
     ) -> Result<()>;
     /// Every kiosk-delivered document still in use (not retired), by id.
     async fn kiosk_documents(&self) -> Result<Vec<String>>;
+    /// Record a document the server made for a hall (its `kind`, no
+    /// kiosk); an id recorded already is left as it is.
+    async fn insert_hall_doc(
+        &self,
+        doc_id: &str,
+        hall_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// The hall's document of `kind` the server made first (and has not
+    /// retired), if any.
+    async fn hall_doc(&self, hall_id: &str, kind: &str) -> Result<Option<String>>;
 }
 
 /// Run `f` on the SQLite store off the async workers, with owned copies
@@ -420,5 +432,23 @@ impl ServerTables for Db {
     }
     async fn kiosk_documents(&self) -> Result<Vec<String>> {
         self.call(|db| db.kiosk_documents()).await
+    }
+    async fn insert_hall_doc(
+        &self,
+        doc_id: &str,
+        hall_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        blocking!(
+            self,
+            |db| db.insert_hall_doc(&doc_id, &hall_id, &kind, now_ms),
+            doc_id,
+            hall_id,
+            kind
+        )
+    }
+    async fn hall_doc(&self, hall_id: &str, kind: &str) -> Result<Option<String>> {
+        blocking!(self, |db| db.hall_doc(&hall_id, &kind), hall_id, kind)
     }
 }

@@ -944,4 +944,36 @@ impl ServerTables for PgTables {
             .map_err(|e| pg("listing documents", e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+
+    async fn insert_hall_doc(
+        &self,
+        doc_id: &str,
+        hall_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let c = self.client("recording a hall document").await?;
+        c.execute(
+            "INSERT INTO documents (doc_id, hall_id, kind, first_seen_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (doc_id) DO NOTHING",
+            &[&doc_id, &hall_id, &kind, &now_ms],
+        )
+        .await
+        .map_err(|e| pg("recording a hall document", e))?;
+        Ok(())
+    }
+
+    async fn hall_doc(&self, hall_id: &str, kind: &str) -> Result<Option<String>> {
+        let c = self.client("finding a hall document").await?;
+        let row = c
+            .query_opt(
+                "SELECT doc_id FROM documents
+                 WHERE hall_id = $1 AND kind = $2 AND owner_kiosk IS NULL AND retired_ms IS NULL
+                 ORDER BY first_seen_ms, doc_id LIMIT 1",
+                &[&hall_id, &kind],
+            )
+            .await
+            .map_err(|e| pg("finding a hall document", e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
 }

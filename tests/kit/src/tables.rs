@@ -40,6 +40,39 @@ pub async fn contract(t: &dyn ServerTables) -> anyhow::Result<()> {
     documents(t).await.context("documents")?;
     audit_log(t).await.context("audit log")?;
     catalogue(t).await.context("catalogue")?;
+    hall_documents(t).await.context("hall documents")?;
+    Ok(())
+}
+
+/// Documents the server makes for a hall beside its calendar and
+/// directory (the grants of points): found by kind, the first one made.
+async fn hall_documents(t: &dyn ServerTables) -> anyhow::Result<()> {
+    ensure!(t.hall_doc("xianfeng", "grants").await?.is_none());
+    t.insert_hall_doc("grants-b", "xianfeng", "grants", 2_000)
+        .await?;
+    t.insert_hall_doc("grants-a", "xianfeng", "grants", 2_001)
+        .await?;
+    t.insert_hall_doc("grants-b", "xianfeng", "grants", 1)
+        .await?;
+    ensure!(
+        t.hall_doc("xianfeng", "grants").await?.as_deref() == Some("grants-b"),
+        "the first made, recorded once"
+    );
+    let owner = t.doc_owner("grants-b").await?.context("recorded")?;
+    ensure!(
+        owner.kind.as_deref() == Some("grants") && owner.owner_kiosk.is_none(),
+        "the server's, of its kind: {owner:?}"
+    );
+    ensure!(t.hall_doc("zhongfu", "grants").await?.is_none(), "per hall");
+    ensure!(
+        t.hall_doc("xianfeng", "calendar").await?.is_some(),
+        "the calendar is a hall document too"
+    );
+    t.retire_documents(&["grants-b".to_string()], 2_002).await?;
+    ensure!(
+        t.hall_doc("xianfeng", "grants").await?.as_deref() == Some("grants-a"),
+        "a retired one is passed over"
+    );
     Ok(())
 }
 
