@@ -255,6 +255,16 @@ fn all<T: Hydrate>(doc: &Automerge, map: &str) -> Result<Vec<(String, T)>> {
     Ok(out)
 }
 
+/// One spend; `Ok(None)` when absent, `Err` when it does not fit.
+pub fn spend(doc: &Automerge, id: &str) -> Result<Option<Spend>> {
+    read_record(doc, SPENDS, id)
+}
+
+/// One handback.
+pub fn handback(doc: &Automerge, id: &str) -> Result<Option<Handback>> {
+    read_record(doc, HANDBACKS, id)
+}
+
 /// Every grant, by id.
 pub fn grants(doc: &Automerge) -> Result<Vec<(String, Grant)>> {
     expect_schema(doc, GRANTS_SCHEMA)?;

@@ -217,7 +217,8 @@ pub struct Kiosk {
 pub struct DocOwner {
     /// Its hall.
     pub hall_id: String,
-    /// `calendar`, `directory`, or `None` for kiosk documents.
+    /// `calendar`, `directory`, [`GRANTS_KIND`] for the hall documents the
+    /// server makes, or `None` for kiosk documents.
     pub kind: Option<String>,
     /// The kiosk that first delivered it.
     pub owner_kiosk: Option<String>,
@@ -225,6 +226,10 @@ pub struct DocOwner {
     /// stored or shared again.
     pub retired: bool,
 }
+
+/// The kind a hall's grants document (points and stock its kiosks may
+/// spend; `crate::points`) is recorded under.
+pub const GRANTS_KIND: &str = "grants";
 
 /// Which audit entries to list: by whom and what if given, within
 /// `[from_ms, to_ms)`.

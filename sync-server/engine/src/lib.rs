@@ -61,6 +61,7 @@ mod erasure_watch;
 mod error;
 pub mod intake;
 pub mod limits;
+pub mod points;
 pub mod projection;
 pub mod projection_schema;
 pub mod projection_tables;

@@ -17,7 +17,7 @@ use automerge::Automerge;
 use linli_core::docs::{self, DocKind, directory, erase::Rebuilt};
 use samod::{AutomergeUrl, DocumentId};
 
-use crate::{Error, Result, clock::now_ms, documents, projection, server::ServerCore};
+use crate::{Error, Result, clock::now_ms, projection, server::ServerCore};
 
 /// Replace the documents `olds` of one hall by what `rebuild` makes of
 /// each (with a count it returns, summed); retired, deleted and projected
@@ -60,19 +60,19 @@ where
             .map_err(|e| Error::BadRequest(format!("rebuild worker: {e}")))??;
         counted += n;
         let key = directory::entry_key(rebuilt.kind, &rebuilt.kiosk_id, &rebuilt.period);
-        // Stored and claimed before any repo holds it: a hall's repo asks
-        // who owns a document once per connection and keeps the answer,
-        // so a kiosk connected while it was still unclaimed would never
-        // be given it (and never carry on in it).
-        let new_id = DocumentId::new(&mut rand::rng());
-        documents::put_new_document(&*core.storage, &new_id, &rebuilt.doc).await;
-        core.tables
-            .replace_document(old, &new_id.to_string(), hall, &rebuilt.kiosk_id, now_ms())
+        // Claimed before any repo holds it, or a kiosk connected now would
+        // never be given it (and never carry on in it).
+        let kiosk = rebuilt.kiosk_id.clone();
+        let handle = core
+            .repos
+            .create_claimed(hall, &rebuilt.doc, |new_id| async move {
+                core.tables
+                    .replace_document(old, &new_id.to_string(), hall, &kiosk, now_ms())
+                    .await
+            })
             .await?;
-        core.repos
-            .find_in(hall, new_id.clone())
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("the rebuilt document {new_id}")))?;
+        let new_id = handle.document_id().clone();
+        drop(handle);
         let dir = core
             .repos
             .find_in(hall, directory_id.clone())

@@ -442,6 +442,30 @@ impl HallRepos {
         self.find_in(&owner.hall_id, doc).await
     }
 
+    /// Make a document for a hall whose owner `claim` records before any
+    /// repo holds it: stored first (as samod stores a compacted
+    /// document), claimed, then found in the hall's repo. A hall's repo
+    /// asks who owns a document once per connection and keeps the answer,
+    /// so a document that a repo held while it was unclaimed would never
+    /// be given to a kiosk connected at that moment.
+    pub async fn create_claimed<F, Fut>(
+        &self,
+        hall_id: &str,
+        content: &Automerge,
+        claim: F,
+    ) -> Result<HallDoc>
+    where
+        F: FnOnce(DocumentId) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let id = DocumentId::new(&mut rand::rng());
+        crate::documents::put_new_document(&*self.shared.storage, &id, content).await;
+        claim(id.clone()).await?;
+        self.find_in(hall_id, id.clone())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("the new document {id}")))
+    }
+
     /// Create a document in a hall's repo (claim it for the hall too).
     pub async fn create(&self, hall_id: &str, content: Automerge) -> Result<HallDoc> {
         let lease = self.hall(hall_id).await?;
@@ -904,7 +928,9 @@ impl SharePolicy {
             return ShareConfig::none();
         }
         match (owner.kind.as_deref(), owner.owner_kiosk.as_deref()) {
-            (Some("calendar"), _) => ShareConfig::read_only(),
+            // The server's alone: the calendar, and the grants of points
+            // and stock (kiosks only spend what these grant them).
+            (Some("calendar" | crate::db::GRANTS_KIND), _) => ShareConfig::read_only(),
             (Some("directory"), _) => ShareConfig::read_write(),
             (_, Some(o)) if o == kiosk.kiosk_id => ShareConfig::read_write(),
             // Another kiosk of the same hall: may read (e.g. a resident's

@@ -1,0 +1,212 @@
+//! Issue 16, the server's side of redemption, on both stores: each hall
+//! gets one grants document, which its kiosks find in the hall's
+//! directory and read but cannot change; the server grants only within
+//! what is left of an account; a kiosk store's spends document is its
+//! own (claimed as it arrives, read by the hall's other kiosks, written by
+//! none of them), and what it spends is counted against its grants.
+
+use std::{str::FromStr, time::Duration};
+
+use linli_core::{
+    docs::{
+        DocKind, directory,
+        points::{self, Grant, Part, Spend},
+    },
+    escrow::{self, Escrow},
+    protocol,
+};
+use linli_sync_engine::points as server_points;
+use linli_test_kit::{RawPeer, Store, TestServer, eventually, init_logging};
+use samod::{AutomergeUrl, DocumentId};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn part(account: &str, amount: u64) -> Part {
+    Part {
+        account: account.into(),
+        amount,
+    }
+}
+
+/// A raw kiosk of `hall` and the hall's directory as it sees it.
+async fn kiosk(
+    server: &TestServer,
+    hall: &str,
+) -> anyhow::Result<(String, RawPeer, samod::DocHandle)> {
+    let (id, token) = server.api.add_kiosk(hall, "爱心超市").await?;
+    let peer = RawPeer::connect(server, &token, &protocol::kiosk_peer_id(&id)).await?;
+    let config = protocol::fetch_kiosk_config(&server.url, &token, &Default::default()).await?;
+    let dir_id = AutomergeUrl::from_str(&config.directory_url)?
+        .document_id()
+        .clone();
+    let dir = tokio::time::timeout(WAIT, peer.repo.find(dir_id))
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("the directory is readable"))?;
+    Ok((id, peer, dir))
+}
+
+/// The document a directory entry names.
+fn entry(dir: &samod::DocHandle, key: &str) -> anyhow::Result<Option<DocumentId>> {
+    let entries = dir.with_document(|d| directory::entries(d))?;
+    Ok(entries
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, url)| AutomergeUrl::from_str(&url).map(|u| u.document_id().clone()))
+        .transpose()?)
+}
+
+async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
+    store: Store,
+) -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start_on(store).await?;
+    let core = server.core()?;
+    let (k1, peer, dir) = kiosk(&server, "xianfeng").await?;
+
+    // Made on first need, once, and listed in the hall's directory.
+    let grants_id = server_points::grants_doc(&core, "xianfeng").await?;
+    assert_eq!(
+        server_points::grants_doc(&core, "xianfeng").await?,
+        grants_id
+    );
+    let listed = eventually(WAIT, "the grants document listed", || async {
+        entry(&dir, server_points::GRANTS_ENTRY)
+    })
+    .await?;
+    assert_eq!(listed, grants_id);
+    assert_ne!(
+        server_points::grants_doc(&core, "tuanjiexiang").await?,
+        grants_id,
+        "each hall its own"
+    );
+
+    // The server grants within what is left of an account.
+    let spender = format!("{k1}/store-1");
+    let g = |amount| Grant {
+        spender: spender.clone(),
+        part: part("points:volunteer", amount),
+        at_ms: 0,
+    };
+    server_points::grant(&core, "xianfeng", g(30), 50)
+        .await?
+        .expect("30 of 50");
+    let short = server_points::grant(&core, "xianfeng", g(30), 50)
+        .await?
+        .expect_err("only 20 left");
+    assert_eq!((short.wanted, short.available), (30, 20));
+    server_points::grant(
+        &core,
+        "xianfeng",
+        Grant {
+            spender: spender.clone(),
+            part: part("stock:rice", 3),
+            at_ms: 0,
+        },
+        10,
+    )
+    .await?
+    .expect("3 bags of 10");
+
+    // The kiosk reads them, and cannot add one of its own.
+    let grants = tokio::time::timeout(WAIT, peer.repo.find(grants_id.clone()))
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("the grants are readable"))?;
+    eventually(WAIT, "both grants at the kiosk", || async {
+        Ok((grants.with_document(|d| points::grant_count(d))? == 2).then_some(()))
+    })
+    .await?;
+    // The store's spends document: made by the kiosk, listed, claimed as
+    // it arrives; what it spends within its grants counts on the server.
+    let spends = peer
+        .repo
+        .create(points::new_spends("xianfeng", &k1, &spender)?)
+        .await?;
+    let key = directory::entry_key(DocKind::Spends, &k1, &spender);
+    let url = spends.url().to_string();
+    dir.with_document(|d| directory::register(d, &key, &url))?;
+    let redeem = Spend {
+        parts: vec![part("points:volunteer", 25), part("stock:rice", 1)],
+        purpose: "rice".into(),
+        at_ms: 0,
+    };
+    let mine = grants.with_document(|g| spends.with_document(|s| Escrow::read(g, &[&*s])))?;
+    let id = linli_core::ids::RecordId::new().to_string();
+    spends
+        .with_document(|d| escrow::spend(d, &mine, &id, &redeem))?
+        .expect("25 of 30 points, 1 of 3 bags");
+    let too_much = Spend {
+        parts: vec![part("points:volunteer", 6)],
+        purpose: "soap".into(),
+        at_ms: 0,
+    };
+    let mine = grants.with_document(|g| spends.with_document(|s| Escrow::read(g, &[&*s])))?;
+    let id = linli_core::ids::RecordId::new().to_string();
+    let short = spends
+        .with_document(|d| escrow::spend(d, &mine, &id, &too_much))?
+        .expect_err("5 left");
+    assert_eq!(short.available, 5);
+    let spends_id = spends.document_id().clone();
+    let view = eventually(WAIT, "the spend counted on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent("points:volunteer") == 25).then_some(view))
+    })
+    .await?;
+    assert_eq!(view.available(&spender, "points:volunteer"), 5);
+    assert_eq!(view.available(&spender, "stock:rice"), 2);
+
+    // A grant the kiosk writes into its copy never reaches the server.
+    grants.with_document(|d| {
+        points::put_grant(
+            d,
+            &linli_core::ids::RecordId::new().to_string(),
+            &Grant {
+                spender: spender.clone(),
+                part: part("points:volunteer", 1_000),
+                at_ms: 0,
+            },
+        )
+    })?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let view = server_points::escrow_of(&core, "xianfeng").await?;
+    assert_eq!(view.granted(&spender, "points:volunteer"), 30);
+    let owner = core.tables.doc_owner(&spends_id.to_string()).await?;
+    assert_eq!(
+        owner.and_then(|o| o.owner_kiosk).as_deref(),
+        Some(k1.as_str()),
+        "claimed by the kiosk that delivered it"
+    );
+
+    // Another kiosk of the hall reads it but cannot spend from it.
+    let (_, other, _) = kiosk(&server, "xianfeng").await?;
+    let theirs = tokio::time::timeout(WAIT, other.repo.find(spends_id.clone()))
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("readable by the hall's kiosks"))?;
+    theirs.with_document(|d| {
+        points::put_spend(
+            d,
+            &linli_core::ids::RecordId::new().to_string(),
+            &Spend {
+                parts: vec![part("points:volunteer", 5)],
+                purpose: "soap".into(),
+                at_ms: 0,
+            },
+        )
+    })?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        server_points::escrow_of(&core, "xianfeng")
+            .await?
+            .spent("points:volunteer"),
+        25,
+        "another kiosk's write to a store's spends never reaches the server"
+    );
+
+    // Nothing of this was quarantined.
+    let quarantined = server.sql_strings("SELECT reason FROM quarantine").await?;
+    assert!(quarantined.is_empty(), "{quarantined:?}");
+    Ok(())
+}
+
+linli_test_kit::on_both_stores! {
+    a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own,
+}
