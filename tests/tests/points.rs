@@ -79,6 +79,11 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
         grants_id,
         "each hall its own"
     );
+    assert!(
+        server_points::grants_doc(&core, "nowhere").await.is_err(),
+        "no hall, no grants"
+    );
+    assert!(core.tables.hall_doc("nowhere", "grants").await?.is_none());
 
     // The server grants within what is left of an account.
     let spender = format!("{k1}/store-1");

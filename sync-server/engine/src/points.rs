@@ -37,6 +37,19 @@ fn doc_id(id: &str) -> Result<DocumentId> {
     DocumentId::from_str(id).map_err(|e| Error::BadRequest(format!("document id {id}: {e}")))
 }
 
+/// The hall's directory, in its repo.
+async fn directory_of(core: &ServerCore, hall_id: &str) -> Result<crate::repos::HallDoc> {
+    let hall = core
+        .tables
+        .hall(hall_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))?;
+    core.repos
+        .find_in(hall_id, doc_id(&hall.directory_doc)?)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("the directory of hall {hall_id}")))
+}
+
 /// The hall's grants document, made (and listed) if it has none yet.
 pub async fn grants_doc(core: &ServerCore, hall_id: &str) -> Result<DocumentId> {
     if let Some(id) = core.tables.hall_doc(hall_id, GRANTS_KIND).await? {
@@ -46,11 +59,8 @@ pub async fn grants_doc(core: &ServerCore, hall_id: &str) -> Result<DocumentId> 
     if let Some(id) = core.tables.hall_doc(hall_id, GRANTS_KIND).await? {
         return doc_id(&id);
     }
-    let hall = core
-        .tables
-        .hall(hall_id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))?;
+    // The hall's directory first: a hall that does not exist gets nothing.
+    let dir = directory_of(core, hall_id).await?;
     let made = core
         .repos
         .create_claimed(hall_id, &points::new_grants(hall_id)?, |id| async move {
@@ -61,11 +71,6 @@ pub async fn grants_doc(core: &ServerCore, hall_id: &str) -> Result<DocumentId> 
         .await?;
     made.confirmed().await?;
     let id = made.document_id().clone();
-    let dir = core
-        .repos
-        .find_in(hall_id, doc_id(&hall.directory_doc)?)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("the directory of hall {hall_id}")))?;
     let url = AutomergeUrl::from(&id).to_string();
     dir.with_document_async(move |d| directory::register(d, GRANTS_ENTRY, &url))
         .await??;
@@ -83,16 +88,7 @@ pub async fn grants_doc(core: &ServerCore, hall_id: &str) -> Result<DocumentId> 
 /// document and every spends document its directory lists.
 pub async fn escrow_of(core: &ServerCore, hall_id: &str) -> Result<Escrow> {
     let grants_id = grants_doc(core, hall_id).await?;
-    let hall = core
-        .tables
-        .hall(hall_id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("hall {hall_id}")))?;
-    let dir = core
-        .repos
-        .find_in(hall_id, doc_id(&hall.directory_doc)?)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("the directory of hall {hall_id}")))?;
+    let dir = directory_of(core, hall_id).await?;
     let entries = dir.with_document(|d| directory::entries(d))?;
     let mut spends = Vec::new();
     for (key, url) in entries {
