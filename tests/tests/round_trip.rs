@@ -281,6 +281,39 @@ async fn one_resident_tapping_twice_at_once_is_counted_once_and_reaches_the_serv
     Ok(())
 }
 
+/// A power cut with the network down too: the kiosk starts again with no
+/// server to reach, and still shows the hall's activities (from its own
+/// store) and checks residents in to them; the check-ins reach the server
+/// when the network returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_restarted_with_no_network_still_shows_the_days_activities() -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start().await?;
+    let core = server.core()?;
+    let act = linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    let mut kiosk = TestKiosk::pair(&server, "xianfeng", true).await?;
+    eventually(WAIT, "the calendar at the kiosk", || async {
+        Ok((!kiosk.node().activities().await?.is_empty()).then_some(()))
+    })
+    .await?;
+    kiosk.power_off().await;
+    kiosk.power_on(false).await?;
+    let shown = eventually(WAIT, "the calendar from the kiosk's own store", || async {
+        let acts = kiosk.node().activities().await?;
+        Ok((!acts.is_empty()).then_some(acts))
+    })
+    .await?;
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].1.title, "健康义诊");
+    assert!(kiosk.node().status().borrow().calendar_ready);
+    assert!(!kiosk.node().status().borrow().online);
+    kiosk.record_checkins(&act, 3, 9).await?;
+    kiosk.node().go_online()?;
+    kiosk.node().wait_synced(WAIT).await?;
+    wait_count(&server, "xianfeng", 3).await?;
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
     checkins_made_offline_reach_the_server_when_the_network_returns,
     two_kiosks_of_one_hall_sync_at_once_and_the_server_has_the_union,

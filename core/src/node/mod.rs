@@ -1374,19 +1374,16 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
             .filter(|d| d.is_connected())
             .and_then(DialerHandle::connection_id)
     });
+    // The hall's calendar and directory: from this kiosk's own store when
+    // it has them (a kiosk restarted with no network still shows the
+    // day's activities), else from the server once connected.
+    for (url, slot) in [
+        (&shared.config.calendar_url, &shared.calendar),
+        (&shared.config.directory_url, &shared.directory),
+    ] {
+        load_hall_doc(shared, url, slot, conn.is_some()).await;
+    }
     let Some(conn) = conn else { return Ok(()) };
-    load_hall_doc(
-        shared,
-        &shared.config.calendar_url.clone(),
-        &shared.calendar,
-    )
-    .await;
-    load_hall_doc(
-        shared,
-        &shared.config.directory_url.clone(),
-        &shared.directory,
-    )
-    .await;
     register_docs(shared).await?;
     adopt_rebuilt_docs(shared).await?;
     upgrade::finish(shared).await?;
@@ -1440,7 +1437,15 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     Ok(())
 }
 
-async fn load_hall_doc(shared: &Arc<Shared>, url: &str, slot: &Mutex<Option<DocHandle>>) {
+/// Load a hall document into `slot` unless it is there: offline, only
+/// when this kiosk's store has it (finding one it lacks would wait for a
+/// server that is not there).
+async fn load_hall_doc(
+    shared: &Arc<Shared>,
+    url: &str,
+    slot: &Mutex<Option<DocHandle>>,
+    online: bool,
+) {
     if slot.lock().map(|s| s.is_some()).unwrap_or(true) {
         return;
     }
@@ -1448,6 +1453,15 @@ async fn load_hall_doc(shared: &Arc<Shared>, url: &str, slot: &Mutex<Option<DocH
         tracing::error!(%url, "hall document URL in the kiosk configuration is invalid");
         return;
     };
+    if !online {
+        let (storage, id) = (shared.storage.clone(), url.document_id().to_string());
+        if !blocking(move || storage.has_document(&id))
+            .await
+            .unwrap_or(false)
+        {
+            return;
+        }
+    }
     let found = tokio::time::timeout(
         Duration::from_secs(5),
         shared.repo.find(url.document_id().clone()),
