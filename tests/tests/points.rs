@@ -7,6 +7,7 @@
 
 use std::{str::FromStr, time::Duration};
 
+use linli_core::node::Redemption;
 use linli_core::{
     docs::{
         DocKind, directory,
@@ -16,7 +17,7 @@ use linli_core::{
     protocol,
 };
 use linli_sync_engine::points as server_points;
-use linli_test_kit::{RawPeer, Store, TestServer, eventually, init_logging};
+use linli_test_kit::{RawPeer, Store, TestKiosk, TestServer, eventually, init_logging, test_phone};
 use samod::{AutomergeUrl, DocumentId};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -212,6 +213,99 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
     Ok(())
 }
 
+/// The case, with real kiosks: two kiosks of a hall go offline,
+/// one volunteer redeems at both until each refuses (one of them restarted
+/// on the way, still offline); back online, every redemption is counted
+/// once, no balance went below zero and the stock is right.
+async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
+    store: Store,
+) -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start_on(store).await?;
+    let core = server.core()?;
+    let mut a = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let b = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let phone = test_phone(16, 1)?;
+    let account = format!("points:{}", core.residents.pseudonym(&phone)?);
+    // The server grants each kiosk's store half of the volunteer's 100
+    // points and half of 6 bags of rice.
+    for k in [&a, &b] {
+        let spender = k.node().spender().await?;
+        for (acc, amount, total) in [(account.as_str(), 50, 100), ("stock:rice", 3, 6)] {
+            let g = Grant {
+                spender: spender.clone(),
+                part: part(acc, amount),
+                at_ms: 0,
+            };
+            server_points::grant(&core, "xianfeng", g, total)
+                .await?
+                .expect("within the total");
+        }
+    }
+    for k in [&a, &b] {
+        eventually(WAIT, "the grants at the kiosk", || async {
+            Ok((k.node().points_here(&phone).await? == 50).then_some(()))
+        })
+        .await?;
+        k.node().go_offline();
+    }
+
+    let redeemed = |r: Redemption| match r {
+        Redemption::Redeemed { reference, .. } => !reference.is_empty(),
+        Redemption::Refused { .. } => false,
+    };
+    assert!(redeemed(a.node().redeem(&phone, "rice", 30).await?));
+    // Restarted with no network: its rights and spends are still there.
+    a.power_off().await;
+    a.power_on(false).await?;
+    let held = eventually(WAIT, "the grants from the kiosk's own store", || async {
+        let here = a.node().points_here(&phone).await?;
+        Ok((here > 0).then_some(here))
+    })
+    .await?;
+    assert_eq!(held, 20);
+    assert_eq!(
+        a.node().redeem(&phone, "rice", 30).await?,
+        Redemption::Refused {
+            points_here: 20,
+            stock_here: 2
+        },
+        "this kiosk holds 20 of the volunteer's points"
+    );
+    assert!(redeemed(a.node().redeem(&phone, "rice", 20).await?));
+    assert!(redeemed(b.node().redeem(&phone, "rice", 30).await?));
+    assert!(redeemed(b.node().redeem(&phone, "rice", 20).await?));
+    assert_eq!(
+        b.node().redeem(&phone, "rice", 1).await?,
+        Redemption::Refused {
+            points_here: 0,
+            stock_here: 1
+        }
+    );
+
+    // Back online: each redemption counted once, nothing below zero.
+    for k in [&a, &b] {
+        k.node().go_online()?;
+        k.node().wait_synced(WAIT).await?;
+    }
+    let view = eventually(WAIT, "four redemptions on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent("stock:rice") == 4).then_some(view))
+    })
+    .await?;
+    assert_eq!(view.spent(&account), 100, "every point once");
+    assert_eq!(view.committed(&account), 100, "never more than earned");
+    for k in [&a, &b] {
+        let spender = k.node().spender().await?;
+        assert_eq!(view.available(&spender, &account), 0);
+        assert_eq!(view.available(&spender, "stock:rice"), 1);
+    }
+    let quarantined = server.sql_strings("SELECT reason FROM quarantine").await?;
+    assert!(quarantined.is_empty(), "{quarantined:?}");
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
     a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own,
+    a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses,
 }

@@ -38,6 +38,10 @@ pub const SPENDS: &str = "spends";
 /// Rights handed back, by id (spends document).
 pub const HANDBACKS: &str = "handbacks";
 
+/// The grants document's entry in the hall's directory, where kiosks find
+/// it.
+pub const GRANTS_ENTRY: &str = "grants";
+
 /// The most of one account a single record may move: far above any
 /// hall's points or stock, so a larger figure is a forged or broken record.
 pub const MAX_AMOUNT: u64 = 1_000_000;
@@ -46,7 +50,7 @@ pub const MAX_AMOUNT: u64 = 1_000_000;
 pub const MAX_ACCOUNT_LEN: usize = 128;
 
 /// An amount of one account.
-#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Part {
     /// The account: `points:<pseudonym>` or `stock:<item id>`.
     pub account: String,
@@ -96,7 +100,7 @@ pub struct Retirement {
 
 /// What a spender spent in one go (a redemption debits the volunteer's
 /// points and the item's stock together).
-#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Spend {
     /// Each account debited (one part per account).
     pub parts: Vec<Part>,

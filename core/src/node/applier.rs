@@ -36,7 +36,7 @@ use tokio::{
 
 use crate::{
     Error, Result,
-    docs::{ledger, requests},
+    docs::{ledger, points, requests},
     model::{CheckIn, Rating, Request, ResidentRef, ShiftEvent},
 };
 use serde::Serialize;
@@ -236,6 +236,7 @@ pub(super) fn write_record(
         ledger::RATINGS => ledger::add_rating(doc, key, &from_json::<Rating>(payload)?),
         ledger::SHIFTS => ledger::add_shift_event(doc, key, &from_json::<ShiftEvent>(payload)?),
         requests::REQUESTS => requests::add_request(doc, key, &from_json::<Request>(payload)?),
+        points::SPENDS => points::put_spend(doc, key, &from_json::<points::Spend>(payload)?),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),
@@ -268,6 +269,7 @@ pub(super) fn read_record(
         ledger::RATINGS => found(ledger::rating(doc, key)?, |_| None),
         ledger::SHIFTS => found(ledger::shift_event(doc, key)?, |s| Some(&s.volunteer)),
         requests::REQUESTS => found(requests::request(doc, key)?, |r| r.resident.as_ref()),
+        points::SPENDS => found(points::spend(doc, key)?, |_| None),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),

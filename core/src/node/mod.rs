@@ -42,7 +42,8 @@ use self::{
 };
 use crate::{
     Error, Result,
-    docs::{self, DocKind, calendar, directory, ledger, requests},
+    docs::{self, DocKind, calendar, directory, ledger, points, requests},
+    escrow::Escrow,
     ids::RecordId,
     model::{
         Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction,
@@ -178,6 +179,37 @@ pub enum CheckInOutcome {
     AlreadyCheckedIn,
 }
 
+/// What redeeming at this kiosk came to (`KioskNode::redeem`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// Redeemed: the record, and the reference the receipt shows.
+    Redeemed {
+        /// The spend's record id.
+        id: String,
+        /// Short reference on the receipt.
+        reference: String,
+    },
+    /// Refused: this kiosk holds too little of the volunteer's points or
+    /// of the item's stock. What it holds of each, so the kiosk can say
+    /// "此终端离线可兑换 N 分".
+    Refused {
+        /// The volunteer's points this kiosk may still redeem.
+        points_here: u64,
+        /// Of the item, what this kiosk may still hand over.
+        stock_here: u64,
+    },
+}
+
+/// The account of a volunteer's points, by pseudonym.
+fn points_account(pseudonym: &str) -> String {
+    format!("points:{pseudonym}")
+}
+
+/// The account of an item's stock.
+fn stock_account(item: &str) -> String {
+    format!("stock:{item}")
+}
+
 /// A volunteer's standing, for the volunteer screen.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct VolunteerSummary {
@@ -215,6 +247,9 @@ struct Shared {
     docs: tokio::sync::Mutex<HashMap<(DocKind, String), DocHandle>>,
     calendar: Mutex<Option<DocHandle>>,
     directory: Mutex<Option<DocHandle>>,
+    /// The hall's grants of points and stock (found through the
+    /// directory).
+    grants: Mutex<Option<DocHandle>>,
     dialer: Mutex<Option<DialerHandle<DialFailure>>>,
     dial_error: Mutex<Option<Arc<Mutex<Option<String>>>>>,
     bytes_sent: Arc<std::sync::atomic::AtomicU64>,
@@ -244,6 +279,8 @@ pub struct KioskNode {
 const META_SERVER: &str = "server_url";
 const META_TOKEN: &str = "token";
 const META_CONFIG: &str = "config";
+/// This store's spender id for redemption.
+const META_SPENDER: &str = "points.spender";
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -410,6 +447,7 @@ impl KioskNode {
             clock: options.clock.clone(),
             docs: tokio::sync::Mutex::new(HashMap::new()),
             calendar: Mutex::new(None),
+            grants: Mutex::new(None),
             directory: Mutex::new(None),
             dialer: Mutex::new(None),
             dial_error: Mutex::new(None),
@@ -767,6 +805,22 @@ impl KioskNode {
         // One record at a time from reserving its place to queueing it, so
         // records reach the applier in the order their places were taken.
         let _one_at_a_time = self.shared.recording.lock().await;
+        self.record_locked(kind, period, entry, map, id, payload, once)
+            .await
+    }
+
+    /// [`Self::record`]'s work, the recording lock held by the caller.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_locked(
+        &self,
+        kind: DocKind,
+        period: &str,
+        entry: Entry,
+        map: &str,
+        id: RecordId,
+        payload: serde_json::Value,
+        once: bool,
+    ) -> Result<bool> {
         // Under the same lock, so a document the server rebuilt is never
         // written to once this kiosk has moved to its replacement.
         let handle = self.doc_for(kind, period).await?;
@@ -1055,6 +1109,127 @@ impl KioskNode {
         Ok(summary)
     }
 
+    /// This kiosk store's spender id for redemption: made on first need
+    /// and kept in the journal (a store restored from a copy is written
+    /// off by the server and paired anew).
+    pub async fn spender(&self) -> Result<String> {
+        let j = self.shared.journal.clone();
+        blocking(move || {
+            if let Some(s) = j.meta(META_SPENDER)? {
+                return Ok(s);
+            }
+            let s = RecordId::new().to_string();
+            j.set_meta(&[(META_SPENDER, &s)])?;
+            Ok(s)
+        })
+        .await
+    }
+
+    /// The rights this kiosk holds as its copies show them (all records
+    /// applied first): the hall's grants and this store's spends.
+    async fn escrow_here(&self, spender: &str) -> Result<Escrow> {
+        self.shared.applier.settled().await;
+        let grants = self
+            .shared
+            .grants
+            .lock()
+            .map_err(|_| Error::Stopped)?
+            .clone();
+        let Some(grants) = grants else {
+            // No grants seen yet: nothing to spend.
+            return Ok(Escrow::default());
+        };
+        let spends = self.doc_for(DocKind::Spends, spender).await?;
+        let spends = spends.with_document(|d| d.fork());
+        grants.with_document(|g| Escrow::read(g, &[&spends]))
+    }
+
+    /// A volunteer's points this kiosk may redeem now (what the server
+    /// granted it, less what it spent).
+    pub async fn points_here(&self, phone: &PhoneNumber) -> Result<u64> {
+        let account = points_account(&self.pseudonym(phone).await?);
+        let spender = self.spender().await?;
+        Ok(self
+            .escrow_here(&spender)
+            .await?
+            .available(&spender, &account))
+    }
+
+    /// Of catalogue item `item`, how many this kiosk may hand over now.
+    pub async fn stock_here(&self, item: &str) -> Result<u64> {
+        let spender = self.spender().await?;
+        Ok(self
+            .escrow_here(&spender)
+            .await?
+            .available(&spender, &stock_account(item)))
+    }
+
+    /// Redeem `points` of a volunteer's points for one of catalogue item
+    /// `item`, if this kiosk holds both: checked against this kiosk's own
+    /// rights (DESIGN.md decision 12), so it works offline and never
+    /// spends what another kiosk may spend. On the journal before it
+    /// returns, like any record.
+    pub async fn redeem(&self, phone: &PhoneNumber, item: &str, points: u64) -> Result<Redemption> {
+        let pseudonym = self.pseudonym(phone).await?;
+        let spender = self.spender().await?;
+        let spend = points::Spend {
+            parts: vec![
+                points::Part {
+                    account: points_account(&pseudonym),
+                    amount: points,
+                },
+                points::Part {
+                    account: stock_account(item),
+                    amount: 1,
+                },
+            ],
+            purpose: item.to_string(),
+            at_ms: self.now_ms(),
+        };
+        spend.validate()?;
+        // Checked and written under the recording lock, after every
+        // earlier record is in its document: two taps never both fit in
+        // one remainder.
+        let _one_at_a_time = self.shared.recording.lock().await;
+        let rights = self.escrow_here(&spender).await?;
+        let points_here = rights.available(&spender, &spend.parts[0].account);
+        let stock_here = rights.available(&spender, &spend.parts[1].account);
+        if points > points_here || stock_here == 0 {
+            return Ok(Redemption::Refused {
+                points_here,
+                stock_here,
+            });
+        }
+        let id = RecordId::new();
+        let entry = Entry {
+            record_id: id.to_string(),
+            doc_kind: DocKind::Spends,
+            period: spender.clone(),
+            map: points::SPENDS.to_string(),
+            payload: serde_json::to_string(&spend)
+                .map_err(|e| Error::invalid("spend", e.to_string()))?,
+            activity_id: None,
+            phone_hash: Some(pseudonym),
+            created_ms: spend.at_ms,
+        };
+        let payload =
+            serde_json::to_value(&spend).map_err(|e| Error::invalid("spend", e.to_string()))?;
+        self.record_locked(
+            DocKind::Spends,
+            &spender,
+            entry,
+            points::SPENDS,
+            id,
+            payload,
+            false,
+        )
+        .await?;
+        Ok(Redemption::Redeemed {
+            id: id.to_string(),
+            reference: id.short_reference(),
+        })
+    }
+
     /// A kiosk setting (language default, idle timeout, staff PIN hash).
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         let j = self.shared.journal.clone();
@@ -1234,6 +1409,8 @@ async fn create_doc(shared: &Arc<Shared>, kind: DocKind, period: &str) -> Result
     let doc = match kind {
         DocKind::Ledger => ledger::new_ledger(&cfg.hall_id, &cfg.kiosk_id, period)?,
         DocKind::RequestBook => requests::new_request_book(&cfg.hall_id, &cfg.kiosk_id, period)?,
+        // A store's spends: its "period" is the spender (this store).
+        DocKind::Spends => points::new_spends(&cfg.hall_id, &cfg.kiosk_id, period)?,
         other => {
             return Err(Error::invalid(
                 "document",
@@ -1383,6 +1560,7 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     ] {
         load_hall_doc(shared, url, slot, conn.is_some()).await;
     }
+    load_grants(shared, conn.is_some()).await;
     let Some(conn) = conn else { return Ok(()) };
     register_docs(shared).await?;
     adopt_rebuilt_docs(shared).await?;
@@ -1435,6 +1613,28 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
         shared.status.send_modify(|s| s.last_sync_ms = Some(now));
     }
     Ok(())
+}
+
+/// Load the hall's grants document, once the directory names it.
+async fn load_grants(shared: &Arc<Shared>, online: bool) {
+    if shared.grants.lock().map(|g| g.is_some()).unwrap_or(true) {
+        return;
+    }
+    let directory = shared.directory.lock().ok().and_then(|d| d.clone());
+    let Some(directory) = directory else { return };
+    let url = directory
+        .with_document_async(|d| {
+            directory::entries(d).map(|entries| {
+                entries
+                    .into_iter()
+                    .find(|(key, _)| key == points::GRANTS_ENTRY)
+                    .map(|(_, url)| url)
+            })
+        })
+        .await;
+    if let Ok(Ok(Some(url))) = url {
+        load_hall_doc(shared, &url, &shared.grants, online).await;
+    }
 }
 
 /// Load a hall document into `slot` unless it is there: offline, only

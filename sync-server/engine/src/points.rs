@@ -26,8 +26,7 @@ use samod::{AutomergeUrl, DocumentId};
 use crate::{Error, Result, clock::now_ms, server::ServerCore};
 
 pub use crate::db::GRANTS_KIND;
-/// Its entry in the hall's directory.
-pub const GRANTS_ENTRY: &str = "grants";
+pub use linli_core::docs::points::GRANTS_ENTRY;
 
 /// One grants document made at a time (per process; across instances
 /// the hall's lease orders writes and the first recorded one is used).
