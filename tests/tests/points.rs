@@ -305,7 +305,95 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
     Ok(())
 }
 
+/// A closed volunteer shift of `minutes`, as the projection holds it once
+/// a kiosk's ledger is projected.
+async fn seed_shift(
+    server: &TestServer,
+    pseudonym: &str,
+    shift: &str,
+    minutes: i64,
+) -> anyhow::Result<()> {
+    let start = linli_sync_engine::clock::now_ms() - minutes * 60_000;
+    let end = start + minutes * 60_000;
+    let day = chrono::DateTime::from_timestamp_millis(start)
+        .unwrap_or_default()
+        .format("%Y-%m-%d");
+    let mut sql = String::new();
+    for (n, action, at) in [(1, "sign_in", start), (2, "sign_out", end)] {
+        sql.push_str(&format!(
+            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action,
+                                       phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
+             VALUES ('{shift}-{n}', 'seed', 'xianfeng', 'xianfeng-k1', '{day}', '{shift}', '{action}',
+                     '{pseudonym}', NULL, NULL, {at}, {at});"
+        ));
+    }
+    server.sql_execute(&sql).await
+}
+
+/// The granting rule at work: a connected kiosk is topped up with its
+/// share of what volunteers earned in the hall and of the catalogue's
+/// stock, without anyone asking, and again as they earn more.
+async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start_on(store).await?;
+    let core = server.core()?;
+    core.tables
+        .set_catalogue_item("xianfeng", "rice", 4)
+        .await?;
+    assert!(
+        core.tables
+            .set_catalogue_stock("xianfeng", "rice", 3)
+            .await?
+    );
+    let a = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let phone = test_phone(16, 2)?;
+    let pseudonym = core.residents.pseudonym(&phone)?;
+    // Three hours of service: 6 points.
+    seed_shift(&server, &pseudonym, "shift-1", 180).await?;
+    let topped = eventually(WAIT, "the kiosk topped up", || async {
+        let (points, rice) = (
+            a.node().points_here(&phone).await?,
+            a.node().stock_here("rice").await?,
+        );
+        Ok((points == 6 && rice == 3).then_some(()))
+    })
+    .await;
+    topped?;
+    assert!(matches!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    assert_eq!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Refused {
+            points_here: 2,
+            stock_here: 2
+        }
+    );
+    // An hour more: 2 points more, and the kiosk holds the 4 left.
+    seed_shift(&server, &pseudonym, "shift-2", 60).await?;
+    eventually(WAIT, "topped up again", || async {
+        Ok((a.node().points_here(&phone).await? == 4).then_some(()))
+    })
+    .await?;
+    assert!(matches!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    a.node().wait_synced(WAIT).await?;
+    let account = format!("points:{pseudonym}");
+    let view = eventually(WAIT, "both redemptions on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent(&account) == 8).then_some(view))
+    })
+    .await?;
+    assert_eq!(view.committed(&account), 8, "all 8 earned, none more");
+    assert_eq!(view.spent("stock:rice"), 2);
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
     a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own,
     a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses,
+    a_connected_kiosk_is_topped_up_as_volunteers_earn,
 }

@@ -1113,16 +1113,7 @@ impl KioskNode {
     /// and kept in the journal (a store restored from a copy is written
     /// off by the server and paired anew).
     pub async fn spender(&self) -> Result<String> {
-        let j = self.shared.journal.clone();
-        blocking(move || {
-            if let Some(s) = j.meta(META_SPENDER)? {
-                return Ok(s);
-            }
-            let s = RecordId::new().to_string();
-            j.set_meta(&[(META_SPENDER, &s)])?;
-            Ok(s)
-        })
-        .await
+        spender_of(&self.shared).await
     }
 
     /// The rights this kiosk holds as its copies show them (all records
@@ -1562,6 +1553,10 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     }
     load_grants(shared, conn.is_some()).await;
     let Some(conn) = conn else { return Ok(()) };
+    // This store's spends document, made once: listed in the directory,
+    // it tells the server there is a store to grant points to.
+    let spender = spender_of(shared).await?;
+    doc_for(shared, DocKind::Spends, &spender).await?;
     register_docs(shared).await?;
     adopt_rebuilt_docs(shared).await?;
     upgrade::finish(shared).await?;
@@ -1613,6 +1608,20 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
         shared.status.send_modify(|s| s.last_sync_ms = Some(now));
     }
     Ok(())
+}
+
+/// This store's spender id, made on first need.
+async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
+    let j = shared.journal.clone();
+    blocking(move || {
+        if let Some(s) = j.meta(META_SPENDER)? {
+            return Ok(s);
+        }
+        let s = RecordId::new().to_string();
+        j.set_meta(&[(META_SPENDER, &s)])?;
+        Ok(s)
+    })
+    .await
 }
 
 /// Load the hall's grants document, once the directory names it.

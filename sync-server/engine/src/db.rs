@@ -143,6 +143,11 @@ const MIGRATIONS: &[&str] = &[
         until_ms INTEGER NOT NULL
     );
 ",
+    "
+    -- v8 (issue 16): how many of each catalogue item the hall has to hand
+    -- over (kiosks are granted shares of it, as of volunteers' points).
+    ALTER TABLE points_catalogue ADD COLUMN stock INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// A hall.
@@ -954,6 +959,34 @@ impl Db {
                 params![hall_id, item, points],
             )
             .map(|_| ())
+            .map_err(|e| Error::db("saving the catalogue", e))
+        })
+    }
+
+    /// A hall's catalogue stock: (item, stock), by item.
+    pub fn catalogue_stock(&self, hall_id: &str) -> Result<Vec<(String, i64)>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT item, stock FROM points_catalogue WHERE hall_id = ?1 ORDER BY item",
+                )
+                .map_err(|e| Error::db("reading the catalogue", e))?;
+            let rows = stmt
+                .query_map([hall_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| Error::db("reading the catalogue", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| Error::db("reading the catalogue", e))
+        })
+    }
+
+    /// Set an item's stock; false when the hall's catalogue lacks it.
+    pub fn set_catalogue_stock(&self, hall_id: &str, item: &str, stock: i64) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE points_catalogue SET stock = ?3 WHERE hall_id = ?1 AND item = ?2",
+                params![hall_id, item, stock],
+            )
+            .map(|n| n > 0)
             .map_err(|e| Error::db("saving the catalogue", e))
         })
     }

@@ -148,3 +148,117 @@ pub async fn grant(
 /// One grant decided at a time (per process; across instances the hall's
 /// holder is the one writer of its grants document).
 static GRANTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The most of one volunteer's points a kiosk store holds at a time: what
+/// it may redeem for them with no network. The rest stays with the server
+/// (redeemable at a kiosk once the server grants it there).
+pub const OFFLINE_POINTS_PER_KIOSK: u64 = 200;
+
+/// What a top-up granted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopUp {
+    /// Grants written.
+    pub grants: usize,
+    /// Points granted, in all.
+    pub points: u64,
+    /// Items granted, in all.
+    pub items: u64,
+}
+
+/// Bring every spender of the hall up to its share of each volunteer's
+/// points and each item's stock, within what is left of each.
+///
+/// The rule: an account's balance (its total less what was spent) is
+/// shared evenly among the hall's spenders (rounded up, so a lone point
+/// goes somewhere), a volunteer's share capped at
+/// [`OFFLINE_POINTS_PER_KIOSK`]; a spender holding less than its share is
+/// granted the difference, as far as the server may still grant. Totals
+/// are the points volunteers earned in this hall (their closed shifts,
+/// `linli_core::model::points_for_shift`) and the catalogue's stock.
+pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
+    let mut totals: std::collections::BTreeMap<String, (u64, bool)> = Default::default();
+    for span in core
+        .projection
+        .shift_spans(hall_id, "0000-01-01", "9999-12-31")
+        .await?
+    {
+        if let Some(out) = span.signed_out_ms {
+            let earned = u64::from(linli_core::model::points_for_shift(span.signed_in_ms, out));
+            totals
+                .entry(format!("points:{}", span.pseudonym))
+                .or_insert((0, true))
+                .0 += earned;
+        }
+    }
+    for (item, stock) in core.tables.catalogue_stock(hall_id).await? {
+        totals.insert(
+            format!("stock:{item}"),
+            (u64::try_from(stock).unwrap_or(0), false),
+        );
+    }
+    let spenders = spenders_of(core, hall_id).await?;
+    let mut done = TopUp::default();
+    if spenders.is_empty() {
+        return Ok(done);
+    }
+    let n = spenders.len() as u64;
+    // One read of the hall's rights; each grant made here is added to it
+    // (and `grant` checks each against a fresh read all the same).
+    let view = escrow_of(core, hall_id).await?;
+    let mut added: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    let mut committed_more: std::collections::BTreeMap<String, u64> = Default::default();
+    for (account, (total, is_points)) in totals {
+        let balance = total.saturating_sub(view.spent(&account));
+        let mut share = balance.div_ceil(n);
+        if is_points {
+            share = share.min(OFFLINE_POINTS_PER_KIOSK);
+        }
+        for spender in spenders.iter().filter(|s| !view.is_retired(s)) {
+            let key = (spender.clone(), account.clone());
+            let held = view.available(spender, &account) + added.get(&key).copied().unwrap_or(0);
+            let left = view
+                .grantable(&account, total)
+                .saturating_sub(committed_more.get(&account).copied().unwrap_or(0));
+            let want = share.saturating_sub(held).min(left);
+            if want == 0 {
+                continue;
+            }
+            let g = Grant {
+                spender: spender.clone(),
+                part: points::Part {
+                    account: account.clone(),
+                    amount: want,
+                },
+                at_ms: now_ms(),
+            };
+            if grant(core, hall_id, g, total).await?.is_ok() {
+                *added.entry(key).or_default() += want;
+                *committed_more.entry(account.clone()).or_default() += want;
+                done.grants += 1;
+                if is_points {
+                    done.points += want;
+                } else {
+                    done.items += want;
+                }
+            }
+        }
+    }
+    if done.grants > 0 {
+        tracing::info!(hall = %hall_id, grants = done.grants, points = done.points, items = done.items, "kiosks' shares of points and stock topped up");
+    }
+    Ok(done)
+}
+
+/// The spenders of a hall: every kiosk store whose spends document its
+/// directory lists.
+async fn spenders_of(core: &ServerCore, hall_id: &str) -> Result<Vec<String>> {
+    let dir = directory_of(core, hall_id).await?;
+    let entries = dir.with_document(|d| directory::entries(d))?;
+    Ok(entries
+        .iter()
+        .filter_map(|(key, _)| match directory::parse_entry_key(key) {
+            Some((DocKind::Spends, _, spender)) => Some(spender.to_string()),
+            _ => None,
+        })
+        .collect())
+}

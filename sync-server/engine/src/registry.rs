@@ -218,6 +218,17 @@ impl Registry {
             .collect()
     }
 
+    /// Halls with a kiosk connected (relays left out), by id.
+    pub fn connected_halls(&self) -> std::collections::BTreeSet<String> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .conns
+            .values()
+            .filter(|c| !c.kiosk.relay)
+            .map(|c| c.kiosk.hall_id.clone())
+            .collect()
+    }
+
     /// Number of live connections.
     pub fn connection_count(&self) -> usize {
         self.inner

@@ -129,6 +129,11 @@ pub trait ServerTables: Send + Sync {
     async fn points_catalogue(&self, hall_id: &str) -> Result<Vec<(String, i64)>>;
     /// Add an item to a hall's catalogue, or change its points.
     async fn set_catalogue_item(&self, hall_id: &str, item: &str, points: i64) -> Result<()>;
+    /// A hall's catalogue stock: (item, how many the hall has to hand
+    /// over), by item.
+    async fn catalogue_stock(&self, hall_id: &str) -> Result<Vec<(String, i64)>>;
+    /// Set an item's stock; false when the hall's catalogue lacks it.
+    async fn set_catalogue_stock(&self, hall_id: &str, item: &str, stock: i64) -> Result<bool>;
 
     /// Who owns a document, if anyone yet.
     async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>>;
@@ -354,6 +359,17 @@ impl ServerTables for Db {
         blocking!(
             self,
             |db| db.set_catalogue_item(&hall_id, &item, points),
+            hall_id,
+            item
+        )
+    }
+    async fn catalogue_stock(&self, hall_id: &str) -> Result<Vec<(String, i64)>> {
+        blocking!(self, |db| db.catalogue_stock(&hall_id), hall_id)
+    }
+    async fn set_catalogue_stock(&self, hall_id: &str, item: &str, stock: i64) -> Result<bool> {
+        blocking!(
+            self,
+            |db| db.set_catalogue_stock(&hall_id, &item, stock),
             hall_id,
             item
         )

@@ -2,7 +2,8 @@
 //! projector, closing connections of kiosks revoked by another process
 //! (the CLI), unloading halls nothing uses, renewing the leases of the
 //! halls this instance serves when several share a database, and
-//! projecting documents a stopped server left unprojected. [`spawn`] starts them all; they end
+//! projecting documents a stopped server left unprojected, topping up
+//! kiosks' shares of volunteers' points. [`spawn`] starts them all; they end
 //! when `stop` turns true.
 
 use std::{sync::Arc, time::Duration};
@@ -29,6 +30,7 @@ pub fn spawn(
     tasks.push(tokio::spawn(revocation_watch(core.clone(), stop.clone())));
     tasks.push(tokio::spawn(catch_up(core.clone())));
     tasks.push(tokio::spawn(unload_idle_halls(core.clone(), stop.clone())));
+    tasks.push(tokio::spawn(top_up_points(core.clone(), stop.clone())));
     if let Some(cluster) = core.repos.cluster() {
         let every = cluster.ttl / 3;
         tasks.push(tokio::spawn(renew_leases(
@@ -49,6 +51,35 @@ async fn renew_leases(core: Arc<ServerCore>, every: Duration, mut stop: watch::R
             _ = stop.wait_for(|s| *s) => return,
         }
         core.repos.renew_leases().await;
+    }
+}
+
+/// How often connected kiosks' shares of points and stock are topped up.
+const TOP_UP_EVERY: Duration = Duration::from_secs(5);
+
+/// Keep the kiosks of halls with a kiosk connected here topped up with
+/// their shares of volunteers' points and items' stock
+/// ([`crate::points::top_up`]), in the halls this instance serves: a
+/// kiosk takes its grants while it is online and spends them offline.
+async fn top_up_points(core: Arc<ServerCore>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TOP_UP_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for hall in core.registry.connected_halls() {
+            // Only where this instance holds the hall: its holder writes
+            // its grants.
+            if !matches!(
+                core.repos.serving(&hall).await,
+                Ok(Some(crate::repos::Serving::Here(_)))
+            ) {
+                continue;
+            }
+            if let Err(e) = crate::points::top_up(&core, &hall).await {
+                tracing::warn!(%hall, error = %e, "topping up kiosks' points failed; tried again shortly");
+            }
+        }
     }
 }
 

@@ -122,6 +122,11 @@ pub const MIGRATIONS: &[&str] = &[
         until_ms BIGINT NOT NULL
     );
 ",
+    "
+    -- (issue 16): how many of each catalogue item the hall has to hand
+    -- over (kiosks are granted shares of it, as of volunteers' points).
+    ALTER TABLE points_catalogue ADD COLUMN stock BIGINT NOT NULL DEFAULT 0;
+",
 ];
 
 /// The server's own tables over the store's pool.
@@ -807,6 +812,29 @@ impl ServerTables for PgTables {
         )
         .await
         .map(|_| ())
+        .map_err(|e| pg("saving the catalogue", e))
+    }
+
+    async fn catalogue_stock(&self, hall_id: &str) -> Result<Vec<(String, i64)>> {
+        let c = self.client("reading the catalogue").await?;
+        let rows = c
+            .query(
+                "SELECT item, stock FROM points_catalogue WHERE hall_id = $1 ORDER BY item",
+                &[&hall_id],
+            )
+            .await
+            .map_err(|e| pg("reading the catalogue", e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn set_catalogue_stock(&self, hall_id: &str, item: &str, stock: i64) -> Result<bool> {
+        let c = self.client("saving the catalogue").await?;
+        c.execute(
+            "UPDATE points_catalogue SET stock = $3 WHERE hall_id = $1 AND item = $2",
+            &[&hall_id, &item, &stock],
+        )
+        .await
+        .map(|n| n > 0)
         .map_err(|e| pg("saving the catalogue", e))
     }
 

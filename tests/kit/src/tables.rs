@@ -158,6 +158,23 @@ async fn catalogue(t: &dyn ServerTables) -> anyhow::Result<()> {
         t.points_catalogue("zhongfu").await?.is_empty(),
         "each hall its own"
     );
+    ensure!(
+        t.catalogue_stock("xianfeng").await?
+            == [("大米 5 斤".to_string(), 0), ("洗衣液".to_string(), 0)],
+        "no stock until set"
+    );
+    ensure!(t.set_catalogue_stock("xianfeng", "洗衣液", 12).await?);
+    ensure!(
+        !t.set_catalogue_stock("xianfeng", "不在目录里", 5).await?,
+        "only an item of the catalogue"
+    );
+    t.set_catalogue_item("xianfeng", "洗衣液", 25).await?;
+    ensure!(
+        t.catalogue_stock("xianfeng").await?
+            == [("大米 5 斤".to_string(), 0), ("洗衣液".to_string(), 12)],
+        "a new price keeps the stock"
+    );
+    ensure!(t.catalogue_stock("zhongfu").await?.is_empty());
     Ok(())
 }
 
