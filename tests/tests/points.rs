@@ -87,7 +87,7 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
     assert!(core.tables.hall_doc("nowhere", "grants").await?.is_none());
 
     // The server grants within what is left of an account.
-    let spender = format!("{k1}/store-1");
+    let spender = format!("{k1}.store-1");
     let g = |amount| Grant {
         spender: spender.clone(),
         part: part("points:volunteer", amount),
@@ -183,7 +183,7 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
     );
 
     // Another kiosk of the hall reads it but cannot spend from it.
-    let (_, other, _) = kiosk(&server, "xianfeng").await?;
+    let (other_id, other, other_dir) = kiosk(&server, "xianfeng").await?;
     let theirs = tokio::time::timeout(WAIT, other.repo.find(spends_id.clone()))
         .await??
         .ok_or_else(|| anyhow::anyhow!("readable by the hall's kiosks"))?;
@@ -205,6 +205,43 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
             .spent("points:volunteer"),
         25,
         "another kiosk's write to a store's spends never reaches the server"
+    );
+
+    // Nor can it pass off a document of its own as that store's: listed
+    // under its own kiosk, a document naming another store counts for
+    // neither.
+    let forged = other
+        .repo
+        .create(points::new_spends("xianfeng", &other_id, &spender)?)
+        .await?;
+    forged.with_document(|d| {
+        points::put_spend(
+            d,
+            &linli_core::ids::RecordId::new().to_string(),
+            &Spend {
+                parts: vec![part("points:volunteer", 5)],
+                purpose: "soap".into(),
+                at_ms: 0,
+            },
+        )
+    })?;
+    let key = directory::entry_key(DocKind::Spends, &other_id, &format!("{other_id}.x"));
+    let url = forged.url().to_string();
+    other_dir.with_document(|d| directory::register(d, &key, &url))?;
+    eventually(WAIT, "the forged document on the server", || async {
+        let owner = core
+            .tables
+            .doc_owner(&forged.document_id().to_string())
+            .await?;
+        Ok(owner.map(|_| ()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let view = server_points::escrow_of(&core, "xianfeng").await?;
+    assert_eq!(
+        view.spent("points:volunteer"),
+        25,
+        "the forged spend is not counted"
     );
 
     // Nothing of this was quarantined.

@@ -1610,14 +1610,17 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     Ok(())
 }
 
-/// This store's spender id, made on first need.
+/// This store's spender id, made on first need: the kiosk's id, a dot and
+/// a new random id (the server grants a store's rights only to the kiosk
+/// its id names).
 async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
     let j = shared.journal.clone();
+    let kiosk = shared.config.kiosk_id.clone();
     blocking(move || {
         if let Some(s) = j.meta(META_SPENDER)? {
             return Ok(s);
         }
-        let s = RecordId::new().to_string();
+        let s = format!("{kiosk}.{}", RecordId::new());
         j.set_meta(&[(META_SPENDER, &s)])?;
         Ok(s)
     })

@@ -83,29 +83,62 @@ pub async fn grants_doc(core: &ServerCore, hall_id: &str) -> Result<DocumentId> 
     }
 }
 
-/// The hall's rights as the server's copies show them: its grants
-/// document and every spends document its directory lists.
-pub async fn escrow_of(core: &ServerCore, hall_id: &str) -> Result<Escrow> {
-    let grants_id = grants_doc(core, hall_id).await?;
+/// The hall's spends documents the server may count: those its directory
+/// lists under a kiosk that has delivered them (claimed as that kiosk's).
+/// An entry whose document has not reached the server yet is passed over:
+/// asking a kiosk for a document before it is claimed would have the
+/// repo refuse it from that kiosk for the rest of the connection (samod
+/// keeps a share decision per connection), and it counts for nothing
+/// until then (its store spent only what it was granted). An entry that
+/// names another kiosk's store is passed over too (a store's id starts
+/// with its kiosk's id and a dot), so a store's rights go only to the
+/// kiosk that holds its document.
+async fn hall_spends(core: &ServerCore, hall_id: &str) -> Result<Vec<(String, DocumentId)>> {
     let dir = directory_of(core, hall_id).await?;
     let entries = dir.with_document(|d| directory::entries(d))?;
-    let mut spends = Vec::new();
+    let mut out = Vec::new();
     for (key, url) in entries {
-        if !matches!(
-            directory::parse_entry_key(&key),
-            Some((DocKind::Spends, _, _))
-        ) {
+        let Some((DocKind::Spends, kiosk, spender)) = directory::parse_entry_key(&key) else {
             continue;
+        };
+        let Ok(url) = AutomergeUrl::from_str(&url) else {
+            continue;
+        };
+        let id = url.document_id().clone();
+        let its_own = spender
+            .strip_prefix(kiosk)
+            .is_some_and(|rest| rest.starts_with('.'));
+        match core.tables.doc_owner(&id.to_string()).await? {
+            Some(o)
+                if its_own
+                    && !o.retired
+                    && o.hall_id == hall_id
+                    && o.owner_kiosk.as_deref() == Some(kiosk) =>
+            {
+                out.push((spender.to_string(), id));
+            }
+            _ => {}
         }
-        let id = AutomergeUrl::from_str(&url)
-            .map_err(|e| Error::BadRequest(format!("directory entry {key}: {e}")))?
-            .document_id()
-            .clone();
-        // A store's document that has not reached the server yet counts
-        // for nothing spent: its spender was granted nothing it could not
-        // spend, so what it spent is within its grants all the same.
-        if let Some(doc) = core.repos.find_in(hall_id, id).await? {
-            spends.push(doc.with_document(|d| d.fork()));
+    }
+    Ok(out)
+}
+
+/// The hall's rights as the server's copies show them: its grants
+/// document and the spends documents of [`hall_spends`].
+pub async fn escrow_of(core: &ServerCore, hall_id: &str) -> Result<Escrow> {
+    let grants_id = grants_doc(core, hall_id).await?;
+    let mut spends = Vec::new();
+    for (spender, id) in hall_spends(core, hall_id).await? {
+        let Some(doc) = core.repos.find_in(hall_id, id.clone()).await? else {
+            continue;
+        };
+        let doc = doc.with_document(|d| d.fork());
+        // A document that says it is another store's is not counted as
+        // either's.
+        if points::spender_of(&doc).ok().as_deref() == Some(spender.as_str()) {
+            spends.push(doc);
+        } else {
+            tracing::warn!(hall = %hall_id, doc = %id, "a spends document names another store: not counted");
         }
     }
     let grants = core
@@ -174,8 +207,15 @@ pub struct TopUp {
 /// [`OFFLINE_POINTS_PER_KIOSK`]; a spender holding less than its share is
 /// granted the difference, as far as the server may still grant. Totals
 /// are the points volunteers earned in this hall (their closed shifts,
-/// `linli_core::model::points_for_shift`) and the catalogue's stock.
+/// `linli_core::model::points_for_shift`) and the catalogue's stock. A
+/// hall with no stock is left alone.
 pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
+    // A hall with nothing in stock has nothing to redeem: no shares to
+    // keep, and no reading of its volunteers' shifts.
+    let stock = core.tables.catalogue_stock(hall_id).await?;
+    if stock.iter().all(|(_, n)| *n <= 0) {
+        return Ok(TopUp::default());
+    }
     let mut totals: std::collections::BTreeMap<String, (u64, bool)> = Default::default();
     for span in core
         .projection
@@ -190,7 +230,7 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
                 .0 += earned;
         }
     }
-    for (item, stock) in core.tables.catalogue_stock(hall_id).await? {
+    for (item, stock) in stock {
         totals.insert(
             format!("stock:{item}"),
             (u64::try_from(stock).unwrap_or(0), false),
@@ -249,16 +289,11 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
     Ok(done)
 }
 
-/// The spenders of a hall: every kiosk store whose spends document its
-/// directory lists.
+/// The spenders of a hall: the stores of [`hall_spends`].
 async fn spenders_of(core: &ServerCore, hall_id: &str) -> Result<Vec<String>> {
-    let dir = directory_of(core, hall_id).await?;
-    let entries = dir.with_document(|d| directory::entries(d))?;
-    Ok(entries
-        .iter()
-        .filter_map(|(key, _)| match directory::parse_entry_key(key) {
-            Some((DocKind::Spends, _, spender)) => Some(spender.to_string()),
-            _ => None,
-        })
+    Ok(hall_spends(core, hall_id)
+        .await?
+        .into_iter()
+        .map(|(spender, _)| spender)
         .collect())
 }
