@@ -29,6 +29,20 @@ fn part(account: &str, amount: u64) -> Part {
     }
 }
 
+/// Write a spend of 5 of a volunteer's points into a spends document,
+/// with no check (what a forger does).
+fn spend_five(d: &mut automerge::Automerge) -> linli_core::Result<()> {
+    points::put_spend(
+        d,
+        &linli_core::ids::RecordId::new().to_string(),
+        &Spend {
+            parts: vec![part("points:volunteer", 5)],
+            purpose: "soap".into(),
+            at_ms: 0,
+        },
+    )
+}
+
 /// A raw kiosk of `hall` and the hall's directory as it sees it.
 async fn kiosk(
     server: &TestServer,
@@ -187,17 +201,7 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
     let theirs = tokio::time::timeout(WAIT, other.repo.find(spends_id.clone()))
         .await??
         .ok_or_else(|| anyhow::anyhow!("readable by the hall's kiosks"))?;
-    theirs.with_document(|d| {
-        points::put_spend(
-            d,
-            &linli_core::ids::RecordId::new().to_string(),
-            &Spend {
-                parts: vec![part("points:volunteer", 5)],
-                purpose: "soap".into(),
-                at_ms: 0,
-            },
-        )
-    })?;
+    theirs.with_document(spend_five)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         server_points::escrow_of(&core, "xianfeng")
@@ -214,17 +218,7 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
         .repo
         .create(points::new_spends("xianfeng", &other_id, &spender)?)
         .await?;
-    forged.with_document(|d| {
-        points::put_spend(
-            d,
-            &linli_core::ids::RecordId::new().to_string(),
-            &Spend {
-                parts: vec![part("points:volunteer", 5)],
-                purpose: "soap".into(),
-                at_ms: 0,
-            },
-        )
-    })?;
+    forged.with_document(spend_five)?;
     let key = directory::entry_key(DocKind::Spends, &other_id, &format!("{other_id}.x"));
     let url = forged.url().to_string();
     other_dir.with_document(|d| directory::register(d, &key, &url))?;
