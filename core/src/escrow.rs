@@ -165,6 +165,13 @@ impl Escrow {
         total.saturating_sub(self.committed(account))
     }
 
+    /// Every spender with rights granted, by id.
+    pub fn spenders(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.granted.keys().map(|(s, _)| s.clone()).collect();
+        out.dedup();
+        out
+    }
+
     /// Every account with rights granted to `spender`.
     pub fn accounts_of(&self, spender: &str) -> Vec<String> {
         self.granted

@@ -423,8 +423,72 @@ async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyh
     Ok(())
 }
 
+/// A revoked kiosk's rights go back to the hall: what it spent stays
+/// spent, the rest is granted to the hall's other kiosks.
+async fn a_revoked_kiosks_points_return_to_the_hall(store: Store) -> anyhow::Result<()> {
+    init_logging();
+    let server = TestServer::start_on(store).await?;
+    let core = server.core()?;
+    core.tables
+        .set_catalogue_item("xianfeng", "rice", 4)
+        .await?;
+    assert!(
+        core.tables
+            .set_catalogue_stock("xianfeng", "rice", 3)
+            .await?
+    );
+    let a = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let phone = test_phone(16, 3)?;
+    let pseudonym = core.residents.pseudonym(&phone)?;
+    seed_shift(&server, &pseudonym, "shift-1", 180).await?;
+    eventually(WAIT, "kiosk A topped up", || async {
+        Ok((a.node().points_here(&phone).await? == 6).then_some(()))
+    })
+    .await?;
+    assert!(matches!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    a.node().wait_synced(WAIT).await?;
+    let account = format!("points:{pseudonym}");
+    eventually(WAIT, "the redemption on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent(&account) == 4).then_some(()))
+    })
+    .await?;
+
+    // Revoked: its store is written off with the 4 points and 1 bag it
+    // spent; the 2 points and 2 bags it held go to kiosk B.
+    assert!(linli_sync_engine::provision::revoke_kiosk(&core, &a.id).await?);
+    let view = server_points::escrow_of(&core, "xianfeng").await?;
+    let store = a.node().spender().await?;
+    assert!(view.is_retired(&store));
+    assert_eq!(view.available(&store, &account), 0);
+    assert_eq!(view.committed(&account), 4, "only what it spent");
+    assert_eq!(view.grantable("stock:rice", 3), 2);
+    let b = TestKiosk::pair(&server, "xianfeng", true).await?;
+    eventually(WAIT, "kiosk B topped up with what A held", || async {
+        let (points, rice) = (
+            b.node().points_here(&phone).await?,
+            b.node().stock_here("rice").await?,
+        );
+        Ok((points == 2 && rice == 2).then_some(()))
+    })
+    .await?;
+    assert_eq!(
+        b.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Refused {
+            points_here: 2,
+            stock_here: 2
+        },
+        "the volunteer has 2 points left, not 4"
+    );
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
     a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own,
     a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses,
     a_connected_kiosk_is_topped_up_as_volunteers_earn,
+    a_revoked_kiosks_points_return_to_the_hall,
 }

@@ -236,15 +236,20 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
             (u64::try_from(stock).unwrap_or(0), false),
         );
     }
-    let spenders = spenders_of(core, hall_id).await?;
+    // One read of the hall's rights; each grant made here is added to it
+    // (and `grant` checks each against a fresh read all the same). Shares
+    // are among the stores still spending: a written-off one holds none.
+    let view = escrow_of(core, hall_id).await?;
+    let spenders: Vec<String> = spenders_of(core, hall_id)
+        .await?
+        .into_iter()
+        .filter(|s| !view.is_retired(s))
+        .collect();
     let mut done = TopUp::default();
     if spenders.is_empty() {
         return Ok(done);
     }
     let n = spenders.len() as u64;
-    // One read of the hall's rights; each grant made here is added to it
-    // (and `grant` checks each against a fresh read all the same).
-    let view = escrow_of(core, hall_id).await?;
     let mut added: std::collections::BTreeMap<(String, String), u64> = Default::default();
     let mut committed_more: std::collections::BTreeMap<String, u64> = Default::default();
     for (account, (total, is_points)) in totals {
@@ -253,7 +258,7 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
         if is_points {
             share = share.min(OFFLINE_POINTS_PER_KIOSK);
         }
-        for spender in spenders.iter().filter(|s| !view.is_retired(s)) {
+        for spender in &spenders {
             let key = (spender.clone(), account.clone());
             let held = view.available(spender, &account) + added.get(&key).copied().unwrap_or(0);
             let left = view
@@ -296,4 +301,43 @@ async fn spenders_of(core: &ServerCore, hall_id: &str) -> Result<Vec<String>> {
         .into_iter()
         .map(|(spender, _)| spender)
         .collect())
+}
+
+/// Write off the stores of a revoked kiosk of hall `hall_id`: what each
+/// had spent, as the server has it, stays spent; the rest of its rights
+/// returns to the pool for the hall's other kiosks. A revoked kiosk never
+/// syncs again, so what the server has is its last state. Returns how
+/// many stores were written off.
+pub async fn write_off_kiosk(core: &ServerCore, hall_id: &str, kiosk_id: &str) -> Result<usize> {
+    if core.tables.hall_doc(hall_id, GRANTS_KIND).await?.is_none() {
+        return Ok(0);
+    }
+    let _one_at_a_time = GRANTING.lock().await;
+    let view = escrow_of(core, hall_id).await?;
+    let prefix = format!("{kiosk_id}.");
+    let stores: Vec<String> = view
+        .spenders()
+        .into_iter()
+        .filter(|s| s.starts_with(&prefix) && !view.is_retired(s))
+        .collect();
+    if stores.is_empty() {
+        return Ok(0);
+    }
+    let grants = core
+        .repos
+        .find_in(hall_id, grants_doc(core, hall_id).await?)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("the grants of hall {hall_id}")))?;
+    let n = stores.len();
+    grants
+        .with_document_async(move |d| -> linli_core::Result<()> {
+            for store in &stores {
+                escrow::retire(d, &view, store, now_ms())?;
+            }
+            Ok(())
+        })
+        .await??;
+    grants.confirmed().await?;
+    tracing::info!(hall = %hall_id, kiosk = %kiosk_id, stores = n, "a revoked kiosk's points written off");
+    Ok(n)
 }

@@ -163,10 +163,20 @@ pub async fn add_kiosk(core: &ServerCore, hall_id: &str, name: &str) -> Result<(
 }
 
 /// Revoke a kiosk and close its live connections. False if already revoked.
+/// The rights it held to volunteers' points and items' stock return to
+/// the hall (`points::write_off_kiosk`); should that fail, the kiosk is
+/// revoked all the same and its rights stay set aside (never spent
+/// twice, only unused).
 pub async fn revoke_kiosk(core: &ServerCore, id: &str) -> Result<bool> {
     let changed = core.tables.revoke_kiosk(id, now_ms()).await?;
     let closed = core.registry.kill_kiosk(id);
     tracing::info!(kiosk = id, closed, "kiosk revoked");
+    if changed
+        && let Some(kiosk) = core.tables.kiosk(id).await?
+        && let Err(e) = crate::points::write_off_kiosk(core, &kiosk.hall_id, id).await
+    {
+        tracing::warn!(kiosk = id, error = %e, "a revoked kiosk's points could not be written off: they stay set aside");
+    }
     Ok(changed)
 }
 
