@@ -286,8 +286,17 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
         Redemption::Refused { .. } => false,
     };
     assert!(redeemed(a.node().redeem(&phone, "rice", 30).await?));
-    // Restarted with no network: its rights and spends are still there.
+    // Restarted with no network, after a crash that left its spends
+    // document without the spend (the journal had it): its rights and
+    // spends are still there, and it cannot redeem the 30 points again.
+    let spends = a.node().spends_id().await?.expect("made");
     a.power_off().await;
+    let docs = linli_core::storage::SqliteStorage::open(
+        &a.data_dir().join(linli_core::node::DOCUMENTS_FILE),
+        linli_core::sqlite::DbOptions::default(),
+    )?;
+    assert!(docs.delete_document(&spends)? > 0);
+    drop(docs);
     a.power_on(false).await?;
     let held = eventually(WAIT, "the grants from the kiosk's own store", || async {
         let here = a.node().points_here(&phone).await?;

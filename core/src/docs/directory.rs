@@ -46,6 +46,19 @@ pub fn register(doc: &mut Automerge, key: &str, url: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Point entry `key` at `url`, whatever it named before (one change, none
+/// when it names `url` already): a kiosk whose store lost a document and
+/// made it again from its journal lists the new one in its place.
+pub fn point(doc: &mut Automerge, key: &str, url: &str) -> Result<bool> {
+    let obj = map_obj(doc, DOCS)?;
+    if read_str(doc, &obj, key)?.as_deref() == Some(url) {
+        return Ok(false);
+    }
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(&obj, key, url))
+        .map_err(|f| f.error)?;
+    Ok(true)
+}
+
 /// Every entry, sorted by key.
 pub fn entries(doc: &Automerge) -> Result<Vec<(String, String)>> {
     let obj = map_obj(doc, DOCS)?;

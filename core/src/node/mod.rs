@@ -872,6 +872,12 @@ impl KioskNode {
             let mut all = j.unsynced()?;
             all.extend(j.of_document(DocKind::Ledger, &today)?);
             all.extend(j.of_document(DocKind::RequestBook, &month)?);
+            // Every spend of this store, synced or not: what it may still
+            // redeem offline is read from its spends document, which must
+            // never lack one (few, and money-like).
+            if let Some(spender) = j.meta(META_SPENDER)? {
+                all.extend(j.of_document(DocKind::Spends, &spender)?);
+            }
             let mut seen = std::collections::HashSet::new();
             all.retain(|e| seen.insert(e.record_id.clone()));
             Ok(all)
@@ -1233,6 +1239,15 @@ impl KioskNode {
         let j = self.shared.journal.clone();
         let (k, v) = (format!("setting.{key}"), value.to_string());
         blocking(move || j.set_meta(&[(&k, &v)])).await
+    }
+
+    /// The samod document id of this store's spends document, if made.
+    pub async fn spends_id(&self) -> Result<Option<String>> {
+        let spender = self.spender().await?;
+        let j = self.shared.journal.clone();
+        Ok(blocking(move || j.doc(DocKind::Spends, &spender))
+            .await?
+            .map(|r| r.doc_id))
     }
 
     /// The samod document id of a day's ledger on this kiosk, if made.
@@ -1698,8 +1713,18 @@ async fn register_docs(shared: &Arc<Shared>) -> Result<()> {
             .map_err(|e| Error::invalid("stored document id", e.to_string()))?;
         let url = samod::AutomergeUrl::from(&id).to_string();
         let key = directory::entry_key(row.kind, &shared.config.kiosk_id, &row.period);
+        // A store's spends document is found by the server through its
+        // entry alone: one made again from the journal takes the old one's
+        // place (it holds every spend the old one did).
+        let kind = row.kind;
         directory
-            .with_document_async(move |d| directory::register(d, &key, &url))
+            .with_document_async(move |d| {
+                if kind == DocKind::Spends {
+                    directory::point(d, &key, &url)
+                } else {
+                    directory::register(d, &key, &url)
+                }
+            })
             .await??;
         let j = shared.journal.clone();
         blocking(move || j.mark_registered(row.kind, &row.period)).await?;
