@@ -7,7 +7,6 @@
 
 use std::{str::FromStr, time::Duration};
 
-use linli_core::node::Redemption;
 use linli_core::{
     docs::{
         DocKind, directory,
@@ -16,6 +15,7 @@ use linli_core::{
     escrow::{self, Escrow},
     protocol,
 };
+use linli_core::{node::Redemption, phone::PhoneNumber};
 use linli_sync_engine::points as server_points;
 use linli_test_kit::{RawPeer, Store, TestKiosk, TestServer, eventually, init_logging, test_phone};
 use samod::{AutomergeUrl, DocumentId};
@@ -370,10 +370,14 @@ async fn seed_shift(
     server.sql_execute(&sql).await
 }
 
-/// The granting rule at work: a connected kiosk is topped up with its
-/// share of what volunteers earned in the hall and of the catalogue's
-/// stock, without anyone asking, and again as they earn more.
-async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyhow::Result<()> {
+/// A hall whose catalogue has rice at 4 points, 3 bags in stock, a kiosk
+/// of it, and a volunteer with three hours of service (6 points) whom the
+/// server has topped the kiosk up for (6 points, 3 bags): the server,
+/// the kiosk, the volunteer's number and pseudonym.
+async fn a_topped_up_kiosk(
+    store: Store,
+    seed: usize,
+) -> anyhow::Result<(TestServer, TestKiosk, PhoneNumber, String)> {
     init_logging();
     let server = TestServer::start_on(store).await?;
     let core = server.core()?;
@@ -386,19 +390,26 @@ async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyh
             .await?
     );
     let a = TestKiosk::pair(&server, "xianfeng", true).await?;
-    let phone = test_phone(16, 2)?;
+    let phone = test_phone(16, seed)?;
     let pseudonym = core.residents.pseudonym(&phone)?;
-    // Three hours of service: 6 points.
     seed_shift(&server, &pseudonym, "shift-1", 180).await?;
-    let topped = eventually(WAIT, "the kiosk topped up", || async {
+    eventually(WAIT, "the kiosk topped up", || async {
         let (points, rice) = (
             a.node().points_here(&phone).await?,
             a.node().stock_here("rice").await?,
         );
         Ok((points == 6 && rice == 3).then_some(()))
     })
-    .await;
-    topped?;
+    .await?;
+    Ok((server, a, phone, pseudonym))
+}
+
+/// The granting rule at work: a connected kiosk is topped up with its
+/// share of what volunteers earned in the hall and of the catalogue's
+/// stock, without anyone asking, and again as they earn more.
+async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyhow::Result<()> {
+    let (server, a, phone, pseudonym) = a_topped_up_kiosk(store, 2).await?;
+    let core = server.core()?;
     assert!(matches!(
         a.node().redeem(&phone, "rice", 4).await?,
         Redemption::Redeemed { .. }
@@ -435,25 +446,8 @@ async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyh
 /// A revoked kiosk's rights go back to the hall: what it spent stays
 /// spent, the rest is granted to the hall's other kiosks.
 async fn a_revoked_kiosks_points_return_to_the_hall(store: Store) -> anyhow::Result<()> {
-    init_logging();
-    let server = TestServer::start_on(store).await?;
+    let (server, a, phone, pseudonym) = a_topped_up_kiosk(store, 3).await?;
     let core = server.core()?;
-    core.tables
-        .set_catalogue_item("xianfeng", "rice", 4)
-        .await?;
-    assert!(
-        core.tables
-            .set_catalogue_stock("xianfeng", "rice", 3)
-            .await?
-    );
-    let a = TestKiosk::pair(&server, "xianfeng", true).await?;
-    let phone = test_phone(16, 3)?;
-    let pseudonym = core.residents.pseudonym(&phone)?;
-    seed_shift(&server, &pseudonym, "shift-1", 180).await?;
-    eventually(WAIT, "kiosk A topped up", || async {
-        Ok((a.node().points_here(&phone).await? == 6).then_some(()))
-    })
-    .await?;
     assert!(matches!(
         a.node().redeem(&phone, "rice", 4).await?,
         Redemption::Redeemed { .. }
