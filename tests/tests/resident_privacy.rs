@@ -95,6 +95,9 @@ async fn record_a_day(node: &KioskNode, act: &str) -> anyhow::Result<()> {
             Some(act.to_string()),
         )
         .await?;
+    // A shift lasts some time: signed out in the same millisecond, it
+    // would count no hours (a CI run on a fast disk did just that).
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     node.record_shift(
         input(2, true)?,
         ShiftAction::SignOut,
