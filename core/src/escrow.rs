@@ -132,6 +132,12 @@ impl Escrow {
             .saturating_sub(self.used(spender, account))
     }
 
+    /// Spent of `account` by `spender` (as its spends documents read here
+    /// say).
+    pub fn spent_by(&self, spender: &str, account: &str) -> u64 {
+        Self::get(&self.spent, spender, account)
+    }
+
     /// Spent of `account`, by every spender.
     pub fn spent(&self, account: &str) -> u64 {
         self.spent

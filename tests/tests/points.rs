@@ -258,11 +258,23 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
     let b = TestKiosk::pair(&server, "xianfeng", true).await?;
     let phone = test_phone(16, 1)?;
     let account = format!("points:{}", core.residents.pseudonym(&phone)?);
-    // The server grants each kiosk's store half of the volunteer's 100
-    // points and half of 6 bags of rice.
+    // The hall's catalogue: rice at 30 points (6 bags), oil at 20 (4
+    // bottles), soap at 1 (2 bars); the server shares the stock between
+    // the two kiosks' stores by itself.
+    for (item, points, stock) in [("rice", 30, 6), ("oil", 20, 4), ("soap", 1, 2)] {
+        core.tables
+            .set_catalogue_item("xianfeng", item, points)
+            .await?;
+        assert!(
+            core.tables
+                .set_catalogue_stock("xianfeng", item, stock)
+                .await?
+        );
+    }
+    // Of the volunteer's 100 points, it grants each store half here.
     for k in [&a, &b] {
         let spender = k.node().spender().await?;
-        for (acc, amount, total) in [(account.as_str(), 50, 100), ("stock:rice", 3, 6)] {
+        for (acc, amount, total) in [(account.as_str(), 50, 100)] {
             let g = Grant {
                 spender: spender.clone(),
                 part: part(acc, amount),
@@ -274,16 +286,38 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
         }
     }
     for k in [&a, &b] {
-        eventually(WAIT, "the grants at the kiosk", || async {
-            Ok((k.node().points_here(&phone).await? == 50).then_some(()))
-        })
+        eventually(
+            WAIT,
+            "the grants and the catalogue at the kiosk",
+            || async {
+                let shop = k.node().shop(&phone).await?;
+                let stock: Vec<(&str, u64, u64)> = shop
+                    .items
+                    .iter()
+                    .map(|i| (i.item.as_str(), i.points, i.stock_here))
+                    .collect();
+                Ok((shop.points_here == 50
+                    && stock == [("soap", 1, 1), ("oil", 20, 2), ("rice", 30, 3)])
+                .then_some(()))
+            },
+        )
         .await?;
         k.node().go_offline();
     }
+    assert_eq!(
+        a.node().redeem(&phone, "rice", 25).await?,
+        Redemption::NotOffered,
+        "not at a price other than the catalogue's"
+    );
+    assert_eq!(
+        a.node().redeem(&phone, "gold", 1).await?,
+        Redemption::NotOffered,
+        "nor an item the catalogue lacks"
+    );
 
     let redeemed = |r: Redemption| match r {
         Redemption::Redeemed { reference, .. } => !reference.is_empty(),
-        Redemption::Refused { .. } => false,
+        Redemption::Refused { .. } | Redemption::NotOffered => false,
     };
     assert!(redeemed(a.node().redeem(&phone, "rice", 30).await?));
     // Restarted with no network, after a crash that left its spends
@@ -312,11 +346,11 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
         },
         "this kiosk holds 20 of the volunteer's points"
     );
-    assert!(redeemed(a.node().redeem(&phone, "rice", 20).await?));
+    assert!(redeemed(a.node().redeem(&phone, "oil", 20).await?));
     assert!(redeemed(b.node().redeem(&phone, "rice", 30).await?));
-    assert!(redeemed(b.node().redeem(&phone, "rice", 20).await?));
+    assert!(redeemed(b.node().redeem(&phone, "oil", 20).await?));
     assert_eq!(
-        b.node().redeem(&phone, "rice", 1).await?,
+        b.node().redeem(&phone, "soap", 1).await?,
         Redemption::Refused {
             points_here: 0,
             stock_here: 1
@@ -330,15 +364,17 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
     }
     let view = eventually(WAIT, "four redemptions on the server", || async {
         let view = server_points::escrow_of(&core, "xianfeng").await?;
-        Ok((view.spent("stock:rice") == 4).then_some(view))
+        Ok((view.spent("stock:rice") + view.spent("stock:oil") == 4).then_some(view))
     })
     .await?;
     assert_eq!(view.spent(&account), 100, "every point once");
     assert_eq!(view.committed(&account), 100, "never more than earned");
+    assert_eq!((view.spent("stock:rice"), view.spent("stock:oil")), (2, 2));
     for k in [&a, &b] {
         let spender = k.node().spender().await?;
         assert_eq!(view.available(&spender, &account), 0);
-        assert_eq!(view.available(&spender, "stock:rice"), 1);
+        assert_eq!(view.available(&spender, "stock:rice"), 2);
+        assert_eq!(view.available(&spender, "stock:oil"), 1);
     }
     let quarantined = server.sql_strings("SELECT reason FROM quarantine").await?;
     assert!(quarantined.is_empty(), "{quarantined:?}");
@@ -410,6 +446,17 @@ async fn a_topped_up_kiosk(
 async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyhow::Result<()> {
     let (server, a, phone, pseudonym) = a_topped_up_kiosk(store, 2).await?;
     let core = server.core()?;
+    let shop = a.node().shop(&phone).await?;
+    assert_eq!((shop.balance, shop.points_here), (Some(6), 6));
+    assert_eq!(shop.items.len(), 1);
+    assert_eq!(
+        (
+            shop.items[0].item.as_str(),
+            shop.items[0].points,
+            shop.items[0].stock_here
+        ),
+        ("rice", 4, 3)
+    );
     assert!(matches!(
         a.node().redeem(&phone, "rice", 4).await?,
         Redemption::Redeemed { .. }
@@ -421,10 +468,14 @@ async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyh
             stock_here: 2
         }
     );
-    // An hour more: 2 points more, and the kiosk holds the 4 left.
+    // The balance shows the redemption at once, offline or not.
+    assert_eq!(a.node().shop(&phone).await?.balance, Some(2));
+    // An hour more: 2 points more, and the kiosk holds the 4 left; the
+    // server's count of the balance reaches the kiosk.
     seed_shift(&server, &pseudonym, "shift-2", 60).await?;
     eventually(WAIT, "topped up again", || async {
-        Ok((a.node().points_here(&phone).await? == 4).then_some(()))
+        let shop = a.node().shop(&phone).await?;
+        Ok((shop.points_here == 4 && shop.balance == Some(4)).then_some(()))
     })
     .await?;
     assert!(matches!(

@@ -14,6 +14,8 @@
 //! field has one writer and the sums only grow, so whichever order copies
 //! merge in, a spender never finds it has spent more than it was granted.
 
+use std::collections::BTreeMap;
+
 use automerge::{Automerge, ROOT, ReadDoc, transaction::Transactable};
 use autosurgeon::{Hydrate, Reconcile};
 
@@ -37,6 +39,12 @@ pub const RETIRED: &str = "retired";
 pub const SPENDS: &str = "spends";
 /// Rights handed back, by id (spends document).
 pub const HANDBACKS: &str = "handbacks";
+/// The hall's 爱心超市 items and their points, by item (grants document):
+/// what a kiosk offers.
+pub const CATALOGUE: &str = "catalogue";
+/// Volunteers' points as the server last counted them, by account
+/// (grants document): what a kiosk shows as a balance.
+pub const BALANCES: &str = "balances";
 
 /// The grants document's entry in the hall's directory, where kiosks find
 /// it.
@@ -136,9 +144,56 @@ pub struct Handback {
     pub at_ms: i64,
 }
 
+/// An item of the hall's 爱心超市 as kiosks offer it. (Its stock is not
+/// here: a kiosk hands over only the stock it was granted.)
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Offer {
+    /// Points it costs.
+    pub points: u64,
+}
+
+/// What one store had spent of an account, as the server counted it.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct SpentBy {
+    /// The spender.
+    pub spender: String,
+    /// How much.
+    pub amount: u64,
+}
+
+/// A volunteer's points as the server last counted them. A kiosk shows
+/// `earned − what other stores spent − what it spent itself`, its own
+/// spends read from its own copy, so a redemption shows at once.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Balance {
+    /// Points earned in the hall, in all.
+    pub earned: u64,
+    /// What each store had spent of them, by spender id.
+    pub spent: Vec<SpentBy>,
+}
+
+impl Balance {
+    /// What is left, counting `spender`'s own spends as `own` instead of
+    /// the server's figure for it.
+    pub fn left_for(&self, spender: &str, own: u64) -> u64 {
+        let others: u64 = self
+            .spent
+            .iter()
+            .filter(|s| s.spender != spender)
+            .map(|s| s.amount)
+            .sum();
+        self.earned.saturating_sub(others).saturating_sub(own)
+    }
+}
+
 /// A new grants document for `hall_id` (one change).
 pub fn new_grants(hall_id: &str) -> Result<Automerge> {
-    new_points_doc(GRANTS_SCHEMA, hall_id, &[], &[GRANTS, RETIRED])
+    new_points_doc(
+        GRANTS_SCHEMA,
+        hall_id,
+        &[],
+        &[GRANTS, RETIRED, CATALOGUE, BALANCES],
+    )
 }
 
 /// A new spends document of `spender`, a store of kiosk `kiosk_id` in
@@ -293,6 +348,79 @@ pub fn handbacks(doc: &Automerge) -> Result<Vec<(String, Handback)>> {
     all(doc, HANDBACKS)
 }
 
+/// Make the grants document's catalogue and balances what the server
+/// counts now, in one change; returns false (and writes nothing) when
+/// they already are. Items and accounts not given are removed. The server
+/// alone writes this.
+pub fn publish(
+    doc: &mut Automerge,
+    catalogue: &BTreeMap<String, Offer>,
+    balances: &BTreeMap<String, Balance>,
+) -> Result<bool> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    let catalogue_now: BTreeMap<String, Offer> = read_board(doc, CATALOGUE)?;
+    let balances_now: BTreeMap<String, Balance> = read_board(doc, BALANCES)?;
+    if &catalogue_now == catalogue && &balances_now == balances {
+        return Ok(false);
+    }
+    let mut tx = doc.transaction();
+    let written = write_board(&mut tx, CATALOGUE, &catalogue_now, catalogue)
+        .and_then(|()| write_board(&mut tx, BALANCES, &balances_now, balances));
+    if let Err(e) = written {
+        tx.rollback();
+        return Err(e);
+    }
+    tx.commit();
+    Ok(true)
+}
+
+/// A board map of the grants document (empty when an older document has
+/// none yet).
+fn read_board<T: Hydrate>(doc: &Automerge, map: &str) -> Result<BTreeMap<String, T>> {
+    if doc.get(ROOT, map)?.is_none() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(all(doc, map)?.into_iter().collect())
+}
+
+/// Write what differs between `now` and `wanted` into board map `map`.
+fn write_board<T: Reconcile + PartialEq>(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    map: &str,
+    now: &BTreeMap<String, T>,
+    wanted: &BTreeMap<String, T>,
+) -> Result<()> {
+    let obj = match tx.get(ROOT, map)? {
+        Some((automerge::Value::Object(automerge::ObjType::Map), id)) => id,
+        Some(_) => return Err(schema_err(map, "is not a map")),
+        None => tx.put_object(ROOT, map, automerge::ObjType::Map)?,
+    };
+    for key in now.keys().filter(|k| !wanted.contains_key(*k)) {
+        tx.delete(&obj, key.as_str())?;
+    }
+    for (key, value) in wanted {
+        if now.get(key) != Some(value) {
+            autosurgeon::reconcile_prop(tx, &obj, key.as_str(), value)?;
+        }
+    }
+    Ok(())
+}
+
+/// The hall's 爱心超市 items as the grants document lists them, by item.
+pub fn catalogue(doc: &Automerge) -> Result<BTreeMap<String, Offer>> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    read_board(doc, CATALOGUE)
+}
+
+/// A volunteer's points as the server last counted them, if it has.
+pub fn balance(doc: &Automerge, account: &str) -> Result<Option<Balance>> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    if doc.get(ROOT, BALANCES)?.is_none() {
+        return Ok(None);
+    }
+    read_record(doc, BALANCES, account)
+}
+
 /// The number of grants (for tests and the console).
 pub fn grant_count(doc: &Automerge) -> Result<usize> {
     let obj = map_obj(doc, GRANTS)?;
@@ -319,5 +447,57 @@ mod tests {
         // Each is refused where the other is expected.
         assert!(spender_of(&new_grants("xianfeng").expect("grants")).is_err());
         assert!(grants(&spends).is_err());
+    }
+
+    #[test]
+    fn the_catalogue_and_balances_are_written_only_when_they_change() {
+        let mut doc = new_grants("xianfeng").expect("grants");
+        let catalogue: BTreeMap<String, Offer> = [
+            ("大米 5kg".to_string(), Offer { points: 50 }),
+            ("理发券".to_string(), Offer { points: 20 }),
+        ]
+        .into();
+        let balance = Balance {
+            earned: 80,
+            spent: vec![SpentBy {
+                spender: "k1.a".into(),
+                amount: 30,
+            }],
+        };
+        let balances: BTreeMap<String, Balance> =
+            [("points:p1".to_string(), balance.clone())].into();
+        assert!(publish(&mut doc, &catalogue, &balances).expect("publish"));
+        let heads = doc.get_heads();
+        assert!(!publish(&mut doc, &catalogue, &balances).expect("again"));
+        assert_eq!(
+            doc.get_heads(),
+            heads,
+            "nothing written when nothing changed"
+        );
+        assert_eq!(super::catalogue(&doc).expect("read"), catalogue);
+        assert_eq!(
+            super::balance(&doc, "points:p1").expect("read"),
+            Some(balance.clone())
+        );
+        // What another store spent counts; a store's own spends it reads
+        // from its own copy instead.
+        assert_eq!(balance.left_for("k2.b", 0), 50);
+        assert_eq!(balance.left_for("k1.a", 35), 45);
+        // An item taken off the catalogue is gone from the document.
+        let fewer: BTreeMap<String, Offer> = [("理发券".to_string(), Offer { points: 25 })].into();
+        assert!(publish(&mut doc, &fewer, &balances).expect("publish"));
+        assert_eq!(super::catalogue(&doc).expect("read"), fewer);
+        assert_eq!(super::balance(&doc, "points:nobody").expect("read"), None);
+    }
+
+    #[test]
+    fn an_older_grants_document_gains_its_catalogue_on_first_publish() {
+        let mut doc = new_points_doc(GRANTS_SCHEMA, "xianfeng", &[], &[GRANTS, RETIRED])
+            .expect("an older shape");
+        assert!(super::catalogue(&doc).expect("read").is_empty());
+        let catalogue: BTreeMap<String, Offer> =
+            [("毛巾".to_string(), Offer { points: 10 })].into();
+        assert!(publish(&mut doc, &catalogue, &BTreeMap::new()).expect("publish"));
+        assert_eq!(super::catalogue(&doc).expect("read"), catalogue);
     }
 }

@@ -16,6 +16,7 @@ mod applier;
 pub mod dialer;
 mod files;
 pub mod journal;
+mod market;
 pub mod residents;
 mod upgrade;
 
@@ -38,12 +39,12 @@ use self::{
     applier::{Applier, Pending},
     dialer::{DialFailure, KioskDialer},
     journal::{Entry, Journal},
+    market::spender_of,
     residents::Residents,
 };
 use crate::{
     Error, Result,
     docs::{self, DocKind, calendar, directory, ledger, points, requests},
-    escrow::Escrow,
     ids::RecordId,
     model::{
         Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction,
@@ -59,6 +60,7 @@ use crate::{
 /// directory; its documents are in [`DOCUMENTS_FILE`] beside it.
 pub const STORE_FILE: &str = "kiosk.sqlite3";
 pub use files::DOCUMENTS_FILE;
+pub use market::{Redemption, Shop, ShopItem};
 
 /// A source of wall-clock time in ms (injectable for tests and skew).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -177,37 +179,6 @@ pub enum CheckInOutcome {
     Recorded(RecordId),
     /// This resident already checked in to this activity; nothing new.
     AlreadyCheckedIn,
-}
-
-/// What redeeming at this kiosk came to (`KioskNode::redeem`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Redemption {
-    /// Redeemed: the record, and the reference the receipt shows.
-    Redeemed {
-        /// The spend's record id.
-        id: String,
-        /// Short reference on the receipt.
-        reference: String,
-    },
-    /// Refused: this kiosk holds too little of the volunteer's points or
-    /// of the item's stock. What it holds of each, so the kiosk can say
-    /// "此终端离线可兑换 N 分".
-    Refused {
-        /// The volunteer's points this kiosk may still redeem.
-        points_here: u64,
-        /// Of the item, what this kiosk may still hand over.
-        stock_here: u64,
-    },
-}
-
-/// The account of a volunteer's points, by pseudonym.
-fn points_account(pseudonym: &str) -> String {
-    format!("points:{pseudonym}")
-}
-
-/// The account of an item's stock.
-fn stock_account(item: &str) -> String {
-    format!("stock:{item}")
 }
 
 /// A volunteer's standing, for the volunteer screen.
@@ -1115,118 +1086,6 @@ impl KioskNode {
         Ok(summary)
     }
 
-    /// This kiosk store's spender id for redemption: made on first need
-    /// and kept in the journal (a store restored from a copy is written
-    /// off by the server and paired anew).
-    pub async fn spender(&self) -> Result<String> {
-        spender_of(&self.shared).await
-    }
-
-    /// The rights this kiosk holds as its copies show them (all records
-    /// applied first): the hall's grants and this store's spends.
-    async fn escrow_here(&self, spender: &str) -> Result<Escrow> {
-        self.shared.applier.settled().await;
-        let grants = self
-            .shared
-            .grants
-            .lock()
-            .map_err(|_| Error::Stopped)?
-            .clone();
-        let Some(grants) = grants else {
-            // No grants seen yet: nothing to spend.
-            return Ok(Escrow::default());
-        };
-        let spends = self.doc_for(DocKind::Spends, spender).await?;
-        let spends = spends.with_document(|d| d.fork());
-        grants.with_document(|g| Escrow::read(g, &[&spends]))
-    }
-
-    /// A volunteer's points this kiosk may redeem now (what the server
-    /// granted it, less what it spent).
-    pub async fn points_here(&self, phone: &PhoneNumber) -> Result<u64> {
-        let account = points_account(&self.pseudonym(phone).await?);
-        let spender = self.spender().await?;
-        Ok(self
-            .escrow_here(&spender)
-            .await?
-            .available(&spender, &account))
-    }
-
-    /// Of catalogue item `item`, how many this kiosk may hand over now.
-    pub async fn stock_here(&self, item: &str) -> Result<u64> {
-        let spender = self.spender().await?;
-        Ok(self
-            .escrow_here(&spender)
-            .await?
-            .available(&spender, &stock_account(item)))
-    }
-
-    /// Redeem `points` of a volunteer's points for one of catalogue item
-    /// `item`, if this kiosk holds both: checked against this kiosk's own
-    /// rights (DESIGN.md decision 12), so it works offline and never
-    /// spends what another kiosk may spend. On the journal before it
-    /// returns, like any record.
-    pub async fn redeem(&self, phone: &PhoneNumber, item: &str, points: u64) -> Result<Redemption> {
-        let pseudonym = self.pseudonym(phone).await?;
-        let spender = self.spender().await?;
-        let spend = points::Spend {
-            parts: vec![
-                points::Part {
-                    account: points_account(&pseudonym),
-                    amount: points,
-                },
-                points::Part {
-                    account: stock_account(item),
-                    amount: 1,
-                },
-            ],
-            purpose: item.to_string(),
-            at_ms: self.now_ms(),
-        };
-        spend.validate()?;
-        // Checked and written under the recording lock, after every
-        // earlier record is in its document: two taps never both fit in
-        // one remainder.
-        let _one_at_a_time = self.shared.recording.lock().await;
-        let rights = self.escrow_here(&spender).await?;
-        let points_here = rights.available(&spender, &spend.parts[0].account);
-        let stock_here = rights.available(&spender, &spend.parts[1].account);
-        if points > points_here || stock_here == 0 {
-            return Ok(Redemption::Refused {
-                points_here,
-                stock_here,
-            });
-        }
-        let id = RecordId::new();
-        let entry = Entry {
-            record_id: id.to_string(),
-            doc_kind: DocKind::Spends,
-            period: spender.clone(),
-            map: points::SPENDS.to_string(),
-            payload: serde_json::to_string(&spend)
-                .map_err(|e| Error::invalid("spend", e.to_string()))?,
-            activity_id: None,
-            phone_hash: Some(pseudonym),
-            created_ms: spend.at_ms,
-        };
-        let payload =
-            serde_json::to_value(&spend).map_err(|e| Error::invalid("spend", e.to_string()))?;
-        self.record_locked(
-            DocKind::Spends,
-            &spender,
-            entry,
-            points::SPENDS,
-            id,
-            payload,
-            false,
-        )
-        .await?;
-        Ok(Redemption::Redeemed {
-            id: id.to_string(),
-            reference: id.short_reference(),
-        })
-    }
-
     /// A kiosk setting (language default, idle timeout, staff PIN hash).
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         let j = self.shared.journal.clone();
@@ -1239,15 +1098,6 @@ impl KioskNode {
         let j = self.shared.journal.clone();
         let (k, v) = (format!("setting.{key}"), value.to_string());
         blocking(move || j.set_meta(&[(&k, &v)])).await
-    }
-
-    /// The samod document id of this store's spends document, if made.
-    pub async fn spends_id(&self) -> Result<Option<String>> {
-        let spender = self.spender().await?;
-        let j = self.shared.journal.clone();
-        Ok(blocking(move || j.doc(DocKind::Spends, &spender))
-            .await?
-            .map(|r| r.doc_id))
     }
 
     /// The samod document id of a day's ledger on this kiosk, if made.
@@ -1623,23 +1473,6 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
         shared.status.send_modify(|s| s.last_sync_ms = Some(now));
     }
     Ok(())
-}
-
-/// This store's spender id, made on first need: the kiosk's id, a dot and
-/// a new random id (the server grants a store's rights only to the kiosk
-/// its id names).
-async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
-    let j = shared.journal.clone();
-    let kiosk = shared.config.kiosk_id.clone();
-    blocking(move || {
-        if let Some(s) = j.meta(META_SPENDER)? {
-            return Ok(s);
-        }
-        let s = format!("{kiosk}.{}", RecordId::new());
-        j.set_meta(&[(META_SPENDER, &s)])?;
-        Ok(s)
-    })
-    .await
 }
 
 /// Load the hall's grants document, once the directory names it.

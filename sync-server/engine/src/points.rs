@@ -245,6 +245,7 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
         .into_iter()
         .filter(|s| !view.is_retired(s))
         .collect();
+    publish(core, hall_id, &totals, &view).await?;
     let mut done = TopUp::default();
     if spenders.is_empty() {
         return Ok(done);
@@ -292,6 +293,56 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
         tracing::info!(hall = %hall_id, grants = done.grants, points = done.points, items = done.items, "kiosks' shares of points and stock topped up");
     }
     Ok(done)
+}
+
+/// Write the hall's catalogue and its volunteers' balances into its
+/// grants document, where kiosks read what to offer and what a volunteer
+/// has (written only when they changed). `totals` are [`top_up`]'s.
+async fn publish(
+    core: &ServerCore,
+    hall_id: &str,
+    totals: &std::collections::BTreeMap<String, (u64, bool)>,
+    view: &Escrow,
+) -> Result<()> {
+    let catalogue = core
+        .tables
+        .points_catalogue(hall_id)
+        .await?
+        .into_iter()
+        .map(|(item, points)| {
+            let points = u64::try_from(points).unwrap_or(0);
+            (item, points::Offer { points })
+        })
+        .collect();
+    let spenders = view.spenders();
+    let balances = totals
+        .iter()
+        .filter(|(_, (_, is_points))| *is_points)
+        .map(|(account, (earned, _))| {
+            let spent = spenders
+                .iter()
+                .map(|s| points::SpentBy {
+                    spender: s.clone(),
+                    amount: view.spent_by(s, account),
+                })
+                .filter(|s| s.amount > 0)
+                .collect();
+            let earned = *earned;
+            (account.clone(), points::Balance { earned, spent })
+        })
+        .collect();
+    let grants = core
+        .repos
+        .find_in(hall_id, grants_doc(core, hall_id).await?)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("the grants of hall {hall_id}")))?;
+    let changed = grants
+        .with_document_async(move |d| points::publish(d, &catalogue, &balances))
+        .await??;
+    if changed {
+        grants.confirmed().await?;
+    }
+    Ok(())
 }
 
 /// The spenders of a hall: the stores of [`hall_spends`].

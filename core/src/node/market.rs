@@ -1,0 +1,275 @@
+//! Redeeming volunteer points at the hall's 爱心超市 on this kiosk (issue
+//! 16; DESIGN.md decision 12): what this kiosk's store may spend is what
+//! the server granted it, read from the hall's grants document, less what
+//! it spent, read from its own spends document; a redemption is checked
+//! against those two copies alone, so it works offline and never spends
+//! what another kiosk may spend. The grants document also carries the
+//! catalogue the kiosk offers and each volunteer's points as the server
+//! last counted them.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use super::{KioskNode, META_SPENDER, Shared, blocking};
+use crate::{
+    Error, Result,
+    docs::{
+        DocKind,
+        points::{self, Balance, Offer},
+    },
+    escrow::Escrow,
+    ids::RecordId,
+    node::journal::Entry,
+    phone::PhoneNumber,
+};
+
+/// What redeeming at this kiosk came to (`KioskNode::redeem`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// Redeemed: the record, and the reference the receipt shows.
+    Redeemed {
+        /// The spend's record id.
+        id: String,
+        /// Short reference on the receipt.
+        reference: String,
+    },
+    /// Refused: this kiosk holds too little of the volunteer's points or
+    /// of the item's stock. What it holds of each, so the kiosk can say
+    /// "此终端离线可兑换 N 分".
+    Refused {
+        /// The volunteer's points this kiosk may still redeem.
+        points_here: u64,
+        /// Of the item, what this kiosk may still hand over.
+        stock_here: u64,
+    },
+    /// The hall's catalogue, as this kiosk has it, does not offer the
+    /// item (or offers it at another price than the one agreed).
+    NotOffered,
+}
+
+/// The account of a volunteer's points, by pseudonym.
+fn points_account(pseudonym: &str) -> String {
+    format!("points:{pseudonym}")
+}
+
+/// The account of an item's stock.
+fn stock_account(item: &str) -> String {
+    format!("stock:{item}")
+}
+
+/// What this kiosk offers a volunteer (the volunteer screen's
+/// 爱心超市 part).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shop {
+    /// The volunteer's points in the hall: as the server last counted
+    /// them, less what this kiosk spent since. `None` until the server
+    /// has counted any.
+    pub balance: Option<u64>,
+    /// Of them, what this kiosk may redeem now.
+    pub points_here: u64,
+    /// The hall's items, cheapest first.
+    pub items: Vec<ShopItem>,
+}
+
+/// One item on offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShopItem {
+    /// The item (its name in the catalogue).
+    pub item: String,
+    /// Points it costs.
+    pub points: u64,
+    /// How many this kiosk may hand over now.
+    pub stock_here: u64,
+}
+
+/// What this kiosk's copies say, read at once.
+struct Here {
+    rights: Escrow,
+    catalogue: BTreeMap<String, Offer>,
+    balance: Option<Balance>,
+}
+
+impl KioskNode {
+    /// This kiosk store's spender id for redemption: made on first need
+    /// and kept in the journal (a store restored from a copy is written
+    /// off by the server and paired anew).
+    pub async fn spender(&self) -> Result<String> {
+        spender_of(&self.shared).await
+    }
+
+    /// The rights this kiosk holds as its copies show them (all records
+    /// applied first): the hall's grants and this store's spends; with
+    /// the catalogue, and `account`'s balance if asked.
+    async fn here(&self, spender: &str, account: Option<&str>) -> Result<Here> {
+        self.shared.applier.settled().await;
+        let grants = self
+            .shared
+            .grants
+            .lock()
+            .map_err(|_| Error::Stopped)?
+            .clone();
+        let Some(grants) = grants else {
+            // No grants seen yet: nothing to spend, nothing offered.
+            return Ok(Here {
+                rights: Escrow::default(),
+                catalogue: BTreeMap::new(),
+                balance: None,
+            });
+        };
+        let spends = self.doc_for(DocKind::Spends, spender).await?;
+        let spends = spends.with_document(|d| d.fork());
+        grants.with_document(|g| {
+            Ok(Here {
+                rights: Escrow::read(g, &[&spends])?,
+                catalogue: points::catalogue(g)?,
+                balance: match account {
+                    Some(a) => points::balance(g, a)?,
+                    None => None,
+                },
+            })
+        })
+    }
+
+    /// What this kiosk offers the volunteer with number `phone`: their
+    /// balance, what of it this kiosk may redeem, and the hall's items
+    /// with what this kiosk holds of each.
+    pub async fn shop(&self, phone: &PhoneNumber) -> Result<Shop> {
+        let account = points_account(&self.pseudonym(phone).await?);
+        let spender = self.spender().await?;
+        let here = self.here(&spender, Some(&account)).await?;
+        let mut items: Vec<ShopItem> = here
+            .catalogue
+            .into_iter()
+            .map(|(item, offer)| ShopItem {
+                stock_here: here.rights.available(&spender, &stock_account(&item)),
+                item,
+                points: offer.points,
+            })
+            .collect();
+        items.sort_by(|a, b| a.points.cmp(&b.points).then_with(|| a.item.cmp(&b.item)));
+        let own = here.rights.spent_by(&spender, &account);
+        Ok(Shop {
+            balance: here.balance.map(|b| b.left_for(&spender, own)),
+            points_here: here.rights.available(&spender, &account),
+            items,
+        })
+    }
+
+    /// A volunteer's points this kiosk may redeem now (what the server
+    /// granted it, less what it spent).
+    pub async fn points_here(&self, phone: &PhoneNumber) -> Result<u64> {
+        let account = points_account(&self.pseudonym(phone).await?);
+        let spender = self.spender().await?;
+        Ok(self
+            .here(&spender, None)
+            .await?
+            .rights
+            .available(&spender, &account))
+    }
+
+    /// Of catalogue item `item`, how many this kiosk may hand over now.
+    pub async fn stock_here(&self, item: &str) -> Result<u64> {
+        let spender = self.spender().await?;
+        Ok(self
+            .here(&spender, None)
+            .await?
+            .rights
+            .available(&spender, &stock_account(item)))
+    }
+
+    /// Redeem one of catalogue item `item` for the `points` the
+    /// volunteer agreed to, if the hall's catalogue offers it at that
+    /// price and this kiosk holds both the points and the item: checked
+    /// against this kiosk's own rights (DESIGN.md decision 12), so it
+    /// works offline and never spends what another kiosk may spend. On the
+    /// journal before it returns, like any record.
+    pub async fn redeem(&self, phone: &PhoneNumber, item: &str, points: u64) -> Result<Redemption> {
+        let pseudonym = self.pseudonym(phone).await?;
+        let spender = self.spender().await?;
+        let spend = points::Spend {
+            parts: vec![
+                points::Part {
+                    account: points_account(&pseudonym),
+                    amount: points,
+                },
+                points::Part {
+                    account: stock_account(item),
+                    amount: 1,
+                },
+            ],
+            purpose: item.to_string(),
+            at_ms: self.now_ms(),
+        };
+        spend.validate()?;
+        // Checked and written under the recording lock, after every
+        // earlier record is in its document: two taps never both fit in
+        // one remainder.
+        let _one_at_a_time = self.shared.recording.lock().await;
+        let here = self.here(&spender, None).await?;
+        if here.catalogue.get(item).map(|o| o.points) != Some(points) {
+            return Ok(Redemption::NotOffered);
+        }
+        let rights = here.rights;
+        let points_here = rights.available(&spender, &spend.parts[0].account);
+        let stock_here = rights.available(&spender, &spend.parts[1].account);
+        if points > points_here || stock_here == 0 {
+            return Ok(Redemption::Refused {
+                points_here,
+                stock_here,
+            });
+        }
+        let id = RecordId::new();
+        let entry = Entry {
+            record_id: id.to_string(),
+            doc_kind: DocKind::Spends,
+            period: spender.clone(),
+            map: points::SPENDS.to_string(),
+            payload: serde_json::to_string(&spend)
+                .map_err(|e| Error::invalid("spend", e.to_string()))?,
+            activity_id: None,
+            phone_hash: Some(pseudonym),
+            created_ms: spend.at_ms,
+        };
+        let payload =
+            serde_json::to_value(&spend).map_err(|e| Error::invalid("spend", e.to_string()))?;
+        self.record_locked(
+            DocKind::Spends,
+            &spender,
+            entry,
+            points::SPENDS,
+            id,
+            payload,
+            false,
+        )
+        .await?;
+        Ok(Redemption::Redeemed {
+            id: id.to_string(),
+            reference: id.short_reference(),
+        })
+    }
+
+    /// The samod document id of this store's spends document, if made.
+    pub async fn spends_id(&self) -> Result<Option<String>> {
+        let spender = self.spender().await?;
+        let j = self.shared.journal.clone();
+        Ok(blocking(move || j.doc(DocKind::Spends, &spender))
+            .await?
+            .map(|r| r.doc_id))
+    }
+}
+
+/// This store's spender id, made on first need: the kiosk's id, a dot and
+/// a new random id (the server grants a store's rights only to the kiosk
+/// its id names).
+pub(super) async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
+    let j = shared.journal.clone();
+    let kiosk = shared.config.kiosk_id.clone();
+    blocking(move || {
+        if let Some(s) = j.meta(META_SPENDER)? {
+            return Ok(s);
+        }
+        let s = format!("{kiosk}.{}", RecordId::new());
+        j.set_meta(&[(META_SPENDER, &s)])?;
+        Ok(s)
+    })
+    .await
+}
