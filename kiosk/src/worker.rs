@@ -12,7 +12,10 @@ use linli_core::{
     KioskNode, KioskNodeOptions, SyncStatus,
     ids::RecordId,
     model::{Activity, RequestCategory, ShiftAction, WalkInService},
-    node::{CheckInOutcome, MyRequest, NewCheckIn, NewWalkIn, ResidentInput, VolunteerSummary},
+    node::{
+        CheckInOutcome, MyRequest, NewCheckIn, NewWalkIn, Redemption, ResidentInput, Shop,
+        VolunteerSummary,
+    },
     phone::PhoneNumber,
 };
 use url::Url;
@@ -93,6 +96,16 @@ pub enum Command {
         action: ShiftAction,
         /// The shift ended, for a sign-out.
         shift: Option<String>,
+    },
+    /// Redeem an item of the hall's 爱心超市 (staff confirmed the
+    /// hand-over).
+    Redeem {
+        /// The volunteer.
+        phone: PhoneNumber,
+        /// The item.
+        item: String,
+        /// The points the volunteer agreed to.
+        points: u64,
     },
     /// Today's person-times per activity (staff screen).
     TodayStats,
@@ -175,8 +188,10 @@ pub enum Event {
     RequestSaved(Result<RecordId, Failure>),
     /// A resident's requests.
     MyRequests(Result<Vec<MyRequest>, Failure>),
-    /// A volunteer's standing.
-    Volunteer(Result<VolunteerSummary, Failure>),
+    /// A volunteer's standing, and what this kiosk offers them.
+    Volunteer(Result<(VolunteerSummary, Shop), Failure>),
+    /// Result of a redemption: the item, its points and what came of it.
+    Redeemed(Result<(String, u64, Redemption), Failure>),
     /// Result of a sign-in or sign-out.
     ShiftSaved(Result<ShiftAction, Failure>),
     /// The node could not start.
@@ -417,9 +432,21 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
             ));
         }
         Command::Volunteer(phone) => {
-            send(Event::Volunteer(
-                node.volunteer_summary(&phone).await.map_err(err),
-            ));
+            let standing = async {
+                Ok::<_, linli_core::Error>((
+                    node.volunteer_summary(&phone).await?,
+                    node.shop(&phone).await?,
+                ))
+            };
+            send(Event::Volunteer(standing.await.map_err(err)));
+        }
+        Command::Redeem {
+            phone,
+            item,
+            points,
+        } => {
+            let r = node.redeem(&phone, &item, points).await;
+            send(Event::Redeemed(r.map(|r| (item, points, r)).map_err(err)));
         }
         Command::Shift {
             volunteer,

@@ -323,7 +323,7 @@ fn a_volunteer_signs_in_and_out_and_earns_points() {
     k.tap("志愿者");
     k.type_digits("13600001234");
     k.tap("下一步");
-    k.until_text("积分: 4");
+    k.until_text("积分余额: 4 分");
     assert!(k.shows("本月服务时长（小时）: 2.0"));
     k.until_server("SELECT count(*) FROM shift_events", 2);
 }
@@ -505,7 +505,7 @@ fn volunteers_and_headcount_in_english() {
     k.type_digits("13600004321");
     k.tap("Next");
     k.until_text("Hours this month");
-    assert!(k.shows("Points: 0"));
+    assert!(k.shows("Points balance: 0 points"));
     k.tap("Sign in to a shift");
     k.until_text("Signed in. Thank you!");
     k.tap("Home");

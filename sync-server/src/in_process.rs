@@ -102,13 +102,27 @@ impl InProcessServer {
     }
 }
 
-impl Drop for InProcessServer {
-    fn drop(&mut self) {
+impl InProcessServer {
+    /// Stop serving, as `serve` stops (the kiosks it served lose their
+    /// connection); its store stays, and [`Self::core`] with it. Stopping
+    /// twice does nothing.
+    pub fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+
+    /// Run `f` on the server's runtime (for tests and the demo).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -15,7 +15,9 @@ use chrono::TimeZone;
 use linli_core::{
     KioskNodeOptions, SyncStatus,
     model::{Activity, RequestCategory, WalkInService},
-    node::{CheckInOutcome, MyRequest, ResidentInput, VolunteerSummary},
+    node::{
+        CheckInOutcome, MyRequest, Redemption, ResidentInput, Shop, ShopItem, VolunteerSummary,
+    },
     phone::PhoneNumber,
 };
 
@@ -184,12 +186,44 @@ pub enum Screen {
     },
     /// A resident's requests.
     MyRequests(Vec<MyRequest>),
-    /// A volunteer's standing and sign in/out.
+    /// A volunteer's standing, sign in/out and the items of the hall's
+    /// 爱心超市 their points afford.
     Volunteer {
         /// The volunteer.
         phone: PhoneNumber,
         /// Standing.
         summary: VolunteerSummary,
+        /// What this kiosk offers them.
+        shop: Shop,
+    },
+    /// "Redeem N points for this item?"
+    RedeemConfirm {
+        /// The volunteer.
+        phone: PhoneNumber,
+        /// The item chosen.
+        item: ShopItem,
+        /// Their balance before.
+        balance: u64,
+    },
+    /// Staff confirm the hand-over with their PIN.
+    RedeemStaff {
+        /// The volunteer.
+        phone: PhoneNumber,
+        /// The item chosen.
+        item: ShopItem,
+        /// Digits so far.
+        digits: String,
+        /// What was wrong.
+        error: Option<String>,
+    },
+    /// The receipt of a redemption.
+    Receipt {
+        /// The item.
+        item: String,
+        /// Points spent.
+        points: u64,
+        /// The reference staff and the volunteer keep.
+        reference: String,
     },
     /// The staff PIN.
     Pin {
@@ -423,6 +457,19 @@ impl KioskApp {
         };
     }
 
+    /// Nothing was recorded, for a reason the person can read.
+    fn refused(&mut self, message: Key) {
+        self.retry_after_failure = None;
+        self.screen = Screen::Done {
+            ok: false,
+            message,
+            detail: None,
+            reference: None,
+            qr: None,
+            retry: None,
+        };
+    }
+
     fn done(&mut self, message: Key) {
         self.retry_after_failure = None;
         self.screen = Screen::Done {
@@ -556,9 +603,28 @@ impl KioskApp {
                 Err(e) => self.failed(e),
             },
             Event::Volunteer(r) => match (r, self.pending_volunteer.take()) {
-                (Ok(summary), Some(phone)) => self.screen = Screen::Volunteer { phone, summary },
+                (Ok((summary, shop)), Some(phone)) => {
+                    self.screen = Screen::Volunteer {
+                        phone,
+                        summary,
+                        shop,
+                    }
+                }
                 (Err(e), _) => self.failed(e),
                 (Ok(_), None) => {}
+            },
+            Event::Redeemed(r) => match r {
+                Ok((item, points, Redemption::Redeemed { reference, .. })) => {
+                    self.retry_after_failure = None;
+                    self.screen = Screen::Receipt {
+                        item,
+                        points,
+                        reference,
+                    };
+                }
+                Ok((_, _, Redemption::Refused { .. })) => self.refused(Key::RedeemRefused),
+                Ok((_, _, Redemption::NotOffered)) => self.refused(Key::CatalogueChanged),
+                Err(e) => self.failed(e),
             },
             Event::ShiftSaved(r) => match r {
                 Ok(linli_core::model::ShiftAction::SignIn) => self.done(Key::SignedIn),
@@ -765,10 +831,20 @@ impl KioskApp {
             Screen::Callback { .. } => Key::WantCallback,
             Screen::MyRequests(_) => Key::MyRequests,
             Screen::Pin { .. } => Key::EnterPin,
+            Screen::RedeemStaff { .. } => Key::StaffConfirm,
+            Screen::Receipt { .. } => Key::Redeemed,
+            Screen::Volunteer { .. } => Key::VolunteerTitle,
             Screen::Staff => Key::StaffTitle,
             Screen::Done { message, .. } => *message,
             Screen::Confirm { title, .. } | Screen::Faces { title, .. } => {
                 return Some(title.clone());
+            }
+            Screen::RedeemConfirm { item, .. } => {
+                return Some(crate::i18n::redeem_question(
+                    self.lang,
+                    &item.item,
+                    item.points,
+                ));
             }
             _ => return None,
         };

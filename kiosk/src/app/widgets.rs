@@ -45,6 +45,26 @@ pub fn plain(ui: &mut egui::Ui, text: &str, width: f32) -> Response {
     )
 }
 
+/// A large two-line tile (an item of the 爱心超市: its name, then what
+/// it costs and how many are left); greyed and inert when not `enabled`.
+pub fn tile(ui: &mut egui::Ui, name: &str, detail: &str, enabled: bool) -> Response {
+    let (fill, color) = if enabled {
+        (OK_GREEN, Color32::WHITE)
+    } else {
+        (SECONDARY, INK)
+    };
+    ui.add_enabled(
+        enabled,
+        Button::new(
+            RichText::new(format!("{name}\n{detail}"))
+                .size(BODY + 2.0)
+                .color(color),
+        )
+        .fill(fill)
+        .min_size(Vec2::new(290.0, 1.4 * TARGET)),
+    )
+}
+
 /// A toggle chip; the tick shows the state in shape, not colour alone.
 pub fn chip(ui: &mut egui::Ui, text: &str, on: bool) -> Response {
     let label = if on {

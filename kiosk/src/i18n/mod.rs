@@ -200,12 +200,26 @@ pub enum Key {
     Reply,
     VolunteerTitle,
     HoursThisMonth,
-    Points,
     SignIn,
     SignOut,
     OnShiftSince,
     SignedIn,
     SignedOut,
+    Market,
+    Balance,
+    PointsUnit,
+    RedeemableHere,
+    NothingAffordable,
+    NoItems,
+    NoneLeftHere,
+    RedeemTitle,
+    BalanceAfter,
+    ConfirmRedeem,
+    StaffConfirm,
+    Redeemed,
+    ReceiptNumber,
+    RedeemRefused,
+    CatalogueChanged,
     Staff,
     EnterPin,
     PinWrong,
@@ -241,8 +255,45 @@ pub enum Key {
     LangNameEn,
 }
 
+/// A 爱心超市 tile's second line: what the item costs and how many this
+/// kiosk has left of it.
+pub fn tile_line(lang: Lang, points: u64, left: u64) -> String {
+    match lang {
+        Lang::Zh => format!("{points} 分 · 剩 {left} 件"),
+        Lang::En => format!("{points} points · {left} left"),
+    }
+}
+
+/// Why a volunteer can redeem only part of their balance here: offline,
+/// the kiosk holds `here` of it; online, the rest is at the hall's other
+/// kiosks.
+pub fn part_here(lang: Lang, here: u64, online: bool) -> String {
+    match (lang, online) {
+        (Lang::Zh, false) => format!("此终端离线可兑换 {here} 分；联网后可兑换全部"),
+        (Lang::En, false) => {
+            format!(
+                "Offline, this kiosk can redeem {here} points; all of them once it is back online"
+            )
+        }
+        (Lang::Zh, true) => format!("此终端现可兑换 {here} 分，其余由本厅其他终端持有"),
+        (Lang::En, true) => {
+            format!(
+                "This kiosk can redeem {here} points now; the rest is held by the hall's other kiosks"
+            )
+        }
+    }
+}
+
+/// The question on the confirm screen.
+pub fn redeem_question(lang: Lang, item: &str, points: u64) -> String {
+    match lang {
+        Lang::Zh => format!("用 {points} 分兑换「{item}」？"),
+        Lang::En => format!("Redeem {points} points for “{item}”?"),
+    }
+}
+
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 153] = [
+pub const ALL: [Key; 167] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -357,12 +408,26 @@ pub const ALL: [Key; 153] = [
     Key::Reply,
     Key::VolunteerTitle,
     Key::HoursThisMonth,
-    Key::Points,
     Key::SignIn,
     Key::SignOut,
     Key::OnShiftSince,
     Key::SignedIn,
     Key::SignedOut,
+    Key::Market,
+    Key::Balance,
+    Key::PointsUnit,
+    Key::RedeemableHere,
+    Key::NothingAffordable,
+    Key::NoItems,
+    Key::NoneLeftHere,
+    Key::RedeemTitle,
+    Key::BalanceAfter,
+    Key::ConfirmRedeem,
+    Key::StaffConfirm,
+    Key::Redeemed,
+    Key::ReceiptNumber,
+    Key::RedeemRefused,
+    Key::CatalogueChanged,
     Key::Staff,
     Key::EnterPin,
     Key::PinWrong,
@@ -416,6 +481,21 @@ mod tests {
             .single()
             .expect("time");
         assert_eq!(today_line(Lang::Zh, &sunday), "11月29日 星期日 21:05");
+    }
+
+    #[test]
+    fn the_shops_sentences_carry_their_figures_in_both_languages() {
+        assert_eq!(tile_line(Lang::Zh, 20, 3), "20 分 · 剩 3 件");
+        assert_eq!(tile_line(Lang::En, 20, 3), "20 points · 3 left");
+        assert_eq!(
+            part_here(Lang::Zh, 12, false),
+            "此终端离线可兑换 12 分；联网后可兑换全部"
+        );
+        assert!(part_here(Lang::En, 12, true).contains("12 points now"));
+        assert_eq!(
+            redeem_question(Lang::Zh, "毛巾", 6),
+            "用 6 分兑换「毛巾」？"
+        );
     }
 
     #[test]

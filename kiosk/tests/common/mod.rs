@@ -212,6 +212,22 @@ impl Fixture {
         self.harness.step();
     }
 
+    /// Whether the button whose label contains `part` can be touched.
+    pub fn enabled(&self, part: &str) -> bool {
+        use egui_kittest::kittest::NodeT as _;
+        !self
+            .harness
+            .query_all(
+                By::new()
+                    .role(egui::accesskit::Role::Button)
+                    .label_contains(part),
+            )
+            .next()
+            .unwrap_or_else(|| panic!("no button containing {part:?}"))
+            .accesskit_node()
+            .is_disabled()
+    }
+
     /// Type text on the pairing screen's keys.
     pub fn type_keys(&mut self, text: &str) {
         for c in text.chars() {

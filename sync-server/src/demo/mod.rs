@@ -27,6 +27,16 @@ pub const DEMO_HALLS: [(&str, &str); 4] = [
 
 /// The demo admin's user name.
 pub const DEMO_ADMIN: &str = "demo-admin";
+/// Each demo hall's 爱心超市: (item, points, stock). A volunteer earns a
+/// point per half hour of service (`linli_core::model::points_for_shift`).
+pub const DEMO_CATALOGUE: [(&str, i64, i64); 6] = [
+    ("肥皂", 2, 20),
+    ("毛巾", 4, 15),
+    ("理发券", 6, 8),
+    ("洗衣液", 10, 10),
+    ("食用油 1.8L", 16, 6),
+    ("大米 5kg", 20, 6),
+];
 /// The demo admin's console password (change it on a real server).
 pub const DEMO_PASSWORD: &str = "linli-demo";
 
@@ -287,6 +297,10 @@ pub async fn ensure_demo(core: &ServerCore, now_ms: i64) -> Result<DemoInfo> {
     for (id, name) in DEMO_HALLS {
         provision::add_hall(core, id, name, "Asia/Shanghai").await?;
         fill_calendar(core, id, now_ms).await?;
+        for (item, points, stock) in DEMO_CATALOGUE {
+            core.tables.set_catalogue_item(id, item, points).await?;
+            core.tables.set_catalogue_stock(id, item, stock).await?;
+        }
         info.halls_created.push(id.to_string());
     }
     provision::add_admin(core, DEMO_ADMIN, "central").await?;

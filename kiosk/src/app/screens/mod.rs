@@ -6,6 +6,7 @@
 
 mod checkin;
 mod done;
+mod market;
 mod pairing;
 mod rating;
 mod requests;
@@ -16,14 +17,14 @@ mod volunteer;
 use egui::{Align, Layout, RichText};
 use linli_core::{
     model::{MAX_COMPANIONS, RequestCategory, RequestStatus, ShiftAction},
-    node::ResidentInput,
+    node::{ResidentInput, Shop, ShopItem},
     phone::PhoneNumber,
 };
 
 use super::{
     KioskApp, PairForm, PhoneFor, Purpose, Screen, Visit,
     widgets::{
-        BODY, INK, OK_GREEN, PRIMARY, TARGET, TITLE, WARN, chip, face, keypad, plain, primary,
+        BODY, INK, OK_GREEN, PRIMARY, TARGET, TITLE, WARN, chip, face, keypad, plain, primary, tile,
     },
 };
 use crate::{
@@ -64,6 +65,7 @@ impl KioskApp {
                         | Screen::Fatal(_)
                         | Screen::Pair(_)
                         | Screen::Done { .. }
+                        | Screen::Receipt { .. }
                 ) && primary(ui, self.t(Key::Home), 160.0).clicked()
                 {
                     self.reset();
@@ -114,7 +116,10 @@ impl KioskApp {
             if self.worker.is_some()
                 && !matches!(
                     self.screen,
-                    Screen::Pin { .. } | Screen::Staff | Screen::Pair(_)
+                    Screen::Pin { .. }
+                        | Screen::Staff
+                        | Screen::Pair(_)
+                        | Screen::RedeemStaff { .. }
                 )
             {
                 ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
@@ -203,7 +208,27 @@ impl KioskApp {
             Screen::Compose { category, phrases } => self.compose_screen(ui, category, phrases),
             Screen::Callback { category, phrases } => self.callback_screen(ui, category, phrases),
             Screen::MyRequests(list) => self.my_requests_screen(ui, &list),
-            Screen::Volunteer { phone, summary } => self.volunteer_screen(ui, phone, &summary),
+            Screen::Volunteer {
+                phone,
+                summary,
+                shop,
+            } => self.volunteer_screen(ui, phone, &summary, &shop),
+            Screen::RedeemConfirm {
+                phone,
+                item,
+                balance,
+            } => self.redeem_confirm_screen(ui, phone, item, balance),
+            Screen::RedeemStaff {
+                phone,
+                item,
+                digits,
+                error,
+            } => self.redeem_staff_screen(ui, phone, item, digits, error),
+            Screen::Receipt {
+                item,
+                points,
+                reference,
+            } => self.receipt_screen(ui, &item, points, &reference),
             Screen::Pin { digits, error } => self.pin_screen(ui, digits, error),
             Screen::Staff => self.staff_screen(ui),
             Screen::Done {

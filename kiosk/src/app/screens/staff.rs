@@ -10,41 +10,64 @@ impl KioskApp {
         mut error: Option<String>,
     ) {
         ui.label(RichText::new(self.t(Key::EnterPin)).size(TITLE));
-        let mut next = false;
+        let (next, back) = self.pin_pad(ui, &mut digits, error.as_deref(), Key::Next);
+        if back {
+            self.reset();
+            return;
+        }
+        if next {
+            match self.check_staff_pin(&mut digits) {
+                Ok(()) => {
+                    self.send(Command::TodayStats);
+                    self.screen = Screen::Staff;
+                    return;
+                }
+                Err(e) => error = Some(e),
+            }
+        }
+        self.screen = Screen::Pin { digits, error };
+    }
+
+    /// The staff PIN keypad beside the dots typed so far, the error and
+    /// two buttons: `go` and back. Returns which was touched.
+    pub(super) fn pin_pad(
+        &mut self,
+        ui: &mut egui::Ui,
+        digits: &mut String,
+        error: Option<&str>,
+        go: Key,
+    ) -> (bool, bool) {
+        let (mut next, mut back) = (false, false);
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
-                keypad(ui, self.lang, &mut digits, 8);
+                keypad(ui, self.lang, digits, 8);
             });
             ui.add_space(32.0);
             ui.vertical(|ui| {
                 ui.label(RichText::new("●".repeat(digits.len()) + "_").size(48.0));
-                if let Some(e) = &error {
+                if let Some(e) = error {
                     ui.label(RichText::new(format!("！ {e}")).color(PRIMARY));
                 }
-                next = primary(ui, self.t(Key::Next), 320.0).clicked();
-                if plain(ui, self.t(Key::Back), 320.0).clicked() {
-                    self.reset();
-                }
+                next = primary(ui, self.t(go), 320.0).clicked();
+                back = plain(ui, self.t(Key::Back), 320.0).clicked();
             });
         });
-        if self.screen == Screen::Start {
-            return;
+        (next, back)
+    }
+
+    /// Check `digits` against the staff PIN (five wrong tries lock it for
+    /// five minutes); on a wrong one, clear them and say why.
+    pub(super) fn check_staff_pin(&mut self, digits: &mut String) -> Result<(), String> {
+        let now = self.now();
+        let stored = self.staff_pin.clone().unwrap_or_default();
+        if self.pin_guard.attempt(&stored, digits, now) {
+            return Ok(());
         }
-        if next {
-            let now = self.now();
-            let stored = self.staff_pin.clone().unwrap_or_default();
-            if self.pin_guard.attempt(&stored, &digits, now) {
-                self.send(Command::TodayStats);
-                self.screen = Screen::Staff;
-                return;
-            }
-            error = Some(match self.pin_guard.locked(now) {
-                Some(ms) => format!("{} {}", self.t(Key::PinLocked), (ms + 59_999) / 60_000),
-                None => self.t(Key::PinWrong).to_string(),
-            });
-            digits.clear();
-        }
-        self.screen = Screen::Pin { digits, error };
+        digits.clear();
+        Err(match self.pin_guard.locked(now) {
+            Some(ms) => format!("{} {}", self.t(Key::PinLocked), (ms + 59_999) / 60_000),
+            None => self.t(Key::PinWrong).to_string(),
+        })
     }
 
     pub(super) fn staff_screen(&mut self, ui: &mut egui::Ui) {

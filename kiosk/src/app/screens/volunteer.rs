@@ -1,4 +1,6 @@
-//! A volunteer's sign-in and sign-out, hours and points.
+//! A volunteer's sign-in and sign-out, hours and points, and the items of
+//! the hall's 爱心超市 their points afford (the redemption itself is
+//! `market`'s).
 
 use super::*;
 
@@ -8,52 +10,128 @@ impl KioskApp {
         ui: &mut egui::Ui,
         phone: PhoneNumber,
         summary: &linli_core::node::VolunteerSummary,
+        shop: &Shop,
     ) {
+        let balance = shop.balance.unwrap_or(u64::from(summary.points));
+        // Two columns, so the 爱心超市 fits beside the standing without
+        // scrolling: the standing and sign in/out, then the items.
+        ui.columns(2, |cols| {
+            let ui = &mut cols[0];
+            ui.label(
+                RichText::new(format!(
+                    "{}  {}",
+                    self.t(Key::VolunteerTitle),
+                    phone.masked()
+                ))
+                .size(TITLE),
+            );
+            ui.label(
+                RichText::new(format!(
+                    "{}: {:.1}",
+                    self.t(Key::HoursThisMonth),
+                    summary.hours_this_month
+                ))
+                .size(BODY + 4.0),
+            );
+            ui.label(
+                RichText::new(format!(
+                    "{}: {balance} {}",
+                    self.t(Key::Balance),
+                    self.t(Key::PointsUnit)
+                ))
+                .size(BODY + 4.0),
+            );
+            match &summary.open_shift {
+                Some((shift, since)) => {
+                    ui.label(format!(
+                        "{} {}",
+                        self.t(Key::OnShiftSince),
+                        self.hhmm(*since)
+                    ));
+                    if primary(ui, self.t(Key::SignOut), 420.0).clicked() {
+                        self.send(Command::Shift {
+                            volunteer: Self::resident(&phone, None),
+                            action: ShiftAction::SignOut,
+                            shift: Some(shift.clone()),
+                        });
+                        self.screen = Screen::Saving;
+                    }
+                }
+                None => {
+                    if primary(ui, self.t(Key::SignIn), 420.0).clicked() {
+                        self.send(Command::Shift {
+                            volunteer: Self::resident(&phone, None),
+                            action: ShiftAction::SignIn,
+                            shift: None,
+                        });
+                        self.screen = Screen::Saving;
+                    }
+                }
+            }
+            let ui = &mut cols[1];
+            self.shop_part(ui, &phone, shop, balance);
+        });
+    }
+
+    /// The 爱心超市 part: what this kiosk may redeem, and a tile for each
+    /// item the balance affords (greyed when this kiosk cannot hand it
+    /// over now), saying plainly why not.
+    fn shop_part(&mut self, ui: &mut egui::Ui, phone: &PhoneNumber, shop: &Shop, balance: u64) {
+        ui.label(RichText::new(self.t(Key::Market)).size(TITLE).strong());
+        if shop.items.is_empty() {
+            ui.label(self.t(Key::NoItems));
+            return;
+        }
         ui.label(
             RichText::new(format!(
-                "{}  {}",
-                self.t(Key::VolunteerTitle),
-                phone.masked()
-            ))
-            .size(TITLE),
-        );
-        ui.label(
-            RichText::new(format!(
-                "{}: {:.1}",
-                self.t(Key::HoursThisMonth),
-                summary.hours_this_month
+                "{}: {} {}",
+                self.t(Key::RedeemableHere),
+                shop.points_here,
+                self.t(Key::PointsUnit)
             ))
             .size(BODY + 4.0),
         );
-        ui.label(
-            RichText::new(format!("{}: {}", self.t(Key::Points), summary.points)).size(BODY + 4.0),
-        );
-        match &summary.open_shift {
-            Some((shift, since)) => {
-                ui.label(format!(
-                    "{} {}",
-                    self.t(Key::OnShiftSince),
-                    self.hhmm(*since)
-                ));
-                if primary(ui, self.t(Key::SignOut), 420.0).clicked() {
-                    self.send(Command::Shift {
-                        volunteer: Self::resident(&phone, None),
-                        action: ShiftAction::SignOut,
-                        shift: Some(shift.clone()),
-                    });
-                    self.screen = Screen::Saving;
+        let affordable: Vec<&ShopItem> =
+            shop.items.iter().filter(|i| i.points <= balance).collect();
+        if affordable.is_empty() {
+            ui.label(RichText::new(self.t(Key::NothingAffordable)).color(WARN));
+            return;
+        }
+        if affordable.iter().any(|i| i.points > shop.points_here) {
+            ui.label(
+                RichText::new(crate::i18n::part_here(
+                    self.lang,
+                    shop.points_here,
+                    self.status.online,
+                ))
+                .color(WARN),
+            );
+        }
+        let mut chosen = None;
+        ui.horizontal_wrapped(|ui| {
+            for item in affordable {
+                let here = item.points <= shop.points_here && item.stock_here > 0;
+                let detail = if item.stock_here == 0 {
+                    format!(
+                        "{} {} · {}",
+                        item.points,
+                        self.t(Key::PointsUnit),
+                        self.t(Key::NoneLeftHere)
+                    )
+                } else {
+                    crate::i18n::tile_line(self.lang, item.points, item.stock_here)
+                };
+                if tile(ui, &item.item, &detail, here).clicked() {
+                    chosen = Some(item.clone());
                 }
             }
-            None => {
-                if primary(ui, self.t(Key::SignIn), 420.0).clicked() {
-                    self.send(Command::Shift {
-                        volunteer: Self::resident(&phone, None),
-                        action: ShiftAction::SignIn,
-                        shift: None,
-                    });
-                    self.screen = Screen::Saving;
-                }
-            }
+        });
+        if let Some(item) = chosen {
+            self.screen = Screen::RedeemConfirm {
+                phone: phone.clone(),
+                item,
+                balance,
+            };
         }
     }
 }
