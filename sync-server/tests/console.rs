@@ -986,7 +986,50 @@ async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
     let r = f
         .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
         .await;
-    assert!(r.body.contains("<td>大米</td><td>20</td>"));
+    assert!(
+        r.body.contains("<td>大米</td><td>20</td><td>0</td>"),
+        "none in stock yet"
+    );
+    // Stock set (audited), and left alone when the field is blank.
+    for (stock, shown) in [("12", 12), ("", 12)] {
+        let r = f
+            .form(
+                "POST",
+                "/admin/volunteers/catalogue",
+                Some(&wang),
+                Some(&format!(
+                    "csrf={csrf}&hall=xianfeng&item=%E5%A4%A7%E7%B1%B3&points=20&stock={stock}"
+                )),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = f
+            .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
+            .await;
+        assert!(
+            r.body
+                .contains(&format!("<td>大米</td><td>20</td><td>{shown}</td>")),
+            "{}",
+            r.body
+        );
+    }
+    let audited = f
+        .sql_strings("SELECT after FROM audit_log WHERE action = 'catalogue_stock'")
+        .await
+        .expect("audit");
+    assert_eq!(audited, ["12"]);
+    let r = f
+        .form(
+            "POST",
+            "/admin/volunteers/catalogue",
+            Some(&wang),
+            Some(&format!(
+                "csrf={csrf}&hall=xianfeng&item=%E5%A4%A7%E7%B1%B3&points=20&stock=-1"
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("库存应为"));
     let r = f
         .form(
             "POST",

@@ -114,6 +114,13 @@ async fn page_for(
     }
     let people: Vec<VolunteerMonth> = people.into_iter().map(|(_, v)| v).collect();
     let catalogue = state.core.tables.points_catalogue(&hall).await?;
+    let stock: std::collections::HashMap<String, i64> = state
+        .core
+        .tables
+        .catalogue_stock(&hall)
+        .await?
+        .into_iter()
+        .collect();
     let can_write = s.role != "viewer";
     let body = html! {
         form method="get" action="/admin/volunteers" {
@@ -131,8 +138,10 @@ async fn page_for(
         h2 { (l.t("爱心超市积分目录", "Points catalogue")) }
         @if let Some(e) = &error { p.err { (e) } }
         table {
-            tr { th { (l.t("物品", "Item")) } th { (l.t("所需积分", "Points")) } }
-            @for (item, pts) in &catalogue { tr { td { (item) } td { (pts) } } }
+            tr { th { (l.t("物品", "Item")) } th { (l.t("所需积分", "Points")) } th { (l.t("库存", "In stock")) } }
+            @for (item, pts) in &catalogue {
+                tr { td { (item) } td { (pts) } td { (stock.get(item).copied().unwrap_or(0)) } }
+            }
         }
         @if can_write {
             form method="post" action="/admin/volunteers/catalogue" {
@@ -140,6 +149,7 @@ async fn page_for(
                 input type="hidden" name="hall" value=(hall);
                 label { (l.t("物品", "Item")) " " input name="item" maxlength="40" required; }
                 " " label { (l.t("积分", "Points")) " " input name="points" size="5" required; }
+                " " label { (l.t("库存（留空不变）", "In stock (blank: unchanged)")) " " input name="stock" size="5"; }
                 " " button type="submit" { (l.t("添加或修改", "Add or change")) }
             }
         }
@@ -167,6 +177,9 @@ pub struct CatalogueForm {
     hall: String,
     item: String,
     points: String,
+    /// How many the hall has to hand; blank leaves it as it is.
+    #[serde(default)]
+    stock: String,
 }
 
 pub async fn save_item(
@@ -206,6 +219,28 @@ pub async fn save_item(
         )
         .await;
     };
+    let stock = match f.stock.trim() {
+        "" => None,
+        given => match given
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=100_000).contains(n))
+        {
+            Some(n) => Some(n),
+            None => {
+                return page_for(
+                    &state,
+                    &s,
+                    &q,
+                    Some(
+                        "库存应为 0–100000 的整数 (in stock: a whole number from 0 to 100000)"
+                            .into(),
+                    ),
+                )
+                .await;
+            }
+        },
+    };
     let tables = &state.core.tables;
     tables.set_catalogue_item(&f.hall, &item, points).await?;
     tables
@@ -218,5 +253,26 @@ pub async fn save_item(
             now_ms(),
         )
         .await?;
+    if let Some(stock) = stock {
+        // What the hall has to hand: the server shares it out among the
+        // hall's kiosks (`linli_sync_engine::points::top_up`).
+        let before = tables
+            .catalogue_stock(&f.hall)
+            .await?
+            .into_iter()
+            .find(|(i, _)| *i == item)
+            .map(|(_, n)| n.to_string());
+        tables.set_catalogue_stock(&f.hall, &item, stock).await?;
+        tables
+            .audit(
+                &s.user,
+                "catalogue_stock",
+                &format!("{}/{item}", f.hall),
+                before.as_deref(),
+                Some(&stock.to_string()),
+                now_ms(),
+            )
+            .await?;
+    }
     Ok(Redirect::to(&format!("/admin/volunteers?hall={}", f.hall)).into_response())
 }
