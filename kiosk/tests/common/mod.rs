@@ -186,19 +186,8 @@ impl Fixture {
         self.harness.step();
     }
 
-    /// Click the button whose label contains `part`.
-    pub fn tap_containing(&mut self, part: &str) {
-        let node = self
-            .harness
-            .query_all(
-                By::new()
-                    .role(egui::accesskit::Role::Button)
-                    .label_contains(part),
-            )
-            .next()
-            .unwrap_or_else(|| panic!("no button containing {part:?}"));
-        node.scroll_to_me();
-        self.harness.step();
+    /// The first button whose label contains `part`.
+    fn button_containing<'a>(&'a self, part: &'a str) -> egui_kittest::Node<'a> {
         self.harness
             .query_all(
                 By::new()
@@ -207,7 +196,13 @@ impl Fixture {
             )
             .next()
             .unwrap_or_else(|| panic!("no button containing {part:?}"))
-            .click();
+    }
+
+    /// Click the button whose label contains `part`.
+    pub fn tap_containing(&mut self, part: &str) {
+        self.button_containing(part).scroll_to_me();
+        self.harness.step();
+        self.button_containing(part).click();
         self.harness.step();
         self.harness.step();
     }
@@ -215,17 +210,7 @@ impl Fixture {
     /// Whether the button whose label contains `part` can be touched.
     pub fn enabled(&self, part: &str) -> bool {
         use egui_kittest::kittest::NodeT as _;
-        !self
-            .harness
-            .query_all(
-                By::new()
-                    .role(egui::accesskit::Role::Button)
-                    .label_contains(part),
-            )
-            .next()
-            .unwrap_or_else(|| panic!("no button containing {part:?}"))
-            .accesskit_node()
-            .is_disabled()
+        !self.button_containing(part).accesskit_node().is_disabled()
     }
 
     /// Type text on the pairing screen's keys.
