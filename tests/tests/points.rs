@@ -238,9 +238,25 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
         "the forged spend is not counted"
     );
 
-    // Nothing of this was quarantined.
-    let quarantined = server.sql_strings("SELECT reason FROM quarantine").await?;
-    assert!(quarantined.is_empty(), "{quarantined:?}");
+    // The forged spend is quarantined, as any record naming another
+    // kiosk than the one that delivered it; nothing else is.
+    let quarantined = eventually(WAIT, "the forged spend quarantined", || async {
+        let q = server
+            .sql_strings("SELECT kiosk_id || ': ' || reason FROM quarantine")
+            .await?;
+        Ok((!q.is_empty()).then_some(q))
+    })
+    .await?;
+    assert_eq!(
+        quarantined,
+        [format!("{other_id}: record names kiosk \"{k1}\"")]
+    );
+    let projected = core.projection.redemptions("xianfeng", 0, i64::MAX).await?;
+    assert_eq!(projected.len(), 1, "the store's own redemption, once");
+    assert_eq!(
+        (projected[0].points, projected[0].item.as_str()),
+        (25, "rice")
+    );
     Ok(())
 }
 
@@ -370,6 +386,24 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
     assert_eq!(view.spent(&account), 100, "every point once");
     assert_eq!(view.committed(&account), 100, "never more than earned");
     assert_eq!((view.spent("stock:rice"), view.spent("stock:oil")), (2, 2));
+    // And in the projection, once each: what the console lists and
+    // exports.
+    let core = server.core()?;
+    let rows = eventually(WAIT, "four redemptions projected", || async {
+        let rows = core.projection.redemptions("xianfeng", 0, i64::MAX).await?;
+        Ok((rows.len() == 4).then_some(rows))
+    })
+    .await?;
+    let pseudonym = account.strip_prefix("points:").map(str::to_string);
+    assert!(rows.iter().all(|r| r.pseudonym == pseudonym));
+    assert_eq!(rows.iter().map(|r| r.points).sum::<i64>(), 100);
+    let mut items: Vec<&str> = rows.iter().map(|r| r.item.as_str()).collect();
+    items.sort_unstable();
+    assert_eq!(items, ["oil", "oil", "rice", "rice"]);
+    assert!(
+        rows.iter()
+            .all(|r| r.kiosk_id == a.id || r.kiosk_id == b.id)
+    );
     for k in [&a, &b] {
         let spender = k.node().spender().await?;
         assert_eq!(view.available(&spender, &account), 0);

@@ -30,7 +30,7 @@ use samod::DocumentId;
 use crate::{
     Error, Result,
     clock::now_ms,
-    projection_tables::{DocumentWrite, Standing},
+    projection_tables::{DocumentWrite, Redeemed, Standing},
     server::ServerCore,
 };
 
@@ -88,15 +88,24 @@ fn read_rows(
             ShiftEvent::validate,
             Row::Shift,
         ),
-        // A kiosk store's spends and handbacks: each must fit (a broken
-        // one is quarantined); they are not counted into tables yet.
-        (DocKind::Spends, points::SPENDS) => keys
-            .iter()
-            .map(|key| {
-                let read = points::spend(d, key).and_then(|s| s.map(|s| s.validate()).transpose());
-                (key.clone(), read.map(|_| None))
-            })
-            .collect(),
+        // A kiosk store's spends are redemptions; its handbacks only need
+        // to fit (the escrow reads them from the document). A broken one
+        // is quarantined.
+        (DocKind::Spends, points::SPENDS) => {
+            let spender = points::spender_of(d)?;
+            keys.iter()
+                .map(|key| {
+                    let read = points::spend(d, key).and_then(|s| {
+                        s.map(|s| {
+                            s.validate()
+                                .map(|()| Row::Redemption(key.clone(), Redeemed::of(&spender, &s)))
+                        })
+                        .transpose()
+                    });
+                    (key.clone(), read)
+                })
+                .collect()
+        }
         (DocKind::Spends, points::HANDBACKS) => keys
             .iter()
             .map(|key| {

@@ -321,6 +321,25 @@ pub const MIGRATIONS: &[&str] = &[
                 ratings = ratings + 1, score_sum = score_sum + excluded.score_sum;
     END;
 ",
+    "
+    -- v9 (issue 16): redemptions at the hall's 爱心超市, one per spend a
+    -- kiosk store recorded. A record is written once and never changed.
+    CREATE TABLE redemptions (
+        record_id TEXT PRIMARY KEY NOT NULL,
+        doc_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        spender TEXT NOT NULL,
+        item TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        phone_hash TEXT,
+        kiosk_at_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL
+    );
+    CREATE INDEX redemptions_hall ON redemptions (hall_id, kiosk_at_ms);
+    CREATE INDEX redemptions_phone ON redemptions (phone_hash);
+    CREATE INDEX redemptions_kiosk_received ON redemptions (kiosk_id, received_ms);
+",
 ];
 
 /// Refuse a database that holds residents in the scheme before issue 12

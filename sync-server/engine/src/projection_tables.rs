@@ -53,6 +53,70 @@ pub enum Row {
     Shift(String, ShiftEvent),
     /// A request, and the answer the kiosk's book holds for it.
     Request(String, Request, Option<RequestReply>),
+    /// A redemption at the hall's 爱心超市 (a kiosk store's spend).
+    Redemption(String, Redeemed),
+}
+
+/// A redemption as the projection keeps it: read from a kiosk store's
+/// spends document (`linli_core::docs::points`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redeemed {
+    /// The kiosk store that took it.
+    pub spender: String,
+    /// Its kiosk (the spender id's first part).
+    pub kiosk_id: String,
+    /// The volunteer's pseudonym, if the spend debited points.
+    pub volunteer: Option<String>,
+    /// The catalogue item.
+    pub item: String,
+    /// Points spent.
+    pub points: u64,
+    /// When, on the kiosk's clock (ms).
+    pub at_ms: i64,
+}
+
+impl Redeemed {
+    /// The row of spend `s` of store `spender`: its points part names the
+    /// volunteer, its stock part the item.
+    pub fn of(spender: &str, s: &linli_core::docs::points::Spend) -> Self {
+        let mut r = Redeemed {
+            spender: spender.to_string(),
+            kiosk_id: spender
+                .rsplit_once('.')
+                .map_or(spender, |(kiosk, _)| kiosk)
+                .to_string(),
+            volunteer: None,
+            item: s.purpose.clone(),
+            points: 0,
+            at_ms: s.at_ms,
+        };
+        for p in &s.parts {
+            if let Some(pseudonym) = p.account.strip_prefix("points:") {
+                r.volunteer = Some(pseudonym.to_string());
+                r.points += p.amount;
+            } else if let Some(item) = p.account.strip_prefix("stock:") {
+                r.item = item.to_string();
+            }
+        }
+        r
+    }
+}
+
+/// A redemption as stored (the console's lists and the exports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRedemption {
+    /// Record id (its short reference is on the receipt).
+    pub record_id: String,
+    /// The kiosk.
+    pub kiosk_id: String,
+    /// The volunteer's pseudonym (none once erased).
+    pub pseudonym: Option<String>,
+    /// The item.
+    pub item: String,
+    /// Points spent.
+    pub points: i64,
+    /// When, on the kiosk's clock (ms).
+    pub kiosk_at_ms: i64,
 }
 
 impl Row {
@@ -63,6 +127,7 @@ impl Row {
             Row::Rating(_, r) => &r.kiosk_id,
             Row::Shift(_, s) => &s.kiosk_id,
             Row::Request(_, r, _) => &r.kiosk_id,
+            Row::Redemption(_, r) => &r.kiosk_id,
         }
     }
     /// The record's id.
@@ -71,7 +136,8 @@ impl Row {
             Row::CheckIn(id, _)
             | Row::Rating(id, _)
             | Row::Shift(id, _)
-            | Row::Request(id, _, _) => id,
+            | Row::Request(id, _, _)
+            | Row::Redemption(id, _) => id,
         }
     }
 }
@@ -113,16 +179,21 @@ impl Assessment {
 
     /// The distinct pseudonyms of residents those records name.
     pub fn pseudonyms(&self) -> BTreeSet<String> {
+        let redeemed = self.rows.iter().filter_map(|r| match r {
+            Row::Redemption(_, r) => r.volunteer.clone(),
+            _ => None,
+        });
         self.rows
             .iter()
             .filter_map(|r| match r {
                 Row::CheckIn(_, c) => c.resident.as_ref(),
                 Row::Shift(_, s) => Some(&s.volunteer),
                 Row::Request(_, q, _) => q.resident.as_ref(),
-                Row::Rating(..) => None,
+                Row::Rating(..) | Row::Redemption(..) => None,
             })
             .filter(|r| !r.is_erased())
             .map(|r| r.pseudonym.clone())
+            .chain(redeemed)
             .collect()
     }
 }
@@ -477,6 +548,15 @@ pub trait ProjectionTables: Send + Sync {
     /// (inclusive), by sign-in time.
     async fn shift_spans(&self, hall: &str, from: &str, to: &str) -> Result<Vec<ShiftSpan>>;
 
+    /// Redemptions at `hall` from `from_ms` to before `until_ms` (kiosk
+    /// clock), oldest first.
+    async fn redemptions(
+        &self,
+        hall: &str,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<StoredRedemption>>;
+
     /// `hall`'s check-ins on `today`, person-times since `week_from` and
     /// since `month_from` (dates), and its open requests.
     async fn hall_overview(
@@ -554,17 +634,22 @@ pub const CHECKIN_SELECT: &str =
     "SELECT record_id, kiosk_id, date, activity_id, phone_hash, sealed,
         headcount, companions, kiosk_at_ms, received_ms, clock_skew, service FROM checkins";
 
+/// The columns of a stored redemption, in [`StoredRedemption`]'s order.
+pub const REDEMPTION_SELECT: &str =
+    "SELECT record_id, kiosk_id, phone_hash, item, points, kiosk_at_ms FROM redemptions";
+
 /// Volunteers' shifts: each sign-in with its sign-out, if any.
 pub const SHIFT_SELECT: &str =
     "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
     LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'";
 
 /// The tables whose rows belong to one document.
-pub const PROJECTED_BY_DOCUMENT: [&str; 6] = [
+pub const PROJECTED_BY_DOCUMENT: [&str; 7] = [
     "checkins",
     "ratings",
     "shift_events",
     "requests",
+    "redemptions",
     "quarantine",
     "projection_state",
 ];
@@ -625,6 +710,7 @@ impl ProjectionTables for Db {
         self.run(|c| {
             c.execute_batch(
                 "BEGIN; DELETE FROM checkins; DELETE FROM ratings; DELETE FROM shift_events; DELETE FROM requests;
+                 DELETE FROM redemptions;
                  DELETE FROM quarantine; DELETE FROM projection_state;
                  DELETE FROM checkin_days; DELETE FROM rating_days; DELETE FROM hall_residents; COMMIT;",
             )
@@ -721,6 +807,36 @@ impl ProjectionTables for Db {
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| Error::db("reading volunteers' shifts", e))
+        })
+        .await
+    }
+
+    async fn redemptions(
+        &self,
+        hall: &str,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<StoredRedemption>> {
+        let hall = hall.to_string();
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "{REDEMPTION_SELECT} WHERE hall_id = ?1 AND kiosk_at_ms >= ?2 AND kiosk_at_ms < ?3
+                 ORDER BY kiosk_at_ms, record_id"
+            ))
+            .and_then(|mut st| {
+                st.query_map(params![hall, from_ms, until_ms], |r| {
+                    Ok(StoredRedemption {
+                        record_id: r.get(0)?,
+                        kiosk_id: r.get(1)?,
+                        pseudonym: r.get(2)?,
+                        item: r.get(3)?,
+                        points: r.get(4)?,
+                        kiosk_at_ms: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| Error::db("reading redemptions", e))
         })
         .await
     }
@@ -839,6 +955,12 @@ impl ProjectionTables for Db {
             let tx = c.transaction().map_err(err)?;
             tx.execute("DELETE FROM hall_residents WHERE phone_hash = ?1", [&e.pseudonym])
                 .map_err(err)?;
+            // What they redeemed stays counted, no longer theirs.
+            tx.execute(
+                "UPDATE redemptions SET phone_hash = NULL WHERE phone_hash = ?1",
+                [&e.pseudonym],
+            )
+            .map_err(err)?;
             tx.execute(
                 "INSERT INTO erasures (id, by_user, at_ms, records, documents) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (id) DO UPDATE SET records = records + excluded.records,
@@ -1081,6 +1203,22 @@ fn write_row(
                 s.at_ms,
                 received
             ])),
+        Row::Redemption(id, r) => tx.prepare_cached("INSERT INTO redemptions (record_id, doc_id, hall_id, kiosk_id, spender, item, points,
+                 phone_hash, kiosk_at_ms, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (record_id) DO NOTHING")
+            .and_then(|mut st| st.execute(params![
+                id,
+                doc,
+                hall,
+                kiosk,
+                r.spender,
+                r.item,
+                i64::try_from(r.points).unwrap_or(i64::MAX),
+                r.volunteer,
+                r.at_ms,
+                received
+            ])),
         Row::Request(id, r, _from_the_kiosks_book) => {
             let reply: Option<RequestReply> = tx
                 .prepare_cached(
@@ -1295,7 +1433,13 @@ fn sqlite_quarantine(c: &rusqlite::Connection, hall: &str) -> Result<Vec<Quarant
 fn sqlite_kiosk_day(c: &rusqlite::Connection, kiosk: &str, since_ms: i64) -> Result<KioskDay> {
     let err = |e| Error::db("counting a kiosk's records", e);
     let mut day = KioskDay::default();
-    for table in ["checkins", "ratings", "shift_events", "requests"] {
+    for table in [
+        "checkins",
+        "ratings",
+        "shift_events",
+        "requests",
+        "redemptions",
+    ] {
         let n: i64 = c
             .prepare_cached(&format!(
                 "SELECT count(*) FROM {table} WHERE kiosk_id = ?1 AND received_ms >= ?2"

@@ -22,9 +22,10 @@ use linli_sync_engine::{
     projection_tables::{
         CHECKIN_SELECT, CheckinCounts, CheckinCursor, DocumentWrite, FinishedErasure, HallFigures,
         HallOverview, KEEP_ERASED_VISITS_SQL, KioskDay, PROJECTED_BY_DOCUMENT, ProjectionTables,
-        QuarantineRow, REQUEST_SELECT, RESIDENT_CONTACTS_SQL, RESIDENT_DOCUMENTS_SQL,
-        RequestCursor, RequestFilter, ResidentRecords, SHIFT_SELECT, ShiftSpan, Standing,
-        StoredCheckin, StoredRequest, UNPROJECTED_SQL, heads_to_text, request_reference,
+        QuarantineRow, REDEMPTION_SELECT, REQUEST_SELECT, RESIDENT_CONTACTS_SQL,
+        RESIDENT_DOCUMENTS_SQL, RequestCursor, RequestFilter, ResidentRecords, SHIFT_SELECT,
+        ShiftSpan, Standing, StoredCheckin, StoredRedemption, StoredRequest, UNPROJECTED_SQL,
+        heads_to_text, request_reference,
     },
 };
 
@@ -202,6 +203,24 @@ pub const MIGRATIONS: &[&str] = &["
     CREATE TRIGGER rating_days AFTER INSERT OR DELETE
         OR UPDATE OF hall_id, date, activity_id, score
         ON ratings FOR EACH ROW EXECUTE FUNCTION linli_rating_days();
+", "
+    -- 2 (issue 16): redemptions at the hall's 爱心超市, one per spend a
+    -- kiosk store recorded. A record is written once and never changed.
+    CREATE TABLE redemptions (
+        record_id TEXT PRIMARY KEY,
+        doc_id TEXT NOT NULL,
+        hall_id TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        spender TEXT NOT NULL,
+        item TEXT NOT NULL,
+        points BIGINT NOT NULL,
+        phone_hash TEXT,
+        kiosk_at_ms BIGINT NOT NULL,
+        received_ms BIGINT NOT NULL
+    );
+    CREATE INDEX redemptions_hall ON redemptions (hall_id, kiosk_at_ms);
+    CREATE INDEX redemptions_phone ON redemptions (phone_hash);
+    CREATE INDEX redemptions_kiosk_received ON redemptions (kiosk_id, received_ms);
 "];
 
 /// The projection's tables over the store's pool.
@@ -425,6 +444,29 @@ async fn write_row(
             )
             .await?;
         }
+        Row::Redemption(id, r) => {
+            execute_cached(
+                tx,
+                "INSERT INTO redemptions (record_id, doc_id, hall_id, kiosk_id, spender, item, points,
+                         phone_hash, kiosk_at_ms, received_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (record_id) DO NOTHING",
+                &[
+                    id,
+                    doc,
+                    hall,
+                    kiosk,
+                    &r.spender,
+                    &r.item,
+                    &i64::try_from(r.points).unwrap_or(i64::MAX),
+                    &r.volunteer,
+                    &r.at_ms,
+                    &received,
+                ],
+                err,
+            )
+            .await?;
+        }
         Row::Request(id, r, _from_the_kiosks_book) => {
             // The status and reply are the server's latest answer, if any.
             execute_cached(
@@ -642,7 +684,7 @@ impl ProjectionTables for PgProjection {
             .await?
             .batch_execute(
                 "BEGIN;
-                 TRUNCATE checkins, ratings, shift_events, requests, quarantine, projection_state,
+                 TRUNCATE checkins, ratings, shift_events, requests, redemptions, quarantine, projection_state,
                      checkin_days, rating_days, hall_residents;
                  COMMIT;",
             )
@@ -841,6 +883,36 @@ impl ProjectionTables for PgProjection {
             .collect())
     }
 
+    async fn redemptions(
+        &self,
+        hall: &str,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<StoredRedemption>> {
+        Ok(self
+            .client("reading redemptions")
+            .await?
+            .query(
+                &format!(
+                    "{REDEMPTION_SELECT} WHERE hall_id = $1 AND kiosk_at_ms >= $2 AND kiosk_at_ms < $3
+                     ORDER BY kiosk_at_ms, record_id"
+                ),
+                &[&hall, &from_ms, &until_ms],
+            )
+            .await
+            .map_err(|e| pg("reading redemptions", e))?
+            .iter()
+            .map(|r| StoredRedemption {
+                record_id: r.get(0),
+                kiosk_id: r.get(1),
+                pseudonym: r.get(2),
+                item: r.get(3),
+                points: r.get(4),
+                kiosk_at_ms: r.get(5),
+            })
+            .collect())
+    }
+
     async fn hall_overview(
         &self,
         hall: &str,
@@ -958,6 +1030,13 @@ impl ProjectionTables for PgProjection {
         )
         .await
         .map_err(err)?;
+        // What they redeemed stays counted, no longer theirs.
+        tx.execute(
+            "UPDATE redemptions SET phone_hash = NULL WHERE phone_hash = $1",
+            &[&e.pseudonym],
+        )
+        .await
+        .map_err(err)?;
         tx.execute(
             "INSERT INTO erasures AS x (id, by_user, at_ms, records, documents) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET records = x.records + excluded.records,
@@ -1019,7 +1098,8 @@ impl ProjectionTables for PgProjection {
                    (SELECT count(*) FROM checkins WHERE kiosk_id = $1 AND received_ms >= $2)
                  + (SELECT count(*) FROM ratings WHERE kiosk_id = $1 AND received_ms >= $2)
                  + (SELECT count(*) FROM shift_events WHERE kiosk_id = $1 AND received_ms >= $2)
-                 + (SELECT count(*) FROM requests WHERE kiosk_id = $1 AND received_ms >= $2),
+                 + (SELECT count(*) FROM requests WHERE kiosk_id = $1 AND received_ms >= $2)
+                 + (SELECT count(*) FROM redemptions WHERE kiosk_id = $1 AND received_ms >= $2),
                    (SELECT count(*) FROM quarantine WHERE kiosk_id = $1 AND at_ms >= $2),
                    (SELECT reason FROM quarantine WHERE kiosk_id = $1 AND at_ms >= $2
                     ORDER BY at_ms DESC LIMIT 1)",

@@ -10,7 +10,7 @@
 use anyhow::{Context, ensure};
 use automerge::{Automerge, ReadDoc, transaction::Transactable};
 use linli_core::{
-    docs::{ledger, requests},
+    docs::{ledger, points, requests},
     model::{CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftEvent},
 };
 use linli_sync_engine::{
@@ -163,7 +163,7 @@ pub async fn contract(p: &dyn ProjectionTables, t: &dyn ServerTables) -> anyhow:
     pages_and_overview(p, t, &kiosk)
         .await
         .context("pages and overview")?;
-    erasing(p, t).await.context("erasing")?;
+    erasing(p, t, &kiosk).await.context("erasing")?;
     clearing(p, &kiosk, &book).await.context("clearing")?;
     Ok(())
 }
@@ -616,8 +616,49 @@ async fn pages_and_overview(
 /// What an erasure reads and writes: the resident's records, documents
 /// and contacts, the days they came, the erasure and its watch; and a
 /// retired document's rows leaving.
-async fn erasing(p: &dyn ProjectionTables, t: &dyn ServerTables) -> anyhow::Result<()> {
+/// A kiosk store's spends document with one redemption of resident `n`:
+/// 20 points for a bag of rice.
+fn spends(kiosk: &str, n: u8) -> anyhow::Result<Automerge> {
+    let mut d = points::new_spends(HALL, kiosk, &format!("{kiosk}.store-1"))?;
+    let part = |account: String, amount| points::Part { account, amount };
+    points::put_spend(
+        &mut d,
+        &record_id(900),
+        &points::Spend {
+            parts: vec![
+                part(format!("points:{}", resident(n).pseudonym), 20),
+                part("stock:rice".into(), 1),
+            ],
+            purpose: "rice".into(),
+            at_ms: NOON,
+        },
+    )?;
+    Ok(d)
+}
+
+async fn erasing(
+    p: &dyn ProjectionTables,
+    t: &dyn ServerTables,
+    kiosk: &str,
+) -> anyhow::Result<()> {
     let one = resident(1).pseudonym;
+    // A redemption of resident 1's: projected once, theirs until erased.
+    let d = spends(kiosk, 1)?;
+    for _ in 0..2 {
+        write_one(p, judged("proj-spends", kiosk, &d, &[])?).await?;
+    }
+    let redeemed = p.redemptions(HALL, NOON, NOON + 1).await?;
+    ensure!(
+        redeemed.len() == 1
+            && redeemed[0].pseudonym.as_deref() == Some(one.as_str())
+            && (redeemed[0].item.as_str(), redeemed[0].points) == ("rice", 20)
+            && redeemed[0].kiosk_id == kiosk,
+        "one redemption: {redeemed:?}"
+    );
+    ensure!(
+        p.redemptions(HALL, NOON + 1, i64::MAX).await?.is_empty(),
+        "by kiosk time"
+    );
     let found = p.resident_records(&one).await?;
     ensure!(
         found.checkins == 2 && found.shifts == 0 && found.requests == 9,
@@ -660,6 +701,11 @@ async fn erasing(p: &dyn ProjectionTables, t: &dyn ServerTables) -> anyhow::Resu
     p.finish_erasure(&finished).await?;
     // Again (late records of the same person): added up, watched once.
     p.finish_erasure(&finished).await?;
+    let redeemed = p.redemptions(HALL, 0, i64::MAX).await?;
+    ensure!(
+        redeemed.len() == 1 && redeemed[0].pseudonym.is_none(),
+        "what they redeemed stays counted, no longer theirs: {redeemed:?}"
+    );
     ensure!(
         p.watched("tag-1").await?.as_deref() == Some("erasure-1"),
         "their late records are watched for"
