@@ -1030,6 +1030,119 @@ async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("库存应为"));
+
+    // A redemption of the volunteer's (as a kiosk store's spend is
+    // projected): their month, the month's redemptions, the item's stock,
+    // and the CSV.
+    let record = linli_core::ids::RecordId::new().to_string();
+    let reference = linli_sync_engine::projection_tables::request_reference(&record);
+    f.sql_execute(&format!(
+        "INSERT INTO redemptions (record_id, doc_id, hall_id, kiosk_id, spender, item, points,
+             phone_hash, kiosk_at_ms, received_ms)
+         VALUES ('{record}', 'spends', 'xianfeng', 'xianfeng-k1', 'xianfeng-k1.s', '大米', 3,
+             'h1', {now}, {now})"
+    ))
+    .await
+    .expect("seed a redemption");
+    let r = f
+        .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
+        .await;
+    assert!(
+        r.body
+            .contains("<td>2.0</td><td>4</td><td>3</td><td>1</td>"),
+        "4 earned, 3 redeemed, 1 left: {}",
+        r.body
+    );
+    assert!(r.body.contains(&format!(
+        "<td>136****1234 王大爷</td><td>大米</td><td>3</td><td>xianfeng-k1</td><td>{reference}</td>"
+    )));
+    assert!(
+        r.body
+            .contains("<td>大米</td><td>20</td><td>12</td><td>1</td><td>11</td>"),
+        "12 stocked, 1 redeemed, 11 left"
+    );
+    let r = f
+        .form(
+            "GET",
+            "/admin/redemptions.csv?hall=xianfeng",
+            Some(&wang),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let lines: Vec<&str> = r.body.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines[0],
+        "服务中心,时间,志愿者（脱敏）,物品,积分,终端,兑换编号"
+    );
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[1].starts_with("xianfeng,")
+            && lines[1].ends_with(&format!(
+                ",136****1234 王大爷,大米,3,xianfeng-k1,{reference}"
+            )),
+        "{}",
+        lines[1]
+    );
+    let r = f
+        .form(
+            "GET",
+            "/admin/redemptions.csv?hall=xianfeng&from=2000-01-01&to=2000-12-31",
+            Some(&wang),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.body.trim_start_matches('\u{feff}').lines().count(),
+        1,
+        "none then"
+    );
+    // The workbook's 积分兑换明细 has the same row, its points a number.
+    let resp = router(f.state.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/admin/export.xlsx?hall=xianfeng")
+                .header(header::COOKIE, format!("{}={wang}", session::COOKIE))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    use calamine::Reader as _;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let sheet = wb.worksheet_range("积分兑换明细").expect("the sheet");
+    assert_eq!(sheet.height(), 2, "a header and the redemption");
+    let row: Vec<String> = (0..7)
+        .map(|c| {
+            sheet
+                .get((1, c))
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        row[2..],
+        [
+            "136****1234 王大爷",
+            "大米",
+            "3",
+            "xianfeng-k1",
+            reference.as_str()
+        ]
+    );
+    assert_eq!(sheet.get((1, 4)), Some(&calamine::Data::Float(3.0)));
+    let r = f
+        .form(
+            "GET",
+            "/admin/redemptions.csv?from=yesterday",
+            Some(&wang),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = f
         .form(
             "POST",

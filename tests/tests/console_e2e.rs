@@ -410,7 +410,8 @@ async fn large_exports_carry_every_filtered_row(store: Store) -> anyhow::Result<
             "诉求台账",
             "诉求台账 (2)",
             "诉求台账 (3)",
-            "志愿时长积分明细"
+            "志愿时长积分明细",
+            "积分兑换明细"
         ]
     );
     for table in ["签到表", "诉求台账"] {

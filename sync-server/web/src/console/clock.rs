@@ -22,14 +22,18 @@ impl HallClocks {
         ))
     }
 
-    /// `ms` on `hall`'s clock, `2026-11-23 09:30` (China Standard Time
-    /// for a hall it does not know).
-    pub fn show(&self, hall: &str, ms: i64) -> String {
-        let tz = self
-            .0
+    /// `hall`'s time zone (China Standard Time for a hall it does not
+    /// know).
+    pub fn tz(&self, hall: &str) -> chrono_tz::Tz {
+        self.0
             .get(hall)
             .copied()
-            .unwrap_or(chrono_tz::Asia::Shanghai);
+            .unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+
+    /// `ms` on `hall`'s clock, `2026-11-23 09:30`.
+    pub fn show(&self, hall: &str, ms: i64) -> String {
+        let tz = self.tz(hall);
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default()

@@ -2,8 +2,9 @@
 //! 签到表 (check-ins, walk-in visits among them with their service),
 //! 服务人次月报 (monthly person-times by hall and activity kind, walk-ins
 //! as 到访办事), 诉求台账 (requests), 志愿时长积分明细 (volunteer shifts
-//! with hours and points) — for the halls and dates the screen's filters
-//! name. Rows come from the same projection the pages read.
+//! with hours and points), 积分兑换明细 (redemptions at the 爱心超市,
+//! the same rows as `GET /admin/redemptions.csv`) — for the halls and
+//! dates the screen's filters name. Rows come from the same projection the pages read.
 //!
 //! Large exports: sheets are written in constant-memory mode (rows go to a
 //! temporary file as they are written) on a separate read-only connection,
@@ -42,7 +43,13 @@ use linli_sync_engine::{
 };
 
 /// Sheet names, in order.
-pub const SHEETS: [&str; 4] = ["签到表", "服务人次月报", "诉求台账", "志愿时长积分明细"];
+pub const SHEETS: [&str; 5] = [
+    "签到表",
+    "服务人次月报",
+    "诉求台账",
+    "志愿时长积分明细",
+    "积分兑换明细",
+];
 
 /// The filters.
 #[derive(Deserialize, Default)]
@@ -160,6 +167,11 @@ pub async fn workbook_split(
         for (id, service) in provision::services(&state.core, h).await? {
             services.insert((h.clone(), id), service.name);
         }
+    }
+    // Redemptions are few beside check-ins: read before the workbook.
+    let mut redeemed = Vec::new();
+    for h in &halls {
+        redeemed.extend(super::redemptions::lines(state, &clocks, h, &from, &to).await?);
     }
     let core = state.core.clone();
     let rt = tokio::runtime::Handle::current();
@@ -409,6 +421,27 @@ pub async fn workbook_split(
                 .map_err(xlsx_err)?;
             }
         }
+        let mut table = Table::new(
+            &mut wb,
+            SHEETS[4],
+            &super::redemptions::HEADERS,
+            rows_per_sheet,
+        )?;
+        for r in &redeemed {
+            let (ws, row) = table.row(&mut wb)?;
+            for (col, text) in [
+                (0, &r.hall),
+                (1, &r.at),
+                (2, &r.volunteer),
+                (3, &r.item),
+                (5, &r.kiosk),
+                (6, &r.reference),
+            ] {
+                ws.write(row, col, cells::text(text.as_str()))
+                    .map_err(xlsx_err)?;
+            }
+            ws.write(row, 4, r.points as f64).map_err(xlsx_err)?;
+        }
         let mut file = tempfile::tempfile().map_err(|e| Error::Io {
             context: "creating the export file".into(),
             source: e,
@@ -427,19 +460,25 @@ pub async fn workbook_split(
     })?
 }
 
-/// `GET /admin/export.xlsx`.
-pub async fn xlsx(
-    State(state): State<AppState>,
-    s: Session,
-    Query(q): Query<ExportQuery>,
-) -> Result<Response, PageError> {
+/// The halls (the one asked for, which must be the session's, or all of
+/// the session's) and the days (inclusive) an export covers.
+pub fn scope(s: &Session, q: &ExportQuery) -> Result<(Vec<String>, String, String), Error> {
     let hall = q.hall.clone().filter(|h| !h.is_empty());
     if let Some(h) = &hall {
         s.require_hall(h)?;
     }
     let from = date("from", &q.from, "0000-01-01")?;
     let to = date("to", &q.to, "9999-12-31")?;
-    let halls = hall.map_or_else(|| s.halls.clone(), |h| vec![h]);
+    Ok((hall.map_or_else(|| s.halls.clone(), |h| vec![h]), from, to))
+}
+
+/// `GET /admin/export.xlsx`.
+pub async fn xlsx(
+    State(state): State<AppState>,
+    s: Session,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, PageError> {
+    let (halls, from, to) = scope(&s, &q)?;
     let mut file = workbook(&state, halls, from.clone(), to.clone()).await?;
     let len = file.metadata().map(|m| m.len()).unwrap_or_default();
     s.audit(

@@ -34,6 +34,7 @@ mod listing;
 pub mod mobile;
 mod pages;
 mod password;
+pub mod redemptions;
 pub mod requests;
 mod residents;
 mod services;
@@ -85,6 +86,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/volunteers", get(volunteers::show))
         .route("/admin/volunteers/catalogue", post(volunteers::save_item))
         .route("/admin/export.xlsx", get(export::xlsx))
+        .route("/admin/redemptions.csv", get(redemptions::csv))
         .route("/admin/assets/echarts.min.js", get(stats::echarts))
         .route("/admin/assets/stats.js", get(stats::charts))
         .route("/admin/calendar", get(calendar::show))

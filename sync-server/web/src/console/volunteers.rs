@@ -1,6 +1,8 @@
 //! The volunteers page: hours and points per volunteer per month (from
-//! the projected shift events; points as the kiosk counts them), and the
-//! points catalogue of each hall's 爱心超市 (items and their points).
+//! the projected shift events; points as the kiosk counts them) with what
+//! each redeemed that month and their balance, the month's redemptions
+//! (`super::redemptions`), and the catalogue of each hall's 爱心超市:
+//! items, their points and stock, how many were redeemed and are left.
 
 use axum::{
     Form,
@@ -12,7 +14,9 @@ use linli_core::model::points_for_shift;
 use maud::html;
 use serde::Deserialize;
 
-use super::{PageError, Session, page};
+use std::collections::HashMap;
+
+use super::{PageError, Session, clock::HallClocks, page, redemptions};
 use crate::state::AppState;
 use linli_sync_engine::{Error, clock::now_ms, provision};
 
@@ -34,8 +38,12 @@ pub struct VolunteerMonth {
     pub shifts: u32,
     /// Hours (each shift capped at 12).
     pub hours: f64,
-    /// Points.
+    /// Points earned this month.
     pub points: u32,
+    /// Points redeemed this month.
+    pub redeemed: i64,
+    /// Points earned in all, less those redeemed in all.
+    pub balance: i64,
 }
 
 /// The month asked for, or this month on the hall's clock.
@@ -108,13 +116,60 @@ async fn page_for(
                     shifts: 1,
                     hours,
                     points,
+                    redeemed: 0,
+                    balance: 0,
                 },
             )),
         }
     }
+    // Redemptions: this month's by volunteer and in all, by volunteer
+    // and by item.
+    let clocks = HallClocks::load(state).await?;
+    let (month_first, month_last) = redemptions::month_days(&month)
+        .ok_or_else(|| Error::BadRequest("month must look like 2026-11".into()))?;
+    let (from_ms, until_ms) = redemptions::days_as_ms(tz, &month_first, &month_last);
+    let every = state
+        .core
+        .projection
+        .redemptions(&hall, 0, i64::MAX)
+        .await?;
+    let volunteers = redemptions::Volunteers::of(state, &hall).await?;
+    let (mut redeemed_all, mut redeemed_month) = (HashMap::new(), HashMap::new());
+    let mut items_redeemed: HashMap<&str, i64> = HashMap::new();
+    for r in &every {
+        *items_redeemed.entry(r.item.as_str()).or_default() += 1;
+        let Some(p) = r.pseudonym.as_deref() else {
+            continue;
+        };
+        *redeemed_all.entry(p).or_insert(0) += r.points;
+        if (from_ms..until_ms).contains(&r.kiosk_at_ms) {
+            *redeemed_month.entry(p).or_insert(0) += r.points;
+        }
+    }
+    for p in redeemed_month.keys() {
+        if !people.iter().any(|(q, _)| q == p) {
+            people.push((
+                p.to_string(),
+                VolunteerMonth {
+                    phone: volunteers.shown(Some(p)),
+                    name: None,
+                    shifts: 0,
+                    hours: 0.0,
+                    points: 0,
+                    redeemed: 0,
+                    balance: 0,
+                },
+            ));
+        }
+    }
+    for (p, v) in &mut people {
+        v.redeemed = redeemed_month.get(p.as_str()).copied().unwrap_or(0);
+        v.balance = volunteers.earned(p) - redeemed_all.get(p.as_str()).copied().unwrap_or(0);
+    }
     let people: Vec<VolunteerMonth> = people.into_iter().map(|(_, v)| v).collect();
+    let month_lines = redemptions::lines(state, &clocks, &hall, &month_first, &month_last).await?;
     let catalogue = state.core.tables.points_catalogue(&hall).await?;
-    let stock: std::collections::HashMap<String, i64> = state
+    let stock: HashMap<String, i64> = state
         .core
         .tables
         .catalogue_stock(&hall)
@@ -130,17 +185,39 @@ async fn page_for(
         }
         h2 { (l.t("志愿时长与积分", "Hours and points ·")) " " (month) }
         table {
-            tr { th { (l.t("志愿者", "Volunteer")) } th { (l.t("班次", "Shifts")) } th { (l.t("时长（小时）", "Hours")) } th { (l.t("积分", "Points")) } }
+            tr {
+                th { (l.t("志愿者", "Volunteer")) } th { (l.t("班次", "Shifts")) } th { (l.t("时长（小时）", "Hours")) }
+                th { (l.t("积分", "Points")) } th { (l.t("本月兑换", "Redeemed")) } th { (l.t("积分余额", "Balance")) }
+            }
             @for v in &people {
-                tr { td { (v.phone) @if let Some(n) = &v.name { " " (n) } } td { (v.shifts) } td { (format!("{:.1}", v.hours)) } td { (v.points) } }
+                tr {
+                    td { (v.phone) @if let Some(n) = &v.name { " " (n) } } td { (v.shifts) } td { (format!("{:.1}", v.hours)) }
+                    td { (v.points) } td { (v.redeemed) } td { (v.balance) }
+                }
+            }
+        }
+        h2 { (l.t("积分兑换明细", "Redemptions ·")) " " (month) }
+        p { a href=(format!("/admin/redemptions.csv?hall={hall}&from={month_first}&to={month_last}")) { (l.t("导出 CSV", "Export CSV")) } }
+        table {
+            tr {
+                th { (l.t("时间", "Time")) } th { (l.t("志愿者", "Volunteer")) } th { (l.t("物品", "Item")) }
+                th { (l.t("积分", "Points")) } th { (l.t("终端", "Kiosk")) } th { (l.t("兑换编号", "Receipt")) }
+            }
+            @for r in &month_lines {
+                tr { td { (r.at) } td { (r.volunteer) } td { (r.item) } td { (r.points) } td { (r.kiosk) } td { (r.reference) } }
             }
         }
         h2 { (l.t("爱心超市积分目录", "Points catalogue")) }
         @if let Some(e) = &error { p.err { (e) } }
         table {
-            tr { th { (l.t("物品", "Item")) } th { (l.t("所需积分", "Points")) } th { (l.t("库存", "In stock")) } }
+            tr {
+                th { (l.t("物品", "Item")) } th { (l.t("所需积分", "Points")) } th { (l.t("库存（累计）", "Stocked (in all)")) }
+                th { (l.t("已兑换", "Redeemed")) } th { (l.t("剩余", "Left")) }
+            }
             @for (item, pts) in &catalogue {
-                tr { td { (item) } td { (pts) } td { (stock.get(item).copied().unwrap_or(0)) } }
+                @let stocked = stock.get(item).copied().unwrap_or(0);
+                @let gone = items_redeemed.get(item.as_str()).copied().unwrap_or(0);
+                tr { td { (item) } td { (pts) } td { (stocked) } td { (gone) } td { ((stocked - gone).max(0)) } }
             }
         }
         @if can_write {
@@ -149,7 +226,7 @@ async fn page_for(
                 input type="hidden" name="hall" value=(hall);
                 label { (l.t("物品", "Item")) " " input name="item" maxlength="40" required; }
                 " " label { (l.t("积分", "Points")) " " input name="points" size="5" required; }
-                " " label { (l.t("库存（留空不变）", "In stock (blank: unchanged)")) " " input name="stock" size="5"; }
+                " " label { (l.t("库存（累计，补货时加上新到数量；留空不变）", "Stocked in all (add new stock to it; blank: unchanged)")) " " input name="stock" size="5"; }
                 " " button type="submit" { (l.t("添加或修改", "Add or change")) }
             }
         }
