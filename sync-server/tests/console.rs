@@ -77,6 +77,24 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// The hall xianfeng's workbook (`/admin/export.xlsx`) as `cookie`'s
+/// session downloads it.
+async fn workbook(f: &Fixture, cookie: &str) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+    let resp = router(f.state.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/admin/export.xlsx?hall=xianfeng")
+                .header(header::COOKIE, format!("{}={cookie}", session::COOKIE))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx")
+}
+
 async fn sign_in(f: &Fixture, user: &str) -> (String, String) {
     let r = f
         .form(
@@ -484,21 +502,8 @@ async fn exports_never_hand_a_spreadsheet_a_formula(store: Store) {
     );
 
     // The workbook: text cells quoted, numbers still numbers.
-    let resp = router(f.state.clone())
-        .oneshot(
-            Request::builder()
-                .uri("/admin/export.xlsx?hall=xianfeng")
-                .header(header::COOKIE, format!("{}={wang}", session::COOKIE))
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     use calamine::Reader as _;
-    let mut wb: calamine::Xlsx<_> =
-        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let mut wb = workbook(&f, &wang).await;
     let requests = wb.worksheet_range("诉求台账").expect("诉求台账");
     let cell = |range: &calamine::Range<calamine::Data>, row: usize, col: usize| {
         range
@@ -1098,21 +1103,8 @@ async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
         "none then"
     );
     // The workbook's 积分兑换明细 has the same row, its points a number.
-    let resp = router(f.state.clone())
-        .oneshot(
-            Request::builder()
-                .uri("/admin/export.xlsx?hall=xianfeng")
-                .header(header::COOKIE, format!("{}={wang}", session::COOKIE))
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     use calamine::Reader as _;
-    let mut wb: calamine::Xlsx<_> =
-        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let mut wb = workbook(&f, &wang).await;
     let sheet = wb.worksheet_range("积分兑换明细").expect("the sheet");
     assert_eq!(sheet.height(), 2, "a header and the redemption");
     let row: Vec<String> = (0..7)
