@@ -1102,6 +1102,30 @@ async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
         1,
         "none then"
     );
+    // The statistics: points earned against points redeemed, by week.
+    let r = f
+        .form("GET", "/admin/stats?hall=xianfeng", Some(&wang), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("id=\"chart-points\"") && r.body.contains("id=\"points\""));
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let st = linli_web::console::stats::compute(
+        &f.state,
+        vec!["xianfeng".into()],
+        &(today - chrono::Duration::days(1)).to_string(),
+        &today.to_string(),
+    )
+    .await
+    .expect("statistics");
+    let sums = st
+        .points
+        .iter()
+        .fold((0, 0), |(e, r), (_, earned, redeemed)| {
+            (e + earned, r + redeemed)
+        });
+    assert_eq!(sums, (4, 3), "earned and redeemed: {:?}", st.points);
     // The workbook's 积分兑换明细 has the same row, its points a number.
     use calamine::Reader as _;
     let mut wb = workbook(&f, &wang).await;

@@ -80,6 +80,8 @@ pub struct Stats {
     pub resolved: i64,
     /// Median days from request to resolution, if any resolved.
     pub median_days: Option<f64>,
+    /// Volunteer points by week: (week, earned, redeemed at the 爱心超市).
+    pub points: Vec<(String, i64, i64)>,
 }
 
 fn check_date(field: &str, v: &Option<String>) -> Result<Option<String>, Error> {
@@ -105,6 +107,7 @@ pub async fn compute(
     // Request windows are each hall's own days: [first ms of `from`,
     // first ms of the day after `to`) on the hall's clock.
     let mut windows: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut zones: HashMap<String, chrono_tz::Tz> = HashMap::new();
     let day = |d: &str| {
         linli_core::model::parse_day(d)
             .ok_or_else(|| Error::BadRequest(format!("{d:?} is not a date like 2026-11-23")))
@@ -118,6 +121,7 @@ pub async fn compute(
             service_names.insert((h.clone(), id), service.name);
         }
         let hall = provision::require_hall(&state.core, h).await?;
+        zones.insert(h.clone(), hall.time_zone());
         windows.insert(
             h.clone(),
             (
@@ -131,8 +135,31 @@ pub async fn compute(
     let mut titles: HashMap<String, (i64, i64)> = HashMap::new();
     let mut services: HashMap<String, i64> = HashMap::new();
     let mut days: Vec<f64> = Vec::new();
+    let mut points: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for h in &halls {
         let window = windows.get(h).copied().unwrap_or_default();
+        // Points earned (closed shifts, by sign-in) and redeemed, by the
+        // week on the hall's clock.
+        let tz = zones.get(h).copied().unwrap_or(chrono_tz::Asia::Shanghai);
+        let week = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.with_timezone(&tz).format("%Y-W%W").to_string())
+                .unwrap_or_default()
+        };
+        for span in state.core.projection.shift_spans(h, from, to).await? {
+            if let Some(out) = span.signed_out_ms {
+                points.entry(week(span.signed_in_ms)).or_default().0 +=
+                    i64::from(linli_core::model::points_for_shift(span.signed_in_ms, out));
+            }
+        }
+        for r in state
+            .core
+            .projection
+            .redemptions(h, window.0, window.1)
+            .await?
+        {
+            points.entry(week(r.kiosk_at_ms)).or_default().1 += r.points;
+        }
         let figures = state
             .core
             .projection
@@ -206,6 +233,11 @@ pub async fn compute(
         .collect();
     sat.sort_by(|a, b| a.0.cmp(&b.0));
     st.satisfaction = sat;
+    st.points = points
+        .into_iter()
+        .filter(|(_, (earned, redeemed))| *earned > 0 || *redeemed > 0)
+        .map(|(w, (earned, redeemed))| (w, earned, redeemed))
+        .collect();
     Ok(st)
 }
 
@@ -271,6 +303,13 @@ pub async fn show(
         div #chart-sat style="height:280px" {}
         table { tr { th { (l.t("活动", "Activity")) } th { (l.t("评价数", "Ratings")) } th { (l.t("平均分", "Average (1–5)")) } }
             @for (t, n, avg) in &st.satisfaction { tr { td { (t) } td.n { (n) } td { (format!("{avg:.2}")) } } } }
+        h2 { (l.t("志愿积分：获得与兑换", "Volunteer points: earned and redeemed")) }
+        @if st.points.is_empty() { p { (l.t("这段时间没有志愿积分。", "No volunteer points in this period.")) } }
+        @else {
+            div #chart-points style="height:280px" data-earned=(l.t("获得", "Earned")) data-redeemed=(l.t("兑换", "Redeemed")) {}
+            table #points { tr { th { (l.t("周", "Week")) } th { (l.t("获得", "Earned")) } th { (l.t("兑换", "Redeemed")) } }
+                @for (w, earned, redeemed) in &st.points { tr { td { (w) } td.n { (earned) } td.n { (redeemed) } } } }
+        }
         h2 { (l.t("诉求", "Requests")) }
         table { tr { th { (l.t("收到", "Received")) } th { (l.t("已解决", "Resolved")) } th { (l.t("解决率", "Resolution rate")) } th { (l.t("解决用时中位数（天）", "Median days to resolve")) } }
             tr { td #received { (st.received) } td #resolved { (st.resolved) } td { (rate) } td { (st.median_days.map_or_else(|| "-".to_string(), |d| format!("{d:.1}"))) } } }
@@ -294,5 +333,15 @@ const CHARTS_JS: &str = r#"
   bar('chart-week', STATS.by_week.map(function(r){return r[0]+' '+r[1];}), STATS.by_week.map(function(r){return r[2];}));
   bar('chart-kind', STATS.by_kind.map(function(r){return r[0];}), STATS.by_kind.map(function(r){return r[1];}));
   bar('chart-sat', STATS.satisfaction.map(function(r){return r[0];}), STATS.satisfaction.map(function(r){return Math.round(r[2]*100)/100;}));
+  var pts = document.getElementById('chart-points');
+  if (pts) {
+    var c = echarts.init(pts);
+    c.setOption({animation:false, tooltip:{}, legend:{},
+      xAxis:{type:'category', data:STATS.points.map(function(r){return r[0];})}, yAxis:{type:'value'},
+      series:[
+        {name:pts.dataset.earned, type:'bar', data:STATS.points.map(function(r){return r[1];}), itemStyle:{color:'#1b5e20'}, label:{show:true, position:'top'}},
+        {name:pts.dataset.redeemed, type:'bar', data:STATS.points.map(function(r){return r[2];}), itemStyle:{color:'#9e1b1b'}, label:{show:true, position:'top'}}
+      ]});
+  }
 })();
 "#;
