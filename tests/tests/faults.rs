@@ -1,8 +1,10 @@
 //! A bounded number of seeded fault schedules (see `linli_tests::fault`):
 //! real server and kiosk processes on loopback, proxies that drop,
 //! blackhole, delay, cut and duplicate, `kill -9` and restarts, clock
-//! skew. Every acknowledged record must reach the server exactly once,
-//! heads must agree and nothing may cross halls. `linli-faults` runs
+//! skew, and redemptions at the halls' 爱心超市 among them. Every
+//! acknowledged record must reach the server exactly once, heads must
+//! agree, nothing may cross halls and no volunteer's points or item's
+//! stock may be spent beyond what there was. `linli-faults` runs
 //! thousands; a failure here names the seed to replay.
 
 use linli_test_kit::init_logging;
@@ -13,12 +15,13 @@ async fn seeded_fault_schedules_lose_and_double_nothing() -> anyhow::Result<()> 
     init_logging();
     let node_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_linli-node"));
     let mut failed = Vec::new();
-    let (mut acknowledged, mut faults) = (0, 0);
+    let (mut acknowledged, mut faults, mut redeemed) = (0, 0, 0);
     for seed in 1..=6 {
         let r = fault::run(&Schedule::new(seed, 4, 40, node_bin.clone())).await?;
         println!("{r:?}");
         acknowledged += r.acknowledged;
         faults += r.faults.values().sum::<usize>();
+        redeemed += r.redeemed;
         if !r.ok() {
             failed.push(seed);
         }
@@ -30,6 +33,7 @@ async fn seeded_fault_schedules_lose_and_double_nothing() -> anyhow::Result<()> 
     // The schedules did real work.
     assert!(acknowledged > 100, "{acknowledged} records");
     assert!(faults > 50, "{faults} faults");
+    assert!(redeemed > 0, "redemptions were taken");
     Ok(())
 }
 

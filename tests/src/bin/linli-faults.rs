@@ -5,6 +5,10 @@
 //!
 //! `cargo build --release -p linli-tests --bins && target/release/linli-faults --schedules 1000`
 //!
+//! Schedules redeem points at the halls' 爱心超市 too: the totals say how
+//! many redemptions were `redeemed` and `overspent` (accounts spent past
+//! what there was, at any check; always 0).
+//!
 //! `--instances 3` runs each schedule against three instances on one
 //! PostgreSQL behind HAProxy (a PostgreSQL of its own unless
 //! `--database-url` names one), killing and restarting instances.
@@ -48,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let node_bin = linli_tests::fault::node_bin()?;
     let mut faults: BTreeMap<&'static str, usize> = BTreeMap::new();
     let (mut acked, mut lost, mut duplicated, mut crossed, mut differ) = (0, 0, 0, 0, 0);
+    let (mut redeemed, mut refused, mut overspent) = (0, 0, 0);
     let mut failed = Vec::new();
     // Several instances need PostgreSQL: the one given, or one of our own.
     let own_postgres = match (&args.database_url, args.instances > 1) {
@@ -68,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
         println!(
-            "seed {seed}: {} faults, {} acknowledged, {} projected, lost {}, duplicated {}, crossed {}, heads differ {} ({:.1} s)",
+            "seed {seed}: {} faults, {} acknowledged, {} projected, lost {}, duplicated {}, crossed {}, heads differ {}, redeemed {}, refused {}, overspent {} ({:.1} s)",
             r.faults.values().sum::<usize>(),
             r.acknowledged,
             r.projected,
@@ -76,6 +81,9 @@ async fn main() -> anyhow::Result<()> {
             r.duplicated,
             r.crossed,
             r.heads_differ,
+            r.redeemed,
+            r.refused,
+            r.overspent,
             r.seconds
         );
         for (k, n) in &r.faults {
@@ -86,19 +94,23 @@ async fn main() -> anyhow::Result<()> {
         duplicated += r.duplicated;
         crossed += r.crossed;
         differ += r.heads_differ;
+        redeemed += r.redeemed;
+        refused += r.refused;
+        overspent += r.overspent;
         if !r.ok() {
             println!("FAILED: seed {seed}; replay with --seed {seed} --schedules 1");
             failed.push(seed);
         }
     }
     println!(
-        "\n| schedules | records acknowledged | lost | duplicated | crossed halls | heads differ |"
+        "\n| schedules | records acknowledged | lost | duplicated | crossed halls | heads differ | redeemed | refused | overspent |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     println!(
-        "| {} | {acked} | {lost} | {duplicated} | {crossed} | {differ} |",
+        "| {} | {acked} | {lost} | {duplicated} | {crossed} | {differ} | {redeemed} | {refused} | {overspent} |",
         args.schedules
     );
+    println!("redeemed {redeemed}, overspent {overspent}");
     println!("\n| fault | injected |\n| --- | --- |");
     for (k, n) in &faults {
         println!("| {k} | {n} |");

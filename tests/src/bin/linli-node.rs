@@ -8,6 +8,12 @@
 //!   stdin and answers on stdout, one line each:
 //!   - `record N` → `ack <record id>` per check-in on disk, then `done`;
 //!   - `skew H` → its clock runs H hours off from now on, `ok`;
+//!   - `redeem PHONE ITEM POINTS` → one redemption at the hall's 爱心超市:
+//!     `redeemed <record id>` once on disk, `refused` when this kiosk
+//!     holds too little (or the catalogue does not offer it so), or
+//!     `err …`;
+//!   - `points PHONE` → `points <n>`: the volunteer's points this kiosk
+//!     may redeem now;
 //!   - `heads` → `heads <doc id> <h1,h2,…>` per open document, then `end`;
 //!   - `status` → `status <online> <waiting>`.
 //!
@@ -25,7 +31,8 @@ use std::{
 use clap::{Parser, Subcommand};
 use linli_core::{
     KioskNode, KioskNodeOptions,
-    node::{CheckInOutcome, NewCheckIn},
+    node::{CheckInOutcome, NewCheckIn, Redemption},
+    phone::PhoneNumber,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -153,6 +160,21 @@ async fn kiosk(
                     out.flush()?;
                 }
                 writeln!(out, "done")?;
+            }
+            (Some("redeem"), Some(phone)) => {
+                let (item, points) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                let phone = PhoneNumber::parse(phone)?;
+                match node.redeem(&phone, item, points.parse()?).await {
+                    Ok(Redemption::Redeemed { id, .. }) => writeln!(out, "redeemed {id}")?,
+                    Ok(Redemption::Refused { .. } | Redemption::NotOffered) => {
+                        writeln!(out, "refused")?
+                    }
+                    Err(e) => writeln!(out, "err {e}")?,
+                }
+            }
+            (Some("points"), Some(phone)) => {
+                let here = node.points_here(&PhoneNumber::parse(phone)?).await?;
+                writeln!(out, "points {here}")?;
             }
             (Some("skew"), Some(h)) => {
                 skew.store(h.parse::<i64>()? * 3_600_000, Ordering::Relaxed);

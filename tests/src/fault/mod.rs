@@ -8,7 +8,17 @@
 //! - every record a kiosk acknowledged is in the server's projection, once;
 //! - no kiosk has more rows than it was asked to record (no doubles);
 //! - every kiosk's open documents have the server's heads;
-//! - every row is in its kiosk's hall (nothing crossed halls).
+//! - every row is in its kiosk's hall (nothing crossed halls);
+//! - no volunteer's points and no item's stock were spent beyond what
+//!   there was (`overspent`), at every check of the server's
+//!   redemptions during the run and after it.
+//!
+//! Redemptions: each hall stocks [`CATALOGUE`], and [`VOLUNTEERS`] have
+//! [`EARNED`] points each in every hall before the schedule starts; a
+//! step may redeem one item for one of them at a kiosk, whatever state
+//! its network is in. The server shares points and stock out among the
+//! hall's kiosks as it does in service; a kiosk redeems only what it
+//! holds, and an acknowledged redemption counts like any record.
 //!
 //! A failing schedule names its seed; the same seed replays the same
 //! schedule (`linli-faults --seed N`).
@@ -88,6 +98,13 @@ pub struct Report {
     pub duplicated: usize,
     /// Rows in another hall than their kiosk's.
     pub crossed: usize,
+    /// Redemptions the kiosks acknowledged (in `acknowledged` too).
+    pub redeemed: usize,
+    /// Redemptions a kiosk refused (it held too little).
+    pub refused: usize,
+    /// Accounts (a volunteer's points or an item's stock in a hall) found
+    /// spent beyond what there was, summed over every check.
+    pub overspent: usize,
     /// Kiosk documents whose heads differ from the server's.
     pub heads_differ: usize,
     /// Wall time.
@@ -97,7 +114,11 @@ pub struct Report {
 impl Report {
     /// Whether every invariant held.
     pub fn ok(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.crossed == 0 && self.heads_differ == 0
+        self.lost == 0
+            && self.duplicated == 0
+            && self.crossed == 0
+            && self.heads_differ == 0
+            && self.overspent == 0
     }
 }
 
@@ -110,6 +131,12 @@ struct KioskProc {
     proc: Option<Running>,
     asked: usize,
     acked: HashSet<String>,
+    /// Redemptions asked for.
+    redeem_asked: usize,
+    /// Redemptions acknowledged.
+    redeemed: HashSet<String>,
+    /// Redemptions refused.
+    refused: usize,
 }
 
 struct Running {
@@ -263,6 +290,37 @@ impl KioskProc {
         Ok(())
     }
 
+    /// The points of the volunteer with number `phone` this kiosk may
+    /// redeem now (0 when it is down).
+    async fn points_here(&mut self, phone: &str) -> anyhow::Result<u64> {
+        let Some(p) = &mut self.proc else {
+            return Ok(0);
+        };
+        p.send(&format!("points {phone}")).await?;
+        Ok(p.line()
+            .await?
+            .and_then(|l| l.strip_prefix("points ").and_then(|n| n.parse().ok()))
+            .unwrap_or(0))
+    }
+
+    /// Redeem one `item` at `points` for the volunteer with number
+    /// `phone`.
+    async fn redeem(&mut self, phone: &str, item: &str, points: i64) -> anyhow::Result<()> {
+        let Some(p) = &mut self.proc else {
+            return Ok(());
+        };
+        self.redeem_asked += 1;
+        p.send(&format!("redeem {phone} {item} {points}")).await?;
+        match p.line().await?.as_deref() {
+            Some(line) if line.starts_with("redeemed ") => {
+                self.redeemed.insert(line["redeemed ".len()..].to_string());
+            }
+            Some("refused") => self.refused += 1,
+            _ => {}
+        }
+        Ok(())
+    }
+
     async fn kill(&mut self) {
         if let Some(mut p) = self.proc.take() {
             let _ = p.child.start_kill();
@@ -411,6 +469,144 @@ pub async fn provision_on(
     Ok(out)
 }
 
+/// The volunteers of every hall of a schedule.
+pub const VOLUNTEERS: [&str; 3] = ["13600001601", "13600001602", "13600001603"];
+/// The points each of them earned in each hall before the schedule (one
+/// three-hour shift): few, so schedules run into the bound.
+pub const EARNED: i64 = 6;
+/// Every hall's 爱心超市: (item, points, stock).
+pub const CATALOGUE: [(&str, i64, i64); 2] = [("rice", 3, 12), ("soap", 1, 8)];
+
+/// Stock every hall of the server (in `dir`, or on `database_url`) with
+/// [`CATALOGUE`] and give [`VOLUNTEERS`] a closed shift of [`EARNED`]
+/// points in each, as the projection holds shifts kiosks delivered
+/// (before the server process starts).
+pub async fn open_market(dir: &Path, database_url: Option<&str>) -> anyhow::Result<()> {
+    let config = linli_sync_server::ServeConfig {
+        database_url: database_url.map(str::to_string),
+        ..linli_sync_server::ServeConfig::new(dir)
+    };
+    let ready = linli_sync_server::prepare(&config).await?;
+    let core = ready.core.clone();
+    let end = linli_sync_engine::clock::now_ms() - 3_600_000;
+    let start = end - EARNED * 30 * 60_000;
+    let day = chrono::DateTime::from_timestamp_millis(start)
+        .unwrap_or_default()
+        .format("%Y-%m-%d");
+    let mut sql = String::new();
+    for hall in core.tables.halls().await? {
+        for (item, points, stock) in CATALOGUE {
+            core.tables
+                .set_catalogue_item(&hall.id, item, points)
+                .await?;
+            core.tables
+                .set_catalogue_stock(&hall.id, item, stock)
+                .await?;
+        }
+        for phone in VOLUNTEERS {
+            let pseudonym = core
+                .residents
+                .pseudonym(&linli_core::phone::PhoneNumber::parse(phone)?)?;
+            let shift = format!("seed-{}-{phone}", hall.id);
+            for (action, at) in [("sign_in", start), ("sign_out", end)] {
+                sql.push_str(&format!(
+                    "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id,
+                         action, phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
+                     VALUES ('{shift}-{action}', 'fault-seed', '{}', 'fault-seed', '{day}', '{shift}',
+                         '{action}', '{pseudonym}', NULL, NULL, {at}, {at});\n",
+                    hall.id
+                ));
+            }
+        }
+    }
+    match database_url {
+        Some(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            let connection = tokio::spawn(connection);
+            client.batch_execute(&sql).await?;
+            drop(client);
+            let _ = connection.await;
+        }
+        None => {
+            core.sqlite("seeding volunteers' shifts")?
+                .run(move |c| {
+                    c.execute_batch(&sql)
+                        .map_err(|e| linli_sync_engine::Error::db("seeding shifts", e))
+                })
+                .await?
+        }
+    }
+    core.stop().await;
+    drop(ready);
+    Ok(())
+}
+
+/// Projected redemptions: record id → (hall, kiosk, volunteer's
+/// pseudonym, item, points).
+pub type Redemptions = HashMap<String, (String, String, Option<String>, String, i64)>;
+
+const REDEMPTIONS_SQL: &str =
+    "SELECT record_id, hall_id, kiosk_id, phone_hash, item, points FROM redemptions";
+
+/// The server's projected redemptions.
+pub async fn server_redemptions(
+    dir: &Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<Redemptions> {
+    let mut out = HashMap::new();
+    match database_url {
+        Some(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            let connection = tokio::spawn(connection);
+            for r in client.query(REDEMPTIONS_SQL, &[]).await? {
+                out.insert(r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)));
+            }
+            drop(client);
+            let _ = connection.await;
+        }
+        None => {
+            let c = rusqlite::Connection::open_with_flags(
+                dir.join(linli_sync_engine::db::DB_FILE),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            c.busy_timeout(Duration::from_secs(5))?;
+            let mut stmt = c.prepare(REDEMPTIONS_SQL)?;
+            let mut q = stmt.query([])?;
+            while let Some(r) = q.next()? {
+                out.insert(
+                    r.get(0)?,
+                    (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Accounts spent beyond what there was: a volunteer's points past
+/// [`EARNED`], or an item past its stock in [`CATALOGUE`], per hall.
+pub fn overspent(rows: &Redemptions) -> usize {
+    let mut points: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut items: HashMap<(&str, &str), i64> = HashMap::new();
+    for (hall, _, volunteer, item, spent) in rows.values() {
+        if let Some(v) = volunteer {
+            *points.entry((hall, v)).or_default() += spent;
+        }
+        *items.entry((hall, item)).or_default() += 1;
+    }
+    let stock = |item: &str| {
+        CATALOGUE
+            .iter()
+            .find(|(i, _, _)| *i == item)
+            .map_or(0, |(_, _, n)| *n)
+    };
+    points.values().filter(|n| **n > EARNED).count()
+        + items
+            .iter()
+            .filter(|((_, item), n)| **n > stock(item))
+            .count()
+}
+
 /// Projected check-ins: record id → (hall, kiosk).
 pub type Rows = HashMap<String, (String, String)>;
 
@@ -538,6 +734,7 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
     }
     let provisioned =
         provision_on(&servers[0].dir, database_url.as_deref(), 2, s.kiosks.max(2)).await?;
+    open_market(&servers[0].dir, database_url.as_deref()).await?;
     let key = servers[0].dir.join(linli_sync_engine::residents::KEY_FILE);
     for server in &mut servers {
         if !server.dir.exists() {
@@ -568,9 +765,21 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
             proc: None,
             asked: 0,
             acked: HashSet::new(),
+            redeem_asked: 0,
+            redeemed: HashSet::new(),
+            refused: 0,
         };
         k.start(&s.node_bin).await?;
         kiosks.push(k);
+    }
+    // The market opens once the server has shared the volunteers' points
+    // out among the kiosks (it tops connected kiosks up every few
+    // seconds): until then every redemption would be refused.
+    let opening = Instant::now() + Duration::from_secs(20);
+    for k in &mut kiosks {
+        while k.points_here(VOLUNTEERS[0]).await? == 0 && Instant::now() < opening {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
     let trace = std::env::var_os("LINLI_FAULT_TRACE").is_some();
     let mut fault = |name: &'static str, kiosk: &str| {
@@ -580,7 +789,12 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
         *report.faults.entry(name).or_default() += 1;
     };
 
-    for _ in 0..s.steps {
+    for step in 0..s.steps {
+        // The server's redemptions, checked as the run goes.
+        if step % 10 == 9 {
+            let rows = server_redemptions(&servers[0].dir, database_url.as_deref()).await?;
+            report.overspent += overspent(&rows);
+        }
         let k = rng.random_range(0..kiosks.len());
         match rng.random_range(0..100) {
             0..=34 => {
@@ -665,6 +879,14 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
                     fault("clock skew", &kiosks[k].id);
                 }
             }
+            87..=94 => {
+                // A few volunteers at the kiosk's 爱心超市 in a row.
+                for _ in 0..rng.random_range(1..=6) {
+                    let phone = VOLUNTEERS[rng.random_range(0..VOLUNTEERS.len())];
+                    let (item, points, _) = CATALOGUE[rng.random_range(0..CATALOGUE.len())];
+                    kiosks[k].redeem(phone, item, points).await?;
+                }
+            }
             _ => {
                 tokio::time::sleep(Duration::from_millis(rng.random_range(50..400))).await;
             }
@@ -688,7 +910,13 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
         .iter()
         .flat_map(|k| k.acked.iter().map(|r| (r.clone(), k.id.clone())))
         .collect();
-    report.acknowledged = acked.len();
+    let redeemed: HashSet<String> = kiosks
+        .iter()
+        .flat_map(|k| k.redeemed.iter().cloned())
+        .collect();
+    report.redeemed = redeemed.len();
+    report.refused = kiosks.iter().map(|k| k.refused).sum();
+    report.acknowledged = acked.len() + redeemed.len();
     // Wait until every acknowledged record and every kiosk's heads arrived.
     let deadline = Instant::now() + Duration::from_secs(120);
     let (rows, heads_differ) = loop {
@@ -704,14 +932,25 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
                 }
             }
         }
-        let missing = acked.keys().filter(|r| !rows.contains_key(*r)).count();
+        let redemptions = server_redemptions(&servers[0].dir, database_url.as_deref()).await?;
+        let missing = acked.keys().filter(|r| !rows.contains_key(*r)).count()
+            + redeemed
+                .iter()
+                .filter(|r| !redemptions.contains_key(*r))
+                .count();
         if (missing == 0 && differ == 0) || Instant::now() > deadline {
             break (rows, differ);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    report.projected = rows.len();
-    report.lost = acked.keys().filter(|r| !rows.contains_key(*r)).count();
+    let redemptions = server_redemptions(&servers[0].dir, database_url.as_deref()).await?;
+    report.overspent += overspent(&redemptions);
+    report.projected = rows.len() + redemptions.len();
+    report.lost = acked.keys().filter(|r| !rows.contains_key(*r)).count()
+        + redeemed
+            .iter()
+            .filter(|r| !redemptions.contains_key(*r))
+            .count();
     if trace {
         for k in &kiosks {
             let missing = k.acked.iter().filter(|r| !rows.contains_key(*r)).count();
@@ -729,6 +968,11 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
     for k in &kiosks {
         let theirs = rows.values().filter(|(_, kiosk)| *kiosk == k.id).count();
         report.duplicated += theirs.saturating_sub(k.asked);
+        let redeemed_here = redemptions
+            .values()
+            .filter(|(_, kiosk, ..)| *kiosk == k.id)
+            .count();
+        report.duplicated += redeemed_here.saturating_sub(k.redeem_asked);
     }
     let hall_of: HashMap<&str, &str> = kiosks
         .iter()
@@ -737,7 +981,11 @@ pub async fn run(s: &Schedule) -> anyhow::Result<Report> {
     report.crossed = rows
         .values()
         .filter(|(hall, kiosk)| hall_of.get(kiosk.as_str()) != Some(&hall.as_str()))
-        .count();
+        .count()
+        + redemptions
+            .values()
+            .filter(|(hall, kiosk, ..)| hall_of.get(kiosk.as_str()) != Some(&hall.as_str()))
+            .count();
     for k in &mut kiosks {
         k.kill().await;
     }
