@@ -10,82 +10,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Fixture, PIN, kiosk};
-use egui_kittest::kittest::Queryable;
+use common::{PIN, kiosk};
 use linli_core::phone::PhoneNumber;
 use linli_sync_server::in_process::DEMO_HALL;
 
 const VOLUNTEER: &str = "13600005678";
-
-/// Record on the server that the volunteer with `phone` served `shifts`
-/// twelve-hour shifts in the demo hall (24 points each), as the
-/// projection holds shifts its kiosks delivered.
-fn seed_service(k: &Fixture, phone: &str, shifts: i64) {
-    let pseudonym = k
-        .server
-        .core
-        .residents
-        .pseudonym(&PhoneNumber::parse(phone).expect("a number"))
-        .expect("pseudonym");
-    let mut sql = String::new();
-    let day_ms = 86_400_000;
-    let first = linli_sync_engine::clock::now_ms() - (shifts + 1) * day_ms;
-    for n in 0..shifts {
-        let start = first + n * day_ms;
-        let end = start + 12 * 3_600_000;
-        for (step, action, at) in [(1, "sign_in", start), (2, "sign_out", end)] {
-            sql.push_str(&format!(
-                "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id,
-                     action, phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
-                 VALUES ('seed-{n}-{step}', 'seed', '{DEMO_HALL}', 'seed-kiosk', '2026-11-01',
-                     'seed-shift-{n}', '{action}', '{pseudonym}', NULL, NULL, {at}, {at});"
-            ));
-        }
-    }
-    k.server
-        .core
-        .sqlite("seeding shifts")
-        .expect("the SQLite store")
-        .with(|c| {
-            c.execute_batch(&sql)
-                .map_err(|e| linli_sync_engine::Error::db("seeding shifts", e))
-        })
-        .expect("seeded");
-}
-
-/// Open the volunteer screen for `phone` from the start screen until it
-/// shows `text` (the server tops the kiosk up every few seconds; each
-/// visit reads afresh), in English if `english`.
-fn volunteer_until(k: &mut Fixture, phone: &str, text: &str, english: bool) {
-    let started = Instant::now();
-    loop {
-        // Home first (it goes back to the kiosk's language, Chinese).
-        for home in ["回首页", "Home"] {
-            if k.harness.query_by_label(home).is_some() {
-                k.tap(home);
-            }
-        }
-        if english {
-            k.tap("English");
-        }
-        k.tap(if english { "Volunteers" } else { "志愿者" });
-        k.type_digits(phone);
-        k.tap(if english { "Next" } else { "下一步" });
-        k.until_text(if english {
-            "Hours this month"
-        } else {
-            "本月服务时长"
-        });
-        if k.shows(text) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the volunteer screen never showed {text:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
 
 #[test]
 fn a_volunteer_redeems_with_staff_confirmation_and_gets_a_receipt_then_has_too_few_points() {
@@ -99,13 +28,13 @@ fn a_volunteer_redeems_with_staff_confirmation_and_gets_a_receipt_then_has_too_f
     k.until_text("已上岗");
     k.advance(2 * 3_600_000);
     k.until_text("今日活动");
-    volunteer_until(&mut k, VOLUNTEER, "上岗时间", false);
+    k.volunteer_until(VOLUNTEER, "上岗时间", false);
     k.tap("签退");
     k.until_text("已签退");
     k.tap("回首页");
 
     // The server counts them and grants the kiosk its share.
-    volunteer_until(&mut k, VOLUNTEER, "此终端可兑换: 4 分", false);
+    k.volunteer_until(VOLUNTEER, "此终端可兑换: 4 分", false);
     assert!(k.shows("积分余额: 4 分"));
     assert!(k.shows("爱心超市"));
     // What 4 points afford, and nothing dearer.
@@ -130,7 +59,7 @@ fn a_volunteer_redeems_with_staff_confirmation_and_gets_a_receipt_then_has_too_f
     assert!(k.shows("兑换编号: "));
 
     // Back again: the balance is spent, and nothing is offered.
-    volunteer_until(&mut k, VOLUNTEER, "积分余额: 0 分", false);
+    k.volunteer_until(VOLUNTEER, "积分余额: 0 分", false);
     assert!(k.shows("积分还不够兑换物品，继续加油！"));
     assert!(!k.shows("肥皂"));
 
@@ -164,7 +93,7 @@ fn a_volunteer_redeems_with_staff_confirmation_and_gets_a_receipt_then_has_too_f
 fn offline_the_kiosk_says_how_much_it_can_redeem_and_still_redeems_that() {
     let mut k = kiosk();
     // 11 long shifts: 264 points, of which one kiosk holds at most 200.
-    seed_service(&k, VOLUNTEER, 11);
+    k.seed_service(VOLUNTEER, 11);
     k.server
         .block_on(async {
             let tables = &k.server.core.tables;
@@ -172,14 +101,14 @@ fn offline_the_kiosk_says_how_much_it_can_redeem_and_still_redeems_that() {
             tables.set_catalogue_stock(DEMO_HALL, "电饭煲", 2).await
         })
         .expect("a dear item");
-    volunteer_until(&mut k, VOLUNTEER, "此终端可兑换: 200 分", false);
+    k.volunteer_until(VOLUNTEER, "此终端可兑换: 200 分", false);
     // Stock of everything has arrived too.
-    volunteer_until(&mut k, VOLUNTEER, "220 分 · 剩 2 件", false);
+    k.volunteer_until(VOLUNTEER, "220 分 · 剩 2 件", false);
 
     // The network goes.
     k.server.stop();
     k.until_text("未联网");
-    volunteer_until(&mut k, VOLUNTEER, "积分余额: 264 分", false);
+    k.volunteer_until(VOLUNTEER, "积分余额: 264 分", false);
     assert!(k.shows("此终端离线可兑换 200 分；联网后可兑换全部"));
     assert!(
         !k.enabled("电饭煲"),
@@ -195,20 +124,15 @@ fn offline_the_kiosk_says_how_much_it_can_redeem_and_still_redeems_that() {
     k.type_digits(PIN);
     k.tap("确认兑换");
     k.until_text("兑换成功");
-    volunteer_until(&mut k, VOLUNTEER, "此终端可兑换: 180 分", false);
+    k.volunteer_until(VOLUNTEER, "此终端可兑换: 180 分", false);
     assert!(k.shows("积分余额: 244 分"));
 }
 
 #[test]
 fn redemption_in_english() {
     let mut k = kiosk();
-    seed_service(&k, VOLUNTEER, 1);
-    volunteer_until(
-        &mut k,
-        VOLUNTEER,
-        "Redeemable at this kiosk: 24 points",
-        true,
-    );
+    k.seed_service(VOLUNTEER, 1);
+    k.volunteer_until(VOLUNTEER, "Redeemable at this kiosk: 24 points", true);
     assert!(k.shows("Points balance: 24 points"));
     assert!(k.shows("20 points · 6 left"));
     k.tap_containing("大米 5kg");

@@ -54,6 +54,21 @@ fn walk_in_services_and_their_number_screen() {
 }
 
 #[test]
+fn the_volunteer_screen_with_its_shop_and_a_redemption_to_confirm() {
+    let mut k = kiosk();
+    // 24 points: every demo item but none above, stock as the one kiosk holds it.
+    k.seed_service("13600005678", 1);
+    k.volunteer_until("13600005678", "此终端可兑换: 24 分", false);
+    snap(&mut k, "volunteer_shop");
+    k.tap_containing("大米 5kg");
+    k.until_text("用 20 分兑换「大米 5kg」？");
+    snap(&mut k, "redeem_confirm");
+    k.tap("确认兑换");
+    k.until_text("请工作人员输入密码");
+    snap(&mut k, "redeem_staff_pin");
+}
+
+#[test]
 fn rating_faces() {
     let mut k = kiosk();
     k.tap("评价");

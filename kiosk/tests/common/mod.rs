@@ -288,4 +288,75 @@ impl Fixture {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// Record on the server that the volunteer with `phone` served `shifts`
+    /// twelve-hour shifts in the demo hall (24 points each), as the
+    /// projection holds shifts its kiosks delivered.
+    pub fn seed_service(&self, phone: &str, shifts: i64) {
+        let pseudonym = self
+            .server
+            .core
+            .residents
+            .pseudonym(&linli_core::phone::PhoneNumber::parse(phone).expect("a number"))
+            .expect("pseudonym");
+        let mut sql = String::new();
+        let day_ms = 86_400_000;
+        let first = linli_sync_engine::clock::now_ms() - (shifts + 1) * day_ms;
+        for n in 0..shifts {
+            let start = first + n * day_ms;
+            let end = start + 12 * 3_600_000;
+            for (step, action, at) in [(1, "sign_in", start), (2, "sign_out", end)] {
+                sql.push_str(&format!(
+                    "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id,
+                         action, phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
+                     VALUES ('seed-{n}-{step}', 'seed', '{}', 'seed-kiosk', '2026-11-01',
+                         'seed-shift-{n}', '{action}', '{pseudonym}', NULL, NULL, {at}, {at});",
+                    linli_sync_server::in_process::DEMO_HALL
+                ));
+            }
+        }
+        self.server
+            .core
+            .sqlite("seeding shifts")
+            .expect("the SQLite store")
+            .with(|c| {
+                c.execute_batch(&sql)
+                    .map_err(|e| linli_sync_engine::Error::db("seeding shifts", e))
+            })
+            .expect("seeded");
+    }
+
+    /// Open the volunteer screen for `phone` from the start screen until it
+    /// shows `text` (the server tops the kiosk up every few seconds; each
+    /// visit reads afresh), in English if `english`.
+    pub fn volunteer_until(&mut self, phone: &str, text: &str, english: bool) {
+        let started = Instant::now();
+        loop {
+            // Home first (it goes back to the kiosk's language, Chinese).
+            for home in ["回首页", "Home"] {
+                if self.harness.query_by_label(home).is_some() {
+                    self.tap(home);
+                }
+            }
+            if english {
+                self.tap("English");
+            }
+            self.tap(if english { "Volunteers" } else { "志愿者" });
+            self.type_digits(phone);
+            self.tap(if english { "Next" } else { "下一步" });
+            self.until_text(if english {
+                "Hours this month"
+            } else {
+                "本月服务时长"
+            });
+            if self.shows(text) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the volunteer screen never showed {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
 }
