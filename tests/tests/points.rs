@@ -574,7 +574,43 @@ async fn a_revoked_kiosks_points_return_to_the_hall(store: Store) -> anyhow::Res
     Ok(())
 }
 
+/// A kiosk that came first was granted all of a volunteer's points and
+/// the whole stock; a second kiosk of the hall is paired: the first hands
+/// back what is above its share, and the server grants it to the second.
+async fn a_kiosk_that_came_first_hands_back_what_a_later_one_needs(
+    store: Store,
+) -> anyhow::Result<()> {
+    let (server, a, phone, pseudonym) = a_topped_up_kiosk(store, 4).await?;
+    let core = server.core()?;
+    let b = TestKiosk::pair(&server, "xianfeng", true).await?;
+    let held = eventually(WAIT, "the points and rice shared out", || async {
+        let held = (
+            a.node().points_here(&phone).await?,
+            b.node().points_here(&phone).await?,
+            a.node().stock_here("rice").await?,
+            b.node().stock_here("rice").await?,
+        );
+        Ok((held.1 > 0 && held.3 > 0).then_some(held))
+    })
+    .await?;
+    assert_eq!(held, (3, 3, 2, 1), "6 points halved, 3 bags as 2 and 1");
+    let account = format!("points:{pseudonym}");
+    let view = server_points::escrow_of(&core, "xianfeng").await?;
+    assert_eq!(view.committed(&account), 6, "never more than earned");
+    assert_eq!(view.committed("stock:rice"), 3);
+    // Each redeems what it holds.
+    assert!(matches!(
+        b.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Refused {
+            points_here: 3,
+            stock_here: 1
+        }
+    ));
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
+    a_kiosk_that_came_first_hands_back_what_a_later_one_needs,
     a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own,
     a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses,
     a_connected_kiosk_is_topped_up_as_volunteers_earn,

@@ -45,6 +45,9 @@ pub const CATALOGUE: &str = "catalogue";
 /// Volunteers' points as the server last counted them, by account
 /// (grants document): what a kiosk shows as a balance.
 pub const BALANCES: &str = "balances";
+/// What the server would have each spender hold of each account, by
+/// account (grants document): a spender holding more hands the rest back.
+pub const SHARES: &str = "shares";
 
 /// The grants document's entry in the hall's directory, where kiosks find
 /// it.
@@ -136,7 +139,7 @@ impl Spend {
 }
 
 /// Rights a spender handed back unused.
-#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Handback {
     /// What it gives back.
     pub part: Part,
@@ -192,7 +195,7 @@ pub fn new_grants(hall_id: &str) -> Result<Automerge> {
         GRANTS_SCHEMA,
         hall_id,
         &[],
-        &[GRANTS, RETIRED, CATALOGUE, BALANCES],
+        &[GRANTS, RETIRED, CATALOGUE, BALANCES, SHARES],
     )
 }
 
@@ -356,16 +359,19 @@ pub fn publish(
     doc: &mut Automerge,
     catalogue: &BTreeMap<String, Offer>,
     balances: &BTreeMap<String, Balance>,
+    shares: &BTreeMap<String, u64>,
 ) -> Result<bool> {
     expect_schema(doc, GRANTS_SCHEMA)?;
     let catalogue_now: BTreeMap<String, Offer> = read_board(doc, CATALOGUE)?;
     let balances_now: BTreeMap<String, Balance> = read_board(doc, BALANCES)?;
-    if &catalogue_now == catalogue && &balances_now == balances {
+    let shares_now: BTreeMap<String, u64> = read_board(doc, SHARES)?;
+    if &catalogue_now == catalogue && &balances_now == balances && &shares_now == shares {
         return Ok(false);
     }
     let mut tx = doc.transaction();
     let written = write_board(&mut tx, CATALOGUE, &catalogue_now, catalogue)
-        .and_then(|()| write_board(&mut tx, BALANCES, &balances_now, balances));
+        .and_then(|()| write_board(&mut tx, BALANCES, &balances_now, balances))
+        .and_then(|()| write_board(&mut tx, SHARES, &shares_now, shares));
     if let Err(e) = written {
         tx.rollback();
         return Err(e);
@@ -410,6 +416,12 @@ fn write_board<T: Reconcile + PartialEq>(
 pub fn catalogue(doc: &Automerge) -> Result<BTreeMap<String, Offer>> {
     expect_schema(doc, GRANTS_SCHEMA)?;
     read_board(doc, CATALOGUE)
+}
+
+/// What the server would have each spender hold, by account.
+pub fn shares(doc: &Automerge) -> Result<BTreeMap<String, u64>> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    read_board(doc, SHARES)
 }
 
 /// A volunteer's points as the server last counted them, if it has.
@@ -466,9 +478,9 @@ mod tests {
         };
         let balances: BTreeMap<String, Balance> =
             [("points:p1".to_string(), balance.clone())].into();
-        assert!(publish(&mut doc, &catalogue, &balances).expect("publish"));
+        assert!(publish(&mut doc, &catalogue, &balances, &BTreeMap::new()).expect("publish"));
         let heads = doc.get_heads();
-        assert!(!publish(&mut doc, &catalogue, &balances).expect("again"));
+        assert!(!publish(&mut doc, &catalogue, &balances, &BTreeMap::new()).expect("again"));
         assert_eq!(
             doc.get_heads(),
             heads,
@@ -485,7 +497,7 @@ mod tests {
         assert_eq!(balance.left_for("k1.a", 35), 45);
         // An item taken off the catalogue is gone from the document.
         let fewer: BTreeMap<String, Offer> = [("理发券".to_string(), Offer { points: 25 })].into();
-        assert!(publish(&mut doc, &fewer, &balances).expect("publish"));
+        assert!(publish(&mut doc, &fewer, &balances, &BTreeMap::new()).expect("publish"));
         assert_eq!(super::catalogue(&doc).expect("read"), fewer);
         assert_eq!(super::balance(&doc, "points:nobody").expect("read"), None);
     }
@@ -497,7 +509,9 @@ mod tests {
         assert!(super::catalogue(&doc).expect("read").is_empty());
         let catalogue: BTreeMap<String, Offer> =
             [("毛巾".to_string(), Offer { points: 10 })].into();
-        assert!(publish(&mut doc, &catalogue, &BTreeMap::new()).expect("publish"));
+        assert!(
+            publish(&mut doc, &catalogue, &BTreeMap::new(), &BTreeMap::new()).expect("publish")
+        );
         assert_eq!(super::catalogue(&doc).expect("read"), catalogue);
     }
 }

@@ -237,6 +237,9 @@ pub(super) fn write_record(
         ledger::SHIFTS => ledger::add_shift_event(doc, key, &from_json::<ShiftEvent>(payload)?),
         requests::REQUESTS => requests::add_request(doc, key, &from_json::<Request>(payload)?),
         points::SPENDS => points::put_spend(doc, key, &from_json::<points::Spend>(payload)?),
+        points::HANDBACKS => {
+            points::put_handback(doc, key, &from_json::<points::Handback>(payload)?)
+        }
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),
@@ -270,6 +273,7 @@ pub(super) fn read_record(
         ledger::SHIFTS => found(ledger::shift_event(doc, key)?, |s| Some(&s.volunteer)),
         requests::REQUESTS => found(requests::request(doc, key)?, |r| r.resident.as_ref()),
         points::SPENDS => found(points::spend(doc, key)?, |_| None),
+        points::HANDBACKS => found(points::handback(doc, key)?, |_| None),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),

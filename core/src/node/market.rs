@@ -9,7 +9,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use super::{KioskNode, META_SPENDER, Shared, blocking};
+use super::{KioskNode, META_SPENDER, Shared, blocking, doc_for, record_locked};
 use crate::{
     Error, Result,
     docs::{
@@ -86,6 +86,113 @@ struct Here {
     rights: Escrow,
     catalogue: BTreeMap<String, Offer>,
     balance: Option<Balance>,
+    /// What the server would have each store hold of each account.
+    shares: BTreeMap<String, u64>,
+}
+
+/// The rights this kiosk holds as its copies show them (all records
+/// applied first): the hall's grants and this store's spends; with the
+/// catalogue and the shares, and `account`'s balance if asked.
+async fn here(shared: &Arc<Shared>, spender: &str, account: Option<&str>) -> Result<Here> {
+    shared.applier.settled().await;
+    let grants = shared.grants.lock().map_err(|_| Error::Stopped)?.clone();
+    let Some(grants) = grants else {
+        // No grants seen yet: nothing to spend, nothing offered.
+        return Ok(Here {
+            rights: Escrow::default(),
+            catalogue: BTreeMap::new(),
+            balance: None,
+            shares: BTreeMap::new(),
+        });
+    };
+    let spends = doc_for(shared, DocKind::Spends, spender).await?;
+    let spends = spends.with_document(|d| d.fork());
+    grants.with_document(|g| {
+        Ok(Here {
+            rights: Escrow::read(g, &[&spends])?,
+            catalogue: points::catalogue(g)?,
+            balance: match account {
+                Some(a) => points::balance(g, a)?,
+                None => None,
+            },
+            shares: points::shares(g)?,
+        })
+    })
+}
+
+/// Hand back what this store holds above the share the server last
+/// published of each account, so the hall's other kiosks can be granted
+/// it: a kiosk that came first and was granted everything gives the
+/// later ones their part. Only once the grants document changed since
+/// the last look (a store's own spending never puts it above a share).
+/// Each handback is journalled like a redemption, under the recording
+/// lock. Returns how many were written.
+pub(super) async fn hand_back_excess(shared: &Arc<Shared>) -> Result<usize> {
+    let grants = shared.grants.lock().map_err(|_| Error::Stopped)?.clone();
+    let Some(grants) = grants else { return Ok(0) };
+    let heads = grants.with_document(|d| d.get_heads());
+    if *shared.grants_seen.lock().map_err(|_| Error::Stopped)? == heads {
+        return Ok(0);
+    }
+    let spender = spender_of(shared).await?;
+    let _one_at_a_time = shared.recording.lock().await;
+    let here = here(shared, &spender, None).await?;
+    let mut written = 0;
+    for account in here.rights.accounts_of(&spender) {
+        let Some(share) = here.shares.get(&account) else {
+            continue;
+        };
+        let excess = here
+            .rights
+            .available(&spender, &account)
+            .saturating_sub(*share);
+        if excess == 0 {
+            continue;
+        }
+        let handback = points::Handback {
+            part: points::Part {
+                account: account.clone(),
+                amount: excess,
+            },
+            at_ms: (shared.clock)(),
+        };
+        handback.part.validate()?;
+        let id = RecordId::new();
+        let payload = serde_json::to_string(&handback)
+            .map_err(|e| Error::invalid("handback", e.to_string()))?;
+        let entry = Entry {
+            record_id: id.to_string(),
+            doc_kind: DocKind::Spends,
+            period: spender.clone(),
+            map: points::HANDBACKS.to_string(),
+            payload: payload.clone(),
+            activity_id: None,
+            phone_hash: None,
+            created_ms: handback.at_ms,
+        };
+        let value = serde_json::from_str(&payload)
+            .map_err(|e| Error::invalid("handback", e.to_string()))?;
+        record_locked(
+            shared,
+            DocKind::Spends,
+            &spender,
+            entry,
+            points::HANDBACKS,
+            id,
+            value,
+            false,
+        )
+        .await?;
+        written += 1;
+    }
+    if written > 0 {
+        tracing::info!(
+            handbacks = written,
+            "handed back what this kiosk held above its shares"
+        );
+    }
+    *shared.grants_seen.lock().map_err(|_| Error::Stopped)? = heads;
+    Ok(written)
 }
 
 impl KioskNode {
@@ -96,37 +203,8 @@ impl KioskNode {
         spender_of(&self.shared).await
     }
 
-    /// The rights this kiosk holds as its copies show them (all records
-    /// applied first): the hall's grants and this store's spends; with
-    /// the catalogue, and `account`'s balance if asked.
     async fn here(&self, spender: &str, account: Option<&str>) -> Result<Here> {
-        self.shared.applier.settled().await;
-        let grants = self
-            .shared
-            .grants
-            .lock()
-            .map_err(|_| Error::Stopped)?
-            .clone();
-        let Some(grants) = grants else {
-            // No grants seen yet: nothing to spend, nothing offered.
-            return Ok(Here {
-                rights: Escrow::default(),
-                catalogue: BTreeMap::new(),
-                balance: None,
-            });
-        };
-        let spends = self.doc_for(DocKind::Spends, spender).await?;
-        let spends = spends.with_document(|d| d.fork());
-        grants.with_document(|g| {
-            Ok(Here {
-                rights: Escrow::read(g, &[&spends])?,
-                catalogue: points::catalogue(g)?,
-                balance: match account {
-                    Some(a) => points::balance(g, a)?,
-                    None => None,
-                },
-            })
-        })
+        here(&self.shared, spender, account).await
     }
 
     /// What this kiosk offers the volunteer with number `phone`: their
@@ -231,7 +309,8 @@ impl KioskNode {
         };
         let payload =
             serde_json::to_value(&spend).map_err(|e| Error::invalid("spend", e.to_string()))?;
-        self.record_locked(
+        record_locked(
+            &self.shared,
             DocKind::Spends,
             &spender,
             entry,

@@ -221,6 +221,9 @@ struct Shared {
     /// The hall's grants of points and stock (found through the
     /// directory).
     grants: Mutex<Option<DocHandle>>,
+    /// The grants document's heads when this store last handed back what
+    /// it held above its shares (`market::hand_back_excess`).
+    grants_seen: Mutex<Vec<automerge::ChangeHash>>,
     dialer: Mutex<Option<DialerHandle<DialFailure>>>,
     dial_error: Mutex<Option<Arc<Mutex<Option<String>>>>>,
     bytes_sent: Arc<std::sync::atomic::AtomicU64>,
@@ -419,6 +422,7 @@ impl KioskNode {
             docs: tokio::sync::Mutex::new(HashMap::new()),
             calendar: Mutex::new(None),
             grants: Mutex::new(None),
+            grants_seen: Mutex::new(Vec::new()),
             directory: Mutex::new(None),
             dialer: Mutex::new(None),
             dial_error: Mutex::new(None),
@@ -776,49 +780,7 @@ impl KioskNode {
         // One record at a time from reserving its place to queueing it, so
         // records reach the applier in the order their places were taken.
         let _one_at_a_time = self.shared.recording.lock().await;
-        self.record_locked(kind, period, entry, map, id, payload, once)
-            .await
-    }
-
-    /// [`Self::record`]'s work, the recording lock held by the caller.
-    #[allow(clippy::too_many_arguments)]
-    async fn record_locked(
-        &self,
-        kind: DocKind,
-        period: &str,
-        entry: Entry,
-        map: &str,
-        id: RecordId,
-        payload: serde_json::Value,
-        once: bool,
-    ) -> Result<bool> {
-        // Under the same lock, so a document the server rebuilt is never
-        // written to once this kiosk has moved to its replacement.
-        let handle = self.doc_for(kind, period).await?;
-        let ticket = self.shared.applier.reserve();
-        let j = self.shared.journal.clone();
-        let appended = waited_on_store(move || {
-            if once {
-                j.append_checkin_once(&entry)
-            } else {
-                j.append(&entry).map(|()| true)
-            }
-        })
-        .await?;
-        if !appended {
-            // The ticket, dropped unused, lets the applier's queue move on.
-            return Ok(false);
-        }
-        // On disk now. The applier writes it into its document; should
-        // that fail, the journal writes it again at the next start.
-        ticket.submit(Pending {
-            handle,
-            map: map.to_string(),
-            key: id.to_string(),
-            payload,
-        })?;
-        self.refresh_status().await;
-        Ok(true)
+        record_locked(&self.shared, kind, period, entry, map, id, payload, once).await
     }
 
     /// The document for a day (ledger) or month (request book), made if new.
@@ -1386,6 +1348,47 @@ async fn refresh_status(shared: &Arc<Shared>) {
     });
 }
 
+/// [`KioskNode::record`]'s work, the recording lock held by the caller.
+#[allow(clippy::too_many_arguments)]
+async fn record_locked(
+    shared: &Arc<Shared>,
+    kind: DocKind,
+    period: &str,
+    entry: Entry,
+    map: &str,
+    id: RecordId,
+    payload: serde_json::Value,
+    once: bool,
+) -> Result<bool> {
+    // Under the same lock, so a document the server rebuilt is never
+    // written to once this kiosk has moved to its replacement.
+    let handle = doc_for(shared, kind, period).await?;
+    let ticket = shared.applier.reserve();
+    let j = shared.journal.clone();
+    let appended = waited_on_store(move || {
+        if once {
+            j.append_checkin_once(&entry)
+        } else {
+            j.append(&entry).map(|()| true)
+        }
+    })
+    .await?;
+    if !appended {
+        // The ticket, dropped unused, lets the applier's queue move on.
+        return Ok(false);
+    }
+    // On disk now. The applier writes it into its document; should that
+    // fail, the journal writes it again at the next start.
+    ticket.submit(Pending {
+        handle,
+        map: map.to_string(),
+        key: id.to_string(),
+        payload,
+    })?;
+    refresh_status(shared).await;
+    Ok(true)
+}
+
 /// Background work: confirm what the server has, list new documents in
 /// the hall directory, load calendar and directory once reachable.
 async fn sync_watcher(shared: Arc<Shared>) {
@@ -1422,6 +1425,11 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     // it tells the server there is a store to grant points to.
     let spender = spender_of(shared).await?;
     doc_for(shared, DocKind::Spends, &spender).await?;
+    // What it holds above the shares the server last published goes back
+    // to the hall, for its other kiosks.
+    if let Err(e) = market::hand_back_excess(shared).await {
+        tracing::warn!(error = %e, "handing back points and stock failed");
+    }
     register_docs(shared).await?;
     adopt_rebuilt_docs(shared).await?;
     upgrade::finish(shared).await?;

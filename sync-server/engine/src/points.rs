@@ -199,7 +199,10 @@ pub struct TopUp {
 }
 
 /// Bring every spender of the hall up to its share of each volunteer's
-/// points and each item's stock, within what is left of each.
+/// points and each item's stock, within what is left of each; publish
+/// the shares, which a spender holding more hands back to
+/// (`linli_core::node` does when connected), and the catalogue and
+/// balances kiosks show.
 ///
 /// The rule: an account's balance (its total less what was spent) is
 /// shared evenly among the hall's spenders (rounded up, so a lone point
@@ -245,20 +248,37 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
         .into_iter()
         .filter(|s| !view.is_retired(s))
         .collect();
-    publish(core, hall_id, &totals, &view).await?;
+    // Each store's share of each account: its balance shared evenly
+    // (rounded up, so a lone point goes somewhere), a volunteer's capped.
+    // Published beside the grants, so a store holding more than its share
+    // (it came first and was granted everything) hands the rest back.
+    let n = spenders.len() as u64;
+    let shares: std::collections::BTreeMap<String, u64> = if n == 0 {
+        Default::default()
+    } else {
+        totals
+            .iter()
+            .map(|(account, (total, is_points))| {
+                let balance = total.saturating_sub(view.spent(account));
+                let share = balance.div_ceil(n);
+                let share = if *is_points {
+                    share.min(OFFLINE_POINTS_PER_KIOSK)
+                } else {
+                    share
+                };
+                (account.clone(), share)
+            })
+            .collect()
+    };
+    publish(core, hall_id, &totals, &view, &shares).await?;
     let mut done = TopUp::default();
     if spenders.is_empty() {
         return Ok(done);
     }
-    let n = spenders.len() as u64;
     let mut added: std::collections::BTreeMap<(String, String), u64> = Default::default();
     let mut committed_more: std::collections::BTreeMap<String, u64> = Default::default();
     for (account, (total, is_points)) in totals {
-        let balance = total.saturating_sub(view.spent(&account));
-        let mut share = balance.div_ceil(n);
-        if is_points {
-            share = share.min(OFFLINE_POINTS_PER_KIOSK);
-        }
+        let share = shares.get(&account).copied().unwrap_or(0);
         for spender in &spenders {
             let key = (spender.clone(), account.clone());
             let held = view.available(spender, &account) + added.get(&key).copied().unwrap_or(0);
@@ -303,6 +323,7 @@ async fn publish(
     hall_id: &str,
     totals: &std::collections::BTreeMap<String, (u64, bool)>,
     view: &Escrow,
+    shares: &std::collections::BTreeMap<String, u64>,
 ) -> Result<()> {
     let catalogue = core
         .tables
@@ -336,8 +357,9 @@ async fn publish(
         .find_in(hall_id, grants_doc(core, hall_id).await?)
         .await?
         .ok_or_else(|| Error::NotFound(format!("the grants of hall {hall_id}")))?;
+    let shares = shares.clone();
     let changed = grants
-        .with_document_async(move |d| points::publish(d, &catalogue, &balances))
+        .with_document_async(move |d| points::publish(d, &catalogue, &balances, &shares))
         .await??;
     if changed {
         grants.confirmed().await?;
