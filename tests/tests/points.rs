@@ -505,7 +505,15 @@ async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyh
     // The balance shows the redemption at once, offline or not.
     assert_eq!(a.node().shop(&phone).await?.balance, Some(2));
     // An hour more: 2 points more, and the kiosk holds the 4 left; the
-    // server's count of the balance reaches the kiosk.
+    // server's count of the balance reaches the kiosk. An erased
+    // volunteer's ten hours count as service but are no one's points.
+    seed_shift(
+        &server,
+        linli_core::model::ResidentRef::ERASED,
+        "shift-x",
+        600,
+    )
+    .await?;
     seed_shift(&server, &pseudonym, "shift-2", 60).await?;
     eventually(WAIT, "topped up again", || async {
         let shop = a.node().shop(&phone).await?;
@@ -524,6 +532,7 @@ async fn a_connected_kiosk_is_topped_up_as_volunteers_earn(store: Store) -> anyh
     })
     .await?;
     assert_eq!(view.committed(&account), 8, "all 8 earned, none more");
+    assert_eq!(view.committed("points:erased"), 0, "no one's points");
     assert_eq!(view.spent("stock:rice"), 2);
     Ok(())
 }

@@ -98,6 +98,7 @@ fn age_the_database(
         "rating_days",
         "hall_residents",
         "request_answers",
+        "redemptions",
     ] {
         c.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
     }

@@ -225,6 +225,11 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
         .shift_spans(hall_id, "0000-01-01", "9999-12-31")
         .await?
     {
+        // An erased volunteer's shifts still count as service, but their
+        // points belong to no one any more: nothing to grant or show.
+        if span.pseudonym == linli_core::model::ResidentRef::ERASED {
+            continue;
+        }
         if let Some(out) = span.signed_out_ms {
             let earned = u64::from(linli_core::model::points_for_shift(span.signed_in_ms, out));
             totals
