@@ -15,6 +15,8 @@
 //! - [`resident`]: residents' identity: the slow pseudonym a kiosk matches
 //!   offline, the name box, and contacts sealed to the server (cost model).
 //! - [`model`]: activities, check-ins, ratings, requests, volunteer shifts.
+//! - [`points_rules`]: how volunteers earn points and what a kiosk holds of
+//!   them (the rules the central admin sets, versioned).
 //! - [`docs`]: typed read/write of the four document kinds (hall calendar,
 //!   hall directory, kiosk day ledger, kiosk request book).
 //! - [`sqlite`]: opening SQLite files (WAL, durability) and migrations.
@@ -33,6 +35,7 @@ pub mod ids;
 pub mod model;
 pub mod node;
 pub mod phone;
+pub mod points_rules;
 pub mod protocol;
 pub mod resident;
 pub mod sqlite;

@@ -613,13 +613,6 @@ impl ShiftEvent {
     }
 }
 
-/// Volunteer points earned for a shift: one point per started half hour,
-/// capped at 12 hours a shift (a forgotten sign-out earns no windfall).
-pub fn points_for_shift(signed_in_ms: i64, signed_out_ms: i64) -> u32 {
-    let minutes = ((signed_out_ms - signed_in_ms).max(0) / 60_000).min(12 * 60);
-    u32::try_from((minutes + 29) / 30).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -835,13 +828,5 @@ mod tests {
         let mut r = ResidentRef::erased();
         r.name_box = resident().name_box;
         assert!(r.validate().is_err(), "an erased marker with a name box");
-    }
-
-    #[test]
-    fn points_round_up_half_hours_and_cap() {
-        assert_eq!(points_for_shift(0, 60 * 60_000), 2);
-        assert_eq!(points_for_shift(0, 61 * 60_000), 3);
-        assert_eq!(points_for_shift(0, 100 * 3_600_000), 24);
-        assert_eq!(points_for_shift(10, 0), 0);
     }
 }

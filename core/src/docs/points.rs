@@ -22,7 +22,10 @@ use autosurgeon::{Hydrate, Reconcile};
 use super::{
     has_record, map_obj, put_record, read_record, read_str, read_u64, record_keys, schema_err,
 };
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    points_rules::{PointsRule, PointsRules},
+};
 
 /// `schema` of a hall's grants document.
 pub const GRANTS_SCHEMA: &str = "linli.grants";
@@ -48,6 +51,10 @@ pub const BALANCES: &str = "balances";
 /// What the server would have each spender hold of each account, by
 /// account (grants document): a spender holding more hands the rest back.
 pub const SHARES: &str = "shares";
+
+/// The hall's points rules, every version, by start (grants document):
+/// how a kiosk counts points the server has not counted yet.
+pub const RULES: &str = "rules";
 
 /// The grants document's entry in the hall's directory, where kiosks find
 /// it.
@@ -360,18 +367,26 @@ pub fn publish(
     catalogue: &BTreeMap<String, Offer>,
     balances: &BTreeMap<String, Balance>,
     shares: &BTreeMap<String, u64>,
+    rules: &PointsRules,
 ) -> Result<bool> {
     expect_schema(doc, GRANTS_SCHEMA)?;
     let catalogue_now: BTreeMap<String, Offer> = read_board(doc, CATALOGUE)?;
     let balances_now: BTreeMap<String, Balance> = read_board(doc, BALANCES)?;
     let shares_now: BTreeMap<String, u64> = read_board(doc, SHARES)?;
-    if &catalogue_now == catalogue && &balances_now == balances && &shares_now == shares {
+    let rules_now: BTreeMap<String, PointsRule> = read_board(doc, RULES)?;
+    let rules = rules_board(rules);
+    if &catalogue_now == catalogue
+        && &balances_now == balances
+        && &shares_now == shares
+        && rules_now == rules
+    {
         return Ok(false);
     }
     let mut tx = doc.transaction();
     let written = write_board(&mut tx, CATALOGUE, &catalogue_now, catalogue)
         .and_then(|()| write_board(&mut tx, BALANCES, &balances_now, balances))
-        .and_then(|()| write_board(&mut tx, SHARES, &shares_now, shares));
+        .and_then(|()| write_board(&mut tx, SHARES, &shares_now, shares))
+        .and_then(|()| write_board(&mut tx, RULES, &rules_now, &rules));
     if let Err(e) = written {
         tx.rollback();
         return Err(e);
@@ -416,6 +431,53 @@ fn write_board<T: Reconcile + PartialEq>(
 pub fn catalogue(doc: &Automerge) -> Result<BTreeMap<String, Offer>> {
     expect_schema(doc, GRANTS_SCHEMA)?;
     read_board(doc, CATALOGUE)
+}
+
+/// Write the hall's points rules into its grants document, alone (a
+/// hall with nothing in stock has no balances to publish, but its kiosks
+/// count points all the same); only when they changed.
+pub fn publish_rules(doc: &mut Automerge, rules: &PointsRules) -> Result<bool> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    let now: BTreeMap<String, PointsRule> = read_board(doc, RULES)?;
+    let wanted = rules_board(rules);
+    if now == wanted {
+        return Ok(false);
+    }
+    let mut tx = doc.transaction();
+    if let Err(e) = write_board(&mut tx, RULES, &now, &wanted) {
+        tx.rollback();
+        return Err(e);
+    }
+    tx.commit();
+    Ok(true)
+}
+
+/// The rules as the board holds them.
+fn rules_board(rules: &PointsRules) -> BTreeMap<String, PointsRule> {
+    rules
+        .versions()
+        .iter()
+        .map(|r| (rule_key(r.from_ms), r.clone()))
+        .collect()
+}
+
+/// A rule's key on the board: its start, zero-padded so keys sort as
+/// the rules do.
+fn rule_key(from_ms: i64) -> String {
+    format!("{from_ms:015}")
+}
+
+/// The hall's points rules as the grants document has them (the default
+/// until the server published any). A version that does not read is
+/// refused, not skipped: points counted under a wrong rule would be
+/// shown as a volunteer's.
+pub fn rules(doc: &Automerge) -> Result<PointsRules> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    let versions: BTreeMap<String, PointsRule> = read_board(doc, RULES)?;
+    for rule in versions.values() {
+        rule.validate()?;
+    }
+    Ok(PointsRules::new(versions.into_values()))
 }
 
 /// What the server would have each spender hold, by account.
@@ -478,9 +540,10 @@ mod tests {
         };
         let balances: BTreeMap<String, Balance> =
             [("points:p1".to_string(), balance.clone())].into();
-        assert!(publish(&mut doc, &catalogue, &balances, &BTreeMap::new()).expect("publish"));
+        let none = PointsRules::default();
+        assert!(publish(&mut doc, &catalogue, &balances, &BTreeMap::new(), &none).expect("publish"));
         let heads = doc.get_heads();
-        assert!(!publish(&mut doc, &catalogue, &balances, &BTreeMap::new()).expect("again"));
+        assert!(!publish(&mut doc, &catalogue, &balances, &BTreeMap::new(), &none).expect("again"));
         assert_eq!(
             doc.get_heads(),
             heads,
@@ -497,7 +560,7 @@ mod tests {
         assert_eq!(balance.left_for("k1.a", 35), 45);
         // An item taken off the catalogue is gone from the document.
         let fewer: BTreeMap<String, Offer> = [("理发券".to_string(), Offer { points: 25 })].into();
-        assert!(publish(&mut doc, &fewer, &balances, &BTreeMap::new()).expect("publish"));
+        assert!(publish(&mut doc, &fewer, &balances, &BTreeMap::new(), &none).expect("publish"));
         assert_eq!(super::catalogue(&doc).expect("read"), fewer);
         assert_eq!(super::balance(&doc, "points:nobody").expect("read"), None);
     }
@@ -509,9 +572,54 @@ mod tests {
         assert!(super::catalogue(&doc).expect("read").is_empty());
         let catalogue: BTreeMap<String, Offer> =
             [("毛巾".to_string(), Offer { points: 10 })].into();
+        let none = PointsRules::default();
         assert!(
-            publish(&mut doc, &catalogue, &BTreeMap::new(), &BTreeMap::new()).expect("publish")
+            publish(&mut doc, &catalogue, &BTreeMap::new(), &BTreeMap::new(), &none).expect("publish")
         );
         assert_eq!(super::catalogue(&doc).expect("read"), catalogue);
+    }
+
+    #[test]
+    fn the_rules_reach_kiosks_and_a_broken_one_is_refused() {
+        let mut doc = new_grants("xianfeng").expect("grants");
+        assert_eq!(rules(&doc).expect("read"), PointsRules::default());
+        let set = PointsRules::new([
+            PointsRule {
+                from_ms: 1_000,
+                per_hour: 4,
+                ..PointsRule::default()
+            },
+            PointsRule {
+                from_ms: 99_000,
+                monthly_cap: 30,
+                offline_share: 50,
+                ..PointsRule::default()
+            },
+        ]);
+        let empty = BTreeMap::new();
+        let no_balances: BTreeMap<String, Balance> = BTreeMap::new();
+        let no_offers: BTreeMap<String, Offer> = BTreeMap::new();
+        assert!(publish(&mut doc, &no_offers, &no_balances, &empty, &set).expect("publish"));
+        assert!(!publish(&mut doc, &no_offers, &no_balances, &empty, &set).expect("again"));
+        assert_eq!(rules(&doc).expect("read"), set);
+        assert_eq!(rules(&doc).expect("read").at(5_000).per_hour, 4);
+        assert!(!publish_rules(&mut doc, &set).expect("the same"));
+        let more = PointsRules::new(set.versions().iter().cloned().chain([PointsRule {
+            from_ms: 200_000,
+            ..PointsRule::default()
+        }]));
+        assert!(publish_rules(&mut doc, &more).expect("one more"));
+        assert_eq!(rules(&doc).expect("read"), more);
+        // A version with an absurd figure (a forged or broken document) is
+        // refused rather than counted.
+        let mut tx = doc.transaction();
+        let (_, board) = tx.get(ROOT, RULES).expect("get").expect("board");
+        let (_, rule) = tx
+            .get(&board, rule_key(1_000).as_str())
+            .expect("get")
+            .expect("rule");
+        tx.put(&rule, "per_hour", 0_u64).expect("put");
+        tx.commit();
+        assert!(rules(&doc).is_err());
     }
 }

@@ -19,6 +19,7 @@ use crate::{
     escrow::Escrow,
     ids::RecordId,
     node::journal::Entry,
+    points_rules::PointsRules,
     phone::PhoneNumber,
 };
 
@@ -118,6 +119,16 @@ async fn here(shared: &Arc<Shared>, spender: &str, account: Option<&str>) -> Res
             shares: points::shares(g)?,
         })
     })
+}
+
+/// The hall's points rules as this kiosk's copy of the grants document
+/// has them (the default until the server published any).
+pub(super) fn rules_here(shared: &Arc<Shared>) -> Result<PointsRules> {
+    let grants = shared.grants.lock().map_err(|_| Error::Stopped)?.clone();
+    match grants {
+        Some(g) => g.with_document(|d| points::rules(d)),
+        None => Ok(PointsRules::default()),
+    }
 }
 
 /// Hand back what this store holds above the share the server last

@@ -1029,10 +1029,24 @@ impl KioskNode {
         }
         let month = self.local(self.now_ms()).format("%Y-%m").to_string();
         let mut summary = VolunteerSummary::default();
+        // Points as the hall's rules count them (the server's count, which
+        // the screen shows once there is one, uses the same rules).
+        let served: Vec<crate::points_rules::Served<'_>> = ins
+            .iter()
+            .filter_map(|(shift, start)| {
+                outs.get(shift).map(|end| crate::points_rules::Served {
+                    volunteer: "",
+                    signed_in_ms: *start,
+                    signed_out_ms: *end,
+                })
+            })
+            .collect();
+        let rules = market::rules_here(&self.shared)?;
+        let earned: u64 = rules.credit(self.shared.tz, &served).iter().sum();
+        summary.points = u32::try_from(earned).unwrap_or(u32::MAX);
         for (shift, start) in &ins {
             match outs.get(shift) {
                 Some(end) => {
-                    summary.points += crate::model::points_for_shift(*start, *end);
                     if self.local(*start).format("%Y-%m").to_string() == month {
                         summary.hours_this_month +=
                             (end - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0;

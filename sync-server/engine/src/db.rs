@@ -11,7 +11,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use linli_core::sqlite::{self, DbOptions};
+use linli_core::{
+    points_rules::PointsRule,
+    sqlite::{self, DbOptions},
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -147,6 +150,19 @@ const MIGRATIONS: &[&str] = &[
     -- v8 (issue 16): how many of each catalogue item the hall has to hand
     -- over (kiosks are granted shares of it, as of volunteers' points).
     ALTER TABLE points_catalogue ADD COLUMN stock INTEGER NOT NULL DEFAULT 0;
+",
+    "
+    -- v9 (issue 16): each hall's points rules, one row per version, each
+    -- in force from its start until the next (linli_core::points_rules).
+    -- Versions are only added: a rule never reaches back.
+    CREATE TABLE points_rules (
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        from_ms INTEGER NOT NULL,
+        per_hour INTEGER NOT NULL,
+        monthly_cap INTEGER NOT NULL,
+        offline_share INTEGER NOT NULL,
+        PRIMARY KEY (hall_id, from_ms)
+    ) WITHOUT ROWID;
 ",
 ];
 
@@ -988,6 +1004,48 @@ impl Db {
             )
             .map(|n| n > 0)
             .map_err(|e| Error::db("saving the catalogue", e))
+        })
+    }
+
+    /// A hall's points rules, every version, oldest first.
+    pub fn points_rules(&self, hall_id: &str) -> Result<Vec<PointsRule>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT from_ms, per_hour, monthly_cap, offline_share FROM points_rules
+                 WHERE hall_id = ?1 ORDER BY from_ms",
+            )
+            .and_then(|mut st| {
+                st.query_map([hall_id], |r| {
+                    Ok(PointsRule {
+                        from_ms: r.get(0)?,
+                        per_hour: r.get(1)?,
+                        monthly_cap: r.get(2)?,
+                        offline_share: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| Error::db("reading the points rules", e))
+        })
+    }
+
+    /// Add a version of a hall's points rules; false when one already
+    /// starts at the same moment (nothing changed).
+    pub fn add_points_rule(&self, hall_id: &str, rule: &PointsRule) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![
+                    hall_id,
+                    rule.from_ms,
+                    rule.per_hour,
+                    rule.monthly_cap,
+                    rule.offline_share
+                ],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| Error::db("saving the points rules", e))
         })
     }
 

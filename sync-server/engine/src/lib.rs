@@ -40,6 +40,8 @@
 //! - [`server`]: [`ServerCore`], which holds all of the above.
 //! - [`projection`]: documents → SQL tables, incrementally; rebuild.
 //! - [`provision`]: halls, kiosks, admins, tokens, server-side edits.
+//! - [`credit`]: the points each volunteer shift earned under its hall's
+//!   rules; [`points`]: the grants and shares behind redeeming them.
 //! - [`replace`]: replacing kiosk documents by rebuilt ones.
 //! - [`erasure`]: erasing one resident on request.
 //! - [`upgrade`]: converting a database of the old resident form in place.
@@ -54,6 +56,7 @@ pub mod auth;
 pub mod backup;
 pub mod clock;
 pub mod cluster;
+pub mod credit;
 pub mod db;
 pub mod documents;
 pub mod erasure;

@@ -20,10 +20,11 @@ use linli_core::{
         points::{self, Grant},
     },
     escrow::{self, Escrow, Shortfall},
+    points_rules::PointsRules,
 };
 use samod::{AutomergeUrl, DocumentId};
 
-use crate::{Error, Result, clock::now_ms, server::ServerCore};
+use crate::{Error, Result, clock::now_ms, credit, server::ServerCore};
 
 pub use crate::db::GRANTS_KIND;
 pub use linli_core::docs::points::GRANTS_ENTRY;
@@ -81,6 +82,14 @@ pub async fn grants_doc(core: &ServerCore, hall_id: &str) -> Result<DocumentId> 
         Some(first) => doc_id(&first),
         None => Ok(id),
     }
+}
+
+/// The hall's grants document, in its repo (made if it has none yet).
+async fn grants_of(core: &ServerCore, hall_id: &str) -> Result<crate::repos::HallDoc> {
+    core.repos
+        .find_in(hall_id, grants_doc(core, hall_id).await?)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("the grants of hall {hall_id}")))
 }
 
 /// The hall's spends documents the server may count: those its directory
@@ -163,11 +172,7 @@ pub async fn grant(
     // remainder.
     let _one_at_a_time = GRANTING.lock().await;
     let view = escrow_of(core, hall_id).await?;
-    let grants = core
-        .repos
-        .find_in(hall_id, grants_doc(core, hall_id).await?)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("the grants of hall {hall_id}")))?;
+    let grants = grants_of(core, hall_id).await?;
     let id = linli_core::ids::RecordId::new().to_string();
     let done = grants
         .with_document_async(move |d| escrow::grant(d, &view, &id, &g, total))
@@ -181,11 +186,6 @@ pub async fn grant(
 /// One grant decided at a time (per process; across instances the hall's
 /// holder is the one writer of its grants document).
 static GRANTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The most of one volunteer's points a kiosk store holds at a time: what
-/// it may redeem for them with no network. The rest stays with the server
-/// (redeemable at a kiosk once the server grants it there).
-pub const OFFLINE_POINTS_PER_KIOSK: u64 = 200;
 
 /// What a top-up granted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -206,32 +206,38 @@ pub struct TopUp {
 ///
 /// The rule: an account's balance (its total less what was spent) is
 /// shared evenly among the hall's spenders (rounded up, so a lone point
-/// goes somewhere), a volunteer's share capped at
-/// [`OFFLINE_POINTS_PER_KIOSK`]; a spender holding less than its share is
-/// granted the difference, as far as the server may still grant. Totals
-/// are the points volunteers earned in this hall (their closed shifts,
-/// `linli_core::model::points_for_shift`) and the catalogue's stock. A
-/// hall with no stock is left alone.
+/// goes somewhere), a volunteer's share capped at what the hall's rules
+/// let a kiosk hold (`PointsRule::offline_share`); a spender holding less
+/// than its share is granted the difference, as far as the server may
+/// still grant. Totals are the points volunteers earned in this hall
+/// ([`crate::credit`]) and the catalogue's stock. A hall with no stock is
+/// left alone.
 pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
     // A hall with nothing in stock has nothing to redeem: no shares to
     // keep, and no reading of its volunteers' shifts.
+    let rules = credit::rules_of(core, hall_id).await?;
     let stock = core.tables.catalogue_stock(hall_id).await?;
     if stock.iter().all(|(_, n)| *n <= 0) {
+        // Its kiosks still count points by its rules, once any are set.
+        if !rules.versions().is_empty() {
+            let grants = grants_of(core, hall_id).await?;
+            if grants
+                .with_document_async(move |d| points::publish_rules(d, &rules))
+                .await??
+            {
+                grants.confirmed().await?;
+            }
+        }
         return Ok(TopUp::default());
     }
     let mut totals: std::collections::BTreeMap<String, (u64, bool)> = Default::default();
-    for span in core
-        .projection
-        .shift_spans(hall_id, "0000-01-01", "9999-12-31")
-        .await?
-    {
+    for (span, earned) in credit::credited_shifts(core, hall_id).await? {
         // An erased volunteer's shifts still count as service, but their
         // points belong to no one any more: nothing to grant or show.
         if span.pseudonym == linli_core::model::ResidentRef::ERASED {
             continue;
         }
-        if let Some(out) = span.signed_out_ms {
-            let earned = u64::from(linli_core::model::points_for_shift(span.signed_in_ms, out));
+        if span.signed_out_ms.is_some() {
             totals
                 .entry(format!("points:{}", span.pseudonym))
                 .or_insert((0, true))
@@ -258,6 +264,7 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
     // Published beside the grants, so a store holding more than its share
     // (it came first and was granted everything) hands the rest back.
     let n = spenders.len() as u64;
+    let most_per_kiosk = rules.current().offline_share;
     let shares: std::collections::BTreeMap<String, u64> = if n == 0 {
         Default::default()
     } else {
@@ -267,7 +274,7 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
                 let balance = total.saturating_sub(view.spent(account));
                 let share = balance.div_ceil(n);
                 let share = if *is_points {
-                    share.min(OFFLINE_POINTS_PER_KIOSK)
+                    share.min(most_per_kiosk)
                 } else {
                     share
                 };
@@ -275,7 +282,7 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
             })
             .collect()
     };
-    publish(core, hall_id, &totals, &view, &shares).await?;
+    publish(core, hall_id, &totals, &view, &shares, &rules).await?;
     let mut done = TopUp::default();
     if spenders.is_empty() {
         return Ok(done);
@@ -329,6 +336,7 @@ async fn publish(
     totals: &std::collections::BTreeMap<String, (u64, bool)>,
     view: &Escrow,
     shares: &std::collections::BTreeMap<String, u64>,
+    rules: &PointsRules,
 ) -> Result<()> {
     let catalogue = core
         .tables
@@ -357,14 +365,10 @@ async fn publish(
             (account.clone(), points::Balance { earned, spent })
         })
         .collect();
-    let grants = core
-        .repos
-        .find_in(hall_id, grants_doc(core, hall_id).await?)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("the grants of hall {hall_id}")))?;
-    let shares = shares.clone();
+    let grants = grants_of(core, hall_id).await?;
+    let (shares, rules) = (shares.clone(), rules.clone());
     let changed = grants
-        .with_document_async(move |d| points::publish(d, &catalogue, &balances, &shares))
+        .with_document_async(move |d| points::publish(d, &catalogue, &balances, &shares, &rules))
         .await??;
     if changed {
         grants.confirmed().await?;
@@ -401,11 +405,7 @@ pub async fn write_off_kiosk(core: &ServerCore, hall_id: &str, kiosk_id: &str) -
     if stores.is_empty() {
         return Ok(0);
     }
-    let grants = core
-        .repos
-        .find_in(hall_id, grants_doc(core, hall_id).await?)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("the grants of hall {hall_id}")))?;
+    let grants = grants_of(core, hall_id).await?;
     let n = stores.len();
     grants
         .with_document_async(move |d| -> linli_core::Result<()> {

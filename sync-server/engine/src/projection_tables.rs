@@ -388,6 +388,8 @@ pub type CheckinCursor = (String, i64, String);
 /// A volunteer's shift: signed in, and out if they have.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShiftSpan {
+    /// The shift's id (its sign-in's).
+    pub shift_id: String,
     /// The volunteer's pseudonym.
     pub pseudonym: String,
     /// Their sealed contact.
@@ -640,7 +642,7 @@ pub const REDEMPTION_SELECT: &str =
 
 /// Volunteers' shifts: each sign-in with its sign-out, if any.
 pub const SHIFT_SELECT: &str =
-    "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms FROM shift_events i
+    "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms, i.shift_id FROM shift_events i
     LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'";
 
 /// The tables whose rows belong to one document.
@@ -802,6 +804,7 @@ impl ProjectionTables for Db {
                         sealed: r.get(1)?,
                         signed_in_ms: r.get(2)?,
                         signed_out_ms: r.get(3)?,
+                        shift_id: r.get(4)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()

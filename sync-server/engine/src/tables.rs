@@ -12,6 +12,7 @@
 //! store awaits the network; neither blocks an async worker.
 
 use async_trait::async_trait;
+use linli_core::points_rules::PointsRule;
 
 use crate::{
     Result,
@@ -134,6 +135,13 @@ pub trait ServerTables: Send + Sync {
     async fn catalogue_stock(&self, hall_id: &str) -> Result<Vec<(String, i64)>>;
     /// Set an item's stock; false when the hall's catalogue lacks it.
     async fn set_catalogue_stock(&self, hall_id: &str, item: &str, stock: i64) -> Result<bool>;
+
+    /// A hall's points rules (`linli_core::points_rules`): every version,
+    /// oldest first; none while the default is in force.
+    async fn points_rules(&self, hall_id: &str) -> Result<Vec<PointsRule>>;
+    /// Add a version of a hall's points rules; false when a version
+    /// already starts at that moment (nothing changed).
+    async fn add_points_rule(&self, hall_id: &str, rule: &PointsRule) -> Result<bool>;
 
     /// Who owns a document, if anyone yet.
     async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>>;
@@ -373,6 +381,13 @@ impl ServerTables for Db {
             hall_id,
             item
         )
+    }
+    async fn points_rules(&self, hall_id: &str) -> Result<Vec<PointsRule>> {
+        blocking!(self, |db| db.points_rules(&hall_id), hall_id)
+    }
+    async fn add_points_rule(&self, hall_id: &str, rule: &PointsRule) -> Result<bool> {
+        let rule = rule.clone();
+        blocking!(self, |db| db.add_points_rule(&hall_id, &rule), hall_id)
     }
     async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {
         blocking!(self, |db| db.doc_owner(&doc_id), doc_id)

@@ -28,7 +28,7 @@ pub const DEMO_HALLS: [(&str, &str); 4] = [
 /// The demo admin's user name.
 pub const DEMO_ADMIN: &str = "demo-admin";
 /// Each demo hall's 爱心超市: (item, points, stock). A volunteer earns a
-/// point per half hour of service (`linli_core::model::points_for_shift`).
+/// point per half hour of service (the default rule, `linli_core::points_rules`).
 pub const DEMO_CATALOGUE: [(&str, i64, i64); 6] = [
     ("肥皂", 2, 20),
     ("毛巾", 4, 15),

@@ -879,6 +879,7 @@ impl ProjectionTables for PgProjection {
                 sealed: r.get(1),
                 signed_in_ms: r.get(2),
                 signed_out_ms: r.get(3),
+                shift_id: r.get(4),
             })
             .collect())
     }

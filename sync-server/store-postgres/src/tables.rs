@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
+use linli_core::points_rules::PointsRule;
 use linli_sync_engine::{
     Error as EngineError, Result,
     db::{AuditEntry, AuditFilter, Claim, DocOwner, Hall, Kiosk, NewDoc, SessionRow},
@@ -126,6 +127,18 @@ pub const MIGRATIONS: &[&str] = &[
     -- (issue 16): how many of each catalogue item the hall has to hand
     -- over (kiosks are granted shares of it, as of volunteers' points).
     ALTER TABLE points_catalogue ADD COLUMN stock BIGINT NOT NULL DEFAULT 0;
+",
+    "
+    -- (issue 16): each hall's points rules, one row per version, each in
+    -- force from its start until the next; versions are only added.
+    CREATE TABLE points_rules (
+        hall_id TEXT NOT NULL REFERENCES halls (id),
+        from_ms BIGINT NOT NULL,
+        per_hour BIGINT NOT NULL,
+        monthly_cap BIGINT NOT NULL,
+        offline_share BIGINT NOT NULL,
+        PRIMARY KEY (hall_id, from_ms)
+    );
 ",
 ];
 
@@ -836,6 +849,47 @@ impl ServerTables for PgTables {
         .await
         .map(|n| n > 0)
         .map_err(|e| pg("saving the catalogue", e))
+    }
+
+    async fn points_rules(&self, hall_id: &str) -> Result<Vec<PointsRule>> {
+        let c = self.client("reading the points rules").await?;
+        let rows = c
+            .query(
+                "SELECT from_ms, per_hour, monthly_cap, offline_share FROM points_rules
+                 WHERE hall_id = $1 ORDER BY from_ms",
+                &[&hall_id],
+            )
+            .await
+            .map_err(|e| pg("reading the points rules", e))?;
+        let figure = |r: &tokio_postgres::Row, i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+        Ok(rows
+            .iter()
+            .map(|r| PointsRule {
+                from_ms: r.get(0),
+                per_hour: figure(r, 1),
+                monthly_cap: figure(r, 2),
+                offline_share: figure(r, 3),
+            })
+            .collect())
+    }
+
+    async fn add_points_rule(&self, hall_id: &str, rule: &PointsRule) -> Result<bool> {
+        let c = self.client("saving the points rules").await?;
+        let figure = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        c.execute(
+            "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[
+                &hall_id,
+                &rule.from_ms,
+                &figure(rule.per_hour),
+                &figure(rule.monthly_cap),
+                &figure(rule.offline_share),
+            ],
+        )
+        .await
+        .map(|n| n > 0)
+        .map_err(|e| pg("saving the points rules", e))
     }
 
     async fn doc_owner(&self, doc_id: &str) -> Result<Option<DocOwner>> {

@@ -26,7 +26,7 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use linli_core::model::{WALK_IN_KIND, points_for_shift};
+use linli_core::{model::WALK_IN_KIND, points_rules::MAX_SHIFT_MS};
 
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde::Deserialize;
@@ -37,7 +37,7 @@ use super::{
 };
 use crate::state::AppState;
 use linli_sync_engine::{
-    Error,
+    Error, credit,
     projection_tables::{CheckinCursor, RequestCursor, RequestFilter},
     provision,
 };
@@ -382,7 +382,7 @@ pub async fn workbook_split(
             rows_per_sheet,
         )?;
         for h in &halls {
-            for span in rt.block_on(store.shift_spans(h, &from, &to))? {
+            for (span, earned) in rt.block_on(credit::credited_in(&core, h, &from, &to))? {
                 let (hall, pseudonym, start, end, sealed) = (
                     h.clone(),
                     span.pseudonym,
@@ -409,16 +409,11 @@ pub async fn workbook_split(
                 )
                 .map_err(xlsx_err)?;
                 let hours = end.map_or(0.0, |e| {
-                    (e - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0
+                    (e - start).clamp(0, MAX_SHIFT_MS) as f64 / 3_600_000.0
                 });
                 ws.write(row, 4, (hours * 100.0).round() / 100.0)
                     .map_err(xlsx_err)?;
-                ws.write(
-                    row,
-                    5,
-                    f64::from(end.map_or(0, |e| points_for_shift(start, e))),
-                )
-                .map_err(xlsx_err)?;
+                ws.write(row, 5, earned as f64).map_err(xlsx_err)?;
             }
         }
         let mut table = Table::new(

@@ -17,11 +17,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::TimeZone as _;
-use linli_core::model::points_for_shift;
 
 use super::{PageError, Session, clock::HallClocks, download, export, requests::csv_field};
 use crate::state::AppState;
-use linli_sync_engine::{Error, projection_tables::ShiftSpan};
+use linli_sync_engine::{Error, credit, projection_tables::ShiftSpan};
 
 /// One redemption as a staff member reads it.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,23 +51,21 @@ pub struct Volunteers {
 impl Volunteers {
     /// The volunteers of `hall`, from all its shifts.
     pub async fn of(state: &AppState, hall: &str) -> Result<Self, Error> {
-        let spans = state
-            .core
-            .projection
-            .shift_spans(hall, "0000-01-01", "9999-12-31")
-            .await?;
-        Ok(Self::from_spans(state, &spans))
+        let spans = credit::credited_shifts(&state.core, hall).await?;
+        Ok(Self::from_credited(state, &spans))
     }
 
-    fn from_spans(state: &AppState, spans: &[ShiftSpan]) -> Self {
+    /// The volunteers of a hall's shifts, each with the points it earned
+    /// (`credit::credited_shifts`).
+    pub fn from_credited(state: &AppState, spans: &[(ShiftSpan, u64)]) -> Self {
         let mut v = Volunteers {
             shown: HashMap::new(),
             earned: HashMap::new(),
         };
-        for s in spans {
-            if let Some(out) = s.signed_out_ms {
+        for (s, earned) in spans {
+            if s.signed_out_ms.is_some() {
                 *v.earned.entry(s.pseudonym.clone()).or_default() +=
-                    i64::from(points_for_shift(s.signed_in_ms, out));
+                    i64::try_from(*earned).unwrap_or(i64::MAX);
             }
             if !v.shown.contains_key(&s.pseudonym) {
                 let shown = state
@@ -144,7 +141,17 @@ pub async fn lines(
         return Ok(Vec::new());
     }
     let volunteers = Volunteers::of(state, hall).await?;
-    Ok(rows
+    Ok(as_lines(clocks, hall, &volunteers, rows))
+}
+
+/// Redemptions as lines, their volunteers shown as `volunteers` has them.
+pub fn as_lines(
+    clocks: &HallClocks,
+    hall: &str,
+    volunteers: &Volunteers,
+    rows: Vec<linli_sync_engine::projection_tables::StoredRedemption>,
+) -> Vec<RedemptionLine> {
+    rows
         .into_iter()
         .map(|r| RedemptionLine {
             hall: hall.to_string(),
@@ -155,7 +162,7 @@ pub async fn lines(
             points: r.points,
             kiosk: r.kiosk_id,
         })
-        .collect())
+        .collect()
 }
 
 /// The CSV's header row, the same columns as the XLSX sheet.

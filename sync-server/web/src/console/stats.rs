@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PageError, Session, page};
 use crate::state::AppState;
-use linli_sync_engine::{Error, projection, provision};
+use linli_sync_engine::{Error, credit, projection, provision};
 
 /// The vendored chart library.
 pub const ECHARTS_JS: &[u8] = include_bytes!("../../assets/vendor/echarts/echarts.common.min.js");
@@ -146,10 +146,10 @@ pub async fn compute(
                 .map(|t| t.with_timezone(&tz).format("%Y-W%W").to_string())
                 .unwrap_or_default()
         };
-        for span in state.core.projection.shift_spans(h, from, to).await? {
-            if let Some(out) = span.signed_out_ms {
+        for (span, earned) in credit::credited_in(&state.core, h, from, to).await? {
+            if span.signed_out_ms.is_some() {
                 points.entry(week(span.signed_in_ms)).or_default().0 +=
-                    i64::from(linli_core::model::points_for_shift(span.signed_in_ms, out));
+                    i64::try_from(earned).unwrap_or(i64::MAX);
             }
         }
         for r in state

@@ -10,7 +10,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use linli_core::model::points_for_shift;
+use linli_core::points_rules::MAX_SHIFT_MS;
 use maud::html;
 use serde::Deserialize;
 
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use super::{PageError, Session, clock::HallClocks, page, redemptions};
 use crate::state::AppState;
-use linli_sync_engine::{Error, clock::now_ms, provision};
+use linli_sync_engine::{Error, clock::now_ms, credit, provision};
 
 /// Which hall and month.
 #[derive(Deserialize, Default)]
@@ -39,7 +39,7 @@ pub struct VolunteerMonth {
     /// Hours (each shift capped at 12).
     pub hours: f64,
     /// Points earned this month.
-    pub points: u32,
+    pub points: u64,
     /// Points redeemed this month.
     pub redeemed: i64,
     /// Points earned in all, less those redeemed in all.
@@ -77,17 +77,23 @@ async fn page_for(
         .await?
         .time_zone();
     let month = month_of(&q.month, tz)?;
-    let (first, last) = (format!("{month}-01"), format!("{month}-31"));
-    let mut spans = state
-        .core
-        .projection
-        .shift_spans(&hall, &first, &last)
-        .await?;
-    // Completed shifts of residents not erased, each volunteer's together.
-    spans.retain(|s| s.signed_out_ms.is_some() && s.pseudonym != "erased");
-    spans.sort_by(|a, b| a.pseudonym.cmp(&b.pseudonym));
+    // Every shift of the hall with the points it earned under the hall's
+    // rules (a monthly cap needs the month's earlier shifts; balances
+    // need all): read once for the whole page.
+    let mut credited = credit::credited_shifts(&state.core, &hall).await?;
+    let volunteers = redemptions::Volunteers::from_credited(state, &credited);
+    let in_month = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .is_some_and(|t| t.with_timezone(&tz).format("%Y-%m").to_string() == month)
+    };
+    // This month's completed shifts of residents not erased, each
+    // volunteer's together.
+    credited.retain(|(s, _)| {
+        s.signed_out_ms.is_some() && s.pseudonym != "erased" && in_month(s.signed_in_ms)
+    });
+    credited.sort_by(|(a, _), (b, _)| a.pseudonym.cmp(&b.pseudonym));
     let mut people: Vec<(String, VolunteerMonth)> = Vec::new();
-    for span in spans {
+    for (span, points) in credited {
         let (start, end) = (
             span.signed_in_ms,
             span.signed_out_ms.unwrap_or(span.signed_in_ms),
@@ -97,8 +103,7 @@ async fn page_for(
             .residents
             .shown(Some(&span.pseudonym), span.sealed.as_deref());
         let (phone, name) = (shown.masked.unwrap_or_else(|| "-".into()), shown.name);
-        let hours = (end - start).clamp(0, 12 * 3_600_000) as f64 / 3_600_000.0;
-        let points = points_for_shift(start, end);
+        let hours = (end - start).clamp(0, MAX_SHIFT_MS) as f64 / 3_600_000.0;
         match people.last_mut() {
             Some((h, v)) if *h == span.pseudonym => {
                 v.shifts += 1;
@@ -133,7 +138,6 @@ async fn page_for(
         .projection
         .redemptions(&hall, 0, i64::MAX)
         .await?;
-    let volunteers = redemptions::Volunteers::of(state, &hall).await?;
     let (mut redeemed_all, mut redeemed_month) = (HashMap::new(), HashMap::new());
     let mut items_redeemed: HashMap<&str, i64> = HashMap::new();
     for r in &every {
@@ -167,7 +171,12 @@ async fn page_for(
         v.balance = volunteers.earned(p) - redeemed_all.get(p.as_str()).copied().unwrap_or(0);
     }
     let people: Vec<VolunteerMonth> = people.into_iter().map(|(_, v)| v).collect();
-    let month_lines = redemptions::lines(state, &clocks, &hall, &month_first, &month_last).await?;
+    let month_rows = every
+        .iter()
+        .filter(|r| (from_ms..until_ms).contains(&r.kiosk_at_ms))
+        .cloned()
+        .collect();
+    let month_lines = redemptions::as_lines(&clocks, &hall, &volunteers, month_rows);
     let catalogue = state.core.tables.points_catalogue(&hall).await?;
     let stock: HashMap<String, i64> = state
         .core
