@@ -1515,6 +1515,185 @@ async fn staff_reveal_a_consented_callback_number_and_every_reveal_is_audited(st
     assert!(!csv.body.contains("13812345678"));
 }
 
+/// Seed one closed shift of volunteer `hash` in xianfeng, from `from_ms`
+/// to `to_ms`, as the projection holds a kiosk's shift events.
+async fn seed_shift(f: &Fixture, hash: &str, shift: &str, from_ms: i64, to_ms: i64) {
+    let date = chrono::DateTime::from_timestamp_millis(from_ms)
+        .expect("time")
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let mut seed = String::new();
+    for (action, at) in [("sign_in", from_ms), ("sign_out", to_ms)] {
+        seed.push_str(&format!(
+            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action, phone_hash, sealed,
+                 activity_id, kiosk_at_ms, received_ms)
+             VALUES ('{shift}-{action}', 'd', 'xianfeng', 'xianfeng-k1', '{date}', '{shift}', '{action}', '{hash}', NULL, NULL, {at}, {at});\n"
+        ));
+    }
+    f.sql_execute(&seed).await.expect("seed");
+}
+
+async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Store) {
+    use chrono::TimeZone as _;
+    let f = fixture_on(store).await;
+    let shanghai = chrono_tz::Asia::Shanghai;
+    let at = |d: u32, h: u32| {
+        shanghai
+            .with_ymd_and_hms(2026, 10, d, h, 0, 0)
+            .single()
+            .expect("a time")
+            .timestamp_millis()
+    };
+    // Two hours in October under the default rule: 4 points.
+    seed_shift(&f, "h1", "old", at(5, 9), at(5, 11)).await;
+    let (wang, csrf) = sign_in(&f, "wang").await;
+    let r = f
+        .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
+        .await;
+    assert!(
+        r.body.contains("id=\"rules-form\""),
+        "central admins set rules"
+    );
+    assert!(
+        r.body.contains("<strong>2</strong>"),
+        "the default: 2 an hour"
+    );
+
+    // Refused, with a plain reason and nothing changed: absurd figures,
+    // words, hall staff and viewers.
+    for (form, why) in [
+        (
+            "per_hour=0&monthly_cap=&offline_share=200",
+            "每小时积分 1–60",
+        ),
+        (
+            "per_hour=61&monthly_cap=&offline_share=200",
+            "每小时积分 1–60",
+        ),
+        (
+            "per_hour=2&monthly_cap=100001&offline_share=200",
+            "每月上限 0–100000",
+        ),
+        (
+            "per_hour=2&monthly_cap=&offline_share=0",
+            "每台终端持有上限 1–100000",
+        ),
+        (
+            "per_hour=two&monthly_cap=&offline_share=200",
+            "积分规则应为整数",
+        ),
+        (
+            "per_hour=-1&monthly_cap=&offline_share=200",
+            "积分规则应为整数",
+        ),
+    ] {
+        let r = f
+            .form(
+                "POST",
+                "/admin/volunteers/rules",
+                Some(&wang),
+                Some(&format!("csrf={csrf}&hall=xianfeng&{form}")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{form}");
+        assert!(r.body.contains(why), "{form}: {}", r.body);
+    }
+    for user in ["li", "zhao"] {
+        let (cookie, token) = sign_in(&f, user).await;
+        let r = f
+            .form(
+                "POST",
+                "/admin/volunteers/rules",
+                Some(&cookie),
+                Some(&format!(
+                    "csrf={token}&hall=xianfeng&per_hour=9&monthly_cap=&offline_share=9"
+                )),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{user}");
+    }
+    let rules = || async {
+        linli_sync_engine::credit::rules_of(&f.state.core, "xianfeng")
+            .await
+            .expect("rules")
+    };
+    assert!(rules().await.versions().is_empty(), "nothing was set");
+
+    // Set: 5 an hour, at most 6 a month, 50 per kiosk; audited.
+    let before = linli_sync_engine::clock::now_ms();
+    let set = "per_hour=5&monthly_cap=6&offline_share=50";
+    for _ in 0..2 {
+        let r = f
+            .form(
+                "POST",
+                "/admin/volunteers/rules",
+                Some(&wang),
+                Some(&format!("csrf={csrf}&hall=xianfeng&{set}")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+    let now = rules().await;
+    assert_eq!(
+        now.versions().len(),
+        1,
+        "the same rule twice is one version"
+    );
+    let rule = now.current();
+    assert!(rule.from_ms >= before);
+    assert_eq!(
+        (rule.per_hour, rule.monthly_cap, rule.offline_share),
+        (5, 6, 50)
+    );
+    let audited = f
+        .sql_strings(
+            "SELECT target || ': ' || before || ' -> ' || after FROM audit_log WHERE action = 'points_rules'",
+        )
+        .await
+        .expect("audit");
+    assert_eq!(
+        audited,
+        [
+            "xianfeng: per_hour=2 monthly_cap=none offline_share=200 -> per_hour=5 monthly_cap=6 offline_share=50"
+        ]
+    );
+
+    // October's shift keeps its 4 points; a shift begun after the rule
+    // earns 5 an hour, capped at 6 in its month.
+    let start = rule.from_ms + 60_000;
+    seed_shift(&f, "h1", "new", start, start + 2 * 3_600_000).await;
+    let credited = linli_sync_engine::credit::credited_shifts(&f.state.core, "xianfeng")
+        .await
+        .expect("credited");
+    let by_shift: Vec<(&str, u64)> = credited
+        .iter()
+        .map(|(s, p)| (s.shift_id.as_str(), *p))
+        .collect();
+    assert_eq!(by_shift, [("old", 4), ("new", 6)]);
+    let r = f
+        .form(
+            "GET",
+            "/admin/volunteers?hall=xianfeng&month=2026-10",
+            Some(&wang),
+            None,
+        )
+        .await;
+    assert!(
+        r.body.contains("<td>1</td><td>2.0</td><td>4</td>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("<strong>5</strong>") && r.body.contains("<strong>6</strong>"));
+    assert!(r.body.contains("id=\"rule-versions\""));
+    // Hall staff see the rules but get no form.
+    let (li, _) = sign_in(&f, "li").await;
+    let r = f
+        .form("GET", "/admin/volunteers?hall=zhongfu", Some(&li), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.body.contains("id=\"rules-form\"") && r.body.contains("积分规则由街道"));
+}
+
 linli_test_kit::on_both_stores! {
     pages_need_a_session_and_wrong_passwords_are_limited,
     every_sign_in_costs_one_password_verification_known_name_or_not,
@@ -1531,6 +1710,7 @@ linli_test_kit::on_both_stores! {
     exports_never_hand_a_spreadsheet_a_formula,
     overdue_requests_are_flagged_and_filtered_by_age,
     volunteer_hours_points_and_the_points_catalogue,
+    points_rules_are_set_by_central_admins_and_never_reach_back,
     the_resident_mobile_page_lands_in_the_requests_list,
     staff_reveal_a_consented_callback_number_and_every_reveal_is_audited,
 }

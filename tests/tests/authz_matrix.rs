@@ -172,6 +172,7 @@ const ROUTES: &[Route] = &[
     r(Get,     "/admin/volunteers",                         "/admin/volunteers?hall=xianfeng",                  Empty,                                                        Some("{vmasked}"),  [L,     L,     L,     "200+","403", "200+","200+","200+",L    ]),
     r(Get,     "/admin/volunteers",                         "/admin/volunteers",                                Empty,                                                        Some("{vmasked}"),  [L,     L,     L,     "200+","200-","200", "200+","200", L    ]),
     r(Post,    "/admin/volunteers/catalogue",               "/admin/volunteers/catalogue",                      Form("hall=xianfeng&item=authz&points=5"),                    None,               [L,     L,     L,     "403", "403", "303", "303", "303", L    ]),
+    r(Post,    "/admin/volunteers/rules",                   "/admin/volunteers/rules",                          Form("hall=xianfeng&per_hour=3&monthly_cap=&offline_share=50"), None,             [L,     L,     L,     "403", "403", "303", "403", "303", L    ]),
     r(Get,     "/admin/export.xlsx",                        "/admin/export.xlsx?hall=xianfeng",                 Empty,                                                        Some("{masked}"),   [L,     L,     L,     "200+","403", "200+","200+","200+",L    ]),
     r(Get,     "/admin/export.xlsx",                        "/admin/export.xlsx",                               Empty,                                                        Some("{masked}"),   [L,     L,     L,     "200+","200-","200+","200+","200+",L    ]),
     r(Get,     "/admin/redemptions.csv",                    "/admin/redemptions.csv?hall=xianfeng",             Empty,                                                        None,               [L,     L,     L,     "200", "403", "200", "200", "200", L    ]),
@@ -515,6 +516,7 @@ async fn victim_state(
         "SELECT record_id || ':' || status || ':' || COALESCE(reply, '') FROM requests WHERE hall_id = 'xianfeng' ORDER BY record_id",
         "SELECT record_id || ':' || assignee FROM request_assignments ORDER BY record_id",
         "SELECT hall_id || ':' || item || ':' || CAST(points AS TEXT) FROM points_catalogue ORDER BY 1",
+        "SELECT hall_id || ':' || CAST(from_ms AS TEXT) || ':' || CAST(per_hour AS TEXT) FROM points_rules ORDER BY 1",
         "SELECT 'sessions:' || CAST(count(*) AS TEXT) FROM sessions",
         "SELECT 'audit:' || CAST(count(*) AS TEXT) FROM audit_log",
     ] {

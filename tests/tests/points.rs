@@ -618,7 +618,48 @@ async fn a_kiosk_that_came_first_hands_back_what_a_later_one_needs(
     Ok(())
 }
 
+/// The hall's rules, as the central admin sets them in the console,
+/// reach the kiosk: it holds no more of a volunteer's points than the
+/// rule allows (handing the rest back), shifts begun under a new rate earn
+/// by it, and those before keep what they earned.
+async fn the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns(
+    store: Store,
+) -> anyhow::Result<()> {
+    let (server, a, phone, pseudonym) = a_topped_up_kiosk(store, 5).await?;
+    let core = server.core()?;
+    let rule = linli_core::points_rules::PointsRule {
+        from_ms: linli_sync_engine::clock::now_ms() - 30 * 60_000,
+        per_hour: 6,
+        monthly_cap: 0,
+        offline_share: 4,
+    };
+    assert!(core.tables.add_points_rule("xianfeng", &rule).await?);
+    // Twenty minutes begun under the new rule: 2 points; the three hours
+    // before it keep their 6.
+    seed_shift(&server, &pseudonym, "shift-2", 20).await?;
+    eventually(WAIT, "the rule at the kiosk", || async {
+        let shop = a.node().shop(&phone).await?;
+        let rules = a.node().points_rules().await?;
+        Ok(
+            (shop.balance == Some(8) && shop.points_here == 4 && rules.current() == rule)
+                .then_some(()),
+        )
+    })
+    .await?;
+    // The server sees the same once the kiosk's handback reaches it.
+    let account = format!("points:{pseudonym}");
+    let spender = a.node().spender().await?;
+    let view = eventually(WAIT, "the handback on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.available(&spender, &account) == 4).then_some(view))
+    })
+    .await?;
+    assert!(view.committed(&account) <= 8, "never more than earned");
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
+    the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns,
     a_kiosk_that_came_first_hands_back_what_a_later_one_needs,
     a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own,
     a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses,

@@ -541,7 +541,9 @@ mod tests {
         let balances: BTreeMap<String, Balance> =
             [("points:p1".to_string(), balance.clone())].into();
         let none = PointsRules::default();
-        assert!(publish(&mut doc, &catalogue, &balances, &BTreeMap::new(), &none).expect("publish"));
+        assert!(
+            publish(&mut doc, &catalogue, &balances, &BTreeMap::new(), &none).expect("publish")
+        );
         let heads = doc.get_heads();
         assert!(!publish(&mut doc, &catalogue, &balances, &BTreeMap::new(), &none).expect("again"));
         assert_eq!(
@@ -574,7 +576,14 @@ mod tests {
             [("毛巾".to_string(), Offer { points: 10 })].into();
         let none = PointsRules::default();
         assert!(
-            publish(&mut doc, &catalogue, &BTreeMap::new(), &BTreeMap::new(), &none).expect("publish")
+            publish(
+                &mut doc,
+                &catalogue,
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+                &none
+            )
+            .expect("publish")
         );
         assert_eq!(super::catalogue(&doc).expect("read"), catalogue);
     }

@@ -19,8 +19,8 @@ use crate::{
     escrow::Escrow,
     ids::RecordId,
     node::journal::Entry,
-    points_rules::PointsRules,
     phone::PhoneNumber,
+    points_rules::PointsRules,
 };
 
 /// What redeeming at this kiosk came to (`KioskNode::redeem`).
@@ -241,6 +241,14 @@ impl KioskNode {
             points_here: here.rights.available(&spender, &account),
             items,
         })
+    }
+
+    /// The hall's points rules as this kiosk has them (the default until
+    /// the server published any): how it counts a volunteer's points
+    /// before the server has.
+    pub async fn points_rules(&self) -> Result<PointsRules> {
+        self.shared.applier.settled().await;
+        rules_here(&self.shared)
     }
 
     /// A volunteer's points this kiosk may redeem now (what the server

@@ -54,7 +54,11 @@ pub async fn credited_in(
 }
 
 /// [`credited_shifts`] over spans already read.
-pub fn credit(rules: &PointsRules, tz: chrono_tz::Tz, spans: Vec<ShiftSpan>) -> Vec<(ShiftSpan, u64)> {
+pub fn credit(
+    rules: &PointsRules,
+    tz: chrono_tz::Tz,
+    spans: Vec<ShiftSpan>,
+) -> Vec<(ShiftSpan, u64)> {
     // Erased volunteers are all "erased": each of their shifts is its own
     // volunteer, so no one's cap is shared with another's.
     let keys: Vec<String> = spans

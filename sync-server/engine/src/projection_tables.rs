@@ -390,6 +390,8 @@ pub type CheckinCursor = (String, i64, String);
 pub struct ShiftSpan {
     /// The shift's id (its sign-in's).
     pub shift_id: String,
+    /// The day it began, on the kiosk's (the hall's) clock: `2026-11-23`.
+    pub date: String,
     /// The volunteer's pseudonym.
     pub pseudonym: String,
     /// Their sealed contact.
@@ -642,7 +644,7 @@ pub const REDEMPTION_SELECT: &str =
 
 /// Volunteers' shifts: each sign-in with its sign-out, if any.
 pub const SHIFT_SELECT: &str =
-    "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms, i.shift_id FROM shift_events i
+    "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms, i.shift_id, i.date FROM shift_events i
     LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'";
 
 /// The tables whose rows belong to one document.
@@ -805,6 +807,7 @@ impl ProjectionTables for Db {
                         signed_in_ms: r.get(2)?,
                         signed_out_ms: r.get(3)?,
                         shift_id: r.get(4)?,
+                        date: r.get(5)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()

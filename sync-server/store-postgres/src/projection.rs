@@ -880,6 +880,7 @@ impl ProjectionTables for PgProjection {
                 signed_in_ms: r.get(2),
                 signed_out_ms: r.get(3),
                 shift_id: r.get(4),
+                date: r.get(5),
             })
             .collect())
     }

@@ -861,7 +861,8 @@ impl ServerTables for PgTables {
             )
             .await
             .map_err(|e| pg("reading the points rules", e))?;
-        let figure = |r: &tokio_postgres::Row, i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+        let figure =
+            |r: &tokio_postgres::Row, i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
         Ok(rows
             .iter()
             .map(|r| PointsRule {

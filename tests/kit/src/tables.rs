@@ -40,6 +40,7 @@ pub async fn contract(t: &dyn ServerTables) -> anyhow::Result<()> {
     documents(t).await.context("documents")?;
     audit_log(t).await.context("audit log")?;
     catalogue(t).await.context("catalogue")?;
+    points_rules(t).await.context("points rules")?;
     hall_documents(t).await.context("hall documents")?;
     Ok(())
 }
@@ -140,6 +141,43 @@ async fn audit_log(t: &dyn ServerTables) -> anyhow::Result<()> {
     ensure!(
         found == [1_002, 1_001],
         "from inclusive, to exclusive: {found:?}"
+    );
+    Ok(())
+}
+
+async fn points_rules(t: &dyn ServerTables) -> anyhow::Result<()> {
+    use linli_core::points_rules::PointsRule;
+    ensure!(t.points_rules("xianfeng").await?.is_empty(), "none set");
+    let later = PointsRule {
+        from_ms: 2_000,
+        per_hour: 3,
+        monthly_cap: 40,
+        offline_share: 120,
+    };
+    let first = PointsRule {
+        from_ms: 1_000,
+        ..PointsRule::default()
+    };
+    ensure!(t.add_points_rule("xianfeng", &later).await?);
+    ensure!(t.add_points_rule("xianfeng", &first).await?);
+    ensure!(
+        !t.add_points_rule(
+            "xianfeng",
+            &PointsRule {
+                per_hour: 9,
+                ..later.clone()
+            }
+        )
+        .await?,
+        "a version starting at the same moment is refused, the first kept"
+    );
+    ensure!(
+        t.points_rules("xianfeng").await? == [first, later],
+        "oldest first, every figure kept"
+    );
+    ensure!(
+        t.points_rules("zhongfu").await?.is_empty(),
+        "each hall its own"
     );
     Ok(())
 }

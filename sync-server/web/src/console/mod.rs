@@ -85,6 +85,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/stats", get(stats::show))
         .route("/admin/volunteers", get(volunteers::show))
         .route("/admin/volunteers/catalogue", post(volunteers::save_item))
+        .route("/admin/volunteers/rules", post(volunteers::save_rules))
         .route("/admin/export.xlsx", get(export::xlsx))
         .route("/admin/redemptions.csv", get(redemptions::csv))
         .route("/admin/assets/echarts.min.js", get(stats::echarts))

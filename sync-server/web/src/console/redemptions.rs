@@ -151,8 +151,7 @@ pub fn as_lines(
     volunteers: &Volunteers,
     rows: Vec<linli_sync_engine::projection_tables::StoredRedemption>,
 ) -> Vec<RedemptionLine> {
-    rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| RedemptionLine {
             hall: hall.to_string(),
             at: clocks.show(hall, r.kiosk_at_ms),

@@ -17,11 +17,7 @@ use crate::state::AppState;
 use linli_sync_engine::{Error, erasure};
 
 fn require_central(s: &Session) -> Result<(), PageError> {
-    if s.role == "central" {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("erasing a resident is for central admins".into()).into())
-    }
+    Ok(s.require_central("erasing a resident")?)
 }
 
 /// `GET /admin/residents`: the erase form.

@@ -43,6 +43,16 @@ impl Session {
         Ok(())
     }
 
+    /// Refuse anyone but a central admin: `what` is what they tried
+    /// ("erasing a resident"), for the error.
+    pub fn require_central(&self, what: &str) -> Result<()> {
+        if self.role == "central" {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("{what} is for central admins")))
+        }
+    }
+
     /// Refuse a hall this admin may not see.
     pub fn require_hall(&self, hall: &str) -> Result<()> {
         if self.sees(hall) {

@@ -1,8 +1,10 @@
 //! The volunteers page: hours and points per volunteer per month (from
-//! the projected shift events; points as the kiosk counts them) with what
-//! each redeemed that month and their balance, the month's redemptions
-//! (`super::redemptions`), and the catalogue of each hall's 爱心超市:
-//! items, their points and stock, how many were redeemed and are left.
+//! the projected shift events; points under the hall's rules,
+//! `linli_sync_engine::credit`) with what each redeemed that month and
+//! their balance, the month's redemptions (`super::redemptions`), the
+//! hall's points rules (central admins add a version, in force from then
+//! on, audited), and the catalogue of each hall's 爱心超市: items, their
+//! points and stock, how many were redeemed and are left.
 
 use axum::{
     Form,
@@ -10,7 +12,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use linli_core::points_rules::MAX_SHIFT_MS;
+use linli_core::points_rules::{MAX_LIMIT, MAX_PER_HOUR, MAX_SHIFT_MS, PointsRule};
 use maud::html;
 use serde::Deserialize;
 
@@ -82,14 +84,12 @@ async fn page_for(
     // need all): read once for the whole page.
     let mut credited = credit::credited_shifts(&state.core, &hall).await?;
     let volunteers = redemptions::Volunteers::from_credited(state, &credited);
-    let in_month = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .is_some_and(|t| t.with_timezone(&tz).format("%Y-%m").to_string() == month)
-    };
-    // This month's completed shifts of residents not erased, each
-    // volunteer's together.
+    // This month's completed shifts (by the day each began) of residents
+    // not erased, each volunteer's together.
     credited.retain(|(s, _)| {
-        s.signed_out_ms.is_some() && s.pseudonym != "erased" && in_month(s.signed_in_ms)
+        s.signed_out_ms.is_some()
+            && s.pseudonym != "erased"
+            && s.date.get(..7) == Some(month.as_str())
     });
     credited.sort_by(|(a, _), (b, _)| a.pseudonym.cmp(&b.pseudonym));
     let mut people: Vec<(String, VolunteerMonth)> = Vec::new();
@@ -186,6 +186,9 @@ async fn page_for(
         .into_iter()
         .collect();
     let can_write = s.role != "viewer";
+    let rules = credit::rules_of(&state.core, &hall).await?;
+    let rule = rules.current();
+    let none = l.t("无", "none");
     let body = html! {
         form method="get" action="/admin/volunteers" {
             label { (l.t("服务中心", "Hall")) " " select name="hall" { @for h in &s.halls { option value=(h) selected[*h == hall] { (h) } } } }
@@ -228,6 +231,43 @@ async fn page_for(
                 @let gone = items_redeemed.get(item.as_str()).copied().unwrap_or(0);
                 tr { td { (item) } td { (pts) } td { (stocked) } td { (gone) } td { ((stocked - gone).max(0)) } }
             }
+        }
+        h2 #rules { (l.t("积分规则", "Points rules")) }
+        p #rule-now {
+            (l.t("现行：每小时服务 ", "In force: "))
+            strong { (rule.per_hour) }
+            (l.t(" 分（不足一小时按比例向上取整，每班最多计 12 小时）；每人每月上限 ", " points per hour of service (part hours pro rata, rounded up; 12 hours a shift at most); monthly cap per volunteer "))
+            strong { @if rule.monthly_cap == 0 { (none) } @else { (rule.monthly_cap) } }
+            (l.t("；每台终端最多持有每位志愿者 ", "; each kiosk holds at most "))
+            strong { (rule.offline_share) }
+            (l.t(" 分（离线时可兑换的上限）。", " of a volunteer's points (what it can redeem offline)."))
+        }
+        @if !rules.versions().is_empty() {
+            table #rule-versions {
+                tr {
+                    th { (l.t("生效时间", "In force from")) } th { (l.t("每小时积分", "Points per hour")) }
+                    th { (l.t("每月上限", "Monthly cap")) } th { (l.t("每台终端持有上限", "Most a kiosk holds")) }
+                }
+                @for r in rules.versions().iter().rev() {
+                    tr {
+                        td { (clocks.show(&hall, r.from_ms)) } td { (r.per_hour) }
+                        td { @if r.monthly_cap == 0 { (none) } @else { (r.monthly_cap) } } td { (r.offline_share) }
+                    }
+                }
+            }
+        }
+        p { (l.t("新规则自保存时起生效，只计入此后开始的班次；已得积分不变。", "A new rule applies to shifts begun after it is saved; points already earned never change.")) }
+        @if s.role == "central" {
+            form #rules-form method="post" action="/admin/volunteers/rules" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                input type="hidden" name="hall" value=(hall);
+                label { (l.t("每小时积分", "Points per hour")) " " input name="per_hour" size="3" value=(rule.per_hour) required; }
+                " " label { (l.t("每月上限（留空：不设）", "Monthly cap (blank: none)")) " " input name="monthly_cap" size="6" value=(if rule.monthly_cap == 0 { String::new() } else { rule.monthly_cap.to_string() }); }
+                " " label { (l.t("每台终端持有上限", "Most a kiosk holds")) " " input name="offline_share" size="6" value=(rule.offline_share) required; }
+                " " button type="submit" { (l.t("保存规则", "Save rules")) }
+            }
+        } @else {
+            p { (l.t("积分规则由街道（中心）管理员设置。", "Points rules are set by central admins.")) }
         }
         @if can_write {
             form method="post" action="/admin/volunteers/catalogue" {
@@ -361,4 +401,89 @@ pub async fn save_item(
             .await?;
     }
     Ok(Redirect::to(&format!("/admin/volunteers?hall={}", f.hall)).into_response())
+}
+
+/// The points rules form.
+#[derive(Deserialize)]
+pub struct RulesForm {
+    csrf: String,
+    hall: String,
+    per_hour: String,
+    /// Blank: no cap.
+    #[serde(default)]
+    monthly_cap: String,
+    offline_share: String,
+}
+
+/// `POST /admin/volunteers/rules`: a new version of a hall's points
+/// rules, in force from now (central admins only; audited). A rule never
+/// reaches back: shifts begun before it keep what they earned.
+pub async fn save_rules(
+    State(state): State<AppState>,
+    s: Session,
+    Form(f): Form<RulesForm>,
+) -> Result<Response, PageError> {
+    s.check_csrf(&f.csrf)?;
+    s.require_central("setting the points rules")?;
+    s.require_hall(&f.hall)?;
+    provision::require_hall(&state.core, &f.hall).await?;
+    let q = VolunteerQuery {
+        hall: Some(f.hall.clone()),
+        month: None,
+    };
+    let figure = |text: &str| text.trim().parse::<u64>().ok();
+    let rules = credit::rules_of(&state.core, &f.hall).await?;
+    let before = rules.current();
+    let rule = match (
+        figure(&f.per_hour),
+        match f.monthly_cap.trim() {
+            "" => Some(0),
+            cap => figure(cap),
+        },
+        figure(&f.offline_share),
+    ) {
+        (Some(per_hour), Some(monthly_cap), Some(offline_share)) => PointsRule {
+            // After the last version, should the clock have gone back.
+            from_ms: now_ms().max(before.from_ms + 1),
+            per_hour,
+            monthly_cap,
+            offline_share,
+        },
+        _ => {
+            return page_for(
+                &state,
+                &s,
+                &q,
+                Some("积分规则应为整数 (the rules are whole numbers)".into()),
+            )
+            .await;
+        }
+    };
+    if rule.validate().is_err() {
+        return page_for(
+            &state,
+            &s,
+            &q,
+            Some(format!(
+                "每小时积分 1–{MAX_PER_HOUR}，每月上限 0–{MAX_LIMIT}，每台终端持有上限 1–{MAX_LIMIT} (points per hour 1 to {MAX_PER_HOUR}; monthly cap 0 to {MAX_LIMIT}; most a kiosk holds 1 to {MAX_LIMIT})"
+            )),
+        )
+        .await;
+    }
+    let same = PointsRule {
+        from_ms: before.from_ms,
+        ..rule.clone()
+    };
+    if same != before {
+        state.core.tables.add_points_rule(&f.hall, &rule).await?;
+        s.audit(
+            &state,
+            "points_rules",
+            &f.hall,
+            Some(before.audit_text()),
+            Some(rule.audit_text()),
+        )
+        .await?;
+    }
+    Ok(Redirect::to(&format!("/admin/volunteers?hall={}#rules", f.hall)).into_response())
 }
