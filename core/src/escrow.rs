@@ -29,8 +29,10 @@
 //! - So `Σ_S spent(S, A) ≤ committed(A) ≤ total(A)`: a balance never goes
 //!   below zero, at any copy, at any time.
 //!
-//! A spender is written off only once the server has its last state (its
-//! kiosk revoked, or replaced by a new store): what it had spent then is
+//! A spender is written off only once the server has its last state: its
+//! kiosk revoked, or its store closed (`points::Closure`, the last
+//! change its one writer makes; a kiosk whose store was restored from an
+//! older copy closes it and carries on as a new store). What it had spent then is
 //! recorded and stays spent, the rest returns to the pool, and it may
 //! spend nothing more. Never an Automerge `Counter`
 //! written by several replicas: concurrent decrements would merge into a
@@ -56,6 +58,8 @@ pub struct Escrow {
     handed_back: BTreeMap<(String, String), u64>,
     /// Spender → (account → spent when written off).
     retired: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Spenders that closed their own store (`points::Closure`).
+    closed: std::collections::BTreeSet<String>,
 }
 
 /// Not enough rights for a part of a spend or grant.
@@ -86,6 +90,9 @@ impl Escrow {
         }
         for doc in spends {
             let spender = points::spender_of(doc)?;
+            if points::closure(doc)?.is_some() {
+                e.closed.insert(spender.clone());
+            }
             for (_, s) in points::spends(doc)? {
                 for p in s.parts {
                     *e.spent.entry((spender.clone(), p.account)).or_default() += p.amount;
@@ -111,6 +118,12 @@ impl Escrow {
         self.retired.contains_key(spender)
     }
 
+    /// Whether `spender` closed its store: it spends nothing more, and
+    /// the server writes it off.
+    pub fn is_closed(&self, spender: &str) -> bool {
+        self.closed.contains(spender)
+    }
+
     /// Granted to `spender` on `account`.
     pub fn granted(&self, spender: &str, account: &str) -> u64 {
         Self::get(&self.granted, spender, account)
@@ -125,7 +138,7 @@ impl Escrow {
     /// off). Never below zero: a copy that has a spender's spends but not
     /// yet the grants they were made from shows 0, not a debt.
     pub fn available(&self, spender: &str, account: &str) -> u64 {
-        if self.is_retired(spender) {
+        if self.is_retired(spender) || self.is_closed(spender) {
             return 0;
         }
         self.granted(spender, account)

@@ -7,6 +7,7 @@
 
 use std::{str::FromStr, time::Duration};
 
+use linli_core::{KioskNode, node::Redemption, phone::PhoneNumber};
 use linli_core::{
     docs::{
         DocKind, directory,
@@ -15,7 +16,6 @@ use linli_core::{
     escrow::{self, Escrow},
     protocol,
 };
-use linli_core::{node::Redemption, phone::PhoneNumber};
 use linli_sync_engine::points as server_points;
 use linli_test_kit::{RawPeer, Store, TestKiosk, TestServer, eventually, init_logging, test_phone};
 use samod::{AutomergeUrl, DocumentId};
@@ -658,7 +658,137 @@ async fn the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns(
     Ok(())
 }
 
+/// Copy the files of kiosk data directory `from` over those of `to` (a
+/// flat directory of SQLite files), as an operator restoring a backup.
+fn copy_files(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    for old in std::fs::read_dir(to)? {
+        let old = old?.path();
+        if old.is_file() {
+            std::fs::remove_file(old)?;
+        }
+    }
+    for f in std::fs::read_dir(from)? {
+        let f = f?.path();
+        if let Some(name) = f.file_name().filter(|_| f.is_file()) {
+            std::fs::copy(&f, to.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// A kiosk whose store is restored from an older copy must not spend
+/// again what it spent after the copy was taken: once it hears from the
+/// server that its store wrote records its journal lacks, it closes that
+/// store and carries on as a new one; the server writes the old one off
+/// with all it spent and grants the new one only what is left.
+async fn a_store_restored_from_an_older_copy_carries_on_as_a_new_one(
+    store: Store,
+) -> anyhow::Result<()> {
+    let (server, mut a, phone, pseudonym) = a_topped_up_kiosk(store, 6).await?;
+    let core = server.core()?;
+    let old = a.node().spender().await?;
+    // The copy, taken with the kiosk powered off: 6 points and 3 bags.
+    a.power_off().await;
+    let copy = tempfile::tempdir()?;
+    copy_files(&a.data_dir(), copy.path())?;
+    a.power_on(true).await?;
+    // After it, a bag of rice for 4 points, which the server counts.
+    assert!(matches!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    a.node().wait_synced(WAIT).await?;
+    let account = format!("points:{pseudonym}");
+    eventually(WAIT, "the redemption on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent(&account) == 4).then_some(()))
+    })
+    .await?;
+
+    // Restored from the copy: it hears of the redemption it has no record
+    // of, closes its store and carries on as a new one.
+    a.power_off().await;
+    copy_files(copy.path(), &a.data_dir())?;
+    a.power_on(true).await?;
+    let new = eventually(WAIT, "a new store", || async {
+        let s = a.node().spender().await?;
+        Ok((s != old).then_some(s))
+    })
+    .await?;
+    assert!(new.starts_with(&format!("{}.", a.id)), "{new}");
+    // The server writes the old store off (4 points and 1 bag spent) and
+    // grants the new one the 2 points and 2 bags left, never more.
+    let view = eventually(WAIT, "the new store granted what is left", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.is_retired(&old)
+            && view.available(&new, &account) == 2
+            && view.available(&new, "stock:rice") == 2)
+            .then_some(view))
+    })
+    .await?;
+    assert!(view.is_closed(&old));
+    assert_eq!(
+        view.committed(&account),
+        6,
+        "4 spent and 2 granted: all earned"
+    );
+    assert_eq!(view.spent(&account), 4, "the redemption counted once");
+    let shop = eventually(WAIT, "the kiosk shows what is left", || async {
+        let shop = a.node().shop(&phone).await?;
+        Ok((shop.points_here == 2 && shop.balance == Some(2)).then_some(shop))
+    })
+    .await?;
+    assert_eq!(shop.items[0].stock_here, 2);
+    // 4 points the restored store no longer has: refused.
+    assert_eq!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Refused {
+            points_here: 2,
+            stock_here: 2
+        }
+    );
+    Ok(())
+}
+
+/// A kiosk paired anew (a new token, so a new kiosk id, on the same
+/// store) spends as a new store: the old one's rights belonged to the old
+/// kiosk, and come back to the hall when that kiosk is revoked.
+async fn a_kiosk_paired_anew_is_a_new_spender(store: Store) -> anyhow::Result<()> {
+    let (server, mut a, phone, pseudonym) = a_topped_up_kiosk(store, 7).await?;
+    let core = server.core()?;
+    let old = a.node().spender().await?;
+    a.power_off().await;
+    let (new_id, token) = server.api.add_kiosk("xianfeng", "换新的终端").await?;
+    let node = KioskNode::pair(
+        linli_test_kit::kiosk::test_options(&a.data_dir()),
+        &server.url,
+        &token,
+    )
+    .await?;
+    let new = node.spender().await?;
+    assert!(
+        new.starts_with(&format!("{new_id}.")) && new != old,
+        "{new}"
+    );
+    // Until the old kiosk is revoked its store keeps its 6 points; then
+    // they come to the new one.
+    assert!(linli_sync_engine::provision::revoke_kiosk(&core, &a.id).await?);
+    let account = format!("points:{pseudonym}");
+    eventually(WAIT, "the new store granted the points", || async {
+        let shop = node.shop(&phone).await?;
+        Ok((shop.points_here == 6).then_some(()))
+    })
+    .await?;
+    let view = server_points::escrow_of(&core, "xianfeng").await?;
+    assert!(view.is_retired(&old));
+    assert_eq!(view.committed(&account), 6);
+    node.shutdown().await;
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
+    a_kiosk_paired_anew_is_a_new_spender,
+    a_store_restored_from_an_older_copy_carries_on_as_a_new_one,
     the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns,
     a_kiosk_that_came_first_hands_back_what_a_later_one_needs,
     a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own,

@@ -42,6 +42,9 @@ pub const RETIRED: &str = "retired";
 pub const SPENDS: &str = "spends";
 /// Rights handed back, by id (spends document).
 pub const HANDBACKS: &str = "handbacks";
+/// The store's closing record, if closed (spends document, a field of
+/// the root rather than a record map: a store is closed once).
+pub const CLOSED: &str = "closed";
 /// The hall's 爱心超市 items and their points, by item (grants document):
 /// what a kiosk offers.
 pub const CATALOGUE: &str = "catalogue";
@@ -143,6 +146,22 @@ impl Spend {
         }
         Ok(())
     }
+}
+
+/// A store's last record: it spends nothing more, and the server, once
+/// it has this (and so, Automerge delivering changes in order, all the
+/// store wrote before), writes the store off. Written when the kiosk
+/// found its store was restored from an older copy: the copy may have
+/// spent again rights its original had spent, so it carries on as a new
+/// store (the successor) that the server grants afresh.
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
+pub struct Closure {
+    /// The store that carries on.
+    pub successor: String,
+    /// Why, as a code: `restored`.
+    pub reason: String,
+    /// When (ms, the kiosk's clock).
+    pub at_ms: i64,
 }
 
 /// Rights a spender handed back unused.
@@ -310,6 +329,42 @@ pub fn put_handback(doc: &mut Automerge, id: &str, h: &Handback) -> Result<()> {
         ));
     }
     put_record(doc, HANDBACKS, id, h)
+}
+
+/// Close the store whose spends document `doc` is (one change). Its
+/// spender alone writes this, once; the same closure again changes
+/// nothing (a journal replaying it).
+pub fn close(doc: &mut Automerge, c: &Closure) -> Result<()> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    if c.successor.is_empty() || c.successor.len() > MAX_ACCOUNT_LEN {
+        return Err(Error::invalid("closure", "a successor must be named"));
+    }
+    match closure(doc)? {
+        Some(found) if &found == c => return Ok(()),
+        Some(_) => return Err(Error::invalid("closure", "the store is already closed")),
+        None => {}
+    }
+    let mut tx = doc.transaction();
+    if let Err(e) = autosurgeon::reconcile_prop(&mut tx, ROOT, CLOSED, c) {
+        tx.rollback();
+        return Err(e.into());
+    }
+    tx.commit();
+    Ok(())
+}
+
+/// The store's closure, if it is closed.
+pub fn closure(doc: &Automerge) -> Result<Option<Closure>> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    if doc.get(ROOT, CLOSED)?.is_none() {
+        return Ok(None);
+    }
+    let c: Closure = autosurgeon::hydrate_prop(doc, ROOT, CLOSED)
+        .map_err(|e| schema_err(CLOSED, e.to_string()))?;
+    if c.successor.is_empty() || c.successor.len() > MAX_ACCOUNT_LEN {
+        return Err(schema_err(CLOSED, "a closure names no successor"));
+    }
+    Ok(Some(c))
 }
 
 /// Every record of map `map`, in id order; the first that does not fit
@@ -630,5 +685,58 @@ mod tests {
         tx.put(&rule, "per_hour", 0_u64).expect("put");
         tx.commit();
         assert!(rules(&doc).is_err());
+    }
+
+    #[test]
+    fn a_store_closes_once_and_spends_nothing_after() {
+        let mut grants = new_grants("xianfeng").expect("grants");
+        put_grant(
+            &mut grants,
+            "g1",
+            &Grant {
+                spender: "k1.a".into(),
+                part: Part {
+                    account: "points:p".into(),
+                    amount: 10,
+                },
+                at_ms: 1,
+            },
+        )
+        .expect("grant");
+        let mut spends = new_spends("xianfeng", "k1", "k1.a").expect("spends");
+        assert_eq!(closure(&spends).expect("read"), None);
+        let read = |s: &Automerge| crate::escrow::Escrow::read(&grants, &[s]).expect("escrow");
+        assert_eq!(read(&spends).available("k1.a", "points:p"), 10);
+        let c = Closure {
+            successor: "k1.b".into(),
+            reason: "restored".into(),
+            at_ms: 2,
+        };
+        close(&mut spends, &c).expect("close");
+        close(&mut spends, &c).expect("the same closure again changes nothing");
+        let other = Closure {
+            successor: "k1.c".into(),
+            ..c.clone()
+        };
+        assert!(close(&mut spends, &other).is_err(), "closed once");
+        assert!(
+            close(
+                &mut new_spends("xianfeng", "k1", "k1.x").expect("spends"),
+                &Closure {
+                    successor: String::new(),
+                    ..c.clone()
+                }
+            )
+            .is_err(),
+            "a successor must be named"
+        );
+        assert_eq!(closure(&spends).expect("read"), Some(c));
+        let view = read(&spends);
+        assert!(view.is_closed("k1.a"));
+        assert_eq!(
+            view.available("k1.a", "points:p"),
+            0,
+            "nothing more to spend"
+        );
     }
 }

@@ -240,6 +240,7 @@ pub(super) fn write_record(
         points::HANDBACKS => {
             points::put_handback(doc, key, &from_json::<points::Handback>(payload)?)
         }
+        points::CLOSED => points::close(doc, &from_json::<points::Closure>(payload)?),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),
@@ -274,6 +275,8 @@ pub(super) fn read_record(
         requests::REQUESTS => found(requests::request(doc, key)?, |r| r.resident.as_ref()),
         points::SPENDS => found(points::spend(doc, key)?, |_| None),
         points::HANDBACKS => found(points::handback(doc, key)?, |_| None),
+        // A store closes once: the closure is its one record of the kind.
+        points::CLOSED => found(points::closure(doc)?, |_| None),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),

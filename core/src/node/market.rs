@@ -357,12 +357,17 @@ impl KioskNode {
 
 /// This store's spender id, made on first need: the kiosk's id, a dot and
 /// a new random id (the server grants a store's rights only to the kiosk
-/// its id names).
+/// its id names). A store paired anew (another kiosk id) is a new
+/// spender: the old one's rights were its old kiosk's, which the server
+/// writes off when that kiosk is revoked.
 pub(super) async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
     let j = shared.journal.clone();
     let kiosk = shared.config.kiosk_id.clone();
     blocking(move || {
-        if let Some(s) = j.meta(META_SPENDER)? {
+        if let Some(s) = j.meta(META_SPENDER)?
+            && s.strip_prefix(kiosk.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+        {
             return Ok(s);
         }
         let s = format!("{kiosk}.{}", RecordId::new());
@@ -370,4 +375,95 @@ pub(super) async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
         Ok(s)
     })
     .await
+}
+
+/// If this store's spends document holds records its journal never
+/// wrote, the store was restored from an older copy (its spends
+/// document has one writer, and every record is journalled before it is
+/// written): the copy may already have spent again what its original
+/// spent after the copy was taken. It must spend no more as that store:
+/// it closes it (the server, once it has the closure, has all the store
+/// ever wrote and writes it off, what it spent counted) and carries on as
+/// a new store, granted afresh. Returns whether it did.
+pub(super) async fn carry_on_if_restored(shared: &Arc<Shared>) -> Result<bool> {
+    let spender = spender_of(shared).await?;
+    let handle = doc_for(shared, DocKind::Spends, &spender).await?;
+    let heads = handle.with_document(|d| d.get_heads());
+    if *shared.spends_seen.lock().map_err(|_| Error::Stopped)? == heads {
+        return Ok(false);
+    }
+    let _one_at_a_time = shared.recording.lock().await;
+    shared.applier.settled().await;
+    let j = shared.journal.clone();
+    let period = spender.clone();
+    let known: std::collections::HashSet<String> =
+        blocking(move || j.of_document(DocKind::Spends, &period))
+            .await?
+            .into_iter()
+            .map(|e| e.record_id)
+            .collect();
+    let (heads, never_written, closed) = handle.with_document(|d| -> Result<_> {
+        let ids: Vec<String> = points::spends(d)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .chain(points::handbacks(d)?.into_iter().map(|(id, _)| id))
+            .collect();
+        let never_written = ids.iter().filter(|id| !known.contains(*id)).count();
+        Ok((d.get_heads(), never_written, points::closure(d)?))
+    })?;
+    let successor = match closed {
+        // Closed already (a crash came before the new store was taken up).
+        Some(c) => c.successor,
+        None if never_written == 0 => {
+            *shared.spends_seen.lock().map_err(|_| Error::Stopped)? = heads;
+            return Ok(false);
+        }
+        None => {
+            let successor = format!("{}.{}", shared.config.kiosk_id, RecordId::new());
+            let closure = points::Closure {
+                successor: successor.clone(),
+                reason: "restored".into(),
+                at_ms: (shared.clock)(),
+            };
+            let id = RecordId::new();
+            let payload = serde_json::to_string(&closure)
+                .map_err(|e| Error::invalid("closure", e.to_string()))?;
+            let entry = Entry {
+                record_id: id.to_string(),
+                doc_kind: DocKind::Spends,
+                period: spender.clone(),
+                map: points::CLOSED.to_string(),
+                payload: payload.clone(),
+                activity_id: None,
+                phone_hash: None,
+                created_ms: closure.at_ms,
+            };
+            let value = serde_json::from_str(&payload)
+                .map_err(|e| Error::invalid("closure", e.to_string()))?;
+            record_locked(
+                shared,
+                DocKind::Spends,
+                &spender,
+                entry,
+                points::CLOSED,
+                id,
+                value,
+                false,
+            )
+            .await?;
+            tracing::warn!(
+                records = never_written,
+                "this kiosk's store was restored from an older copy: its points store is closed and a new one carries on"
+            );
+            successor
+        }
+    };
+    let j = shared.journal.clone();
+    blocking(move || j.set_meta(&[(META_SPENDER, &successor)])).await?;
+    shared
+        .spends_seen
+        .lock()
+        .map_err(|_| Error::Stopped)?
+        .clear();
+    Ok(true)
 }

@@ -224,6 +224,9 @@ struct Shared {
     /// The grants document's heads when this store last handed back what
     /// it held above its shares (`market::hand_back_excess`).
     grants_seen: Mutex<Vec<automerge::ChangeHash>>,
+    /// The heads of this store's spends document when last checked for
+    /// records it never wrote (`market::carry_on_if_restored`).
+    spends_seen: Mutex<Vec<automerge::ChangeHash>>,
     dialer: Mutex<Option<DialerHandle<DialFailure>>>,
     dial_error: Mutex<Option<Arc<Mutex<Option<String>>>>>,
     bytes_sent: Arc<std::sync::atomic::AtomicU64>,
@@ -423,6 +426,7 @@ impl KioskNode {
             calendar: Mutex::new(None),
             grants: Mutex::new(None),
             grants_seen: Mutex::new(Vec::new()),
+            spends_seen: Mutex::new(Vec::new()),
             directory: Mutex::new(None),
             dialer: Mutex::new(None),
             dial_error: Mutex::new(None),
@@ -1439,6 +1443,11 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
     // it tells the server there is a store to grant points to.
     let spender = spender_of(shared).await?;
     doc_for(shared, DocKind::Spends, &spender).await?;
+    // A store restored from an older copy learns it here, from the
+    // server's copy of its own spends, and carries on as a new store.
+    if let Err(e) = market::carry_on_if_restored(shared).await {
+        tracing::warn!(error = %e, "checking this store's spends failed");
+    }
     // What it holds above the shares the server last published goes back
     // to the hall, for its other kiosks.
     if let Err(e) = market::hand_back_excess(shared).await {

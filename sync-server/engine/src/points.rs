@@ -250,6 +250,8 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
             (u64::try_from(stock).unwrap_or(0), false),
         );
     }
+    // A store that closed itself is written off before shares are counted.
+    write_off_closed(core, hall_id).await?;
     // One read of the hall's rights; each grant made here is added to it
     // (and `grant` checks each against a fresh read all the same). Shares
     // are among the stores still spending: a written-off one holds none.
@@ -391,16 +393,51 @@ async fn spenders_of(core: &ServerCore, hall_id: &str) -> Result<Vec<String>> {
 /// syncs again, so what the server has is its last state. Returns how
 /// many stores were written off.
 pub async fn write_off_kiosk(core: &ServerCore, hall_id: &str, kiosk_id: &str) -> Result<usize> {
+    let prefix = format!("{kiosk_id}.");
+    let n = write_off(core, hall_id, |view, s| {
+        s.starts_with(&prefix) && !view.is_retired(s)
+    })
+    .await?;
+    if n > 0 {
+        tracing::info!(hall = %hall_id, kiosk = %kiosk_id, stores = n, "a revoked kiosk's points written off");
+    }
+    Ok(n)
+}
+
+/// Write off the stores of hall `hall_id` that closed themselves (a kiosk
+/// whose store was restored from an older copy closes it and carries on
+/// as a new one, `linli_core::node`): the closure is the store's last
+/// change, so with it the server has all the store ever wrote. What it
+/// spent stays spent, even beyond its rights (a restored copy may have
+/// spent again what its original had: counted, so later grants leave it
+/// out); the rest returns to the pool. Returns how many were written off.
+pub async fn write_off_closed(core: &ServerCore, hall_id: &str) -> Result<usize> {
+    let n = write_off(core, hall_id, |view, s| {
+        view.is_closed(s) && !view.is_retired(s)
+    })
+    .await?;
+    if n > 0 {
+        tracing::warn!(hall = %hall_id, stores = n, "kiosk stores restored from older copies written off");
+    }
+    Ok(n)
+}
+
+/// Write off the spenders of hall `hall_id` that `which` picks, as the
+/// server's copies show them; how many.
+async fn write_off(
+    core: &ServerCore,
+    hall_id: &str,
+    which: impl Fn(&Escrow, &str) -> bool,
+) -> Result<usize> {
     if core.tables.hall_doc(hall_id, GRANTS_KIND).await?.is_none() {
         return Ok(0);
     }
     let _one_at_a_time = GRANTING.lock().await;
     let view = escrow_of(core, hall_id).await?;
-    let prefix = format!("{kiosk_id}.");
     let stores: Vec<String> = view
         .spenders()
         .into_iter()
-        .filter(|s| s.starts_with(&prefix) && !view.is_retired(s))
+        .filter(|s| which(&view, s))
         .collect();
     if stores.is_empty() {
         return Ok(0);
@@ -416,6 +453,5 @@ pub async fn write_off_kiosk(core: &ServerCore, hall_id: &str, kiosk_id: &str) -
         })
         .await??;
     grants.confirmed().await?;
-    tracing::info!(hall = %hall_id, kiosk = %kiosk_id, stores = n, "a revoked kiosk's points written off");
     Ok(n)
 }
