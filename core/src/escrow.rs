@@ -60,6 +60,8 @@ pub struct Escrow {
     retired: BTreeMap<String, BTreeMap<String, u64>>,
     /// Spenders that closed their own store (`points::Closure`).
     closed: std::collections::BTreeSet<String>,
+    /// (spender, account) → its latest ask: (when, how much).
+    wants: BTreeMap<(String, String), (i64, u64)>,
 }
 
 /// Not enough rights for a part of a spend or grant.
@@ -98,6 +100,14 @@ impl Escrow {
                     *e.spent.entry((spender.clone(), p.account)).or_default() += p.amount;
                 }
             }
+            // The latest ask of each account (by the kiosk's clock, then
+            // by id, which follows it).
+            let mut asks = points::wants(doc)?;
+            asks.sort_by(|(a, x), (b, y)| (x.at_ms, a).cmp(&(y.at_ms, b)));
+            for (_, w) in asks {
+                e.wants
+                    .insert((spender.clone(), w.account), (w.at_ms, w.amount));
+            }
             for (_, h) in points::handbacks(doc)? {
                 *e.handed_back
                     .entry((spender.clone(), h.part.account))
@@ -116,6 +126,27 @@ impl Escrow {
     /// Whether `spender` has been written off.
     pub fn is_retired(&self, spender: &str) -> bool {
         self.retired.contains_key(spender)
+    }
+
+    /// What `spender` asked to hold of `account`, if its latest ask
+    /// stands (not withdrawn; a written-off or closed store asks nothing).
+    pub fn wanted(&self, spender: &str, account: &str) -> Option<u64> {
+        if self.is_retired(spender) || self.is_closed(spender) {
+            return None;
+        }
+        self.wants
+            .get(&(spender.to_string(), account.to_string()))
+            .filter(|(_, amount)| *amount > 0)
+            .map(|(_, amount)| *amount)
+    }
+
+    /// The accounts whose ask by `spender` stands.
+    pub fn asked_by(&self, spender: &str) -> Vec<String> {
+        self.wants
+            .iter()
+            .filter(|((s, _), (_, amount))| s == spender && *amount > 0)
+            .map(|((_, a), _)| a.clone())
+            .collect()
     }
 
     /// Whether `spender` closed its store: it spends nothing more, and

@@ -198,6 +198,11 @@ pub enum Event {
     Fatal(String),
 }
 
+/// How long a redemption may wait for points or an item the hall's other
+/// kiosks hold to be moved here (the server shares anew every few
+/// seconds, then they hand back, then it grants).
+pub const REDEEM_PATIENCE: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// The settings the worker reports at start.
 pub const SETTINGS: [&str; 4] = ["lang", "idle_secs", "staff_pin", "speech"];
 
@@ -445,7 +450,9 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
             item,
             points,
         } => {
-            let r = node.redeem(&phone, &item, points).await;
+            let r = node
+                .redeem_or_ask(&phone, &item, points, REDEEM_PATIENCE)
+                .await;
             send(Event::Redeemed(r.map(|r| (item, points, r)).map_err(err)));
         }
         Command::Shift {

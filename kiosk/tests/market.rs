@@ -129,6 +129,36 @@ fn offline_the_kiosk_says_how_much_it_can_redeem_and_still_redeems_that() {
 }
 
 #[test]
+fn online_an_item_dearer_than_the_kiosk_holds_is_fetched_and_redeemed() {
+    let mut k = kiosk();
+    // 264 points, of which one kiosk holds at most 200: a 220-point item
+    // is fetched from the hall when the volunteer redeems it online.
+    k.seed_service(VOLUNTEER, 11);
+    k.server
+        .block_on(async {
+            let tables = &k.server.core.tables;
+            tables.set_catalogue_item(DEMO_HALL, "电饭煲", 220).await?;
+            tables.set_catalogue_stock(DEMO_HALL, "电饭煲", 2).await
+        })
+        .expect("a dear item");
+    k.volunteer_until(VOLUNTEER, "220 分 · 剩 2 件", false);
+    assert!(k.shows("此终端现持有 200 分，兑换更多时从本厅其他终端调取"));
+    assert!(k.enabled("电饭煲"), "online, the rest is fetched");
+    k.tap_containing("电饭煲");
+    k.until_text("用 220 分兑换「电饭煲」？");
+    assert!(k.shows("兑换后余额: 44 分"));
+    k.tap("确认兑换");
+    k.until_text("请工作人员输入密码");
+    k.type_digits(PIN);
+    k.tap("确认兑换");
+    k.until_text("正在兑换，请稍候");
+    assert!(k.shows("最多约需 25 秒"));
+    k.until_text_within("兑换成功", Duration::from_secs(40));
+    assert!(k.shows("电饭煲  −220 分"));
+    k.volunteer_until(VOLUNTEER, "积分余额: 44 分", false);
+}
+
+#[test]
 fn redemption_in_english() {
     let mut k = kiosk();
     k.seed_service(VOLUNTEER, 1);

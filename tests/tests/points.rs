@@ -615,6 +615,44 @@ async fn a_kiosk_that_came_first_hands_back_what_a_later_one_needs(
             stock_here: 1
         }
     ));
+    // Online, the volunteer at B still gets their rice: B asks for the 4
+    // points, the server shrinks A's share, A hands back, B is granted.
+    assert!(matches!(
+        b.node()
+            .redeem_or_ask(&phone, "rice", 4, Duration::from_secs(30))
+            .await?,
+        Redemption::Redeemed { .. }
+    ));
+    b.node().wait_synced(WAIT).await?;
+    let view = eventually(WAIT, "the redemption on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent(&account) == 4).then_some(view))
+    })
+    .await?;
+    assert!(view.committed(&account) <= 6, "never more than earned");
+    assert_eq!(view.spent("stock:rice"), 1);
+    // The ask is withdrawn: the 2 points left are shared evenly again.
+    eventually(WAIT, "the ask withdrawn and the rest shared", || async {
+        let held = (
+            a.node().points_here(&phone).await?,
+            b.node().points_here(&phone).await?,
+        );
+        Ok((held == (1, 1)).then_some(()))
+    })
+    .await?;
+    // Offline, asking is no use: refused at once, as `redeem`.
+    b.node().go_offline();
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        b.node()
+            .redeem_or_ask(&phone, "rice", 4, Duration::from_secs(30))
+            .await?,
+        Redemption::Refused { .. }
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no waiting offline"
+    );
     Ok(())
 }
 

@@ -42,6 +42,13 @@ pub const RETIRED: &str = "retired";
 pub const SPENDS: &str = "spends";
 /// Rights handed back, by id (spends document).
 pub const HANDBACKS: &str = "handbacks";
+/// What a store asked to hold, by id (spends document; made on first
+/// use, so older documents lack it).
+pub const WANTS: &str = "wants";
+/// What the server would have particular stores hold, by spender, then
+/// by account (grants document): a store that asked for more than its
+/// share (`Want`) gets it here while the others' shares shrink.
+pub const STORE_SHARES: &str = "store_shares";
 /// The store's closing record, if closed (spends document, a field of
 /// the root rather than a record map: a store is closed once).
 pub const CLOSED: &str = "closed";
@@ -148,6 +155,34 @@ impl Spend {
     }
 }
 
+/// A store's ask to hold `part.amount` of an account in all, so a
+/// volunteer can redeem here what the hall's other kiosks hold part of
+/// (the server moves it: their shares shrink, they hand back, it
+/// grants). The store's latest ask of an account stands until it
+/// withdraws it with an amount of 0: once the redemption is done, or at
+/// its next start should it have lost power while asking. (Not by a
+/// time: kiosk clocks in a hall with no network drift.)
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
+pub struct Want {
+    /// The account, and what the store wants to hold of it (0: no more).
+    pub account: String,
+    /// How much in all.
+    pub amount: u64,
+    /// When (ms, the kiosk's clock).
+    pub at_ms: i64,
+}
+
+impl Want {
+    /// A named account and an amount in range.
+    pub fn validate(&self) -> Result<()> {
+        Part {
+            account: self.account.clone(),
+            amount: self.amount.max(1),
+        }
+        .validate()
+    }
+}
+
 /// A store's last record: it spends nothing more, and the server, once
 /// it has this (and so, Automerge delivering changes in order, all the
 /// store wrote before), writes the store off. Written when the kiosk
@@ -221,7 +256,7 @@ pub fn new_grants(hall_id: &str) -> Result<Automerge> {
         GRANTS_SCHEMA,
         hall_id,
         &[],
-        &[GRANTS, RETIRED, CATALOGUE, BALANCES, SHARES],
+        &[GRANTS, RETIRED, CATALOGUE, BALANCES, SHARES, STORE_SHARES],
     )
 }
 
@@ -232,7 +267,7 @@ pub fn new_spends(hall_id: &str, kiosk_id: &str, spender: &str) -> Result<Autome
         SPENDS_SCHEMA,
         hall_id,
         &[("kiosk_id", kiosk_id), ("spender", spender)],
-        &[SPENDS, HANDBACKS],
+        &[SPENDS, HANDBACKS, WANTS],
     )
 }
 
@@ -331,6 +366,50 @@ pub fn put_handback(doc: &mut Automerge, id: &str, h: &Handback) -> Result<()> {
     put_record(doc, HANDBACKS, id, h)
 }
 
+/// Record ask `id` (one change; the map made on first use). Its spender
+/// alone writes this.
+pub fn put_want(doc: &mut Automerge, id: &str, w: &Want) -> Result<()> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    w.validate()?;
+    if doc.get(ROOT, WANTS)?.is_none() {
+        let mut tx = doc.transaction();
+        tx.put_object(ROOT, WANTS, automerge::ObjType::Map)?;
+        tx.commit();
+    }
+    if has_record(doc, WANTS, id)? {
+        return Err(Error::invalid("want", format!("{id} is already asked")));
+    }
+    put_record(doc, WANTS, id, w)
+}
+
+/// One ask; `Ok(None)` when absent.
+pub fn want(doc: &Automerge, id: &str) -> Result<Option<Want>> {
+    if doc.get(ROOT, WANTS)?.is_none() {
+        return Ok(None);
+    }
+    read_record(doc, WANTS, id)
+}
+
+/// Every ask of the store, by id (none in an older document).
+pub fn wants(doc: &Automerge) -> Result<Vec<(String, Want)>> {
+    expect_schema(doc, SPENDS_SCHEMA)?;
+    if doc.get(ROOT, WANTS)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let all: Vec<(String, Want)> = all(doc, WANTS)?;
+    for (_, w) in &all {
+        w.validate()?;
+    }
+    Ok(all)
+}
+
+/// What particular stores should hold, as the grants document says:
+/// spender → account → share.
+pub fn store_shares(doc: &Automerge) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    read_board(doc, STORE_SHARES)
+}
+
 /// Close the store whose spends document `doc` is (one change). Its
 /// spender alone writes this, once; the same closure again changes
 /// nothing (a journal replaying it).
@@ -421,18 +500,20 @@ pub fn publish(
     doc: &mut Automerge,
     catalogue: &BTreeMap<String, Offer>,
     balances: &BTreeMap<String, Balance>,
-    shares: &BTreeMap<String, u64>,
+    shares: &Shares,
     rules: &PointsRules,
 ) -> Result<bool> {
     expect_schema(doc, GRANTS_SCHEMA)?;
     let catalogue_now: BTreeMap<String, Offer> = read_board(doc, CATALOGUE)?;
     let balances_now: BTreeMap<String, Balance> = read_board(doc, BALANCES)?;
     let shares_now: BTreeMap<String, u64> = read_board(doc, SHARES)?;
+    let by_store_now: BTreeMap<String, BTreeMap<String, u64>> = read_board(doc, STORE_SHARES)?;
     let rules_now: BTreeMap<String, PointsRule> = read_board(doc, RULES)?;
     let rules = rules_board(rules);
     if &catalogue_now == catalogue
         && &balances_now == balances
-        && &shares_now == shares
+        && shares_now == shares.each
+        && by_store_now == shares.by_store
         && rules_now == rules
     {
         return Ok(false);
@@ -440,7 +521,8 @@ pub fn publish(
     let mut tx = doc.transaction();
     let written = write_board(&mut tx, CATALOGUE, &catalogue_now, catalogue)
         .and_then(|()| write_board(&mut tx, BALANCES, &balances_now, balances))
-        .and_then(|()| write_board(&mut tx, SHARES, &shares_now, shares))
+        .and_then(|()| write_board(&mut tx, SHARES, &shares_now, &shares.each))
+        .and_then(|()| write_board(&mut tx, STORE_SHARES, &by_store_now, &shares.by_store))
         .and_then(|()| write_board(&mut tx, RULES, &rules_now, &rules));
     if let Err(e) = written {
         tx.rollback();
@@ -486,6 +568,28 @@ fn write_board<T: Reconcile + PartialEq>(
 pub fn catalogue(doc: &Automerge) -> Result<BTreeMap<String, Offer>> {
     expect_schema(doc, GRANTS_SCHEMA)?;
     read_board(doc, CATALOGUE)
+}
+
+/// What the server would have each store hold of each account: `each`
+/// for any store, and `by_store` where one asked for more (spender →
+/// account → share).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shares {
+    /// The share of any store, by account.
+    pub each: BTreeMap<String, u64>,
+    /// A particular store's, by spender, then account.
+    pub by_store: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Shares {
+    /// What `spender` should hold of `account`, if the server said.
+    pub fn of(&self, spender: &str, account: &str) -> Option<u64> {
+        self.by_store
+            .get(spender)
+            .and_then(|m| m.get(account))
+            .or_else(|| self.each.get(account))
+            .copied()
+    }
 }
 
 /// Write the hall's points rules into its grants document, alone (a
@@ -535,10 +639,14 @@ pub fn rules(doc: &Automerge) -> Result<PointsRules> {
     Ok(PointsRules::new(versions.into_values()))
 }
 
-/// What the server would have each spender hold, by account.
-pub fn shares(doc: &Automerge) -> Result<BTreeMap<String, u64>> {
+/// What the server would have each spender hold, by account, and
+/// particular stores (those that asked for more).
+pub fn shares(doc: &Automerge) -> Result<Shares> {
     expect_schema(doc, GRANTS_SCHEMA)?;
-    read_board(doc, SHARES)
+    Ok(Shares {
+        each: read_board(doc, SHARES)?,
+        by_store: read_board(doc, STORE_SHARES)?,
+    })
 }
 
 /// A volunteer's points as the server last counted them, if it has.
@@ -597,10 +705,12 @@ mod tests {
             [("points:p1".to_string(), balance.clone())].into();
         let none = PointsRules::default();
         assert!(
-            publish(&mut doc, &catalogue, &balances, &BTreeMap::new(), &none).expect("publish")
+            publish(&mut doc, &catalogue, &balances, &Shares::default(), &none).expect("publish")
         );
         let heads = doc.get_heads();
-        assert!(!publish(&mut doc, &catalogue, &balances, &BTreeMap::new(), &none).expect("again"));
+        assert!(
+            !publish(&mut doc, &catalogue, &balances, &Shares::default(), &none).expect("again")
+        );
         assert_eq!(
             doc.get_heads(),
             heads,
@@ -617,7 +727,7 @@ mod tests {
         assert_eq!(balance.left_for("k1.a", 35), 45);
         // An item taken off the catalogue is gone from the document.
         let fewer: BTreeMap<String, Offer> = [("理发券".to_string(), Offer { points: 25 })].into();
-        assert!(publish(&mut doc, &fewer, &balances, &BTreeMap::new(), &none).expect("publish"));
+        assert!(publish(&mut doc, &fewer, &balances, &Shares::default(), &none).expect("publish"));
         assert_eq!(super::catalogue(&doc).expect("read"), fewer);
         assert_eq!(super::balance(&doc, "points:nobody").expect("read"), None);
     }
@@ -635,7 +745,7 @@ mod tests {
                 &mut doc,
                 &catalogue,
                 &BTreeMap::new(),
-                &BTreeMap::new(),
+                &Shares::default(),
                 &none
             )
             .expect("publish")
@@ -660,7 +770,7 @@ mod tests {
                 ..PointsRule::default()
             },
         ]);
-        let empty = BTreeMap::new();
+        let empty = Shares::default();
         let no_balances: BTreeMap<String, Balance> = BTreeMap::new();
         let no_offers: BTreeMap<String, Offer> = BTreeMap::new();
         assert!(publish(&mut doc, &no_offers, &no_balances, &empty, &set).expect("publish"));

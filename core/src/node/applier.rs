@@ -241,6 +241,7 @@ pub(super) fn write_record(
             points::put_handback(doc, key, &from_json::<points::Handback>(payload)?)
         }
         points::CLOSED => points::close(doc, &from_json::<points::Closure>(payload)?),
+        points::WANTS => points::put_want(doc, key, &from_json::<points::Want>(payload)?),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),
@@ -277,6 +278,7 @@ pub(super) fn read_record(
         points::HANDBACKS => found(points::handback(doc, key)?, |_| None),
         // A store closes once: the closure is its one record of the kind.
         points::CLOSED => found(points::closure(doc)?, |_| None),
+        points::WANTS => found(points::want(doc, key)?, |_| None),
         other => Err(Error::invalid(
             "journal entry",
             format!("unknown record map {other:?}"),

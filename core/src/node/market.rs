@@ -7,7 +7,10 @@
 //! catalogue the kiosk offers and each volunteer's points as the server
 //! last counted them.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, atomic::Ordering},
+};
 
 use super::{KioskNode, META_SPENDER, Shared, blocking, doc_for, record_locked};
 use crate::{
@@ -88,7 +91,7 @@ struct Here {
     catalogue: BTreeMap<String, Offer>,
     balance: Option<Balance>,
     /// What the server would have each store hold of each account.
-    shares: BTreeMap<String, u64>,
+    shares: points::Shares,
 }
 
 /// The rights this kiosk holds as its copies show them (all records
@@ -103,7 +106,7 @@ async fn here(shared: &Arc<Shared>, spender: &str, account: Option<&str>) -> Res
             rights: Escrow::default(),
             catalogue: BTreeMap::new(),
             balance: None,
-            shares: BTreeMap::new(),
+            shares: points::Shares::default(),
         });
     };
     let spends = doc_for(shared, DocKind::Spends, spender).await?;
@@ -150,13 +153,13 @@ pub(super) async fn hand_back_excess(shared: &Arc<Shared>) -> Result<usize> {
     let here = here(shared, &spender, None).await?;
     let mut written = 0;
     for account in here.rights.accounts_of(&spender) {
-        let Some(share) = here.shares.get(&account) else {
+        let Some(share) = here.shares.of(&spender, &account) else {
             continue;
         };
         let excess = here
             .rights
             .available(&spender, &account)
-            .saturating_sub(*share);
+            .saturating_sub(share);
         if excess == 0 {
             continue;
         }
@@ -345,6 +348,82 @@ impl KioskNode {
         })
     }
 
+    /// Redeem as [`KioskNode::redeem`] does; but when this kiosk holds too
+    /// little of the volunteer's points or of the item while the hall
+    /// holds enough (the server's count of their balance covers it) and
+    /// the kiosk is online, ask the server to move what is missing here
+    /// (a [`points::Want`]: the hall's other kiosks' shares shrink, they
+    /// hand back, the server grants) and wait up to `patience` for it,
+    /// then try again. The ask is withdrawn afterwards, whatever came of
+    /// it. Offline it answers at once, as `redeem`.
+    pub async fn redeem_or_ask(
+        &self,
+        phone: &PhoneNumber,
+        item: &str,
+        points: u64,
+        patience: std::time::Duration,
+    ) -> Result<Redemption> {
+        let first = self.redeem(phone, item, points).await?;
+        let Redemption::Refused {
+            points_here,
+            stock_here,
+        } = first
+        else {
+            return Ok(first);
+        };
+        if !self.status().borrow().online || self.shop(phone).await?.balance.unwrap_or(0) < points {
+            return Ok(first);
+        }
+        let pseudonym = self.pseudonym(phone).await?;
+        let mut asks = Vec::new();
+        if points_here < points {
+            asks.push((points_account(&pseudonym), points));
+        }
+        if stock_here == 0 {
+            asks.push((stock_account(item), 1));
+        }
+        self.shared.asking.fetch_add(1, Ordering::AcqRel);
+        let asked = self
+            .ask_and_redeem(phone, item, points, &asks, patience)
+            .await;
+        self.shared.asking.fetch_sub(1, Ordering::AcqRel);
+        // Withdrawn whatever came of it.
+        let withdrawn: Vec<(String, u64)> = asks.into_iter().map(|(a, _)| (a, 0)).collect();
+        self.want(&withdrawn).await?;
+        asked
+    }
+
+    /// [`KioskNode::redeem_or_ask`]'s ask, wait and second try.
+    async fn ask_and_redeem(
+        &self,
+        phone: &PhoneNumber,
+        item: &str,
+        points: u64,
+        asks: &[(String, u64)],
+        patience: std::time::Duration,
+    ) -> Result<Redemption> {
+        self.want(asks).await?;
+        let spender = self.spender().await?;
+        let deadline = tokio::time::Instant::now() + patience;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let rights = self.here(&spender, None).await?.rights;
+            if asks
+                .iter()
+                .all(|(account, amount)| rights.available(&spender, account) >= *amount)
+            {
+                break;
+            }
+        }
+        self.redeem(phone, item, points).await
+    }
+
+    /// Journal and write this store's asks: to hold `amount` of each
+    /// account in all (0 withdraws an ask).
+    async fn want(&self, asks: &[(String, u64)]) -> Result<()> {
+        want(&self.shared, asks).await
+    }
+
     /// The samod document id of this store's spends document, if made.
     pub async fn spends_id(&self) -> Result<Option<String>> {
         let spender = self.spender().await?;
@@ -353,6 +432,73 @@ impl KioskNode {
             .await?
             .map(|r| r.doc_id))
     }
+}
+
+/// Journal and write this store's asks (`points::Want`): to hold
+/// `amount` of each account in all (0 withdraws an ask).
+async fn want(shared: &Arc<Shared>, asks: &[(String, u64)]) -> Result<()> {
+    let spender = spender_of(shared).await?;
+    let _one_at_a_time = shared.recording.lock().await;
+    for (account, amount) in asks {
+        let want = points::Want {
+            account: account.clone(),
+            amount: *amount,
+            at_ms: (shared.clock)(),
+        };
+        want.validate()?;
+        let id = RecordId::new();
+        let payload =
+            serde_json::to_string(&want).map_err(|e| Error::invalid("want", e.to_string()))?;
+        let entry = Entry {
+            record_id: id.to_string(),
+            doc_kind: DocKind::Spends,
+            period: spender.clone(),
+            map: points::WANTS.to_string(),
+            payload: payload.clone(),
+            activity_id: None,
+            phone_hash: None,
+            created_ms: want.at_ms,
+        };
+        let value =
+            serde_json::from_str(&payload).map_err(|e| Error::invalid("want", e.to_string()))?;
+        record_locked(
+            shared,
+            DocKind::Spends,
+            &spender,
+            entry,
+            points::WANTS,
+            id,
+            value,
+            false,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Withdraw the asks of this store that still stand while no redemption
+/// is asking (left by a run that lost power mid-redemption): a standing
+/// ask would keep the hall's points at this kiosk. Returns how many, or
+/// `None` until the hall's grants document is here to read them with.
+pub(super) async fn withdraw_standing_asks(shared: &Arc<Shared>) -> Result<Option<usize>> {
+    if shared.asking.load(Ordering::Acquire) > 0
+        || shared.grants.lock().map_err(|_| Error::Stopped)?.is_none()
+    {
+        return Ok(None);
+    }
+    let spender = spender_of(shared).await?;
+    let standing = here(shared, &spender, None)
+        .await?
+        .rights
+        .asked_by(&spender);
+    if standing.is_empty() {
+        return Ok(Some(0));
+    }
+    let n = standing.len();
+    let withdrawn: Vec<(String, u64)> = standing.into_iter().map(|a| (a, 0)).collect();
+    want(shared, &withdrawn).await?;
+    tracing::info!(asks = n, "asks left standing by an earlier run withdrawn");
+    Ok(Some(n))
 }
 
 /// This store's spender id, made on first need: the kiosk's id, a dot and

@@ -227,6 +227,11 @@ struct Shared {
     /// The heads of this store's spends document when last checked for
     /// records it never wrote (`market::carry_on_if_restored`).
     spends_seen: Mutex<Vec<automerge::ChangeHash>>,
+    /// Redemptions asking the server for more right now
+    /// (`KioskNode::redeem_or_ask`).
+    asking: std::sync::atomic::AtomicUsize,
+    /// Whether asks left standing by an earlier run were withdrawn.
+    asks_checked: std::sync::atomic::AtomicBool,
     dialer: Mutex<Option<DialerHandle<DialFailure>>>,
     dial_error: Mutex<Option<Arc<Mutex<Option<String>>>>>,
     bytes_sent: Arc<std::sync::atomic::AtomicU64>,
@@ -427,6 +432,8 @@ impl KioskNode {
             grants: Mutex::new(None),
             grants_seen: Mutex::new(Vec::new()),
             spends_seen: Mutex::new(Vec::new()),
+            asking: std::sync::atomic::AtomicUsize::new(0),
+            asks_checked: std::sync::atomic::AtomicBool::new(false),
             directory: Mutex::new(None),
             dialer: Mutex::new(None),
             dial_error: Mutex::new(None),
@@ -1438,6 +1445,19 @@ async fn sync_round(shared: &Arc<Shared>) -> Result<()> {
         load_hall_doc(shared, url, slot, conn.is_some()).await;
     }
     load_grants(shared, conn.is_some()).await;
+    // An ask left standing when the kiosk lost power mid-redemption.
+    if !shared
+        .asks_checked
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        match market::withdraw_standing_asks(shared).await {
+            Ok(Some(_)) => shared
+                .asks_checked
+                .store(true, std::sync::atomic::Ordering::Release),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "withdrawing earlier asks failed"),
+        }
+    }
     let Some(conn) = conn else { return Ok(()) };
     // This store's spends document, made once: listed in the directory,
     // it tells the server there is a store to grant points to.

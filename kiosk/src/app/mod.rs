@@ -236,6 +236,9 @@ pub enum Screen {
     Staff,
     /// Waiting for the worker to commit or answer.
     Saving,
+    /// Waiting for a redemption, which may first fetch points or an item
+    /// from the hall's other kiosks (at most `worker::REDEEM_PATIENCE`).
+    Redeeming,
     /// The outcome, with a way home (and a retry that keeps what was entered).
     Done {
         /// Recorded (true) or not.

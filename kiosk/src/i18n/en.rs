@@ -141,6 +141,10 @@ pub fn text(key: Key) -> &'static str {
         Key::StaffConfirm => "Staff: enter the PIN to confirm the hand-over",
         Key::Redeemed => "Redeemed. Please collect the item from staff",
         Key::ReceiptNumber => "Receipt number",
+        Key::Redeeming => "Redeeming, one moment…",
+        Key::FetchingFromHall => {
+            "Points or items held by the hall's other kiosks take up to 25 seconds to fetch"
+        }
         Key::RedeemRefused => {
             "This kiosk does not hold enough points or stock: nothing was redeemed"
         }

@@ -219,6 +219,8 @@ pub enum Key {
     Redeemed,
     ReceiptNumber,
     RedeemRefused,
+    Redeeming,
+    FetchingFromHall,
     CatalogueChanged,
     Staff,
     EnterPin,
@@ -266,7 +268,7 @@ pub fn tile_line(lang: Lang, points: u64, left: u64) -> String {
 
 /// Why a volunteer can redeem only part of their balance here: offline,
 /// the kiosk holds `here` of it; online, the rest is at the hall's other
-/// kiosks.
+/// kiosks, and fetched when a redemption needs it.
 pub fn part_here(lang: Lang, here: u64, online: bool) -> String {
     match (lang, online) {
         (Lang::Zh, false) => format!("此终端离线可兑换 {here} 分；联网后可兑换全部"),
@@ -275,10 +277,10 @@ pub fn part_here(lang: Lang, here: u64, online: bool) -> String {
                 "Offline, this kiosk can redeem {here} points; all of them once it is back online"
             )
         }
-        (Lang::Zh, true) => format!("此终端现可兑换 {here} 分，其余由本厅其他终端持有"),
+        (Lang::Zh, true) => format!("此终端现持有 {here} 分，兑换更多时从本厅其他终端调取"),
         (Lang::En, true) => {
             format!(
-                "This kiosk can redeem {here} points now; the rest is held by the hall's other kiosks"
+                "This kiosk holds {here} points now; more is fetched from the hall's other kiosks when needed"
             )
         }
     }
@@ -293,7 +295,7 @@ pub fn redeem_question(lang: Lang, item: &str, points: u64) -> String {
 }
 
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 167] = [
+pub const ALL: [Key; 169] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -427,6 +429,8 @@ pub const ALL: [Key; 167] = [
     Key::Redeemed,
     Key::ReceiptNumber,
     Key::RedeemRefused,
+    Key::Redeeming,
+    Key::FetchingFromHall,
     Key::CatalogueChanged,
     Key::Staff,
     Key::EnterPin,

@@ -138,6 +138,8 @@ pub fn text(key: Key) -> &'static str {
         Key::Redeemed => "兑换成功，请向工作人员领取物品",
         Key::ReceiptNumber => "兑换编号",
         Key::RedeemRefused => "此终端的积分或库存不够，未兑换",
+        Key::Redeeming => "正在兑换，请稍候……",
+        Key::FetchingFromHall => "如需从本厅其他终端调取积分或物品，最多约需 25 秒",
         Key::CatalogueChanged => "物品或所需积分已变更，请重新选择",
         Key::Staff => "工作人员",
         Key::EnterPin => "请输入工作人员密码",

@@ -150,6 +150,12 @@ impl Fixture {
 
     /// Step until some widget's label contains `text`.
     pub fn until_text(&mut self, text: &str) {
+        self.until_text_within(text, Duration::from_secs(20));
+    }
+
+    /// Step until some widget's label contains `text`, for at most
+    /// `patience`.
+    pub fn until_text_within(&mut self, text: &str, patience: Duration) {
         let started = Instant::now();
         loop {
             self.harness.step();
@@ -157,7 +163,7 @@ impl Fixture {
                 return;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(20),
+                started.elapsed() < patience,
                 "timed out waiting for {text:?} on screen"
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -201,7 +207,10 @@ impl Fixture {
     /// Click the button whose label contains `part`.
     pub fn tap_containing(&mut self, part: &str) {
         self.button_containing(part).scroll_to_me();
-        self.harness.step();
+        // The scroll moves over a few frames: touch where it ends.
+        for _ in 0..10 {
+            self.harness.step();
+        }
         self.button_containing(part).click();
         self.harness.step();
         self.harness.step();

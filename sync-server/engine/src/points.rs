@@ -261,29 +261,10 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
         .into_iter()
         .filter(|s| !view.is_retired(s))
         .collect();
-    // Each store's share of each account: its balance shared evenly
-    // (rounded up, so a lone point goes somewhere), a volunteer's capped.
-    // Published beside the grants, so a store holding more than its share
-    // (it came first and was granted everything) hands the rest back.
-    let n = spenders.len() as u64;
-    let most_per_kiosk = rules.current().offline_share;
-    let shares: std::collections::BTreeMap<String, u64> = if n == 0 {
-        Default::default()
-    } else {
-        totals
-            .iter()
-            .map(|(account, (total, is_points))| {
-                let balance = total.saturating_sub(view.spent(account));
-                let share = balance.div_ceil(n);
-                let share = if *is_points {
-                    share.min(most_per_kiosk)
-                } else {
-                    share
-                };
-                (account.clone(), share)
-            })
-            .collect()
-    };
+    // Each store's share of each account, published beside the grants, so
+    // a store holding more than its share (it came first and was granted
+    // everything, or another kiosk asked) hands the rest back.
+    let shares = share_out(&totals, &view, &spenders, rules.current().offline_share);
     publish(core, hall_id, &totals, &view, &shares, &rules).await?;
     let mut done = TopUp::default();
     if spenders.is_empty() {
@@ -292,8 +273,8 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
     let mut added: std::collections::BTreeMap<(String, String), u64> = Default::default();
     let mut committed_more: std::collections::BTreeMap<String, u64> = Default::default();
     for (account, (total, is_points)) in totals {
-        let share = shares.get(&account).copied().unwrap_or(0);
         for spender in &spenders {
+            let share = shares.of(spender, &account).unwrap_or(0);
             let key = (spender.clone(), account.clone());
             let held = view.available(spender, &account) + added.get(&key).copied().unwrap_or(0);
             let left = view
@@ -329,6 +310,53 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
     Ok(done)
 }
 
+/// Each store's share of each account of `totals` (see [`top_up`]): the
+/// balance shared evenly among `spenders`, rounded up, a volunteer's
+/// capped at `most_per_kiosk`. A store whose ask stands
+/// (`points::Want`: a volunteer at that kiosk redeeming more than it
+/// holds) is given what it asked, within the balance and above the cap
+/// (the volunteer is there, online); the others share what is left.
+fn share_out(
+    totals: &std::collections::BTreeMap<String, (u64, bool)>,
+    view: &Escrow,
+    spenders: &[String],
+    most_per_kiosk: u64,
+) -> points::Shares {
+    let mut shares = points::Shares::default();
+    for (account, (total, is_points)) in totals {
+        let mut left = total.saturating_sub(view.spent(account));
+        let mut others = 0_u64;
+        for spender in spenders {
+            match view.wanted(spender, account) {
+                Some(asked) => {
+                    let given = asked.min(left);
+                    left -= given;
+                    shares
+                        .by_store
+                        .entry(spender.clone())
+                        .or_default()
+                        .insert(account.clone(), given);
+                }
+                None => others += 1,
+            }
+        }
+        let each = if others == 0 {
+            0
+        } else {
+            left.div_ceil(others)
+        };
+        let each = if *is_points {
+            each.min(most_per_kiosk)
+        } else {
+            each
+        };
+        if !spenders.is_empty() {
+            shares.each.insert(account.clone(), each);
+        }
+    }
+    shares
+}
+
 /// Write the hall's catalogue and its volunteers' balances into its
 /// grants document, where kiosks read what to offer and what a volunteer
 /// has (written only when they changed). `totals` are [`top_up`]'s.
@@ -337,7 +365,7 @@ async fn publish(
     hall_id: &str,
     totals: &std::collections::BTreeMap<String, (u64, bool)>,
     view: &Escrow,
-    shares: &std::collections::BTreeMap<String, u64>,
+    shares: &points::Shares,
     rules: &PointsRules,
 ) -> Result<()> {
     let catalogue = core
@@ -454,4 +482,68 @@ async fn write_off(
         .await??;
     grants.confirmed().await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escrow_with_ask(ask: Option<(u64, i64)>) -> Escrow {
+        let grants = points::new_grants("xianfeng").expect("grants");
+        let mut a = points::new_spends("xianfeng", "k1", "k1.a").expect("spends");
+        let b = points::new_spends("xianfeng", "k2", "k2.b").expect("spends");
+        if let Some((amount, at_ms)) = ask {
+            let want = points::Want {
+                account: "points:p".into(),
+                amount,
+                at_ms,
+            };
+            points::put_want(&mut a, "w1", &want).expect("want");
+        }
+        Escrow::read(&grants, &[&a, &b]).expect("escrow")
+    }
+
+    #[test]
+    fn a_store_that_asks_is_given_what_it_asked_and_the_others_share_the_rest() {
+        let totals: std::collections::BTreeMap<String, (u64, bool)> = [
+            ("points:p".to_string(), (300, true)),
+            ("stock:rice".to_string(), (3, false)),
+        ]
+        .into();
+        let spenders = ["k1.a".to_string(), "k2.b".to_string()];
+        // No ask: halved, a volunteer's capped at 200 a kiosk.
+        let even = share_out(&totals, &escrow_with_ask(None), &spenders, 200);
+        assert_eq!(even.of("k1.a", "points:p"), Some(150));
+        assert_eq!(even.of("k2.b", "stock:rice"), Some(2));
+        let capped = share_out(&totals, &escrow_with_ask(None), &spenders, 100);
+        assert_eq!(capped.of("k1.a", "points:p"), Some(100));
+        // k1.a asks for 250 (more than the cap: the volunteer is there).
+        let asked = share_out(
+            &totals,
+            &escrow_with_ask(Some((250, 1_000))),
+            &spenders,
+            200,
+        );
+        assert_eq!(asked.of("k1.a", "points:p"), Some(250));
+        assert_eq!(asked.of("k2.b", "points:p"), Some(50));
+        assert_eq!(
+            asked.of("k1.a", "stock:rice"),
+            Some(2),
+            "stock not asked for"
+        );
+        // An ask beyond the balance gets the balance; a withdrawn one
+        // nothing.
+        let greedy = share_out(
+            &totals,
+            &escrow_with_ask(Some((900, 1_000))),
+            &spenders,
+            200,
+        );
+        assert_eq!(
+            (greedy.of("k1.a", "points:p"), greedy.of("k2.b", "points:p")),
+            (Some(300), Some(0))
+        );
+        let withdrawn = share_out(&totals, &escrow_with_ask(Some((0, 1_000))), &spenders, 200);
+        assert_eq!(withdrawn.of("k1.a", "points:p"), Some(150));
+    }
 }

@@ -85,7 +85,7 @@ impl KioskApp {
                         item: item.item,
                         points: item.points,
                     });
-                    self.screen = Screen::Saving;
+                    self.screen = Screen::Redeeming;
                     return;
                 }
                 Err(e) => error = Some(e),

@@ -161,6 +161,12 @@ impl KioskApp {
                 };
                 ui.label(RichText::new(self.t(key)).size(TITLE));
             }
+            Screen::Redeeming => {
+                ui.label(RichText::new(self.t(Key::Redeeming)).size(TITLE));
+                if self.status.online {
+                    ui.label(RichText::new(self.t(Key::FetchingFromHall)).size(BODY));
+                }
+            }
             Screen::Fatal(e) => {
                 ui.label(
                     RichText::new(format!("！ {}", self.t(Key::StaffHint)))

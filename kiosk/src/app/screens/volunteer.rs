@@ -110,7 +110,10 @@ impl KioskApp {
         let mut chosen = None;
         ui.horizontal_wrapped(|ui| {
             for item in affordable {
-                let here = item.points <= shop.points_here && item.stock_here > 0;
+                // Online, what the hall's other kiosks hold is fetched
+                // when redeeming (`KioskNode::redeem_or_ask`).
+                let here =
+                    (item.points <= shop.points_here && item.stock_here > 0) || self.status.online;
                 let detail = if item.stock_here == 0 {
                     format!(
                         "{} {} · {}",
