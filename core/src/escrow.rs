@@ -15,6 +15,8 @@
 //! available(S, A) = granted(S, A) − used(S, A)              (0 once S is written off)
 //! committed(A)    = Σ_{S active} granted(S, A) − handed back(S, A)
 //!                 + Σ_{S written off} spent when written off(S, A)
+//!                 + Σ_S owed(S, A)     (lent beyond rights, 赊兑: the hall's
+//!                                       rules allow it or it is never written)
 //! ```
 //!
 //! Why nothing is overspent, whatever order the copies merge in:
@@ -60,6 +62,8 @@ pub struct Escrow {
     retired: BTreeMap<String, BTreeMap<String, u64>>,
     /// Spenders that closed their own store (`points::Closure`).
     closed: std::collections::BTreeSet<String>,
+    /// (spender, account) → lent beyond its rights (`Spend::owed`).
+    owed: BTreeMap<(String, String), u64>,
     /// (spender, account) → its latest ask: (when, how much).
     wants: BTreeMap<(String, String), (i64, u64)>,
 }
@@ -98,6 +102,9 @@ impl Escrow {
             for (_, s) in points::spends(doc)? {
                 for p in s.parts {
                     *e.spent.entry((spender.clone(), p.account)).or_default() += p.amount;
+                }
+                if let Some(p) = s.owed {
+                    *e.owed.entry((spender.clone(), p.account)).or_default() += p.amount;
                 }
             }
             // The latest ask of each account (by the kiosk's clock, then
@@ -191,6 +198,25 @@ impl Escrow {
             .sum()
     }
 
+    /// Lent of `account` by `spender` beyond its rights (`Spend::owed`).
+    pub fn owed_by(&self, spender: &str, account: &str) -> u64 {
+        Self::get(&self.owed, spender, account)
+    }
+
+    /// Lent of `account` beyond rights, by every spender.
+    pub fn owed(&self, account: &str) -> u64 {
+        self.owed
+            .iter()
+            .filter(|((_, a), _)| a == account)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Gone from `account`: spent from rights, and lent beyond them.
+    pub fn consumed(&self, account: &str) -> u64 {
+        self.spent(account) + self.owed(account)
+    }
+
     /// Rights on `account` the server has given out and not had back:
     /// what a grant must fit beside. A written-off spender counts for what
     /// it had spent then, whatever of its records arrives afterwards.
@@ -206,7 +232,9 @@ impl Escrow {
             .values()
             .filter_map(|spent| spent.get(account))
             .sum();
-        active + written_off
+        // What kiosks lent beyond their rights is the volunteer's too:
+        // the server grants it to no one.
+        active + written_off + self.owed(account)
     }
 
     /// What the server may still grant of an account whose total is
@@ -215,9 +243,16 @@ impl Escrow {
         total.saturating_sub(self.committed(account))
     }
 
-    /// Every spender with rights granted, by id.
+    /// Every spender with rights granted, or that spent or lent, by id.
     pub fn spenders(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.granted.keys().map(|(s, _)| s.clone()).collect();
+        let mut out: Vec<String> = self
+            .granted
+            .keys()
+            .chain(self.spent.keys())
+            .chain(self.owed.keys())
+            .map(|(s, _)| s.clone())
+            .collect();
+        out.sort();
         out.dedup();
         out
     }

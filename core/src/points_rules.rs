@@ -46,6 +46,11 @@ pub struct PointsRule {
     /// The most of one volunteer's points a kiosk holds at a time: what
     /// it may redeem for them with no network.
     pub offline_share: u64,
+    /// The most points a kiosk may lend one volunteer when, offline, it
+    /// holds too few of their points for an item their balance affords
+    /// (赊兑, on staff's confirmation; repaid from their balance; flagged
+    /// in the console). 0: never.
+    pub iou_cap: u64,
 }
 
 impl Default for PointsRule {
@@ -55,6 +60,7 @@ impl Default for PointsRule {
             per_hour: DEFAULT_PER_HOUR,
             monthly_cap: 0,
             offline_share: DEFAULT_OFFLINE_SHARE,
+            iou_cap: 0,
         }
     }
 }
@@ -74,6 +80,12 @@ impl PointsRule {
             return Err(Error::invalid(
                 "monthly cap",
                 format!("{} (0 to {MAX_LIMIT})", self.monthly_cap),
+            ));
+        }
+        if self.iou_cap > MAX_LIMIT {
+            return Err(Error::invalid(
+                "points a kiosk may lend",
+                format!("{} (0 to {MAX_LIMIT})", self.iou_cap),
             ));
         }
         if !(1..=MAX_LIMIT).contains(&self.offline_share) {
@@ -100,14 +112,15 @@ impl PointsRule {
     /// The rule as the audit log records it.
     pub fn audit_text(&self) -> String {
         format!(
-            "per_hour={} monthly_cap={} offline_share={}",
+            "per_hour={} monthly_cap={} offline_share={} iou_cap={}",
             self.per_hour,
             if self.monthly_cap == 0 {
                 "none".to_string()
             } else {
                 self.monthly_cap.to_string()
             },
-            self.offline_share
+            self.offline_share,
+            self.iou_cap
         )
     }
 }
@@ -291,6 +304,10 @@ mod tests {
             },
             PointsRule {
                 from_ms: -1,
+                ..ok.clone()
+            },
+            PointsRule {
+                iou_cap: MAX_LIMIT + 1,
                 ..ok.clone()
             },
         ] {

@@ -185,6 +185,7 @@ impl World {
                     ],
                     purpose: item.into(),
                     at_ms: 0,
+                    owed: None,
                 };
                 let id = self.id();
                 let copy = &mut self.copies[k];
@@ -405,6 +406,7 @@ fn a_volunteer_redeeming_at_two_offline_kiosks_is_refused_before_zero() {
             ],
             purpose: "rice".into(),
             at_ms: 0,
+            owed: None,
         };
         let doc = copy.spends.get_mut(&spender(k)).expect("its own");
         escrow::spend(doc, &view, &id, &s).expect("spend")
@@ -481,26 +483,31 @@ fn absurd_or_malformed_records_are_refused() {
             parts: vec![],
             purpose: "x".into(),
             at_ms: 0,
+            owed: None,
         },
         Spend {
             parts: vec![part("points:v1", 0)],
             purpose: "x".into(),
             at_ms: 0,
+            owed: None,
         },
         Spend {
             parts: vec![part("points:v1", points::MAX_AMOUNT + 1)],
             purpose: "x".into(),
             at_ms: 0,
+            owed: None,
         },
         Spend {
             parts: vec![part("points:v1", 1), part("points:v1", 1)],
             purpose: "x".into(),
             at_ms: 0,
+            owed: None,
         },
         Spend {
             parts: vec![part(&"x".repeat(points::MAX_ACCOUNT_LEN + 1), 1)],
             purpose: "x".into(),
             at_ms: 0,
+            owed: None,
         },
     ] {
         assert!(

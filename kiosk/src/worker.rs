@@ -106,6 +106,9 @@ pub enum Command {
         item: String,
         /// The points the volunteer agreed to.
         points: u64,
+        /// Lend what this kiosk lacks of them (赊兑; staff confirmed it,
+        /// the hall's rules allowing).
+        lend: bool,
     },
     /// Today's person-times per activity (staff screen).
     TodayStats,
@@ -449,10 +452,14 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
             phone,
             item,
             points,
+            lend,
         } => {
-            let r = node
-                .redeem_or_ask(&phone, &item, points, REDEEM_PATIENCE)
-                .await;
+            let r = if lend {
+                node.redeem_on_credit(&phone, &item, points).await
+            } else {
+                node.redeem_or_ask(&phone, &item, points, REDEEM_PATIENCE)
+                    .await
+            };
             send(Event::Redeemed(r.map(|r| (item, points, r)).map_err(err)));
         }
         Command::Shift {

@@ -159,6 +159,55 @@ fn online_an_item_dearer_than_the_kiosk_holds_is_fetched_and_redeemed() {
 }
 
 #[test]
+fn offline_staff_may_lend_what_the_kiosk_lacks_when_the_hall_allows_it() {
+    let mut k = kiosk();
+    // 264 points, 200 of them here; the hall lets a kiosk lend up to 30.
+    k.seed_service(VOLUNTEER, 11);
+    k.server
+        .block_on(async {
+            let tables = &k.server.core.tables;
+            // The rule first: the grants that bring the rice cookers bring
+            // it too.
+            let rule = linli_core::points_rules::PointsRule {
+                from_ms: 0,
+                iou_cap: 30,
+                ..Default::default()
+            };
+            tables.add_points_rule(DEMO_HALL, &rule).await?;
+            tables.set_catalogue_item(DEMO_HALL, "电饭煲", 220).await?;
+            tables
+                .set_catalogue_stock(DEMO_HALL, "电饭煲", 2)
+                .await
+                .map(|_| ())
+        })
+        .expect("a dear item and lending allowed");
+    k.volunteer_until(VOLUNTEER, "220 分 · 剩 2 件", false);
+    k.server.stop();
+    k.until_text("未联网");
+    k.volunteer_until(
+        VOLUNTEER,
+        "此终端离线可兑换 200 分，可赊兑 30 分（须工作人员确认）",
+        false,
+    );
+    assert!(k.enabled("电饭煲"), "200 held and 30 to lend cover 220");
+    k.tap_containing("电饭煲");
+    k.until_text("用 220 分兑换「电饭煲」？");
+    assert!(k.shows("其中 20 分赊兑，须工作人员确认"));
+    k.tap("确认兑换");
+    k.until_text("请工作人员输入密码");
+    assert!(k.shows("其中 20 分赊兑"), "staff see what they confirm");
+    k.type_digits(PIN);
+    k.tap("确认兑换");
+    k.until_text("兑换成功");
+    assert!(k.shows("其中赊兑 20 分，从积分余额中扣还"));
+    assert!(k.shows("电饭煲  −220 分"));
+    // 10 more may be lent, not 220 again: the second rice cooker is not
+    // offered.
+    k.volunteer_until(VOLUNTEER, "积分余额: 44 分", false);
+    assert!(!k.shows("电饭煲"), "44 points do not afford it");
+}
+
+#[test]
 fn redemption_in_english() {
     let mut k = kiosk();
     k.seed_service(VOLUNTEER, 1);

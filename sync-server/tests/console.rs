@@ -1078,13 +1078,13 @@ async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
     let lines: Vec<&str> = r.body.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(
         lines[0],
-        "服务中心,时间,志愿者（脱敏）,物品,积分,终端,兑换编号"
+        "服务中心,时间,志愿者（脱敏）,物品,积分,终端,兑换编号,其中赊兑积分"
     );
     assert_eq!(lines.len(), 2);
     assert!(
         lines[1].starts_with("xianfeng,")
             && lines[1].ends_with(&format!(
-                ",136****1234 王大爷,大米,3,xianfeng-k1,{reference}"
+                ",136****1234 王大爷,大米,3,xianfeng-k1,{reference},0"
             )),
         "{}",
         lines[1]
@@ -1131,7 +1131,7 @@ async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
     let mut wb = workbook(&f, &wang).await;
     let sheet = wb.worksheet_range("积分兑换明细").expect("the sheet");
     assert_eq!(sheet.height(), 2, "a header and the redemption");
-    let row: Vec<String> = (0..7)
+    let row: Vec<String> = (0..8)
         .map(|c| {
             sheet
                 .get((1, c))
@@ -1146,10 +1146,61 @@ async fn volunteer_hours_points_and_the_points_catalogue(store: Store) {
             "大米",
             "3",
             "xianfeng-k1",
-            reference.as_str()
+            reference.as_str(),
+            "0"
         ]
     );
     assert_eq!(sheet.get((1, 4)), Some(&calamine::Data::Float(3.0)));
+    assert_eq!(
+        sheet.get((1, 7)),
+        Some(&calamine::Data::Float(0.0)),
+        "nothing lent"
+    );
+
+    // A redemption of 3 points of which a kiosk lent 2 (赊兑, offline,
+    // staff confirming): flagged on the line, and the volunteer, who now
+    // owes 2 points, flagged too; the CSV says how much was lent.
+    let lent = linli_core::ids::RecordId::new().to_string();
+    f.sql_execute(&format!(
+        "INSERT INTO redemptions (record_id, doc_id, hall_id, kiosk_id, spender, item, points,
+             phone_hash, kiosk_at_ms, received_ms, owed)
+         VALUES ('{lent}', 'spends', 'xianfeng', 'xianfeng-k1', 'xianfeng-k1.s', '大米', 3,
+             'h1', {now}, {now}, 2)"
+    ))
+    .await
+    .expect("seed a redemption on credit");
+    let r = f
+        .form("GET", "/admin/volunteers?hall=xianfeng", Some(&wang), None)
+        .await;
+    assert!(
+        r.body
+            .contains("<td>3<br><strong class=\"err lent\">！其中赊兑 2 分</strong></td>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("<td>6</td><td>-2<br><strong class=\"err owing\">！欠 2 分</strong></td>"),
+        "4 earned, 6 redeemed: {}",
+        r.body
+    );
+    let r = f
+        .form(
+            "GET",
+            "/admin/redemptions.csv?hall=xianfeng",
+            Some(&wang),
+            None,
+        )
+        .await;
+    let lines: Vec<&str> = r.body.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines.iter().any(|l| l.ends_with(&format!(
+            ",{},2",
+            linli_sync_engine::projection_tables::request_reference(&lent)
+        ))),
+        "{lines:?}"
+    );
     let r = f
         .form(
             "GET",
@@ -1654,7 +1705,7 @@ async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Stor
     assert_eq!(
         audited,
         [
-            "xianfeng: per_hour=2 monthly_cap=none offline_share=200 -> per_hour=5 monthly_cap=6 offline_share=50"
+            "xianfeng: per_hour=2 monthly_cap=none offline_share=200 iou_cap=0 -> per_hour=5 monthly_cap=6 offline_share=50 iou_cap=0"
         ]
     );
 

@@ -39,6 +39,7 @@ fn spend_five(d: &mut automerge::Automerge) -> linli_core::Result<()> {
             parts: vec![part("points:volunteer", 5)],
             purpose: "soap".into(),
             at_ms: 0,
+            owed: None,
         },
     )
 }
@@ -148,6 +149,7 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
         parts: vec![part("points:volunteer", 25), part("stock:rice", 1)],
         purpose: "rice".into(),
         at_ms: 0,
+        owed: None,
     };
     let mine = grants.with_document(|g| spends.with_document(|s| Escrow::read(g, &[&*s])))?;
     let id = linli_core::ids::RecordId::new().to_string();
@@ -158,6 +160,7 @@ async fn a_halls_grants_are_the_servers_and_a_stores_spends_are_its_own(
         parts: vec![part("points:volunteer", 6)],
         purpose: "soap".into(),
         at_ms: 0,
+        owed: None,
     };
     let mine = grants.with_document(|g| spends.with_document(|s| Escrow::read(g, &[&*s])))?;
     let id = linli_core::ids::RecordId::new().to_string();
@@ -670,6 +673,7 @@ async fn the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns(
         per_hour: 6,
         monthly_cap: 0,
         offline_share: 4,
+        iou_cap: 0,
     };
     assert!(core.tables.add_points_rule("xianfeng", &rule).await?);
     // Twenty minutes begun under the new rule: 2 points; the three hours

@@ -136,6 +136,12 @@ pub struct Spend {
     pub purpose: String,
     /// When (ms, the kiosk's clock).
     pub at_ms: i64,
+    /// Points the store lent the volunteer beyond its rights (赊兑: it
+    /// held too few of their points, offline, and staff confirmed, within
+    /// the hall's `PointsRule::iou_cap`): owed from their balance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[autosurgeon(hydrate = "crate::docs::values::opt")]
+    pub owed: Option<Part>,
 }
 
 impl Spend {
@@ -149,6 +155,12 @@ impl Spend {
             p.validate()?;
             if !seen.insert(p.account.as_str()) {
                 return Err(Error::invalid("spend", "an account debited twice"));
+            }
+        }
+        if let Some(owed) = &self.owed {
+            owed.validate()?;
+            if !owed.account.starts_with("points:") {
+                return Err(Error::invalid("spend", "only points are lent"));
             }
         }
         Ok(())
@@ -848,5 +860,88 @@ mod tests {
             0,
             "nothing more to spend"
         );
+    }
+
+    #[test]
+    fn what_a_store_lends_is_owed_from_the_balance_and_granted_to_no_one() {
+        let mut grants = new_grants("xianfeng").expect("grants");
+        put_grant(
+            &mut grants,
+            "g1",
+            &Grant {
+                spender: "k1.a".into(),
+                part: Part {
+                    account: "points:p".into(),
+                    amount: 8,
+                },
+                at_ms: 1,
+            },
+        )
+        .expect("grant");
+        let mut spends = new_spends("xianfeng", "k1", "k1.a").expect("spends");
+        let lent = Spend {
+            parts: vec![
+                Part {
+                    account: "points:p".into(),
+                    amount: 8,
+                },
+                Part {
+                    account: "stock:rice".into(),
+                    amount: 1,
+                },
+            ],
+            purpose: "rice".into(),
+            at_ms: 2,
+            owed: Some(Part {
+                account: "points:p".into(),
+                amount: 2,
+            }),
+        };
+        put_spend(&mut spends, "s1", &lent).expect("spend");
+        assert_eq!(spend(&spends, "s1").expect("read"), Some(lent.clone()));
+        let view = crate::escrow::Escrow::read(&grants, &[&spends]).expect("escrow");
+        assert_eq!(view.spent("points:p"), 8, "from rights");
+        assert_eq!(view.owed_by("k1.a", "points:p"), 2);
+        assert_eq!(view.consumed("points:p"), 10);
+        // 10 earned: 8 granted and 2 lent leave nothing to grant.
+        assert_eq!(view.committed("points:p"), 10);
+        assert_eq!(view.grantable("points:p", 10), 0);
+        // Only points are lent, and only well-formed amounts.
+        let mut stock_lent = lent.clone();
+        stock_lent.owed = Some(Part {
+            account: "stock:rice".into(),
+            amount: 1,
+        });
+        assert!(stock_lent.validate().is_err());
+        let mut nothing = lent;
+        nothing.owed = Some(Part {
+            account: "points:p".into(),
+            amount: 0,
+        });
+        assert!(nothing.validate().is_err());
+    }
+
+    #[test]
+    fn a_spend_written_before_lending_existed_reads_as_lending_nothing() {
+        let mut spends = new_spends("xianfeng", "k1", "k1.a").expect("spends");
+        let mut tx = spends.transaction();
+        let (_, map) = tx.get(ROOT, SPENDS).expect("get").expect("spends map");
+        let rec = tx
+            .put_object(&map, "old", automerge::ObjType::Map)
+            .expect("record");
+        let parts = tx
+            .put_object(&rec, "parts", automerge::ObjType::List)
+            .expect("parts");
+        let part = tx
+            .insert_object(&parts, 0, automerge::ObjType::Map)
+            .expect("part");
+        tx.put(&part, "account", "stock:rice").expect("account");
+        tx.put(&part, "amount", 1_u64).expect("amount");
+        tx.put(&rec, "purpose", "rice").expect("purpose");
+        tx.put(&rec, "at_ms", 5_i64).expect("at");
+        tx.commit();
+        let read = spend(&spends, "old").expect("read").expect("there");
+        assert_eq!(read.owed, None);
+        assert_eq!(read.parts.len(), 1);
     }
 }

@@ -21,6 +21,16 @@ fn optional<D: ReadDoc, T: Hydrate>(
     })
 }
 
+/// An optional field of any kind (null or missing is `None`): a field
+/// added to a record after documents without it were written.
+pub fn opt<D: ReadDoc, T: Hydrate>(
+    doc: &D,
+    obj: &ObjId,
+    prop: Prop<'_>,
+) -> Result<Option<T>, HydrateError> {
+    optional(doc, obj, prop)
+}
+
 struct StrOrText(String);
 
 impl Hydrate for StrOrText {

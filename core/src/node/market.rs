@@ -35,6 +35,9 @@ pub enum Redemption {
         id: String,
         /// Short reference on the receipt.
         reference: String,
+        /// Of the points, what this kiosk lent (赊兑; 0 but through
+        /// [`KioskNode::redeem_on_credit`]).
+        owed: u64,
     },
     /// Refused: this kiosk holds too little of the volunteer's points or
     /// of the item's stock. What it holds of each, so the kiosk can say
@@ -70,6 +73,9 @@ pub struct Shop {
     pub balance: Option<u64>,
     /// Of them, what this kiosk may redeem now.
     pub points_here: u64,
+    /// What this kiosk may still lend them beyond that, offline, on
+    /// staff's confirmation (0 unless the hall's rules allow lending).
+    pub lend_here: u64,
     /// The hall's items, cheapest first.
     pub items: Vec<ShopItem>,
 }
@@ -238,10 +244,13 @@ impl KioskNode {
             })
             .collect();
         items.sort_by(|a, b| a.points.cmp(&b.points).then_with(|| a.item.cmp(&b.item)));
-        let own = here.rights.spent_by(&spender, &account);
+        let own =
+            here.rights.spent_by(&spender, &account) + here.rights.owed_by(&spender, &account);
+        let iou_cap = rules_here(&self.shared)?.current().iou_cap;
         Ok(Shop {
             balance: here.balance.map(|b| b.left_for(&spender, own)),
             points_here: here.rights.available(&spender, &account),
+            lend_here: iou_cap.saturating_sub(here.rights.owed_by(&spender, &account)),
             items,
         })
     }
@@ -283,40 +292,95 @@ impl KioskNode {
     /// works offline and never spends what another kiosk may spend. On the
     /// journal before it returns, like any record.
     pub async fn redeem(&self, phone: &PhoneNumber, item: &str, points: u64) -> Result<Redemption> {
+        self.redeem_as(phone, item, points, false).await
+    }
+
+    /// Redeem as [`KioskNode::redeem`] does, but should this kiosk hold
+    /// too few of the volunteer's points, lend them the rest (赊兑): only
+    /// when the hall's rules allow it (`PointsRule::iou_cap`, per
+    /// volunteer and kiosk, counting what this kiosk lent them before),
+    /// only if their balance as the server last counted it covers the
+    /// item, and only with the item itself in hand. Staff confirm it at
+    /// the kiosk; the console flags it. What is lent is owed from the
+    /// volunteer's balance: the server grants it to no one.
+    pub async fn redeem_on_credit(
+        &self,
+        phone: &PhoneNumber,
+        item: &str,
+        points: u64,
+    ) -> Result<Redemption> {
+        self.redeem_as(phone, item, points, true).await
+    }
+
+    async fn redeem_as(
+        &self,
+        phone: &PhoneNumber,
+        item: &str,
+        points: u64,
+        may_lend: bool,
+    ) -> Result<Redemption> {
         let pseudonym = self.pseudonym(phone).await?;
         let spender = self.spender().await?;
-        let spend = points::Spend {
-            parts: vec![
-                points::Part {
-                    account: points_account(&pseudonym),
-                    amount: points,
-                },
-                points::Part {
-                    account: stock_account(item),
-                    amount: 1,
-                },
-            ],
-            purpose: item.to_string(),
-            at_ms: self.now_ms(),
-        };
-        spend.validate()?;
+        let account = points_account(&pseudonym);
+        let at_ms = self.now_ms();
         // Checked and written under the recording lock, after every
         // earlier record is in its document: two taps never both fit in
         // one remainder.
         let _one_at_a_time = self.shared.recording.lock().await;
-        let here = self.here(&spender, None).await?;
+        let here = self.here(&spender, Some(&account)).await?;
         if here.catalogue.get(item).map(|o| o.points) != Some(points) {
             return Ok(Redemption::NotOffered);
         }
-        let rights = here.rights;
-        let points_here = rights.available(&spender, &spend.parts[0].account);
-        let stock_here = rights.available(&spender, &spend.parts[1].account);
-        if points > points_here || stock_here == 0 {
+        let rights = &here.rights;
+        let points_here = rights.available(&spender, &account);
+        let stock_here = rights.available(&spender, &stock_account(item));
+        let lend = if points <= points_here || stock_here == 0 || !may_lend {
+            0
+        } else {
+            let rule = rules_here(&self.shared)?.current();
+            let room = rule
+                .iou_cap
+                .saturating_sub(rights.owed_by(&spender, &account));
+            let own = rights.spent_by(&spender, &account) + rights.owed_by(&spender, &account);
+            let balance = here
+                .balance
+                .as_ref()
+                .map_or(0, |b| b.left_for(&spender, own));
+            let need = points - points_here;
+            if need <= room && points <= balance {
+                need
+            } else {
+                0
+            }
+        };
+        if (points > points_here + lend) || stock_here == 0 {
             return Ok(Redemption::Refused {
                 points_here,
                 stock_here,
             });
         }
+        let covered = points - lend;
+        let mut parts = Vec::new();
+        if covered > 0 {
+            parts.push(points::Part {
+                account: account.clone(),
+                amount: covered,
+            });
+        }
+        parts.push(points::Part {
+            account: stock_account(item),
+            amount: 1,
+        });
+        let spend = points::Spend {
+            parts,
+            purpose: item.to_string(),
+            at_ms,
+            owed: (lend > 0).then(|| points::Part {
+                account: account.clone(),
+                amount: lend,
+            }),
+        };
+        spend.validate()?;
         let id = RecordId::new();
         let entry = Entry {
             record_id: id.to_string(),
@@ -342,9 +406,13 @@ impl KioskNode {
             false,
         )
         .await?;
+        if lend > 0 {
+            tracing::info!(points = lend, "points lent on staff's confirmation");
+        }
         Ok(Redemption::Redeemed {
             id: id.to_string(),
             reference: id.short_reference(),
+            owed: lend,
         })
     }
 

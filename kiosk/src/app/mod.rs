@@ -204,6 +204,9 @@ pub enum Screen {
         item: ShopItem,
         /// Their balance before.
         balance: u64,
+        /// Of the points, what this kiosk would lend (赊兑, offline, the
+        /// hall's rules allowing): 0 for none.
+        lend: u64,
     },
     /// Staff confirm the hand-over with their PIN.
     RedeemStaff {
@@ -211,6 +214,8 @@ pub enum Screen {
         phone: PhoneNumber,
         /// The item chosen.
         item: ShopItem,
+        /// Points to lend (see `RedeemConfirm`).
+        lend: u64,
         /// Digits so far.
         digits: String,
         /// What was wrong.
@@ -222,6 +227,8 @@ pub enum Screen {
         item: String,
         /// Points spent.
         points: u64,
+        /// Of them, what the kiosk lent (赊兑).
+        owed: u64,
         /// The reference staff and the volunteer keep.
         reference: String,
     },
@@ -617,11 +624,18 @@ impl KioskApp {
                 (Ok(_), None) => {}
             },
             Event::Redeemed(r) => match r {
-                Ok((item, points, Redemption::Redeemed { reference, .. })) => {
+                Ok((
+                    item,
+                    points,
+                    Redemption::Redeemed {
+                        reference, owed, ..
+                    },
+                )) => {
                     self.retry_after_failure = None;
                     self.screen = Screen::Receipt {
                         item,
                         points,
+                        owed,
                         reference,
                     };
                 }

@@ -267,10 +267,17 @@ pub fn tile_line(lang: Lang, points: u64, left: u64) -> String {
 }
 
 /// Why a volunteer can redeem only part of their balance here: offline,
-/// the kiosk holds `here` of it; online, the rest is at the hall's other
-/// kiosks, and fetched when a redemption needs it.
-pub fn part_here(lang: Lang, here: u64, online: bool) -> String {
+/// the kiosk holds `here` of it (and may lend `lend` more, the hall's
+/// rules allowing); online, the rest is at the hall's other kiosks, and
+/// fetched when a redemption needs it.
+pub fn part_here(lang: Lang, here: u64, lend: u64, online: bool) -> String {
     match (lang, online) {
+        (Lang::Zh, false) if lend > 0 => format!(
+            "此终端离线可兑换 {here} 分，可赊兑 {lend} 分（须工作人员确认）；联网后可兑换全部"
+        ),
+        (Lang::En, false) if lend > 0 => format!(
+            "Offline, this kiosk can redeem {here} points and lend {lend} more, staff confirming; all of them once it is back online"
+        ),
         (Lang::Zh, false) => format!("此终端离线可兑换 {here} 分；联网后可兑换全部"),
         (Lang::En, false) => {
             format!(
@@ -283,6 +290,27 @@ pub fn part_here(lang: Lang, here: u64, online: bool) -> String {
                 "This kiosk holds {here} points now; more is fetched from the hall's other kiosks when needed"
             )
         }
+    }
+}
+
+/// On the confirm and staff screens: of the points, what this kiosk will
+/// lend (赊兑), offline, for staff to confirm.
+pub fn lend_line(lang: Lang, lend: u64) -> String {
+    match lang {
+        Lang::Zh => {
+            format!("此终端离线积分不足：其中 {lend} 分赊兑，须工作人员确认，从积分余额中扣还")
+        }
+        Lang::En => format!(
+            "Offline, this kiosk holds too few points: {lend} of them are lent, staff confirming, and repaid from the balance"
+        ),
+    }
+}
+
+/// On the receipt: what was lent.
+pub fn lent_receipt_line(lang: Lang, owed: u64) -> String {
+    match lang {
+        Lang::Zh => format!("其中赊兑 {owed} 分，从积分余额中扣还"),
+        Lang::En => format!("{owed} points of it lent, repaid from the balance"),
     }
 }
 
@@ -492,10 +520,14 @@ mod tests {
         assert_eq!(tile_line(Lang::Zh, 20, 3), "20 分 · 剩 3 件");
         assert_eq!(tile_line(Lang::En, 20, 3), "20 points · 3 left");
         assert_eq!(
-            part_here(Lang::Zh, 12, false),
+            part_here(Lang::Zh, 12, 0, false),
             "此终端离线可兑换 12 分；联网后可兑换全部"
         );
-        assert!(part_here(Lang::En, 12, true).contains("12 points now"));
+        assert!(part_here(Lang::Zh, 12, 5, false).contains("可赊兑 5 分"));
+        assert!(part_here(Lang::En, 12, 5, false).contains("lend 5 more"));
+        assert!(part_here(Lang::En, 12, 0, true).contains("holds 12 points now"));
+        assert!(lend_line(Lang::Zh, 20).contains("其中 20 分赊兑"));
+        assert!(lent_receipt_line(Lang::En, 20).starts_with("20 points"));
         assert_eq!(
             redeem_question(Lang::Zh, "毛巾", 6),
             "用 6 分兑换「毛巾」？"

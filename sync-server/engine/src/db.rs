@@ -161,6 +161,7 @@ const MIGRATIONS: &[&str] = &[
         per_hour INTEGER NOT NULL,
         monthly_cap INTEGER NOT NULL,
         offline_share INTEGER NOT NULL,
+        iou_cap INTEGER NOT NULL,
         PRIMARY KEY (hall_id, from_ms)
     ) WITHOUT ROWID;
 ",
@@ -1011,7 +1012,7 @@ impl Db {
     pub fn points_rules(&self, hall_id: &str) -> Result<Vec<PointsRule>> {
         self.with(|c| {
             c.prepare_cached(
-                "SELECT from_ms, per_hour, monthly_cap, offline_share FROM points_rules
+                "SELECT from_ms, per_hour, monthly_cap, offline_share, iou_cap FROM points_rules
                  WHERE hall_id = ?1 ORDER BY from_ms",
             )
             .and_then(|mut st| {
@@ -1021,6 +1022,7 @@ impl Db {
                         per_hour: r.get(1)?,
                         monthly_cap: r.get(2)?,
                         offline_share: r.get(3)?,
+                        iou_cap: r.get(4)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -1034,14 +1036,15 @@ impl Db {
     pub fn add_points_rule(&self, hall_id: &str, rule: &PointsRule) -> Result<bool> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share, iou_cap)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                 params![
                     hall_id,
                     rule.from_ms,
                     rule.per_hour,
                     rule.monthly_cap,
-                    rule.offline_share
+                    rule.offline_share,
+                    rule.iou_cap
                 ],
             )
             .map(|n| n > 0)

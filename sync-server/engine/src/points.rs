@@ -324,7 +324,7 @@ fn share_out(
 ) -> points::Shares {
     let mut shares = points::Shares::default();
     for (account, (total, is_points)) in totals {
-        let mut left = total.saturating_sub(view.spent(account));
+        let mut left = total.saturating_sub(view.consumed(account));
         let mut others = 0_u64;
         for spender in spenders {
             match view.wanted(spender, account) {
@@ -387,7 +387,8 @@ async fn publish(
                 .iter()
                 .map(|s| points::SpentBy {
                     spender: s.clone(),
-                    amount: view.spent_by(s, account),
+                    // Lent beyond rights is gone from the balance too.
+                    amount: view.spent_by(s, account) + view.owed_by(s, account),
                 })
                 .filter(|s| s.amount > 0)
                 .collect();

@@ -340,6 +340,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX redemptions_phone ON redemptions (phone_hash);
     CREATE INDEX redemptions_kiosk_received ON redemptions (kiosk_id, received_ms);
 ",
+    "
+    -- v10 (issue 16): of a redemption's points, what the kiosk lent beyond
+    -- its rights (赊兑, staff confirming): the console flags it.
+    ALTER TABLE redemptions ADD COLUMN owed INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// Refuse a database that holds residents in the scheme before issue 12

@@ -69,8 +69,10 @@ pub struct Redeemed {
     pub volunteer: Option<String>,
     /// The catalogue item.
     pub item: String,
-    /// Points spent.
+    /// Points spent, lent ones included.
     pub points: u64,
+    /// Of them, what the kiosk lent beyond its rights (赊兑).
+    pub owed: u64,
     /// When, on the kiosk's clock (ms).
     pub at_ms: i64,
 }
@@ -88,6 +90,7 @@ impl Redeemed {
             volunteer: None,
             item: s.purpose.clone(),
             points: 0,
+            owed: 0,
             at_ms: s.at_ms,
         };
         for p in &s.parts {
@@ -97,6 +100,13 @@ impl Redeemed {
             } else if let Some(item) = p.account.strip_prefix("stock:") {
                 r.item = item.to_string();
             }
+        }
+        if let Some(owed) = &s.owed
+            && let Some(pseudonym) = owed.account.strip_prefix("points:")
+        {
+            r.volunteer = Some(pseudonym.to_string());
+            r.points += owed.amount;
+            r.owed = owed.amount;
         }
         r
     }
@@ -113,8 +123,10 @@ pub struct StoredRedemption {
     pub pseudonym: Option<String>,
     /// The item.
     pub item: String,
-    /// Points spent.
+    /// Points spent, lent ones included.
     pub points: i64,
+    /// Of them, what the kiosk lent beyond its rights (赊兑).
+    pub owed: i64,
     /// When, on the kiosk's clock (ms).
     pub kiosk_at_ms: i64,
 }
@@ -640,7 +652,7 @@ pub const CHECKIN_SELECT: &str =
 
 /// The columns of a stored redemption, in [`StoredRedemption`]'s order.
 pub const REDEMPTION_SELECT: &str =
-    "SELECT record_id, kiosk_id, phone_hash, item, points, kiosk_at_ms FROM redemptions";
+    "SELECT record_id, kiosk_id, phone_hash, item, points, kiosk_at_ms, owed FROM redemptions";
 
 /// Volunteers' shifts: each sign-in with its sign-out, if any.
 pub const SHIFT_SELECT: &str =
@@ -838,6 +850,7 @@ impl ProjectionTables for Db {
                         item: r.get(3)?,
                         points: r.get(4)?,
                         kiosk_at_ms: r.get(5)?,
+                        owed: r.get(6)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -1210,8 +1223,8 @@ fn write_row(
                 received
             ])),
         Row::Redemption(id, r) => tx.prepare_cached("INSERT INTO redemptions (record_id, doc_id, hall_id, kiosk_id, spender, item, points,
-                 phone_hash, kiosk_at_ms, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 phone_hash, kiosk_at_ms, received_ms, owed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (record_id) DO NOTHING")
             .and_then(|mut st| st.execute(params![
                 id,
@@ -1223,7 +1236,8 @@ fn write_row(
                 i64::try_from(r.points).unwrap_or(i64::MAX),
                 r.volunteer,
                 r.at_ms,
-                received
+                received,
+                i64::try_from(r.owed).unwrap_or(i64::MAX)
             ])),
         Row::Request(id, r, _from_the_kiosks_book) => {
             let reply: Option<RequestReply> = tx

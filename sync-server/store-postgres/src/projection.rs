@@ -221,6 +221,10 @@ pub const MIGRATIONS: &[&str] = &["
     CREATE INDEX redemptions_hall ON redemptions (hall_id, kiosk_at_ms);
     CREATE INDEX redemptions_phone ON redemptions (phone_hash);
     CREATE INDEX redemptions_kiosk_received ON redemptions (kiosk_id, received_ms);
+", "
+    -- 3 (issue 16): of a redemption's points, what the kiosk lent beyond
+    -- its rights (赊兑, staff confirming): the console flags it.
+    ALTER TABLE redemptions ADD COLUMN owed BIGINT NOT NULL DEFAULT 0;
 "];
 
 /// The projection's tables over the store's pool.
@@ -448,8 +452,8 @@ async fn write_row(
             execute_cached(
                 tx,
                 "INSERT INTO redemptions (record_id, doc_id, hall_id, kiosk_id, spender, item, points,
-                         phone_hash, kiosk_at_ms, received_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         phone_hash, kiosk_at_ms, received_ms, owed)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                      ON CONFLICT (record_id) DO NOTHING",
                 &[
                     id,
@@ -462,6 +466,7 @@ async fn write_row(
                     &r.volunteer,
                     &r.at_ms,
                     &received,
+                    &i64::try_from(r.owed).unwrap_or(i64::MAX),
                 ],
                 err,
             )
@@ -911,6 +916,7 @@ impl ProjectionTables for PgProjection {
                 item: r.get(3),
                 points: r.get(4),
                 kiosk_at_ms: r.get(5),
+                owed: r.get(6),
             })
             .collect())
     }

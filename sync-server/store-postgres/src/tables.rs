@@ -137,6 +137,7 @@ pub const MIGRATIONS: &[&str] = &[
         per_hour BIGINT NOT NULL,
         monthly_cap BIGINT NOT NULL,
         offline_share BIGINT NOT NULL,
+        iou_cap BIGINT NOT NULL,
         PRIMARY KEY (hall_id, from_ms)
     );
 ",
@@ -855,7 +856,7 @@ impl ServerTables for PgTables {
         let c = self.client("reading the points rules").await?;
         let rows = c
             .query(
-                "SELECT from_ms, per_hour, monthly_cap, offline_share FROM points_rules
+                "SELECT from_ms, per_hour, monthly_cap, offline_share, iou_cap FROM points_rules
                  WHERE hall_id = $1 ORDER BY from_ms",
                 &[&hall_id],
             )
@@ -870,6 +871,7 @@ impl ServerTables for PgTables {
                 per_hour: figure(r, 1),
                 monthly_cap: figure(r, 2),
                 offline_share: figure(r, 3),
+                iou_cap: figure(r, 4),
             })
             .collect())
     }
@@ -878,14 +880,15 @@ impl ServerTables for PgTables {
         let c = self.client("saving the points rules").await?;
         let figure = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         c.execute(
-            "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share, iou_cap)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             &[
                 &hall_id,
                 &rule.from_ms,
                 &figure(rule.per_hour),
                 &figure(rule.monthly_cap),
                 &figure(rule.offline_share),
+                &figure(rule.iou_cap),
             ],
         )
         .await

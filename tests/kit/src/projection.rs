@@ -631,6 +631,7 @@ fn spends(kiosk: &str, n: u8) -> anyhow::Result<Automerge> {
             ],
             purpose: "rice".into(),
             at_ms: NOON,
+            owed: None,
         },
     )?;
     Ok(d)

@@ -153,6 +153,7 @@ async fn points_rules(t: &dyn ServerTables) -> anyhow::Result<()> {
         per_hour: 3,
         monthly_cap: 40,
         offline_share: 120,
+        iou_cap: 15,
     };
     let first = PointsRule {
         from_ms: 1_000,

@@ -12,6 +12,7 @@ impl KioskApp {
         phone: PhoneNumber,
         item: ShopItem,
         balance: u64,
+        lend: u64,
     ) {
         ui.label(RichText::new(self.t(Key::RedeemTitle)).size(TITLE));
         ui.label(
@@ -31,6 +32,13 @@ impl KioskApp {
             ))
             .size(BODY + 4.0),
         );
+        if lend > 0 {
+            ui.label(
+                RichText::new(crate::i18n::lend_line(self.lang, lend))
+                    .size(BODY + 2.0)
+                    .color(WARN),
+            );
+        }
         ui.add_space(16.0);
         ui.horizontal(|ui| {
             if plain(ui, self.t(Key::Back), 240.0).clicked() {
@@ -40,6 +48,7 @@ impl KioskApp {
                 self.screen = Screen::RedeemStaff {
                     phone: phone.clone(),
                     item: item.clone(),
+                    lend,
                     digits: String::new(),
                     error: None,
                 };
@@ -59,6 +68,7 @@ impl KioskApp {
         ui: &mut egui::Ui,
         phone: PhoneNumber,
         item: ShopItem,
+        lend: u64,
         mut digits: String,
         mut error: Option<String>,
     ) {
@@ -72,6 +82,14 @@ impl KioskApp {
             ))
             .size(BODY + 4.0),
         );
+        if lend > 0 {
+            // Staff confirm the lending too: say it again where they type.
+            ui.label(
+                RichText::new(crate::i18n::lend_line(self.lang, lend))
+                    .size(BODY)
+                    .color(WARN),
+            );
+        }
         let (next, back) = self.pin_pad(ui, &mut digits, error.as_deref(), Key::ConfirmRedeem);
         if back {
             self.back_to_volunteer(phone);
@@ -84,6 +102,7 @@ impl KioskApp {
                         phone,
                         item: item.item,
                         points: item.points,
+                        lend: lend > 0,
                     });
                     self.screen = Screen::Redeeming;
                     return;
@@ -94,6 +113,7 @@ impl KioskApp {
         self.screen = Screen::RedeemStaff {
             phone,
             item,
+            lend,
             digits,
             error,
         };
@@ -104,6 +124,7 @@ impl KioskApp {
         ui: &mut egui::Ui,
         item: &str,
         points: u64,
+        owed: u64,
         reference: &str,
     ) {
         ui.label(
@@ -114,6 +135,13 @@ impl KioskApp {
         ui.label(
             RichText::new(format!("{item}  −{points} {}", self.t(Key::PointsUnit))).size(TITLE),
         );
+        if owed > 0 {
+            ui.label(
+                RichText::new(crate::i18n::lent_receipt_line(self.lang, owed))
+                    .size(BODY + 4.0)
+                    .color(WARN),
+            );
+        }
         ui.label(
             RichText::new(format!("{}: {reference}", self.t(Key::ReceiptNumber)))
                 .size(48.0)

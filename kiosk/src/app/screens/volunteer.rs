@@ -102,6 +102,7 @@ impl KioskApp {
                 RichText::new(crate::i18n::part_here(
                     self.lang,
                     shop.points_here,
+                    shop.lend_here,
                     self.status.online,
                 ))
                 .color(WARN),
@@ -111,9 +112,11 @@ impl KioskApp {
         ui.horizontal_wrapped(|ui| {
             for item in affordable {
                 // Online, what the hall's other kiosks hold is fetched
-                // when redeeming (`KioskNode::redeem_or_ask`).
-                let here =
-                    (item.points <= shop.points_here && item.stock_here > 0) || self.status.online;
+                // when redeeming (`KioskNode::redeem_or_ask`); offline,
+                // the hall's rules may let this kiosk lend the rest.
+                let here = (item.points <= shop.points_here + shop.lend_here
+                    && item.stock_here > 0)
+                    || self.status.online;
                 let detail = if item.stock_here == 0 {
                     format!(
                         "{} {} · {}",
@@ -130,10 +133,16 @@ impl KioskApp {
             }
         });
         if let Some(item) = chosen {
+            let lend = if self.status.online {
+                0
+            } else {
+                item.points.saturating_sub(shop.points_here)
+            };
             self.screen = Screen::RedeemConfirm {
                 phone: phone.clone(),
                 item,
                 balance,
+                lend,
             };
         }
     }

@@ -436,6 +436,7 @@ pub async fn workbook_split(
                     .map_err(xlsx_err)?;
             }
             ws.write(row, 4, r.points as f64).map_err(xlsx_err)?;
+            ws.write(row, 7, r.owed as f64).map_err(xlsx_err)?;
         }
         let mut file = tempfile::tempfile().map_err(|e| Error::Io {
             context: "creating the export file".into(),

@@ -35,6 +35,8 @@ pub struct RedemptionLine {
     pub item: String,
     /// Points spent.
     pub points: i64,
+    /// Of them, what the kiosk lent beyond what it held (赊兑): flagged.
+    pub owed: i64,
     /// The kiosk.
     pub kiosk: String,
     /// The number on the receipt.
@@ -159,13 +161,14 @@ pub fn as_lines(
             reference: linli_sync_engine::projection_tables::request_reference(&r.record_id),
             item: r.item,
             points: r.points,
+            owed: r.owed,
             kiosk: r.kiosk_id,
         })
         .collect()
 }
 
 /// The CSV's header row, the same columns as the XLSX sheet.
-pub const HEADERS: [&str; 7] = [
+pub const HEADERS: [&str; 8] = [
     "服务中心",
     "时间",
     "志愿者（脱敏）",
@@ -173,6 +176,7 @@ pub const HEADERS: [&str; 7] = [
     "积分",
     "终端",
     "兑换编号",
+    "其中赊兑积分",
 ];
 
 /// `GET /admin/redemptions.csv?hall=&from=&to=`: the redemptions of the
@@ -207,14 +211,15 @@ pub async fn csv(
         for r in &all {
             write!(
                 w,
-                "{},{},{},{},{},{},{}\r\n",
+                "{},{},{},{},{},{},{},{}\r\n",
                 csv_field(&r.hall),
                 csv_field(&r.at),
                 csv_field(&r.volunteer),
                 csv_field(&r.item),
                 r.points,
                 csv_field(&r.kiosk),
-                csv_field(&r.reference)
+                csv_field(&r.reference),
+                r.owed
             )
             .map_err(io)?;
         }

@@ -204,7 +204,8 @@ async fn page_for(
             @for v in &people {
                 tr {
                     td { (v.phone) @if let Some(n) = &v.name { " " (n) } } td { (v.shifts) } td { (format!("{:.1}", v.hours)) }
-                    td { (v.points) } td { (v.redeemed) } td { (v.balance) }
+                    td { (v.points) } td { (v.redeemed) }
+                    td { (v.balance) @if v.balance < 0 { br; strong.err.owing { (l.t("！欠 ", "owes ")) (-v.balance) (l.t(" 分", "")) } } }
                 }
             }
         }
@@ -216,7 +217,11 @@ async fn page_for(
                 th { (l.t("积分", "Points")) } th { (l.t("终端", "Kiosk")) } th { (l.t("兑换编号", "Receipt")) }
             }
             @for r in &month_lines {
-                tr { td { (r.at) } td { (r.volunteer) } td { (r.item) } td { (r.points) } td { (r.kiosk) } td { (r.reference) } }
+                tr {
+                    td { (r.at) } td { (r.volunteer) } td { (r.item) }
+                    td { (r.points) @if r.owed > 0 { br; strong.err.lent { (l.t("！其中赊兑 ", "lent ")) (r.owed) (l.t(" 分", "")) } } }
+                    td { (r.kiosk) } td { (r.reference) }
+                }
             }
         }
         h2 { (l.t("爱心超市积分目录", "Points catalogue")) }
@@ -240,18 +245,22 @@ async fn page_for(
             strong { @if rule.monthly_cap == 0 { (none) } @else { (rule.monthly_cap) } }
             (l.t("；每台终端最多持有每位志愿者 ", "; each kiosk holds at most "))
             strong { (rule.offline_share) }
-            (l.t(" 分（离线时可兑换的上限）。", " of a volunteer's points (what it can redeem offline)."))
+            (l.t(" 分（离线时可兑换的上限）；离线赊兑：", " of a volunteer's points (what it can redeem offline); offline lending: "))
+            strong { @if rule.iou_cap == 0 { (l.t("不允许", "off")) } @else { (l.t("每人每台终端最多 ", "at most ")) (rule.iou_cap) (l.t(" 分，须工作人员确认", " points per volunteer per kiosk, staff confirming")) } }
+            (l.t("。", "."))
         }
         @if !rules.versions().is_empty() {
             table #rule-versions {
                 tr {
                     th { (l.t("生效时间", "In force from")) } th { (l.t("每小时积分", "Points per hour")) }
                     th { (l.t("每月上限", "Monthly cap")) } th { (l.t("每台终端持有上限", "Most a kiosk holds")) }
+                    th { (l.t("赊兑上限", "Most a kiosk lends")) }
                 }
                 @for r in rules.versions().iter().rev() {
                     tr {
                         td { (clocks.show(&hall, r.from_ms)) } td { (r.per_hour) }
                         td { @if r.monthly_cap == 0 { (none) } @else { (r.monthly_cap) } } td { (r.offline_share) }
+                        td { @if r.iou_cap == 0 { (none) } @else { (r.iou_cap) } }
                     }
                 }
             }
@@ -264,6 +273,7 @@ async fn page_for(
                 label { (l.t("每小时积分", "Points per hour")) " " input name="per_hour" size="3" value=(rule.per_hour) required; }
                 " " label { (l.t("每月上限（留空：不设）", "Monthly cap (blank: none)")) " " input name="monthly_cap" size="6" value=(if rule.monthly_cap == 0 { String::new() } else { rule.monthly_cap.to_string() }); }
                 " " label { (l.t("每台终端持有上限", "Most a kiosk holds")) " " input name="offline_share" size="6" value=(rule.offline_share) required; }
+                " " label { (l.t("离线赊兑上限（留空：不允许）", "Offline lending cap (blank: off)")) " " input name="iou_cap" size="6" value=(if rule.iou_cap == 0 { String::new() } else { rule.iou_cap.to_string() }); }
                 " " button type="submit" { (l.t("保存规则", "Save rules")) }
             }
         } @else {
@@ -413,6 +423,9 @@ pub struct RulesForm {
     #[serde(default)]
     monthly_cap: String,
     offline_share: String,
+    /// Blank: no lending.
+    #[serde(default)]
+    iou_cap: String,
 }
 
 /// `POST /admin/volunteers/rules`: a new version of a hall's points
@@ -441,13 +454,18 @@ pub async fn save_rules(
             cap => figure(cap),
         },
         figure(&f.offline_share),
+        match f.iou_cap.trim() {
+            "" => Some(0),
+            cap => figure(cap),
+        },
     ) {
-        (Some(per_hour), Some(monthly_cap), Some(offline_share)) => PointsRule {
+        (Some(per_hour), Some(monthly_cap), Some(offline_share), Some(iou_cap)) => PointsRule {
             // After the last version, should the clock have gone back.
             from_ms: now_ms().max(before.from_ms + 1),
             per_hour,
             monthly_cap,
             offline_share,
+            iou_cap,
         },
         _ => {
             return page_for(
@@ -465,7 +483,7 @@ pub async fn save_rules(
             &s,
             &q,
             Some(format!(
-                "每小时积分 1–{MAX_PER_HOUR}，每月上限 0–{MAX_LIMIT}，每台终端持有上限 1–{MAX_LIMIT} (points per hour 1 to {MAX_PER_HOUR}; monthly cap 0 to {MAX_LIMIT}; most a kiosk holds 1 to {MAX_LIMIT})"
+                "每小时积分 1–{MAX_PER_HOUR}，每月上限 0–{MAX_LIMIT}，每台终端持有上限 1–{MAX_LIMIT}，赊兑上限 0–{MAX_LIMIT} (points per hour 1 to {MAX_PER_HOUR}; monthly cap 0 to {MAX_LIMIT}; most a kiosk holds 1 to {MAX_LIMIT}; most a kiosk lends 0 to {MAX_LIMIT})"
             )),
         )
         .await;
