@@ -177,30 +177,13 @@ pub(super) async fn hand_back_excess(shared: &Arc<Shared>) -> Result<usize> {
             at_ms: (shared.clock)(),
         };
         handback.part.validate()?;
-        let id = RecordId::new();
-        let payload = serde_json::to_string(&handback)
-            .map_err(|e| Error::invalid("handback", e.to_string()))?;
-        let entry = Entry {
-            record_id: id.to_string(),
-            doc_kind: DocKind::Spends,
-            period: spender.clone(),
-            map: points::HANDBACKS.to_string(),
-            payload: payload.clone(),
-            activity_id: None,
-            phone_hash: None,
-            created_ms: handback.at_ms,
-        };
-        let value = serde_json::from_str(&payload)
-            .map_err(|e| Error::invalid("handback", e.to_string()))?;
-        record_locked(
+        record_spends(
             shared,
-            DocKind::Spends,
             &spender,
-            entry,
             points::HANDBACKS,
-            id,
-            value,
-            false,
+            &handback,
+            None,
+            handback.at_ms,
         )
         .await?;
         written += 1;
@@ -381,29 +364,13 @@ impl KioskNode {
             }),
         };
         spend.validate()?;
-        let id = RecordId::new();
-        let entry = Entry {
-            record_id: id.to_string(),
-            doc_kind: DocKind::Spends,
-            period: spender.clone(),
-            map: points::SPENDS.to_string(),
-            payload: serde_json::to_string(&spend)
-                .map_err(|e| Error::invalid("spend", e.to_string()))?,
-            activity_id: None,
-            phone_hash: Some(pseudonym),
-            created_ms: spend.at_ms,
-        };
-        let payload =
-            serde_json::to_value(&spend).map_err(|e| Error::invalid("spend", e.to_string()))?;
-        record_locked(
+        let id = record_spends(
             &self.shared,
-            DocKind::Spends,
             &spender,
-            entry,
             points::SPENDS,
-            id,
-            payload,
-            false,
+            &spend,
+            Some(pseudonym),
+            spend.at_ms,
         )
         .await?;
         if lend > 0 {
@@ -514,34 +481,47 @@ async fn want(shared: &Arc<Shared>, asks: &[(String, u64)]) -> Result<()> {
             at_ms: (shared.clock)(),
         };
         want.validate()?;
-        let id = RecordId::new();
-        let payload =
-            serde_json::to_string(&want).map_err(|e| Error::invalid("want", e.to_string()))?;
-        let entry = Entry {
-            record_id: id.to_string(),
-            doc_kind: DocKind::Spends,
-            period: spender.clone(),
-            map: points::WANTS.to_string(),
-            payload: payload.clone(),
-            activity_id: None,
-            phone_hash: None,
-            created_ms: want.at_ms,
-        };
-        let value =
-            serde_json::from_str(&payload).map_err(|e| Error::invalid("want", e.to_string()))?;
-        record_locked(
-            shared,
-            DocKind::Spends,
-            &spender,
-            entry,
-            points::WANTS,
-            id,
-            value,
-            false,
-        )
-        .await?;
+        record_spends(shared, &spender, points::WANTS, &want, None, want.at_ms).await?;
     }
     Ok(())
+}
+
+/// Journal `record` in map `map` of this store's spends document, then
+/// write it there (`record_locked`: the caller holds the recording lock);
+/// `phone_hash` is the volunteer it is found by, if any. Returns its id.
+async fn record_spends<T: serde::Serialize>(
+    shared: &Arc<Shared>,
+    spender: &str,
+    map: &str,
+    record: &T,
+    phone_hash: Option<String>,
+    at_ms: i64,
+) -> Result<RecordId> {
+    let value =
+        serde_json::to_value(record).map_err(|e| Error::invalid("record", e.to_string()))?;
+    let id = RecordId::new();
+    let entry = Entry {
+        record_id: id.to_string(),
+        doc_kind: DocKind::Spends,
+        period: spender.to_string(),
+        map: map.to_string(),
+        payload: value.to_string(),
+        activity_id: None,
+        phone_hash,
+        created_ms: at_ms,
+    };
+    record_locked(
+        shared,
+        DocKind::Spends,
+        spender,
+        entry,
+        map,
+        id,
+        value,
+        false,
+    )
+    .await?;
+    Ok(id)
 }
 
 /// Withdraw the asks of this store that still stand while no redemption
@@ -639,30 +619,13 @@ pub(super) async fn carry_on_if_restored(shared: &Arc<Shared>) -> Result<bool> {
                 reason: "restored".into(),
                 at_ms: (shared.clock)(),
             };
-            let id = RecordId::new();
-            let payload = serde_json::to_string(&closure)
-                .map_err(|e| Error::invalid("closure", e.to_string()))?;
-            let entry = Entry {
-                record_id: id.to_string(),
-                doc_kind: DocKind::Spends,
-                period: spender.clone(),
-                map: points::CLOSED.to_string(),
-                payload: payload.clone(),
-                activity_id: None,
-                phone_hash: None,
-                created_ms: closure.at_ms,
-            };
-            let value = serde_json::from_str(&payload)
-                .map_err(|e| Error::invalid("closure", e.to_string()))?;
-            record_locked(
+            record_spends(
                 shared,
-                DocKind::Spends,
                 &spender,
-                entry,
                 points::CLOSED,
-                id,
-                value,
-                false,
+                &closure,
+                None,
+                closure.at_ms,
             )
             .await?;
             tracing::warn!(
