@@ -250,12 +250,19 @@ pub async fn top_up(core: &ServerCore, hall_id: &str) -> Result<TopUp> {
             (u64::try_from(stock).unwrap_or(0), false),
         );
     }
-    // A store that closed itself is written off before shares are counted.
-    write_off_closed(core, hall_id).await?;
     // One read of the hall's rights; each grant made here is added to it
     // (and `grant` checks each against a fresh read all the same). Shares
-    // are among the stores still spending: a written-off one holds none.
-    let view = escrow_of(core, hall_id).await?;
+    // are among the stores still spending: a written-off one holds none,
+    // and a store that closed itself is written off first.
+    let mut view = escrow_of(core, hall_id).await?;
+    if view
+        .spenders()
+        .iter()
+        .any(|s| view.is_closed(s) && !view.is_retired(s))
+    {
+        write_off_closed(core, hall_id).await?;
+        view = escrow_of(core, hall_id).await?;
+    }
     let spenders: Vec<String> = spenders_of(core, hall_id)
         .await?
         .into_iter()
