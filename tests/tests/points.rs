@@ -828,7 +828,171 @@ async fn a_kiosk_paired_anew_is_a_new_spender(store: Store) -> anyhow::Result<()
     Ok(())
 }
 
+/// An erased volunteer's points leave the hall's grants document and the
+/// kiosk's spends document, in history too, on the server (its files or
+/// a `pg_dump`) and on the kiosk, which carries on in the rebuilt ones:
+/// what they redeemed stays counted, no longer theirs, and another
+/// volunteer's points and the stock are what they were.
+async fn an_erased_volunteers_points_leave_the_grants_and_the_spends(
+    store: Store,
+) -> anyhow::Result<()> {
+    let (server, mut a, phone, pseudonym) = a_topped_up_kiosk(store, 9).await?;
+    let core = server.core()?;
+    assert!(
+        core.tables
+            .set_catalogue_stock("xianfeng", "rice", 4)
+            .await?
+    );
+    let kept = test_phone(16, 10)?;
+    let kept_pseudonym = core.residents.pseudonym(&kept)?;
+    seed_shift(&server, &kept_pseudonym, "shift-k", 240).await?;
+    seed_shift(&server, &pseudonym, "shift-2", 120).await?;
+    eventually(WAIT, "10 and 8 points and 4 bags at the kiosk", || async {
+        let here = (
+            a.node().points_here(&phone).await?,
+            a.node().points_here(&kept).await?,
+            a.node().stock_here("rice").await?,
+        );
+        Ok((here == (10, 8, 4)).then_some(()))
+    })
+    .await?;
+    for who in [&phone, &kept] {
+        assert!(matches!(
+            a.node().redeem(who, "rice", 4).await?,
+            Redemption::Redeemed { .. }
+        ));
+    }
+    a.node().wait_synced(WAIT).await?;
+    let (theirs, others) = (
+        points::points_account(&pseudonym),
+        points::points_account(&kept_pseudonym),
+    );
+    eventually(WAIT, "both redemptions on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent(&theirs) == 4 && view.spent(&others) == 4).then_some(()))
+    })
+    .await?;
+    // The kiosk is offline while the erasure runs, and the volunteer
+    // redeems there once more meanwhile.
+    a.power_off().await;
+    a.power_on(false).await?;
+    assert!(matches!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    let spends_before = a.node().spends_id().await?;
+    let grants_before = server_points::grants_doc(&core, "xianfeng").await?;
+
+    let erasure = linli_sync_engine::erasure::erase_resident(&core, &phone, "admin")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the volunteer was found"))?;
+    // Records: their two grants (6 points, then 4), their balance and
+    // share, and the spend the server has (the seeded shifts' document is
+    // not stored: nothing in it to rebuild). Documents: that one, the
+    // grants, the spends.
+    assert_eq!((erasure.records, erasure.documents), (5, 3), "{erasure:?}");
+    let grants_after = server_points::grants_doc(&core, "xianfeng").await?;
+    assert_ne!(grants_after, grants_before, "the grants rebuilt");
+
+    // Back online, the kiosk reads the new grants and carries on in its
+    // new spends document, its offline redemption carried into it as no
+    // one's; nothing of the volunteer is left on its disk.
+    a.node().go_online()?;
+    eventually(WAIT, "the kiosk in its rebuilt spends document", || async {
+        Ok((a.node().spends_id().await? != spends_before).then_some(()))
+    })
+    .await?;
+    let needles = vec![(pseudonym.clone(), pseudonym.as_bytes().to_vec())];
+    let kept_needles = vec![(kept_pseudonym.clone(), kept_pseudonym.as_bytes().to_vec())];
+    let data_dir = a.data_dir();
+    eventually(WAIT, "the kiosk's disk holds nothing of them", || {
+        let (data_dir, needles) = (data_dir.clone(), needles.clone());
+        async move {
+            let copy = tempfile::tempdir()?;
+            linli_tests::disk::copy_dir(&data_dir, copy.path())?;
+            let (found, _, _) = linli_tests::disk::search_disk_for(copy.path(), "kiosk", &needles)?;
+            Ok(found.is_empty().then_some(()))
+        }
+    })
+    .await?;
+    let copy = tempfile::tempdir()?;
+    linli_tests::disk::copy_dir(&data_dir, copy.path())?;
+    let (seen, _, docs) = linli_tests::disk::search_disk_for(copy.path(), "kiosk", &kept_needles)?;
+    assert!(
+        !seen.is_empty() && docs >= 2,
+        "the search finds the other volunteer ({docs} documents)"
+    );
+    match store {
+        Store::Sqlite => {
+            let (found, _, _) =
+                linli_tests::disk::search_disk_for(&server.data_dir(), "the server", &needles)?;
+            assert!(
+                found.is_empty(),
+                "left on the server:\n{}",
+                found.join("\n")
+            );
+        }
+        Store::Postgres => {
+            let dump = String::from_utf8(server.dump_database()?)?;
+            let (found, docs) = linli_tests::disk::search_pg_dump(&dump, &needles)?;
+            assert!(found.is_empty(), "left in the dump:\n{}", found.join("\n"));
+            assert!(docs >= 3, "documents searched in the dump: {docs}");
+        }
+    }
+
+    // What was redeemed stays counted, no longer theirs (the offline
+    // redemption too); the other volunteer's points are as they were, and
+    // no store used more of an account than it was granted.
+    let erased = linli_core::docs::erase_points::erased_account();
+    a.node().wait_synced(WAIT).await?;
+    let view = eventually(WAIT, "the offline redemption counted", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent("stock:rice") == 3).then_some(view))
+    })
+    .await?;
+    assert_eq!(
+        (view.spent(&erased), view.committed(&theirs)),
+        (8, 0),
+        "spent, no one's"
+    );
+    assert_eq!(view.spent(&others), 4);
+    for spender in view.spenders() {
+        for account in [&erased, &others, &"stock:rice".to_string()] {
+            assert!(
+                view.used(&spender, account) <= view.granted(&spender, account),
+                "{spender} spent no more of {account} than it was granted"
+            );
+        }
+    }
+    let rows = server
+        .sql_strings("SELECT COALESCE(phone_hash, 'none') FROM redemptions ORDER BY 1")
+        .await?;
+    let mut want = vec![
+        kept_pseudonym.clone(),
+        "none".to_string(),
+        "none".to_string(),
+    ];
+    want.sort();
+    assert_eq!(rows, want);
+    // The kiosk goes on: the other volunteer redeems the last bag; the
+    // erased one has nothing here.
+    assert_eq!(a.node().points_here(&phone).await?, 0);
+    assert_eq!(a.node().shop(&phone).await?.balance, None);
+    assert!(matches!(
+        a.node().redeem(&kept, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    a.node().wait_synced(WAIT).await?;
+    eventually(WAIT, "the fourth bag counted", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent("stock:rice") == 4 && view.spent(&others) == 8).then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
 linli_test_kit::on_both_stores! {
+    an_erased_volunteers_points_leave_the_grants_and_the_spends,
     a_kiosk_paired_anew_is_a_new_spender,
     a_store_restored_from_an_older_copy_carries_on_as_a_new_one,
     the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns,

@@ -195,7 +195,7 @@ fn scrub_digits(text: &str, digits: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use automerge::ReadDoc;
 
     use super::*;
@@ -222,7 +222,7 @@ mod tests {
     }
 
     /// Every string anywhere in a document's history.
-    fn history_text(doc: &Automerge) -> String {
+    pub(in crate::docs) fn history_text(doc: &Automerge) -> String {
         let d = doc.clone();
         d.get_changes(&[])
             .iter()

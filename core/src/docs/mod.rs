@@ -19,6 +19,7 @@
 pub mod calendar;
 pub mod directory;
 pub mod erase;
+pub mod erase_points;
 pub mod ledger;
 pub mod points;
 mod record_view;

@@ -77,6 +77,11 @@ pub const MAX_AMOUNT: u64 = 1_000_000;
 /// item id).
 pub const MAX_ACCOUNT_LEN: usize = 128;
 
+/// The account of a volunteer's points, by pseudonym.
+pub fn points_account(pseudonym: &str) -> String {
+    format!("points:{pseudonym}")
+}
+
 /// An amount of one account.
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate, serde::Serialize, serde::Deserialize)]
 pub struct Part {
@@ -668,6 +673,12 @@ pub fn balance(doc: &Automerge, account: &str) -> Result<Option<Balance>> {
         return Ok(None);
     }
     read_record(doc, BALANCES, account)
+}
+
+/// Every volunteer's points as the server last counted them, by account.
+pub fn balances(doc: &Automerge) -> Result<BTreeMap<String, Balance>> {
+    expect_schema(doc, GRANTS_SCHEMA)?;
+    read_board(doc, BALANCES)
 }
 
 /// The number of grants (for tests and the console).

@@ -274,7 +274,19 @@ pub(super) fn read_record(
         ledger::RATINGS => found(ledger::rating(doc, key)?, |_| None),
         ledger::SHIFTS => found(ledger::shift_event(doc, key)?, |s| Some(&s.volunteer)),
         requests::REQUESTS => found(requests::request(doc, key)?, |r| r.resident.as_ref()),
-        points::SPENDS => found(points::spend(doc, key)?, |_| None),
+        // A spend is found by its volunteer (the pseudonym of its points
+        // account; none once the server rebuilt it without them).
+        points::SPENDS => {
+            let spend = points::spend(doc, key)?;
+            let volunteer = spend.as_ref().and_then(|s| {
+                s.parts
+                    .iter()
+                    .find_map(|p| p.account.strip_prefix("points:"))
+                    .filter(|p| *p != ResidentRef::ERASED)
+                    .map(str::to_string)
+            });
+            found(spend, |_| None).map(|f| f.map(|(json, _)| (json, volunteer)))
+        }
         points::HANDBACKS => found(points::handback(doc, key)?, |_| None),
         // A store closes once: the closure is its one record of the kind.
         points::CLOSED => found(points::closure(doc)?, |_| None),

@@ -17,7 +17,7 @@ use crate::{
     Error, Result,
     docs::{
         DocKind,
-        points::{self, Balance, Offer},
+        points::{self, Balance, Offer, points_account},
     },
     escrow::Escrow,
     ids::RecordId,
@@ -51,11 +51,6 @@ pub enum Redemption {
     /// The hall's catalogue, as this kiosk has it, does not offer the
     /// item (or offers it at another price than the one agreed).
     NotOffered,
-}
-
-/// The account of a volunteer's points, by pseudonym.
-fn points_account(pseudonym: &str) -> String {
-    format!("points:{pseudonym}")
 }
 
 /// The account of an item's stock.

@@ -44,7 +44,7 @@ use self::{
 };
 use crate::{
     Error, Result,
-    docs::{self, DocKind, calendar, directory, ledger, points, requests},
+    docs::{self, DocKind, calendar, directory, erase_points, ledger, points, requests},
     ids::RecordId,
     model::{
         Activity, CheckIn, Rating, Request, RequestReply, RequestStatus, ResidentRef, ShiftAction,
@@ -1643,16 +1643,34 @@ async fn adopt_rebuilt_docs(shared: &Arc<Shared>) -> Result<()> {
         .collect();
     let mut done = true;
     let replaced_by: HashMap<String, String> = retired.iter().cloned().collect();
+    // The hall's grants first: the server rebuilds them together with the
+    // stores' spends (an erased volunteer's points renamed in both), and a
+    // store reading rebuilt spends against the old grants would find the
+    // erased volunteer's points unspent.
+    let grants_here = shared
+        .grants
+        .lock()
+        .map_err(|_| Error::Stopped)?
+        .as_ref()
+        .map(|g| g.document_id().to_string());
+    let grants_current = match grants_here.as_ref().and_then(|g| replaced_by.get(g)) {
+        Some(new_url) => {
+            adopt_rebuilt_grants(shared, &latest_replacement(&replaced_by, new_url)).await?
+        }
+        None => true,
+    };
     for (old, new_url) in &retired {
         let j = shared.journal.clone();
         let o = old.clone();
         let own = blocking(move || j.doc_by_id(&o)).await?;
         let adopted = match own {
+            Some(row) if row.kind == DocKind::Spends && !grants_current => false,
             Some(row) => {
                 let latest = latest_replacement(&replaced_by, new_url);
                 adopt_rebuilt(shared, row.kind, &row.period, &latest).await?
             }
-            None => true,
+            // The old grants stay until the new ones are here.
+            None => grants_current || grants_here.as_ref() != Some(old),
         };
         if !adopted {
             done = false;
@@ -1693,6 +1711,29 @@ fn latest_replacement(replaced_by: &HashMap<String, String>, url: &str) -> Strin
     url
 }
 
+/// Read the hall's grants from the document the server rebuilt them in
+/// (without an erased volunteer, `docs::erase_points`). False while it
+/// cannot be had yet.
+async fn adopt_rebuilt_grants(shared: &Arc<Shared>, new_url: &str) -> Result<bool> {
+    let new_id = samod::AutomergeUrl::from_str(new_url)
+        .map_err(|e| Error::invalid("rebuilt grants URL", e.to_string()))?
+        .document_id()
+        .clone();
+    let found = tokio::time::timeout(Duration::from_secs(10), shared.repo.find(new_id)).await;
+    let Ok(Ok(Some(handle))) = found else {
+        tracing::debug!("the hall's rebuilt grants are not here yet");
+        return Ok(false);
+    };
+    // No redemption is checked against the old grants from here on.
+    let _one_at_a_time = shared.recording.lock().await;
+    *shared.grants.lock().map_err(|_| Error::Stopped)? = Some(handle);
+    if let Ok(mut seen) = shared.grants_seen.lock() {
+        seen.clear();
+    }
+    tracing::info!("reading the hall's grants from the document the server rebuilt");
+    Ok(true)
+}
+
 /// Switch one of this kiosk's days (or months) to the document the server
 /// rebuilt for it. False while the new document cannot be had yet.
 async fn adopt_rebuilt(
@@ -1718,6 +1759,18 @@ async fn adopt_rebuilt(
     let j = shared.journal.clone();
     let p = period.to_string();
     let entries = blocking(move || j.of_document(kind, &p)).await?;
+    // A store's spends: the points accounts the hall's grants (read from
+    // their rebuilt document first) still know; see below.
+    let known = match kind {
+        DocKind::Spends => {
+            let grants = shared.grants.lock().map_err(|_| Error::Stopped)?.clone();
+            match grants {
+                Some(g) => Some(g.with_document(|d| erase_points::known_accounts(d))?),
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let (rewrites, missing) = handle
         .with_document_async(move |d| -> Result<_> {
             let mut rewrites = Vec::new();
@@ -1727,8 +1780,19 @@ async fn adopt_rebuilt(
                     Some((payload, pseudonym)) => rewrites.push((e.record_id, payload, pseudonym)),
                     None => {
                         // Recorded here after the server's copy was taken.
-                        let payload: serde_json::Value = serde_json::from_str(&e.payload)
+                        let mut payload: serde_json::Value = serde_json::from_str(&e.payload)
                             .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
+                        // A spend recorded offline for a volunteer the
+                        // server erased meanwhile goes where the rest of
+                        // their points went.
+                        if let Some(known) = &known {
+                            let (renamed, any) =
+                                erase_points::forget_unknown(&e.map, payload, known)?;
+                            payload = renamed;
+                            if any {
+                                rewrites.push((e.record_id.clone(), payload.to_string(), None));
+                            }
+                        }
                         applier::write_record(d, &e.map, &e.record_id, payload)?;
                         missing.push(e.record_id);
                     }

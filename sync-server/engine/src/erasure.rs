@@ -20,7 +20,10 @@
 //! row and cache on the server, and (after their next sync) from the
 //! hall's kiosks; the callback consent of their requests; their number and
 //! names wherever they wrote them into a request's text (the phone page
-//! takes free text). SQLite's
+//! takes free text); their points from the hall's 爱心超市 documents
+//! (the grants and every store's spends, rebuilt the same way with their
+//! account renamed to no one's, `linli_core::docs::erase_points`: what
+//! they redeemed stays counted). SQLite's
 //! `secure_delete` and a WAL checkpoint leave no copy in free pages, so a
 //! backup taken afterwards holds nothing of them either.
 //!
@@ -164,6 +167,10 @@ async fn erase_pseudonym(
         })
         .await?;
         out.documents += olds.len();
+        // Their points: the hall's grants and its stores' spends.
+        let (records, documents) = crate::points::erase_volunteer(core, hall, &pseudonym).await?;
+        out.records += records;
+        out.documents += documents;
     }
     out.halls = halls;
     // Nothing of them is left to count them by.

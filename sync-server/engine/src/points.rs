@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use linli_core::{
     docs::{
-        DocKind, directory,
+        DocKind, directory, erase_points,
         points::{self, Grant},
     },
     escrow::{self, Escrow, Shortfall},
@@ -24,7 +24,7 @@ use linli_core::{
 };
 use samod::{AutomergeUrl, DocumentId};
 
-use crate::{Error, Result, clock::now_ms, credit, server::ServerCore};
+use crate::{Error, Result, clock::now_ms, credit, replace, server::ServerCore};
 
 pub use crate::db::GRANTS_KIND;
 pub use linli_core::docs::points::GRANTS_ENTRY;
@@ -490,6 +490,104 @@ async fn write_off(
         .await??;
     grants.confirmed().await?;
     Ok(n)
+}
+
+/// Rebuild hall `hall_id`'s grants document and its stores' spends
+/// documents without the points of the volunteer `pseudonym` names (an
+/// erasure, [`crate::erasure`]; `linli_core::docs::erase_points` says
+/// how): the old ones are retired and deleted, the hall's kiosks read the
+/// new grants and carry on in their new spends documents at their next
+/// sync. Grants first, and no grant or write-off meanwhile (each reads
+/// both), so the two never disagree on what a store holds for long, and
+/// when they do, only by holding less. Returns the records that named
+/// them and the documents rebuilt.
+pub async fn erase_volunteer(
+    core: &std::sync::Arc<ServerCore>,
+    hall_id: &str,
+    pseudonym: &str,
+) -> Result<(usize, usize)> {
+    let Some(grants_id) = core.tables.hall_doc(hall_id, GRANTS_KIND).await? else {
+        return Ok((0, 0));
+    };
+    let _one_at_a_time = GRANTING.lock().await;
+    let (mut records, mut documents) = (0, 0);
+    let old = grants_of(core, hall_id).await?.with_document(|d| d.fork());
+    let p = pseudonym.to_string();
+    let rebuilt = tokio::task::spawn_blocking(move || -> linli_core::Result<_> {
+        if !erase_points::names_volunteer(&old, &p)? {
+            return Ok(None);
+        }
+        erase_points::grants_without_volunteer(&old, &p).map(Some)
+    })
+    .await
+    .map_err(|e| Error::BadRequest(format!("rebuild worker: {e}")))??;
+    if let Some((doc, named)) = rebuilt {
+        replace_grants(core, hall_id, &grants_id, &doc).await?;
+        records += named;
+        documents += 1;
+    }
+    let mut olds = Vec::new();
+    for (_, id) in hall_spends(core, hall_id).await? {
+        let Some(doc) = core.repos.find_in(hall_id, id.clone()).await? else {
+            continue;
+        };
+        if doc.with_document(|d| erase_points::names_volunteer(d, pseudonym))? {
+            olds.push(id.to_string());
+        }
+    }
+    if !olds.is_empty() {
+        let p = pseudonym.to_string();
+        records += replace::replace_documents(core, hall_id, &olds, move |old| {
+            erase_points::spends_without_volunteer(old, &p).map(|r| {
+                let n = r.erased;
+                (r, n)
+            })
+        })
+        .await?;
+        documents += olds.len();
+    }
+    if documents > 0 {
+        tracing::info!(hall = %hall_id, documents, "the hall's points documents rebuilt without an erased volunteer");
+    }
+    Ok((records, documents))
+}
+
+/// Make `doc` hall `hall_id`'s grants document in place of `old_id`:
+/// recorded as the hall's before the old one is retired (so [`grants_doc`]
+/// never finds none and makes an empty one), listed in the directory in
+/// its place, the old one deleted.
+async fn replace_grants(
+    core: &ServerCore,
+    hall_id: &str,
+    old_id: &str,
+    doc: &automerge::Automerge,
+) -> Result<()> {
+    let made = core
+        .repos
+        .create_claimed(hall_id, doc, |id| async move {
+            core.tables
+                .insert_hall_doc(&id.to_string(), hall_id, GRANTS_KIND, now_ms())
+                .await
+        })
+        .await?;
+    made.confirmed().await?;
+    let new_id = made.document_id().clone();
+    drop(made);
+    // With the hall's repo stopped, nothing holds the old one in memory;
+    // once retired, no repo loads, stores or shares it again.
+    let retiring = [old_id.to_string()];
+    core.repos
+        .with_hall_stopped(hall_id, || {
+            core.tables.retire_documents(&retiring, now_ms())
+        })
+        .await?;
+    let dir = directory_of(core, hall_id).await?;
+    let (old, url) = (old_id.to_string(), AutomergeUrl::from(&new_id).to_string());
+    dir.with_document_async(move |d| directory::retire(d, GRANTS_ENTRY, &old, &url))
+        .await??;
+    dir.confirmed().await?;
+    core.storage.delete_document(old_id).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -93,18 +93,25 @@ impl Redeemed {
             owed: 0,
             at_ms: s.at_ms,
         };
+        // An erased volunteer's points are no one's.
+        let volunteer = |account: &str| {
+            account
+                .strip_prefix("points:")
+                .filter(|p| *p != linli_core::model::ResidentRef::ERASED)
+                .map(str::to_string)
+        };
         for p in &s.parts {
-            if let Some(pseudonym) = p.account.strip_prefix("points:") {
-                r.volunteer = Some(pseudonym.to_string());
+            if p.account.starts_with("points:") {
+                r.volunteer = volunteer(&p.account);
                 r.points += p.amount;
             } else if let Some(item) = p.account.strip_prefix("stock:") {
                 r.item = item.to_string();
             }
         }
         if let Some(owed) = &s.owed
-            && let Some(pseudonym) = owed.account.strip_prefix("points:")
+            && owed.account.starts_with("points:")
         {
-            r.volunteer = Some(pseudonym.to_string());
+            r.volunteer = volunteer(&owed.account);
             r.points += owed.amount;
             r.owed = owed.amount;
         }
