@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use autosurgeon::{Hydrate, Reconcile};
 use chrono::Datelike as _;
 
-use crate::{Error, Result};
+use crate::{Error, Result, model::ActivityKind};
 
 /// Points an hour of service earns under the default rule: one point per
 /// started half hour, as halls counted before rules could be set.
@@ -51,6 +51,14 @@ pub struct PointsRule {
     /// (赊兑, on staff's confirmation; repaid from their balance; flagged
     /// in the console). 0: never.
     pub iou_cap: u64,
+    /// Points per hour of a shift serving an activity of a kind, by kind
+    /// code (`ActivityKind::code`): a 义诊 hour may earn more than a
+    /// patrol's. A shift of a kind not listed, or serving no activity (the
+    /// hall's everyday duty), earns `per_hour`. (Missing from rules saved
+    /// before kinds had rates: none.)
+    #[serde(default)]
+    #[autosurgeon(hydrate = "crate::docs::values::or_default")]
+    pub per_hour_by_kind: BTreeMap<String, u64>,
 }
 
 impl Default for PointsRule {
@@ -61,6 +69,7 @@ impl Default for PointsRule {
             monthly_cap: 0,
             offline_share: DEFAULT_OFFLINE_SHARE,
             iou_cap: 0,
+            per_hour_by_kind: BTreeMap::new(),
         }
     }
 }
@@ -97,21 +106,66 @@ impl PointsRule {
         if self.from_ms < 0 {
             return Err(Error::invalid("rule start", self.from_ms.to_string()));
         }
+        for (kind, rate) in &self.per_hour_by_kind {
+            if ActivityKind::ALL.iter().all(|k| k.code() != kind) {
+                return Err(Error::invalid("activity kind", format!("{kind:?} is none")));
+            }
+            if !(1..=MAX_PER_HOUR).contains(rate) {
+                return Err(Error::invalid(
+                    "points per hour",
+                    format!("{rate} for {kind} (1 to {MAX_PER_HOUR})"),
+                ));
+            }
+        }
         Ok(())
     }
 
-    /// Points a shift from `signed_in_ms` to `signed_out_ms` earns before
-    /// any monthly cap: `per_hour` for each hour, rounded up, the shift
-    /// counted for at most 12 hours.
-    pub fn points_for(&self, signed_in_ms: i64, signed_out_ms: i64) -> u64 {
+    /// Points an hour of service earns serving an activity of `kind`
+    /// (`None`: no activity named).
+    pub fn per_hour_for(&self, kind: Option<&str>) -> u64 {
+        kind.and_then(|k| self.per_hour_by_kind.get(k))
+            .copied()
+            .unwrap_or(self.per_hour)
+    }
+
+    /// Points a shift from `signed_in_ms` to `signed_out_ms` serving an
+    /// activity of `kind` earns before any monthly cap: its rate for each
+    /// hour, rounded up, the shift counted for at most 12 hours.
+    pub fn points_for(&self, kind: Option<&str>, signed_in_ms: i64, signed_out_ms: i64) -> u64 {
         let minutes = (signed_out_ms - signed_in_ms).clamp(0, MAX_SHIFT_MS) / 60_000;
         let minutes = u64::try_from(minutes).unwrap_or(0);
-        (minutes * self.per_hour).div_ceil(60)
+        (minutes * self.per_hour_for(kind)).div_ceil(60)
+    }
+
+    /// The rates by kind as text, `health_clinic:4,lecture:3` (empty:
+    /// none), as the server's tables and the audit log keep them.
+    pub fn by_kind_text(&self) -> String {
+        self.per_hour_by_kind
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Rates by kind read back from [`Self::by_kind_text`].
+    pub fn parse_by_kind(text: &str) -> Result<BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (kind, rate) = pair
+                .split_once(':')
+                .ok_or_else(|| Error::invalid("points by kind", format!("{pair:?}")))?;
+            let rate = rate
+                .trim()
+                .parse()
+                .map_err(|_| Error::invalid("points by kind", format!("{pair:?}")))?;
+            out.insert(kind.trim().to_string(), rate);
+        }
+        Ok(out)
     }
 
     /// The rule as the audit log records it.
     pub fn audit_text(&self) -> String {
-        format!(
+        let mut text = format!(
             "per_hour={} monthly_cap={} offline_share={} iou_cap={}",
             self.per_hour,
             if self.monthly_cap == 0 {
@@ -121,7 +175,11 @@ impl PointsRule {
             },
             self.offline_share,
             self.iou_cap
-        )
+        );
+        if !self.per_hour_by_kind.is_empty() {
+            text.push_str(&format!(" by_kind={}", self.by_kind_text()));
+        }
+        text
     }
 }
 
@@ -141,6 +199,9 @@ pub struct Served<'a> {
     pub signed_in_ms: i64,
     /// Signed out, ms.
     pub signed_out_ms: i64,
+    /// The kind of activity it served (`ActivityKind::code`), if it named
+    /// one.
+    pub kind: Option<&'a str>,
 }
 
 impl PointsRules {
@@ -190,7 +251,7 @@ impl PointsRules {
         for i in order {
             let s = &shifts[i];
             let rule = self.at(s.signed_in_ms);
-            let mut points = rule.points_for(s.signed_in_ms, s.signed_out_ms);
+            let mut points = rule.points_for(s.kind, s.signed_in_ms, s.signed_out_ms);
             let began = chrono::DateTime::from_timestamp_millis(s.signed_in_ms)
                 .unwrap_or_default()
                 .with_timezone(&tz);
@@ -219,20 +280,21 @@ mod tests {
             volunteer,
             signed_in_ms: at,
             signed_out_ms: at + hours_x2 * HOUR / 2,
+            kind: None,
         }
     }
 
     #[test]
     fn the_default_rule_is_a_point_per_started_half_hour() {
         let r = PointsRule::default();
-        assert_eq!(r.points_for(0, 0), 0);
-        assert_eq!(r.points_for(0, 60_000), 1);
-        assert_eq!(r.points_for(0, 30 * 60_000), 1);
-        assert_eq!(r.points_for(0, 31 * 60_000), 2);
-        assert_eq!(r.points_for(0, 2 * HOUR), 4);
+        assert_eq!(r.points_for(None, 0, 0), 0);
+        assert_eq!(r.points_for(None, 0, 60_000), 1);
+        assert_eq!(r.points_for(None, 0, 30 * 60_000), 1);
+        assert_eq!(r.points_for(None, 0, 31 * 60_000), 2);
+        assert_eq!(r.points_for(None, 0, 2 * HOUR), 4);
         // A forgotten sign-out: 12 hours at most; backwards: nothing.
-        assert_eq!(r.points_for(0, 40 * HOUR), 24);
-        assert_eq!(r.points_for(HOUR, 0), 0);
+        assert_eq!(r.points_for(None, 0, 40 * HOUR), 24);
+        assert_eq!(r.points_for(None, HOUR, 0), 0);
     }
 
     #[test]
@@ -241,9 +303,44 @@ mod tests {
             per_hour: 5,
             ..PointsRule::default()
         };
-        assert_eq!(r.points_for(0, HOUR), 5);
-        assert_eq!(r.points_for(0, HOUR + 60_000), 6);
-        assert_eq!(r.points_for(0, 90 * 60_000), 8);
+        assert_eq!(r.points_for(None, 0, HOUR), 5);
+        assert_eq!(r.points_for(None, 0, HOUR + 60_000), 6);
+        assert_eq!(r.points_for(None, 0, 90 * 60_000), 8);
+    }
+
+    #[test]
+    fn a_kind_with_its_own_rate_earns_it_and_the_rest_earn_the_hours_rate() {
+        let r = PointsRule {
+            per_hour: 2,
+            per_hour_by_kind: [("health_clinic".to_string(), 6)].into(),
+            ..PointsRule::default()
+        };
+        assert!(r.validate().is_ok());
+        assert_eq!(r.points_for(Some("health_clinic"), 0, HOUR), 6);
+        assert_eq!(r.points_for(Some("lecture"), 0, HOUR), 2);
+        assert_eq!(r.points_for(None, 0, HOUR), 2);
+        let rules = PointsRules::new([r.clone()]);
+        let clinic = Served {
+            kind: Some("health_clinic"),
+            ..served("a", 0, 2)
+        };
+        assert_eq!(
+            rules.credit(SHANGHAI, &[clinic, served("a", 2 * HOUR, 2)]),
+            vec![6, 2]
+        );
+        assert_eq!(r.by_kind_text(), "health_clinic:6");
+        assert_eq!(
+            PointsRule::parse_by_kind(&r.by_kind_text()).expect("parse"),
+            r.per_hour_by_kind
+        );
+        assert!(PointsRule::parse_by_kind("").expect("none").is_empty());
+        assert!(PointsRule::parse_by_kind("health_clinic").is_err());
+        assert!(PointsRule::parse_by_kind("health_clinic:x").is_err());
+        assert!(
+            r.audit_text().ends_with(" by_kind=health_clinic:6"),
+            "{}",
+            r.audit_text()
+        );
     }
 
     #[test]
@@ -308,6 +405,18 @@ mod tests {
             },
             PointsRule {
                 iou_cap: MAX_LIMIT + 1,
+                ..ok.clone()
+            },
+            PointsRule {
+                per_hour_by_kind: [("patrolling".to_string(), 3)].into(),
+                ..ok.clone()
+            },
+            PointsRule {
+                per_hour_by_kind: [("lecture".to_string(), 0)].into(),
+                ..ok.clone()
+            },
+            PointsRule {
+                per_hour_by_kind: [("lecture".to_string(), 61)].into(),
                 ..ok.clone()
             },
         ] {

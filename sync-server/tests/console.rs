@@ -1615,11 +1615,11 @@ async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Stor
     for (form, why) in [
         (
             "per_hour=0&monthly_cap=&offline_share=200",
-            "每小时积分 1–60",
+            "每小时积分（含按活动类型）1–60",
         ),
         (
             "per_hour=61&monthly_cap=&offline_share=200",
-            "每小时积分 1–60",
+            "每小时积分（含按活动类型）1–60",
         ),
         (
             "per_hour=2&monthly_cap=100001&offline_share=200",
@@ -1635,6 +1635,18 @@ async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Stor
         ),
         (
             "per_hour=-1&monthly_cap=&offline_share=200",
+            "积分规则应为整数",
+        ),
+        (
+            "per_hour=2&offline_share=200&kind_lecture=0",
+            "每小时积分（含按活动类型）1–60",
+        ),
+        (
+            "per_hour=2&offline_share=200&kind_lecture=x",
+            "积分规则应为整数",
+        ),
+        (
+            "per_hour=2&offline_share=200&kind_patrolling=3",
             "积分规则应为整数",
         ),
     ] {
@@ -1670,9 +1682,10 @@ async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Stor
     };
     assert!(rules().await.versions().is_empty(), "nothing was set");
 
-    // Set: 5 an hour, at most 6 a month, 50 per kiosk; audited.
+    // Set: 5 an hour, 8 serving a clinic, at most 6 a month, 50 per
+    // kiosk; audited.
     let before = linli_sync_engine::clock::now_ms();
-    let set = "per_hour=5&monthly_cap=6&offline_share=50";
+    let set = "per_hour=5&monthly_cap=6&offline_share=50&kind_health_clinic=8&kind_lecture=";
     for _ in 0..2 {
         let r = f
             .form(
@@ -1696,6 +1709,11 @@ async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Stor
         (rule.per_hour, rule.monthly_cap, rule.offline_share),
         (5, 6, 50)
     );
+    assert_eq!(
+        rule.by_kind_text(),
+        "health_clinic:8",
+        "a blank kind is none"
+    );
     let audited = f
         .sql_strings(
             "SELECT target || ': ' || before || ' -> ' || after FROM audit_log WHERE action = 'points_rules'",
@@ -1705,7 +1723,7 @@ async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Stor
     assert_eq!(
         audited,
         [
-            "xianfeng: per_hour=2 monthly_cap=none offline_share=200 iou_cap=0 -> per_hour=5 monthly_cap=6 offline_share=50 iou_cap=0"
+            "xianfeng: per_hour=2 monthly_cap=none offline_share=200 iou_cap=0 -> per_hour=5 monthly_cap=6 offline_share=50 iou_cap=0 by_kind=health_clinic:8"
         ]
     );
 
@@ -1735,6 +1753,16 @@ async fn points_rules_are_set_by_central_admins_and_never_reach_back(store: Stor
         r.body
     );
     assert!(r.body.contains("<strong>5</strong>") && r.body.contains("<strong>6</strong>"));
+    assert!(
+        r.body
+            .contains("<strong id=\"rule-by-kind\">义诊 8</strong>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("name=\"kind_health_clinic\" size=\"3\" value=\"8\"")
+    );
     assert!(r.body.contains("id=\"rule-versions\""));
     // Hall staff see the rules but get no form.
     let (li, _) = sign_in(&f, "li").await;

@@ -426,6 +426,18 @@ async fn seed_shift(
     shift: &str,
     minutes: i64,
 ) -> anyhow::Result<()> {
+    seed_shift_at(server, pseudonym, shift, minutes, None).await
+}
+
+/// [`seed_shift`] serving activity `activity`, if one.
+async fn seed_shift_at(
+    server: &TestServer,
+    pseudonym: &str,
+    shift: &str,
+    minutes: i64,
+    activity: Option<&str>,
+) -> anyhow::Result<()> {
+    let activity = activity.map_or("NULL".to_string(), |a| format!("'{a}'"));
     let start = linli_sync_engine::clock::now_ms() - minutes * 60_000;
     let end = start + minutes * 60_000;
     let day = chrono::DateTime::from_timestamp_millis(start)
@@ -437,7 +449,7 @@ async fn seed_shift(
             "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action,
                                        phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
              VALUES ('{shift}-{n}', 'seed', 'xianfeng', 'xianfeng-k1', '{day}', '{shift}', '{action}',
-                     '{pseudonym}', NULL, NULL, {at}, {at});"
+                     '{pseudonym}', NULL, {activity}, {at}, {at});"
         ));
     }
     server.sql_execute(&sql).await
@@ -662,7 +674,8 @@ async fn a_kiosk_that_came_first_hands_back_what_a_later_one_needs(
 /// The hall's rules, as the central admin sets them in the console,
 /// reach the kiosk: it holds no more of a volunteer's points than the
 /// rule allows (handing the rest back), shifts begun under a new rate earn
-/// by it, and those before keep what they earned.
+/// by it (a shift serving a 义诊 by the clinic's rate), and those before
+/// keep what they earned.
 async fn the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns(
     store: Store,
 ) -> anyhow::Result<()> {
@@ -674,16 +687,20 @@ async fn the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns(
         monthly_cap: 0,
         offline_share: 4,
         iou_cap: 0,
+        per_hour_by_kind: [("health_clinic".to_string(), 12)].into(),
     };
     assert!(core.tables.add_points_rule("xianfeng", &rule).await?);
-    // Twenty minutes begun under the new rule: 2 points; the three hours
-    // before it keep their 6.
+    // Twenty minutes begun under the new rule: 2 points; twenty serving a
+    // clinic: 4; the three hours before it keep their 6.
     seed_shift(&server, &pseudonym, "shift-2", 20).await?;
+    let clinic =
+        linli_test_kit::open_activity(&core, "xianfeng", "health_clinic", "健康义诊").await?;
+    seed_shift_at(&server, &pseudonym, "shift-3", 20, Some(&clinic)).await?;
     eventually(WAIT, "the rule at the kiosk", || async {
         let shop = a.node().shop(&phone).await?;
         let rules = a.node().points_rules().await?;
         Ok(
-            (shop.balance == Some(8) && shop.points_here == 4 && rules.current() == rule)
+            (shop.balance == Some(12) && shop.points_here == 4 && rules.current() == rule)
                 .then_some(()),
         )
     })
@@ -696,7 +713,7 @@ async fn the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns(
         Ok((view.available(&spender, &account) == 4).then_some(view))
     })
     .await?;
-    assert!(view.committed(&account) <= 8, "never more than earned");
+    assert!(view.committed(&account) <= 12, "never more than earned");
     Ok(())
 }
 

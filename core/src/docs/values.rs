@@ -31,6 +31,19 @@ pub fn opt<D: ReadDoc, T: Hydrate>(
     optional(doc, obj, prop)
 }
 
+/// A field added to a record after documents without it were written,
+/// whose absence means its default (an empty map, say).
+pub fn or_default<D: ReadDoc, T: Hydrate + Default>(
+    doc: &D,
+    obj: &ObjId,
+    prop: Prop<'_>,
+) -> Result<T, HydrateError> {
+    Ok(match MaybeMissing::<T>::hydrate(doc, obj, prop)? {
+        MaybeMissing::Missing => T::default(),
+        MaybeMissing::Present(v) => v,
+    })
+}
+
 struct StrOrText(String);
 
 impl Hydrate for StrOrText {

@@ -1026,11 +1026,16 @@ impl KioskNode {
         let entries = blocking(move || j.by_resident(&hash, ledger::SHIFTS)).await?;
         let mut ins: HashMap<String, i64> = HashMap::new();
         let mut outs: HashMap<String, i64> = HashMap::new();
+        // The activity each shift served, by its sign-in.
+        let mut served_at: HashMap<String, String> = HashMap::new();
         for e in &entries {
             let ev: ShiftEvent = serde_json::from_str(&e.payload)
                 .map_err(|err| Error::invalid("journal payload", err.to_string()))?;
             match ev.action()? {
                 ShiftAction::SignIn => {
+                    if let Some(a) = ev.activity_id {
+                        served_at.insert(ev.shift_id.clone(), a);
+                    }
                     ins.insert(ev.shift_id, ev.at_ms);
                 }
                 ShiftAction::SignOut => {
@@ -1042,6 +1047,19 @@ impl KioskNode {
         let mut summary = VolunteerSummary::default();
         // Points as the hall's rules count them (the server's count, which
         // the screen shows once there is one, uses the same rules).
+        // Each at its activity's kind's rate (the calendar this kiosk has;
+        // an activity not in it earns the hours rate, as the server counts
+        // an activity its calendar lacks).
+        let kinds: HashMap<String, String> = if served_at.is_empty() {
+            HashMap::new()
+        } else {
+            self.activities()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, a)| (id, a.kind))
+                .collect()
+        };
         let served: Vec<crate::points_rules::Served<'_>> = ins
             .iter()
             .filter_map(|(shift, start)| {
@@ -1049,6 +1067,10 @@ impl KioskNode {
                     volunteer: "",
                     signed_in_ms: *start,
                     signed_out_ms: *end,
+                    kind: served_at
+                        .get(shift)
+                        .and_then(|a| kinds.get(a))
+                        .map(String::as_str),
                 })
             })
             .collect();

@@ -3,6 +3,8 @@
 //! balances kiosks show, and the console's pages and exports, so no two
 //! of them ever disagree about what a volunteer has.
 
+use std::collections::HashMap;
+
 use linli_core::{
     points_rules::{PointsRules, Served},
     resident::ResidentRef,
@@ -25,7 +27,21 @@ pub async fn credited_shifts(core: &ServerCore, hall_id: &str) -> Result<Vec<(Sh
         .projection
         .shift_spans(hall_id, "0000-01-01", "9999-12-31")
         .await?;
-    Ok(credit(&rules, tz, spans))
+    let kinds = if spans.iter().any(|s| s.activity_id.is_some()) {
+        activity_kinds(core, hall_id).await?
+    } else {
+        HashMap::new()
+    };
+    Ok(credit(&rules, tz, &kinds, spans))
+}
+
+/// The kind of each activity of the hall's calendar, by id.
+async fn activity_kinds(core: &ServerCore, hall_id: &str) -> Result<HashMap<String, String>> {
+    Ok(provision::activities(core, hall_id)
+        .await?
+        .into_iter()
+        .map(|(id, a)| (id, a.kind))
+        .collect())
 }
 
 /// The shifts of hall `hall_id` begun on days `from` to `to` (ledger
@@ -53,10 +69,14 @@ pub async fn credited_in(
         .collect())
 }
 
-/// [`credited_shifts`] over spans already read.
+/// [`credited_shifts`] over spans already read, with the kind of each
+/// activity of the hall by id (`kinds`): a shift serving an activity
+/// earns its kind's rate; one serving none, or an activity the calendar
+/// does not have, earns the hours rate.
 pub fn credit(
     rules: &PointsRules,
     tz: chrono_tz::Tz,
+    kinds: &HashMap<String, String>,
     spans: Vec<ShiftSpan>,
 ) -> Vec<(ShiftSpan, u64)> {
     // Erased volunteers are all "erased": each of their shifts is its own
@@ -83,6 +103,11 @@ pub fn credit(
                         volunteer: &keys[i],
                         signed_in_ms: s.signed_in_ms,
                         signed_out_ms: out,
+                        kind: s
+                            .activity_id
+                            .as_ref()
+                            .and_then(|a| kinds.get(a))
+                            .map(String::as_str),
                     },
                 )
             })

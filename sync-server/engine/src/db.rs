@@ -165,6 +165,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hall_id, from_ms)
     ) WITHOUT ROWID;
 ",
+    "
+    -- v10 (issue 16): points per hour by activity kind, as
+    -- `health_clinic:4,lecture:3` (PointsRule::by_kind_text; empty: none).
+    ALTER TABLE points_rules ADD COLUMN per_hour_by_kind TEXT NOT NULL DEFAULT '';
+",
 ];
 
 /// A hall.
@@ -1012,22 +1017,32 @@ impl Db {
     pub fn points_rules(&self, hall_id: &str) -> Result<Vec<PointsRule>> {
         self.with(|c| {
             c.prepare_cached(
-                "SELECT from_ms, per_hour, monthly_cap, offline_share, iou_cap FROM points_rules
-                 WHERE hall_id = ?1 ORDER BY from_ms",
+                "SELECT from_ms, per_hour, monthly_cap, offline_share, iou_cap, per_hour_by_kind
+                 FROM points_rules WHERE hall_id = ?1 ORDER BY from_ms",
             )
             .and_then(|mut st| {
                 st.query_map([hall_id], |r| {
-                    Ok(PointsRule {
-                        from_ms: r.get(0)?,
-                        per_hour: r.get(1)?,
-                        monthly_cap: r.get(2)?,
-                        offline_share: r.get(3)?,
-                        iou_cap: r.get(4)?,
-                    })
+                    Ok((
+                        PointsRule {
+                            from_ms: r.get(0)?,
+                            per_hour: r.get(1)?,
+                            monthly_cap: r.get(2)?,
+                            offline_share: r.get(3)?,
+                            iou_cap: r.get(4)?,
+                            per_hour_by_kind: Default::default(),
+                        },
+                        r.get::<_, String>(5)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
-            .map_err(|e| Error::db("reading the points rules", e))
+            .map_err(|e| Error::db("reading the points rules", e))?
+            .into_iter()
+            .map(|(mut rule, by_kind)| {
+                rule.per_hour_by_kind = PointsRule::parse_by_kind(&by_kind)?;
+                Ok(rule)
+            })
+            .collect()
         })
     }
 
@@ -1036,15 +1051,16 @@ impl Db {
     pub fn add_points_rule(&self, hall_id: &str, rule: &PointsRule) -> Result<bool> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share, iou_cap)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share, iou_cap, per_hour_by_kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
                 params![
                     hall_id,
                     rule.from_ms,
                     rule.per_hour,
                     rule.monthly_cap,
                     rule.offline_share,
-                    rule.iou_cap
+                    rule.iou_cap,
+                    rule.by_kind_text()
                 ],
             )
             .map(|n| n > 0)

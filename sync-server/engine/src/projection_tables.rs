@@ -419,6 +419,8 @@ pub struct ShiftSpan {
     pub signed_in_ms: i64,
     /// Signed out, if they have.
     pub signed_out_ms: Option<i64>,
+    /// The activity it served, if the sign-in named one.
+    pub activity_id: Option<String>,
 }
 
 /// A hall's day at a glance (the console's overview).
@@ -663,7 +665,7 @@ pub const REDEMPTION_SELECT: &str =
 
 /// Volunteers' shifts: each sign-in with its sign-out, if any.
 pub const SHIFT_SELECT: &str =
-    "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms, i.shift_id, i.date FROM shift_events i
+    "SELECT i.phone_hash, i.sealed, i.kiosk_at_ms, o.kiosk_at_ms, i.shift_id, i.date, i.activity_id FROM shift_events i
     LEFT JOIN shift_events o ON o.shift_id = i.shift_id AND o.action = 'sign_out'";
 
 /// The tables whose rows belong to one document.
@@ -827,6 +829,7 @@ impl ProjectionTables for Db {
                         signed_out_ms: r.get(3)?,
                         shift_id: r.get(4)?,
                         date: r.get(5)?,
+                        activity_id: r.get(6)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()

@@ -886,6 +886,7 @@ impl ProjectionTables for PgProjection {
                 signed_out_ms: r.get(3),
                 shift_id: r.get(4),
                 date: r.get(5),
+                activity_id: r.get(6),
             })
             .collect())
     }

@@ -141,6 +141,11 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hall_id, from_ms)
     );
 ",
+    "
+    -- (issue 16): points per hour by activity kind, as
+    -- `health_clinic:4,lecture:3` (PointsRule::by_kind_text; empty: none).
+    ALTER TABLE points_rules ADD COLUMN per_hour_by_kind TEXT NOT NULL DEFAULT '';
+",
 ];
 
 /// The server's own tables over the store's pool.
@@ -856,32 +861,34 @@ impl ServerTables for PgTables {
         let c = self.client("reading the points rules").await?;
         let rows = c
             .query(
-                "SELECT from_ms, per_hour, monthly_cap, offline_share, iou_cap FROM points_rules
-                 WHERE hall_id = $1 ORDER BY from_ms",
+                "SELECT from_ms, per_hour, monthly_cap, offline_share, iou_cap, per_hour_by_kind
+                 FROM points_rules WHERE hall_id = $1 ORDER BY from_ms",
                 &[&hall_id],
             )
             .await
             .map_err(|e| pg("reading the points rules", e))?;
         let figure =
             |r: &tokio_postgres::Row, i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
-        Ok(rows
-            .iter()
-            .map(|r| PointsRule {
-                from_ms: r.get(0),
-                per_hour: figure(r, 1),
-                monthly_cap: figure(r, 2),
-                offline_share: figure(r, 3),
-                iou_cap: figure(r, 4),
+        rows.iter()
+            .map(|r| {
+                Ok(PointsRule {
+                    from_ms: r.get(0),
+                    per_hour: figure(r, 1),
+                    monthly_cap: figure(r, 2),
+                    offline_share: figure(r, 3),
+                    iou_cap: figure(r, 4),
+                    per_hour_by_kind: PointsRule::parse_by_kind(r.get(5))?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn add_points_rule(&self, hall_id: &str, rule: &PointsRule) -> Result<bool> {
         let c = self.client("saving the points rules").await?;
         let figure = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         c.execute(
-            "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share, iou_cap)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO points_rules (hall_id, from_ms, per_hour, monthly_cap, offline_share, iou_cap, per_hour_by_kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
             &[
                 &hall_id,
                 &rule.from_ms,
@@ -889,6 +896,7 @@ impl ServerTables for PgTables {
                 &figure(rule.monthly_cap),
                 &figure(rule.offline_share),
                 &figure(rule.iou_cap),
+                &rule.by_kind_text(),
             ],
         )
         .await

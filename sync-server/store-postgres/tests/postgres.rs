@@ -318,7 +318,7 @@ async fn instances_starting_together_migrate_once_and_a_newer_database_is_refuse
             ("documents".to_string(), 1),
             ("leases".to_string(), 3),
             ("projection".to_string(), 3),
-            ("server".to_string(), 4)
+            ("server".to_string(), 5)
         ]
     );
 

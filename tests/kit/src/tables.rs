@@ -154,6 +154,7 @@ async fn points_rules(t: &dyn ServerTables) -> anyhow::Result<()> {
         monthly_cap: 40,
         offline_share: 120,
         iou_cap: 15,
+        per_hour_by_kind: [("health_clinic".to_string(), 6), ("lecture".to_string(), 3)].into(),
     };
     let first = PointsRule {
         from_ms: 1_000,

@@ -12,11 +12,14 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use linli_core::points_rules::{MAX_LIMIT, MAX_PER_HOUR, MAX_SHIFT_MS, PointsRule};
+use linli_core::{
+    model::ActivityKind,
+    points_rules::{MAX_LIMIT, MAX_PER_HOUR, MAX_SHIFT_MS, PointsRule},
+};
 use maud::html;
 use serde::Deserialize;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{PageError, Session, clock::HallClocks, page, redemptions};
 use crate::state::AppState;
@@ -247,6 +250,11 @@ async fn page_for(
             strong { (rule.offline_share) }
             (l.t(" 分（离线时可兑换的上限）；离线赊兑：", " of a volunteer's points (what it can redeem offline); offline lending: "))
             strong { @if rule.iou_cap == 0 { (l.t("不允许", "off")) } @else { (l.t("每人每台终端最多 ", "at most ")) (rule.iou_cap) (l.t(" 分，须工作人员确认", " points per volunteer per kiosk, staff confirming")) } }
+            @if let Some(line) = by_kind_line(l, &rule) {
+                (l.t("；按所服务活动的类型每小时：", "; per hour serving an activity of a kind: "))
+                strong #rule-by-kind { (line) }
+                (l.t("（其余按每小时积分）", " (others at the hours rate)"))
+            }
             (l.t("。", "."))
         }
         @if !rules.versions().is_empty() {
@@ -254,13 +262,14 @@ async fn page_for(
                 tr {
                     th { (l.t("生效时间", "In force from")) } th { (l.t("每小时积分", "Points per hour")) }
                     th { (l.t("每月上限", "Monthly cap")) } th { (l.t("每台终端持有上限", "Most a kiosk holds")) }
-                    th { (l.t("赊兑上限", "Most a kiosk lends")) }
+                    th { (l.t("赊兑上限", "Most a kiosk lends")) } th { (l.t("按活动类型每小时", "Per hour by kind")) }
                 }
                 @for r in rules.versions().iter().rev() {
                     tr {
                         td { (clocks.show(&hall, r.from_ms)) } td { (r.per_hour) }
                         td { @if r.monthly_cap == 0 { (none) } @else { (r.monthly_cap) } } td { (r.offline_share) }
                         td { @if r.iou_cap == 0 { (none) } @else { (r.iou_cap) } }
+                        td { (by_kind_line(l, r).unwrap_or_else(|| none.to_string())) }
                     }
                 }
             }
@@ -274,6 +283,13 @@ async fn page_for(
                 " " label { (l.t("每月上限（留空：不设）", "Monthly cap (blank: none)")) " " input name="monthly_cap" size="6" value=(if rule.monthly_cap == 0 { String::new() } else { rule.monthly_cap.to_string() }); }
                 " " label { (l.t("每台终端持有上限", "Most a kiosk holds")) " " input name="offline_share" size="6" value=(rule.offline_share) required; }
                 " " label { (l.t("离线赊兑上限（留空：不允许）", "Offline lending cap (blank: off)")) " " input name="iou_cap" size="6" value=(if rule.iou_cap == 0 { String::new() } else { rule.iou_cap.to_string() }); }
+                fieldset #rules-by-kind {
+                    legend { (l.t("按所服务活动的类型，每小时积分（留空：按每小时积分）", "Points per hour serving an activity of a kind (blank: the hours rate)")) }
+                    @for kind in ActivityKind::ALL {
+                        label { (super::calendar::kind_label(l, kind)) " " input name=(format!("kind_{}", kind.code())) size="3" value=(rule.per_hour_by_kind.get(kind.code()).map(u64::to_string).unwrap_or_default()); }
+                        " "
+                    }
+                }
                 " " button type="submit" { (l.t("保存规则", "Save rules")) }
             }
         } @else {
@@ -426,6 +442,30 @@ pub struct RulesForm {
     /// Blank: no lending.
     #[serde(default)]
     iou_cap: String,
+    /// `kind_<code>`: points per hour serving an activity of that kind
+    /// (blank: the hours rate).
+    #[serde(flatten)]
+    by_kind: BTreeMap<String, String>,
+}
+
+/// A rule's rates by activity kind as the console shows them
+/// (`义诊 6、讲座 3`), or `None` when it has none.
+fn by_kind_line(l: crate::console::Lang, rule: &PointsRule) -> Option<String> {
+    if rule.per_hour_by_kind.is_empty() {
+        return None;
+    }
+    Some(
+        rule.per_hour_by_kind
+            .iter()
+            .map(|(code, rate)| {
+                format!(
+                    "{} {rate}",
+                    super::calendar::kind_label(l, ActivityKind::from_code(code))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(l.t("、", ", ")),
+    )
 }
 
 /// `POST /admin/volunteers/rules`: a new version of a hall's points
@@ -447,6 +487,18 @@ pub async fn save_rules(
     let figure = |text: &str| text.trim().parse::<u64>().ok();
     let rules = credit::rules_of(&state.core, &f.hall).await?;
     let before = rules.current();
+    // Each kind's rate, blank ones left out; `None` if one is not a
+    // whole number or names no kind.
+    let by_kind: Option<BTreeMap<String, u64>> = f
+        .by_kind
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| {
+            let code = k.strip_prefix("kind_")?;
+            ActivityKind::ALL.iter().find(|c| c.code() == code)?;
+            Some((code.to_string(), figure(v)?))
+        })
+        .collect();
     let rule = match (
         figure(&f.per_hour),
         match f.monthly_cap.trim() {
@@ -459,14 +511,19 @@ pub async fn save_rules(
             cap => figure(cap),
         },
     ) {
-        (Some(per_hour), Some(monthly_cap), Some(offline_share), Some(iou_cap)) => PointsRule {
-            // After the last version, should the clock have gone back.
-            from_ms: now_ms().max(before.from_ms + 1),
-            per_hour,
-            monthly_cap,
-            offline_share,
-            iou_cap,
-        },
+        (Some(per_hour), Some(monthly_cap), Some(offline_share), Some(iou_cap))
+            if by_kind.is_some() =>
+        {
+            PointsRule {
+                // After the last version, should the clock have gone back.
+                from_ms: now_ms().max(before.from_ms + 1),
+                per_hour,
+                monthly_cap,
+                offline_share,
+                iou_cap,
+                per_hour_by_kind: by_kind.unwrap_or_default(),
+            }
+        }
         _ => {
             return page_for(
                 &state,
@@ -483,7 +540,7 @@ pub async fn save_rules(
             &s,
             &q,
             Some(format!(
-                "每小时积分 1–{MAX_PER_HOUR}，每月上限 0–{MAX_LIMIT}，每台终端持有上限 1–{MAX_LIMIT}，赊兑上限 0–{MAX_LIMIT} (points per hour 1 to {MAX_PER_HOUR}; monthly cap 0 to {MAX_LIMIT}; most a kiosk holds 1 to {MAX_LIMIT}; most a kiosk lends 0 to {MAX_LIMIT})"
+                "每小时积分（含按活动类型）1–{MAX_PER_HOUR}，每月上限 0–{MAX_LIMIT}，每台终端持有上限 1–{MAX_LIMIT}，赊兑上限 0–{MAX_LIMIT} (points per hour, by kind too, 1 to {MAX_PER_HOUR}; monthly cap 0 to {MAX_LIMIT}; most a kiosk holds 1 to {MAX_LIMIT}; most a kiosk lends 0 to {MAX_LIMIT})"
             )),
         )
         .await;
