@@ -96,6 +96,8 @@ pub enum Command {
         action: ShiftAction,
         /// The shift ended, for a sign-out.
         shift: Option<String>,
+        /// The activity a sign-in serves, if one.
+        activity: Option<String>,
     },
     /// Redeem an item of the hall's 爱心超市 (staff confirmed the
     /// hand-over).
@@ -466,9 +468,10 @@ async fn handle(node: &KioskNode, cmd: Command, send: &impl Fn(Event)) {
             volunteer,
             action,
             shift,
+            activity,
         } => {
             let r = node
-                .record_shift(volunteer, action, shift, None)
+                .record_shift(volunteer, action, shift, activity)
                 .await
                 .map(|_| action)
                 .map_err(err);

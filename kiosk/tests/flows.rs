@@ -309,6 +309,9 @@ fn a_volunteer_signs_in_and_out_and_earns_points() {
     k.tap("下一步");
     k.until_text("本月服务时长");
     k.tap("签到上岗");
+    // The clinic and the meal are on: which does the shift serve? Neither.
+    k.until_text("这一班服务哪个活动？");
+    k.tap("日常值班（不属于某个活动）");
     k.until_text("已上岗");
     // Two hours later (the kiosk went home by itself meanwhile).
     k.advance(2 * 3_600_000);
@@ -326,6 +329,45 @@ fn a_volunteer_signs_in_and_out_and_earns_points() {
     k.until_text("积分余额: 4 分");
     assert!(k.shows("本月服务时长（小时）: 2.0"));
     k.until_server("SELECT count(*) FROM shift_events", 2);
+}
+
+#[test]
+fn a_shift_serving_the_clinic_earns_the_rate_the_hall_gives_clinics() {
+    let mut k = kiosk();
+    k.server
+        .block_on(async {
+            let rule = linli_core::points_rules::PointsRule {
+                from_ms: 0,
+                per_hour_by_kind: [("health_clinic".to_string(), 5)].into(),
+                ..Default::default()
+            };
+            k.server
+                .core
+                .tables
+                .add_points_rule(linli_sync_server::in_process::DEMO_HALL, &rule)
+                .await
+        })
+        .expect("a rate for clinics");
+    k.tap("志愿者");
+    k.type_digits("13600004321");
+    k.tap("下一步");
+    k.until_text("本月服务时长");
+    k.tap("签到上岗");
+    k.until_text("这一班服务哪个活动？");
+    k.tap_containing("健康义诊");
+    k.until_text("已上岗");
+    k.until_server(
+        "SELECT count(*) FROM shift_events WHERE action = 'sign_in' AND activity_id IS NOT NULL",
+        1,
+    );
+    k.advance(2 * 3_600_000);
+    k.until_text("今日活动");
+    k.volunteer_until("13600004321", "上岗时间", false);
+    k.tap("签退");
+    k.until_text("已签退");
+    k.tap("回首页");
+    // Two hours at 5 an hour, not the hours rate's 4.
+    k.volunteer_until("13600004321", "积分余额: 10 分", false);
 }
 
 #[test]
@@ -507,6 +549,8 @@ fn volunteers_and_headcount_in_english() {
     k.until_text("Hours this month");
     assert!(k.shows("Points balance: 0 points"));
     k.tap("Sign in to a shift");
+    k.until_text("Which activity is this shift for?");
+    k.tap("Everyday duty (no particular activity)");
     k.until_text("Signed in. Thank you!");
     k.tap("Home");
     k.tap("English");

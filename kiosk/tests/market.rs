@@ -25,6 +25,7 @@ fn a_volunteer_redeems_with_staff_confirmation_and_gets_a_receipt_then_has_too_f
     k.tap("下一步");
     k.until_text("本月服务时长");
     k.tap("签到上岗");
+    k.tap("日常值班（不属于某个活动）");
     k.until_text("已上岗");
     k.advance(2 * 3_600_000);
     k.until_text("今日活动");

@@ -69,6 +69,18 @@ fn the_volunteer_screen_with_its_shop_and_a_redemption_to_confirm() {
 }
 
 #[test]
+fn a_volunteer_chooses_the_activity_their_shift_serves() {
+    let mut k = kiosk();
+    k.tap("志愿者");
+    k.type_digits("13600005678");
+    k.tap("下一步");
+    k.until_text("本月服务时长");
+    k.tap("签到上岗");
+    k.until_text("这一班服务哪个活动？");
+    snap(&mut k, "serve_which");
+}
+
+#[test]
 fn rating_faces() {
     let mut k = kiosk();
     k.tap("评价");

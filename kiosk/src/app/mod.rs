@@ -196,6 +196,13 @@ pub enum Screen {
         /// What this kiosk offers them.
         shop: Shop,
     },
+    /// Which of today's activities the shift a volunteer signs in to
+    /// serves (the hall's rules may give a kind its own points), or the
+    /// hall's everyday duty.
+    ServeWhich {
+        /// The volunteer.
+        phone: PhoneNumber,
+    },
     /// "Redeem N points for this item?"
     RedeemConfirm {
         /// The volunteer.
@@ -851,6 +858,7 @@ impl KioskApp {
             Screen::RedeemStaff { .. } => Key::StaffConfirm,
             Screen::Receipt { .. } => Key::Redeemed,
             Screen::Volunteer { .. } => Key::VolunteerTitle,
+            Screen::ServeWhich { .. } => Key::ServeWhich,
             Screen::Staff => Key::StaffTitle,
             Screen::Done { message, .. } => *message,
             Screen::Confirm { title, .. } | Screen::Faces { title, .. } => {

@@ -124,6 +124,8 @@ pub fn text(key: Key) -> &'static str {
         Key::VolunteerTitle => "Volunteer service",
         Key::HoursThisMonth => "Hours this month",
         Key::SignIn => "Sign in to a shift",
+        Key::ServeWhich => "Which activity is this shift for?",
+        Key::EverydayDuty => "Everyday duty (no particular activity)",
         Key::SignOut => "Sign out",
         Key::OnShiftSince => "On shift since",
         Key::SignedIn => "Signed in. Thank you!",

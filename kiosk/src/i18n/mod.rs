@@ -201,6 +201,8 @@ pub enum Key {
     VolunteerTitle,
     HoursThisMonth,
     SignIn,
+    ServeWhich,
+    EverydayDuty,
     SignOut,
     OnShiftSince,
     SignedIn,
@@ -323,7 +325,7 @@ pub fn redeem_question(lang: Lang, item: &str, points: u64) -> String {
 }
 
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 169] = [
+pub const ALL: [Key; 171] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -439,6 +441,8 @@ pub const ALL: [Key; 169] = [
     Key::VolunteerTitle,
     Key::HoursThisMonth,
     Key::SignIn,
+    Key::ServeWhich,
+    Key::EverydayDuty,
     Key::SignOut,
     Key::OnShiftSince,
     Key::SignedIn,

@@ -120,6 +120,8 @@ pub fn text(key: Key) -> &'static str {
         Key::VolunteerTitle => "志愿服务",
         Key::HoursThisMonth => "本月服务时长（小时）",
         Key::SignIn => "签到上岗",
+        Key::ServeWhich => "这一班服务哪个活动？",
+        Key::EverydayDuty => "日常值班（不属于某个活动）",
         Key::SignOut => "签退",
         Key::OnShiftSince => "上岗时间",
         Key::SignedIn => "已上岗，辛苦了！",

@@ -172,17 +172,13 @@ impl Fixture {
 
     /// Click the button labelled exactly `label`.
     pub fn tap(&mut self, label: &str) {
-        // As a person would: scroll it into view if need be, then touch it.
-        let rect = self
-            .harness
+        // As a person would: scroll it into view (a screen's scroll area
+        // may hide part of it behind the bottom bar), then touch it.
+        self.harness
             .get_by_role_and_label(egui::accesskit::Role::Button, label)
-            .rect();
-        if !egui::Rect::from_min_size(egui::Pos2::ZERO, egui::Vec2::new(1280.0, 800.0))
-            .contains_rect(rect)
-        {
-            self.harness
-                .get_by_role_and_label(egui::accesskit::Role::Button, label)
-                .scroll_to_me();
+            .scroll_to_me();
+        // The scroll moves over a few frames: touch where it ends.
+        for _ in 0..10 {
             self.harness.step();
         }
         self.harness

@@ -16,7 +16,7 @@ mod volunteer;
 
 use egui::{Align, Layout, RichText};
 use linli_core::{
-    model::{MAX_COMPANIONS, RequestCategory, RequestStatus, ShiftAction},
+    model::{Activity, MAX_COMPANIONS, RequestCategory, RequestStatus, ShiftAction},
     node::{ResidentInput, Shop, ShopItem},
     phone::PhoneNumber,
 };
@@ -219,6 +219,7 @@ impl KioskApp {
                 summary,
                 shop,
             } => self.volunteer_screen(ui, phone, &summary, &shop),
+            Screen::ServeWhich { phone } => self.serve_which_screen(ui, phone),
             Screen::RedeemConfirm {
                 phone,
                 item,

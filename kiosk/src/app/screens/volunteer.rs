@@ -53,24 +53,68 @@ impl KioskApp {
                             volunteer: Self::resident(&phone, None),
                             action: ShiftAction::SignOut,
                             shift: Some(shift.clone()),
+                            activity: None,
                         });
                         self.screen = Screen::Saving;
                     }
                 }
                 None => {
                     if primary(ui, self.t(Key::SignIn), 420.0).clicked() {
-                        self.send(Command::Shift {
-                            volunteer: Self::resident(&phone, None),
-                            action: ShiftAction::SignIn,
-                            shift: None,
-                        });
-                        self.screen = Screen::Saving;
+                        if self.servable().is_empty() {
+                            self.sign_in(&phone, None);
+                        } else {
+                            self.screen = Screen::ServeWhich {
+                                phone: phone.clone(),
+                            };
+                        }
                     }
                 }
             }
             let ui = &mut cols[1];
             self.shop_part(ui, &phone, shop, balance);
         });
+    }
+
+    /// Today's activities a shift may serve: not cancelled, and not over.
+    fn servable(&self) -> Vec<(String, Activity)> {
+        let now = self.now();
+        self.todays()
+            .into_iter()
+            .filter(|(_, a)| !a.cancelled && a.ends_at_ms > now)
+            .collect()
+    }
+
+    /// Sign `phone` in to a shift serving `activity` (none: everyday duty).
+    fn sign_in(&mut self, phone: &PhoneNumber, activity: Option<String>) {
+        self.send(Command::Shift {
+            volunteer: Self::resident(phone, None),
+            action: ShiftAction::SignIn,
+            shift: None,
+            activity,
+        });
+        self.screen = Screen::Saving;
+    }
+
+    /// Which activity the shift serves: one of today's, or everyday duty.
+    pub(super) fn serve_which_screen(&mut self, ui: &mut egui::Ui, phone: PhoneNumber) {
+        ui.label(RichText::new(self.t(Key::ServeWhich)).size(TITLE));
+        let width = ui.available_width().min(900.0);
+        // First, where it is always in view: a long day's list scrolls.
+        if primary(ui, self.t(Key::EverydayDuty), width).clicked() {
+            self.sign_in(&phone, None);
+        }
+        ui.add_space(24.0);
+        for (id, a) in self.servable() {
+            let text = format!(
+                "{}  {}–{}",
+                a.title,
+                self.hhmm(a.starts_at_ms),
+                self.hhmm(a.ends_at_ms)
+            );
+            if plain(ui, &text, width).clicked() {
+                self.sign_in(&phone, Some(id));
+            }
+        }
     }
 
     /// The 爱心超市 part: what this kiosk may redeem, and a tile for each
