@@ -5,6 +5,16 @@
 use super::*;
 
 impl KioskApp {
+    /// An activity as a list of them shows it: its title and its hours.
+    pub(super) fn activity_line(&self, a: &Activity) -> String {
+        format!(
+            "{}  {}–{}",
+            a.title,
+            self.hhmm(a.starts_at_ms),
+            self.hhmm(a.ends_at_ms)
+        )
+    }
+
     pub(super) fn pick_screen(&mut self, ui: &mut egui::Ui, purpose: Purpose) {
         let (title, empty) = match purpose {
             Purpose::CheckIn => (Key::PickActivity, Key::NoOpenActivities),
@@ -25,13 +35,7 @@ impl KioskApp {
         }
         let width = ui.available_width().min(900.0);
         for (id, a) in list {
-            let text = format!(
-                "{}  {}–{}",
-                a.title,
-                self.hhmm(a.starts_at_ms),
-                self.hhmm(a.ends_at_ms)
-            );
-            if plain(ui, &text, width).clicked() {
+            if plain(ui, &self.activity_line(&a), width).clicked() {
                 self.screen = match purpose {
                     Purpose::Rate => Screen::Faces {
                         activity_id: id,

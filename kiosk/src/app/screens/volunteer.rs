@@ -105,13 +105,7 @@ impl KioskApp {
         }
         ui.add_space(24.0);
         for (id, a) in self.servable() {
-            let text = format!(
-                "{}  {}–{}",
-                a.title,
-                self.hhmm(a.starts_at_ms),
-                self.hhmm(a.ends_at_ms)
-            );
-            if plain(ui, &text, width).clicked() {
+            if plain(ui, &self.activity_line(&a), width).clicked() {
                 self.sign_in(&phone, Some(id));
             }
         }
