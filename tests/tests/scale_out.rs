@@ -216,3 +216,143 @@ async fn a_resident_is_erased_through_an_instance_that_does_not_serve_their_hall
     two.api.wait_checkins_within("xianfeng", 4, wait).await?;
     Ok(())
 }
+
+/// A closed volunteer shift of `minutes` in hall xianfeng, ending now, as
+/// the projection holds it once a kiosk's ledger is projected.
+async fn served(
+    server: &TestServer,
+    pseudonym: &str,
+    shift: &str,
+    minutes: i64,
+) -> anyhow::Result<()> {
+    let end = linli_sync_engine::clock::now_ms();
+    let start = end - minutes * 60_000;
+    let day = chrono::DateTime::from_timestamp_millis(start)
+        .unwrap_or_default()
+        .format("%Y-%m-%d");
+    let mut sql = String::new();
+    for (n, action, at) in [(1, "sign_in", start), (2, "sign_out", end)] {
+        sql.push_str(&format!(
+            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action,
+                                       phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
+             VALUES ('{shift}-{n}', 'seed', 'xianfeng', 'xianfeng-k1', '{day}', '{shift}', '{action}',
+                     '{pseudonym}', NULL, NULL, {at}, {at});"
+        ));
+    }
+    server.sql_execute(&sql).await
+}
+
+/// Every store used no more of any account than it was granted, and no
+/// more was committed of the volunteer's points or the rice than there is.
+fn assert_covered(view: &linli_core::escrow::Escrow, points: &str, earned: u64) {
+    for spender in view.spenders() {
+        for account in [points, "stock:rice"] {
+            assert!(
+                view.used(&spender, account) <= view.granted(&spender, account),
+                "{spender} used more of {account} than it was granted"
+            );
+        }
+    }
+    assert!(view.committed(points) <= earned, "points over-committed");
+    assert!(view.committed("stock:rice") <= 3, "rice over-committed");
+}
+
+/// The 爱心超市 across a change of the hall's holder: two kiosks on two
+/// instances redeem through the first holder; it stops; the other
+/// instance takes the hall over and goes on granting from the same
+/// grants document, counting what was spent before: the volunteer's new
+/// points are shared out, and nothing is ever granted twice or spent
+/// beyond a grant, before or after the old instance returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_halls_grants_survive_a_change_of_holder_and_nothing_is_granted_twice()
+-> anyhow::Result<()> {
+    use linli_core::node::Redemption;
+    use linli_sync_engine::points as server_points;
+    let wait = Duration::from_secs(60);
+    let mut one = TestServer::start_on(Store::Postgres).await?;
+    let two = one.start_beside().await?;
+    let core = one.core()?;
+    core.tables
+        .set_catalogue_item("xianfeng", "rice", 4)
+        .await?;
+    core.tables
+        .set_catalogue_stock("xianfeng", "rice", 3)
+        .await?;
+    // `one` makes the hall's documents, so it holds the hall.
+    let a = TestKiosk::pair(&one, "xianfeng", true).await?;
+    let b = TestKiosk::pair(&two, "xianfeng", true).await?;
+    let phone = test_phone(17, 1)?;
+    let pseudonym = core.residents.pseudonym(&phone)?;
+    let points = format!("points:{pseudonym}");
+    served(&one, &pseudonym, "shift-1", 240).await?;
+    eventually(wait, "each kiosk holds 4 of the 8 points", || async {
+        let here = (
+            a.node().points_here(&phone).await?,
+            b.node().points_here(&phone).await?,
+        );
+        Ok((here == (4, 4)).then_some(()))
+    })
+    .await?;
+    let grants_before = server_points::grants_doc(&core, "xianfeng").await?;
+    for k in [&a, &b] {
+        assert!(matches!(
+            k.node().redeem(&phone, "rice", 4).await?,
+            Redemption::Redeemed { .. }
+        ));
+        k.node().wait_synced(wait).await?;
+    }
+    eventually(wait, "both redemptions on the server", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.spent(&points) == 8).then_some(()))
+    })
+    .await?;
+
+    // The holder stops; two more hours of service. The other instance
+    // takes the hall over and shares out the 4 new points from the same
+    // grants document, what was spent counted.
+    one.stop().await?;
+    let t = Instant::now();
+    served(&two, &pseudonym, "shift-2", 120).await?;
+    let other = two.core()?;
+    eventually(
+        wait,
+        "kiosk B granted its share by the new holder",
+        || async { Ok((b.node().points_here(&phone).await? == 2).then_some(())) },
+    )
+    .await?;
+    println!("grants went on {:?} after the holder stopped", t.elapsed());
+    assert_eq!(
+        server_points::grants_doc(&other, "xianfeng").await?,
+        grants_before,
+        "the same grants document"
+    );
+    let view = server_points::escrow_of(&other, "xianfeng").await?;
+    assert_eq!(view.spent(&points), 8, "what was spent before, counted");
+    assert_covered(&view, &points, 12);
+    // Neither kiosk holds enough for another bag of rice, nor could the
+    // two together have been granted it twice.
+    assert_eq!(
+        b.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Refused {
+            points_here: 2,
+            stock_here: b.node().stock_here("rice").await?
+        }
+    );
+
+    // The old instance returns; kiosk A, back online, gets its share.
+    one.restart().await?;
+    eventually(wait, "kiosk A granted its share", || async {
+        Ok((a.node().points_here(&phone).await? == 2).then_some(()))
+    })
+    .await?;
+    assert!(matches!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Refused { points_here: 2, .. }
+    ));
+    for server in [&one, &two] {
+        let view = server_points::escrow_of(&*server.core()?, "xianfeng").await?;
+        assert_covered(&view, &points, 12);
+        assert_eq!(view.spent("stock:rice"), 2);
+    }
+    Ok(())
+}
