@@ -38,6 +38,23 @@ struct Args {
     /// kiosk built with `--features demo`).
     #[arg(long)]
     demo: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What else the kiosk program does (with none, it runs the kiosk).
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Put a copy of this kiosk's store back, with the kiosk stopped: the
+    /// store in use is moved aside (never deleted), and at its next start
+    /// the kiosk closes the copy's points store before anything else, so
+    /// rights to volunteers' points that were spent after the copy was
+    /// taken are never spent again, even offline.
+    Restore {
+        /// The copy: a kiosk data directory copied earlier.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +66,28 @@ fn main() -> anyhow::Result<()> {
         ))
         .init();
     let args = Args::parse();
+    if let Some(Command::Restore { from }) = &args.command {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./linli-kiosk-data"));
+        let now = chrono::Utc::now().timestamp_millis();
+        let done = linli_core::node::restore::restore_store(from, &data_dir, now)
+            .map_err(|e| anyhow::anyhow!("not restored: {e}"))?;
+        println!(
+            "restored {} file(s) from {} into {}",
+            done.files,
+            from.display(),
+            data_dir.display()
+        );
+        if let Some(aside) = done.moved_aside {
+            println!("the store that was in use is kept in {}", aside.display());
+        }
+        println!(
+            "at its next start the kiosk closes the copy's points store and carries on with a new one"
+        );
+        return Ok(());
+    }
     if args.demo && args.server.is_none() && !cfg!(feature = "demo") {
         anyhow::bail!(
             "this linli-kiosk was built without the demo server; run the demo with \

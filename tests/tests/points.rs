@@ -809,6 +809,64 @@ async fn a_store_restored_from_an_older_copy_carries_on_as_a_new_one(
     Ok(())
 }
 
+/// Restored with `linli-kiosk restore` (`node::restore`), a kiosk's
+/// store closes its old points store at once, offline, before anything
+/// can be redeemed: the copy's 6 points and 3 bags, of which 4 points and
+/// a bag were spent after the copy was taken, are not spendable again
+/// even with no network. Back online, the server writes the old store off
+/// and grants the new one what is left.
+async fn a_store_restored_by_the_command_redeems_nothing_again_even_offline(
+    store: Store,
+) -> anyhow::Result<()> {
+    let (server, mut a, phone, pseudonym) = a_topped_up_kiosk(store, 11).await?;
+    let core = server.core()?;
+    let old = a.node().spender().await?;
+    a.power_off().await;
+    let copy = tempfile::tempdir()?;
+    copy_files(&a.data_dir(), copy.path())?;
+    a.power_on(true).await?;
+    assert!(matches!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    a.node().wait_synced(WAIT).await?;
+    a.power_off().await;
+
+    let restored = linli_core::node::restore::restore_store(
+        copy.path(),
+        &a.data_dir(),
+        linli_sync_engine::clock::now_ms(),
+    )?;
+    let aside = restored.moved_aside.expect("the store in use moved aside");
+    assert!(aside.join(linli_core::node::STORE_FILE).exists(), "kept");
+    // Offline: a new store, holding nothing yet; nothing to redeem.
+    a.power_on(false).await?;
+    let new = a.node().spender().await?;
+    assert_ne!(new, old);
+    assert_eq!(
+        a.node().redeem(&phone, "rice", 4).await?,
+        Redemption::Refused {
+            points_here: 0,
+            stock_here: 0
+        }
+    );
+    // Online: the old store written off with its spend, the new one
+    // granted the 2 points and 2 bags left.
+    a.node().go_online()?;
+    let account = format!("points:{pseudonym}");
+    let view = eventually(WAIT, "the new store granted what is left", || async {
+        let view = server_points::escrow_of(&core, "xianfeng").await?;
+        Ok((view.is_retired(&old)
+            && view.available(&new, &account) == 2
+            && view.available(&new, "stock:rice") == 2)
+            .then_some(view))
+    })
+    .await?;
+    assert_eq!((view.spent(&account), view.committed(&account)), (4, 6));
+    std::fs::remove_dir_all(aside)?;
+    Ok(())
+}
+
 /// A kiosk paired anew (a new token, so a new kiosk id, on the same
 /// store) spends as a new store: the old one's rights belonged to the old
 /// kiosk, and come back to the hall when that kiosk is revoked.
@@ -1009,6 +1067,7 @@ async fn an_erased_volunteers_points_leave_the_grants_and_the_spends(
 }
 
 linli_test_kit::on_both_stores! {
+    a_store_restored_by_the_command_redeems_nothing_again_even_offline,
     an_erased_volunteers_points_leave_the_grants_and_the_spends,
     a_kiosk_paired_anew_is_a_new_spender,
     a_store_restored_from_an_older_copy_carries_on_as_a_new_one,

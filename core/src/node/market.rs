@@ -566,6 +566,74 @@ pub(super) async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
     .await
 }
 
+/// If the operator restored this kiosk's store from a copy with
+/// `linli-kiosk restore` (`node::restore`), close its points store now,
+/// at start and with no network needed, before any redemption: the copy
+/// may hold rights its original spent after the copy was taken. A new
+/// store carries on, granted afresh once the server has the old one's
+/// closure. Returns whether it closed one.
+pub(super) async fn close_if_restored(shared: &Arc<Shared>) -> Result<bool> {
+    let j = shared.journal.clone();
+    let (marked, spender) = blocking(move || {
+        Ok((
+            j.meta(super::restore::META_RESTORED)?,
+            j.meta(META_SPENDER)?,
+        ))
+    })
+    .await?;
+    if marked.as_deref().unwrap_or("").is_empty() {
+        return Ok(false);
+    }
+    let kiosk = shared.config.kiosk_id.as_str();
+    let Some(spender) = spender.filter(|s| {
+        s.strip_prefix(kiosk)
+            .is_some_and(|rest| rest.starts_with('.'))
+    }) else {
+        // It never redeemed (or was paired anew since): nothing to close.
+        let j = shared.journal.clone();
+        blocking(move || j.set_meta(&[(super::restore::META_RESTORED, "")])).await?;
+        return Ok(false);
+    };
+    let _one_at_a_time = shared.recording.lock().await;
+    shared.applier.settled().await;
+    let handle = doc_for(shared, DocKind::Spends, &spender).await?;
+    let successor = match handle.with_document(|d| points::closure(d))? {
+        // Closed already (power went before the new store was taken up).
+        Some(c) => c.successor,
+        None => {
+            let successor = format!("{kiosk}.{}", RecordId::new());
+            let closure = points::Closure {
+                successor: successor.clone(),
+                reason: "restored".into(),
+                at_ms: (shared.clock)(),
+            };
+            record_spends(
+                shared,
+                &spender,
+                points::CLOSED,
+                &closure,
+                None,
+                closure.at_ms,
+            )
+            .await?;
+            successor
+        }
+    };
+    // One transaction: the new store, and the mark done.
+    let j = shared.journal.clone();
+    blocking(move || {
+        j.set_meta(&[
+            (META_SPENDER, &successor),
+            (super::restore::META_RESTORED, ""),
+        ])
+    })
+    .await?;
+    tracing::warn!(
+        "this kiosk's store was restored from a copy: its points store is closed and a new one carries on"
+    );
+    Ok(true)
+}
+
 /// If this store's spends document holds records its journal never
 /// wrote, the store was restored from an older copy (its spends
 /// document has one writer, and every record is journalled before it is

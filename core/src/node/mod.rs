@@ -18,6 +18,7 @@ mod files;
 pub mod journal;
 mod market;
 pub mod residents;
+pub mod restore;
 mod upgrade;
 
 use std::{
@@ -455,6 +456,7 @@ impl KioskNode {
         };
         node.replay_journal().await?;
         node.open_current_docs().await?;
+        market::close_if_restored(&node.shared).await?;
         node.refresh_status().await;
         if options.connect {
             node.go_online()?;
