@@ -566,6 +566,35 @@ pub(super) async fn spender_of(shared: &Arc<Shared>) -> Result<String> {
     .await
 }
 
+/// Close store `spender`, restored from a copy, in favour of a new store
+/// of this kiosk, unless it is `closed` already; the store that carries
+/// on. The caller holds the recording lock.
+async fn close_store(
+    shared: &Arc<Shared>,
+    spender: &str,
+    closed: Option<points::Closure>,
+) -> Result<String> {
+    if let Some(c) = closed {
+        return Ok(c.successor);
+    }
+    let successor = format!("{}.{}", shared.config.kiosk_id, RecordId::new());
+    let closure = points::Closure {
+        successor: successor.clone(),
+        reason: "restored".into(),
+        at_ms: (shared.clock)(),
+    };
+    record_spends(
+        shared,
+        spender,
+        points::CLOSED,
+        &closure,
+        None,
+        closure.at_ms,
+    )
+    .await?;
+    Ok(successor)
+}
+
 /// If the operator restored this kiosk's store from a copy with
 /// `linli-kiosk restore` (`node::restore`), close its points store now,
 /// at start and with no network needed, before any redemption: the copy
@@ -597,28 +626,9 @@ pub(super) async fn close_if_restored(shared: &Arc<Shared>) -> Result<bool> {
     let _one_at_a_time = shared.recording.lock().await;
     shared.applier.settled().await;
     let handle = doc_for(shared, DocKind::Spends, &spender).await?;
-    let successor = match handle.with_document(|d| points::closure(d))? {
-        // Closed already (power went before the new store was taken up).
-        Some(c) => c.successor,
-        None => {
-            let successor = format!("{kiosk}.{}", RecordId::new());
-            let closure = points::Closure {
-                successor: successor.clone(),
-                reason: "restored".into(),
-                at_ms: (shared.clock)(),
-            };
-            record_spends(
-                shared,
-                &spender,
-                points::CLOSED,
-                &closure,
-                None,
-                closure.at_ms,
-            )
-            .await?;
-            successor
-        }
-    };
+    let closed = handle.with_document(|d| points::closure(d))?;
+    // Closed already if power went before the new store was taken up.
+    let successor = close_store(shared, &spender, closed).await?;
     // One transaction: the new store, and the mark done.
     let j = shared.journal.clone();
     blocking(move || {
@@ -676,21 +686,7 @@ pub(super) async fn carry_on_if_restored(shared: &Arc<Shared>) -> Result<bool> {
             return Ok(false);
         }
         None => {
-            let successor = format!("{}.{}", shared.config.kiosk_id, RecordId::new());
-            let closure = points::Closure {
-                successor: successor.clone(),
-                reason: "restored".into(),
-                at_ms: (shared.clock)(),
-            };
-            record_spends(
-                shared,
-                &spender,
-                points::CLOSED,
-                &closure,
-                None,
-                closure.at_ms,
-            )
-            .await?;
+            let successor = close_store(shared, &spender, None).await?;
             tracing::warn!(
                 records = never_written,
                 "this kiosk's store was restored from an older copy: its points store is closed and a new one carries on"
