@@ -35,6 +35,21 @@ pub enum Error {
         /// What SQLite said.
         reason: String,
     },
+    /// The SQLite file was written by a newer Linli; this build does not
+    /// migrate backwards, and changes nothing.
+    #[error(
+        "the {component} schema of this store is at version {found}, newer than this Linli \
+         knows ({known}); it was written by a newer Linli: run that version, or restore a \
+         backup made before the upgrade (nothing was changed)"
+    )]
+    NewerSchema {
+        /// Which part of the schema.
+        component: String,
+        /// The version the file is at.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
     /// The store is full (disk full or its size limit reached). Nothing
     /// stored before is lost.
     #[error("the store is full: {0}; free disk space, then try again (nothing stored was lost)")]

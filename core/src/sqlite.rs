@@ -195,6 +195,14 @@ pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result
             |r| r.get(0),
         )
         .map_err(|e| Error::store("reading migrations", e))?;
+    let known = i64::try_from(steps.len()).unwrap_or(i64::MAX);
+    if applied > known {
+        return Err(Error::NewerSchema {
+            component: component.to_string(),
+            found: applied,
+            known,
+        });
+    }
     for (i, sql) in steps.iter().enumerate() {
         let version = i64::try_from(i).unwrap_or(i64::MAX) + 1;
         if version <= applied {
@@ -219,6 +227,36 @@ pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_a_newer_linli_migrated_further_is_refused_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = open(&dir.path().join("s.sqlite3"), DbOptions::default()).expect("open");
+        let steps = ["CREATE TABLE a (x)", "CREATE TABLE b (x)"];
+        migrate(&mut c, "server", &steps).expect("migrated");
+        migrate(&mut c, "server", &steps).expect("again: nothing to do");
+        let e = migrate(&mut c, "server", &steps[..1]).expect_err("an older build");
+        assert!(
+            matches!(
+                e,
+                Error::NewerSchema {
+                    found: 2,
+                    known: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("written by a newer Linli"), "{e}");
+        let tables: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('a', 'b')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(tables, 2, "nothing dropped or changed");
+    }
 
     #[test]
     fn a_shared_connection_closes_when_told_and_refuses_use_after() {

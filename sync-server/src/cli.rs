@@ -187,8 +187,9 @@ pub enum AdminCommand {
         #[arg(long)]
         user: String,
     },
-    /// Set an admin's console password, read from the first line of stdin;
-    /// signs that admin out of every console session.
+    /// Set an admin's console password: asked twice without echo on a
+    /// terminal, else read from the first line of stdin; signs that admin
+    /// out of every console session.
     Password {
         /// User name.
         #[arg(long)]
@@ -202,6 +203,34 @@ pub enum AdminCommand {
         /// The hall's id.
         #[arg(long)]
         hall: String,
+    },
+    /// Take a hall from a hall-staff admin or viewer.
+    Ungrant {
+        /// User name.
+        #[arg(long)]
+        user: String,
+        /// The hall's id.
+        #[arg(long)]
+        hall: String,
+    },
+    /// Remove an admin: their API tokens, console sessions and hall grants
+    /// go with them (the audit log keeps their name). The last central
+    /// admin cannot be removed.
+    Remove {
+        /// User name.
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke an admin API token (a running server refuses it at once):
+    /// the one given, or every token of an admin.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["token", "user"])))]
+    RevokeToken {
+        /// The token itself (la_…), as it was shown.
+        #[arg(long)]
+        token: Option<String>,
+        /// Every live token of this admin.
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -489,14 +518,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             writeln!(out, "{token}").map_err(io)
         }
         Command::Admin(AdminCommand::Password { user }) => {
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .map_err(|source| Error::Io {
-                    context: "reading the password from stdin".into(),
-                    source,
-                })?;
-            let password = line.trim_end_matches(['\r', '\n']).to_string();
+            let password = read_new_password(user)?;
             let hash = linli_sync_engine::accounts::hash_password_async(password).await?;
             let core = open_core(cli).await?;
             let r = linli_sync_engine::accounts::change_password(&*core.tables, user, &hash, None)
@@ -520,6 +542,81 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             r?;
             writeln!(out, "{user} may now see hall {hall}").map_err(io)
         }
+        Command::Admin(AdminCommand::Ungrant { user, hall }) => {
+            let core = open_core(cli).await?;
+            let r = core.tables.ungrant_hall(user, hall).await;
+            let r = match r {
+                Ok(true) => audit_cli(&core, "ungrant_hall", user, Some(hall), None)
+                    .await
+                    .map(|()| true),
+                other => other,
+            };
+            core.stop().await;
+            if r? {
+                writeln!(out, "{user} may no longer see hall {hall}").map_err(io)
+            } else {
+                writeln!(
+                    out,
+                    "{user} had no access to hall {hall}: nothing was changed"
+                )
+                .map_err(io)
+            }
+        }
+        Command::Admin(AdminCommand::Remove { user }) => {
+            let core = open_core(cli).await?;
+            let r = match core.tables.remove_admin(user).await {
+                Ok(removed) => {
+                    let after = format!(
+                        "{} token(s), {} session(s), {} hall grant(s) removed",
+                        removed.tokens, removed.sessions, removed.halls
+                    );
+                    audit_cli(&core, "remove_admin", user, None, Some(&after))
+                        .await
+                        .map(|()| after)
+                }
+                Err(e) => Err(e),
+            };
+            core.stop().await;
+            let after = r?;
+            writeln!(out, "admin {user} removed: {after}").map_err(io)
+        }
+        Command::Admin(AdminCommand::RevokeToken { token, user }) => {
+            let core = open_core(cli).await?;
+            let hashed = token.as_deref().map(linli_sync_engine::auth::hash_token);
+            let which = match (&hashed, user) {
+                (Some(h), _) => linli_sync_engine::tables::AdminTokens::Hashed(h),
+                (None, Some(u)) => linli_sync_engine::tables::AdminTokens::Of(u),
+                (None, None) => {
+                    core.stop().await;
+                    return Err(Error::BadRequest("give --token or --user".into()));
+                }
+            };
+            let target = user.clone().unwrap_or_else(|| "a token".into());
+            let r = match core
+                .tables
+                .revoke_admin_tokens(which, linli_sync_engine::clock::now_ms())
+                .await
+            {
+                Ok(n) => audit_cli(
+                    &core,
+                    "revoke_admin_tokens",
+                    &target,
+                    None,
+                    Some(&n.to_string()),
+                )
+                .await
+                .map(|()| n),
+                Err(e) => Err(e),
+            };
+            core.stop().await;
+            let n = r?;
+            if n == 0 && token.is_some() {
+                return Err(Error::NotFound(
+                    "no live API token is that one (revoked already, or never issued)".into(),
+                ));
+            }
+            writeln!(out, "{n} API token(s) revoked").map_err(io)
+        }
         Command::Resident(ResidentCommand::Erase { phone }) => {
             let phone = linli_core::phone::PhoneNumber::parse(phone)
                 .map_err(|e| Error::BadRequest(e.to_string()))?;
@@ -533,10 +630,7 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                 other => other,
             })?;
             let core = open_core(cli).await?;
-            let by = format!(
-                "cli:{}",
-                std::env::var("USER").unwrap_or_else(|_| "operator".into())
-            );
+            let by = cli_user();
             let r = linli_sync_engine::erasure::erase_resident(&core, &phone, &by).await;
             core.stop().await;
             match r? {
@@ -663,4 +757,68 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
             .map_err(io)
         }
     }
+}
+
+/// Who the audit log names for a command-line action: `cli:` and the
+/// operating-system user.
+fn cli_user() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    )
+}
+
+/// Audit a command-line action on `target`.
+async fn audit_cli(
+    core: &ServerCore,
+    action: &str,
+    target: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<()> {
+    core.tables
+        .audit(
+            &cli_user(),
+            action,
+            target,
+            before,
+            after,
+            linli_sync_engine::clock::now_ms(),
+        )
+        .await
+}
+
+/// A new console password for `user`: on a terminal, asked twice without
+/// echo (they must match); otherwise the first line of stdin, for
+/// scripts. Never empty.
+fn read_new_password(user: &str) -> Result<String> {
+    use std::io::IsTerminal as _;
+    let io = |context: &str| {
+        let context = context.to_string();
+        move |source| Error::Io { context, source }
+    };
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New console password for {user}: "))
+            .map_err(io("reading the password"))?;
+        let again =
+            rpassword::prompt_password("The same again: ").map_err(io("reading the password"))?;
+        if first != again {
+            return Err(Error::BadRequest(
+                "the two passwords differ: nothing was changed".into(),
+            ));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(io("reading the password from stdin"))?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        return Err(Error::BadRequest(
+            "an empty password: nothing was changed".into(),
+        ));
+    }
+    Ok(password)
 }

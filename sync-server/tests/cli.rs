@@ -47,6 +47,10 @@ fn every_command_documents_itself() {
         vec!["kiosk", "revoke", "--help"],
         vec!["admin", "add", "--help"],
         vec!["admin", "token", "--help"],
+        vec!["admin", "password", "--help"],
+        vec!["admin", "remove", "--help"],
+        vec!["admin", "revoke-token", "--help"],
+        vec!["admin", "ungrant", "--help"],
         vec!["rebuild-projection", "--help"],
         vec!["resident", "--help"],
         vec!["resident", "erase", "--help"],
@@ -144,6 +148,152 @@ fn provisioning_prints_tokens_last(database_url: Option<&str>) {
     let (ok, out, _) = run(dir.path(), &["rebuild-projection"]);
     assert!(ok);
     assert!(out.contains("0 records"), "{out}");
+}
+
+#[tokio::test]
+async fn housekeeping_from_the_command_line_takes_halls_tokens_and_admins_away() {
+    housekeeping(None).await;
+}
+
+#[tokio::test]
+async fn housekeeping_from_the_command_line_takes_halls_tokens_and_admins_away_on_postgresql() {
+    let (_pg, url) = fresh_postgres().await;
+    housekeeping(Some(&url)).await;
+}
+
+/// `admin ungrant`, `admin revoke-token` and `admin remove` as an IT
+/// person runs them: each says what it did, refuses what it cannot do
+/// with the reason and a failing exit code, changing nothing, and is in
+/// the audit log.
+async fn housekeeping(database_url: Option<&str>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| run_on(database_url, dir.path(), args);
+    for args in [
+        &["hall", "add", "--id", "xianfeng", "--name", "先锋"][..],
+        &["admin", "add", "--user", "wang"],
+        &["admin", "add", "--user", "li", "--role", "hall_staff"],
+        &["admin", "grant", "--user", "li", "--hall", "xianfeng"],
+    ] {
+        let (ok, _, err) = run(args);
+        assert!(ok, "{args:?}: {err}");
+    }
+    let token = || {
+        let (ok, out, err) = run(&["admin", "token", "--user", "li"]);
+        assert!(ok, "{err}");
+        out.lines().last().unwrap_or_default().to_string()
+    };
+    let (first, second) = (token(), token());
+
+    let (ok, out, _) = run(&["admin", "ungrant", "--user", "li", "--hall", "xianfeng"]);
+    assert!(
+        ok && out.contains("li may no longer see hall xianfeng"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["admin", "ungrant", "--user", "li", "--hall", "xianfeng"]);
+    assert!(ok && out.contains("nothing was changed"), "{out}");
+
+    let (ok, out, err) = run(&["admin", "revoke-token", "--token", &first]);
+    assert!(ok && out.contains("1 API token(s) revoked"), "{out}{err}");
+    let (ok, _, err) = run(&["admin", "revoke-token", "--token", &first]);
+    assert!(!ok && err.contains("no live API token"), "{err}");
+    let (ok, _, err) = run(&["admin", "revoke-token"]);
+    assert!(!ok && err.contains("--token"), "neither: {err}");
+    let (ok, out, _) = run(&["admin", "revoke-token", "--user", "li"]);
+    assert!(
+        ok && out.contains("1 API token(s) revoked"),
+        "the second: {out}"
+    );
+    assert!(!out.contains(&second));
+
+    let (ok, _, err) = run(&["admin", "remove", "--user", "wang"]);
+    assert!(!ok && err.contains("last central admin"), "{err}");
+    let (ok, out, err) = run(&["admin", "remove", "--user", "li"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("admin li removed: 2 token(s), 0 session(s), 0 hall grant(s) removed"),
+        "{out}"
+    );
+    let (ok, _, err) = run(&["admin", "remove", "--user", "li"]);
+    assert!(!ok && err.contains("admin li"), "{err}");
+    let (ok, _, err) = run(&["admin", "token", "--user", "li"]);
+    assert!(!ok && err.contains("not found"), "removed: {err}");
+
+    // An empty password is refused; stdin is no terminal here.
+    let mut cmd = bin();
+    cmd.arg("--data-dir").arg(dir.path());
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    let out = cmd
+        .args(["admin", "password", "--user", "wang"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty password"));
+
+    let (core, _) =
+        linli_sync_server::open_core(dir.path(), database_url, Default::default(), false)
+            .await
+            .expect("open");
+    let audited: Vec<String> = core
+        .tables
+        .audit_page(
+            &linli_sync_engine::db::AuditFilter {
+                user: None,
+                action: None,
+                from_ms: 0,
+                to_ms: i64::MAX,
+            },
+            None,
+            100,
+        )
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| format!("{} {} {}", e.action, e.target, e.after.unwrap_or_default()))
+        .collect();
+    core.stop().await;
+    for want in [
+        "ungrant_hall li",
+        "revoke_admin_tokens a token 1",
+        "revoke_admin_tokens li 1",
+        "remove_admin li 2 token(s), 0 session(s), 0 hall grant(s) removed",
+    ] {
+        assert!(
+            audited.iter().any(|a| a.starts_with(want)),
+            "{want}: {audited:?}"
+        );
+    }
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`, as an
+/// operator's ssh session gives), `admin password` asks twice and shows
+/// nothing typed; two different answers change nothing.
+#[test]
+fn on_a_terminal_the_password_is_asked_twice_without_echo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, _, err) = run(dir.path(), &["admin", "add", "--user", "wang"]);
+    assert!(ok, "{err}");
+    let typed = |first: &str, second: &str| {
+        let command = format!(
+            "(sleep 1; echo {first}; sleep 1; echo {second}; sleep 1) | \
+             script -qec '{} --data-dir {} admin password --user wang' /dev/null",
+            env!("CARGO_BIN_EXE_linli-server"),
+            dir.path().display()
+        );
+        let out = Command::new("sh")
+            .args(["-c", &command])
+            .output()
+            .expect("script");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = typed("not-the-same-1", "not-the-same-2");
+    assert!(said.contains("The same again"), "{said}");
+    assert!(said.contains("the two passwords differ"), "{said}");
+    let said = typed("a-long-secret-9", "a-long-secret-9");
+    assert!(said.contains("password set for wang"), "{said}");
+    assert!(!said.contains("a-long-secret-9"), "echoed: {said}");
 }
 
 #[tokio::test]

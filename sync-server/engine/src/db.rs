@@ -803,6 +803,83 @@ impl Db {
         })
     }
 
+    /// Take a hall from an admin; false if they did not have it.
+    pub fn ungrant_hall(&self, user: &str, hall_id: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM admin_halls WHERE user = ?1 AND hall_id = ?2",
+                params![user, hall_id],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| Error::db("taking a hall from an admin", e))
+        })
+    }
+
+    /// Remove an admin with their tokens, sessions and grants (see
+    /// `ServerTables::remove_admin`).
+    pub fn remove_admin(&self, user: &str) -> Result<crate::tables::RemovedAdmin> {
+        self.with(|c| {
+            let err = |e| Error::db("removing an admin", e);
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            let role: Option<String> = tx
+                .query_row("SELECT role FROM admins WHERE user = ?1", [user], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(err)?;
+            let Some(role) = role else {
+                return Err(Error::NotFound(format!("admin {user}")));
+            };
+            let centrals: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM admins WHERE role = 'central'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if role == "central" && centrals <= 1 {
+                return Err(Error::Conflict(format!(
+                    "{user} is the last central admin: add another central admin first"
+                )));
+            }
+            let removed = crate::tables::RemovedAdmin {
+                tokens: tx
+                    .execute("DELETE FROM admin_tokens WHERE user = ?1", [user])
+                    .map_err(err)?,
+                sessions: tx
+                    .execute("DELETE FROM sessions WHERE user = ?1", [user])
+                    .map_err(err)?,
+                halls: tx
+                    .execute("DELETE FROM admin_halls WHERE user = ?1", [user])
+                    .map_err(err)?,
+            };
+            tx.execute("DELETE FROM admins WHERE user = ?1", [user])
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(removed)
+        })
+    }
+
+    /// Revoke live admin API tokens: the one hashed `hashed`, or every one
+    /// of `of`; how many.
+    pub fn revoke_admin_tokens(
+        &self,
+        hashed: Option<&str>,
+        of: Option<&str>,
+        now_ms: i64,
+    ) -> Result<usize> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE admin_tokens SET revoked_ms = ?3
+                 WHERE revoked_ms IS NULL AND (token_hash = ?1 OR user = ?2)",
+                params![hashed, of, now_ms],
+            )
+            .map_err(|e| Error::db("revoking admin tokens", e))
+        })
+    }
+
     /// The halls an admin may see (all, for central admins).
     pub fn admin_halls(&self, user: &str, role: &str) -> Result<Vec<String>> {
         self.with(|c| {

@@ -79,6 +79,16 @@ pub trait ServerTables: Send + Sync {
     async fn admin_login(&self, user: &str) -> Result<Option<(String, Option<String>)>>;
     /// Give an admin access to a hall (again is no change).
     async fn grant_hall(&self, user: &str, hall_id: &str) -> Result<()>;
+    /// Take a hall from an admin; false if they did not have it.
+    async fn ungrant_hall(&self, user: &str, hall_id: &str) -> Result<bool>;
+    /// Remove an admin, together with their API tokens, console sessions
+    /// and hall grants (the audit log keeps their name).
+    /// [`crate::Error::NotFound`] for no such admin;
+    /// [`crate::Error::Conflict`] for the last central admin (no one could
+    /// manage the server any more), changing nothing.
+    async fn remove_admin(&self, user: &str) -> Result<RemovedAdmin>;
+    /// Revoke live admin API tokens (`which`); how many.
+    async fn revoke_admin_tokens(&self, which: AdminTokens<'_>, now_ms: i64) -> Result<usize>;
     /// The halls an admin may see (every hall, for central admins).
     async fn admin_halls(&self, user: &str, role: &str) -> Result<Vec<String>>;
 
@@ -193,6 +203,26 @@ pub trait ServerTables: Send + Sync {
     async fn hall_doc(&self, hall_id: &str, kind: &str) -> Result<Option<String>>;
 }
 
+/// What removing an admin took with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemovedAdmin {
+    /// API tokens (live or revoked) deleted.
+    pub tokens: usize,
+    /// Console sessions ended.
+    pub sessions: usize,
+    /// Hall grants dropped.
+    pub halls: usize,
+}
+
+/// Which admin API tokens to revoke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminTokens<'a> {
+    /// The one with this hash.
+    Hashed(&'a str),
+    /// Every live one of this admin.
+    Of(&'a str),
+}
+
 /// Run `f` on the SQLite store off the async workers, with owned copies
 /// of what it needs.
 macro_rules! blocking {
@@ -288,6 +318,20 @@ impl ServerTables for Db {
     }
     async fn admin_halls(&self, user: &str, role: &str) -> Result<Vec<String>> {
         blocking!(self, |db| db.admin_halls(&user, &role), user, role)
+    }
+    async fn ungrant_hall(&self, user: &str, hall_id: &str) -> Result<bool> {
+        blocking!(self, |db| db.ungrant_hall(&user, &hall_id), user, hall_id)
+    }
+    async fn remove_admin(&self, user: &str) -> Result<RemovedAdmin> {
+        blocking!(self, |db| db.remove_admin(&user), user)
+    }
+    async fn revoke_admin_tokens(&self, which: AdminTokens<'_>, now_ms: i64) -> Result<usize> {
+        let (hashed, of) = match which {
+            AdminTokens::Hashed(h) => (Some(h.to_string()), None),
+            AdminTokens::Of(u) => (None, Some(u.to_string())),
+        };
+        self.call(move |db| db.revoke_admin_tokens(hashed.as_deref(), of.as_deref(), now_ms))
+            .await
     }
     async fn insert_session(
         &self,

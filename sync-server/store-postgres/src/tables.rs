@@ -12,7 +12,7 @@ use linli_core::points_rules::PointsRule;
 use linli_sync_engine::{
     Error as EngineError, Result,
     db::{AuditEntry, AuditFilter, Claim, DocOwner, Hall, Kiosk, NewDoc, SessionRow},
-    tables::ServerTables,
+    tables::{AdminTokens, RemovedAdmin, ServerTables},
 };
 use tokio_postgres::{Row, error::SqlState};
 
@@ -653,6 +653,85 @@ impl ServerTables for PgTables {
         .await
         .map_err(|e| pg("granting a hall", e))?;
         Ok(())
+    }
+
+    async fn ungrant_hall(&self, user: &str, hall_id: &str) -> Result<bool> {
+        let c = self.client("taking a hall from an admin").await?;
+        c.execute(
+            "DELETE FROM admin_halls WHERE user_name = $1 AND hall_id = $2",
+            &[&user, &hall_id],
+        )
+        .await
+        .map(|n| n > 0)
+        .map_err(|e| pg("taking a hall from an admin", e))
+    }
+
+    async fn remove_admin(&self, user: &str) -> Result<RemovedAdmin> {
+        let err = |e| pg("removing an admin", e);
+        let mut c = self.client("removing an admin").await?;
+        let tx = c.transaction().await.map_err(err)?;
+        // One removal at a time, so two never leave no central admin.
+        tx.execute("LOCK TABLE admins IN SHARE ROW EXCLUSIVE MODE", &[])
+            .await
+            .map_err(err)?;
+        let role: Option<String> = tx
+            .query_opt("SELECT role FROM admins WHERE user_name = $1", &[&user])
+            .await
+            .map_err(err)?
+            .map(|r| r.get(0));
+        let Some(role) = role else {
+            return Err(EngineError::NotFound(format!("admin {user}")));
+        };
+        let centrals: i64 = tx
+            .query_one("SELECT count(*) FROM admins WHERE role = 'central'", &[])
+            .await
+            .map_err(err)?
+            .get(0);
+        if role == "central" && centrals <= 1 {
+            return Err(EngineError::Conflict(format!(
+                "{user} is the last central admin: add another central admin first"
+            )));
+        }
+        let mut counts = [0_usize; 3];
+        for (i, table) in ["admin_tokens", "sessions", "admin_halls"]
+            .iter()
+            .enumerate()
+        {
+            counts[i] = usize::try_from(
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE user_name = $1"),
+                    &[&user],
+                )
+                .await
+                .map_err(err)?,
+            )
+            .unwrap_or(usize::MAX);
+        }
+        tx.execute("DELETE FROM admins WHERE user_name = $1", &[&user])
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(RemovedAdmin {
+            tokens: counts[0],
+            sessions: counts[1],
+            halls: counts[2],
+        })
+    }
+
+    async fn revoke_admin_tokens(&self, which: AdminTokens<'_>, now_ms: i64) -> Result<usize> {
+        let c = self.client("revoking admin tokens").await?;
+        let (hashed, of) = match which {
+            AdminTokens::Hashed(h) => (Some(h), None),
+            AdminTokens::Of(u) => (None, Some(u)),
+        };
+        c.execute(
+            "UPDATE admin_tokens SET revoked_ms = $3
+             WHERE revoked_ms IS NULL AND (token_hash = $1 OR user_name = $2)",
+            &[&hashed, &of, &now_ms],
+        )
+        .await
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        .map_err(|e| pg("revoking admin tokens", e))
     }
 
     async fn admin_halls(&self, user: &str, role: &str) -> Result<Vec<String>> {

@@ -8,7 +8,7 @@ use anyhow::{Context, bail, ensure};
 use linli_sync_engine::{
     Error,
     db::{AuditFilter, Claim, Hall, NewDoc},
-    tables::ServerTables,
+    tables::{AdminTokens, RemovedAdmin, ServerTables},
 };
 
 fn hall(id: &str) -> Hall {
@@ -37,6 +37,7 @@ pub async fn contract(t: &dyn ServerTables) -> anyhow::Result<()> {
     admins_and_sessions(t)
         .await
         .context("admins and sessions")?;
+    removing_admins(t).await.context("removing admins")?;
     documents(t).await.context("documents")?;
     audit_log(t).await.context("audit log")?;
     catalogue(t).await.context("catalogue")?;
@@ -344,6 +345,62 @@ async fn admins_and_sessions(t: &dyn ServerTables) -> anyhow::Result<()> {
     ensure!(t.session("s4", 150).await?.is_none(), "dropped");
     t.audit("wang", "grant_hall", "li", None, Some("zhongfu"), 400)
         .await?;
+    Ok(())
+}
+
+/// Housekeeping: a hall taken back, tokens revoked one or all, an admin
+/// removed with all they held; never the last central admin.
+async fn removing_admins(t: &dyn ServerTables) -> anyhow::Result<()> {
+    t.insert_admin("qian", "viewer", 1).await?;
+    t.grant_hall("qian", "xianfeng").await?;
+    t.grant_hall("qian", "zhongfu").await?;
+    ensure!(t.ungrant_hall("qian", "zhongfu").await?);
+    ensure!(!t.ungrant_hall("qian", "zhongfu").await?, "not granted now");
+    ensure!(t.admin_halls("qian", "viewer").await? == ["xianfeng"]);
+    for tok in ["tok-q1", "tok-q2", "tok-q3"] {
+        t.insert_admin_token("qian", tok, 2).await?;
+    }
+    ensure!(
+        t.revoke_admin_tokens(AdminTokens::Hashed("tok-q1"), 3)
+            .await?
+            == 1
+    );
+    ensure!(
+        t.revoke_admin_tokens(AdminTokens::Hashed("tok-q1"), 4)
+            .await?
+            == 0,
+        "once"
+    );
+    ensure!(t.admin_by_token_hash("tok-q1").await?.is_none());
+    ensure!(t.admin_by_token_hash("tok-q2").await?.is_some());
+    ensure!(t.revoke_admin_tokens(AdminTokens::Of("qian"), 5).await? == 2);
+    ensure!(t.admin_by_token_hash("tok-q3").await?.is_none());
+    ensure!(
+        t.admin_by_token_hash("tok-wang").await?.is_some(),
+        "another admin's stays"
+    );
+    t.insert_session("sq", "qian", "csrf-q", 10, 1_000).await?;
+    ensure!(
+        t.remove_admin("qian").await?
+            == RemovedAdmin {
+                tokens: 3,
+                sessions: 1,
+                halls: 1
+            }
+    );
+    ensure!(t.admin_login("qian").await?.is_none() && t.session("sq", 500).await?.is_none());
+    match t.remove_admin("qian").await {
+        Err(Error::NotFound(_)) => {}
+        other => bail!("removing no admin: {other:?}"),
+    }
+    // wang is the only central admin: kept, and kept able to sign in.
+    match t.remove_admin("wang").await {
+        Err(Error::Conflict(m)) => ensure!(m.contains("last central admin"), "{m}"),
+        other => bail!("removing the last central admin: {other:?}"),
+    }
+    ensure!(t.admin_login("wang").await?.is_some());
+    t.insert_admin("zhou", "central", 6).await?;
+    t.remove_admin("zhou").await?;
     Ok(())
 }
 

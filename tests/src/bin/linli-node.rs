@@ -37,7 +37,7 @@ use linli_core::{
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Parser, Debug)]
-#[command(name = "linli-node", about)]
+#[command(name = "linli-node", version, about)]
 struct Args {
     #[command(subcommand)]
     role: Role,
