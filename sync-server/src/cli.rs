@@ -37,9 +37,28 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// How log lines are written to stderr: `text` for people, `json`
+    /// (one object a line) for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "LINLI_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line (time, level, target, message, fields).
+    Json,
 }
 
 /// The commands.

@@ -226,6 +226,7 @@ pub async fn serve(
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let tasks = tasks::spawn(&core, projector_rx, &stop_rx);
+    let draining = web.clone();
     let app = api::router(AppState {
         core: core.clone(),
         web,
@@ -236,6 +237,9 @@ pub async fn serve(
     let registry = core.registry.clone();
     let shutdown = async move {
         shutdown.await;
+        draining
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         registry.kill_all();
     };
     listen::serve(listener, tls, app, header_timeout, shutdown).await?;

@@ -626,6 +626,57 @@ async fn erasing_says_what_it_did(database_url: Option<&str>) {
 }
 
 /// `serve` in the background until it says where it listens; its address.
+/// `--log-format json` writes one JSON object a line, for log shippers:
+/// the access log's line for a request carries its method, path and
+/// status as fields, and no token.
+#[tokio::test]
+async fn with_json_logs_each_request_is_one_object_without_its_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let addr = BufReader::new(stdout)
+        .lines()
+        .map(|l| l.expect("line"))
+        .find_map(|l| {
+            l.strip_prefix("linli-server listening on ")
+                .map(str::to_string)
+        })
+        .expect("listening line");
+    let r = reqwest::Client::new()
+        .get(format!("{addr}/api/v1/halls?token=la_secret_in_a_query"))
+        .bearer_auth("la_secret_in_a_header")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "linli::access" && l["fields"]["path"] == "/api/v1/halls")
+        .unwrap_or_else(|| panic!("no access line: {log}"));
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["fields"]["method"], "GET");
+    assert_eq!(access["fields"]["status"], 401);
+    assert!(!log.contains("la_secret"), "a token in the log: {log}");
+}
+
 fn spawn_serving(cmd: &mut Command) -> (std::process::Child, String) {
     let mut child = cmd
         .stdout(Stdio::piped())

@@ -127,6 +127,7 @@ const REPLY: &str = r#"{"status":"in_progress","reply":"authz"}"#;
 const ROUTES: &[Route] = &[
     // via      registered route                            request sent                                        body                                                          marker              none  o-kiosk r-kiosk viewer  o-staff central x-staff c-cookie c-token
     r(Get,     "/healthz",                                  "/healthz",                                         Empty,                                                        None,               ["200", "200", "200", "200", "200", "200", "200", "200", "200"]),
+    r(Get,     "/readyz",                                   "/readyz",                                          Empty,                                                        None,               ["200", "200", "200", "200", "200", "200", "200", "200", "200"]),
     r(Ws,      "/sync",                                     "/sync",                                            Empty,                                                        None,               ["401", "101", "401", "401", "401", "401", "401", "401", "401"]),
     r(WsQuery, "/sync",                                     "/sync?token=…",                                    Empty,                                                        None,               ["401", "101", "401", "401", "401", "401", "401", "401", "401"]),
     // Instances' relays only, with the cluster's secret: 404 on SQLite (a server alone); 401 for every caller on PostgreSQL (see `expected`).

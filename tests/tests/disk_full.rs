@@ -2,7 +2,8 @@
 //! a full disk would refuse). Kiosks keep recording; what the server had
 //! stored stays readable; the server keeps answering. When space returns
 //! (the server restarted without the cap) the kiosks supply what it could
-//! not keep, and every record arrives exactly once. (The kiosk's own full
+//! not keep, and every record arrives exactly once. Meanwhile `/healthz`
+//! says it is alive and `/readyz` that it is not ready, and why. (The kiosk's own full
 //! disk is `kiosk/tests/flows.rs` and `core` storage tests.)
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
@@ -130,11 +131,28 @@ async fn a_full_server_disk_loses_nothing_and_recovers() -> anyhow::Result<()> {
     // refuses them. Nothing is lost for that: the kiosk keeps every record
     // and the sync after the restart compares heads afresh.)
     let health = reqwest::get(format!("http://{addr}/healthz")).await?;
-    assert_eq!(health.status(), 200);
+    assert_eq!(health.status(), 200, "alive");
+    // But not ready: a load balancer sends new work elsewhere, and says
+    // why. (/readyz answers 503 while the store's writes are failing.)
+    let ready = eventually(Duration::from_secs(10), "/readyz to say 503", || async {
+        let r = reqwest::get(format!("http://{addr}/readyz")).await?;
+        Ok((r.status() == 503).then_some(r))
+    })
+    .await?;
+    let said: serde_json::Value = ready.json().await?;
+    assert_eq!(said["status"], "unready");
+    assert!(
+        said["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("document storage is failing")),
+        "{said}"
+    );
     server.stop().await?;
 
-    // Space returns: every record, once.
+    // Space returns: ready again; every record, once.
     let server = start(dir.path(), addr, None).await?;
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await?;
+    assert_eq!(ready.status(), 200);
     wait_count(&server, 420).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(server.count().await?, 420);

@@ -477,7 +477,8 @@ async fn scenarios(store: Store) -> anyhow::Result<()> {
     // samod and the lines of each failure path.
     ensure!(lines > 1000, "only {lines} log lines: is logging on?");
     for (level, target, message) in [
-        (" DEBUG ", "linli_web::api", "request"),
+        // The access log: a line per request (method, path, status).
+        (" INFO ", "linli::access", "request"),
         (" DEBUG ", "linli_core::node", "server confirmed records"),
         (" DEBUG ", "samod", ""),
         (" WARN ", "linli_sync_engine::projection", "quarantined"),
@@ -489,6 +490,11 @@ async fn scenarios(store: Store) -> anyhow::Result<()> {
                 .any(|l| l.contains(level) && l.contains(target) && l.contains(message)),
             "no{level}line of {target} saying {message:?} in the log"
         );
+    }
+    // Nor any token: the kiosks', and the admin's API token the
+    // scenarios used for every API call (the access log names paths only).
+    for token in [&online.token, &rogue_token, &server.api.token] {
+        ensure!(!log.contains(token.as_str()), "a token in the log");
     }
     assert!(
         leaks.is_empty(),

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use automerge::Automerge;
-use linli_core::storage::SqliteStorage;
+use linli_core::storage::{SqliteStorage, StorageHealth};
 use samod::{
     DocumentId,
     storage::{Storage, StorageKey},
@@ -41,6 +41,9 @@ pub trait DocumentStore: Send + Sync + 'static {
     /// After deletions (an erasure): leave as little of the deleted data
     /// in the store's own files as the store allows.
     async fn scrub(&self) -> Result<()>;
+    /// Whether writes are failing now (and why), and how many attempts
+    /// failed since the store was opened (`/readyz`, `/metrics`).
+    fn health(&self) -> StorageHealth;
     /// (writes, commits) since the store was opened, for the metrics.
     fn write_counts(&self) -> (u64, u64);
     /// Take no more writes (the server is stopping).
@@ -122,6 +125,9 @@ impl DocumentStore for SqliteStorage {
         // `secure_delete` overwrote the freed pages; the checkpoint clears
         // the write-ahead log of their old copies.
         blocking(self, "checkpointing", SqliteStorage::checkpoint).await
+    }
+    fn health(&self) -> StorageHealth {
+        SqliteStorage::health(self)
     }
     fn write_counts(&self) -> (u64, u64) {
         SqliteStorage::write_counts(self)

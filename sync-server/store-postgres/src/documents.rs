@@ -16,6 +16,7 @@
 //! document that exists would have samod treat it as new. While the
 //! database is away, the hall's documents wait; the log says why.
 
+use linli_core::storage::StorageHealth;
 use std::{collections::HashMap, future::Future, time::Duration};
 
 use deadpool_postgres::Pool;
@@ -38,6 +39,8 @@ pub struct PgDocuments {
     pool: Pool,
     /// Writes kept since opened (each its own commit).
     writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// How reads and writes are going (`/readyz`).
+    health: std::sync::Arc<std::sync::Mutex<StorageHealth>>,
 }
 
 fn parse_key(text: &str) -> Option<StorageKey> {
@@ -51,6 +54,7 @@ impl PgDocuments {
         Self {
             pool,
             writes: Default::default(),
+            health: Default::default(),
         }
     }
 
@@ -134,8 +138,9 @@ impl PgDocuments {
 }
 
 /// Run `op` until it succeeds, waiting longer after each failure (up to
-/// [`MAX_RETRY_DELAY`]) and logging each.
-async fn until_done<T, F, Fut>(what: &str, mut op: F) -> T
+/// [`MAX_RETRY_DELAY`]) and logging each; `health` says meanwhile that
+/// the store is failing, and why.
+async fn until_done<T, F, Fut>(health: &std::sync::Mutex<StorageHealth>, what: &str, mut op: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -143,8 +148,19 @@ where
     let mut delay = Duration::from_millis(50);
     loop {
         match op().await {
-            Ok(v) => return v,
+            Ok(v) => {
+                if let Ok(mut h) = health.lock()
+                    && h.failing.is_some()
+                {
+                    h.failing = None;
+                }
+                return v;
+            }
             Err(e) => {
+                if let Ok(mut h) = health.lock() {
+                    h.failing = Some(format!("{what}: {e}"));
+                    h.failed_attempts += 1;
+                }
                 tracing::error!(error = %e, "{what} failed; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RETRY_DELAY);
@@ -156,7 +172,7 @@ where
 impl samod::storage::Storage for PgDocuments {
     fn load(&self, key: StorageKey) -> impl Future<Output = Option<Vec<u8>>> + Send {
         let (this, key) = (self.clone(), key.to_string());
-        async move { until_done("document load", || this.load_once(&key)).await }
+        async move { until_done(&this.health, "document load", || this.load_once(&key)).await }
     }
 
     fn load_range(
@@ -164,17 +180,22 @@ impl samod::storage::Storage for PgDocuments {
         prefix: StorageKey,
     ) -> impl Future<Output = HashMap<StorageKey, Vec<u8>>> + Send {
         let (this, prefix) = (self.clone(), prefix.to_string());
-        async move { until_done("document range load", || this.load_range_once(&prefix)).await }
+        async move {
+            until_done(&this.health, "document range load", || {
+                this.load_range_once(&prefix)
+            })
+            .await
+        }
     }
 
     fn put(&self, key: StorageKey, data: Vec<u8>) -> impl Future<Output = ()> + Send {
         let (this, key) = (self.clone(), key.to_string());
-        async move { until_done("document put", || this.put_once(&key, &data)).await }
+        async move { until_done(&this.health, "document put", || this.put_once(&key, &data)).await }
     }
 
     fn delete(&self, key: StorageKey) -> impl Future<Output = ()> + Send {
         let (this, key) = (self.clone(), key.to_string());
-        async move { until_done("document delete", || this.delete_once(&key)).await }
+        async move { until_done(&this.health, "document delete", || this.delete_once(&key)).await }
     }
 }
 
@@ -239,6 +260,9 @@ impl linli_sync_engine::documents::DocumentStore for PgDocuments {
         Ok(())
     }
 
+    fn health(&self) -> StorageHealth {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
     fn write_counts(&self) -> (u64, u64) {
         let n = self.writes.load(std::sync::atomic::Ordering::Relaxed);
         (n, n)

@@ -44,6 +44,9 @@ pub struct WebState {
     pub token_limiter: TokenLimiter,
     /// Whose `X-Forwarded-For` is believed.
     trusted_proxies: RwLock<Arc<TrustedProxies>>,
+    /// Set once the server is shutting down: `/readyz` answers 503 so a
+    /// load balancer sends nothing new here.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl WebState {

@@ -2,7 +2,7 @@
 //! script) in front of several server instances, as a district runs them:
 //! started by the test on a free loopback port with a configuration of its
 //! own in a temporary directory, stopped when dropped. It checks each
-//! instance's `/healthz` every 300 ms and sends a connection that an
+//! instance's `/readyz` every 300 ms and sends a connection that an
 //! instance refuses to another one, so a killed instance's kiosks land on
 //! a living one when they reconnect.
 
@@ -58,7 +58,7 @@ frontend linli
     default_backend instances
 backend instances
     balance roundrobin
-    option httpchk GET /healthz
+    option httpchk GET /readyz
 "
     );
     for (i, b) in backends.iter().enumerate() {

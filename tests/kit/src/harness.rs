@@ -814,6 +814,7 @@ enum BodyKind {
 /// from the input), body.
 const ROUTES: &[(&str, &str, BodyKind)] = &[
     ("GET", "/healthz", BodyKind::None),
+    ("GET", "/readyz", BodyKind::None),
     ("GET", "/sync", BodyKind::None),
     ("GET", "/api/v1/halls", BodyKind::None),
     ("GET", "/api/v1/halls/{1}/checkins", BodyKind::None),

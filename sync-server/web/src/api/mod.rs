@@ -1,4 +1,4 @@
-//! The HTTP surface: `/healthz`, the JSON API under `/api/v1` (admin API
+//! The HTTP surface: `/healthz` (liveness), `/readyz` (readiness), the JSON API under `/api/v1` (admin API
 //! tokens; the kiosk's own configuration with its kiosk token) and the
 //! `/sync` WebSocket. [`router`] is a plain function so routes are tested
 //! with `oneshot` and no socket. Every response carries the security
@@ -36,6 +36,7 @@ use crate::{
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/sync", get(sync_ws::sync_handler))
         .route(
             "/internal/v1/halls/{hall}/peer",
@@ -60,14 +61,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Logs method, path and status — never the query string, which may
-/// carry a token.
+/// The access log: a line per request at info level with its method,
+/// path, status and time taken. Never the query string (it may carry a
+/// token), headers (tokens, cookies), bodies (numbers, names) or the
+/// client's address; no path of Linli's holds anything personal.
 async fn log_request(req: axum::extract::Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    tracing::info!(
+        target: "linli::access",
+        %method,
+        %path,
+        status = resp.status().as_u16(),
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request"
+    );
     resp
 }
 
@@ -157,6 +167,41 @@ impl FromRequestParts<AppState> for KioskAuth {
             )
             .await?,
         ))
+    }
+}
+
+/// Readiness, for a load balancer or an orchestrator: 200 while this
+/// instance can take kiosks and admins; 503 with the reasons while its
+/// document storage fails to write, its database does not answer (within
+/// 2 s), or it is shutting down. (It migrates its database before it
+/// listens, so it is never up with migrations pending.) `/healthz` stays
+/// liveness: the process answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut reasons: Vec<String> = Vec::new();
+    if state.web.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        reasons.push("shutting down".into());
+    }
+    if let Some(e) = state.core.storage.health().failing {
+        reasons.push(format!("document storage is failing: {e}"));
+    }
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.core.tables.meta("readyz"),
+    )
+    .await
+    {
+        Err(_) => reasons.push("the database did not answer within 2 s".into()),
+        Ok(Err(e)) => reasons.push(format!("the database: {e}")),
+        Ok(Ok(_)) => {}
+    }
+    if reasons.is_empty() {
+        Json(serde_json::json!({ "status": "ready" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unready", "reasons": reasons })),
+        )
+            .into_response()
     }
 }
 
