@@ -632,23 +632,16 @@ async fn erasing_says_what_it_did(database_url: Option<&str>) {
 #[tokio::test]
 async fn with_json_logs_each_request_is_one_object_without_its_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = bin()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let addr = BufReader::new(stdout)
-        .lines()
-        .map(|l| l.expect("line"))
-        .find_map(|l| {
-            l.strip_prefix("linli-server listening on ")
-                .map(str::to_string)
-        })
-        .expect("listening line");
+    let (child, addr) = spawn_serving_logging(
+        bin().arg("--data-dir").arg(dir.path()).args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ]),
+        Stdio::piped(),
+    );
     let r = reqwest::Client::new()
         .get(format!("{addr}/api/v1/halls?token=la_secret_in_a_query"))
         .bearer_auth("la_secret_in_a_header")
@@ -678,9 +671,14 @@ async fn with_json_logs_each_request_is_one_object_without_its_token() {
 }
 
 fn spawn_serving(cmd: &mut Command) -> (std::process::Child, String) {
+    spawn_serving_logging(cmd, Stdio::null())
+}
+
+/// [`spawn_serving`], its log going to `stderr`.
+fn spawn_serving_logging(cmd: &mut Command, stderr: Stdio) -> (std::process::Child, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
