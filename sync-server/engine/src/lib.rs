@@ -56,6 +56,7 @@ pub mod auth;
 pub mod backup;
 pub mod clock;
 pub mod cluster;
+pub mod counters;
 pub mod credit;
 pub mod db;
 pub mod documents;

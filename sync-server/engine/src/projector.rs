@@ -25,11 +25,14 @@ pub async fn run(
             _ = shutdown.wait_for(|s| *s) => None,
         };
         let Some(first) = first else { return };
+        let arrived = std::time::Instant::now();
         let mut batch = BTreeSet::from([first.to_string()]);
+        let mut notices = 1;
         // Let a burst of sync messages settle into one pass.
         tokio::time::sleep(Duration::from_millis(30)).await;
         while let Ok(d) = rx.try_recv() {
             batch.insert(d.to_string());
+            notices += 1;
         }
         let docs: Vec<DocumentId> = batch
             .iter()
@@ -42,6 +45,17 @@ pub async fn run(
                 continue;
             }
         };
+        let (records, quarantined) = written
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .fold((0, 0), |(r, q), p| (r + p.records, q + p.quarantined));
+        core.counters.projected(
+            notices,
+            records,
+            quarantined,
+            rx.len(),
+            u64::try_from(arrived.elapsed().as_millis()).unwrap_or(u64::MAX),
+        );
         for (id, result) in written {
             match result {
                 Ok(p) => {

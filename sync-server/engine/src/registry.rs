@@ -229,6 +229,22 @@ impl Registry {
             .collect()
     }
 
+    /// Kiosks with at least one live connection, counted by hall.
+    pub fn kiosks_by_hall(&self) -> std::collections::BTreeMap<String, usize> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let kiosks: HashSet<(&str, &str)> = inner
+            .conns
+            .values()
+            .filter(|c| !c.kiosk.relay)
+            .map(|c| (c.kiosk.hall_id.as_str(), c.kiosk.kiosk_id.as_str()))
+            .collect();
+        let mut out = std::collections::BTreeMap::new();
+        for (hall, _) in kiosks {
+            *out.entry(hall.to_string()).or_default() += 1;
+        }
+        out
+    }
+
     /// Number of live connections.
     pub fn connection_count(&self) -> usize {
         self.inner

@@ -59,6 +59,8 @@ pub struct ServerCore {
     /// A hall's repo unused this long is stopped.
     unload_idle_after: LiveDuration,
     dirty: Option<mpsc::UnboundedSender<DocumentId>>,
+    /// What it has done since it started (`/metrics`).
+    pub counters: crate::counters::Counters,
 }
 
 /// A duration that can be changed while the server runs (tests and
@@ -254,6 +256,7 @@ impl ServerCore {
                 idle_timeout: LiveDuration::new(crate::limits::IDLE_TIMEOUT),
                 unload_idle_after: LiveDuration::new(crate::repos::UNLOAD_IDLE_AFTER),
                 dirty: tx,
+                counters: Default::default(),
             }),
             rx,
         ))

@@ -20,13 +20,16 @@
 //! - [`sync_ws`]: the `/sync` WebSocket endpoint.
 //! - [`console`]: the admin console (`/admin`): sessions, roles, pages;
 //!   the resident page.
-//! - [`api`]: the router (`/healthz`, `/api/v1`, `/sync`, the console).
+//! - [`metrics`]: `/metrics`, the server's figures for Prometheus.
+//! - [`api`]: the router (`/healthz`, `/readyz`, `/metrics`, `/api/v1`,
+//!   `/sync`, the console).
 
 pub mod api;
 mod client;
 pub mod console;
 pub mod limiters;
 pub mod listen;
+pub mod metrics;
 mod peers;
 pub mod proxies;
 pub mod state;

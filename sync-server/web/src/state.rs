@@ -47,6 +47,8 @@ pub struct WebState {
     /// Set once the server is shutting down: `/readyz` answers 503 so a
     /// load balancer sends nothing new here.
     pub draining: std::sync::atomic::AtomicBool,
+    /// What `/metrics` shows.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl WebState {

@@ -815,6 +815,7 @@ enum BodyKind {
 const ROUTES: &[(&str, &str, BodyKind)] = &[
     ("GET", "/healthz", BodyKind::None),
     ("GET", "/readyz", BodyKind::None),
+    ("GET", "/metrics", BodyKind::None),
     ("GET", "/sync", BodyKind::None),
     ("GET", "/api/v1/halls", BodyKind::None),
     ("GET", "/api/v1/halls/{1}/checkins", BodyKind::None),

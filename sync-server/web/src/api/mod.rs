@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/sync", get(sync_ws::sync_handler))
         .route(
             "/internal/v1/halls/{hall}/peer",
@@ -56,7 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/kiosks/{id}/revoke", post(revoke_kiosk))
         .route("/api/v1/kiosk/config", get(kiosk_config))
         .merge(crate::console::routes())
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .layer(middleware::from_fn(headers::secure))
         .with_state(state)
 }
@@ -65,11 +66,19 @@ pub fn router(state: AppState) -> Router {
 /// path, status and time taken. Never the query string (it may carry a
 /// token), headers (tokens, cookies), bodies (numbers, names) or the
 /// client's address; no path of Linli's holds anything personal.
-async fn log_request(req: axum::extract::Request, next: Next) -> Response {
+async fn log_request(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
+    state
+        .web
+        .metrics
+        .observe(resp.status().as_u16(), started.elapsed().as_secs_f64());
     tracing::info!(
         target: "linli::access",
         %method,
@@ -203,6 +212,19 @@ async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+/// `GET /metrics` (an admin API token): see [`crate::metrics`].
+async fn metrics(State(state): State<AppState>, _admin: Admin) -> Result<Response> {
+    let text = state.web.metrics.render(&state.core).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
