@@ -82,6 +82,10 @@ async fn the_metrics_move_as_kiosks_sync_and_bad_tokens_are_refused(
         after.contains("linli_http_request_duration_seconds_bucket{le="),
         "{after}"
     );
+    assert!(
+        sample(&after, "linli_sync_message_intake_seconds_count").unwrap_or(0.0) >= 1.0,
+        "the kiosk's sync messages timed: {after}"
+    );
 
     // A wrong admin token at the API: counted.
     let r = reqwest::Client::new()

@@ -46,6 +46,7 @@ pub struct Metrics {
     registry: Registry,
     refusals: Family<StatusLabel, Counter>,
     http_seconds: Histogram,
+    sync_seconds: Histogram,
     kiosks: Family<HallLabel, Gauge>,
     connections: Gauge,
     loaded_halls: Gauge,
@@ -83,6 +84,8 @@ impl Default for Metrics {
             refusals: Family::default(),
             // 1 ms to about 16 s.
             http_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            // 50 µs to about 1.6 s.
+            sync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             kiosks: Family::default(),
             connections: Gauge::default(),
             loaded_halls: Gauge::default(),
@@ -108,6 +111,11 @@ impl Default for Metrics {
             "http_request_duration_seconds",
             "Time to answer an HTTP request (a sync WebSocket: until it is upgraded)",
             m.http_seconds.clone(),
+        );
+        registry.register(
+            "sync_message_intake_seconds",
+            "Time from a kiosk's sync message arriving to its being handed to the hall's repository (screened, its new documents claimed)",
+            m.sync_seconds.clone(),
         );
         registry.register(
             "connected_kiosks",
@@ -184,6 +192,11 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// A kiosk's sync message taken in, in `seconds`.
+    pub fn observe_sync(&self, seconds: f64) {
+        self.sync_seconds.observe(seconds);
     }
 
     /// The metrics as the text exposition, read afresh from `core`.

@@ -245,10 +245,13 @@ async fn run_connection(
             // peer id is bound before samod sees anything (an unreadable
             // join would otherwise slip past the binding).
             let joined = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let web = state.web.clone();
             move |item| {
                 let claims = claims.clone();
                 let joined = joined.clone();
+                let web = web.clone();
                 async move {
+                    let arrived = std::time::Instant::now();
                     match &item {
                         Ok(bytes) => {
                             let join = linli_sync_engine::wire::peek_join(bytes);
@@ -273,7 +276,9 @@ async fn run_connection(
                                 claims.core.registry.kill_conn(conn_no);
                                 return Err(WsError(reason));
                             }
-                            claims.observe(bytes).await.and(item)
+                            let taken = claims.observe(bytes).await.and(item);
+                            web.metrics.observe_sync(arrived.elapsed().as_secs_f64());
+                            taken
                         }
                         Err(_) => item,
                     }
