@@ -128,6 +128,7 @@ const ROUTES: &[Route] = &[
     // via      registered route                            request sent                                        body                                                          marker              none  o-kiosk r-kiosk viewer  o-staff central x-staff c-cookie c-token
     r(Get,     "/healthz",                                  "/healthz",                                         Empty,                                                        None,               ["200", "200", "200", "200", "200", "200", "200", "200", "200"]),
     r(Get,     "/readyz",                                   "/readyz",                                          Empty,                                                        None,               ["200", "200", "200", "200", "200", "200", "200", "200", "200"]),
+    r(Get,     "/api/v1/openapi.json",                      "/api/v1/openapi.json",                             Empty,                                                        Some("openapi"),    ["200+","200+","200+","200+","200+","200+","200+","200+","200+"]),
     r(Get,     "/metrics",                                  "/metrics",                                         Empty,                                                        Some("linli_build_info"),["401", "401", "401", "200+","200+","200+","200+","401", "200+"]),
     r(Ws,      "/sync",                                     "/sync",                                            Empty,                                                        None,               ["401", "101", "401", "401", "401", "401", "401", "401", "401"]),
     r(WsQuery, "/sync",                                     "/sync?token=…",                                    Empty,                                                        None,               ["401", "101", "401", "401", "401", "401", "401", "401", "401"]),
@@ -282,49 +283,7 @@ fn is_refusal(expect: &str) -> bool {
 
 /// Every (method, route) the router registers, read from its source.
 fn registered_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
-    let mut out = BTreeSet::new();
-    for (file, src) in [("api/mod.rs", API_SRC), ("console/mod.rs", CONSOLE_SRC)] {
-        for unsupported in [".nest(", ".route_service(", ".fallback(", ".nest_service("] {
-            ensure!(
-                !src.contains(unsupported),
-                "{file} uses {unsupported}: teach this test to read it"
-            );
-        }
-        for (start, _) in src.match_indices(".route(") {
-            let rest = &src[start + ".route(".len()..];
-            let mut depth = 1;
-            let end = rest
-                .char_indices()
-                .find(|&(_, c)| {
-                    match c {
-                        '(' => depth += 1,
-                        ')' => depth -= 1,
-                        _ => {}
-                    }
-                    depth == 0
-                })
-                .map(|(i, _)| i)
-                .with_context(|| format!("unbalanced .route( in {file}"))?;
-            let call = &rest[..end];
-            let path = call
-                .split('"')
-                .nth(1)
-                .with_context(|| format!("no path in .route({call}) of {file}"))?;
-            let mut found = false;
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let needle = format!("{method}(");
-                let hit = call.match_indices(&needle).any(|(i, _)| {
-                    i == 0 || !call[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-                });
-                if hit {
-                    out.insert((method.to_uppercase(), path.to_string()));
-                    found = true;
-                }
-            }
-            ensure!(found, "no method in .route({call}) of {file}");
-        }
-    }
-    Ok(out)
+    linli_test_kit::routes::registered(&[("api/mod.rs", API_SRC), ("console/mod.rs", CONSOLE_SRC)])
 }
 
 /// Sign in over HTTP; returns (session cookie value, its CSRF token).

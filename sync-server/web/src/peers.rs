@@ -180,6 +180,14 @@ pub async fn pipe(state: AppState, kiosk: Kiosk, socket: WebSocket, holder: Box<
     tracing::info!(kiosk = %kiosk.id, "piped sync connection closed");
 }
 
+#[utoipa::path(get, path = "/internal/v1/halls/{hall}/peer", tag = "sync", security(("instance_secret" = [])),
+    description = "Between instances on one PostgreSQL database only: another instance's relay for a hall this one holds (the cluster's secret).",
+    params(("hall" = String, Path, description = "The hall's id")),
+    responses(
+        (status = 101, description = "Upgraded to the relay WebSocket"),
+        (status = 401, description = "Not the instances' secret"),
+        (status = 404, description = "A server alone (SQLite), or a hall this instance does not hold"),
+    ))]
 /// `GET /internal/v1/halls/{hall}/peer`: another instance's relay repo
 /// for a hall this instance holds.
 pub async fn peer_handler(

@@ -47,6 +47,13 @@ pub fn check_protocol(headers: &HeaderMap) -> Result<(), Error> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/sync", tag = "sync", security(("kiosk_token" = [])),
+    description = "The kiosks' Automerge sync WebSocket (automerge-repo's protocol, binary frames); the kiosk token in `Authorization` (or `?token=`).",
+    responses(
+        (status = 101, description = "Upgraded to the sync WebSocket"),
+        (status = 401, description = "No or a wrong kiosk token"),
+        (status = 426, description = "A kiosk too old for this server's sync protocol"),
+    ))]
 /// The `/sync` handler.
 pub async fn sync_handler(
     State(state): State<AppState>,

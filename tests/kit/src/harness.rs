@@ -816,6 +816,7 @@ const ROUTES: &[(&str, &str, BodyKind)] = &[
     ("GET", "/healthz", BodyKind::None),
     ("GET", "/readyz", BodyKind::None),
     ("GET", "/metrics", BodyKind::None),
+    ("GET", "/api/v1/openapi.json", BodyKind::None),
     ("GET", "/sync", BodyKind::None),
     ("GET", "/api/v1/halls", BodyKind::None),
     ("GET", "/api/v1/halls/{1}/checkins", BodyKind::None),

@@ -31,6 +31,7 @@ pub mod harness;
 pub mod kiosk;
 pub mod postgres;
 pub mod projection;
+pub mod routes;
 pub mod server;
 pub mod sql;
 pub mod tables;

@@ -5,6 +5,7 @@
 //! headers of [`headers`].
 
 pub mod headers;
+pub mod openapi;
 pub mod queries;
 
 use axum::{
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             "/internal/v1/halls/{hall}/peer",
             get(crate::peers::peer_handler),
         )
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/halls", get(list_halls))
         .route("/api/v1/halls/{hall}/checkins", get(list_checkins))
         .route("/api/v1/halls/{hall}/services", get(list_services))
@@ -185,6 +187,11 @@ impl FromRequestParts<AppState> for KioskAuth {
 /// 2 s), or it is shutting down. (It migrates its database before it
 /// listens, so it is never up with migrations pending.) `/healthz` stays
 /// liveness: the process answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready: `{\"status\":\"ready\"}`", body = Object),
+        (status = 503, description = "Not ready: `{\"status\":\"unready\",\"reasons\":[…]}`", body = Object),
+    ))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons: Vec<String> = Vec::new();
     if state.web.draining.load(std::sync::atomic::Ordering::SeqCst) {
@@ -215,6 +222,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics` (an admin API token): see [`crate::metrics`].
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus/OpenMetrics text", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "No or a wrong admin token"),
+    ))]
 async fn metrics(State(state): State<AppState>, _admin: Admin) -> Result<Response> {
     let text = state.web.metrics.render(&state.core).await?;
     Ok((
@@ -227,6 +239,8 @@ async fn metrics(State(state): State<AppState>, _admin: Admin) -> Result<Respons
         .into_response())
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive: version, protocol, sync connections, document writes and commits", body = Object)))]
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     // Document writes since start and the commits they took: writes that
     // arrive together share a commit (see `linli_core::storage`).
@@ -240,7 +254,7 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct HallView {
     id: String,
     name: String,
@@ -259,6 +273,11 @@ fn hall_view(h: Hall) -> Result<HallView> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/halls", tag = "halls", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The halls this admin may see", body = Vec<HallView>),
+        (status = 401, description = "No or a wrong admin token"),
+    ))]
 async fn list_halls(State(state): State<AppState>, admin: Admin) -> Result<Json<Vec<HallView>>> {
     let halls = state.core.tables.halls().await?;
     Ok(Json(
@@ -275,7 +294,8 @@ async fn require_hall(state: &AppState, hall: &str) -> Result<Hall> {
 }
 
 /// Query of `GET /api/v1/halls/{hall}/checkins`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CheckinQuery {
     /// First day, `YYYY-MM-DD` (inclusive).
     pub from: Option<String>,
@@ -296,7 +316,7 @@ fn parse_date(field: &str, v: Option<&str>) -> Result<Option<String>> {
     .transpose()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CheckinList {
     hall: String,
     from: Option<String>,
@@ -309,6 +329,15 @@ struct CheckinList {
     checkins: Vec<CheckinRow>,
 }
 
+#[utoipa::path(get, path = "/api/v1/halls/{hall}/checkins", tag = "halls", security(("admin_token" = [])),
+    params(("hall" = String, Path, description = "The hall's id"), CheckinQuery),
+    responses(
+        (status = 200, description = "Check-ins (masked numbers), their count and person-times", body = CheckinList),
+        (status = 400, description = "A bad date or limit"),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "Not this admin's hall"),
+        (status = 404, description = "No such hall"),
+    ))]
 async fn list_checkins(
     State(state): State<AppState>,
     admin: Admin,
@@ -347,7 +376,7 @@ async fn list_checkins(
 }
 
 /// A walk-in service as `GET /api/v1/halls/{hall}/services` lists it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ServiceRow {
     id: String,
     name: String,
@@ -355,6 +384,14 @@ struct ServiceRow {
     retired: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/halls/{hall}/services", tag = "halls", security(("admin_token" = [])),
+    params(("hall" = String, Path, description = "The hall's id")),
+    responses(
+        (status = 200, description = "The hall's walk-in services, retired ones too", body = Vec<ServiceRow>),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "Not this admin's hall"),
+        (status = 404, description = "No such hall"),
+    ))]
 /// The hall's walk-in services (retired ones too: past visits name them).
 async fn list_services(
     State(state): State<AppState>,
@@ -378,12 +415,22 @@ async fn list_services(
 }
 
 /// Query of `GET /api/v1/halls/{hall}/requests`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RequestQuery {
     /// Only this status.
     pub status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/halls/{hall}/requests", tag = "requests", security(("admin_token" = [])),
+    params(("hall" = String, Path, description = "The hall's id"), RequestQuery),
+    responses(
+        (status = 200, description = "Residents' requests and suggestions (masked numbers)", body = Vec<RequestRow>),
+        (status = 400, description = "An unknown status"),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "Not this admin's hall"),
+        (status = 404, description = "No such hall"),
+    ))]
 async fn list_requests(
     State(state): State<AppState>,
     admin: Admin,
@@ -404,7 +451,7 @@ async fn list_requests(
 }
 
 /// Body of a reply.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReplyBody {
     /// `received`, `in_progress` or `resolved`.
     pub status: String,
@@ -412,6 +459,16 @@ pub struct ReplyBody {
     pub reply: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/halls/{hall}/requests/{id}/reply", tag = "requests", security(("admin_token" = [])),
+    params(("hall" = String, Path, description = "The hall's id"), ("id" = String, Path, description = "The request's record id")),
+    request_body = ReplyBody,
+    responses(
+        (status = 204, description = "Answered; the kiosks show it at their next sync"),
+        (status = 400, description = "An unknown status or an overlong reply"),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "A viewer, or not this admin's hall"),
+        (status = 404, description = "No such hall or request"),
+    ))]
 async fn reply_request(
     State(state): State<AppState>,
     admin: Admin,
@@ -431,22 +488,56 @@ async fn reply_request(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/halls/{hall}/quarantine", tag = "halls", security(("admin_token" = [])),
+    params(("hall" = String, Path, description = "The hall's id")),
+    responses(
+        (status = 200, description = "Records held back as not fitting their schema, with the reason", body = Vec<QuarantineView>),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "Not this admin's hall"),
+        (status = 404, description = "No such hall"),
+    ))]
 async fn list_quarantine(
     State(state): State<AppState>,
     admin: Admin,
     Path(hall): Path<String>,
-) -> Result<Json<Vec<linli_sync_engine::projection_tables::QuarantineRow>>> {
+) -> Result<Json<Vec<QuarantineView>>> {
     require_hall(&state, &hall).await?;
     admin.require_hall(&hall)?;
-    Ok(Json(state.core.projection.quarantine(&hall).await?))
+    let rows = state.core.projection.quarantine(&hall).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|q| QuarantineView {
+                doc_id: q.doc_id,
+                record_key: q.record_key,
+                kiosk_id: q.kiosk_id,
+                reason: q.reason,
+                at_ms: q.at_ms,
+            })
+            .collect(),
+    ))
 }
 
-#[derive(Deserialize)]
+/// A quarantined record as `GET /api/v1/halls/{hall}/quarantine` lists it.
+#[derive(Serialize, utoipa::ToSchema)]
+struct QuarantineView {
+    /// The document it came in.
+    doc_id: String,
+    /// The record (`map/key`); empty for the whole document.
+    record_key: String,
+    /// The kiosk that delivered it.
+    kiosk_id: Option<String>,
+    /// Why it was held back.
+    reason: String,
+    /// When, ms since the epoch.
+    at_ms: i64,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewKiosk {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProvisionedKiosk {
     id: String,
     hall: String,
@@ -454,6 +545,16 @@ struct ProvisionedKiosk {
     token: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/halls/{hall}/kiosks", tag = "kiosks", security(("admin_token" = [])),
+    params(("hall" = String, Path, description = "The hall's id")),
+    request_body = NewKiosk,
+    responses(
+        (status = 201, description = "Provisioned; the token is shown this once", body = ProvisionedKiosk),
+        (status = 400, description = "A bad name"),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "A viewer, or not this admin's hall"),
+        (status = 404, description = "No such hall"),
+    ))]
 async fn add_kiosk(
     State(state): State<AppState>,
     admin: Admin,
@@ -476,7 +577,7 @@ async fn add_kiosk(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KioskView {
     id: String,
     hall: String,
@@ -487,6 +588,11 @@ struct KioskView {
     revoked: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/kiosks", tag = "kiosks", security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The kiosks of this admin's halls", body = Vec<KioskView>),
+        (status = 401, description = "No or a wrong admin token"),
+    ))]
 async fn list_kiosks(State(state): State<AppState>, admin: Admin) -> Result<Json<Vec<KioskView>>> {
     let kiosks = state.core.tables.kiosks().await?;
     let connected = state.core.registry.connected_kiosks();
@@ -511,6 +617,14 @@ async fn list_kiosks(State(state): State<AppState>, admin: Admin) -> Result<Json
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/kiosks/{id}/revoke", tag = "kiosks", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The kiosk's id")),
+    responses(
+        (status = 204, description = "Revoked; its connections close and its points rights return to the hall"),
+        (status = 401, description = "No or a wrong admin token"),
+        (status = 403, description = "A viewer, or not this admin's hall"),
+        (status = 404, description = "No such kiosk"),
+    ))]
 async fn revoke_kiosk(
     State(state): State<AppState>,
     admin: Admin,
@@ -525,6 +639,12 @@ async fn revoke_kiosk(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/kiosk/config", tag = "kiosks", security(("kiosk_token" = [])),
+    responses(
+        (status = 200, description = "This kiosk's configuration: its hall, documents, clock zone and residents' identity keys", body = Object),
+        (status = 401, description = "No or a wrong kiosk token"),
+        (status = 426, description = "A kiosk too old for this server's sync protocol"),
+    ))]
 async fn kiosk_config(
     State(state): State<AppState>,
     headers: HeaderMap,

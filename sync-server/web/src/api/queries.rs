@@ -10,7 +10,7 @@ use linli_sync_engine::{
 
 /// A projected check-in as the API shows it (masked phone only, from the
 /// sealed contact the server opens).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckinRow {
     /// Record id.
     pub id: String,
@@ -71,7 +71,7 @@ pub fn checkin_rows(residents: &ServerResidents, stored: Vec<StoredCheckin>) -> 
 }
 
 /// A projected request as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequestRow {
     /// Record id.
     pub id: String,
