@@ -101,6 +101,29 @@ pub enum Command {
     },
     /// Print an example configuration file.
     PrintConfig,
+    /// HTTPS for an office with no public certificate.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+/// `tls` commands.
+#[derive(Subcommand, Debug)]
+pub enum TlsCommand {
+    /// Make an office CA and a server certificate it issues (never
+    /// overwriting a file), and print how to serve with them and what to
+    /// give the kiosks.
+    Init {
+        /// Where to write office-ca.pem, office-ca.key, server.crt, server.key.
+        #[arg(long)]
+        out: PathBuf,
+        /// A name kiosks reach the server by: a host name or an IP address
+        /// (repeat for several).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// The office, as the CA's name shows it.
+        #[arg(long, default_value = "Street office")]
+        office: String,
+    },
 }
 
 /// `serve` options.
@@ -635,6 +658,33 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
                 ));
             }
             writeln!(out, "{n} API token(s) revoked").map_err(io)
+        }
+        Command::Tls(TlsCommand::Init {
+            out: dir,
+            names,
+            office,
+        }) => {
+            let made = crate::tls_init::init(dir, names, office)?;
+            let file = |f: &str| dir.join(f).display().to_string();
+            writeln!(
+                out,
+                "made {} (the office CA), {} and {} (this server's), {} (the CA's key)\n\
+                 serve with: linli-server serve --tls-cert {} --tls-key {}\n\
+                 give each kiosk {} and pair it with: linli-kiosk --server https://{}:7878 --token lk_… --ca office-ca.pem\n\
+                 keep {} offline: it can issue certificates every kiosk trusts\n\
+                 office CA fingerprint (SHA-256), to check a kiosk's copy:\n{}",
+                file(crate::tls_init::CA_CERT),
+                file(crate::tls_init::SERVER_CERT),
+                file(crate::tls_init::SERVER_KEY),
+                file(crate::tls_init::CA_KEY),
+                file(crate::tls_init::SERVER_CERT),
+                file(crate::tls_init::SERVER_KEY),
+                file(crate::tls_init::CA_CERT),
+                names[0],
+                file(crate::tls_init::CA_KEY),
+                made.ca_fingerprint
+            )
+            .map_err(io)
         }
         Command::Resident(ResidentCommand::Erase { phone }) => {
             let phone = linli_core::phone::PhoneNumber::parse(phone)

@@ -24,6 +24,7 @@
 pub mod cli;
 pub mod demo;
 pub mod in_process;
+pub mod tls_init;
 
 use std::{future::Future, path::PathBuf, sync::Arc};
 

@@ -55,6 +55,7 @@ fn every_command_documents_itself() {
         vec!["resident", "--help"],
         vec!["resident", "erase", "--help"],
         vec!["upgrade-residents", "--help"],
+        vec!["tls", "init", "--help"],
     ] {
         let (ok, out, _) = run(dir.path(), &cmd);
         assert!(ok, "{cmd:?}");
@@ -668,6 +669,93 @@ async fn with_json_logs_each_request_is_one_object_without_its_token() {
     assert_eq!(access["fields"]["method"], "GET");
     assert_eq!(access["fields"]["status"], 401);
     assert!(!log.contains("la_secret"), "a token in the log: {log}");
+}
+
+/// `tls init` makes an office CA and a server certificate, keys readable
+/// by their owner alone, never overwriting one; the server serves HTTPS
+/// with them, and a client that pins the CA (as a kiosk with `--ca`)
+/// connects while one trusting only the public roots is refused.
+#[tokio::test]
+async fn tls_init_makes_an_office_ca_the_server_serves_https_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path().join("tls");
+    let pki_s = pki.to_str().expect("utf-8").to_string();
+    let (ok, _, err) = run(dir.path(), &["tls", "init", "--out", &pki_s]);
+    assert!(!ok && err.contains("--name"), "a name is needed: {err}");
+    let (ok, out, err) = run(
+        dir.path(),
+        &[
+            "tls",
+            "init",
+            "--out",
+            &pki_s,
+            "--name",
+            "localhost",
+            "--name",
+            "127.0.0.1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let fingerprint = out.lines().last().unwrap_or_default();
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "{out}");
+    assert!(out.contains("--ca office-ca.pem"), "{out}");
+    #[cfg(unix)]
+    for (file, mode) in [
+        ("office-ca.key", 0o600),
+        ("server.key", 0o600),
+        ("office-ca.pem", 0o644),
+    ] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let m = std::fs::metadata(pki.join(file))
+            .expect(file)
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(m, mode, "{file}");
+    }
+    let key_before = std::fs::read(pki.join("server.key")).expect("key");
+    let (ok, _, err) = run(
+        dir.path(),
+        &["tls", "init", "--out", &pki_s, "--name", "localhost"],
+    );
+    assert!(!ok && err.contains("exists already"), "{err}");
+    assert_eq!(
+        std::fs::read(pki.join("server.key")).expect("key"),
+        key_before
+    );
+
+    let (child, addr) = spawn_serving(
+        bin()
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+            .arg(pki.join("server.crt"))
+            .arg("--tls-key")
+            .arg(pki.join("server.key")),
+    );
+    let port = addr.rsplit(':').next().expect("a port").to_string();
+    assert!(addr.starts_with("https://"), "{addr}");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.join("office-ca.pem")).expect("ca"))
+        .expect("a CA");
+    let pinned = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()
+        .expect("client");
+    for host in ["localhost", "127.0.0.1"] {
+        let r = pinned
+            .get(format!("https://{host}:{port}/healthz"))
+            .send()
+            .await
+            .expect("https with the office CA");
+        assert_eq!(r.status(), 200, "{host}");
+    }
+    let public_only = reqwest::Client::new()
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await;
+    assert!(public_only.is_err(), "no public CA issued it");
+    stop(child);
 }
 
 fn spawn_serving(cmd: &mut Command) -> (std::process::Child, String) {
