@@ -418,8 +418,8 @@ async fn a_volunteer_redeems_at_two_offline_kiosks_until_each_refuses(
     Ok(())
 }
 
-/// A closed volunteer shift of `minutes`, as the projection holds it once
-/// a kiosk's ledger is projected.
+/// A closed volunteer shift of `minutes` in hall xianfeng (see
+/// `TestServer::seed_shift`).
 async fn seed_shift(
     server: &TestServer,
     pseudonym: &str,
@@ -437,22 +437,9 @@ async fn seed_shift_at(
     minutes: i64,
     activity: Option<&str>,
 ) -> anyhow::Result<()> {
-    let activity = activity.map_or("NULL".to_string(), |a| format!("'{a}'"));
-    let start = linli_sync_engine::clock::now_ms() - minutes * 60_000;
-    let end = start + minutes * 60_000;
-    let day = chrono::DateTime::from_timestamp_millis(start)
-        .unwrap_or_default()
-        .format("%Y-%m-%d");
-    let mut sql = String::new();
-    for (n, action, at) in [(1, "sign_in", start), (2, "sign_out", end)] {
-        sql.push_str(&format!(
-            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action,
-                                       phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
-             VALUES ('{shift}-{n}', 'seed', 'xianfeng', 'xianfeng-k1', '{day}', '{shift}', '{action}',
-                     '{pseudonym}', NULL, {activity}, {at}, {at});"
-        ));
-    }
-    server.sql_execute(&sql).await
+    server
+        .seed_shift("xianfeng", pseudonym, shift, minutes, activity)
+        .await
 }
 
 /// A hall whose catalogue has rice at 4 points, 3 bags in stock, a kiosk
@@ -735,6 +722,25 @@ fn copy_files(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()
     Ok(())
 }
 
+/// A copy of kiosk `a`'s store taken with it powered off (a topped-up
+/// kiosk's: 6 points and 3 bags), then, after it, a bag of rice for 4
+/// points redeemed and synced: what the copy does not know.
+async fn copy_then_redeem(
+    a: &mut TestKiosk,
+    phone: &PhoneNumber,
+) -> anyhow::Result<tempfile::TempDir> {
+    a.power_off().await;
+    let copy = tempfile::tempdir()?;
+    copy_files(&a.data_dir(), copy.path())?;
+    a.power_on(true).await?;
+    assert!(matches!(
+        a.node().redeem(phone, "rice", 4).await?,
+        Redemption::Redeemed { .. }
+    ));
+    a.node().wait_synced(WAIT).await?;
+    Ok(copy)
+}
+
 /// A kiosk whose store is restored from an older copy must not spend
 /// again what it spent after the copy was taken: once it hears from the
 /// server that its store wrote records its journal lacks, it closes that
@@ -746,17 +752,7 @@ async fn a_store_restored_from_an_older_copy_carries_on_as_a_new_one(
     let (server, mut a, phone, pseudonym) = a_topped_up_kiosk(store, 6).await?;
     let core = server.core()?;
     let old = a.node().spender().await?;
-    // The copy, taken with the kiosk powered off: 6 points and 3 bags.
-    a.power_off().await;
-    let copy = tempfile::tempdir()?;
-    copy_files(&a.data_dir(), copy.path())?;
-    a.power_on(true).await?;
-    // After it, a bag of rice for 4 points, which the server counts.
-    assert!(matches!(
-        a.node().redeem(&phone, "rice", 4).await?,
-        Redemption::Redeemed { .. }
-    ));
-    a.node().wait_synced(WAIT).await?;
+    let copy = copy_then_redeem(&mut a, &phone).await?;
     let account = format!("points:{pseudonym}");
     eventually(WAIT, "the redemption on the server", || async {
         let view = server_points::escrow_of(&core, "xianfeng").await?;
@@ -821,15 +817,7 @@ async fn a_store_restored_by_the_command_redeems_nothing_again_even_offline(
     let (server, mut a, phone, pseudonym) = a_topped_up_kiosk(store, 11).await?;
     let core = server.core()?;
     let old = a.node().spender().await?;
-    a.power_off().await;
-    let copy = tempfile::tempdir()?;
-    copy_files(&a.data_dir(), copy.path())?;
-    a.power_on(true).await?;
-    assert!(matches!(
-        a.node().redeem(&phone, "rice", 4).await?,
-        Redemption::Redeemed { .. }
-    ));
-    a.node().wait_synced(WAIT).await?;
+    let copy = copy_then_redeem(&mut a, &phone).await?;
     a.power_off().await;
 
     let restored = linli_core::node::restore::restore_store(

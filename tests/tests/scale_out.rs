@@ -217,31 +217,6 @@ async fn a_resident_is_erased_through_an_instance_that_does_not_serve_their_hall
     Ok(())
 }
 
-/// A closed volunteer shift of `minutes` in hall xianfeng, ending now, as
-/// the projection holds it once a kiosk's ledger is projected.
-async fn served(
-    server: &TestServer,
-    pseudonym: &str,
-    shift: &str,
-    minutes: i64,
-) -> anyhow::Result<()> {
-    let end = linli_sync_engine::clock::now_ms();
-    let start = end - minutes * 60_000;
-    let day = chrono::DateTime::from_timestamp_millis(start)
-        .unwrap_or_default()
-        .format("%Y-%m-%d");
-    let mut sql = String::new();
-    for (n, action, at) in [(1, "sign_in", start), (2, "sign_out", end)] {
-        sql.push_str(&format!(
-            "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action,
-                                       phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
-             VALUES ('{shift}-{n}', 'seed', 'xianfeng', 'xianfeng-k1', '{day}', '{shift}', '{action}',
-                     '{pseudonym}', NULL, NULL, {at}, {at});"
-        ));
-    }
-    server.sql_execute(&sql).await
-}
-
 /// Every store used no more of any account than it was granted, and no
 /// more was committed of the volunteer's points or the rice than there is.
 fn assert_covered(view: &linli_core::escrow::Escrow, points: &str, earned: u64) {
@@ -284,7 +259,8 @@ async fn the_halls_grants_survive_a_change_of_holder_and_nothing_is_granted_twic
     let phone = test_phone(17, 1)?;
     let pseudonym = core.residents.pseudonym(&phone)?;
     let points = format!("points:{pseudonym}");
-    served(&one, &pseudonym, "shift-1", 240).await?;
+    one.seed_shift("xianfeng", &pseudonym, "shift-1", 240, None)
+        .await?;
     eventually(wait, "each kiosk holds 4 of the 8 points", || async {
         let here = (
             a.node().points_here(&phone).await?,
@@ -312,7 +288,8 @@ async fn the_halls_grants_survive_a_change_of_holder_and_nothing_is_granted_twic
     // grants document, what was spent counted.
     one.stop().await?;
     let t = Instant::now();
-    served(&two, &pseudonym, "shift-2", 120).await?;
+    two.seed_shift("xianfeng", &pseudonym, "shift-2", 120, None)
+        .await?;
     let other = two.core()?;
     eventually(
         wait,

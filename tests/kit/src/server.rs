@@ -332,6 +332,36 @@ impl TestServer {
         crate::sql::execute(&*self.core()?, self.database_url.as_deref(), sql).await
     }
 
+    /// A closed volunteer shift of `minutes` in hall `hall`, ending now,
+    /// serving `activity` if given, as the projection holds shifts its
+    /// kiosks delivered (document `seed`, which nothing stores): points
+    /// for a volunteer without a kiosk recording hours of service.
+    pub async fn seed_shift(
+        &self,
+        hall: &str,
+        pseudonym: &str,
+        shift: &str,
+        minutes: i64,
+        activity: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let end = linli_sync_engine::clock::now_ms();
+        let start = end - minutes * 60_000;
+        let day = chrono::DateTime::from_timestamp_millis(start)
+            .unwrap_or_default()
+            .format("%Y-%m-%d");
+        let activity = activity.map_or("NULL".to_string(), |a| format!("'{a}'"));
+        let mut sql = String::new();
+        for (n, action, at) in [(1, "sign_in", start), (2, "sign_out", end)] {
+            sql.push_str(&format!(
+                "INSERT INTO shift_events (record_id, doc_id, hall_id, kiosk_id, date, shift_id, action,
+                                           phone_hash, sealed, activity_id, kiosk_at_ms, received_ms)
+                 VALUES ('{shift}-{n}', 'seed', '{hall}', '{hall}-k1', '{day}', '{shift}', '{action}',
+                         '{pseudonym}', NULL, {activity}, {at}, {at});"
+            ));
+        }
+        self.sql_execute(&sql).await
+    }
+
     /// The running server's web side (its limits and trusted proxies).
     pub fn web(&self) -> anyhow::Result<Arc<linli_web::state::WebState>> {
         self.running
