@@ -5,7 +5,8 @@
 # the real window headless, Chromium for the admin console's browser test,
 # and Node.js for the interop scenario's JavaScript automerge-repo peer and
 # for playwright-core (which drives Debian's Chromium; it downloads nothing),
-# and PostgreSQL and HAProxy for the server's several-instance shape. Safe to run again;
+# PostgreSQL and HAProxy for the server's several-instance shape, and what
+# building and checking the Debian packages needs. Safe to run again;
 # installs only what is missing.
 set -euo pipefail
 
@@ -27,6 +28,13 @@ packages=(
   # scale-out tests (started by the tests on loopback ports, never the
   # package's own service).
   haproxy
+  # The Debian packages (scripts/package.sh, tests/tests/packages.rs):
+  # dpkg-shlibdeps; systemd-analyze to verify the units; cage, which the
+  # kiosk session's unit runs; xwininfo to see the packaged kiosk's window.
+  dpkg-dev
+  systemd
+  cage
+  x11-utils
 )
 
 missing=()

@@ -12,19 +12,35 @@ use serde::Deserialize;
 use crate::ServeConfig;
 use linli_sync_engine::{Error, Result, projection, provision, server::ServerCore};
 
-/// Default data directory.
+/// Default data directory, when no configuration file names one.
 pub const DEFAULT_DATA_DIR: &str = "./linli-data";
+/// The configuration file read when none is named: the one the Debian
+/// package installs, so an operator's `sudo -u linli linli-server admin …`
+/// works on the installed server's data without repeating `--config`.
+pub const SYSTEM_CONFIG: &str = "/etc/linli/server.toml";
+/// The data directory the Debian package's configuration names.
+pub const PACKAGED_DATA_DIR: &str = "/var/lib/linli";
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 
 /// Linli sync server: kiosks sync here; admins read and export from here.
 #[derive(Parser, Debug)]
-#[command(name = "linli-server", version, about, long_about = None)]
+#[command(
+    name = "linli-server",
+    version,
+    long_about = None,
+    after_long_help = "Files:\n  /etc/linli/server.toml  the configuration read when --config and LINLI_CONFIG \
+                       name none (written by `linli-server print-config`)\n  \
+                       /var/lib/linli  the packaged server's data directory (the SQLite file and the \
+                       residents' key file); run commands on it as its owner: \
+                       sudo -u linli linli-server …"
+)]
 pub struct Cli {
     /// Data directory holding the server's SQLite file.
     #[arg(long, global = true, env = "LINLI_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// TOML configuration file (see `linli-server print-config`).
+    /// TOML configuration file (see `linli-server print-config`); default
+    /// /etc/linli/server.toml when it exists.
     #[arg(long, global = true, env = "LINLI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Keep everything in this PostgreSQL database instead of the SQLite
@@ -99,8 +115,17 @@ pub enum Command {
         #[arg(long)]
         from: PathBuf,
     },
-    /// Print an example configuration file.
+    /// Print an example configuration file, every key commented (with
+    /// `--data-dir`, naming that data directory).
     PrintConfig,
+    /// Write the manual pages (roff) of linli-server and each of its
+    /// commands into a directory: the Debian package's are made this way.
+    #[command(hide = true)]
+    GenerateMan {
+        /// The directory to write linli-server.1, linli-server-serve.1, ….
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// HTTPS for an office with no public certificate.
     #[command(subcommand)]
     Tls(TlsCommand),
@@ -329,11 +354,34 @@ trusted_proxies = []
 # trusted_proxies = ["127.0.0.1", "::1", "10.0.0.0/8"]
 "#;
 
-fn load_file(path: Option<&PathBuf>) -> Result<FileConfig> {
-    let Some(path) = path else {
+/// `print-config`'s text: [`EXAMPLE_CONFIG`], naming `data_dir` when given
+/// (the package writes its default configuration so).
+pub fn example_config(data_dir: Option<&std::path::Path>) -> String {
+    let Some(dir) = data_dir else {
+        return EXAMPLE_CONFIG.to_string();
+    };
+    let quoted = toml::Value::String(dir.display().to_string()).to_string();
+    EXAMPLE_CONFIG.replacen(
+        &format!("data_dir = \"{DEFAULT_DATA_DIR}\""),
+        &format!("data_dir = {quoted}"),
+        1,
+    )
+}
+
+/// The configuration file in effect: the one named, else the system one
+/// if it exists, else none.
+pub fn config_path(cli: &Cli) -> Option<PathBuf> {
+    cli.config.clone().or_else(|| {
+        let system = PathBuf::from(SYSTEM_CONFIG);
+        system.is_file().then_some(system)
+    })
+}
+
+fn load_file(cli: &Cli) -> Result<FileConfig> {
+    let Some(path) = config_path(cli) else {
         return Ok(FileConfig::default());
     };
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         context: format!("reading the configuration {}", path.display()),
         source,
     })?;
@@ -341,14 +389,37 @@ fn load_file(path: Option<&PathBuf>) -> Result<FileConfig> {
         .map_err(|e| Error::BadRequest(format!("configuration {}: {e}", path.display())))
 }
 
+/// Refuse root working on a data directory another user owns: the files
+/// root would create there (a new SQLite file, its journal, the residents'
+/// key file) could not be written by the service afterwards, and the
+/// server would stop on its next write. Ownership is compared with the
+/// owner of `/proc/self`, which is this process's effective user.
+fn refuse_root_on_others_data(data_dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(me), Ok(dir)) = (std::fs::metadata("/proc/self"), std::fs::metadata(data_dir)) else {
+        return Ok(());
+    };
+    if me.uid() == 0 && dir.uid() != 0 {
+        return Err(Error::Config(format!(
+            "the data directory {} belongs to user id {}, and this is root: files root made \
+             there would stop the server from writing them. Run the command as the \
+             directory's owner, e.g. `sudo -u linli linli-server …` for the packaged server",
+            data_dir.display(),
+            dir.uid()
+        )));
+    }
+    Ok(())
+}
+
 /// The settings `serve` runs with, resolved from every layer.
 pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, SocketAddr)> {
-    let file = load_file(cli.config.as_ref())?;
+    let file = load_file(cli)?;
     let data_dir = cli
         .data_dir
         .clone()
         .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    refuse_root_on_others_data(&data_dir)?;
     let listen = args
         .listen
         .clone()
@@ -418,17 +489,19 @@ pub fn resolve_serve(cli: &Cli, args: &ServeArgs) -> Result<(ServeConfig, Socket
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
-    let file = load_file(cli.config.as_ref())?;
-    Ok(cli
+    let file = load_file(cli)?;
+    let dir = cli
         .data_dir
         .clone()
         .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    refuse_root_on_others_data(&dir)?;
+    Ok(dir)
 }
 
 /// The PostgreSQL database the server keeps everything in, if any.
 fn database_url(cli: &Cli) -> Result<Option<String>> {
-    let file = load_file(cli.config.as_ref())?;
+    let file = load_file(cli)?;
     Ok(cli
         .database_url
         .clone()
@@ -473,7 +546,21 @@ pub async fn run_command(cli: &Cli, out: &mut impl Write) -> Result<()> {
     };
     match &cli.command {
         Command::Serve(_) => Err(Error::BadRequest("serve is run by the binary".into())),
-        Command::PrintConfig => out.write_all(EXAMPLE_CONFIG.as_bytes()).map_err(io),
+        Command::PrintConfig => out
+            .write_all(example_config(cli.data_dir.as_deref()).as_bytes())
+            .map_err(io),
+        Command::GenerateMan { out: dir } => {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                context: format!("creating {}", dir.display()),
+                source,
+            })?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir).map_err(
+                |source| Error::Io {
+                    context: format!("writing manual pages into {}", dir.display()),
+                    source,
+                },
+            )
+        }
         Command::Hall(HallCommand::Add { id, name, tz }) => {
             let core = open_core(cli).await?;
             let hall = provision::add_hall(&core, id, name, tz).await;
