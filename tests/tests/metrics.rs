@@ -1,9 +1,10 @@
 //! `GET /metrics` as a Prometheus scrape sees it, on both stores: it needs
 //! an admin API token; it says the build; and its figures move as kiosks
 //! connect and sync (connected kiosks by hall, records projected, document
-//! changes, store writes) and as bad tokens are refused (refusals by
+//! changes, store writes, loaded documents) and as bad tokens are refused (refusals by
 //! status), in the OpenMetrics text format Prometheus reads.
 
+use anyhow::Context;
 use std::time::Duration;
 
 use linli_test_kit::{Store, TestKiosk, TestServer, eventually, init_logging, open_activity};
@@ -59,6 +60,7 @@ async fn the_metrics_move_as_kiosks_sync_and_bad_tokens_are_refused(
     let refused = sample(&before, "linli_http_refusals_total{status=\"401\"}").unwrap_or(0.0);
     assert!(refused >= 2.0, "the two refused scrapes: {before}");
     let projected = sample(&before, "linli_records_projected_total").unwrap_or(0.0);
+    let documents = sample(&before, "linli_loaded_documents").context("loaded documents")?;
 
     // A kiosk connects and syncs ten check-ins.
     let core = server.core()?;
@@ -78,6 +80,11 @@ async fn the_metrics_move_as_kiosks_sync_and_bad_tokens_are_refused(
     .await?;
     assert_eq!(sample(&after, "linli_storage_failing"), Some(0.0));
     assert!(sample(&after, "linli_loaded_halls").unwrap_or(0.0) >= 1.0);
+    // The kiosk's own documents and the check-ins' are now in memory.
+    assert!(
+        sample(&after, "linli_loaded_documents").unwrap_or(0.0) > documents,
+        "{after}"
+    );
     assert!(
         after.contains("linli_http_request_duration_seconds_bucket{le="),
         "{after}"

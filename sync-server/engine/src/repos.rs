@@ -32,7 +32,7 @@
 //! either kind.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     ops::Deref,
     sync::{
         Arc, Mutex,
@@ -97,6 +97,8 @@ pub struct HallRepo {
     role: Role,
     /// Until when this repo may write the store.
     fence: Arc<Fence>,
+    /// The documents it has read from the store or written to it.
+    resident: Resident,
 }
 
 /// What a hall's repo is on this instance.
@@ -495,6 +497,19 @@ impl HallRepos {
             .count()
     }
 
+    /// How many documents the running repos hold, read from the store or
+    /// written to it (a relay's are not counted: see [`Resident`]).
+    pub fn loaded_documents(&self) -> usize {
+        self.all_slots()
+            .iter()
+            .filter_map(|(_, s)| {
+                s.try_lock()
+                    .ok()
+                    .and_then(|r| r.as_ref().map(|r| r.resident.count()))
+            })
+            .sum()
+    }
+
     /// Stop the repos with no lease out for `idle_for`; returns how many
     /// were stopped. Their documents leave memory with them.
     pub async fn unload_idle(&self, idle_for: Duration) -> usize {
@@ -623,11 +638,13 @@ async fn start(shared: &Arc<Shared>, hall_id: &str, role: Role, fence: Fence) ->
         known: Mutex::new(HashMap::new()),
     });
     let fence = Arc::new(fence);
+    let resident = Resident::default();
     let storage = HallStorage {
         inner: shared.storage.clone(),
         hall_id: Arc::from(hall_id),
         owners: owners.clone(),
         writes: Writes::Fenced(fence.clone()),
+        resident: resident.clone(),
     };
     let policy = SharePolicy {
         owners: owners.clone(),
@@ -654,6 +671,7 @@ async fn start(shared: &Arc<Shared>, hall_id: &str, role: Role, fence: Fence) ->
         last_used: AtomicI64::new(now_ms()),
         role,
         fence,
+        resident,
     })
 }
 
@@ -672,11 +690,13 @@ async fn start_relay(
         tables: shared.tables.clone(),
         known: Mutex::new(HashMap::new()),
     });
+    let resident = Resident::default();
     let storage = HallStorage {
         inner: shared.storage.clone(),
         hall_id: Arc::from(hall_id),
         owners: owners.clone(),
         writes: Writes::Never,
+        resident: resident.clone(),
     };
     let hall: Arc<str> = Arc::from(hall_id);
     let repo = Repo::build_tokio()
@@ -726,6 +746,7 @@ async fn start_relay(
             dialer,
         },
         fence: Arc::new(Fence::default()),
+        resident,
     }))
 }
 
@@ -767,6 +788,34 @@ struct HallStorage {
     hall_id: Arc<str>,
     owners: Arc<Owners>,
     writes: Writes,
+    resident: Resident,
+}
+
+/// The documents a hall's repo holds in memory, as its storage sees them:
+/// each one read from the store or written to it since the repo started
+/// (samod keeps a document until its repo stops). A relay's documents come
+/// from the holder, not the store, so a relay counts none.
+#[derive(Clone, Default)]
+struct Resident(Arc<Mutex<HashSet<DocumentId>>>);
+
+impl Resident {
+    fn note(&self, key: &StorageKey) {
+        if let Some(doc) = document_of(key) {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(doc);
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// The document a storage key belongs to (its first component), if any.
+fn document_of(key: &StorageKey) -> Option<DocumentId> {
+    key.clone()
+        .into_iter()
+        .next()
+        .and_then(|first| first.parse::<DocumentId>().ok())
 }
 
 /// Whether a hall's repo writes the store.
@@ -797,12 +846,7 @@ impl HallStorage {
     /// cannot be read, the key is allowed: the share policy still decides
     /// who sees the document.
     async fn allows(&self, key: &StorageKey) -> bool {
-        let Some(doc) = key
-            .clone()
-            .into_iter()
-            .next()
-            .and_then(|first| first.parse::<DocumentId>().ok())
-        else {
+        let Some(doc) = document_of(key) else {
             return true;
         };
         match self.owners.get(&doc).await {
@@ -828,7 +872,11 @@ impl Storage for HallStorage {
         let this = self.clone();
         async move {
             if this.allows(&key).await {
-                this.inner.load(key).await
+                let found = this.inner.load(key.clone()).await;
+                if found.is_some() {
+                    this.resident.note(&key);
+                }
+                found
             } else {
                 None
             }
@@ -842,7 +890,11 @@ impl Storage for HallStorage {
         let this = self.clone();
         async move {
             if this.allows(&prefix).await {
-                this.inner.load_range(prefix).await
+                let found = this.inner.load_range(prefix.clone()).await;
+                if !found.is_empty() {
+                    this.resident.note(&prefix);
+                }
+                found
             } else {
                 HashMap::new()
             }
@@ -856,6 +908,7 @@ impl Storage for HallStorage {
                 return;
             }
             if this.allows(&key).await {
+                this.resident.note(&key);
                 this.inner.put(key, data).await;
             } else {
                 tracing::error!(hall = %this.hall_id, "a hall's repo tried to write another hall's document: refused");

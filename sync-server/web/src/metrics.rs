@@ -50,6 +50,7 @@ pub struct Metrics {
     kiosks: Family<HallLabel, Gauge>,
     connections: Gauge,
     loaded_halls: Gauge,
+    loaded_documents: Gauge,
     quarantined: Family<HallLabel, Gauge>,
     document_changes: Counter,
     records_projected: Counter,
@@ -89,6 +90,7 @@ impl Default for Metrics {
             kiosks: Family::default(),
             connections: Gauge::default(),
             loaded_halls: Gauge::default(),
+            loaded_documents: Gauge::default(),
             quarantined: Family::default(),
             document_changes: Counter::default(),
             records_projected: Counter::default(),
@@ -131,6 +133,11 @@ impl Default for Metrics {
             "loaded_halls",
             "Halls whose documents this instance holds in memory",
             m.loaded_halls.clone(),
+        );
+        registry.register(
+            "loaded_documents",
+            "Documents the halls this instance stores hold in memory (read from the store or written to it since the hall was loaded)",
+            m.loaded_documents.clone(),
         );
         registry.register(
             "quarantined_records",
@@ -214,6 +221,8 @@ impl Metrics {
             .set(i64::try_from(core.registry.connection_count()).unwrap_or(i64::MAX));
         self.loaded_halls
             .set(i64::try_from(core.repos.running()).unwrap_or(i64::MAX));
+        self.loaded_documents
+            .set(i64::try_from(core.repos.loaded_documents()).unwrap_or(i64::MAX));
         self.quarantined.clear();
         for hall in core.tables.halls().await? {
             let n = core.projection.quarantine(&hall.id).await?.len();
