@@ -23,9 +23,12 @@
 //! - [`storage`]: samod's `Storage` over SQLite (WAL, one transaction per put).
 //! - [`protocol`]: what kiosk and server say to each other outside Automerge
 //!   sync (kiosk configuration, protocol version, tokens).
+//! - [`pairing_link`]: the console's pairing link (server, token, the CA's
+//!   fingerprint) as a kiosk reads it.
 //! - [`node`]: [`KioskNode`], its write-ahead journal, dialer and sync status.
 //! - [`stats`]: statistics over records (person-times, satisfaction).
-//! - [`tls`]: which servers a kiosk trusts over https/wss (optional pinned CA).
+//! - [`tls`]: which servers a kiosk trusts over https/wss (optional pinned CA,
+//!   or one found by the fingerprint a pairing link carries).
 
 pub mod docs;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod group_commit;
 pub mod ids;
 pub mod model;
 pub mod node;
+pub mod pairing_link;
 pub mod phone;
 pub mod points_rules;
 pub mod protocol;

@@ -5,7 +5,7 @@ use std::{path::PathBuf, sync::Arc};
 #[cfg(feature = "demo")]
 use anyhow::Context;
 use clap::Parser;
-use linli_core::{KioskNode, KioskNodeOptions};
+use linli_core::{KioskNode, KioskNodeOptions, pairing_link::PairingLink};
 use linli_kiosk::{app::KioskApp, worker::Start};
 use url::Url;
 
@@ -21,14 +21,19 @@ struct Args {
     /// or ./linli-demo with --demo).
     #[arg(long, env = "LINLI_KIOSK_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// The sync server, e.g. http://192.168.1.10:7878 (needed once, to pair).
+    /// The sync server, e.g. http://192.168.1.10:7878 (needed once, to
+    /// pair), or the console's whole pairing link
+    /// ('https://HOST/#linli-pair?token=…&ca=sha256:…'), which brings the
+    /// token and the fingerprint of the certificate to pin with it.
     #[arg(long, env = "LINLI_SERVER")]
     server: Option<Url>,
-    /// The pairing token from `linli-server kiosk add` (needed once).
+    /// The pairing token from `linli-server kiosk add` (needed once; not
+    /// with a pairing link, which carries it).
     #[arg(long, env = "LINLI_TOKEN")]
     token: Option<String>,
     /// Trust only this CA (PEM) for an https:// server, instead of the
-    /// public roots (a street office's own CA).
+    /// public roots (a street office's own CA). Wins over the certificate
+    /// a pairing link pinned.
     #[arg(long, env = "LINLI_CA")]
     ca: Option<PathBuf>,
     /// Run in a window instead of fullscreen.
@@ -149,15 +154,16 @@ fn main() -> anyhow::Result<()> {
                 options,
                 server: server.url.clone(),
                 token,
+                ca_fingerprint: None,
             }
         };
         demo = Some(server);
         Open::Start(start, Some(DEMO_PIN))
     } else {
-        paired_or_pairing(&args, options, provisioned)
+        paired_or_pairing(&args, options, provisioned)?
     };
     #[cfg(not(feature = "demo"))]
-    let open = paired_or_pairing(&args, options, provisioned);
+    let open = paired_or_pairing(&args, options, provisioned)?;
 
     let result = eframe::run_native(
         "linli-kiosk",
@@ -192,25 +198,52 @@ enum Open {
 }
 
 /// A kiosk of a real server: paired already, pairing with the server and
-/// token given, or waiting on the pairing screen.
-fn paired_or_pairing(args: &Args, mut options: KioskNodeOptions, provisioned: bool) -> Open {
+/// token given (`--server` may be the console's whole pairing link, which
+/// brings the token and the certificate's fingerprint), or waiting on the
+/// pairing screen.
+fn paired_or_pairing(
+    args: &Args,
+    mut options: KioskNodeOptions,
+    provisioned: bool,
+) -> anyhow::Result<Open> {
+    let link = args
+        .server
+        .as_ref()
+        .map(|s| PairingLink::parse(s.as_str()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--server: {e}"))?;
     if provisioned {
-        if let Some(s) = &args.server {
-            options.server_override = Some(s.clone());
+        if let Some(link) = link {
+            // Paired already: only the address counts (the pinned
+            // certificate stays the one pinned at pairing).
+            options.server_override = Some(link.server);
         }
-        return Open::Start(Start::Open(options), None);
+        return Ok(Open::Start(Start::Open(options), None));
     }
-    match (args.server.clone(), args.token.clone()) {
-        (Some(server), Some(token)) => Open::Start(
+    let token = match (
+        args.token.clone(),
+        link.as_ref().and_then(|l| l.token.clone()),
+    ) {
+        (Some(given), Some(linked)) if given != linked => anyhow::bail!(
+            "--token and the token in the --server pairing link differ: give the link alone"
+        ),
+        (given, linked) => given.or(linked),
+    };
+    if options.trust.is_pinned() && link.as_ref().is_some_and(|l| l.ca.is_some()) {
+        tracing::info!("--ca given: the pairing link's certificate fingerprint is not used");
+    }
+    Ok(match (link, token) {
+        (Some(link), Some(token)) => Open::Start(
             Start::Pair {
                 options,
-                server,
+                server: link.server,
                 token,
+                ca_fingerprint: link.ca,
             },
             None,
         ),
         _ => Open::Unpaired(options),
-    }
+    })
 }
 
 /// Even at `RUST_LOG=trace`, the WebSocket library logs at most `info`: at

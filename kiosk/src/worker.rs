@@ -17,6 +17,7 @@ use linli_core::{
         VolunteerSummary,
     },
     phone::PhoneNumber,
+    tls::Fingerprint,
 };
 use url::Url;
 
@@ -32,6 +33,10 @@ pub enum Start {
         server: Url,
         /// Pairing token.
         token: String,
+        /// The fingerprint of the certificate to pin, from the console's
+        /// pairing link (see [`KioskNode::pair_pinning`]); ignored when
+        /// the options pin a CA already (`--ca` wins).
+        ca_fingerprint: Option<Fingerprint>,
     },
 }
 
@@ -278,7 +283,13 @@ async fn run(
             options,
             server,
             token,
-        } => KioskNode::pair(options, &server, &token).await,
+            ca_fingerprint,
+        } => match ca_fingerprint {
+            Some(fingerprint) if !options.trust.is_pinned() => {
+                KioskNode::pair_pinning(options, &server, &token, &fingerprint).await
+            }
+            _ => KioskNode::pair(options, &server, &token).await,
+        },
     };
     let node = match node {
         Ok(n) => n,

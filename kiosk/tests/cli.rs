@@ -1,7 +1,9 @@
 //! The `linli-kiosk` program's commands besides the kiosk window, run as
 //! an operator would: `restore` puts a copy of a kiosk's store back,
 //! keeping the store in use aside, and refuses what is no kiosk's store
-//! with a plain message, changing nothing; `--version` says the version.
+//! with a plain message, changing nothing; `--version` says the version;
+//! a `--server` pairing link that cannot be used stops the program with
+//! the reason before any window opens.
 
 use std::process::Command;
 
@@ -72,5 +74,53 @@ fn the_version_is_printed() -> anyhow::Result<()> {
     assert!(out.status.success());
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.starts_with("linli-kiosk "), "{said}");
+    Ok(())
+}
+
+#[test]
+fn a_pairing_link_that_cannot_be_used_is_refused_with_the_reason() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cases = [
+        // A fingerprint cut short: the link says which part is wrong.
+        (
+            vec![
+                "--server",
+                "https://10.0.0.5:7878/#linli-pair?token=lk_1&ca=sha256:12ab",
+            ],
+            "ca= is not the CA's fingerprint",
+        ),
+        // A token given twice, differently: which one is meant is unclear.
+        (
+            vec![
+                "--server",
+                "https://10.0.0.5:7878/#linli-pair?token=lk_1",
+                "--token",
+                "lk_2",
+            ],
+            "differ",
+        ),
+        // A fingerprint for plain http: never pinned, so refused.
+        (
+            vec![
+                "--server",
+                "http://10.0.0.5:7878/#linli-pair?token=lk_1&ca=sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            ],
+            "only over https",
+        ),
+    ];
+    for (args, reason) in cases {
+        let out = kiosk()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(&args)
+            .output()?;
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
+    assert!(
+        !dir.path().join(linli_core::node::PINNED_CA_FILE).exists(),
+        "nothing pinned"
+    );
     Ok(())
 }

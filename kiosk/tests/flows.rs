@@ -464,6 +464,35 @@ fn staff_pair_a_new_kiosk_on_screen_keys_and_a_wrong_token_keeps_what_was_typed(
 }
 
 #[test]
+fn staff_pair_by_scanning_the_consoles_link_and_typing_only_the_pin() {
+    let (mut k, token) = common::unpaired();
+    // The console's link for a server without TLS, as a USB QR scanner
+    // types it (one key at a time after the prefilled "http://", then
+    // Enter): the server field holds the link, the token comes from it,
+    // and the PIN field is next.
+    let link = format!("{}#linli-pair?token={token}", k.server.url);
+    for c in link.chars() {
+        k.harness.event(egui::Event::Text(c.to_string()));
+    }
+    k.harness.key_press(egui::Key::Enter);
+    k.harness.run_steps(2);
+    assert!(
+        k.shows(&format!("服务器地址: {link}")),
+        "the prefill gave way"
+    );
+    assert!(
+        k.shows(&format!("配对码: {token}")),
+        "the token from the link"
+    );
+    assert!(k.shows("→ 设置工作人员密码"), "the PIN is next");
+    // A PIN on the keyboard and Enter: paired with that server.
+    k.harness.event(egui::Event::Text("2468".into()));
+    k.harness.key_press(egui::Key::Enter);
+    k.until_text("今日活动");
+    assert!(k.shows("先锋社区党群服务中心"));
+}
+
+#[test]
 fn a_full_store_gives_a_clear_message_keeps_what_was_entered_and_the_kiosk_runs_on() {
     let k = common::kiosk();
     let common::Fixture {

@@ -161,6 +161,8 @@ pub async fn open_core(
 /// Open the data directory (and create demo data if asked).
 pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    // Read once here: every pairing link the console shows names it.
+    let pairing_ca = config.tls.as_ref().map(tls::pairing_ca).transpose()?;
     let lock = backup::lock(&config.data_dir)?;
     let options = linli_core::sqlite::DbOptions {
         durability: config.durability,
@@ -196,7 +198,7 @@ pub async fn prepare(config: &ServeConfig) -> Result<Ready> {
     };
     Ok(Ready {
         core,
-        web: Arc::new(WebState::new(config.trusted_proxies.clone())),
+        web: Arc::new(WebState::new(config.trusted_proxies.clone()).with_pairing_ca(pairing_ca)),
         demo,
         tls,
         header_timeout: config.header_timeout,

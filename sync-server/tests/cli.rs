@@ -699,6 +699,15 @@ async fn tls_init_makes_an_office_ca_the_server_serves_https_with() {
     let fingerprint = out.lines().last().unwrap_or_default();
     assert_eq!(fingerprint.len(), 32 * 3 - 1, "{out}");
     assert!(out.contains("--ca office-ca.pem"), "{out}");
+    // server.crt holds the chain, leaf then CA, so the certificate the
+    // console's pairing link names (the chain's last) is the office CA,
+    // with the fingerprint printed here.
+    let named = linli_web::tls::pairing_ca(&linli_web::tls::TlsFiles {
+        cert: pki.join("server.crt"),
+        key: pki.join("server.key"),
+    })
+    .expect("the chain");
+    assert_eq!(named.to_colon_hex(), fingerprint, "{out}");
     #[cfg(unix)]
     for (file, mode) in [
         ("office-ca.key", 0o600),

@@ -82,6 +82,7 @@ fn a_check_in_made_while_the_server_is_down_reaches_it_when_it_returns() -> anyh
         options,
         server: server.url.clone(),
         token,
+        ca_fingerprint: None,
     };
     let app = KioskApp::new(start, clock, tz, Arc::new(|| {}))?;
     let mut h = Harness::builder()

@@ -17,6 +17,7 @@ pub mod dialer;
 mod files;
 pub mod journal;
 mod market;
+mod pinned_ca;
 pub mod residents;
 pub mod restore;
 mod upgrade;
@@ -62,6 +63,7 @@ use crate::{
 pub const STORE_FILE: &str = "kiosk.sqlite3";
 pub use files::DOCUMENTS_FILE;
 pub use market::{Redemption, Shop, ShopItem};
+pub use pinned_ca::PINNED_CA_FILE;
 
 /// A source of wall-clock time in ms (injectable for tests and skew).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -307,6 +309,65 @@ impl KioskNode {
     /// remember it, and open the node.
     pub async fn pair(options: KioskNodeOptions, server: &Url, token: &str) -> Result<KioskNode> {
         let config = protocol::fetch_kiosk_config(server, token, &options.trust).await?;
+        Self::remember_pairing(options, server, token, config, None).await
+    }
+
+    /// Pair as [`KioskNode::pair`] does, with a pairing link that names the
+    /// server's CA by `fingerprint`: the pairing request goes only to a
+    /// server whose chain holds a certificate with that fingerprint and
+    /// verifies up to it ([`crate::tls::FingerprintPin`]). That
+    /// certificate is stored in [`PINNED_CA_FILE`] and is the only one the
+    /// kiosk trusts from then on, at every start ([`KioskNode::open`]).
+    /// Refused, storing nothing, when the server presents no such
+    /// certificate.
+    pub async fn pair_pinning(
+        mut options: KioskNodeOptions,
+        server: &Url,
+        token: &str,
+        fingerprint: &crate::tls::Fingerprint,
+    ) -> Result<KioskNode> {
+        if server.scheme() != "https" {
+            return Err(Error::invalid(
+                "pairing link",
+                "a CA fingerprint is pinned only over https://",
+            ));
+        }
+        let pin = crate::tls::FingerprintPin::new(*fingerprint)?;
+        let config = match protocol::fetch_kiosk_config(server, token, pin.trust()).await {
+            Ok(config) => config,
+            Err(_) if pin.saw_no_match() => {
+                return Err(Error::invalid(
+                    "server certificate",
+                    format!(
+                        "the server at {} presented no certificate with the fingerprint in the \
+                         pairing link ({}): it is not the server the link was made for (a wrong \
+                         address, or someone in between); nothing was stored",
+                        server.host_str().unwrap_or_default(),
+                        fingerprint.to_colon_hex()
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let pem = pin.found_pem().ok_or_else(|| {
+            Error::invalid(
+                "server certificate",
+                "the pairing request passed without the pinned certificate being found",
+            )
+        })?;
+        options.trust = crate::tls::Trust::pinned_ca(pem.as_bytes())?;
+        Self::remember_pairing(options, server, token, config, Some(pem)).await
+    }
+
+    /// Store what pairing gave (and the certificate to pin, if any), then
+    /// open the node.
+    async fn remember_pairing(
+        options: KioskNodeOptions,
+        server: &Url,
+        token: &str,
+        config: KioskConfig,
+        pinned_pem: Option<String>,
+    ) -> Result<KioskNode> {
         std::fs::create_dir_all(&options.data_dir).map_err(|source| Error::Io {
             context: format!("creating {}", options.data_dir.display()),
             source,
@@ -317,6 +378,7 @@ impl KioskNode {
             serde_json::to_string(&config).map_err(|e| Error::invalid("config", e.to_string()))?;
         let server_s = server.to_string();
         let token_s = token.to_string();
+        let data_dir = options.data_dir.clone();
         blocking(move || {
             let j = Journal::open(&path, db)?;
             if let Some(existing) = j.meta(META_CONFIG)? {
@@ -332,7 +394,22 @@ impl KioskNode {
                     ));
                 }
             }
-            j.set_meta(&[(META_SERVER, &server_s), (META_TOKEN, &token_s), (META_CONFIG, &json)])
+            // The certificate is written aside first and put in place once
+            // the pairing is stored: a kiosk is never paired by a link
+            // without its pin, nor left with a pin of a pairing that failed.
+            let pin = pinned_pem
+                .map(|pem| pinned_ca::stage(&data_dir, &pem))
+                .transpose()?;
+            let stored =
+                j.set_meta(&[(META_SERVER, &server_s), (META_TOKEN, &token_s), (META_CONFIG, &json)]);
+            match (stored, pin) {
+                (Ok(()), Some(staged)) => staged.commit(),
+                (Ok(()), None) => Ok(()),
+                (Err(e), staged) => {
+                    drop(staged);
+                    Err(e)
+                }
+            }
         })
         .await?;
         Self::open(options).await
@@ -340,10 +417,19 @@ impl KioskNode {
 
     /// Open a paired kiosk. Works with no network: records go to disk and
     /// sync when the server is reachable.
-    pub async fn open(options: KioskNodeOptions) -> Result<KioskNode> {
+    /// A kiosk paired by a link with a CA fingerprint trusts the
+    /// certificate it pinned then ([`PINNED_CA_FILE`]), unless `options`
+    /// pin a CA of their own (`--ca` wins).
+    pub async fn open(mut options: KioskNodeOptions) -> Result<KioskNode> {
         let path = files::journal_path(&options.data_dir);
         if !path.exists() {
             return Err(Error::NotProvisioned);
+        }
+        if !options.trust.is_pinned() {
+            let dir = options.data_dir.clone();
+            if let Some(trust) = blocking(move || pinned_ca::load(&dir)).await? {
+                options.trust = trust;
+            }
         }
         let db = options.db_options();
         let data_dir = options.data_dir.clone();

@@ -18,6 +18,7 @@ use linli_core::{
     node::{
         CheckInOutcome, MyRequest, Redemption, ResidentInput, Shop, ShopItem, VolunteerSummary,
     },
+    pairing_link::{self, PairingLink},
     phone::PhoneNumber,
 };
 
@@ -81,7 +82,7 @@ pub enum Purpose {
 /// The pairing form.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PairForm {
-    /// Server address.
+    /// Server address, or the console's whole pairing link.
     pub server: String,
     /// Pairing token.
     pub token: String,
@@ -91,6 +92,20 @@ pub struct PairForm {
     pub field: usize,
     /// What went wrong last time.
     pub error: Option<String>,
+}
+
+impl PairForm {
+    /// When the server field holds the console's whole pairing link and
+    /// no token was typed, the link's token fills the token field.
+    pub fn take_token_from_link(&mut self) {
+        if self.token.trim().is_empty()
+            && let Ok(PairingLink {
+                token: Some(token), ..
+            }) = PairingLink::parse(&self.server)
+        {
+            self.token = token;
+        }
+    }
 }
 
 /// Which screen is up.
@@ -668,18 +683,28 @@ impl KioskApp {
         }
     }
 
-    /// Pair with the values of `form` (from the pairing screen).
-    fn pair(&mut self, form: PairForm) {
-        let server = match url::Url::parse(form.server.trim()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-            _ => {
+    /// Pair with the values of `form` (from the pairing screen). The
+    /// server field may hold the console's whole pairing link: then the
+    /// token (unless one was typed) and the CA's fingerprint come from it.
+    fn pair(&mut self, mut form: PairForm) {
+        let link = match PairingLink::parse(&form.server) {
+            Ok(link) => link,
+            Err(e) => {
+                // A scanned or typed link that is wrong says why; an
+                // address not filled in asks for what is missing.
+                let error = if form.server.contains(pairing_link::FRAGMENT_PREFIX) {
+                    format!("{}: {e}", self.t(Key::PairLinkBad))
+                } else {
+                    self.t(Key::PairMissing).to_string()
+                };
                 self.screen = Screen::Pair(PairForm {
-                    error: Some(self.t(Key::PairMissing).to_string()),
+                    error: Some(error),
                     ..form
                 });
                 return;
             }
         };
+        form.take_token_from_link();
         if form.token.trim().is_empty() || !pin::valid(&form.pin) {
             self.screen = Screen::Pair(PairForm {
                 error: Some(self.t(Key::PairMissing).to_string()),
@@ -694,8 +719,9 @@ impl KioskApp {
         self.pending_pin = Some(pin::hash(&form.pin));
         let start = Start::Pair {
             options: self.options.clone(),
-            server,
+            server: link.server,
             token: form.token.trim().to_string(),
+            ca_fingerprint: link.ca,
         };
         match Worker::spawn(start, self.wake.clone()) {
             Ok(w) => {

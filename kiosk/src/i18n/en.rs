@@ -178,6 +178,7 @@ pub fn text(key: Key) -> &'static str {
         Key::NewPin => "Set a staff PIN (4 to 8 digits)",
         Key::PairNow => "Pair",
         Key::PairMissing => "Fill in the server address, the token and a 4 to 8 digit PIN",
+        Key::PairLinkBad => "The pairing link cannot be used",
         Key::StillThere => "Still there?",
         Key::ReturningIn => "seconds until the home screen",
         Key::Continue => "Continue",

@@ -251,6 +251,7 @@ pub enum Key {
     NewPin,
     PairNow,
     PairMissing,
+    PairLinkBad,
     StillThere,
     ReturningIn,
     Continue,
@@ -325,7 +326,7 @@ pub fn redeem_question(lang: Lang, item: &str, points: u64) -> String {
 }
 
 /// Every key (for checks over the whole catalogue).
-pub const ALL: [Key; 171] = [
+pub const ALL: [Key; 172] = [
     Key::SwitchLanguage,
     Key::CheckIn,
     Key::Rate,
@@ -491,6 +492,7 @@ pub const ALL: [Key; 171] = [
     Key::NewPin,
     Key::PairNow,
     Key::PairMissing,
+    Key::PairLinkBad,
     Key::StillThere,
     Key::ReturningIn,
     Key::Continue,

@@ -170,6 +170,7 @@ pub fn text(key: Key) -> &'static str {
         Key::NewPin => "设置工作人员密码（4–8 位数字）",
         Key::PairNow => "开始配对",
         Key::PairMissing => "请填写服务器地址、配对码和 4–8 位密码",
+        Key::PairLinkBad => "配对链接无法识别",
         Key::StillThere => "还在使用吗？",
         Key::ReturningIn => "秒后回到首页",
         Key::Continue => "继续使用",

@@ -108,6 +108,7 @@ pub fn kiosk_at(moment: i64) -> Fixture {
         options,
         server: server.url.clone(),
         token,
+        ca_fingerprint: None,
     };
     let app = KioskApp::new(
         start,

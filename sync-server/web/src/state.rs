@@ -1,9 +1,11 @@
 //! What the HTTP side keeps in memory beside the engine's `ServerCore`:
-//! per-client limits and the reverse proxies it believes. One per serving
+//! per-client limits, the reverse proxies it believes and, over TLS, the
+//! certificate the pairing links name. One per serving
 //! server, shared by every handler through [`crate::state::AppState`].
 
 use std::sync::{Arc, RwLock};
 
+use linli_core::tls::Fingerprint;
 use linli_sync_engine::{ServerCore, accounts::Passwords};
 
 use crate::{
@@ -49,6 +51,10 @@ pub struct WebState {
     pub draining: std::sync::atomic::AtomicBool,
     /// What `/metrics` shows.
     pub metrics: crate::metrics::Metrics,
+    /// Set when the server serves TLS: the fingerprint of the certificate
+    /// kiosks pin ([`crate::tls::pairing_ca`]), which the console's
+    /// pairing link carries. `None`: plain HTTP, an `http://` link.
+    pairing_ca: Option<Fingerprint>,
 }
 
 impl WebState {
@@ -58,6 +64,19 @@ impl WebState {
             trusted_proxies: RwLock::new(Arc::new(trusted_proxies)),
             ..Default::default()
         }
+    }
+
+    /// This web side as a server serving TLS whose pairing links name
+    /// `ca` (see [`WebState::pairing_ca`]).
+    pub fn with_pairing_ca(mut self, ca: Option<Fingerprint>) -> Self {
+        self.pairing_ca = ca;
+        self
+    }
+
+    /// When the server serves TLS, the fingerprint of the certificate
+    /// kiosks pin; `None` over plain HTTP.
+    pub fn pairing_ca(&self) -> Option<&Fingerprint> {
+        self.pairing_ca.as_ref()
     }
 
     /// The reverse proxies whose `X-Forwarded-For` names the client.

@@ -1,7 +1,9 @@
 //! The kiosks page: every kiosk of the admin's halls with its state, app
 //! version, last contact, what it delivered today and what was refused
-//! (sync errors); provisioning (the token shown once, with a pairing QR
-//! code) and revocation.
+//! (sync errors); provisioning (the token shown once, with the pairing link
+//! as text and as a QR code: over TLS it is `https://` and names the
+//! certificate kiosks pin, so scanning it is all a kiosk needs) and
+//! revocation.
 
 use axum::{
     Form,
@@ -14,6 +16,7 @@ use serde::Deserialize;
 
 use super::{Lang, PageError, Session, page, pages::CsrfForm};
 use crate::state::AppState;
+use linli_core::{pairing_link::PairingLink, tls::Fingerprint};
 use linli_sync_engine::{Error, clock::now_ms, db, provision};
 use linli_sync_engine::{db::Hall, projection_tables::KioskDay};
 
@@ -148,15 +151,8 @@ pub async fn provision(
         Ok((kiosk, token)) => {
             s.audit(&state, "provision_kiosk", &kiosk.id, None, None)
                 .await?;
-            // The pairing QR code carries the server address and the token,
-            // for a phone or scanner at the kiosk.
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1:7878");
-            let base = format!("http://{host}/");
-            let pairing = format!("{base}#linli-pair?token={token}");
-            let qr = qrcode::QrCode::new(pairing.as_bytes())
+            let link = pairing_link(&headers, &token, state.web.pairing_ca());
+            let qr = qrcode::QrCode::new(link.as_bytes())
                 .map(|c| {
                     c.render::<qrcode::render::svg::Color<'_>>()
                         .min_dimensions(220, 220)
@@ -170,6 +166,21 @@ pub async fn provision(
                 }
                 p.token { (token) }
                 div { (maud::PreEscaped(qr)) }
+                p {
+                    (l.t("配对链接（在终端配对页扫码或输入）：", "Pairing link (scan or type it on the kiosk's pairing screen):"))
+                    br;
+                    code.pairing-link { (link) }
+                }
+                @if let Some(ca) = state.web.pairing_ca() {
+                    p.fingerprint {
+                        (l.t(
+                            "终端将只信任这张证书（SHA-256 指纹，应与 linli-server tls init 显示的一致）：",
+                            "The kiosk will trust only this certificate (SHA-256 fingerprint; it should match what linli-server tls init printed):",
+                        ))
+                        br;
+                        code { (ca.to_colon_hex()) }
+                    }
+                }
             };
             kiosks_page(&state, &s, Some(notice), None).await
         }
@@ -179,6 +190,25 @@ pub async fn provision(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The pairing link for `token`, at the address the admin reached the
+/// console by: `https://…` with the fingerprint of the certificate kiosks
+/// pin when the server serves TLS, else `http://…`
+/// ([`linli_core::pairing_link`]).
+fn pairing_link(headers: &HeaderMap, token: &str, ca: Option<&Fingerprint>) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:7878");
+    let scheme = if ca.is_some() { "https" } else { "http" };
+    // A Host header that is no host: the default address, which the
+    // admin can correct on the kiosk.
+    let server = url::Url::parse(&format!("{scheme}://{host}/")).unwrap_or_else(|_| {
+        url::Url::parse(&format!("{scheme}://127.0.0.1:7878/"))
+            .expect("a fixed http(s) address parses")
+    });
+    PairingLink::format(&server, token, ca)
 }
 
 pub async fn revoke(
@@ -201,4 +231,37 @@ pub async fn revoke(
     )
     .await?;
     Ok(Redirect::to("/admin/kiosks").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().expect("a header value"));
+        headers
+    }
+
+    #[test]
+    fn the_link_is_https_with_the_fingerprint_only_when_tls_is_on() {
+        let ca = Fingerprint::of(b"the office CA");
+        let tls = pairing_link(&host("10.0.0.5:7878"), "lk_abc", Some(&ca));
+        assert_eq!(
+            tls,
+            format!(
+                "https://10.0.0.5:7878/#linli-pair?token=lk_abc&ca={}",
+                ca.to_link_form()
+            )
+        );
+        let plain = pairing_link(&host("10.0.0.5:7878"), "lk_abc", None);
+        assert_eq!(plain, "http://10.0.0.5:7878/#linli-pair?token=lk_abc");
+        // What the kiosk reads back out of it.
+        let read = PairingLink::parse(&tls).expect("a link");
+        assert_eq!(read.ca, Some(ca));
+        assert_eq!(read.token.as_deref(), Some("lk_abc"));
+        // A Host header that is no host gives the default address.
+        let odd = pairing_link(&host("a b"), "lk_abc", None);
+        assert!(odd.starts_with("http://127.0.0.1:7878/#"), "{odd}");
+    }
 }
