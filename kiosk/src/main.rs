@@ -15,7 +15,17 @@ const DEMO_PIN: &str = "2468";
 
 /// Linli touchscreen kiosk.
 #[derive(Parser, Debug)]
-#[command(name = "linli-kiosk", version, about)]
+#[command(
+    name = "linli-kiosk",
+    version,
+    about,
+    after_long_help = "Files (the Debian package's kiosk session):\n  \
+                       /var/lib/linli-kiosk  the kiosk's store (LINLI_KIOSK_DATA_DIR), with \
+                       pinned-ca.pem once a pairing link pinned the server's CA\n  \
+                       /etc/linli/kiosk.env  LINLI_SERVER, LINLI_TOKEN, LINLI_CA for the session\n\
+                       The session is the systemd service linli-kiosk: the user linli-kiosk \
+                       logged in on tty7 into cage, which runs the kiosk fullscreen."
+)]
 struct Args {
     /// Where the kiosk keeps its SQLite store (default ./linli-kiosk-data,
     /// or ./linli-demo with --demo).
@@ -43,6 +53,10 @@ struct Args {
     /// kiosk built with `--features demo`).
     #[arg(long)]
     demo: bool,
+    /// Write the manual pages (roff) of linli-kiosk and its commands into
+    /// DIR and exit: the Debian package's are made so.
+    #[arg(long, hide = true, value_name = "DIR")]
+    generate_man: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -71,6 +85,12 @@ fn main() -> anyhow::Result<()> {
         ))
         .init();
     let args = Args::parse();
+    if let Some(dir) = &args.generate_man {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(<Args as clap::CommandFactory>::command(), dir))
+            .map_err(|e| anyhow::anyhow!("writing manual pages into {}: {e}", dir.display()))?;
+        return Ok(());
+    }
     if let Some(Command::Restore { from }) = &args.command {
         let data_dir = args
             .data_dir

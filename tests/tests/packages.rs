@@ -1,0 +1,577 @@
+//! The Debian packages (issue 17), taken apart as dpkg would and run from
+//! their own files. `scripts/package.sh --bin-dir target/debug` packages
+//! the binaries this test run built (a release build would add minutes to
+//! CI and prove nothing more about the packaging); then each package is
+//! read with `dpkg-deb`: its fields, conffiles and maintainer scripts, its
+//! files and their modes, its systemd unit checked by
+//! `systemd-analyze verify` in a root holding the unpacked files, and its
+//! programs run: the server from a configuration written like the packaged
+//! one, serving and answering the JSON API; the kiosk's window opened
+//! fullscreen under Xvfb, with the session's environment.
+//!
+//! Bad input and how it is handled here: root running a command on a data
+//! directory another user owns is refused with the reason and nothing is
+//! written there; a unit key systemd does not know would make `verify`
+//! print a warning, which fails the test.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail, ensure};
+
+/// The two packages, built once for both tests.
+struct Packages {
+    server: PathBuf,
+    kiosk: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// target/debug, where this test binary's workspace put linli-server and
+/// linli-kiosk (`cargo test --workspace` builds both).
+fn bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test binary is in target/<profile>/deps")?
+        .to_path_buf();
+    for b in ["linli-server", "linli-kiosk"] {
+        ensure!(
+            dir.join(b).is_file(),
+            "{} is not built: run `cargo build -p linli-sync-server -p linli-kiosk` \
+             (cargo test --workspace does)",
+            dir.join(b).display()
+        );
+    }
+    Ok(dir)
+}
+
+fn packages() -> &'static Packages {
+    static BUILT: OnceLock<Packages> = OnceLock::new();
+    BUILT.get_or_init(|| build().expect("scripts/package.sh builds both packages"))
+}
+
+fn build() -> anyhow::Result<Packages> {
+    let dir = tempfile::tempdir()?;
+    let out = Command::new("bash")
+        .arg(workspace().join("scripts/package.sh"))
+        .arg("--bin-dir")
+        .arg(bin_dir()?)
+        .arg("--out")
+        .arg(dir.path())
+        .current_dir(workspace())
+        .output()?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "package.sh failed: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{said}");
+    let arch = run(Command::new("dpkg").arg("--print-architecture"))?;
+    let version = env!("CARGO_PKG_VERSION");
+    let deb = |name: &str| {
+        dir.path()
+            .join(format!("{name}_{version}_{}.deb", arch.trim()))
+    };
+    let (server, kiosk) = (deb("linli-server"), deb("linli-kiosk"));
+    ensure!(
+        server.is_file() && kiosk.is_file(),
+        "named as Debian names packages"
+    );
+    Ok(Packages {
+        server,
+        kiosk,
+        _dir: dir,
+    })
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The package unpacked: its files under `root`, its control files under
+/// `control`.
+struct Unpacked {
+    root: PathBuf,
+    control: PathBuf,
+    fields: String,
+    _dir: tempfile::TempDir,
+}
+
+fn unpack(deb: &Path) -> anyhow::Result<Unpacked> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root");
+    let control = dir.path().join("DEBIAN");
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&root))?;
+    run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&control))?;
+    let fields = run(Command::new("dpkg-deb").arg("-f").arg(deb))?;
+    // Every file belongs to root, whoever built the package.
+    let listing = run(Command::new("dpkg-deb").arg("-c").arg(deb))?;
+    for line in listing.lines() {
+        ensure!(line.contains(" root/root "), "not root's: {line}");
+    }
+    Ok(Unpacked {
+        root,
+        control,
+        fields,
+        _dir: dir,
+    })
+}
+
+impl Unpacked {
+    fn field(&self, name: &str) -> String {
+        self.fields
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn mode(&self, path: &str) -> anyhow::Result<u32> {
+        let meta = std::fs::metadata(self.root.join(path)).with_context(|| path.to_string())?;
+        Ok(meta.permissions().mode() & 0o7777)
+    }
+
+    fn conffiles(&self) -> anyhow::Result<Vec<String>> {
+        Ok(std::fs::read_to_string(self.control.join("conffiles"))?
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The maintainer scripts are there, executable and valid shell.
+    fn check_scripts(&self) -> anyhow::Result<()> {
+        for script in ["postinst", "prerm", "postrm"] {
+            let path = self.control.join(script);
+            ensure!(
+                std::fs::metadata(&path)?.permissions().mode() & 0o111 != 0,
+                "{script} is executable"
+            );
+            run(Command::new("sh").arg("-n").arg(&path))?;
+        }
+        Ok(())
+    }
+
+    /// A unit's keys and their values, as systemd reads `Key=value` lines.
+    fn unit(&self, path: &str) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+        let text = std::fs::read_to_string(self.root.join(path))?;
+        let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=')
+                && !line.starts_with('#')
+            {
+                keys.entry(k.to_string()).or_default().push(v.to_string());
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The man page is there, compressed, and is a man page for `name`.
+    fn check_man_page(&self, name: &str) -> anyhow::Result<String> {
+        let gz = self.root.join(format!("usr/share/man/man1/{name}.1.gz"));
+        let page = run(Command::new("gzip").arg("-dc").arg(&gz))?;
+        ensure!(page.contains(&format!(".TH {name} 1")), "{name}: {page}");
+        Ok(page)
+    }
+
+    /// `systemd-analyze verify` on the unit, in a root holding the
+    /// package's files and the host's own units (the targets it names).
+    /// Returns what `systemd-analyze security` scores it, or None where
+    /// systemd-analyze is not installed.
+    fn verify_unit(&self, unit: &str, programs: &[&str]) -> anyhow::Result<Option<String>> {
+        if Command::new("systemd-analyze")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            println!("systemd-analyze is not installed: {unit} not verified");
+            return Ok(None);
+        }
+        let host_units = Path::new("/usr/lib/systemd/system");
+        let units = self.root.join("usr/lib/systemd/system");
+        std::fs::create_dir_all(&units)?;
+        for entry in std::fs::read_dir(host_units)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), units.join(entry.file_name()))?;
+            }
+        }
+        // Programs the unit runs that other packages bring (the package
+        // depends on them), where this machine has them.
+        for program in programs {
+            let target = self.root.join(program.trim_start_matches('/'));
+            if !target.exists() {
+                std::fs::create_dir_all(target.parent().context("a path")?)?;
+                std::fs::copy(program, &target)
+                    .with_context(|| format!("{program}: install the package that has it"))?;
+            }
+        }
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(format!("--root={}", self.root.display()))
+            .arg(unit)
+            .output()?;
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(
+            out.status.success() && said.trim().is_empty(),
+            "systemd-analyze verify {unit}: {said}"
+        );
+        let security = run(Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(format!("--root={}", self.root.display()))
+            .arg(unit))?;
+        let overall = security
+            .lines()
+            .find(|l| l.contains("Overall exposure level"))
+            .context("security prints an overall level")?
+            .to_string();
+        Ok(Some(overall))
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_package_installs_a_hardened_service_that_runs_from_its_files()
+-> anyhow::Result<()> {
+    let deb = unpack(&packages().server)?;
+    assert_eq!(deb.field("Package"), "linli-server");
+    assert_eq!(deb.field("Version"), env!("CARGO_PKG_VERSION"));
+    let depends = deb.field("Depends");
+    assert!(depends.contains("libc6 (>="), "{depends}");
+    assert!(depends.contains("adduser"), "{depends}");
+    // An upgrade keeps the operator's configuration (data is not the
+    // package's: /var/lib/linli is made by postinst, never shipped).
+    assert_eq!(deb.conffiles()?, ["/etc/linli/server.toml"]);
+    assert!(!deb.root.join("var").exists());
+    deb.check_scripts()?;
+    let postinst = std::fs::read_to_string(deb.control.join("postinst"))?;
+    assert!(postinst.contains("adduser --system"), "own system user");
+    assert!(postinst.contains("try-restart"), "an upgrade restarts");
+
+    assert_eq!(deb.mode("usr/bin/linli-server")?, 0o755);
+    assert_eq!(deb.mode("etc/linli/server.toml")?, 0o640);
+    assert_eq!(deb.mode("lib/systemd/system/linli-server.service")?, 0o644);
+    assert!(
+        deb.root
+            .join("usr/share/doc/linli-server/copyright")
+            .is_file()
+    );
+    let page = deb.check_man_page("linli-server")?;
+    assert!(page.contains("/etc/linli/server.toml"), "FILES: {page}");
+    for command in [
+        "serve",
+        "admin-remove",
+        "admin-revoke-token",
+        "tls-init",
+        "backup",
+    ] {
+        deb.check_man_page(&format!("linli-server-{command}"))?;
+    }
+
+    // The unit: its own user, its directories, sandboxed, restarted.
+    let unit = deb.unit("lib/systemd/system/linli-server.service")?;
+    let one = |k: &str| unit.get(k).map(|v| v.join(" ")).unwrap_or_default();
+    assert_eq!(
+        one("ExecStart"),
+        "/usr/bin/linli-server --config /etc/linli/server.toml serve"
+    );
+    assert_eq!(one("User"), "linli");
+    assert_eq!(one("StateDirectory"), "linli");
+    assert_eq!(one("ConfigurationDirectory"), "linli");
+    assert_eq!(one("ProtectSystem"), "strict");
+    assert_eq!(one("NoNewPrivileges"), "yes");
+    assert_eq!(one("Restart"), "on-failure");
+    assert_eq!(one("WantedBy"), "multi-user.target");
+    assert!(!unit.contains_key("StandardOutput"), "logs to the journal");
+    if let Some(score) = deb.verify_unit("linli-server.service", &[])? {
+        println!("linli-server.service: {score}");
+        let level: f64 = score
+            .split(':')
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .context("a figure")?;
+        assert!(level <= 2.0, "hardened: {score}");
+    }
+
+    // The packaged configuration, every key commented, names the packaged
+    // data directory; the server runs from one written like it.
+    let packaged = std::fs::read_to_string(deb.root.join("etc/linli/server.toml"))?;
+    assert!(
+        packaged.contains("data_dir = \"/var/lib/linli\""),
+        "{packaged}"
+    );
+    for key in [
+        "database_url",
+        "listen",
+        "tls_cert",
+        "trusted_proxies",
+        "durability",
+    ] {
+        assert!(
+            packaged.contains(key),
+            "{key} is in the packaged configuration"
+        );
+    }
+    let run_dir = tempfile::tempdir()?;
+    let data = run_dir.path().join("var/lib/linli");
+    std::fs::create_dir_all(&data)?;
+    let config = run_dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        packaged
+            .replace(
+                "data_dir = \"/var/lib/linli\"",
+                &format!("data_dir = {:?}", data.display().to_string()),
+            )
+            .replace("listen = \"127.0.0.1:7878\"", "listen = \"127.0.0.1:0\""),
+    )?;
+    let server = deb.root.join("usr/bin/linli-server");
+    let version = run(Command::new(&server).arg("--version"))?;
+    assert_eq!(
+        version.trim(),
+        format!("linli-server {}", env!("CARGO_PKG_VERSION"))
+    );
+    let linli = |args: &[&str]| {
+        let mut c = Command::new(&server);
+        c.arg("--config").arg(&config).args(args);
+        c
+    };
+    run(&mut linli(&[
+        "hall",
+        "add",
+        "--id",
+        "xianfeng",
+        "--name",
+        "先锋社区",
+    ]))?;
+    run(&mut linli(&["admin", "add", "--user", "it"]))?;
+    let token = run(&mut linli(&["admin", "token", "--user", "it"]))?;
+    let token = token.lines().last().context("a token")?.trim().to_string();
+
+    // Root on a directory the service's user owns: refused, untouched.
+    if is_root() {
+        let nobody = 65534;
+        std::os::unix::fs::chown(&data, Some(nobody), Some(nobody))?;
+        let before: Vec<_> = std::fs::read_dir(&data)?.filter_map(|e| e.ok()).collect();
+        let out = linli(&["hall", "list"]).output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("sudo -u linli"), "{err}");
+        assert_eq!(std::fs::read_dir(&data)?.count(), before.len());
+        std::os::unix::fs::chown(&data, Some(0), Some(0))?;
+    }
+
+    let mut serving = linli(&["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = serving.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().context("the server said where it listens")??;
+        if let Some(url) = line.strip_prefix("linli-server listening on ") {
+            break url.to_string();
+        }
+    };
+    let http = reqwest::Client::new();
+    for probe in ["healthz", "readyz"] {
+        let answer = http.get(format!("{address}/{probe}")).send().await?;
+        assert_eq!(answer.status(), 200, "{probe}");
+    }
+    let halls: serde_json::Value = http
+        .get(format!("{address}/api/v1/halls"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert!(halls.to_string().contains("先锋社区"), "{halls}");
+    // Stopped as systemd stops it: SIGTERM, a clean exit.
+    run(Command::new("kill")
+        .arg("-TERM")
+        .arg(serving.id().to_string()))?;
+    let stopped = serving.wait()?;
+    assert!(stopped.success(), "{stopped}");
+    assert!(
+        std::fs::read_dir(&data)?.count() > 0,
+        "the data went to the configured directory"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_kiosk_package_sets_up_a_kiosk_session_whose_program_opens_fullscreen() -> anyhow::Result<()>
+{
+    let deb = unpack(&packages().kiosk)?;
+    assert_eq!(deb.field("Package"), "linli-kiosk");
+    let depends = deb.field("Depends");
+    for needed in [
+        "cage",
+        "libwayland-client0",
+        "libxkbcommon0",
+        "libegl1",
+        "libpam-systemd",
+    ] {
+        assert!(depends.contains(needed), "{needed}: {depends}");
+    }
+    assert!(deb.field("Recommends").contains("espeak-ng"));
+    assert_eq!(
+        deb.conffiles()?,
+        ["/etc/linli/kiosk.env", "/etc/pam.d/linli-kiosk"]
+    );
+    deb.check_scripts()?;
+    let postinst = std::fs::read_to_string(deb.control.join("postinst"))?;
+    assert!(postinst.contains("adduser --system"), "a dedicated user");
+    assert_eq!(deb.mode("usr/bin/linli-kiosk")?, 0o755);
+    deb.check_man_page("linli-kiosk")?;
+    deb.check_man_page("linli-kiosk-restore")?;
+
+    // The session: a dedicated user logged in on tty7 (PAM, logind) into
+    // cage running the kiosk, started again whenever it exits, its store
+    // in that user's state directory.
+    let unit = deb.unit("lib/systemd/system/linli-kiosk.service")?;
+    let one = |k: &str| unit.get(k).map(|v| v.join(" ")).unwrap_or_default();
+    assert_eq!(one("User"), "linli-kiosk");
+    assert_eq!(one("PAMName"), "linli-kiosk");
+    assert_eq!(one("TTYPath"), "/dev/tty7");
+    assert_eq!(one("ExecStart"), "/usr/bin/cage -d -- /usr/bin/linli-kiosk");
+    assert_eq!(one("Restart"), "always");
+    assert_eq!(one("StateDirectory"), "linli-kiosk");
+    assert_eq!(
+        one("Environment"),
+        "LINLI_KIOSK_DATA_DIR=/var/lib/linli-kiosk"
+    );
+    assert_eq!(one("EnvironmentFile"), "-/etc/linli/kiosk.env");
+    assert!(one("ExecStartPre").contains("--blank 0"), "no blanking");
+    assert_eq!(one("WantedBy"), "graphical.target");
+    let pam = std::fs::read_to_string(deb.root.join("etc/pam.d/linli-kiosk"))?;
+    assert!(pam.contains("common-session"), "a logind session: {pam}");
+    // The settings file sets nothing until an operator does.
+    let env = std::fs::read_to_string(deb.root.join("etc/linli/kiosk.env"))?;
+    assert!(
+        env.lines()
+            .all(|l| l.trim().is_empty() || l.starts_with('#'))
+    );
+    if let Some(score) = deb.verify_unit("linli-kiosk.service", &["/usr/bin/cage", "/bin/sh"])? {
+        println!("linli-kiosk.service: {score}");
+    }
+
+    // The packaged program, with the session's environment, opens its
+    // window fullscreen (unpaired: the pairing screen) on a display.
+    let display = Xvfb::start()?;
+    let store = tempfile::tempdir()?;
+    let mut kiosk = Command::new(deb.root.join("usr/bin/linli-kiosk"))
+        .env_clear()
+        .env("DISPLAY", &display.name)
+        .env("LINLI_KIOSK_DATA_DIR", store.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let seen = display.wait_for_window("邻里 Linli", Duration::from_secs(30));
+    let exited = kiosk.try_wait()?;
+    let _ = kiosk.kill();
+    let output = kiosk.wait_with_output()?;
+    let window = seen.with_context(|| {
+        format!(
+            "the kiosk window (exited: {exited:?}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    assert!(
+        window.contains(&format!("{}+0+0", display.size)),
+        "fullscreen: {window}"
+    );
+    Ok(())
+}
+
+/// A virtual X display for one test.
+struct Xvfb {
+    name: String,
+    size: &'static str,
+    process: std::process::Child,
+}
+
+impl Xvfb {
+    fn start() -> anyhow::Result<Self> {
+        let size = "1280x800";
+        // -displayfd 1: Xvfb picks a free display and says which on stdout.
+        let mut process = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
+            .arg(format!("{size}x24"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("Xvfb (scripts/install-system-deps.sh installs it)")?;
+        let mut number = String::new();
+        let said = process.stdout.take().context("Xvfb's stdout")?;
+        BufReader::new(said).read_line(&mut number)?;
+        let number = number.trim();
+        if number.is_empty() {
+            bail!("Xvfb did not say its display");
+        }
+        Ok(Self {
+            name: format!(":{number}"),
+            size,
+            process,
+        })
+    }
+
+    /// The window's line in `xwininfo -tree` once it is mapped.
+    fn wait_for_window(&self, title: &str, limit: Duration) -> anyhow::Result<String> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            let tree = Command::new("xwininfo")
+                .args(["-root", "-tree", "-display", &self.name])
+                .output()
+                .context("xwininfo (x11-utils)")?;
+            if let Some(line) = String::from_utf8_lossy(&tree.stdout)
+                .lines()
+                .find(|l| l.contains(&format!("\"{title}\"")))
+            {
+                return Ok(line.trim().to_string());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bail!("no window \"{title}\" within {limit:?}")
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
