@@ -188,6 +188,21 @@ impl Unpacked {
         Ok(keys)
     }
 
+    /// The unit's keys, having checked that each of `expected` holds the
+    /// value given (a key set twice: its values joined by a space).
+    fn unit_with(
+        &self,
+        path: &str,
+        expected: &[(&str, &str)],
+    ) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+        let unit = self.unit(path)?;
+        for (key, want) in expected {
+            let got = unit.get(*key).map(|v| v.join(" ")).unwrap_or_default();
+            ensure!(got == *want, "{path}: {key}={got}, wanted {want}");
+        }
+        Ok(unit)
+    }
+
     /// The man page is there, compressed, and is a man page for `name`.
     fn check_man_page(&self, name: &str) -> anyhow::Result<String> {
         let gz = self.root.join(format!("usr/share/man/man1/{name}.1.gz"));
@@ -298,19 +313,22 @@ async fn the_server_package_installs_a_hardened_service_that_runs_from_its_files
     }
 
     // The unit: its own user, its directories, sandboxed, restarted.
-    let unit = deb.unit("lib/systemd/system/linli-server.service")?;
-    let one = |k: &str| unit.get(k).map(|v| v.join(" ")).unwrap_or_default();
-    assert_eq!(
-        one("ExecStart"),
-        "/usr/bin/linli-server --config /etc/linli/server.toml serve"
-    );
-    assert_eq!(one("User"), "linli");
-    assert_eq!(one("StateDirectory"), "linli");
-    assert_eq!(one("ConfigurationDirectory"), "linli");
-    assert_eq!(one("ProtectSystem"), "strict");
-    assert_eq!(one("NoNewPrivileges"), "yes");
-    assert_eq!(one("Restart"), "on-failure");
-    assert_eq!(one("WantedBy"), "multi-user.target");
+    let unit = deb.unit_with(
+        "lib/systemd/system/linli-server.service",
+        &[
+            (
+                "ExecStart",
+                "/usr/bin/linli-server --config /etc/linli/server.toml serve",
+            ),
+            ("User", "linli"),
+            ("StateDirectory", "linli"),
+            ("ConfigurationDirectory", "linli"),
+            ("ProtectSystem", "strict"),
+            ("NoNewPrivileges", "yes"),
+            ("Restart", "on-failure"),
+            ("WantedBy", "multi-user.target"),
+        ],
+    )?;
     assert!(!unit.contains_key("StandardOutput"), "logs to the journal");
     if let Some(score) = deb.verify_unit("linli-server.service", &[])? {
         println!("linli-server.service: {score}");
@@ -460,21 +478,25 @@ fn the_kiosk_package_sets_up_a_kiosk_session_whose_program_opens_fullscreen() ->
     // The session: a dedicated user logged in on tty7 (PAM, logind) into
     // cage running the kiosk, started again whenever it exits, its store
     // in that user's state directory.
-    let unit = deb.unit("lib/systemd/system/linli-kiosk.service")?;
-    let one = |k: &str| unit.get(k).map(|v| v.join(" ")).unwrap_or_default();
-    assert_eq!(one("User"), "linli-kiosk");
-    assert_eq!(one("PAMName"), "linli-kiosk");
-    assert_eq!(one("TTYPath"), "/dev/tty7");
-    assert_eq!(one("ExecStart"), "/usr/bin/cage -d -- /usr/bin/linli-kiosk");
-    assert_eq!(one("Restart"), "always");
-    assert_eq!(one("StateDirectory"), "linli-kiosk");
-    assert_eq!(
-        one("Environment"),
-        "LINLI_KIOSK_DATA_DIR=/var/lib/linli-kiosk"
+    let unit = deb.unit_with(
+        "lib/systemd/system/linli-kiosk.service",
+        &[
+            ("User", "linli-kiosk"),
+            ("PAMName", "linli-kiosk"),
+            ("TTYPath", "/dev/tty7"),
+            ("ExecStart", "/usr/bin/cage -d -- /usr/bin/linli-kiosk"),
+            ("Restart", "always"),
+            ("StateDirectory", "linli-kiosk"),
+            ("Environment", "LINLI_KIOSK_DATA_DIR=/var/lib/linli-kiosk"),
+            ("EnvironmentFile", "-/etc/linli/kiosk.env"),
+            ("WantedBy", "graphical.target"),
+        ],
+    )?;
+    let blanking = unit.get("ExecStartPre").map(|v| v.join(" "));
+    assert!(
+        blanking.is_some_and(|c| c.contains("--blank 0")),
+        "no blanking"
     );
-    assert_eq!(one("EnvironmentFile"), "-/etc/linli/kiosk.env");
-    assert!(one("ExecStartPre").contains("--blank 0"), "no blanking");
-    assert_eq!(one("WantedBy"), "graphical.target");
     let pam = std::fs::read_to_string(deb.root.join("etc/pam.d/linli-kiosk"))?;
     assert!(pam.contains("common-session"), "a logind session: {pam}");
     // The settings file sets nothing until an operator does.

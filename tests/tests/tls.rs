@@ -268,6 +268,24 @@ fn between(text: &str, start: &str, end: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no {start:?} in the page"))
 }
 
+/// A server serving `pki`'s chain as `tls init` writes it (leaf, then CA),
+/// and the pairing link and the page its console shows an admin whose
+/// browser trusts the CA.
+fn serve_and_provision(
+    rt: &tokio::runtime::Runtime,
+    pki: &Pki,
+) -> anyhow::Result<(TlsServer, String, String)> {
+    let server = rt.block_on(start_serving(
+        pki,
+        &format!("{}{}", pki.cert_pem, pki.ca_pem),
+    ))?;
+    let browser = no_redirects()
+        .use_preconfigured_tls((*Trust::pinned_ca(pki.ca_pem.as_bytes())?.client_config()).clone())
+        .build()?;
+    let (link, page) = rt.block_on(link_from_console(&server.url, &server.core, browser))?;
+    Ok((server, link, page))
+}
+
 fn no_redirects() -> reqwest::ClientBuilder {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
 }
@@ -374,14 +392,7 @@ fn a_kiosk_paired_by_the_consoles_https_link_pins_the_ca_and_syncs_at_every_star
     let rt = tokio::runtime::Runtime::new()?;
     let pki = make_pki("Linli Test CA")?;
     // The chain as `linli-server tls init` writes server.crt: leaf, then CA.
-    let mut server = rt.block_on(start_serving(
-        &pki,
-        &format!("{}{}", pki.cert_pem, pki.ca_pem),
-    ))?;
-    let browser = no_redirects()
-        .use_preconfigured_tls((*Trust::pinned_ca(pki.ca_pem.as_bytes())?.client_config()).clone())
-        .build()?;
-    let (link, page) = rt.block_on(link_from_console(&server.url, &server.core, browser))?;
+    let (mut server, link, page) = serve_and_provision(&rt, &pki)?;
 
     // The console's link: https, the token, the CA's fingerprint; the
     // fingerprint in words under it, as `tls init` prints it.
@@ -432,14 +443,7 @@ fn a_link_with_a_wrong_fingerprint_refuses_to_pair_says_why_and_stores_nothing()
     init_logging();
     let rt = tokio::runtime::Runtime::new()?;
     let pki = make_pki("Linli Test CA")?;
-    let server = rt.block_on(start_serving(
-        &pki,
-        &format!("{}{}", pki.cert_pem, pki.ca_pem),
-    ))?;
-    let browser = no_redirects()
-        .use_preconfigured_tls((*Trust::pinned_ca(pki.ca_pem.as_bytes())?.client_config()).clone())
-        .build()?;
-    let (link, _) = rt.block_on(link_from_console(&server.url, &server.core, browser))?;
+    let (server, link, _) = serve_and_provision(&rt, &pki)?;
 
     // Someone in between (or a wrong address): the server presents no
     // certificate with the link's fingerprint. Pairing is refused on the
