@@ -30,8 +30,10 @@ packages=(
   haproxy
   # The Debian packages (scripts/package.sh, tests/tests/packages.rs):
   # dpkg-shlibdeps; systemd-analyze to verify the units; cage, which the
-  # kiosk session's unit runs; xwininfo to see the packaged kiosk's window.
+  # kiosk session's unit runs; xwininfo to see the packaged kiosk's window;
+  # lintian, Debian's checker of packages.
   dpkg-dev
+  lintian
   systemd
   cage
   x11-utils

@@ -49,6 +49,9 @@ for b in linli-server linli-kiosk; do
 done
 
 version="$("$bin_dir/linli-server" --version | awk '{print $2}')"
+maintainer="Linli developers <linli@linli.invalid>"
+# The release date: the last commit's, so the same tree packages the same.
+released="$(git log -1 --format=%aD 2>/dev/null || date -R)"
 arch="$(dpkg --print-architecture)"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
@@ -88,11 +91,15 @@ Upstream-Name: linli
 Source: the Linli workspace (Cargo.toml)
 
 Files: *
+Copyright: $(date -d "$released" +%Y) the Linli developers
 License: Apache-2.0
  On Debian systems the full text of the Apache License 2.0 is in
  /usr/share/common-licenses/Apache-2.0.
 EOF
-  gzip -9n -c CHANGELOG.md >"$doc/changelog.gz"
+  # Debian's changelog names the release; the project's says what changed.
+  gzip -9n -c CHANGELOG.md >"$doc/CHANGELOG.md.gz"
+  printf '%s (%s) unstable; urgency=medium\n\n  * Linli %s: see CHANGELOG.md.gz beside this file.\n\n -- %s  %s\n' \
+    "$package" "$version" "$version" "$maintainer" "$released" | gzip -9n >"$doc/changelog.gz"
 }
 
 # Control file, checksums, then the .deb itself (files owned by root).
@@ -104,7 +111,7 @@ build_deb() {
     echo "Package: $package"
     echo "Version: $version"
     echo "Architecture: $arch"
-    echo "Maintainer: Linli developers <linli@linli.invalid>"
+    echo "Maintainer: $maintainer"
     echo "Installed-Size: $size"
     echo "Depends: $depends"
     [ -n "$recommends" ] && echo "Recommends: $recommends"
@@ -128,7 +135,9 @@ install -D -m 0644 sync-server/packaging/linli-server.service \
   "$root/lib/systemd/system/linli-server.service"
 mkdir -p "$root/etc/linli"
 "$bin_dir/linli-server" --data-dir /var/lib/linli print-config >"$root/etc/linli/server.toml"
-chmod 0640 "$root/etc/linli/server.toml"
+# 0640 root:linli once installed: postinst registers that with
+# dpkg-statoverride (the group does not exist before then).
+chmod 0644 "$root/etc/linli/server.toml"
 echo /etc/linli/server.toml >"$root/DEBIAN/conffiles"
 install_man_pages "$root" "$bin_dir/linli-server" generate-man --out
 install_docs "$root" linli-server

@@ -7,7 +7,8 @@
 //! `systemd-analyze verify` in a root holding the unpacked files, and its
 //! programs run: the server from a configuration written like the packaged
 //! one, serving and answering the JSON API; the kiosk's window opened
-//! fullscreen under Xvfb, with the session's environment.
+//! fullscreen under Xvfb, with the session's environment. Lintian, Debian's
+//! own checker, finds no error or warning in either.
 //!
 //! Bad input and how it is handled here: root running a command on a data
 //! directory another user owns is refused with the reason and nothing is
@@ -293,7 +294,12 @@ async fn the_server_package_installs_a_hardened_service_that_runs_from_its_files
     assert!(postinst.contains("try-restart"), "an upgrade restarts");
 
     assert_eq!(deb.mode("usr/bin/linli-server")?, 0o755);
-    assert_eq!(deb.mode("etc/linli/server.toml")?, 0o640);
+    assert_eq!(deb.mode("etc/linli/server.toml")?, 0o644);
+    assert!(
+        postinst
+            .contains("dpkg-statoverride --update --add root linli 0640 /etc/linli/server.toml"),
+        "readable by the service alone once installed"
+    );
     assert_eq!(deb.mode("lib/systemd/system/linli-server.service")?, 0o644);
     assert!(
         deb.root
@@ -534,6 +540,28 @@ fn the_kiosk_package_sets_up_a_kiosk_session_whose_program_opens_fullscreen() ->
     assert!(
         window.contains(&format!("{}+0+0", display.size)),
         "fullscreen: {window}"
+    );
+    Ok(())
+}
+
+#[test]
+fn both_packages_pass_lintian_with_no_warning() -> anyhow::Result<()> {
+    let built = packages();
+    // Debian's own checks of a package: policy, maintainer scripts,
+    // permissions, changelog and copyright, man pages.
+    let out = Command::new("lintian")
+        .args(["--fail-on", "error,warning", "--tag-display-limit", "0"])
+        .arg(&built.server)
+        .arg(&built.kiosk)
+        .output()
+        .context("lintian (scripts/install-system-deps.sh installs it)")?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "lintian: {said}");
+    assert!(
+        !said
+            .lines()
+            .any(|l| l.starts_with("E:") || l.starts_with("W:")),
+        "{said}"
     );
     Ok(())
 }
