@@ -39,28 +39,13 @@ packages=(
   x11-utils
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-command -v node >/dev/null || missing+=(nodejs npm)
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-system-deps: Debian packages are installed"
-else
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "install-system-deps: run as root (or install sudo)" >&2; exit 1; }
-    sudo="sudo"
-  fi
-  echo "install-system-deps: installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+here="$(cd "$(dirname "$0")/.." && pwd)"
+command -v node >/dev/null || packages+=(nodejs npm)
+bash "$here/scripts/apt-install-missing.sh" install-system-deps "${packages[@]}"
 
 # The foreign automerge-repo peer used by the interop scenario
 # (tests/interop): the JavaScript implementation, from the npm registry.
 if command -v npm >/dev/null; then
-  here="$(cd "$(dirname "$0")/.." && pwd)"
   if [ ! -d "$here/tests/interop/node_modules/@automerge/automerge-repo" ]; then
     echo "install-system-deps: installing the JavaScript automerge-repo peer for tests/interop"
     (cd "$here/tests/interop" && npm install --no-audit --no-fund --loglevel=error)

@@ -28,16 +28,7 @@ done
 
 # dpkg-deb comes with dpkg; dpkg-shlibdeps (the shared-library
 # dependencies) with dpkg-dev.
-if ! command -v dpkg-shlibdeps >/dev/null; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "package: install dpkg-dev (as root)" >&2; exit 1; }
-    sudo="sudo"
-  fi
-  echo "package: installing dpkg-dev"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends dpkg-dev
-fi
+command -v dpkg-shlibdeps >/dev/null || bash scripts/apt-install-missing.sh package dpkg-dev
 
 if [ -z "$bin_dir" ]; then
   cargo build --release --locked -p linli-sync-server -p linli-kiosk

@@ -2,12 +2,9 @@
 //! touchscreen while the server is down shows as waiting, is kept, and
 //! reaches the server's API once it is back.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicI64, Ordering},
-    },
-    time::{Duration, Instant},
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
 };
 
 use chrono::TimeZone;
@@ -15,37 +12,8 @@ use egui_kittest::{Harness, kittest::Queryable};
 use linli_kiosk::{app::KioskApp, worker::Start};
 use linli_test_kit::{TestServer, init_logging, test_options};
 
-fn step_until(
-    h: &mut Harness<'_, KioskApp>,
-    what: &str,
-    cond: impl Fn(&Harness<'_, KioskApp>) -> bool,
-) {
-    let started = Instant::now();
-    loop {
-        h.step();
-        if cond(h) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shows(h: &Harness<'_, KioskApp>, text: &str) -> bool {
-    h.query_all(egui_kittest::kittest::By::new().label_contains(text))
-        .next()
-        .is_some()
-}
-
-fn tap(h: &mut Harness<'_, KioskApp>, label: &str) {
-    h.get_by_role_and_label(egui::accesskit::Role::Button, label)
-        .click();
-    h.step();
-    h.step();
-}
+mod kiosk_ui;
+use kiosk_ui::{shows, step_until, tap};
 
 #[test]
 fn a_check_in_made_while_the_server_is_down_reaches_it_when_it_returns() -> anyhow::Result<()> {
@@ -88,11 +56,11 @@ fn a_check_in_made_while_the_server_is_down_reaches_it_when_it_returns() -> anyh
     let mut h = Harness::builder()
         .with_size(egui::Vec2::new(1280.0, 800.0))
         .build_ui_state(|ui, app: &mut KioskApp| app.show(ui), app);
-    step_until(&mut h, "the calendar", |h| h.state().has_activities());
+    step_until(&mut h, "the calendar", |h| h.state().has_activities())?;
 
     // The server goes away.
     rt.block_on(server.stop())?;
-    step_until(&mut h, "the kiosk to notice", |h| shows(h, "未联网"));
+    step_until(&mut h, "the kiosk to notice", |h| shows(h, "未联网"))?;
 
     tap(&mut h, "签到");
     h.query_all(
@@ -109,19 +77,19 @@ fn a_check_in_made_while_the_server_is_down_reaches_it_when_it_returns() -> anyh
         tap(&mut h, &d.to_string());
     }
     tap(&mut h, "下一步");
-    step_until(&mut h, "the name screen", |h| shows(h, "第一次来"));
+    step_until(&mut h, "the name screen", |h| shows(h, "第一次来"))?;
     tap(&mut h, "跳过");
     tap(&mut h, "确认签到");
-    step_until(&mut h, "the acknowledgement", |h| shows(h, "签到成功"));
+    step_until(&mut h, "the acknowledgement", |h| shows(h, "签到成功"))?;
     step_until(&mut h, "one record waiting", |h| {
         shows(h, "1 条记录等待同步")
-    });
+    })?;
 
     // The server returns: the record arrives, and the strip says so.
     rt.block_on(server.restart())?;
     step_until(&mut h, "everything synced", |h| {
         shows(h, "全部已同步") && shows(h, "已联网")
-    });
+    })?;
     rt.block_on(server.api.wait_checkins("xianfeng", 1))?;
     let list = rt.block_on(server.api.get("api/v1/halls/xianfeng/checkins"))?;
     assert_eq!(list["checkins"][0]["phone_masked"], "138****5678");

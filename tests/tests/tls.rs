@@ -14,7 +14,7 @@
 
 use std::{path::Path, time::Duration};
 
-use egui_kittest::{Harness, kittest::Queryable as _};
+use egui_kittest::Harness;
 use linli_core::{
     KioskNode,
     node::{NewCheckIn, PINNED_CA_FILE, ResidentInput},
@@ -24,6 +24,9 @@ use linli_kiosk::app::{KioskApp, Screen};
 use linli_sync_server::ServeConfig;
 use linli_test_kit::{TestServer, eventually, init_logging, test_options, test_phone};
 use linli_web::tls::TlsFiles;
+
+mod kiosk_ui;
+use kiosk_ui::{shows, step_until};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tokio::{net::TcpListener, sync::oneshot};
 
@@ -288,31 +291,6 @@ fn serve_and_provision(
 
 fn no_redirects() -> reqwest::ClientBuilder {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
-}
-
-fn step_until(
-    h: &mut Harness<'_, KioskApp>,
-    what: &str,
-    cond: impl Fn(&Harness<'_, KioskApp>) -> bool,
-) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    loop {
-        h.step();
-        if cond(h) {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shows(h: &Harness<'_, KioskApp>, text: &str) -> bool {
-    h.query_all(egui_kittest::kittest::By::new().label_contains(text))
-        .next()
-        .is_some()
 }
 
 /// An unpaired kiosk app on its pairing screen, storing in `dir`.
