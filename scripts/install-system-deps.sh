@@ -29,13 +29,15 @@ packages=(
   # package's own service).
   haproxy
   # The Debian packages (scripts/package.sh, tests/tests/packages.rs):
-  # dpkg-shlibdeps; systemd-analyze to verify the units; cage, which the
-  # kiosk session's unit runs; xwininfo to see the packaged kiosk's window;
-  # lintian, Debian's checker of packages.
+  # dpkg-shlibdeps; systemd-analyze to verify the units; cage (and the
+  # Xwayland it will not start without), which the kiosk session runs, and
+  # which the test runs the packaged kiosk under; xwininfo to see the
+  # packaged kiosk's window under Xvfb; lintian, Debian's checker of packages.
   dpkg-dev
   lintian
   systemd
   cage
+  xwayland
   x11-utils
 )
 

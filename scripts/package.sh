@@ -160,9 +160,10 @@ install_docs "$root" linli-kiosk
 install -m 0755 kiosk/packaging/postinst kiosk/packaging/prerm \
   kiosk/packaging/postrm "$root/DEBIAN/"
 # The window's libraries are loaded at run time (Wayland, EGL, xkbcommon),
-# so dpkg-shlibdeps cannot see them: they are named here.
+# so dpkg-shlibdeps cannot see them: they are named here. Debian 12's cage
+# refuses to start without Xwayland, though its package does not say so.
 build_deb "$root" linli-kiosk \
-  "$(shlibs linli-kiosk "$root/usr/bin/linli-kiosk"), cage, libwayland-client0, libwayland-cursor0, libwayland-egl1, libxkbcommon0, libegl1, libegl-mesa0, libgl1-mesa-dri, libpam-systemd, adduser" \
+  "$(shlibs linli-kiosk "$root/usr/bin/linli-kiosk"), cage, xwayland, libwayland-client0, libwayland-cursor0, libwayland-egl1, libxkbcommon0, libegl1, libegl-mesa0, libgl1-mesa-dri, libpam-systemd, adduser" \
   "espeak-ng" \
   "Linli hall kiosk: check-ins, ratings, requests, volunteer points" \
   "The touchscreen kiosk of a community service hall. Residents check in,

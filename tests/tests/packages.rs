@@ -7,7 +7,9 @@
 //! `systemd-analyze verify` in a root holding the unpacked files, and its
 //! programs run: the server from a configuration written like the packaged
 //! one, serving and answering the JSON API; the kiosk's window opened
-//! fullscreen under Xvfb, with the session's environment. Lintian, Debian's
+//! fullscreen under Xvfb, with the session's environment, and run under
+//! cage as the session runs it (cage's headless backend standing in for
+//! the screen). Lintian, Debian's
 //! own checker, finds no error or warning in either.
 //!
 //! Bad input and how it is handled here: root running a command on a data
@@ -462,6 +464,7 @@ fn the_kiosk_package_sets_up_a_kiosk_session_whose_program_opens_fullscreen() ->
     let depends = deb.field("Depends");
     for needed in [
         "cage",
+        "xwayland",
         "libwayland-client0",
         "libxkbcommon0",
         "libegl1",
@@ -545,6 +548,97 @@ fn the_kiosk_package_sets_up_a_kiosk_session_whose_program_opens_fullscreen() ->
 }
 
 #[test]
+fn the_packaged_kiosk_runs_under_cage_as_the_session_runs_it() -> anyhow::Result<()> {
+    let deb = unpack(&packages().kiosk)?;
+    // The session's command line, with cage's headless backend standing in
+    // for the screen (no GPU, no input devices here). Cage runs as long as
+    // its one application does: a kiosk that could not open its window
+    // would take cage down with it.
+    let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    let kiosk = dir.path().join("linli-kiosk");
+    std::fs::copy(deb.root.join("usr/bin/linli-kiosk"), &kiosk)?;
+    let runtime = dir.path().join("runtime");
+    let store = dir.path().join("store");
+    for d in [&runtime, &store] {
+        std::fs::create_dir(d)?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let unit = deb.unit("lib/systemd/system/linli-kiosk.service")?;
+    let exec = unit
+        .get("ExecStart")
+        .and_then(|v| v.first())
+        .context("ExecStart")?;
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(args[..3], ["/usr/bin/cage", "-d", "--"]);
+    // Cage refuses to run as root: as root, the session runs as nobody
+    // (setpriv execs cage itself, so stopping it stops the session).
+    let mut cage = if is_root() {
+        let nobody = 65534;
+        for d in [&runtime, &store] {
+            std::os::unix::fs::chown(d, Some(nobody), Some(nobody))?;
+        }
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "cage",
+        ]);
+        c
+    } else {
+        Command::new("cage")
+    };
+    let mut session = cage
+        .args(&args[1..3])
+        .arg(&kiosk)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("WLR_BACKENDS", "headless")
+        .env("WLR_LIBINPUT_NO_DEVICES", "1")
+        .env("WLR_RENDERER", "pixman")
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .env("LINLI_KIOSK_DATA_DIR", &store)
+        .env("RUST_LOG", "eframe=debug,warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cage (scripts/install-system-deps.sh installs it)")?;
+    // Cage writes to stderr, the kiosk's log to stdout.
+    let (said, log_rx) = std::sync::mpsc::channel();
+    let stdout = session.stdout.take().context("stdout")?;
+    let stderr = session.stderr.take().context("stderr")?;
+    let readers: [Box<dyn std::io::Read + Send>; 2] = [Box::new(stdout), Box::new(stderr)];
+    for mut reader in readers {
+        let said = said.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = reader.read_to_string(&mut text);
+            let _ = said.send(text);
+        });
+    }
+    std::thread::sleep(Duration::from_secs(10));
+    let still_running = session.try_wait()?.is_none();
+    let _ = session.kill();
+    let _ = session.wait();
+    // The kiosk leaves once its compositor has gone, closing the log.
+    let mut log = String::new();
+    for _ in 0..2 {
+        log += &log_end(&log_rx)?;
+    }
+    assert!(still_running, "cage and the kiosk stopped: {log}");
+    // The kiosk is cage's Wayland client, drawing with OpenGL.
+    assert!(log.contains("Using the glow renderer"), "{log}");
+    assert!(
+        log.contains("WaylandWindowHandle"),
+        "a Wayland window: {log}"
+    );
+    Ok(())
+}
+
+#[test]
 fn both_packages_pass_lintian_with_no_warning() -> anyhow::Result<()> {
     let built = packages();
     // Debian's own checks of a package: policy, maintainer scripts,
@@ -564,6 +658,12 @@ fn both_packages_pass_lintian_with_no_warning() -> anyhow::Result<()> {
         "{said}"
     );
     Ok(())
+}
+
+/// One of the session's outputs, once it has ended.
+fn log_end(from: &std::sync::mpsc::Receiver<String>) -> anyhow::Result<String> {
+    from.recv_timeout(Duration::from_secs(20))
+        .context("the session's output to end")
 }
 
 /// A virtual X display for one test.
