@@ -706,6 +706,25 @@ async fn the_halls_rules_set_what_a_kiosk_holds_and_what_a_shift_earns(
 
 /// Copy the files of kiosk data directory `from` over those of `to` (a
 /// flat directory of SQLite files), as an operator restoring a backup.
+/// Once the server has written the restored copy's store `old` off, the
+/// hall's escrow, with the new store `new` granted the 2 points of
+/// `account` and the 2 bags of rice left, never more.
+async fn new_store_granted_what_is_left(
+    core: &linli_sync_engine::ServerCore,
+    old: &str,
+    new: &str,
+    account: &str,
+) -> anyhow::Result<Escrow> {
+    eventually(WAIT, "the new store granted what is left", || async {
+        let view = server_points::escrow_of(core, "xianfeng").await?;
+        Ok((view.is_retired(old)
+            && view.available(new, account) == 2
+            && view.available(new, "stock:rice") == 2)
+            .then_some(view))
+    })
+    .await
+}
+
 fn copy_files(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
     for old in std::fs::read_dir(to)? {
         let old = old?.path();
@@ -773,14 +792,7 @@ async fn a_store_restored_from_an_older_copy_carries_on_as_a_new_one(
     assert!(new.starts_with(&format!("{}.", a.id)), "{new}");
     // The server writes the old store off (4 points and 1 bag spent) and
     // grants the new one the 2 points and 2 bags left, never more.
-    let view = eventually(WAIT, "the new store granted what is left", || async {
-        let view = server_points::escrow_of(&core, "xianfeng").await?;
-        Ok((view.is_retired(&old)
-            && view.available(&new, &account) == 2
-            && view.available(&new, "stock:rice") == 2)
-            .then_some(view))
-    })
-    .await?;
+    let view = new_store_granted_what_is_left(&core, &old, &new, &account).await?;
     assert!(view.is_closed(&old));
     assert_eq!(
         view.committed(&account),
@@ -842,14 +854,7 @@ async fn a_store_restored_by_the_command_redeems_nothing_again_even_offline(
     // granted the 2 points and 2 bags left.
     a.node().go_online()?;
     let account = format!("points:{pseudonym}");
-    let view = eventually(WAIT, "the new store granted what is left", || async {
-        let view = server_points::escrow_of(&core, "xianfeng").await?;
-        Ok((view.is_retired(&old)
-            && view.available(&new, &account) == 2
-            && view.available(&new, "stock:rice") == 2)
-            .then_some(view))
-    })
-    .await?;
+    let view = new_store_granted_what_is_left(&core, &old, &new, &account).await?;
     assert_eq!((view.spent(&account), view.committed(&account)), (4, 6));
     std::fs::remove_dir_all(aside)?;
     Ok(())
